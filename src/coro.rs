@@ -1,0 +1,103 @@
+//! Coroutine objects: what calling an `async def` function gives you.
+//!
+//! In Python, `fetch_data()` does not run `fetch_data`'s body: it returns a
+//! *coroutine object*, a paused plan that runs only when it is awaited or
+//! wrapped in a task. [`Coro<T>`] is that object. It holds the body as a
+//! closure; [`yield_from`](crate::yield_from) runs it inline on the current
+//! task's stack, [`spawn`](crate::spawn) gives it a stack and a task of its own,
+//! and [`run`](crate::run) starts an event loop for it.
+//!
+//! A `Coro` that is dropped without ever being started prints, once,
+//! `coroutine 'name' was never awaited` — the same warning Python's
+//! `RuntimeWarning` gives for the tutorial's classic mistake
+//! `data = fetch_data()  # WRONG`.
+
+use std::fmt;
+
+/// A coroutine object: a body that has not run yet (Python's coroutine).
+///
+/// ```
+/// use yieldfrom::Coro;
+/// let plan = Coro::new("fetch_data", || "Data");
+/// assert_eq!(plan.name(), "fetch_data");
+/// assert_eq!(yieldfrom::run(plan), "Data");
+/// ```
+#[must_use = "a coroutine does nothing until it is awaited with yield_from(), spawned, or run()"]
+pub struct Coro<T> {
+    name: &'static str,
+    body: Option<Box<dyn FnOnce() -> T>>,
+}
+
+impl<T> Coro<T> {
+    /// Wraps `body` as a coroutine object named `name`; nothing runs yet.
+    pub fn new(name: &'static str, body: impl FnOnce() -> T + 'static) -> Coro<T> {
+        Coro {
+            name,
+            body: Some(Box::new(body)),
+        }
+    }
+
+    /// The coroutine's name (Python: `__qualname__`), used in warnings and traces.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Takes the body out to run it; the coroutine counts as awaited from now on.
+    pub(crate) fn into_body(mut self) -> Box<dyn FnOnce() -> T> {
+        self.body.take().expect("a Coro's body is taken only once")
+    }
+
+    /// Runs the body right here, on the current stack (what awaiting a coroutine is).
+    pub(crate) fn run_inline(self) -> T {
+        (self.into_body())()
+    }
+}
+
+impl<T> Drop for Coro<T> {
+    fn drop(&mut self) {
+        if self.body.is_some() {
+            crate::warnings::warn(format!("coroutine '{}' was never awaited", self.name));
+        }
+    }
+}
+
+impl<T> fmt::Debug for Coro<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<coroutine object {}>", self.name)
+    }
+}
+
+/// Defines a coroutine function: Python's `async def`.
+///
+/// The function returns a [`Coro`] of its declared type; its arguments are
+/// moved into the coroutine, and its body runs only when the coroutine is
+/// awaited, spawned or run.
+///
+/// ```
+/// use yieldfrom::{async_def, run, sleep, yield_from};
+/// use std::time::Duration;
+///
+/// async_def! {
+///     /// Waits, then says hello.
+///     fn greet(who: &'static str) -> String {
+///         sleep(Duration::from_millis(1));
+///         format!("hello, {who}")
+///     }
+/// }
+///
+/// let coro = greet("world"); // nothing printed, nothing slept
+/// assert_eq!(coro.name(), "greet");
+/// assert_eq!(run(coro), "hello, world");
+/// ```
+#[macro_export]
+macro_rules! async_def {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) -> $crate::Coro<$ret> {
+            $crate::Coro::new(stringify!($name), move || -> $ret { $body })
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $crate::async_def! { $(#[$meta])* $vis fn $name($($arg: $ty),*) -> () $body }
+    };
+}

@@ -1,0 +1,596 @@
+//! Generators: Python's `yield`, `send`, `throw`, `close` and PEP 380's
+//! `yield from`, on a stack of their own.
+//!
+//! A [`Generator`] is a body that can pause. Creating one runs nothing; each
+//! [`send`](Generator::send) runs the body until its next
+//! [`co.yield_(v)`](Co::yield_), which hands `v` out and waits for the next
+//! send. The body runs on its own stack (from the [pool](crate::stack)), so it
+//! can pause from inside any plain function it calls: the pause is a stack
+//! switch, not a return.
+//!
+//! ```text
+//!             send(x)                 send(y)
+//!   Created ----------> Running -----------------> ... --> Finished
+//!      |        (body starts;  |  ^                          ^
+//!      |         x is dropped) |  | send / throw             | return, error,
+//!      |                yield_ |  |                          | panic, close
+//!      |                       v  |                          |
+//!      +-- close/throw ---> Suspended -----------------------+
+//! ```
+//!
+//! # Exceptions are `Result`s
+//!
+//! Python delivers `gen.throw(e)` as an exception raised at the paused `yield`.
+//! Here `co.yield_(v)` returns `Result<S, GenError>`: `Ok(s)` for a sent value,
+//! `Err(e)` for a thrown one. The body is a closure returning
+//! `Result<R, GenError>`, so `?` propagates a thrown error out of the body and
+//! out of the `throw` call, exactly as an unhandled exception would; a `match`
+//! handles it like `except`. Cleanup that Python writes in `finally` is a
+//! destructor (a guard value) here, and runs on every way out: return, error,
+//! panic, [`close`](Generator::close) and drop. `docs/src/generators.md` says
+//! why this beats unwinding with a panic payload.
+//!
+//! # Delegation (PEP 380)
+//!
+//! [`co.yield_from(sub)`](Co::yield_from) runs a subgenerator to completion:
+//! its yields go straight out to whoever drives the outer generator, every
+//! `send` and `throw` goes straight in to it, a `close` closes it first, and
+//! its return value becomes the value of `yield_from`. Anything implementing
+//! [`Subgenerator`] can be delegated to: generators (owned, borrowed or in an
+//! `Rc`) and plain iterators through [`from_iter`].
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::error::Error;
+use std::fmt;
+use std::rc::Rc;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::stack::{Canary, PooledStack, StackError};
+
+/// What a resumed generator did: paused with a value, or finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeneratorState<Y, R> {
+    /// The body called `co.yield_(value)` and is paused there.
+    Yielded(Y),
+    /// The body returned this value (Python: `StopIteration(value)`).
+    Complete(R),
+}
+
+/// An error delivered into or raised out of a generator (Python's exceptions).
+#[non_exhaustive]
+pub enum GenError {
+    /// Python's `GeneratorExit`: what [`Generator::close`] delivers at the paused
+    /// yield. Let it propagate (`?`) to finish quietly.
+    Exit,
+    /// The generator was resumed while it was running (Python's
+    /// `ValueError: generator already executing`).
+    AlreadyRunning,
+    /// The generator had already finished (Python's bare `StopIteration`).
+    Finished,
+    /// The body yielded while it was being closed (Python's
+    /// `RuntimeError: generator ignored GeneratorExit`).
+    IgnoredExit,
+    /// Any other error, raised by a body or thrown in by the caller.
+    Raised(Box<dyn Error + Send + Sync + 'static>),
+}
+
+impl GenError {
+    /// Wraps any error (Python: `raise e`).
+    ///
+    /// ```
+    /// use yieldfrom::GenError;
+    /// let e = GenError::raise(std::io::Error::other("disk on fire"));
+    /// assert_eq!(e.to_string(), "disk on fire");
+    /// ```
+    pub fn raise<E: Into<Box<dyn Error + Send + Sync + 'static>>>(e: E) -> GenError {
+        GenError::Raised(e.into())
+    }
+
+    /// An error with just a message.
+    pub fn msg(message: impl Into<String>) -> GenError {
+        GenError::Raised(message.into().into())
+    }
+
+    /// The raised error as a `T`, if it is one (Python: `except T`).
+    ///
+    /// ```
+    /// use yieldfrom::GenError;
+    /// let e = GenError::raise(std::fmt::Error);
+    /// assert!(e.downcast_ref::<std::fmt::Error>().is_some());
+    /// assert!(e.downcast_ref::<std::io::Error>().is_none());
+    /// ```
+    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
+        match self {
+            GenError::Raised(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is [`GenError::Exit`].
+    pub fn is_exit(&self) -> bool {
+        matches!(self, GenError::Exit)
+    }
+}
+
+impl fmt::Display for GenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenError::Exit => f.write_str("GeneratorExit"),
+            GenError::AlreadyRunning => f.write_str("generator already executing"),
+            GenError::Finished => f.write_str("generator already finished"),
+            GenError::IgnoredExit => f.write_str("generator ignored GeneratorExit"),
+            GenError::Raised(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl fmt::Debug for GenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenError::Raised(e) => write!(f, "Raised({e:?})"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl Error for GenError {}
+
+/// What the driver passes into a suspended body.
+pub enum Resume<S> {
+    /// Start an unstarted body (Python: the first `next()`).
+    Start,
+    /// Resume with a value (Python: `send(v)`; `next()` when `S = ()`).
+    Send(S),
+    /// Raise an error at the paused yield (Python: `throw(e)`).
+    Throw(GenError),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Created,
+    Suspended,
+    Running,
+    Finished,
+}
+
+type Body<Y, S, R> = Coroutine<Resume<S>, Y, Result<R, GenError>, PooledStack>;
+
+/// A pausable body on its own stack: Python's generator object.
+///
+/// `Y` is what it yields, `S` what [`send`](Self::send) passes in (the value of
+/// `co.yield_`), `R` what it returns. Every method takes `&self`, as Python's
+/// generators are shared objects; resuming a generator that is running is the
+/// error [`GenError::AlreadyRunning`], never undefined behaviour.
+///
+/// ```
+/// use yieldfrom::{Generator, GenError};
+///
+/// let countdown = Generator::new(|co| {
+///     for n in (1..=3).rev() {
+///         co.yield_(n)?;
+///     }
+///     Ok(())
+/// });
+/// assert_eq!(countdown.collect::<Vec<i32>>(), [3, 2, 1]);
+/// ```
+pub struct Generator<Y, S = (), R = ()> {
+    body: UnsafeCell<Option<Body<Y, S, R>>>,
+    state: Cell<State>,
+    /// Set when the body has a canary stack (no guard page): checked at every switch.
+    canary: Option<Canary>,
+    stack_size: usize,
+    name: &'static str,
+}
+
+/// Sets the generator to `Finished` if a resume unwinds (a panic in the body).
+struct FinishOnUnwind<'a>(&'a Cell<State>);
+
+impl Drop for FinishOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.set(State::Finished);
+    }
+}
+
+impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
+    /// Creates a generator from its body; nothing runs until the first send.
+    ///
+    /// The name in messages (stack overflow) is the enclosing function's;
+    /// see [`named`](Self::named). Panics with a [`StackError`] message when no
+    /// stack can be mapped; [`try_new`](Self::try_new) returns it instead.
+    pub fn new<F>(body: F) -> Self
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        Self::build(name_of::<F>(), 0, body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates a generator with a name (Python's `__name__`).
+    pub fn named<F>(name: &'static str, body: F) -> Self
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        Self::build(name, 0, body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates a generator whose stack holds `bytes` (rounded up to pages).
+    pub fn with_stack_size<F>(bytes: usize, body: F) -> Self
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        Self::build(name_of::<F>(), bytes, body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`new`](Self::new), but a stack that cannot be mapped is an error.
+    pub fn try_new<F>(body: F) -> Result<Self, StackError>
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        Self::build(name_of::<F>(), 0, body)
+    }
+
+    fn build<F>(name: &'static str, size: usize, body: F) -> Result<Self, StackError>
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        let stack = PooledStack::take(size, name)?;
+        let canary = stack.canary();
+        let stack_size = stack.size();
+        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Resume<S>, Y>, _start| {
+            body(Co::from_yielder(yielder))
+        });
+        Ok(Generator {
+            body: UnsafeCell::new(Some(co)),
+            state: Cell::new(State::Created),
+            canary,
+            stack_size,
+            name,
+        })
+    }
+}
+
+impl<Y, S: 'static, R> Generator<Y, S, R> {
+    /// The generator's name (Python: `__name__`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the body is executing right now (Python: `gi_running`).
+    pub fn is_running(&self) -> bool {
+        self.state.get() == State::Running
+    }
+
+    /// Whether the body has not started yet.
+    pub fn is_created(&self) -> bool {
+        self.state.get() == State::Created
+    }
+
+    /// Whether the body is paused at a yield.
+    pub fn is_suspended(&self) -> bool {
+        self.state.get() == State::Suspended
+    }
+
+    /// Whether the body has finished (returned, raised, panicked or was closed).
+    pub fn is_finished(&self) -> bool {
+        self.state.get() == State::Finished
+    }
+
+    /// Resumes the body with `how`: the one place a generator is switched into.
+    ///
+    /// `Start` on an unstarted body starts it; `Send` on an unstarted body
+    /// starts it and drops the value (Python allows only `None` there, which
+    /// has no counterpart in every `S`); `Throw` on an unstarted body finishes
+    /// it without running it and returns the error, as Python does.
+    pub fn resume(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
+        let how = match (self.state.get(), how) {
+            (State::Running, _) => return Err(GenError::AlreadyRunning),
+            (State::Finished, Resume::Throw(e)) => return Err(e),
+            (State::Finished, _) => return Err(GenError::Finished),
+            (State::Created, Resume::Throw(e)) => {
+                self.finish_unstarted();
+                return Err(e);
+            }
+            (State::Created, _) => Resume::Start,
+            (State::Suspended, Resume::Start) => match unit::<S>() {
+                // Python's next() on a paused generator sends None; `()` is our None.
+                Some(unit) => Resume::Send(unit),
+                None => {
+                    return Err(GenError::msg(format!(
+                        "generator '{}' is paused at a yield that expects a value: send() one",
+                        self.name
+                    )));
+                }
+            },
+            (State::Suspended, how) => how,
+        };
+        self.state.set(State::Running);
+        let guard = FinishOnUnwind(&self.state);
+        // SAFETY: the state was not Running, and is Running now until this call
+        // returns, so no other `&self` call can reach the body while we hold
+        // this unique reference (re-entrant calls return AlreadyRunning above).
+        let body = unsafe { &mut *self.body.get() };
+        let co = body.as_mut().expect("a generator that is not Finished has a body");
+        let result = co.resume(how);
+        std::mem::forget(guard);
+        if let Some(canary) = self.canary {
+            canary.check(self.name, self.stack_size);
+        }
+        match result {
+            CoroutineResult::Yield(y) => {
+                self.state.set(State::Suspended);
+                Ok(GeneratorState::Yielded(y))
+            }
+            CoroutineResult::Return(r) => {
+                self.state.set(State::Finished);
+                // Hand the stack back to the pool now rather than at drop.
+                *body = None;
+                r.map(GeneratorState::Complete)
+            }
+        }
+    }
+
+    fn finish_unstarted(&self) {
+        self.state.set(State::Finished);
+        // SAFETY: the state is not Running (callers check), so nothing else
+        // holds a reference to the body.
+        unsafe { *self.body.get() = None };
+    }
+
+    /// Starts the body (Python: the first `next(gen)`), running it to its first yield.
+    pub fn start(&self) -> Result<GeneratorState<Y, R>, GenError> {
+        self.resume(Resume::Start)
+    }
+
+    /// Resumes the body with `value` (Python: `gen.send(value)`).
+    ///
+    /// The first send starts the body (the value is dropped: Python allows only
+    /// `None` there). Returns what the body did next; an error it raised comes
+    /// back as `Err`, a panic unwinds out of this call and finishes the generator.
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GeneratorState::*};
+    /// let echo = Generator::new(|co| {
+    ///     let mut got = co.yield_("ready")?;
+    ///     loop { got = co.yield_(got)?; }
+    /// });
+    /// assert_eq!(echo.send("ignored").unwrap(), Yielded("ready"));
+    /// assert_eq!(echo.send("hi").unwrap(), Yielded("hi"));
+    /// # let _: &yieldfrom::Generator<&str, &str, ()> = &echo;
+    /// ```
+    pub fn send(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
+        self.resume(Resume::Send(value))
+    }
+
+    /// Raises `error` at the paused yield (Python: `gen.throw(error)`).
+    ///
+    /// The body may handle it and yield again (`Ok(Yielded)`), return
+    /// (`Ok(Complete)`), or let it propagate (`Err`).
+    pub fn throw(&self, error: GenError) -> Result<GeneratorState<Y, R>, GenError> {
+        self.resume(Resume::Throw(error))
+    }
+
+    /// Finishes a paused body (Python: `gen.close()`).
+    ///
+    /// Delivers [`GenError::Exit`] at the paused yield. The body finishing with
+    /// `Exit` (the usual `?`), with a return value, or with `Finished` is a
+    /// clean close; another error is returned; yielding again is
+    /// [`GenError::IgnoredExit`] and leaves the body paused. An unstarted or
+    /// finished generator just becomes finished. Destructors on the body's
+    /// stack run as it finishes.
+    pub fn close(&self) -> Result<(), GenError> {
+        match self.state.get() {
+            State::Finished => Ok(()),
+            State::Running => Err(GenError::AlreadyRunning),
+            State::Created => {
+                self.finish_unstarted();
+                Ok(())
+            }
+            State::Suspended => match self.resume(Resume::Throw(GenError::Exit)) {
+                Ok(GeneratorState::Yielded(_)) => Err(GenError::IgnoredExit),
+                Ok(GeneratorState::Complete(_)) | Err(GenError::Exit | GenError::Finished) => {
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+impl<Y, S, R> Drop for Generator<Y, S, R> {
+    /// Dropping a paused generator unwinds its stack: every destructor on it
+    /// runs, but no code sees `Exit` (call [`close`](Generator::close) for that).
+    fn drop(&mut self) {
+        if self.state.get() == State::Running {
+            // Only reachable by leaking a running generator's owner into its own
+            // body; the stack cannot be unwound from inside itself.
+            std::mem::forget(self.body.get_mut().take());
+        }
+    }
+}
+
+impl<Y, R> Iterator for Generator<Y, (), R> {
+    type Item = Y;
+
+    /// Python's `next(gen)`: the next yielded value, or `None` once the body
+    /// has returned. An error raised by the body panics here, since an
+    /// `Iterator` has no error channel; use [`send`](Generator::send) to see it.
+    fn next(&mut self) -> Option<Y> {
+        (&*self).next()
+    }
+}
+
+impl<Y, R> Iterator for &Generator<Y, (), R> {
+    type Item = Y;
+
+    fn next(&mut self) -> Option<Y> {
+        match self.resume(Resume::Start) {
+            Ok(GeneratorState::Yielded(y)) => Some(y),
+            Ok(GeneratorState::Complete(_)) | Err(GenError::Finished) => None,
+            Err(e) => panic!("generator '{}' raised: {e}", self.name),
+        }
+    }
+}
+
+/// The handle a generator body uses to pause: `co.yield_(v)`, `co.yield_from(g)`.
+#[repr(transparent)]
+pub struct Co<Y, S> {
+    yielder: Yielder<Resume<S>, Y>,
+}
+
+impl<Y, S> Co<Y, S> {
+    fn from_yielder(yielder: &Yielder<Resume<S>, Y>) -> &Co<Y, S> {
+        // SAFETY: Co is repr(transparent) over the Yielder, so the two
+        // references have the same layout, and the lifetime is carried over.
+        unsafe { &*(yielder as *const Yielder<Resume<S>, Y> as *const Co<Y, S>) }
+    }
+
+    /// Pauses with `value` (Python: `x = yield value`).
+    ///
+    /// Returns `Ok(s)` when resumed by `send(s)` and `Err(e)` when resumed by
+    /// `throw(e)` or `close()` (`Err(GenError::Exit)`).
+    #[inline]
+    pub fn yield_(&self, value: Y) -> Result<S, GenError> {
+        match self.yielder.suspend(value) {
+            Resume::Send(s) => Ok(s),
+            Resume::Throw(e) => Err(e),
+            Resume::Start => unreachable!("Start is only delivered to an unstarted body"),
+        }
+    }
+
+    /// Delegates to `sub` until it finishes (Python: `r = yield from sub`).
+    ///
+    /// Implements PEP 380's expansion: `sub`'s yields go out to our driver,
+    /// sends and throws go in to `sub`, `close()` closes `sub` first and then
+    /// raises `Exit` here, and `sub`'s return value is returned. An error `sub`
+    /// raises comes back as `Err`.
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let inner = Generator::new(|co| { co.yield_(1)?; co.yield_(2)?; Ok("inner done") });
+    /// let outer = Generator::new(move |co| {
+    ///     let said = co.yield_from(inner)?;
+    ///     co.yield_(3)?;
+    ///     Ok(said)
+    /// });
+    /// assert_eq!((&outer).collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn yield_from<G: Subgenerator<Y, S>>(&self, mut sub: G) -> Result<G::Return, GenError> {
+        let mut step = sub.resume(Resume::Start);
+        loop {
+            let y = match step? {
+                GeneratorState::Yielded(y) => y,
+                GeneratorState::Complete(r) => return Ok(r),
+            };
+            step = match self.yielder.suspend(y) {
+                Resume::Throw(GenError::Exit) => {
+                    sub.close()?;
+                    return Err(GenError::Exit);
+                }
+                how => sub.resume(how),
+            };
+        }
+    }
+}
+
+/// Anything a generator can delegate to with `yield_from` (PEP 380's subiterator).
+///
+/// The first call is `resume(Resume::Start)`; `close` is called when the
+/// delegating generator is closed. Implement it to delegate to a custom
+/// object, as Python lets you `yield from` any object with `send`/`throw`.
+pub trait Subgenerator<Y, S> {
+    /// What the delegation returns when the subgenerator finishes.
+    type Return;
+    /// Passes a start, a sent value or a thrown error in.
+    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, Self::Return>, GenError>;
+    /// Finishes the subgenerator; the default has nothing to close.
+    fn close(&mut self) -> Result<(), GenError> {
+        Ok(())
+    }
+}
+
+impl<Y, S: 'static, R> Subgenerator<Y, S> for &Generator<Y, S, R> {
+    type Return = R;
+    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
+        Generator::resume(self, how)
+    }
+    fn close(&mut self) -> Result<(), GenError> {
+        Generator::close(self)
+    }
+}
+
+impl<Y, S: 'static, R> Subgenerator<Y, S> for Generator<Y, S, R> {
+    type Return = R;
+    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
+        Generator::resume(self, how)
+    }
+    fn close(&mut self) -> Result<(), GenError> {
+        Generator::close(self)
+    }
+}
+
+impl<Y, S: 'static, R> Subgenerator<Y, S> for Rc<Generator<Y, S, R>> {
+    type Return = R;
+    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
+        Generator::resume(self, how)
+    }
+    fn close(&mut self) -> Result<(), GenError> {
+        Generator::close(self)
+    }
+}
+
+/// Delegation to a plain iterator (Python: `yield from range(3)`); see [`from_iter`].
+pub struct FromIter<I>(I);
+
+/// Wraps an iterator so a generator can `yield_from` it.
+///
+/// As in Python, an iterator has no `send` or `throw`: sending `()` (Python's
+/// `None`) means `next()`, sending any other value is an error, and a thrown
+/// error is raised again in the delegating generator.
+///
+/// ```
+/// use yieldfrom::{Generator, from_iter};
+/// let g = Generator::new(|co| co.yield_from(from_iter(0..3)));
+/// assert_eq!(g.collect::<Vec<_>>(), [0, 1, 2]);
+/// ```
+pub fn from_iter<I: IntoIterator>(iter: I) -> FromIter<I::IntoIter> {
+    FromIter(iter.into_iter())
+}
+
+impl<I: Iterator, S: 'static> Subgenerator<I::Item, S> for FromIter<I> {
+    type Return = ();
+    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<I::Item, ()>, GenError> {
+        match how {
+            Resume::Start => {}
+            Resume::Send(s) if is_unit(&s) => {}
+            Resume::Send(_) => {
+                return Err(GenError::msg(format!(
+                    "'{}' object has no attribute 'send'",
+                    std::any::type_name::<I>()
+                )));
+            }
+            Resume::Throw(e) => return Err(e),
+        }
+        Ok(match self.0.next() {
+            Some(y) => GeneratorState::Yielded(y),
+            None => GeneratorState::Complete(()),
+        })
+    }
+}
+
+/// `()` as an `S`, when `S` is `()`: the counterpart of Python's `None`.
+fn unit<S: 'static>() -> Option<S> {
+    let unit: Box<dyn Any> = Box::new(());
+    unit.downcast::<S>().ok().map(|b| *b)
+}
+
+fn is_unit<S: 'static>(s: &S) -> bool {
+    (s as &dyn Any).is::<()>()
+}
+
+/// `crate::module::function` from a closure's type name.
+pub(crate) fn name_of<F>() -> &'static str {
+    let full = std::any::type_name::<F>();
+    let full = full.trim_end_matches("::{{closure}}");
+    full.rsplit("::").next().unwrap_or(full)
+}
