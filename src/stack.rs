@@ -489,6 +489,16 @@ impl PooledStack {
         })
     }
 
+    /// Lowest usable address.
+    pub(crate) fn usable_lo(&self) -> usize {
+        self.usable_lo
+    }
+
+    /// Highest address (where the stack starts, growing down).
+    pub(crate) fn base_addr(&self) -> usize {
+        self.base.get()
+    }
+
     /// Usable bytes.
     pub(crate) fn size(&self) -> usize {
         self.base.get() - self.usable_lo

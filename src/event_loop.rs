@@ -1,0 +1,774 @@
+//! The event loop: the one place that resumes tasks.
+//!
+//! Principles (curio's kernel, asyncio's `BaseEventLoop`): tasks reach the
+//! loop only through [`suspend`](crate::suspend); the loop keeps a FIFO ready
+//! queue, a timer heap and a `mio::Poll`, and nothing else decides what runs.
+//!
+//! One iteration ([`EventLoop::run_once`]), shaped like asyncio's `_run_once`:
+//!
+//! ```text
+//!  ┌─ 1. poll I/O ───────────────────────────────────────────────────────┐
+//!  │ timeout = 0 if something is ready, else until the nearest timer,      │
+//!  │ else forever. While tasks stay ready the poll is skipped for up to    │
+//!  │ `event_interval` task steps (a zero-timeout poll is a system call),   │
+//!  │ never longer, so a busy loop cannot starve I/O. Virtual clock with    │
+//!  │ nothing to poll: jump the clock to the nearest deadline instead.      │
+//!  ├─ 2. expire timers ───────────────────────────────────────────────────┤
+//!  │ every timer due by now goes to the back of the ready queue, in        │
+//!  │ deadline order (ties in scheduling order)                              │
+//!  ├─ 3. run ready ───────────────────────────────────────────────────────┤
+//!  │ run the entries that were ready when this phase began, in FIFO order: │
+//!  │ task steps and callbacks; what they schedule runs next iteration      │
+//!  └──────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! A loop belongs to the thread that made it; tasks never migrate, which is
+//! what makes the thread-locals here (the running loop, the running task)
+//! sound — a coroutine that moved between threads would carry stale
+//! thread-locals with it.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use crate::coro::Coro;
+use crate::future::Outcome;
+use crate::suspend::{Suspend, Wake};
+use crate::task::{Task, TaskCore, TaskState};
+use crate::threads::Threads;
+use crate::timer::{Due, Timers};
+
+/// The token of the loop's `mio::Waker` (worker threads use it).
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// A scheduled callback (Python's `Handle`); `None` once run or cancelled.
+pub(crate) struct Callback {
+    f: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+/// A callback scheduled with `call_soon`, `call_later` or `call_at`; cancel it to skip it.
+#[derive(Clone)]
+pub struct Handle(Rc<Callback>);
+
+impl Handle {
+    /// Cancels the callback if it has not run yet (Python: `Handle.cancel()`).
+    pub fn cancel(&self) {
+        self.0.f.borrow_mut().take();
+    }
+
+    /// Whether the callback was cancelled or has run.
+    pub fn cancelled(&self) -> bool {
+        self.0.f.borrow().is_none()
+    }
+}
+
+enum Ready {
+    Step(Rc<TaskCore>, Wake),
+    Call(Rc<Callback>),
+}
+
+/// Settings of a loop; see [`Builder`].
+#[derive(Clone, Debug)]
+struct Config {
+    virtual_clock: bool,
+    event_interval: usize,
+    slow_task: Duration,
+    stack_size: usize,
+}
+
+/// The loop's clock: real, or virtual (time moves only when the loop jumps it).
+struct Clock {
+    virtual_clock: bool,
+    now: Cell<Instant>,
+    start: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        if self.virtual_clock {
+            self.now.get()
+        } else {
+            Instant::now()
+        }
+    }
+}
+
+/// The loop's state, shared by its handles and reached by tasks through a thread-local.
+pub(crate) struct Core {
+    ready: RefCell<VecDeque<Ready>>,
+    timers: RefCell<Timers>,
+    clock: Clock,
+    tasks: RefCell<TaskTable>,
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    pub(crate) threads: Threads,
+    /// Sources registered for I/O (the poll cannot produce events without them).
+    pub(crate) io_sources: Cell<usize>,
+    pub(crate) reactor: crate::reactor::Reactor,
+    config: Config,
+    steps_since_poll: Cell<usize>,
+    stopping: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+}
+
+/// Live tasks, so that closing the loop can unwind them.
+#[derive(Default)]
+struct TaskTable {
+    slots: Vec<Option<Rc<TaskCore>>>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+impl TaskTable {
+    fn insert(&mut self, task: Rc<TaskCore>) {
+        let at = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        task.slot.set(at);
+        self.slots[at] = Some(task);
+        self.live += 1;
+    }
+
+    fn remove(&mut self, task: &TaskCore) -> Option<Rc<TaskCore>> {
+        let at = task.slot.get();
+        let taken = self.slots.get_mut(at)?.take();
+        if taken.is_some() {
+            self.free.push(at);
+            self.live -= 1;
+        }
+        taken
+    }
+
+    fn all(&self) -> Vec<Rc<TaskCore>> {
+        self.slots.iter().flatten().cloned().collect()
+    }
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the loop running on this thread; panics with `what` if none.
+pub(crate) fn with_loop<R>(what: &str, f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    RUNNING.with(|r| match &*r.borrow() {
+        Some(core) => f(core),
+        None => panic!("{what} needs a running event loop: call it inside run() or a task"),
+    })
+}
+
+/// The loop running on this thread, if any.
+pub(crate) fn try_with_loop<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    RUNNING.with(|r| r.borrow().as_ref().map(f))
+}
+
+/// Schedules `task` if it still waits with number `seq` (used by every waker).
+pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
+    if task.wait_seq() != seq {
+        return;
+    }
+    match task.state.get() {
+        TaskState::Waiting => with_loop("waking a task", |core| core.schedule(task.clone(), how)),
+        TaskState::Running => {
+            // Woken before it parked: it is rescheduled as soon as it does.
+            task.bump_seq();
+            task.early_wake.set(Some(how));
+        }
+        TaskState::Ready | TaskState::Done => {}
+    }
+}
+
+pub(crate) fn cancel_task(task: &Rc<TaskCore>) {
+    match task.state.get() {
+        TaskState::Waiting => with_loop("Task.cancel()", |core| core.schedule(task.clone(), Wake::Cancel)),
+        TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
+        TaskState::Done => {}
+    }
+}
+
+pub(crate) fn call_soon_boxed(f: Box<dyn FnOnce()>) {
+    with_loop("call_soon()", |core| {
+        core.ready
+            .borrow_mut()
+            .push_back(Ready::Call(Rc::new(Callback {
+                f: RefCell::new(Some(f)),
+            })))
+    });
+}
+
+/// The running loop's clock, now.
+pub(crate) fn now() -> Instant {
+    with_loop("the loop's clock", |core| core.clock.now())
+}
+
+impl Core {
+    fn schedule(&self, task: Rc<TaskCore>, how: Wake) {
+        task.bump_seq();
+        task.state.set(TaskState::Ready);
+        self.ready.borrow_mut().push_back(Ready::Step(task, how));
+    }
+
+    pub(crate) fn registry(&self) -> io::Result<mio::Registry> {
+        self.poll.borrow().registry().try_clone()
+    }
+
+    pub(crate) fn push_timer(&self, when: Instant, due: Due) {
+        self.timers.borrow_mut().push(when, due);
+    }
+
+    fn spawn<T: 'static>(self: &Rc<Self>, coro: Coro<T>) -> Task<T> {
+        assert!(!self.closed.get(), "spawn() on a closed event loop");
+        let task = Task::new(coro, self.config.stack_size).unwrap_or_else(|e| panic!("{e}"));
+        self.tasks.borrow_mut().insert(task.core.clone());
+        self.ready
+            .borrow_mut()
+            .push_back(Ready::Step(task.core.clone(), Wake::Run));
+        task
+    }
+
+    /// Runs one step of `task`, then files it where its suspension says.
+    fn run_task(&self, task: Rc<TaskCore>, wake: Wake) {
+        if task.state.get() == TaskState::Done {
+            return;
+        }
+        let wake = if task.cancel_requested.replace(false) {
+            Wake::Cancel
+        } else {
+            wake
+        };
+        task.state.set(TaskState::Running);
+        let started = coarse_now();
+        let paused = task.step(wake);
+        let took = coarse_now().saturating_sub(started);
+        if took >= self.config.slow_task && !task.warned_blocking.replace(true) {
+            crate::warnings::warn(format!(
+                "yieldfrom: task '{}' blocked the event loop for {:.2} s — a blocking call \
+                 (std::thread::sleep, a CPU-bound loop) belongs in sleep() or to_thread()",
+                task.name,
+                took.as_secs_f64()
+            ));
+        }
+        let Some(reason) = paused else {
+            task.state.set(TaskState::Done);
+            *task.waiting_on.borrow_mut() = None;
+            self.tasks.borrow_mut().remove(&task);
+            return;
+        };
+        task.state.set(TaskState::Waiting);
+        if task.cancel_requested.replace(false) {
+            self.schedule(task, Wake::Cancel);
+        } else if let Some(how) = task.early_wake.take() {
+            self.schedule(task, how);
+        } else {
+            match reason {
+                Suspend::YieldNow => self.schedule(task, Wake::Run),
+                Suspend::Sleep { until } => {
+                    let seq = task.wait_seq();
+                    self.push_timer(until, Due::Task(task.clone(), seq));
+                    *task.waiting_on.borrow_mut() = Some(reason);
+                }
+                _ => *task.waiting_on.borrow_mut() = Some(reason),
+            }
+        }
+    }
+
+    /// Phase 1: polls for I/O and thread completions, or sleeps or jumps the clock.
+    fn poll_io(&self, timeout: Option<Duration>) {
+        self.steps_since_poll.set(0);
+        let can_fire = self.io_sources.get() > 0 || self.threads.pending() > 0;
+        if !can_fire {
+            match timeout {
+                Some(t) if t.is_zero() => {}
+                Some(t) if self.clock.virtual_clock => {
+                    self.clock.now.set(self.clock.now.get() + t);
+                }
+                Some(t) => std::thread::sleep(t),
+                None => {}
+            }
+            return;
+        }
+        let mut events = self.events.borrow_mut();
+        let started = Instant::now();
+        loop {
+            match self.poll.borrow_mut().poll(&mut events, timeout) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => panic!("yieldfrom: polling for I/O failed: {e}"),
+            }
+        }
+        if self.clock.virtual_clock {
+            // While real I/O is awaited, virtual time passes as real time does;
+            // a poll that timed out has reached the deadline it waited for.
+            let waited = match timeout {
+                Some(t) if events.is_empty() => t,
+                _ => started.elapsed(),
+            };
+            self.clock.now.set(self.clock.now.get() + waited);
+        }
+        for event in events.iter() {
+            if event.token() == WAKER {
+                self.threads.deliver();
+            } else {
+                self.reactor.dispatch(event);
+            }
+        }
+    }
+
+    fn run_once(&self) {
+        let has_ready = !self.ready.borrow().is_empty();
+        let now = self.clock.now();
+        let timeout = if has_ready || self.stopping.get() {
+            Some(Duration::ZERO)
+        } else {
+            self.timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now))
+        };
+        if !has_ready || self.steps_since_poll.get() >= self.config.event_interval {
+            self.poll_io(timeout);
+        }
+        // Phase 2: due timers join the ready queue in deadline order.
+        let now = self.clock.now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            let Some((_, due)) = due else { break };
+            match due {
+                Due::Task(task, seq) => {
+                    if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
+                        self.schedule(task, Wake::Run);
+                    }
+                }
+                Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::Call(cb)),
+            }
+        }
+        // Phase 3: run what is ready now, but poll again after `event_interval`
+        // steps if anything could be polled (the rest stays at the front).
+        let n = self.ready.borrow().len();
+        let pollable = self.io_sources.get() > 0 || self.threads.pending() > 0;
+        for _ in 0..n {
+            if pollable && self.steps_since_poll.get() >= self.config.event_interval {
+                break;
+            }
+            let entry = self.ready.borrow_mut().pop_front();
+            match entry {
+                Some(Ready::Step(task, wake)) => {
+                    self.steps_since_poll.set(self.steps_since_poll.get() + 1);
+                    self.run_task(task, wake);
+                }
+                Some(Ready::Call(cb)) => {
+                    let f = cb.f.borrow_mut().take();
+                    if let Some(f) = f {
+                        f();
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.ready.borrow().is_empty()
+            && self.timers.borrow().len() == 0
+            && self.io_sources.get() == 0
+            && self.threads.pending() == 0
+    }
+}
+
+/// CLOCK_MONOTONIC_COARSE: a few ns to read, millisecond resolution —
+/// enough to notice a task that blocks for 100 ms, cheap enough for every step.
+fn coarse_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Sets the running loop for this thread while alive; restores the previous one.
+struct Enter(Option<Rc<Core>>);
+
+impl Enter {
+    fn new(core: &Rc<Core>) -> Enter {
+        assert!(
+            !core.running.replace(true),
+            "this event loop is already running"
+        );
+        assert!(
+            !crate::suspend::in_task(),
+            "run() cannot be called from a running task: await the coroutine with yield_from() instead"
+        );
+        Enter(RUNNING.with(|r| r.replace(Some(core.clone()))))
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let core = RUNNING.with(|r| r.replace(self.0.take()));
+        if let Some(core) = core {
+            core.running.set(false);
+        }
+    }
+}
+
+/// Configures an [`EventLoop`] before it is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep};
+///
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let t0 = lp.time();
+/// lp.run(Coro::new("nap", || sleep(Duration::from_secs(3600))));
+/// // An hour of virtual time, no time at all of real time.
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config {
+                virtual_clock: std::env::var("YIELDFROM_VIRTUAL_CLOCK").is_ok_and(|v| v == "1"),
+                event_interval: 61,
+                slow_task: Duration::from_millis(100),
+                stack_size: 0,
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// Uses the virtual clock: when nothing is ready and nothing can arrive
+    /// from I/O, time jumps to the next timer, so sleeps take no real time and
+    /// the order of events is the same on every run. Default: off, unless
+    /// `YIELDFROM_VIRTUAL_CLOCK=1`.
+    pub fn virtual_clock(mut self, on: bool) -> Builder {
+        self.config.virtual_clock = on;
+        self
+    }
+
+    /// Polls I/O at least every `steps` task steps while tasks stay ready
+    /// (tokio's `event_interval`; default 61).
+    pub fn event_interval(mut self, steps: usize) -> Builder {
+        self.config.event_interval = steps.max(1);
+        self
+    }
+
+    /// Warns when a task runs this long without suspending (default 100 ms;
+    /// asyncio's `slow_callback_duration`).
+    pub fn slow_task_threshold(mut self, threshold: Duration) -> Builder {
+        self.config.slow_task = threshold;
+        self
+    }
+
+    /// Stack size for the loop's tasks (default: the pool's, see [`crate::stack`]).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// Builds the loop.
+    pub fn build(self) -> EventLoop {
+        self.try_build()
+            .unwrap_or_else(|e| panic!("yieldfrom: cannot create an event loop: {e}"))
+    }
+
+    /// Builds the loop, or says why the poller could not be created.
+    pub fn try_build(self) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let now = Instant::now();
+        Ok(EventLoop(Rc::new(Core {
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::default()),
+            clock: Clock {
+                virtual_clock: self.config.virtual_clock,
+                now: Cell::new(now),
+                start: now,
+            },
+            tasks: RefCell::new(TaskTable::default()),
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            threads: Threads::new(waker),
+            io_sources: Cell::new(0),
+            reactor: crate::reactor::Reactor::default(),
+            config: self.config,
+            steps_since_poll: Cell::new(0),
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+        })))
+    }
+}
+
+/// An event loop (Python's `asyncio.AbstractEventLoop`); a cheap handle.
+#[derive(Clone)]
+pub struct EventLoop(pub(crate) Rc<Core>);
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        EventLoop::new()
+    }
+}
+
+impl EventLoop {
+    /// A loop with the default settings (real clock).
+    pub fn new() -> EventLoop {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to choose the settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The loop running on this thread (Python: `asyncio.get_running_loop()`).
+    ///
+    /// Panics outside a running loop.
+    pub fn current() -> EventLoop {
+        with_loop("EventLoop::current()", |core| EventLoop(core.clone()))
+    }
+
+    /// The loop's clock (virtual or real).
+    pub fn now(&self) -> Instant {
+        self.0.clock.now()
+    }
+
+    /// Seconds since the loop was made, by its clock (Python: `loop.time()`).
+    pub fn time(&self) -> f64 {
+        self.0
+            .clock
+            .now()
+            .duration_since(self.0.clock.start)
+            .as_secs_f64()
+    }
+
+    /// Whether the clock is virtual.
+    pub fn is_virtual(&self) -> bool {
+        self.0.clock.virtual_clock
+    }
+
+    /// Wraps `coro` in a task and schedules its first step (Python: `loop.create_task`).
+    pub fn spawn<T: 'static>(&self, coro: Coro<T>) -> Task<T> {
+        self.0.spawn(coro)
+    }
+
+    /// Schedules `f` to run on the next iteration, after what is already ready
+    /// (Python: `loop.call_soon`).
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
+        let cb = Rc::new(Callback {
+            f: RefCell::new(Some(Box::new(f))),
+        });
+        self.0.ready.borrow_mut().push_back(Ready::Call(cb.clone()));
+        Handle(cb)
+    }
+
+    /// Schedules `f` to run `delay` from now (Python: `loop.call_later`).
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
+        self.call_at(self.now() + delay, f)
+    }
+
+    /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Handle {
+        let cb = Rc::new(Callback {
+            f: RefCell::new(Some(Box::new(f))),
+        });
+        self.0.push_timer(when, Due::Call(cb.clone()));
+        Handle(cb)
+    }
+
+    /// Runs one iteration: poll, expire timers, run what is ready.
+    pub fn run_once(&self) {
+        let _enter = Enter::new(&self.0);
+        self.0.run_once();
+    }
+
+    /// Runs `coro` as a task until it is done and returns its result
+    /// (Python: `loop.run_until_complete`); a panic in it is raised here.
+    ///
+    /// Panics with a deadlock message if the task waits on something that
+    /// nothing left in the loop can ever finish.
+    pub fn run_until_complete<T: 'static>(&self, coro: Coro<T>) -> T {
+        let task = self.spawn(coro);
+        self.run_until_done(&task);
+        task.fut.take_outcome().expect("the task is done").unwrap()
+    }
+
+    fn run_until_done<T>(&self, task: &Task<T>) {
+        let _enter = Enter::new(&self.0);
+        while !task.done() {
+            if self.0.is_idle() {
+                panic!(
+                    "yieldfrom: deadlock: the event loop has nothing left to run, but task '{}' \
+                     is still waiting on {}",
+                    task.name(),
+                    task.core
+                        .waiting_on
+                        .borrow()
+                        .as_ref()
+                        .map_or("nothing".to_string(), |r| r.to_string())
+                );
+            }
+            self.0.run_once();
+        }
+    }
+
+    /// Runs until [`stop`](Self::stop) is called (Python: `loop.run_forever`),
+    /// or until nothing is left that could ever run.
+    pub fn run_forever(&self) {
+        let _enter = Enter::new(&self.0);
+        self.0.stopping.set(false);
+        while !self.0.stopping.get() && !self.0.is_idle() {
+            self.0.run_once();
+        }
+        if self.0.stopping.get() {
+            // Python: the iteration in progress completes, then the loop stops.
+            self.0.run_once();
+        }
+        self.0.stopping.set(false);
+    }
+
+    /// Stops `run_forever` after the current iteration (Python: `loop.stop`).
+    pub fn stop(&self) {
+        self.0.stopping.set(true);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
+    }
+
+    /// How many tasks are alive (not done).
+    pub fn live_tasks(&self) -> usize {
+        self.0.tasks.borrow().live
+    }
+
+    /// Runs `coro` to completion, cancels whatever tasks are left and waits for
+    /// them, closes the loop and returns the result (Python: `asyncio.run`).
+    pub fn run<T: 'static>(self, coro: Coro<T>) -> T {
+        let main = self.spawn(coro);
+        self.run_until_done(&main);
+        let outcome = main.fut.take_outcome().expect("the main task is done");
+        self.cancel_all_tasks();
+        self.close();
+        outcome_or_raise(outcome)
+    }
+
+    /// Cancels every live task and runs the loop until they have finished.
+    pub fn cancel_all_tasks(&self) {
+        let tasks = self.0.tasks.borrow().all();
+        if tasks.is_empty() {
+            return;
+        }
+        for task in &tasks {
+            cancel_task(task);
+        }
+        let _enter = Enter::new(&self.0);
+        while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+            self.0.run_once();
+        }
+    }
+
+    /// Closes the loop: tasks still suspended are unwound (their destructors
+    /// run), pending callbacks and timers are dropped, worker threads are told
+    /// to finish (Python: `loop.close`). Panics if the loop is running.
+    pub fn close(&self) {
+        assert!(
+            !self.0.running.get(),
+            "cannot close a running event loop"
+        );
+        if self.0.closed.replace(true) {
+            return;
+        }
+        // Unwind with this loop as the running one, so destructors that touch
+        // the loop (a task handle, a queue) find it.
+        let _enter = Enter::new(&self.0);
+        loop {
+            let tasks = self.0.tasks.borrow().all();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks {
+                self.0.tasks.borrow_mut().remove(&task);
+                task.unwind();
+            }
+        }
+        let ready: Vec<Ready> = self.0.ready.borrow_mut().drain(..).collect();
+        drop(ready);
+        let timers = self.0.timers.borrow_mut().clear();
+        drop(timers);
+        self.0.threads.shutdown();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // A loop dropped without close(): unwind what is left (see close()).
+        if !self.closed.get() {
+            for task in self.tasks.borrow_mut().slots.drain(..).flatten() {
+                task.unwind();
+            }
+            self.threads.shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop ready={} timers={} tasks={} virtual={}>",
+            self.0.ready.borrow().len(),
+            self.0.timers.borrow().len(),
+            self.0.tasks.borrow().live,
+            self.0.clock.virtual_clock
+        )
+    }
+}
+
+fn outcome_or_raise<T>(outcome: Outcome<T>) -> T {
+    match outcome {
+        Outcome::Value(v) => v,
+        Outcome::Panic(p) => resume_unwind(p),
+        Outcome::Cancelled => panic!("the main coroutine was cancelled"),
+    }
+}
+
+/// Runs `coro` on a new event loop and returns its result (Python: `asyncio.run`).
+///
+/// Creates a loop, runs the coroutine as its main task until it is done,
+/// cancels every task still alive and waits for them, closes the loop. A panic
+/// in the main task is raised here.
+///
+/// ```
+/// use yieldfrom::{run, Coro};
+/// assert_eq!(run(Coro::new("main", || 6 * 7)), 42);
+/// ```
+pub fn run<T: 'static>(coro: Coro<T>) -> T {
+    EventLoop::new().run(coro)
+}
+
+/// Wraps `coro` in a task on the running loop (Python: `asyncio.create_task`).
+///
+/// The task does not start now: it runs when the loop gets to it, after what
+/// is already ready. Panics outside a running loop.
+pub fn spawn<T: 'static>(coro: Coro<T>) -> Task<T> {
+    with_loop("spawn()", |core| core.spawn(coro))
+}
+
+/// Type-erased value passed back from a worker thread.
+pub(crate) type ThreadResult = std::thread::Result<Box<dyn Any + Send>>;

@@ -1,0 +1,206 @@
+//! The reactor: which task waits for which file descriptor.
+//!
+//! Every I/O object registers its `mio` source once, for both directions,
+//! edge-triggered. The reactor keeps, per source, a *readiness flag* per
+//! direction and the task (at most one) waiting for it. The contract, as mio
+//! states it:
+//!
+//! - an event sets the flag and wakes the waiting task;
+//! - an operation that returns `WouldBlock` clears the flag, then waits;
+//!   since events are only read by the loop, and the loop does not run while
+//!   the task does, no edge can slip between the failed operation and the
+//!   wait (no lost wake-up);
+//! - a wake is only a hint: the task retries the operation, and waits again
+//!   on `WouldBlock` (events can be spurious).
+//!
+//! Tokens carry a generation in their high bits, so an event for a source
+//! that was closed and whose slot was reused within one batch of events is
+//! recognised as stale and dropped.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use mio::event::{Event, Source};
+use mio::{Interest, Registry, Token};
+
+use crate::event_loop::{self, with_loop};
+use crate::suspend::{self, Suspend, Wake};
+use crate::task::TaskCore;
+
+/// Read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Waiting to read (or accept).
+    Read,
+    /// Waiting to write (or for a connect to finish).
+    Write,
+}
+
+#[derive(Default)]
+struct Side {
+    ready: bool,
+    waiter: Option<(Rc<TaskCore>, u32)>,
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    live: bool,
+    read: Side,
+    write: Side,
+}
+
+/// The per-loop table of registered sources.
+#[derive(Default)]
+pub(crate) struct Reactor {
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<usize>>,
+}
+
+fn split(token: Token) -> (usize, u32) {
+    (token.0 & 0xFFFF_FFFF, (token.0 >> 32) as u32)
+}
+
+impl Reactor {
+    /// Called by the loop for every event of a batch.
+    pub(crate) fn dispatch(&self, event: &Event) {
+        let (index, generation) = split(event.token());
+        let mut wake = Vec::new();
+        {
+            let mut slots = self.slots.borrow_mut();
+            let Some(slot) = slots.get_mut(index) else { return };
+            if !slot.live || slot.generation != generation {
+                return; // stale: the source was closed
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                slot.read.ready = true;
+                wake.extend(slot.read.waiter.take());
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                slot.write.ready = true;
+                wake.extend(slot.write.waiter.take());
+            }
+        }
+        for (task, seq) in wake {
+            event_loop::wake(&task, seq, Wake::Run);
+        }
+    }
+}
+
+/// A source registered with the running loop's reactor; deregisters on drop.
+pub struct Registration {
+    token: Token,
+}
+
+impl Registration {
+    /// Registers `source` for reading and writing with the running loop.
+    pub fn new(source: &mut impl Source) -> io::Result<Registration> {
+        with_loop("I/O", |core| {
+            let index = core.reactor.free.borrow_mut().pop().unwrap_or_else(|| {
+                let mut slots = core.reactor.slots.borrow_mut();
+                slots.push(Slot::default());
+                slots.len() - 1
+            });
+            let generation = {
+                let mut slots = core.reactor.slots.borrow_mut();
+                let slot = &mut slots[index];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.live = true;
+                slot.read = Side::default();
+                slot.write = Side::default();
+                slot.generation
+            };
+            let token = Token(((generation as usize) << 32) | index);
+            let registry: Registry = core.registry()?;
+            if let Err(e) = registry.register(source, token, Interest::READABLE | Interest::WRITABLE) {
+                core.reactor.slots.borrow_mut()[index].live = false;
+                core.reactor.free.borrow_mut().push(index);
+                return Err(e);
+            }
+            core.io_sources.set(core.io_sources.get() + 1);
+            Ok(Registration { token })
+        })
+    }
+
+    /// The token (shown in traces as the socket's number).
+    pub fn token(&self) -> usize {
+        split(self.token).0
+    }
+
+    /// Deregisters `source`; call before the source is closed.
+    pub fn deregister(self, source: &mut impl Source) {
+        let _ = event_loop::try_with_loop(|core| {
+            if let Ok(registry) = core.registry() {
+                let _ = registry.deregister(source);
+            }
+        });
+    }
+
+    fn with_side<R>(&self, dir: Direction, f: impl FnOnce(&mut Side) -> R) -> Option<R> {
+        event_loop::try_with_loop(|core| {
+            let (index, generation) = split(self.token);
+            let mut slots = core.reactor.slots.borrow_mut();
+            let slot = slots.get_mut(index).filter(|s| s.generation == generation)?;
+            Some(f(match dir {
+                Direction::Read => &mut slot.read,
+                Direction::Write => &mut slot.write,
+            }))
+        })
+        .flatten()
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, suspending the task
+    /// for readiness in between (smol's `read_with`/`write_with` idiom).
+    pub fn io<R>(&self, dir: Direction, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.with_side(dir, |side| side.ready = false);
+                    self.wait(dir)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Suspends until an event for `dir` arrives (returns at once if one
+    /// arrived since the flag was last cleared).
+    pub fn wait(&self, dir: Direction) -> io::Result<()> {
+        let ready = self
+            .with_side(dir, |side| side.ready)
+            .ok_or_else(|| io::Error::other("the event loop this socket belongs to is gone"))?;
+        if ready {
+            return Ok(());
+        }
+        let me = suspend::with_current(|t| (t.rc(), t.wait_seq()));
+        self.with_side(dir, |side| side.waiter = Some(me));
+        let reason = Suspend::Io {
+            token: self.token(),
+            interest: if dir == Direction::Read { "readable" } else { "writable" },
+        };
+        if suspend::suspend(reason) == Wake::Cancel {
+            // Leave no stale waiter behind, then raise.
+            self.with_side(dir, |side| side.waiter = None);
+            suspend::raise_cancelled();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = event_loop::try_with_loop(|core| {
+            let (index, generation) = split(self.token);
+            let mut slots = core.reactor.slots.borrow_mut();
+            if let Some(slot) = slots.get_mut(index).filter(|s| s.generation == generation && s.live) {
+                slot.live = false;
+                slot.read = Side::default();
+                slot.write = Side::default();
+                core.reactor.free.borrow_mut().push(index);
+                core.io_sources.set(core.io_sources.get() - 1);
+            }
+        });
+    }
+}

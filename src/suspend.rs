@@ -1,0 +1,216 @@
+//! The one place where a task gives control back to the event loop.
+//!
+//! This is yieldfrom's version of curio's `traps.py`: every way a task can
+//! pause is a variant of [`Suspend`], and every pause goes through
+//! [`suspend`]. Sleeping, awaiting a task or a future, waiting on a lock or a
+//! queue, on a socket, on a worker thread: each ends here, in a stack switch
+//! from the task's stack to the loop's. The loop reads the reason (to arm a
+//! timer, or just to show it in a trace) and, when the wait is over, switches
+//! back with a [`Wake`]: `Run`, or `Cancel` when the task was cancelled while
+//! it waited.
+//!
+//! ```text
+//!   task stack                          loop stack
+//!   ----------                          ----------
+//!   sleep(1s)
+//!    └ suspend(Sleep{until}) ──switch──▶ step() returns Sleep{until}
+//!                                        push timer; run other tasks ...
+//!                                        timer due: resume(Wake::Run)
+//!    ┌───────────────────────◀─switch──┘
+//!   sleep returns
+//! ```
+//!
+//! A cancelled wait becomes an unwind with a [`Cancelled`] payload (not a
+//! panic: no message is printed), so every frame between the await point and
+//! the task's root runs its destructors, and [`catch_cancelled`] can stop it,
+//! as Python's `except CancelledError` does.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use corosensei::Yielder;
+
+use crate::task::{TaskCore, TaskId};
+
+/// Why a task paused: what the loop shows in traces, timelines and the stepper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suspend {
+    /// `yield_now()`: go to the back of the ready queue.
+    YieldNow,
+    /// `sleep`/`sleep_until`: wake at this instant of the loop's clock.
+    Sleep {
+        /// The deadline.
+        until: Instant,
+    },
+    /// Awaiting another task.
+    Task {
+        /// The awaited task.
+        id: TaskId,
+        /// Its name.
+        name: &'static str,
+    },
+    /// Awaiting a [`Future`](crate::Future) set by someone else.
+    Future,
+    /// Waiting on a synchronisation object (`"Lock.acquire"`, `"Queue.get"`, ...).
+    Sync(&'static str),
+    /// Waiting for a file descriptor to become readable or writable.
+    Io {
+        /// The loop's token for the source.
+        token: usize,
+        /// `"readable"` or `"writable"`.
+        interest: &'static str,
+    },
+    /// Waiting for a closure on the worker threads (`to_thread`).
+    Thread,
+}
+
+impl fmt::Display for Suspend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Suspend::YieldNow => f.write_str("yield_now"),
+            Suspend::Sleep { .. } => f.write_str("sleep"),
+            Suspend::Task { name, id } => write!(f, "task '{name}' (#{})", id.0),
+            Suspend::Future => f.write_str("a future"),
+            Suspend::Sync(what) => f.write_str(what),
+            Suspend::Io { token, interest } => write!(f, "socket {token} {interest}"),
+            Suspend::Thread => f.write_str("a worker thread"),
+        }
+    }
+}
+
+/// How the loop resumes a paused task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The wait is over: go on.
+    Run,
+    /// The task was cancelled while it waited.
+    Cancel,
+}
+
+/// The unwind payload of a cancellation (Python's `asyncio.CancelledError`).
+///
+/// It reaches the task's root unless [`catch_cancelled`] stops it; the task is
+/// then *cancelled*, and awaiting it raises `Cancelled` in the awaiter too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the task was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Raises [`Cancelled`] here: unwinds to the nearest [`catch_cancelled`] or the task's root.
+pub fn raise_cancelled() -> ! {
+    resume_unwind(Box::new(Cancelled))
+}
+
+/// Runs `f`; a cancellation raised inside it comes back as `Err(Cancelled)`
+/// (Python's `try: ... except asyncio.CancelledError:`).
+///
+/// The unwinding is over when this returns, so the cleanup that follows may
+/// await freely. Re-raise with [`raise_cancelled`] to end cancelled, or
+/// return a value to end normally (the task then is not cancelled). Panics
+/// other than cancellation go on unwinding.
+///
+/// ```
+/// use yieldfrom::{run, spawn, sleep, yield_from, catch_cancelled, Cancelled};
+/// use std::time::Duration;
+///
+/// let cleaned = run(yieldfrom::Coro::new("main", || {
+///     let worker = spawn(yieldfrom::Coro::new("worker", || {
+///         match catch_cancelled(|| sleep(Duration::from_secs(60))) {
+///             Ok(()) => "slept",
+///             Err(Cancelled) => {
+///                 sleep(Duration::from_millis(1)); // cleanup may await
+///                 "cleaned up"
+///             }
+///         }
+///     }));
+///     sleep(Duration::from_millis(1));
+///     worker.cancel();
+///     yield_from(worker)
+/// }));
+/// assert_eq!(cleaned, "cleaned up");
+/// ```
+pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(payload) if payload.is::<Cancelled>() => Err(Cancelled),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Whether an unwind payload is a cancellation.
+pub(crate) fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<Cancelled>()
+}
+
+pub(crate) type TaskYielder = Yielder<Wake, Suspend>;
+
+thread_local! {
+    /// The task whose stack is running now; null on the loop's own stack.
+    static CURRENT: Cell<Option<NonNull<TaskCore>>> = const { Cell::new(None) };
+}
+
+/// Marks `task` as the running task for the duration of one step.
+pub(crate) fn enter(task: &TaskCore) -> Option<NonNull<TaskCore>> {
+    CURRENT.with(|c| c.replace(Some(NonNull::from(task))))
+}
+
+pub(crate) fn leave(previous: Option<NonNull<TaskCore>>) {
+    CURRENT.with(|c| c.set(previous));
+}
+
+const NO_TASK: &str = "yield_from() needs a running task: start one with run() or spawn()";
+
+/// Calls `f` with the running task, or panics with a clear message outside one.
+pub(crate) fn with_current<R>(f: impl FnOnce(&TaskCore) -> R) -> R {
+    let task = CURRENT.with(|c| c.get()).unwrap_or_else(|| panic!("{NO_TASK}"));
+    // SAFETY: CURRENT is set only by the loop around a task's step, while the
+    // loop holds an Rc of that task, and reset before the Rc can go away.
+    f(unsafe { task.as_ref() })
+}
+
+/// Whether code is running inside a task right now.
+pub fn in_task() -> bool {
+    CURRENT.with(|c| c.get()).is_some()
+}
+
+/// Pauses the running task for `reason` until the loop wakes it.
+///
+/// Low level: returns [`Wake::Cancel`] instead of raising, so that a caller
+/// holding a resource (a lock being handed over, a queue slot) can give it
+/// back first. Most code wants [`suspend_or_cancel`].
+pub fn suspend(reason: Suspend) -> Wake {
+    with_current(|task| task.suspend(reason))
+}
+
+/// Pauses the running task for `reason`; a cancellation raises [`Cancelled`].
+pub fn suspend_or_cancel(reason: Suspend) -> Wake {
+    match suspend(reason) {
+        Wake::Cancel => raise_cancelled(),
+        wake => wake,
+    }
+}
+
+/// Used by the loop: checks that `sp` (an address on the current stack) lies
+/// inside the task's stack, so that a task is never suspended from another
+/// coroutine's stack (a generator body running inside the task).
+pub(crate) fn check_on_task_stack(lo: usize, hi: usize) {
+    let probe = 0u8;
+    let sp = &probe as *const u8 as usize;
+    if sp < lo || sp >= hi {
+        panic!(
+            "yield_from() was called inside a Generator body running in a task; a generator \
+             has its own stack and cannot pause the task. Await outside the generator, or make \
+             it a coroutine (Coro)"
+        );
+    }
+}

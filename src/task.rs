@@ -1,0 +1,276 @@
+//! Tasks: a coroutine driven by the loop on a stack of its own.
+//!
+//! [`spawn`](crate::spawn) (Python: `asyncio.create_task`) takes a
+//! [`Coro`](crate::Coro), gives it a pooled stack and puts its first step on
+//! the ready queue. It does not run it: the task starts when the loop gets to
+//! it. From then on the task runs until it suspends (see
+//! [`suspend`](crate::suspend)), and the loop resumes it when what it waited
+//! for is done.
+//!
+//! ```text
+//!   spawn ──▶ Ready ──step──▶ Running ──suspend──▶ Waiting
+//!               ▲                │  │                 │
+//!               └────── wake ────┼──┼─────────────────┘
+//!                                │  └─return/panic/Cancelled──▶ Done
+//! ```
+//!
+//! Invariant (as asyncio's `Task` states it): a task is either on the ready
+//! queue (Ready), on the loop's stack being stepped (Running), parked with a
+//! waiter registered somewhere that will wake it (Waiting), or Done — never
+//! two of these. Every wake carries the *wait sequence number* the task had
+//! when it parked; a wake with an older number (a timer that lost the race
+//! with a cancellation, say) is ignored.
+//!
+//! The task's outcome lives in a [`Future`]: a panic in the body is caught at
+//! the root of the task's stack and stored there, and re-raised wherever the
+//! task is awaited; nobody awaiting it means the warning "task exception was
+//! never retrieved" when the last handle goes.
+
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::{Rc, Weak};
+
+use corosensei::{Coroutine, CoroutineResult};
+
+use crate::coro::Coro;
+use crate::future::{Future, Outcome};
+use crate::stack::{Canary, PooledStack, StackError};
+use crate::suspend::{self, Suspend, TaskYielder, Wake};
+
+/// A task's number, unique within its thread, in order of creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskState {
+    Ready,
+    Running,
+    Waiting,
+    Done,
+}
+
+type TaskCoroutine = Coroutine<Wake, Suspend, (), PooledStack>;
+
+/// The untyped part of a task, owned by the loop.
+pub(crate) struct TaskCore {
+    pub(crate) id: TaskId,
+    pub(crate) name: &'static str,
+    co: UnsafeCell<Option<TaskCoroutine>>,
+    pub(crate) state: Cell<TaskState>,
+    seq: Cell<u32>,
+    pub(crate) cancel_requested: Cell<bool>,
+    /// A wake that arrived while the task was still running (before it parked).
+    pub(crate) early_wake: Cell<Option<Wake>>,
+    yielder: Cell<*const TaskYielder>,
+    stack_lo: usize,
+    stack_hi: usize,
+    canary: Option<Canary>,
+    /// Its index in the loop's task table.
+    pub(crate) slot: Cell<usize>,
+    pub(crate) warned_blocking: Cell<bool>,
+    /// What it waits on now (for the stepper and deadlock messages).
+    pub(crate) waiting_on: std::cell::RefCell<Option<Suspend>>,
+    this: Weak<TaskCore>,
+}
+
+impl TaskCore {
+    pub(crate) fn rc(&self) -> Rc<TaskCore> {
+        self.this.upgrade().expect("a running task is alive")
+    }
+
+    pub(crate) fn wait_seq(&self) -> u32 {
+        self.seq.get()
+    }
+
+    /// Moves to the next wait: older wakes no longer match.
+    pub(crate) fn bump_seq(&self) {
+        self.seq.set(self.seq.get().wrapping_add(1));
+    }
+
+    /// Called on the task's own stack: the switch to the loop.
+    pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
+        suspend::check_on_task_stack(self.stack_lo, self.stack_hi);
+        // SAFETY: `yielder` was set by the task's body at its start, on this
+        // stack, and stays valid until the body returns; we are on this stack
+        // (checked above), so the body has not returned.
+        let yielder = unsafe { &*self.yielder.get() };
+        yielder.suspend(reason)
+    }
+
+    /// Runs one step of the task on its stack; `Some(reason)` if it paused.
+    pub(crate) fn step(&self, wake: Wake) -> Option<Suspend> {
+        let previous = suspend::enter(self);
+        // SAFETY: steps are driven only by the loop, one at a time, and a task
+        // never steps itself (suspend() runs on the task stack, step() on the
+        // loop's), so this is the only reference to the coroutine now.
+        let co = unsafe { &mut *self.co.get() };
+        let result = co.as_mut().map(|co| co.resume(wake));
+        suspend::leave(previous);
+        if let Some(canary) = self.canary {
+            canary.check(self.name, self.stack_hi - self.stack_lo);
+        }
+        match result {
+            Some(CoroutineResult::Yield(reason)) => Some(reason),
+            Some(CoroutineResult::Return(())) | None => {
+                // Give the stack back to the pool now.
+                *co = None;
+                None
+            }
+        }
+    }
+
+    /// Unwinds a suspended task's stack (every destructor runs): used when a
+    /// loop is closed or dropped with tasks still waiting.
+    pub(crate) fn unwind(&self) {
+        // SAFETY: called by the loop on its own stack, never while the task runs.
+        let co = unsafe { &mut *self.co.get() };
+        let previous = suspend::enter(self);
+        drop(co.take());
+        suspend::leave(previous);
+        self.state.set(TaskState::Done);
+    }
+}
+
+/// A handle to a running coroutine (Python's `asyncio.Task`); await it with
+/// [`yield_from`](crate::yield_from) for its result.
+///
+/// Dropping the handle does not stop the task.
+pub struct Task<T> {
+    pub(crate) core: Rc<TaskCore>,
+    pub(crate) fut: Future<T>,
+}
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+impl<T: 'static> Task<T> {
+    /// Builds the task (not yet scheduled) for `coro`.
+    pub(crate) fn new(coro: Coro<T>, stack_size: usize) -> Result<Task<T>, StackError> {
+        let name = coro.name();
+        let stack = PooledStack::take(stack_size, name)?;
+        let (canary, lo, hi) = (stack.canary(), stack.usable_lo(), stack.base_addr());
+        let fut: Future<T> = Future::named(name);
+        let out = fut.clone();
+        let body = coro.into_body();
+        let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, first: Wake| {
+            suspend::with_current(|t| t.yielder.set(yielder));
+            if first == Wake::Cancel {
+                // Cancelled before it ever ran: the body never starts.
+                drop(body);
+                out.finish(Outcome::Cancelled);
+                return;
+            }
+            let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+                Ok(v) => Outcome::Value(v),
+                Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
+                Err(p) => Outcome::Panic(p),
+            };
+            out.finish(outcome);
+        });
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            TaskId(id)
+        });
+        let core = Rc::new_cyclic(|this| TaskCore {
+            id,
+            name,
+            co: UnsafeCell::new(Some(co)),
+            state: Cell::new(TaskState::Ready),
+            seq: Cell::new(0),
+            cancel_requested: Cell::new(false),
+            early_wake: Cell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            stack_lo: lo,
+            stack_hi: hi,
+            canary,
+            slot: Cell::new(usize::MAX),
+            warned_blocking: Cell::new(false),
+            waiting_on: std::cell::RefCell::new(None),
+            this: this.clone(),
+        });
+        Ok(Task { core, fut })
+    }
+}
+
+impl<T> Task<T> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.core.id
+    }
+
+    /// The coroutine's name (Python: `get_name()`).
+    pub fn name(&self) -> &'static str {
+        self.core.name
+    }
+
+    /// Whether the task has finished (value, panic or cancelled).
+    pub fn done(&self) -> bool {
+        self.fut.done()
+    }
+
+    /// Whether the task ended cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.fut.cancelled()
+    }
+
+    /// Asks the task to stop (Python: `Task.cancel()`).
+    ///
+    /// [`Cancelled`](crate::Cancelled) is raised at the await point where the
+    /// task is suspended (or at its next one, or before its first step if it
+    /// has not started). The task may catch it and go on. Returns false, and
+    /// does nothing, if the task is already done.
+    pub fn cancel(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        crate::event_loop::cancel_task(&self.core);
+        true
+    }
+
+    /// Calls `f` on a later loop iteration once the task is done.
+    pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
+        self.fut.add_done_callback(f);
+    }
+
+    /// The task's result future (shared with the task).
+    pub fn future(&self) -> &Future<T> {
+        &self.fut
+    }
+
+    /// The panic message if the task failed (marks the failure as retrieved).
+    pub fn exception(&self) -> Option<String> {
+        self.fut.exception()
+    }
+
+    /// Waits for the task and returns its outcome without re-raising it.
+    pub fn join_outcome(self) -> Outcome<T> {
+        let (core, fut) = (self.core.clone(), self.fut.clone());
+        fut.wait(
+            || Suspend::Task {
+                id: core.id,
+                name: core.name,
+            },
+            // Python: cancelling a task that awaits another cancels that one too;
+            // the awaiter then gets whatever the awaited task ends with.
+            || {
+                self.cancel();
+            },
+        );
+        fut.take_outcome().expect("the outcome of an awaited task is taken once")
+    }
+
+    /// Waits for the task and returns its result; a panic or a cancellation
+    /// of the task is raised here. This is what `yield_from(task)` does.
+    pub fn join(self) -> T {
+        self.join_outcome().unwrap()
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Task #{} {} {:?}>", self.core.id.0, self.core.name, self.fut)
+    }
+}

@@ -1,0 +1,126 @@
+//! Time: `sleep`, `yield_now`, `timeout`, `wait_for` (Python: `asyncio.sleep`,
+//! `asyncio.timeout`, `asyncio.wait_for`).
+//!
+//! Every function here reads the running loop's clock, which is either real
+//! or virtual (see [`Builder::virtual_clock`](crate::Builder::virtual_clock)):
+//! with the virtual clock, `sleep(2 s)` takes no real time, and the order of
+//! events is the same as with the real one.
+
+use std::cell::Cell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::coro::Coro;
+use crate::event_loop::{EventLoop, cancel_task, now as loop_now};
+use crate::suspend::{self, Suspend, suspend_or_cancel};
+
+/// The running loop's clock, now (virtual or real).
+pub fn now() -> Instant {
+    loop_now()
+}
+
+/// Suspends the running task for `duration` (Python: `await asyncio.sleep(s)`).
+///
+/// `sleep(Duration::ZERO)` is [`yield_now`]. Cancellation raises `Cancelled` here.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, sleep};
+/// use std::time::Duration;
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let t = lp.clone();
+/// let took = lp.run(Coro::new("main", move || {
+///     let t0 = t.time();
+///     sleep(Duration::from_secs(2));
+///     t.time() - t0
+/// }));
+/// assert_eq!(took, 2.0);
+/// ```
+pub fn sleep(duration: Duration) {
+    if duration.is_zero() {
+        yield_now();
+    } else {
+        sleep_until(now() + duration);
+    }
+}
+
+/// Suspends the running task until the loop's clock reaches `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    suspend_or_cancel(Suspend::Sleep { until: deadline });
+}
+
+/// Lets every other ready task run once before this one goes on
+/// (Python: `await asyncio.sleep(0)`).
+pub fn yield_now() {
+    suspend_or_cancel(Suspend::YieldNow);
+}
+
+/// The error of a [`timeout`] or [`wait_for`] whose time ran out (Python: `TimeoutError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `f` in the running task, cancelling it if it takes longer than
+/// `limit` (Python: `async with asyncio.timeout(limit):`).
+///
+/// `f` runs inline, on the task's stack; when the time is up, `Cancelled` is
+/// raised at the await point where `f` is suspended, `f`'s frames unwind, and
+/// `timeout` returns `Err(Elapsed)`. A cancellation that did not come from
+/// this timeout goes on unwinding.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, sleep, timeout, Elapsed};
+/// use std::time::Duration;
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let r = lp.run(Coro::new("main", || timeout(Duration::from_secs(1), || sleep(Duration::from_secs(5)))));
+/// assert_eq!(r, Err(Elapsed));
+/// ```
+pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    timeout_at(now() + limit, f)
+}
+
+/// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
+pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    let task = suspend::with_current(|t| t.rc());
+    let fired = Rc::new(Cell::new(false));
+    let handle = {
+        let (fired, task) = (fired.clone(), task.clone());
+        EventLoop::current().call_at(deadline, move || {
+            fired.set(true);
+            cancel_task(&task);
+        })
+    };
+    let result = catch_unwind(AssertUnwindSafe(f));
+    handle.cancel();
+    match result {
+        Ok(v) => {
+            if fired.get() {
+                // The deadline passed but `f` finished first: withdraw our
+                // cancellation (Python: `Task.uncancel()`).
+                task.cancel_requested.set(false);
+            }
+            Ok(v)
+        }
+        Err(p) if fired.get() && suspend::is_cancelled(p.as_ref()) => Err(Elapsed),
+        Err(p) => resume_unwind(p),
+    }
+}
+
+/// Awaits `coro`, giving up after `limit` (Python: `asyncio.wait_for`).
+///
+/// With a zero `limit` the coroutine never starts, as in Python 3.11.
+pub fn wait_for<T: 'static>(coro: Coro<T>, limit: Duration) -> Result<T, Elapsed> {
+    if limit.is_zero() {
+        drop(coro.into_body());
+        return Err(Elapsed);
+    }
+    timeout(limit, || coro.run_inline())
+}
