@@ -70,6 +70,8 @@ pub(crate) enum Waiter {
     Task(Rc<TaskCore>, u32),
     /// A done callback.
     Callback(Box<dyn FnOnce()>),
+    /// One of many futures a combinator watches: report the index.
+    Index(Rc<crate::combinators::Completions>, usize),
 }
 
 impl Waiter {
@@ -83,6 +85,7 @@ impl Waiter {
         match self {
             Waiter::Task(task, seq) => event_loop::wake(&task, seq, Wake::Run),
             Waiter::Callback(f) => event_loop::call_soon_boxed(f),
+            Waiter::Index(completions, i) => completions.push(i),
         }
     }
 }

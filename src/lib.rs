@@ -2,6 +2,7 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod awaitable;
+pub mod combinators;
 pub mod coro;
 pub mod event_loop;
 pub mod future;
@@ -9,6 +10,7 @@ pub mod generator;
 pub mod reactor;
 pub mod stack;
 pub mod suspend;
+pub mod sync;
 pub mod task;
 pub mod threads;
 pub mod time;

@@ -1,0 +1,423 @@
+//! Waiting for many things at once: `gather`, `wait`, `as_completed`,
+//! `select`, and task groups (Python: `asyncio.gather`, `asyncio.wait`,
+//! `asyncio.as_completed`, `asyncio.TaskGroup`).
+//!
+//! All of them rest on [`Completions`]: every watched task reports its index
+//! there when it is done, and the waiting task wakes to read the indices in
+//! completion order. Each completion costs one wake-up, so waiting for n
+//! tasks is O(n), not O(n²).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::coro::Coro;
+use crate::event_loop::{self, EventLoop, spawn};
+use crate::future::{Outcome, Waiter, panic_message};
+use crate::suspend::{self, Suspend, Wake};
+use crate::task::{Task, TaskCore};
+
+/// Indices of finished tasks, in the order they finished, and who waits for them.
+pub struct Completions {
+    done: RefCell<VecDeque<usize>>,
+    waiter: RefCell<Option<(Rc<TaskCore>, u32)>>,
+}
+
+impl Completions {
+    fn watch<T>(tasks: &[Task<T>]) -> Rc<Completions> {
+        let c = Rc::new(Completions {
+            done: RefCell::default(),
+            waiter: RefCell::default(),
+        });
+        for (i, t) in tasks.iter().enumerate() {
+            t.fut.add_waiter(Waiter::Index(c.clone(), i));
+        }
+        c
+    }
+
+    pub(crate) fn push(&self, i: usize) {
+        self.done.borrow_mut().push_back(i);
+        if let Some((task, seq)) = self.waiter.borrow_mut().take() {
+            event_loop::wake(&task, seq, Wake::Run);
+        }
+    }
+
+    fn pop(&self) -> Option<usize> {
+        self.done.borrow_mut().pop_front()
+    }
+
+    /// Suspends until a completion arrives (or `wake` is called otherwise).
+    fn park(&self, what: &'static str) -> Wake {
+        if !self.done.borrow().is_empty() {
+            return Wake::Run;
+        }
+        let me = suspend::with_current(|t| (t.rc(), t.wait_seq()));
+        *self.waiter.borrow_mut() = Some(me);
+        let wake = suspend::suspend(Suspend::Sync(what));
+        self.waiter.borrow_mut().take();
+        wake
+    }
+}
+
+/// Runs the coroutines concurrently as tasks and returns their results in
+/// argument order, whatever the order they finish in (Python: `asyncio.gather`).
+///
+/// Errors: the first task to panic (or be cancelled) has its panic raised
+/// here at once; the other tasks are *not* cancelled and go on running, as in
+/// Python with `return_exceptions=False`. Use [`gather_outcomes`] to get every
+/// outcome instead. Cancelling the gathering task cancels every child.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::gather};
+/// use std::time::Duration;
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let got = lp.run(Coro::new("main", || gather([3u64, 1, 2].map(|s| Coro::new("nap", move || {
+///     sleep(Duration::from_secs(s));
+///     s
+/// })))));
+/// assert_eq!(got, [3, 1, 2]);
+/// ```
+pub fn gather<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<T> {
+    gather_tasks(coros.into_iter().map(spawn).collect())
+}
+
+/// [`gather`] for tasks that are already running.
+pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
+    collect(tasks, |o| match o {
+        Outcome::Value(v) => Some(v),
+        other => {
+            other.unwrap();
+            None
+        }
+    })
+}
+
+/// Like [`gather`], but returns every task's [`Outcome`] (value, panic or
+/// cancelled) instead of raising the first failure (Python: `return_exceptions=True`).
+pub fn gather_outcomes<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<Outcome<T>> {
+    collect(coros.into_iter().map(spawn).collect(), Some)
+}
+
+fn collect<T: 'static, U>(tasks: Vec<Task<T>>, mut each: impl FnMut(Outcome<T>) -> Option<U>) -> Vec<U> {
+    let completions = Completions::watch(&tasks);
+    let mut results: Vec<Option<U>> = (0..tasks.len()).map(|_| None).collect();
+    let mut left = tasks.len();
+    while left > 0 {
+        while let Some(i) = completions.pop() {
+            let outcome = tasks[i].fut.take_outcome().expect("a reported task is done");
+            // A raised failure leaves the other tasks running, as in Python.
+            results[i] = each(outcome);
+            left -= 1;
+        }
+        if left > 0 && completions.park("gather") == Wake::Cancel {
+            for t in &tasks {
+                t.cancel();
+            }
+            suspend::raise_cancelled();
+        }
+    }
+    results.into_iter().map(|r| r.expect("every task reported")).collect()
+}
+
+/// When [`wait`] returns (Python: `FIRST_COMPLETED`, `ALL_COMPLETED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as one task is done.
+    FirstCompleted,
+    /// When every task is done.
+    AllCompleted,
+}
+
+/// Waits for tasks without raising their failures (Python: `asyncio.wait`).
+///
+/// Returns `(done, pending)`, each in argument order. With a `timeout`, it
+/// returns when the time is up even if the condition is not met; the tasks
+/// are not cancelled.
+pub fn wait<T: 'static>(
+    tasks: Vec<Task<T>>,
+    when: ReturnWhen,
+    timeout: Option<Duration>,
+) -> (Vec<Task<T>>, Vec<Task<T>>) {
+    let completions = Completions::watch(&tasks);
+    let timed_out = Rc::new(Cell::new(false));
+    let timer = timeout.map(|limit| {
+        let (flag, c) = (timed_out.clone(), completions.clone());
+        EventLoop::current().call_later(limit, move || {
+            flag.set(true);
+            if let Some((task, seq)) = c.waiter.borrow_mut().take() {
+                event_loop::wake(&task, seq, Wake::Run);
+            }
+        })
+    });
+    let mut finished = 0;
+    loop {
+        while completions.pop().is_some() {
+            finished += 1;
+        }
+        let enough = match when {
+            ReturnWhen::FirstCompleted => finished > 0,
+            ReturnWhen::AllCompleted => finished == tasks.len(),
+        };
+        if enough || timed_out.get() || tasks.is_empty() {
+            break;
+        }
+        if completions.park("wait") == Wake::Cancel {
+            if let Some(t) = &timer {
+                t.cancel();
+            }
+            suspend::raise_cancelled();
+        }
+    }
+    if let Some(t) = timer {
+        t.cancel();
+    }
+    tasks.into_iter().partition(|t| t.done())
+}
+
+/// Results in the order the tasks finish (Python: `asyncio.as_completed`).
+///
+/// An `Iterator` whose `next()` suspends the running task until the next
+/// task is done: possible because the iterator runs on the task's own stack.
+/// A failed task's panic is raised from `next()`.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, spawn, sleep, combinators::as_completed};
+/// use std::time::Duration;
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let order = lp.run(Coro::new("main", || {
+///     let tasks = [3u64, 1, 2].map(|s| spawn(Coro::new("nap", move || { sleep(Duration::from_secs(s)); s })));
+///     as_completed(tasks.into()).collect::<Vec<_>>()
+/// }));
+/// assert_eq!(order, [1, 2, 3]);
+/// ```
+pub fn as_completed<T: 'static>(tasks: Vec<Task<T>>) -> AsCompleted<T> {
+    AsCompleted {
+        completions: Completions::watch(&tasks),
+        left: tasks.len(),
+        tasks,
+    }
+}
+
+/// The iterator of [`as_completed`].
+pub struct AsCompleted<T> {
+    tasks: Vec<Task<T>>,
+    completions: Rc<Completions>,
+    left: usize,
+}
+
+impl<T> Iterator for AsCompleted<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            if let Some(i) = self.completions.pop() {
+                self.left -= 1;
+                return Some(self.tasks[i].fut.take_outcome().expect("done").unwrap());
+            }
+            if self.completions.park("as_completed") == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+        }
+    }
+}
+
+/// Runs the coroutines as tasks, returns the first to finish with its index,
+/// and cancels the others (waiting for them to finish cancelling).
+///
+/// A panic in the first task to finish is raised here.
+pub fn select<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> (usize, T) {
+    let tasks: Vec<Task<T>> = coros.into_iter().map(spawn).collect();
+    assert!(!tasks.is_empty(), "select() needs at least one coroutine");
+    let completions = Completions::watch(&tasks);
+    let first = loop {
+        if let Some(i) = completions.pop() {
+            break i;
+        }
+        if completions.park("select") == Wake::Cancel {
+            tasks.iter().for_each(|t| {
+                t.cancel();
+            });
+            suspend::raise_cancelled();
+        }
+    };
+    let outcome = tasks[first].fut.take_outcome().expect("done");
+    let mut losers = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if i != first {
+            t.cancel();
+            losers.push(t);
+        }
+    }
+    // The losers' outcomes (normally Cancelled) are not wanted; wait for their cleanup.
+    let _ = collect(losers, |_| Some(()));
+    (first, outcome.unwrap())
+}
+
+/// A child task failure collected by a [`TaskGroup`].
+#[derive(Debug)]
+struct Failure {
+    name: &'static str,
+    message: String,
+}
+
+struct GroupState {
+    /// Children still alive: (core, cancel).
+    children: RefCell<Vec<Rc<TaskCore>>>,
+    failures: RefCell<Vec<Failure>>,
+    parent: Rc<TaskCore>,
+    /// Completions of children, to wake the parent when it waits at the end.
+    done: Rc<Completions>,
+    aborting: Cell<bool>,
+}
+
+/// A scope whose children cannot outlive it (Python: `asyncio.TaskGroup`).
+///
+/// Made by [`task_group`]. When the body returns, the group waits for every
+/// child. If a child panics, the group cancels the body (at its current await
+/// point) and every other child, waits for them, and then panics with a
+/// message listing the failures (Python raises an `ExceptionGroup`).
+pub struct TaskGroup {
+    state: Rc<GroupState>,
+}
+
+impl TaskGroup {
+    /// Starts a child task in the group (Python: `tg.create_task`).
+    pub fn spawn<T: 'static>(&self, coro: Coro<T>) -> Task<T> {
+        let task = spawn(coro);
+        // A child spawned while the group aborts is cancelled before it starts.
+        if self.state.aborting.get() {
+            task.cancel();
+        }
+        let index = {
+            let mut children = self.state.children.borrow_mut();
+            children.push(task.core.clone());
+            children.len() - 1
+        };
+        let (state, fut) = (self.state.clone(), task.fut.clone());
+        task.fut.add_waiter(Waiter::Callback(Box::new(move || {
+            if let Some(message) = fut.exception() {
+                state.failures.borrow_mut().push(Failure {
+                    name: fut_name(&state, index),
+                    message,
+                });
+                state.abort();
+            }
+            state.done.push(index);
+        })));
+        task
+    }
+}
+
+fn fut_name(state: &GroupState, index: usize) -> &'static str {
+    state.children.borrow()[index].name
+}
+
+impl GroupState {
+    fn abort(&self) {
+        if self.aborting.replace(true) {
+            return;
+        }
+        for child in self.children.borrow().iter() {
+            event_loop::cancel_task(child);
+        }
+        event_loop::cancel_task(&self.parent);
+    }
+}
+
+/// Runs `body` with a [`TaskGroup`] and waits for all the children it spawned.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::task_group};
+/// use std::time::Duration;
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let sum = lp.run(Coro::new("main", || {
+///     task_group(|tg| {
+///         let a = tg.spawn(Coro::new("a", || { sleep(Duration::from_secs(1)); 1 }));
+///         let b = tg.spawn(Coro::new("b", || { sleep(Duration::from_secs(2)); 2 }));
+///         (a, b)
+///     });
+///     // both children are done here
+///     3
+/// }));
+/// assert_eq!(sum, 3);
+/// ```
+pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
+    let parent = suspend::with_current(|t| t.rc());
+    let group = TaskGroup {
+        state: Rc::new(GroupState {
+            children: RefCell::default(),
+            failures: RefCell::default(),
+            parent,
+            done: Rc::new(Completions {
+                done: RefCell::default(),
+                waiter: RefCell::default(),
+            }),
+            aborting: Cell::new(false),
+        }),
+    };
+    let result = suspend::catch_cancelled(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group))));
+    let state = &group.state;
+    let mut body_error = None;
+    let mut cancelled_from_outside = false;
+    match &result {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => state.abort(), // the body panicked
+        Err(_) => {
+            if state.failures.borrow().is_empty() {
+                cancelled_from_outside = true;
+            }
+            state.abort();
+        }
+    }
+    // Wait for every child, including ones spawned while aborting.
+    let mut finished = 0;
+    while finished < state.children.borrow().len() {
+        while state.done.pop().is_some() {
+            finished += 1;
+        }
+        if finished < state.children.borrow().len() && state.done.park("TaskGroup") == Wake::Cancel {
+            cancelled_from_outside |= state.failures.borrow().is_empty();
+            state.abort();
+        }
+    }
+    let failures = std::mem::take(&mut *state.failures.borrow_mut());
+    if !failures.is_empty() {
+        if let Ok(Err(p)) = result {
+            body_error = Some(panic_message(p.as_ref()));
+        }
+        panic!("{}", GroupFailed { failures, body_error });
+    }
+    match result {
+        Ok(Ok(v)) => {
+            if cancelled_from_outside {
+                suspend::raise_cancelled();
+            }
+            v
+        }
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => suspend::raise_cancelled(),
+    }
+}
+
+struct GroupFailed {
+    failures: Vec<Failure>,
+    body_error: Option<String>,
+}
+
+impl fmt::Display for GroupFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskGroup: {} child task(s) failed", self.failures.len())?;
+        for failure in &self.failures {
+            write!(f, "; task '{}' panicked: {}", failure.name, failure.message)?;
+        }
+        if let Some(body) = &self.body_error {
+            write!(f, "; the group's body panicked: {body}")?;
+        }
+        Ok(())
+    }
+}

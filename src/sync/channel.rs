@@ -1,0 +1,184 @@
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+
+use super::WaitQueue;
+use crate::suspend::{self, Wake};
+
+/// The other side is gone: the value comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+/// The sender went away without sending.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RecvError;
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the receiver was dropped")
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the sender was dropped without sending")
+    }
+}
+
+struct Chan<T> {
+    items: RefCell<VecDeque<T>>,
+    capacity: usize,
+    senders: Cell<usize>,
+    receiver: Cell<bool>,
+    recv_waiters: WaitQueue,
+    send_waiters: WaitQueue,
+}
+
+/// Sends into a [`channel`]; clone it for more producers.
+pub struct Sender<T>(Rc<Chan<T>>);
+
+/// Receives from a [`channel`].
+pub struct Receiver<T>(Rc<Chan<T>>);
+
+/// A bounded multi-producer, single-consumer channel between tasks.
+///
+/// `send` waits while `capacity` items are queued; `recv` waits for an item
+/// and returns `None` once every sender is gone and the queue is drained.
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, sync::channel};
+/// let got = run(Coro::new("main", || {
+///     let (tx, mut rx) = channel(2);
+///     spawn(Coro::new("producer", move || for i in 0..5 { tx.send(i).unwrap() }));
+///     let mut got = vec![];
+///     while let Some(i) = rx.recv() { got.push(i) }
+///     got
+/// }));
+/// assert_eq!(got, [0, 1, 2, 3, 4]);
+/// ```
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Rc::new(Chan {
+        items: RefCell::default(),
+        capacity: capacity.max(1),
+        senders: Cell::new(1),
+        receiver: Cell::new(true),
+        recv_waiters: WaitQueue::default(),
+        send_waiters: WaitQueue::default(),
+    });
+    (Sender(chan.clone()), Receiver(chan))
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, suspending while the channel is full.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        loop {
+            if !self.0.receiver.get() {
+                return Err(SendError(value));
+            }
+            if self.0.items.borrow().len() < self.0.capacity {
+                self.0.items.borrow_mut().push_back(value);
+                self.0.recv_waiters.wake_one();
+                return Ok(());
+            }
+            if self.0.send_waiters.wait("Sender.send").wake == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+        }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.0.senders.set(self.0.senders.get() + 1);
+        Sender(self.0.clone())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.0.senders.set(self.0.senders.get() - 1);
+        if self.0.senders.get() == 0 {
+            self.0.recv_waiters.wake_all();
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The next value; `None` once all senders are dropped and nothing is left.
+    pub fn recv(&mut self) -> Option<T> {
+        loop {
+            let item = self.0.items.borrow_mut().pop_front();
+            if let Some(item) = item {
+                self.0.send_waiters.wake_one();
+                return Some(item);
+            }
+            if self.0.senders.get() == 0 {
+                return None;
+            }
+            if self.0.recv_waiters.wait("Receiver.recv").wake == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.0.receiver.set(false);
+        self.0.send_waiters.wake_all();
+    }
+}
+
+/// Sends the one value of a [`oneshot`] channel.
+pub struct OneshotSender<T>(Rc<(RefCell<Option<T>>, Cell<bool>, WaitQueue)>);
+
+/// Receives the one value of a [`oneshot`] channel.
+pub struct OneshotReceiver<T>(Rc<(RefCell<Option<T>>, Cell<bool>, WaitQueue)>);
+
+/// A channel for exactly one value.
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, sync::oneshot};
+/// let got = run(Coro::new("main", || {
+///     let (tx, rx) = oneshot();
+///     spawn(Coro::new("answer", move || { let _ = tx.send(42); }));
+///     rx.recv()
+/// }));
+/// assert_eq!(got, Ok(42));
+/// ```
+pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
+    let shared = Rc::new((RefCell::new(None), Cell::new(false), WaitQueue::default()));
+    (OneshotSender(shared.clone()), OneshotReceiver(shared))
+}
+
+impl<T> OneshotSender<T> {
+    /// Sends the value; gives it back if the receiver is gone.
+    pub fn send(self, value: T) -> Result<(), SendError<T>> {
+        if Rc::strong_count(&self.0) == 1 {
+            return Err(SendError(value));
+        }
+        *self.0.0.borrow_mut() = Some(value);
+        Ok(())
+        // Drop marks the channel closed and wakes the receiver.
+    }
+}
+
+impl<T> Drop for OneshotSender<T> {
+    fn drop(&mut self) {
+        self.0.1.set(true);
+        self.0.2.wake_all();
+    }
+}
+
+impl<T> OneshotReceiver<T> {
+    /// Suspends until the value arrives, or the sender is dropped without sending.
+    pub fn recv(self) -> Result<T, RecvError> {
+        while !self.0.1.get() {
+            if self.0.2.wait("oneshot.recv").wake == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+        }
+        self.0.0.borrow_mut().take().ok_or(RecvError)
+    }
+}

@@ -1,0 +1,56 @@
+use std::cell::Cell;
+
+use super::WaitQueue;
+use crate::suspend::{self, Wake};
+
+/// A flag tasks can wait for (Python: `asyncio.Event`).
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_from, Coro, sync::Event};
+/// use std::rc::Rc;
+/// let got = run(Coro::new("main", || {
+///     let ev = Rc::new(Event::new());
+///     let e = ev.clone();
+///     let waiter = spawn(Coro::new("waiter", move || { e.wait(); "woken" }));
+///     ev.set();
+///     yield_from(waiter)
+/// }));
+/// assert_eq!(got, "woken");
+/// ```
+#[derive(Default)]
+pub struct Event {
+    set: Cell<bool>,
+    waiters: WaitQueue,
+}
+
+impl Event {
+    /// An event that is not set.
+    pub fn new() -> Event {
+        Event::default()
+    }
+
+    /// Sets the flag and wakes every waiting task.
+    pub fn set(&self) {
+        self.set.set(true);
+        self.waiters.wake_all();
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.set.set(false);
+    }
+
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    /// Suspends until the flag is set (returns at once if it is).
+    pub fn wait(&self) {
+        while !self.set.get() {
+            if self.waiters.wait("Event.wait").wake == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+        }
+    }
+}

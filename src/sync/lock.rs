@@ -1,0 +1,269 @@
+use std::cell::Cell;
+
+use super::WaitQueue;
+use crate::suspend::{self, Wake};
+
+/// A mutual-exclusion lock for tasks (Python: `asyncio.Lock`).
+///
+/// `acquire` returns a guard; dropping it releases the lock (Python's
+/// `async with lock:`). Waiters get the lock in the order they asked.
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::gather, sync::Lock};
+/// use std::{rc::Rc, time::Duration, cell::RefCell};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let log = lp.run(Coro::new("main", || {
+///     let (lock, log) = (Rc::new(Lock::new()), Rc::new(RefCell::new(vec![])));
+///     gather((0..3).map(|i| {
+///         let (lock, log) = (lock.clone(), log.clone());
+///         Coro::new("worker", move || {
+///             let _held = lock.acquire();
+///             log.borrow_mut().push(format!("{i} in"));
+///             sleep(Duration::from_secs(1));
+///             log.borrow_mut().push(format!("{i} out"));
+///         })
+///     }));
+///     log.take()
+/// }));
+/// assert_eq!(log, ["0 in", "0 out", "1 in", "1 out", "2 in", "2 out"]);
+/// ```
+#[derive(Default)]
+pub struct Lock {
+    locked: Cell<bool>,
+    waiters: WaitQueue,
+}
+
+/// Holds a [`Lock`]; dropping it releases the lock.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+impl Lock {
+    /// An unlocked lock.
+    pub fn new() -> Lock {
+        Lock::default()
+    }
+
+    /// Whether the lock is held.
+    pub fn locked(&self) -> bool {
+        self.locked.get()
+    }
+
+    /// Suspends until the lock is free, then takes it.
+    pub fn acquire(&self) -> LockGuard<'_> {
+        if !self.locked.get() && !self.waiters.has_waiters() {
+            self.locked.set(true);
+            return LockGuard { lock: self };
+        }
+        loop {
+            let waited = self.waiters.wait("Lock.acquire");
+            match (waited.granted, waited.wake) {
+                // The lock was handed to us; the holder is now us.
+                (true, Wake::Run) => return LockGuard { lock: self },
+                (true, Wake::Cancel) => {
+                    self.release();
+                    suspend::raise_cancelled();
+                }
+                (false, Wake::Cancel) => suspend::raise_cancelled(),
+                (false, Wake::Run) => {}
+            }
+        }
+    }
+
+    /// Takes the lock if it is free, without waiting.
+    pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
+        if self.locked.get() || self.waiters.has_waiters() {
+            return None;
+        }
+        self.locked.set(true);
+        Some(LockGuard { lock: self })
+    }
+
+    fn release(&self) {
+        // Hand the lock to the oldest waiter, or mark it free.
+        if !self.waiters.wake_one() {
+            self.locked.set(false);
+        }
+    }
+}
+
+/// A counter of permits (Python: `asyncio.Semaphore`).
+pub struct Semaphore {
+    value: Cell<usize>,
+    bound: Option<usize>,
+    waiters: WaitQueue,
+}
+
+/// A permit of a [`Semaphore`]; dropping it gives it back.
+#[must_use = "the permit is given back when dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release();
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            value: Cell::new(permits),
+            bound: None,
+            waiters: WaitQueue::default(),
+        }
+    }
+
+    /// Permits available now.
+    pub fn available(&self) -> usize {
+        self.value.get()
+    }
+
+    /// Whether `acquire` would wait (Python: `locked()`).
+    pub fn locked(&self) -> bool {
+        self.value.get() == 0 || self.waiters.has_waiters()
+    }
+
+    /// Suspends until a permit is free and takes it.
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        if !self.locked() {
+            self.value.set(self.value.get() - 1);
+            return SemaphorePermit { sem: self };
+        }
+        loop {
+            let waited = self.waiters.wait("Semaphore.acquire");
+            match (waited.granted, waited.wake) {
+                (true, Wake::Run) => return SemaphorePermit { sem: self },
+                (true, Wake::Cancel) => {
+                    self.release();
+                    suspend::raise_cancelled();
+                }
+                (false, Wake::Cancel) => suspend::raise_cancelled(),
+                (false, Wake::Run) => {}
+            }
+        }
+    }
+
+    /// Gives a permit back without a [`SemaphorePermit`] (Python: `release()`).
+    ///
+    /// Panics for a [`BoundedSemaphore`] released more often than acquired.
+    pub fn release(&self) {
+        if self.waiters.wake_one() {
+            return; // handed straight to a waiter
+        }
+        if let Some(bound) = self.bound
+            && self.value.get() >= bound
+        {
+            panic!("BoundedSemaphore released too many times");
+        }
+        self.value.set(self.value.get() + 1);
+    }
+
+    /// Keeps a permit after the guard is dropped (pair with [`release`](Self::release)).
+    pub fn forget(permit: SemaphorePermit<'_>) {
+        std::mem::forget(permit);
+    }
+}
+
+/// A semaphore that refuses to be released above its initial value
+/// (Python: `asyncio.BoundedSemaphore`).
+pub struct BoundedSemaphore;
+
+impl BoundedSemaphore {
+    /// A [`Semaphore`] with `permits` permits that panics when released too often.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            bound: Some(permits),
+            ..Semaphore::new(permits)
+        }
+    }
+}
+
+/// Wait until notified, with a lock held around the check (Python: `asyncio.Condition`).
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_from, Coro, sync::Condition};
+/// use std::{rc::Rc, cell::Cell};
+/// let got = run(Coro::new("main", || {
+///     let (cond, ready) = (Rc::new(Condition::new()), Rc::new(Cell::new(false)));
+///     let (c, r) = (cond.clone(), ready.clone());
+///     let consumer = spawn(Coro::new("consumer", move || {
+///         let guard = c.lock();
+///         let _guard = c.wait_for(guard, || r.get());
+///         "saw it"
+///     }));
+///     let _g = cond.lock();
+///     ready.set(true);
+///     cond.notify_all();
+///     drop(_g);
+///     yield_from(consumer)
+/// }));
+/// assert_eq!(got, "saw it");
+/// ```
+#[derive(Default)]
+pub struct Condition {
+    lock: Lock,
+    waiters: WaitQueue,
+}
+
+impl Condition {
+    /// A condition with its own lock.
+    pub fn new() -> Condition {
+        Condition::default()
+    }
+
+    /// Acquires the underlying lock.
+    pub fn lock(&self) -> LockGuard<'_> {
+        self.lock.acquire()
+    }
+
+    /// Releases the lock, waits for a notification, and takes the lock again.
+    ///
+    /// If cancelled, the lock is taken again before `Cancelled` is raised (as in Python).
+    pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> LockGuard<'a> {
+        drop(guard);
+        let waited = self.waiters.wait("Condition.wait");
+        let guard = self.lock.acquire();
+        if waited.wake == Wake::Cancel {
+            if waited.granted {
+                // Do not swallow a notification meant for someone.
+                self.notify(1);
+            }
+            drop(guard);
+            suspend::raise_cancelled();
+        }
+        guard
+    }
+
+    /// Waits until `predicate` is true, checking it with the lock held.
+    pub fn wait_for<'a>(&'a self, mut guard: LockGuard<'a>, mut predicate: impl FnMut() -> bool) -> LockGuard<'a> {
+        while !predicate() {
+            guard = self.wait(guard);
+        }
+        guard
+    }
+
+    /// Wakes up to `n` waiting tasks.
+    pub fn notify(&self, n: usize) {
+        for _ in 0..n {
+            if !self.waiters.wake_one() {
+                break;
+            }
+        }
+    }
+
+    /// Wakes every waiting task.
+    pub fn notify_all(&self) {
+        self.waiters.wake_all();
+    }
+}

@@ -1,0 +1,105 @@
+//! Synchronisation between tasks (Python: `asyncio.locks`, `asyncio.queues`).
+//!
+//! Everything here is single-threaded and built on one piece, [`WaitQueue`]:
+//! a FIFO of parked tasks. Waiters are served first come, first served: a
+//! release *hands* the resource (a lock, a permit, a wake-up) to the oldest
+//! waiter that still waits, skipping any that were cancelled meanwhile. A
+//! waiter cancelled after it was handed the resource passes it on before it
+//! raises `Cancelled`, so nothing is lost (asyncio's locks do the same).
+
+mod channel;
+mod event;
+mod lock;
+mod queue;
+
+pub use channel::{Receiver, RecvError, SendError, Sender, channel, oneshot, OneshotReceiver, OneshotSender};
+pub use event::Event;
+pub use lock::{BoundedSemaphore, Condition, Lock, LockGuard, Semaphore, SemaphorePermit};
+pub use queue::{Queue, QueueEmpty, QueueFull};
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::event_loop;
+use crate::suspend::{self, Suspend, Wake};
+use crate::task::{TaskCore, TaskState};
+
+/// One parked task.
+pub(crate) struct Node {
+    task: Rc<TaskCore>,
+    seq: u32,
+    /// Set when a release handed this waiter what it waited for.
+    granted: Cell<bool>,
+}
+
+impl Node {
+    fn live(&self) -> bool {
+        self.task.wait_seq() == self.seq && self.task.state.get() == TaskState::Waiting
+    }
+}
+
+/// A FIFO of parked tasks.
+#[derive(Default)]
+pub(crate) struct WaitQueue {
+    nodes: RefCell<VecDeque<Rc<Node>>>,
+}
+
+/// How a wait ended.
+pub(crate) struct Waited {
+    pub(crate) granted: bool,
+    pub(crate) wake: Wake,
+}
+
+impl WaitQueue {
+    /// Whether a task still waits here (drops cancelled ones at the front).
+    pub(crate) fn has_waiters(&self) -> bool {
+        let mut nodes = self.nodes.borrow_mut();
+        while nodes.front().is_some_and(|n| !n.live()) {
+            nodes.pop_front();
+        }
+        !nodes.is_empty()
+    }
+
+    /// Parks the running task at the back of the queue until woken.
+    pub(crate) fn wait(&self, what: &'static str) -> Waited {
+        let node = suspend::with_current(|t| {
+            Rc::new(Node {
+                task: t.rc(),
+                seq: t.wait_seq(),
+                granted: Cell::new(false),
+            })
+        });
+        self.nodes.borrow_mut().push_back(node.clone());
+        let wake = suspend::suspend(Suspend::Sync(what));
+        if !node.granted.get() {
+            self.nodes.borrow_mut().retain(|n| !Rc::ptr_eq(n, &node));
+        }
+        Waited {
+            granted: node.granted.get(),
+            wake,
+        }
+    }
+
+    /// Hands a wake-up to the oldest live waiter; false if there is none.
+    pub(crate) fn wake_one(&self) -> bool {
+        loop {
+            let node = self.nodes.borrow_mut().pop_front();
+            let Some(node) = node else { return false };
+            if node.live() {
+                node.granted.set(true);
+                event_loop::wake(&node.task, node.seq, Wake::Run);
+                return true;
+            }
+        }
+    }
+
+    /// Wakes every live waiter; returns how many.
+    pub(crate) fn wake_all(&self) -> usize {
+        let mut n = 0;
+        while self.wake_one() {
+            n += 1;
+        }
+        n
+    }
+}
