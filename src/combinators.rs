@@ -361,6 +361,12 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
         }),
     };
     let result = suspend::catch_cancelled(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group))));
+    if suspend::is_forced_unwind() {
+        // The loop is closing and unwinds this stack: no waiting for children.
+        if let Ok(Err(p)) = result {
+            std::panic::resume_unwind(p);
+        }
+    }
     let state = &group.state;
     let mut body_error = None;
     let mut cancelled_from_outside = false;

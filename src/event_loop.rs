@@ -674,10 +674,10 @@ impl EventLoop {
         if tasks.is_empty() {
             return;
         }
+        let _enter = Enter::new(&self.0);
         for task in &tasks {
             cancel_task(task);
         }
-        let _enter = Enter::new(&self.0);
         while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
             self.0.run_once();
         }

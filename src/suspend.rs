@@ -142,9 +142,18 @@ pub fn raise_cancelled() -> ! {
 pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
-        Err(payload) if payload.is::<Cancelled>() => Err(Cancelled),
+        Err(payload) if payload.is::<Cancelled>() && !is_forced_unwind() => Err(Cancelled),
         Err(payload) => resume_unwind(payload),
     }
+}
+
+/// Whether the running task's stack is being force-unwound by a closing loop
+/// (such an unwind must not be caught).
+pub(crate) fn is_forced_unwind() -> bool {
+    CURRENT
+        .with(|c| c.get())
+        // SAFETY: as in `with_current`: CURRENT points to a live task.
+        .is_some_and(|t| unsafe { t.as_ref() }.unwinding.get())
 }
 
 /// Whether an unwind payload is a cancellation.

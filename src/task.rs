@@ -69,6 +69,9 @@ pub(crate) struct TaskCore {
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<usize>,
     pub(crate) warned_blocking: Cell<bool>,
+    /// Set while the loop force-unwinds the task's stack (closing the loop):
+    /// that unwind must reach the stack's root untouched.
+    pub(crate) unwinding: Cell<bool>,
     /// What it waits on now (for the stepper and deadlock messages).
     pub(crate) waiting_on: std::cell::RefCell<Option<Suspend>>,
     this: Weak<TaskCore>,
@@ -126,6 +129,7 @@ impl TaskCore {
         // SAFETY: called by the loop on its own stack, never while the task runs.
         let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
+        self.unwinding.set(true);
         drop(co.take());
         suspend::leave(previous);
         self.state.set(TaskState::Done);
@@ -163,7 +167,12 @@ impl<T: 'static> Task<T> {
                 return;
             }
             let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+                // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
+                    Outcome::Cancelled
+                }
                 Ok(v) => Outcome::Value(v),
+                Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
                 Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
@@ -188,6 +197,7 @@ impl<T: 'static> Task<T> {
             canary,
             slot: Cell::new(usize::MAX),
             warned_blocking: Cell::new(false),
+            unwinding: Cell::new(false),
             waiting_on: std::cell::RefCell::new(None),
             this: this.clone(),
         });
