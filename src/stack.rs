@@ -132,8 +132,8 @@ pub fn default_size() -> usize {
 
 /// Sets how many free stacks of one size keep their touched pages.
 ///
-/// A stack handed back while this many are already free is `madvise`d
-/// (its pages go back to the kernel). Default: 256.
+/// A stack handed back while this many used stacks already wait in the pool
+/// is `madvise`d (its pages go back to the kernel). Default: 256.
 pub fn set_warm_limit(stacks: usize) {
     POOL.with(|p| p.borrow_mut().warm = stacks);
 }
@@ -292,12 +292,16 @@ struct Slot {
     arena: Rc<Arena>,
     index: usize,
     guarded: bool,
+    /// Whether its pages may be resident (used since mapped or last madvised).
+    dirty: bool,
 }
 
 /// Free stacks of one size.
 struct SizeClass {
     size: usize,
     free: Vec<Slot>,
+    /// Free slots that are dirty (at most the warm limit).
+    dirty_free: usize,
     next_arena: usize,
 }
 
@@ -342,6 +346,7 @@ impl Pool {
                 self.classes.push(SizeClass {
                     size,
                     free: Vec::new(),
+                    dirty_free: 0,
                     next_arena: 16,
                 });
                 self.classes.len() - 1
@@ -351,7 +356,9 @@ impl Pool {
     }
 
     fn take(&mut self, size: usize) -> Result<Slot, StackError> {
-        if let Some(slot) = self.class(size).free.pop() {
+        let class = self.class(size);
+        if let Some(slot) = class.free.pop() {
+            class.dirty_free -= slot.dirty as usize;
             self.in_use += 1;
             return Ok(slot);
         }
@@ -385,6 +392,7 @@ impl Pool {
                 arena: arena.clone(),
                 index,
                 guarded,
+                dirty: false,
             });
         }
         self.mapped += count;
@@ -396,16 +404,20 @@ impl Pool {
         Ok(())
     }
 
-    fn put(&mut self, slot: Slot) {
+    fn put(&mut self, mut slot: Slot) {
         self.in_use -= 1;
         let warm = self.warm;
         let size = slot.arena.slot - page_size();
         let class = self.class(size);
-        if class.free.len() >= warm {
+        if class.dirty_free >= warm {
             let lo = slot.arena.slot_lo(slot.index) + page_size();
             // SAFETY: the slot's usable pages belong to no coroutine now (it was
             // handed back); dropping their contents is what we want.
             unsafe { libc::madvise(lo as *mut libc::c_void, size, libc::MADV_DONTNEED) };
+            slot.dirty = false;
+        } else {
+            slot.dirty = true;
+            class.dirty_free += 1;
         }
         class.free.push(slot);
     }

@@ -1,0 +1,217 @@
+//! Generator behaviours beyond PEP 380's suite: laziness, panics, close and
+//! drop running destructors, re-entrancy, and the stackful signature (a
+//! yield from inside plain nested functions).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use yieldfrom::{Co, GenError, Generator, GeneratorState::*};
+
+/// Counts drops, to prove cleanup ran.
+struct DropCounter(Rc<Cell<usize>>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn creating_a_generator_runs_nothing() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        r.set(true);
+        co.yield_(1)?;
+        Ok(())
+    });
+    assert!(!ran.get());
+    assert!(g.is_created());
+    assert_eq!(g.start().unwrap(), Yielded(1));
+    assert!(ran.get());
+}
+
+#[test]
+fn the_first_send_starts_the_body_and_its_value_is_dropped() {
+    let g = Generator::new(|co: &Co<String, String>| {
+        let got = co.yield_("started".into())?;
+        Ok(got)
+    });
+    assert_eq!(g.send("dropped".into()).unwrap(), Yielded("started".into()));
+    assert_eq!(g.send("kept".into()).unwrap(), Complete("kept".into()));
+}
+
+/// Plain functions, not generators, several calls deep: they pause the generator.
+fn level3(co: &Co<u32, ()>, n: u32) -> Result<(), GenError> {
+    co.yield_(n * 100)
+}
+fn level2(co: &Co<u32, ()>, n: u32) -> Result<(), GenError> {
+    level3(co, n + 1)?;
+    level3(co, n + 2)
+}
+
+#[test]
+fn a_yield_deep_inside_plain_functions_pauses_the_whole_stack() {
+    let g = Generator::new(|co: &Co<u32, ()>| {
+        level2(co, 0)?;
+        level2(co, 10)
+    });
+    assert_eq!(g.collect::<Vec<_>>(), [100, 200, 1100, 1200]);
+}
+
+#[test]
+fn a_panic_propagates_out_of_send_and_finishes_the_generator() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        let _guard = DropCounter(d);
+        co.yield_(1)?;
+        panic!("body exploded");
+        #[allow(unreachable_code)]
+        Ok(())
+    });
+    assert_eq!(g.start().unwrap(), Yielded(1));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.send(()))).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"body exploded"));
+    assert_eq!(drops.get(), 1, "the body's destructors ran during the unwind");
+    assert!(g.is_finished());
+    assert!(matches!(g.send(()), Err(GenError::Finished)));
+}
+
+#[test]
+fn close_runs_destructors_of_a_suspended_body() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        let _a = DropCounter(d.clone());
+        let _b = DropCounter(d.clone());
+        loop {
+            co.yield_(0)?;
+        }
+        #[allow(unreachable_code)]
+        Ok(())
+    });
+    g.start().unwrap();
+    g.close().unwrap();
+    assert_eq!(drops.get(), 2);
+    assert!(g.is_finished());
+    g.close().unwrap(); // closing again does nothing
+}
+
+#[test]
+fn close_of_a_body_that_yields_again_is_an_error() {
+    let g = Generator::new(|co: &Co<i32, ()>| {
+        loop {
+            let _ = co.yield_(0); // swallows Exit
+        }
+        #[allow(unreachable_code)]
+        Ok(())
+    });
+    g.start().unwrap();
+    let err = g.close().unwrap_err();
+    assert!(matches!(err, GenError::IgnoredExit));
+    assert_eq!(err.to_string(), "generator ignored GeneratorExit");
+    assert!(g.is_suspended(), "as in Python, the generator stays paused");
+}
+
+#[test]
+fn dropping_a_suspended_generator_unwinds_its_stack() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let seen_exit = Rc::new(Cell::new(false));
+    let s = seen_exit.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        let _guard = DropCounter(d);
+        if let Err(e) = co.yield_(1) {
+            s.set(e.is_exit());
+        }
+        Ok(())
+    });
+    g.start().unwrap();
+    drop(g);
+    assert_eq!(drops.get(), 1);
+    assert!(!seen_exit.get(), "drop unwinds; only close() delivers Exit");
+}
+
+#[test]
+fn dropping_an_unstarted_generator_drops_its_captures() {
+    let drops = Rc::new(Cell::new(0));
+    let guard = DropCounter(drops.clone());
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        let _g = &guard;
+        co.yield_(1)?;
+        Ok(())
+    });
+    drop(g);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn throw_into_an_unstarted_generator_finishes_it_without_running() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        r.set(true);
+        co.yield_(1)?;
+        Ok(())
+    });
+    let err = g.throw(GenError::msg("early")).unwrap_err();
+    assert_eq!(err.to_string(), "early");
+    assert!(!ran.get());
+    assert!(g.is_finished());
+}
+
+#[test]
+fn a_thrown_error_can_be_handled_and_the_body_goes_on() {
+    let g = Generator::new(|co: &Co<&str, ()>| {
+        match co.yield_("first") {
+            Err(e) if e.to_string() == "handled" => co.yield_("recovered")?,
+            other => other?,
+        }
+        Ok("returned")
+    });
+    g.start().unwrap();
+    assert_eq!(g.throw(GenError::msg("handled")).unwrap(), Yielded("recovered"));
+    assert_eq!(g.send(()).unwrap(), Complete("returned"));
+}
+
+#[test]
+fn resuming_itself_from_inside_is_a_clear_error() {
+    let slot: Rc<RefCell<Option<Rc<Generator<i32>>>>> = Rc::default();
+    let s = slot.clone();
+    let g = Rc::new(Generator::new(move |co| {
+        let me = s.borrow().clone().expect("set");
+        let err = me.send(()).unwrap_err();
+        assert!(matches!(err, GenError::AlreadyRunning));
+        assert!(me.is_running());
+        co.yield_(7)?;
+        Ok(())
+    }));
+    *slot.borrow_mut() = Some(g.clone());
+    assert_eq!(g.start().unwrap(), Yielded(7));
+    slot.borrow_mut().take();
+}
+
+#[test]
+fn generators_reuse_pooled_stacks() {
+    // Warm the pool, then create and finish many generators: no new mappings.
+    for _ in 0..4 {
+        Generator::new(|co: &Co<i32, ()>| co.yield_(1)).count();
+    }
+    let before = yieldfrom::stack::stats();
+    for i in 0..10_000 {
+        let g = Generator::new(move |co: &Co<i32, ()>| co.yield_(i));
+        assert_eq!(g.count(), 1);
+    }
+    let after = yieldfrom::stack::stats();
+    assert_eq!(before.mapped, after.mapped, "{before:?} -> {after:?}");
+    assert_eq!(after.in_use, before.in_use);
+}
+
+#[test]
+fn the_name_is_the_enclosing_function() {
+    let g = Generator::new(|co: &Co<i32, ()>| co.yield_(1));
+    assert_eq!(g.name(), "the_name_is_the_enclosing_function");
+    let named = Generator::named("custom", |co: &Co<i32, ()>| co.yield_(1));
+    assert_eq!(named.name(), "custom");
+}
