@@ -1,0 +1,63 @@
+//! The tour: every numbered example, in the tutorial's order, in one run.
+//!
+//! `cargo run --release --example tour` — each example gets a heading and
+//! runs on the virtual clock (sleeps take no real time, and the output is the
+//! same on every run), so the whole tour finishes in about a second. Run one
+//! example alone for real time: `cargo run --example 04_tasks_timeline`.
+//!
+//! Expected output: the examples' own outputs (see each file's header), one
+//! after the other, under headings like
+//! ```text
+//! ━━━ 01 · a coroutine object is lazy ━━━
+//! ```
+
+#[path = "01_coroutine_is_lazy.rs"]
+mod ex01;
+#[path = "02_await_pauses.rs"]
+mod ex02;
+#[path = "03_event_loop.rs"]
+mod ex03;
+#[path = "04_tasks_timeline.rs"]
+mod ex04;
+#[path = "05_chef.rs"]
+mod ex05;
+#[path = "06_blocking_mistakes.rs"]
+mod ex06;
+#[path = "07_generators_and_yield_from.rs"]
+mod ex07;
+#[path = "08_awaitables.rs"]
+mod ex08;
+#[path = "09_cpu_bound.rs"]
+mod ex09;
+#[path = "10_call_center.rs"]
+mod ex10;
+
+fn main() {
+    // SAFETY: set before any other thread exists; nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var("YIELDFROM_VIRTUAL_CLOCK", "1") };
+    let started = std::time::Instant::now();
+    let chapters: [(&str, &str, fn()); 10] = [
+        ("01", "a coroutine object is lazy", ex01::main),
+        ("02", "await pauses the task", ex02::main),
+        ("03", "the event loop, step by step", ex03::main),
+        ("04", "tasks run concurrently", ex04::main),
+        ("05", "the chef", ex05::main),
+        ("06", "blocking mistakes", ex06::main),
+        ("07", "await is yield from: generators", || {
+            ex07::main().expect("the generator example runs")
+        }),
+        ("08", "coroutines, tasks and futures are awaitable", ex08::main),
+        ("09", "CPU-bound work belongs in to_thread", ex09::main),
+        ("10", "the call centre", ex10::main),
+    ];
+    for (number, title, run) in chapters {
+        println!("\n━━━ {number} · {title} ━━━");
+        run();
+    }
+    println!(
+        "\ntour finished: {} examples in {:.2} s of real time",
+        chapters.len(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,142 @@
+//! Every numbered example prints what its header promises.
+//!
+//! Each example file opens with an "Expected output" block; this test runs
+//! the example's binary (built by `cargo test`) on the virtual clock and
+//! compares its whole output, stdout and stderr interleaved, with that block.
+//! Where the header says a number varies (a blocked time, a tick count on a
+//! worker thread), that number is masked on both sides and checked apart.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
+    let mut path = std::env::current_exe().unwrap();
+    path.pop();
+    path.pop();
+    path.push("examples");
+    path.push(name);
+    path
+}
+
+/// The ```text block after "Expected output" in the example's header.
+fn expected_output(name: &str) -> String {
+    let source = std::fs::read_to_string(format!("examples/{name}.rs")).unwrap();
+    let header: Vec<&str> = source
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| l.strip_prefix("//! ").unwrap_or(l.strip_prefix("//!").unwrap()))
+        .collect();
+    let start = header.iter().position(|l| l.starts_with("Expected output")).expect("an Expected output section");
+    let open = start + header[start..].iter().position(|l| *l == "```text").unwrap();
+    let close = open + 1 + header[open + 1..].iter().position(|l| *l == "```").unwrap();
+    header[open + 1..close].join("\n")
+}
+
+/// Runs the example on the virtual clock; stdout and stderr in one stream.
+fn run_example(name: &str) -> String {
+    let bin = example_binary(name);
+    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' 2>&1", bin.display()))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{name} failed: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+}
+
+/// Replaces the number after `marker` with `N`, returning it.
+fn mask(text: &str, marker: &str) -> (String, Vec<f64>) {
+    let mut found = vec![];
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| match line.find(marker) {
+            Some(at) => {
+                let rest = &line[at + marker.len()..];
+                let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+                found.push(rest[..end].parse().unwrap());
+                format!("{}{marker}N{}", &line[..at], &rest[end..])
+            }
+            None => line.to_string(),
+        })
+        .collect();
+    (lines.join("\n"), found)
+}
+
+fn check(name: &str) {
+    assert_eq!(run_example(name), expected_output(name), "output of {name}");
+}
+
+#[test]
+fn example_01_coroutine_is_lazy() {
+    check("01_coroutine_is_lazy");
+}
+
+#[test]
+fn example_02_await_pauses() {
+    check("02_await_pauses");
+}
+
+#[test]
+fn example_03_event_loop() {
+    check("03_event_loop");
+}
+
+#[test]
+fn example_04_tasks_timeline() {
+    check("04_tasks_timeline");
+}
+
+#[test]
+fn example_05_chef() {
+    check("05_chef");
+}
+
+#[test]
+fn example_06_blocking_mistakes() {
+    let name = "06_blocking_mistakes";
+    let (got, blocked) = mask(&run_example(name), "blocked the event loop for ");
+    let (want, _) = mask(&expected_output(name), "blocked the event loop for ");
+    assert_eq!(got, want);
+    assert_eq!(blocked.len(), 1);
+    assert!(blocked[0] >= 0.25, "the warning reports the real blocked time: {blocked:?}");
+}
+
+#[test]
+fn example_07_generators_and_yield_from() {
+    check("07_generators_and_yield_from");
+}
+
+#[test]
+fn example_08_awaitables() {
+    check("08_awaitables");
+}
+
+#[test]
+fn example_09_cpu_bound() {
+    let name = "09_cpu_bound";
+    let (got, beats) = mask(&run_example(name), "heartbeats while computing: ");
+    let (want, _) = mask(&expected_output(name), "heartbeats while computing: ");
+    assert_eq!(got, want);
+    assert_eq!(beats[0], 0.0, "blocked loop: no heartbeat");
+    assert!(beats[1] >= 1.0, "to_thread: the heartbeat goes on ({beats:?})");
+}
+
+#[test]
+fn example_10_call_center() {
+    check("10_call_center");
+}
+
+#[test]
+fn the_tour_runs_every_example_in_order() {
+    let out = run_example("tour");
+    let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("━━━")).collect();
+    assert_eq!(headings.len(), 10);
+    for (i, h) in headings.iter().enumerate() {
+        assert!(h.starts_with(&format!("━━━ {:02} · ", i + 1)), "{h}");
+    }
+    assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));
+    assert!(out.contains("tour finished: 10 examples"));
+}
