@@ -29,7 +29,10 @@ pub fn main() {
     let result = lp.run_until_complete(Coro::new("task", || {
         println!("   task starts, then awaits sleep(1 s): the loop takes back control");
         sleep(Duration::from_secs(1));
-        println!("   task resumes at {:.2} s and returns 42", EventLoop::current().time());
+        println!(
+            "   task resumes at {:.2} s and returns 42",
+            EventLoop::current().time()
+        );
         42
     }));
     lp.close();

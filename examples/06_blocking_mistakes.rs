@@ -32,9 +32,11 @@ async_def! {
 
 /// A task that ticks every 100 ms, to show whether the loop is free.
 fn ticker(ticks: Rc<Cell<u32>>) -> Coro<()> {
-    Coro::new("ticker", move || loop {
-        sleep(Duration::from_millis(100));
-        ticks.set(ticks.get() + 1);
+    Coro::new("ticker", move || {
+        loop {
+            sleep(Duration::from_millis(100));
+            ticks.set(ticks.get() + 1);
+        }
     })
 }
 
@@ -46,13 +48,18 @@ pub fn main() {
         yield_from(spawn(Coro::new("blocking_task", || {
             std::thread::sleep(Duration::from_millis(250)); // blocks the loop
         })));
-        println!("  the ticker could not tick while the loop was blocked: ticks = {}", ticks.get());
+        println!(
+            "  the ticker could not tick while the loop was blocked: ticks = {}",
+            ticks.get()
+        );
     }));
     println!("fix: sleep() instead");
     run(Coro::new("main", || {
         let ticks = Rc::new(Cell::new(0));
         spawn(ticker(ticks.clone()));
-        yield_from(spawn(Coro::new("polite_task", || sleep(Duration::from_millis(250)))));
+        yield_from(spawn(Coro::new("polite_task", || {
+            sleep(Duration::from_millis(250))
+        })));
         println!("  the ticker ticked meanwhile: ticks = {}", ticks.get());
     }));
     println!("mistake 2: calling a coroutine function without awaiting it");
@@ -60,6 +67,9 @@ pub fn main() {
         let data = fetch_data();
         println!("  data = {data:?}, not \"Data\"");
         drop(data);
-        println!("fix: yield_from(fetch_data()) = {}", yield_from(fetch_data()));
+        println!(
+            "fix: yield_from(fetch_data()) = {}",
+            yield_from(fetch_data())
+        );
     }));
 }

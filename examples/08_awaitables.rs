@@ -39,7 +39,10 @@ pub fn main() {
         let v = yield_from(one_second(1));
         println!("{}   coroutine returned {v}", at());
 
-        println!("{} await a task: it was already running in the background", at());
+        println!(
+            "{} await a task: it was already running in the background",
+            at()
+        );
         let v = yield_from(task);
         println!("{}   task returned {v}", at());
 

@@ -28,22 +28,31 @@ fn count_primes(limit: u64) -> usize {
 }
 
 fn heartbeat(beats: Rc<Cell<u32>>) -> Coro<()> {
-    Coro::new("heartbeat", move || loop {
-        sleep(Duration::from_millis(10));
-        beats.set(beats.get() + 1);
+    Coro::new("heartbeat", move || {
+        loop {
+            sleep(Duration::from_millis(10));
+            beats.set(beats.get() + 1);
+        }
     })
 }
 
 pub fn main() {
     // This example shows slowness on purpose: no warning for it.
-    let quiet = || Builder::default().slow_task_threshold(Duration::from_secs(3600)).build();
+    let quiet = || {
+        Builder::default()
+            .slow_task_threshold(Duration::from_secs(3600))
+            .build()
+    };
     println!("computing in the task itself:");
     quiet().run(Coro::new("main", || {
         let beats = Rc::new(Cell::new(0));
         spawn(heartbeat(beats.clone()));
         let result = count_primes(15_000);
         println!("  result {result}");
-        println!("  heartbeats while computing: {} (the loop was blocked)", beats.get());
+        println!(
+            "  heartbeats while computing: {} (the loop was blocked)",
+            beats.get()
+        );
     }));
     println!("computing in to_thread:");
     quiet().run(Coro::new("main", || {
@@ -51,6 +60,9 @@ pub fn main() {
         spawn(heartbeat(beats.clone()));
         let result = to_thread(|| count_primes(15_000));
         println!("  result {result}");
-        println!("  heartbeats while computing: {} (the loop stayed free)", beats.get());
+        println!(
+            "  heartbeats while computing: {} (the loop stayed free)",
+            beats.get()
+        );
     }));
 }

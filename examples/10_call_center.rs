@@ -26,9 +26,15 @@ fn at() -> String {
 
 fn call(caller: u32) -> Coro<()> {
     Coro::new("call", move || {
-        println!("{} agent answers caller {caller}, starts a lookup, puts them on hold", at());
+        println!(
+            "{} agent answers caller {caller}, starts a lookup, puts them on hold",
+            at()
+        );
         sleep(Duration::from_secs(2)); // the database lookup: the agent is free meanwhile
-        println!("{} agent back with caller {caller}: lookup done, call ends", at());
+        println!(
+            "{} agent back with caller {caller}: lookup done, call ends",
+            at()
+        );
     })
 }
 

@@ -47,7 +47,11 @@ fn main() {
         ("07", "await is yield from: generators", || {
             ex07::main().expect("the generator example runs")
         }),
-        ("08", "coroutines, tasks and futures are awaitable", ex08::main),
+        (
+            "08",
+            "coroutines, tasks and futures are awaitable",
+            ex08::main,
+        ),
         ("09", "CPU-bound work belongs in to_thread", ex09::main),
         ("10", "the call centre", ex10::main),
     ];

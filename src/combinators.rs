@@ -100,13 +100,19 @@ pub fn gather_outcomes<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> 
     collect(coros.into_iter().map(spawn).collect(), Some)
 }
 
-fn collect<T: 'static, U>(tasks: Vec<Task<T>>, mut each: impl FnMut(Outcome<T>) -> Option<U>) -> Vec<U> {
+fn collect<T: 'static, U>(
+    tasks: Vec<Task<T>>,
+    mut each: impl FnMut(Outcome<T>) -> Option<U>,
+) -> Vec<U> {
     let completions = Completions::watch(&tasks);
     let mut results: Vec<Option<U>> = (0..tasks.len()).map(|_| None).collect();
     let mut left = tasks.len();
     while left > 0 {
         while let Some(i) = completions.pop() {
-            let outcome = tasks[i].fut.take_outcome().expect("a reported task is done");
+            let outcome = tasks[i]
+                .fut
+                .take_outcome()
+                .expect("a reported task is done");
             // A raised failure leaves the other tasks running, as in Python.
             results[i] = each(outcome);
             left -= 1;
@@ -118,7 +124,10 @@ fn collect<T: 'static, U>(tasks: Vec<Task<T>>, mut each: impl FnMut(Outcome<T>) 
             suspend::raise_cancelled();
         }
     }
-    results.into_iter().map(|r| r.expect("every task reported")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every task reported"))
+        .collect()
 }
 
 /// When [`wait`] returns (Python: `FIRST_COMPLETED`, `ALL_COMPLETED`).
@@ -360,7 +369,9 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
             aborting: Cell::new(false),
         }),
     };
-    let result = suspend::catch_cancelled(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group))));
+    let result = suspend::catch_cancelled(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group)))
+    });
     if suspend::is_forced_unwind() {
         // The loop is closing and unwinds this stack: no waiting for children.
         if let Ok(Err(p)) = result {
@@ -386,7 +397,8 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
         while state.done.pop().is_some() {
             finished += 1;
         }
-        if finished < state.children.borrow().len() && state.done.park("TaskGroup") == Wake::Cancel {
+        if finished < state.children.borrow().len() && state.done.park("TaskGroup") == Wake::Cancel
+        {
             cancelled_from_outside |= state.failures.borrow().is_empty();
             state.abort();
         }
@@ -396,7 +408,13 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
         if let Ok(Err(p)) = result {
             body_error = Some(panic_message(p.as_ref()));
         }
-        panic!("{}", GroupFailed { failures, body_error });
+        panic!(
+            "{}",
+            GroupFailed {
+                failures,
+                body_error
+            }
+        );
     }
     match result {
         Ok(Ok(v)) => {

@@ -189,7 +189,9 @@ pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
 
 pub(crate) fn cancel_task(task: &Rc<TaskCore>) {
     match task.state.get() {
-        TaskState::Waiting => with_loop("Task.cancel()", |core| core.schedule(task.clone(), Wake::Cancel)),
+        TaskState::Waiting => with_loop("Task.cancel()", |core| {
+            core.schedule(task.clone(), Wake::Cancel)
+        }),
         TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
         TaskState::Done => {}
     }
@@ -687,10 +689,7 @@ impl EventLoop {
     /// run), pending callbacks and timers are dropped, worker threads are told
     /// to finish (Python: `loop.close`). Panics if the loop is running.
     pub fn close(&self) {
-        assert!(
-            !self.0.running.get(),
-            "cannot close a running event loop"
-        );
+        assert!(!self.0.running.get(), "cannot close a running event loop");
         if self.0.closed.replace(true) {
             return;
         }

@@ -188,7 +188,10 @@ impl<T> Future<T> {
         {
             let mut slot = self.inner.slot.borrow_mut();
             if !matches!(*slot, Slot::Pending) {
-                panic!("invalid state: the future '{}' is already done", self.inner.name);
+                panic!(
+                    "invalid state: the future '{}' is already done",
+                    self.inner.name
+                );
             }
             *slot = Slot::Done(outcome);
         }

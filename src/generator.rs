@@ -282,6 +282,7 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// starts it and drops the value (Python allows only `None` there, which
     /// has no counterpart in every `S`); `Throw` on an unstarted body finishes
     /// it without running it and returns the error, as Python does.
+    #[inline]
     pub fn resume(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
         let how = match (self.state.get(), how) {
             (State::Running, _) => return Err(GenError::AlreadyRunning),
@@ -304,13 +305,21 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
             },
             (State::Suspended, how) => how,
         };
+        self.switch(how)
+    }
+
+    /// The switch into the body; the caller has checked that it may run.
+    #[inline(always)]
+    fn switch(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
         self.state.set(State::Running);
         let guard = FinishOnUnwind(&self.state);
         // SAFETY: the state was not Running, and is Running now until this call
         // returns, so no other `&self` call can reach the body while we hold
         // this unique reference (re-entrant calls return AlreadyRunning above).
         let body = unsafe { &mut *self.body.get() };
-        let co = body.as_mut().expect("a generator that is not Finished has a body");
+        let co = body
+            .as_mut()
+            .expect("a generator that is not Finished has a body");
         let result = co.resume(how);
         std::mem::forget(guard);
         if let Some(canary) = self.canary {
@@ -358,7 +367,13 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// assert_eq!(echo.send("hi").unwrap(), Yielded("hi"));
     /// # let _: &yieldfrom::Generator<&str, &str, ()> = &echo;
     /// ```
+    #[inline]
     pub fn send(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
+        if self.state.get() == State::Suspended {
+            // The hot path: no re-dispatch on the state, so `value` goes
+            // straight to the switch without a round trip through memory.
+            return self.switch(Resume::Send(value));
+        }
         self.resume(Resume::Send(value))
     }
 

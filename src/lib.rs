@@ -21,7 +21,9 @@ pub use awaitable::{Awaitable, yield_from};
 pub use coro::Coro;
 pub use event_loop::{Builder, EventLoop, Handle, run, spawn};
 pub use future::{Future, Outcome};
-pub use generator::{Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter};
+pub use generator::{
+    Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
+};
 pub use suspend::{Cancelled, Suspend, catch_cancelled};
 pub use task::{Task, TaskId};
 pub use threads::to_thread;

@@ -69,7 +69,9 @@ impl Reactor {
         let mut wake = Vec::new();
         {
             let mut slots = self.slots.borrow_mut();
-            let Some(slot) = slots.get_mut(index) else { return };
+            let Some(slot) = slots.get_mut(index) else {
+                return;
+            };
             if !slot.live || slot.generation != generation {
                 return; // stale: the source was closed
             }
@@ -113,7 +115,9 @@ impl Registration {
             };
             let token = Token(((generation as usize) << 32) | index);
             let registry: Registry = core.registry()?;
-            if let Err(e) = registry.register(source, token, Interest::READABLE | Interest::WRITABLE) {
+            if let Err(e) =
+                registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
+            {
                 core.reactor.slots.borrow_mut()[index].live = false;
                 core.reactor.free.borrow_mut().push(index);
                 return Err(e);
@@ -141,7 +145,9 @@ impl Registration {
         event_loop::try_with_loop(|core| {
             let (index, generation) = split(self.token);
             let mut slots = core.reactor.slots.borrow_mut();
-            let slot = slots.get_mut(index).filter(|s| s.generation == generation)?;
+            let slot = slots
+                .get_mut(index)
+                .filter(|s| s.generation == generation)?;
             Some(f(match dir {
                 Direction::Read => &mut slot.read,
                 Direction::Write => &mut slot.write,
@@ -178,7 +184,11 @@ impl Registration {
         self.with_side(dir, |side| side.waiter = Some(me));
         let reason = Suspend::Io {
             token: self.token(),
-            interest: if dir == Direction::Read { "readable" } else { "writable" },
+            interest: if dir == Direction::Read {
+                "readable"
+            } else {
+                "writable"
+            },
         };
         if suspend::suspend(reason) == Wake::Cancel {
             // Leave no stale waiter behind, then raise.
@@ -194,7 +204,10 @@ impl Drop for Registration {
         let _ = event_loop::try_with_loop(|core| {
             let (index, generation) = split(self.token);
             let mut slots = core.reactor.slots.borrow_mut();
-            if let Some(slot) = slots.get_mut(index).filter(|s| s.generation == generation && s.live) {
+            if let Some(slot) = slots
+                .get_mut(index)
+                .filter(|s| s.generation == generation && s.live)
+            {
                 slot.live = false;
                 slot.read = Side::default();
                 slot.write = Side::default();

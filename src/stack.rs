@@ -253,8 +253,7 @@ impl Arena {
     fn protect(&self, addr: usize) -> io::Result<()> {
         // SAFETY: `addr` is a page inside this arena's mapping, which nothing
         // uses yet; making it inaccessible cannot invalidate a live reference.
-        if unsafe { libc::mprotect(addr as *mut libc::c_void, page_size(), libc::PROT_NONE) } != 0
-        {
+        if unsafe { libc::mprotect(addr as *mut libc::c_void, page_size(), libc::PROT_NONE) } != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
@@ -427,7 +426,8 @@ impl Pool {
         let mut resident = 0;
         for class in &self.classes {
             for slot in &class.free {
-                resident += resident_pages(slot.arena.slot_lo(slot.index) + page, class.size) * page;
+                resident +=
+                    resident_pages(slot.arena.slot_lo(slot.index) + page, class.size) * page;
             }
         }
         PoolStats {
@@ -657,9 +657,9 @@ mod overflow {
         // SAFETY: the statics were written once, before this handler was installed.
         let old = unsafe {
             if sig == libc::SIGBUS {
-                *(&raw const OLD_BUS)
+                std::ptr::read(&raw const OLD_BUS)
             } else {
-                *(&raw const OLD_SEGV)
+                std::ptr::read(&raw const OLD_SEGV)
             }
         };
         // SAFETY: restoring or calling the previous disposition is what the

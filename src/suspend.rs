@@ -181,7 +181,9 @@ const NO_TASK: &str = "yield_from() needs a running task: start one with run() o
 
 /// Calls `f` with the running task, or panics with a clear message outside one.
 pub(crate) fn with_current<R>(f: impl FnOnce(&TaskCore) -> R) -> R {
-    let task = CURRENT.with(|c| c.get()).unwrap_or_else(|| panic!("{NO_TASK}"));
+    let task = CURRENT
+        .with(|c| c.get())
+        .unwrap_or_else(|| panic!("{NO_TASK}"));
     // SAFETY: CURRENT is set only by the loop around a task's step, while the
     // loop holds an Rc of that task, and reset before the Rc can go away.
     f(unsafe { task.as_ref() })

@@ -269,7 +269,8 @@ impl<T> Task<T> {
                 self.cancel();
             },
         );
-        fut.take_outcome().expect("the outcome of an awaited task is taken once")
+        fut.take_outcome()
+            .expect("the outcome of an awaited task is taken once")
     }
 
     /// Waits for the task and returns its result; a panic or a cancellation
@@ -281,6 +282,10 @@ impl<T> Task<T> {
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Task #{} {} {:?}>", self.core.id.0, self.core.name, self.fut)
+        write!(
+            f,
+            "<Task #{} {} {:?}>",
+            self.core.id.0, self.core.name, self.fut
+        )
     }
 }

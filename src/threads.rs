@@ -72,7 +72,9 @@ impl Threads {
         let (done, waker) = (self.done.clone(), self.waker.clone());
         let job: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
-            done.lock().unwrap_or_else(|e| e.into_inner()).push((id, result));
+            done.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((id, result));
             // If the loop is gone, nobody waits for the result: nothing to do.
             let _ = waker.wake();
         });
@@ -81,7 +83,9 @@ impl Threads {
         }
         let jobs = self.jobs.borrow();
         let sender = jobs.as_ref().expect("to_thread() on a closed event loop");
-        sender.send(job).expect("worker threads are alive while the loop is open");
+        sender
+            .send(job)
+            .expect("worker threads are alive while the loop is open");
     }
 
     fn start_worker(&self) {

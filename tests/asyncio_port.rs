@@ -7,12 +7,16 @@
 //!
 //! Tests append to a log and compare the whole interleaving at once.
 
+#![allow(non_snake_case)] // test names are CPython's
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
 use yieldfrom::combinators::{ReturnWhen, as_completed, gather, gather_outcomes, task_group, wait};
-use yieldfrom::sync::{BoundedSemaphore, Condition, Event, Lock, Queue, QueueEmpty, QueueFull, Semaphore};
+use yieldfrom::sync::{
+    BoundedSemaphore, Condition, Event, Lock, Queue, QueueEmpty, QueueFull, Semaphore,
+};
 use yieldfrom::{
     Cancelled, Coro, Elapsed, EventLoop, Future, Outcome, catch_cancelled, sleep, spawn, timeout,
     wait_for, warnings, yield_from, yield_now,
@@ -124,7 +128,10 @@ fn test_cancel_with_message_before_starting_task() {
         task_cancelled
     });
     assert!(cancelled);
-    assert!(log.take().is_empty(), "a task cancelled before its first step never runs");
+    assert!(
+        log.take().is_empty(),
+        "a task cancelled before its first step never runs"
+    );
 }
 
 #[test]
@@ -170,7 +177,10 @@ fn test_cancel_both_task_and_inner_future() {
         fut.cancel();
         task.cancel();
         let fut_cancelled = fut.cancelled();
-        (fut_cancelled, matches!(task.join_outcome(), Outcome::Cancelled))
+        (
+            fut_cancelled,
+            matches!(task.join_outcome(), Outcome::Cancelled),
+        )
     });
     assert!(fut_cancelled && task_cancelled);
 }
@@ -178,16 +188,20 @@ fn test_cancel_both_task_and_inner_future() {
 #[test]
 fn test_cancel_task_catching() {
     let value = vrun(|| {
-        let task = spawn(coro("catcher", || match catch_cancelled(|| sleep(secs(10.0))) {
-            Ok(()) => 0,
-            Err(Cancelled) => 42,
+        let task = spawn(coro("catcher", || {
+            match catch_cancelled(|| sleep(secs(10.0))) {
+                Ok(()) => 0,
+                Err(Cancelled) => 42,
+            }
         }));
         sleep(secs(1.0));
         task.cancel();
-        let v = yield_from(task);
-        v
+        yield_from(task)
     });
-    assert_eq!(value, 42, "a task that catches Cancelled and returns is not cancelled");
+    assert_eq!(
+        value, 42,
+        "a task that catches Cancelled and returns is not cancelled"
+    );
 }
 
 #[test]
@@ -229,15 +243,20 @@ fn test_cancel_current_task() {
         }));
         let handle = Rc::new(task);
         let h = handle.clone();
-        SELF.with(|s| *s.borrow_mut() = Some(Box::new(move || {
-            h.cancel();
-        })));
+        SELF.with(|s| {
+            *s.borrow_mut() = Some(Box::new(move || {
+                h.cancel();
+            }))
+        });
         yield_now();
         yield_now();
         assert!(handle.cancelled());
         SELF.with(|s| s.borrow_mut().take());
     });
-    assert_eq!(log.take(), ["cancel myself", "still running until the next await"]);
+    assert_eq!(
+        log.take(),
+        ["cancel myself", "still running until the next await"]
+    );
 }
 
 thread_local! {
@@ -253,14 +272,19 @@ fn test_cancel_at_end() {
         }));
         let handle = Rc::new(task);
         let h = handle.clone();
-        SELF.with(|s| *s.borrow_mut() = Some(Box::new(move || {
-            h.cancel();
-        })));
+        SELF.with(|s| {
+            *s.borrow_mut() = Some(Box::new(move || {
+                h.cancel();
+            }))
+        });
         yield_now();
         SELF.with(|s| s.borrow_mut().take());
         handle.cancelled()
     });
-    assert!(cancelled, "cancelled right before returning: the task ends cancelled");
+    assert!(
+        cancelled,
+        "cancelled right before returning: the task ends cancelled"
+    );
 }
 
 #[test]
@@ -339,7 +363,10 @@ fn test_task_cancel_waiter_future() {
         (fut.cancelled(), c)
     });
     assert!(task_cancelled);
-    assert!(fut_cancelled, "cancelling a task cancels the future it awaits");
+    assert!(
+        fut_cancelled,
+        "cancelling a task cancels the future it awaits"
+    );
 }
 
 #[test]
@@ -352,7 +379,10 @@ fn test_yield_future_passes_cancel() {
             let inner: Future<()> = Future::new();
             match catch_cancelled(|| yield_from(&inner)) {
                 Ok(()) => l2.push("not cancelled"),
-                Err(Cancelled) => l2.push(format!("cancel passed through; inner cancelled={}", inner.cancelled())),
+                Err(Cancelled) => l2.push(format!(
+                    "cancel passed through; inner cancelled={}",
+                    inner.cancelled()
+                )),
             }
         }));
         yield_now();
@@ -413,11 +443,12 @@ fn test_wait_with_timeout() {
 #[test]
 fn test_as_completed() {
     let order = vrun(|| {
-        let tasks = [0.1, 0.05, 0.0]
-            .map(|s| spawn(coro("napper", move || {
+        let tasks = [0.1, 0.05, 0.0].map(|s| {
+            spawn(coro("napper", move || {
                 sleep(secs(s));
                 (s * 100.0) as i32
-            })));
+            }))
+        });
         as_completed(tasks.into()).collect::<Vec<_>>()
     });
     assert_eq!(order, [0, 5, 10]);
@@ -426,10 +457,12 @@ fn test_as_completed() {
 #[test]
 fn test_gather_results_in_argument_order() {
     let (results, at) = vrun(|| {
-        let r = gather([3.0, 1.0, 2.0].map(|s| coro("napper", move || {
-            sleep(secs(s));
-            s as i32
-        })));
+        let r = gather([3.0, 1.0, 2.0].map(|s| {
+            coro("napper", move || {
+                sleep(secs(s));
+                s as i32
+            })
+        }));
         (r, t())
     });
     assert_eq!(results, [3, 1, 2]);
@@ -535,7 +568,10 @@ fn test_panic_is_raised_where_the_task_is_awaited_and_the_loop_goes_on() {
         l.push(format!("awaiter caught: {message}"));
         yield_from(bystander);
     });
-    assert_eq!(log.take(), ["awaiter caught: task failed", "bystander done"]);
+    assert_eq!(
+        log.take(),
+        ["awaiter caught: task failed", "bystander done"]
+    );
 }
 
 // ---------------------------------------------------------- test_base_events.py
@@ -588,7 +624,9 @@ fn test_call_later() {
     let lp = EventLoop::builder().virtual_clock(true).build();
     for (delay, name) in [(0.3, "c"), (0.1, "a"), (0.2, "b"), (0.1, "a2")] {
         let (l, lp2) = (log.clone(), lp.clone());
-        lp.call_later(secs(delay), move || l.push(format!("{name}@{:.1}", lp2.time())));
+        lp.call_later(secs(delay), move || {
+            l.push(format!("{name}@{:.1}", lp2.time()))
+        });
     }
     lp.run_forever();
     assert_eq!(log.take(), ["a@0.1", "a2@0.1", "b@0.2", "c@0.3"]);
@@ -613,7 +651,11 @@ fn test_run_forever_pre_stopped() {
     lp.call_soon(move || l.push("ran"));
     lp.stop();
     lp.run_forever();
-    assert_eq!(log.take(), ["ran"], "a stopped loop still completes one iteration");
+    assert_eq!(
+        log.take(),
+        ["ran"],
+        "a stopped loop still completes one iteration"
+    );
 }
 
 #[test]
@@ -631,7 +673,9 @@ fn test_log_slow_callbacks() {
         EventLoop::builder()
             .slow_task_threshold(Duration::from_millis(20))
             .build()
-            .run(coro("sleepy", || std::thread::sleep(Duration::from_millis(60))))
+            .run(coro("sleepy", || {
+                std::thread::sleep(Duration::from_millis(60))
+            }))
     });
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
@@ -647,14 +691,20 @@ fn test_running_loop_within_a_loop() {
         let r = std::panic::catch_unwind(|| EventLoop::new().run(coro("inner", || ())));
         yieldfrom::future::panic_message(r.unwrap_err().as_ref())
     });
-    assert!(message.contains("run() cannot be called from a running task"), "{message}");
+    assert!(
+        message.contains("run() cannot be called from a running task"),
+        "{message}"
+    );
 }
 
 #[test]
 fn test_await_outside_a_task_says_how_to_start_one() {
     let r = std::panic::catch_unwind(|| yield_from(coro("x", || 1)));
     let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
-    assert_eq!(message, "yield_from() needs a running task: start one with run() or spawn()");
+    assert_eq!(
+        message,
+        "yield_from() needs a running task: start one with run() or spawn()"
+    );
 }
 
 #[test]
@@ -666,7 +716,10 @@ fn test_deadlock_is_reported() {
         })
     });
     let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
-    assert!(message.contains("deadlock") && message.contains("a future"), "{message}");
+    assert!(
+        message.contains("deadlock") && message.contains("a future"),
+        "{message}"
+    );
 }
 
 // ----------------------------------------------------------------- test_locks.py
@@ -869,7 +922,10 @@ fn test_semaphore() {
             })
         }));
     });
-    assert_eq!(log.take(), ["0 in at 0", "1 in at 0", "2 in at 1", "3 in at 1"]);
+    assert_eq!(
+        log.take(),
+        ["0 in at 0", "1 in at 0", "2 in at 1", "3 in at 1"]
+    );
 }
 
 #[test]
@@ -890,7 +946,14 @@ fn test_acquire_fifo_order() {
     });
     assert_eq!(
         log.take(),
-        ["0 acquired", "0 released", "1 acquired", "1 released", "2 acquired", "2 released"]
+        [
+            "0 acquired",
+            "0 released",
+            "1 acquired",
+            "1 released",
+            "2 acquired",
+            "2 released"
+        ]
     );
 }
 
@@ -926,17 +989,26 @@ fn test_queue_order() {
         for i in [1, 3, 2] {
             q.put_nowait(i).unwrap();
         }
-        assert_eq!((0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(), [1, 3, 2]);
+        assert_eq!(
+            (0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(),
+            [1, 3, 2]
+        );
         let q = Queue::lifo(0);
         for i in [1, 3, 2] {
             q.put_nowait(i).unwrap();
         }
-        assert_eq!((0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(), [2, 3, 1]);
+        assert_eq!(
+            (0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(),
+            [2, 3, 1]
+        );
         let q = Queue::priority(0);
         for i in [1, 3, 2] {
             q.put_nowait(i).unwrap();
         }
-        assert_eq!((0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            (0..3).map(|_| q.get_nowait().unwrap()).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     });
 }
 
@@ -1023,7 +1095,11 @@ fn test_put_cancelled() {
         putter.cancel();
         assert!(matches!(putter.join_outcome(), Outcome::Cancelled));
         assert_eq!(q.get_nowait(), Ok(1));
-        assert_eq!(q.get_nowait(), Err(QueueEmpty), "the cancelled put left nothing behind");
+        assert_eq!(
+            q.get_nowait(),
+            Err(QueueEmpty),
+            "the cancelled put left nothing behind"
+        );
     });
 }
 
@@ -1044,11 +1120,13 @@ fn test_task_done() {
         }
         for _ in 0..2 {
             let (q, total) = (q.clone(), total.clone());
-            spawn(coro("worker", move || loop {
-                let item = q.get();
-                sleep(secs(0.1));
-                total.set(total.get() + item);
-                q.task_done();
+            spawn(coro("worker", move || {
+                loop {
+                    let item = q.get();
+                    sleep(secs(0.1));
+                    total.set(total.get() + item);
+                    q.task_done();
+                }
             }));
         }
         q.join();
@@ -1076,10 +1154,15 @@ fn test_wait_for() {
 
 #[test]
 fn test_wait_for_blocking() {
-    let r = vrun(|| wait_for(coro("quick", || {
-        sleep(secs(0.05));
-        "done"
-    }), secs(1.0)));
+    let r = vrun(|| {
+        wait_for(
+            coro("quick", || {
+                sleep(secs(0.05));
+                "done"
+            }),
+            secs(1.0),
+        )
+    });
     assert_eq!(r, Ok("done"));
 }
 
@@ -1087,10 +1170,18 @@ fn test_wait_for_blocking() {
 fn test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started() {
     let log = Log::default();
     let l = log.clone();
-    let (r, warned) = warnings::catch(|| vrun(move || wait_for(coro("never", move || l.push("started")), Duration::ZERO)));
+    let (r, warned) = warnings::catch(|| {
+        vrun(move || wait_for(coro("never", move || l.push("started")), Duration::ZERO))
+    });
     assert_eq!(r, Err(Elapsed));
-    assert!(log.take().is_empty(), "with a zero timeout the coroutine never starts");
-    assert!(warned.is_empty(), "and it does not count as never awaited: {warned:?}");
+    assert!(
+        log.take().is_empty(),
+        "with a zero timeout the coroutine never starts"
+    );
+    assert!(
+        warned.is_empty(),
+        "and it does not count as never awaited: {warned:?}"
+    );
 }
 
 #[test]
@@ -1110,13 +1201,18 @@ fn test_wait_for_waits_for_task_cancellation() {
         r
     });
     assert_eq!(r, Err(Elapsed));
-    assert_eq!(log.take(), ["cleanup done at 0.3", "timeout returned at 0.3"]);
+    assert_eq!(
+        log.take(),
+        ["cleanup done at 0.3", "timeout returned at 0.3"]
+    );
 }
 
 #[test]
 fn test_cancel_wait_for() {
     vrun(|| {
-        let task = spawn(coro("waits", || wait_for(coro("slow", || sleep(secs(10.0))), secs(5.0))));
+        let task = spawn(coro("waits", || {
+            wait_for(coro("slow", || sleep(secs(10.0))), secs(5.0))
+        }));
         sleep(secs(1.0));
         task.cancel();
         assert!(
@@ -1173,8 +1269,14 @@ fn test_cancel_children_on_child_error() {
         }));
         yieldfrom::future::panic_message(r.unwrap_err().as_ref())
     });
-    assert_eq!(message, "TaskGroup: 1 child task(s) failed; task 'failing' panicked: zero division");
-    assert_eq!(log.take(), ["sibling cancelled at 0.1", "body cancelled at 0.1"]);
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'failing' panicked: zero division"
+    );
+    assert_eq!(
+        log.take(),
+        ["sibling cancelled at 0.1", "body cancelled at 0.1"]
+    );
 }
 
 #[test]
@@ -1200,7 +1302,14 @@ fn test_cancellation() {
         runner.cancel();
         assert!(matches!(runner.join_outcome(), Outcome::Cancelled));
     });
-    assert_eq!(log.take(), ["child 0 cancelled", "child 1 cancelled", "child 2 cancelled"]);
+    assert_eq!(
+        log.take(),
+        [
+            "child 0 cancelled",
+            "child 1 cancelled",
+            "child 2 cancelled"
+        ]
+    );
 }
 
 // --------------------------------------------- curio's starvation cases
@@ -1229,7 +1338,10 @@ fn test_yield_now_loop_does_not_starve_a_third_task() {
         yield_from(spinner);
         spins.get()
     });
-    assert_eq!(spins, 4, "the spinner and the third task alternate, step for step");
+    assert_eq!(
+        spins, 4,
+        "the spinner and the third task alternate, step for step"
+    );
 }
 
 #[test]

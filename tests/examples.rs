@@ -25,10 +25,20 @@ fn expected_output(name: &str) -> String {
     let header: Vec<&str> = source
         .lines()
         .take_while(|l| l.starts_with("//!"))
-        .map(|l| l.strip_prefix("//! ").unwrap_or(l.strip_prefix("//!").unwrap()))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.strip_prefix("//!").unwrap())
+        })
         .collect();
-    let start = header.iter().position(|l| l.starts_with("Expected output")).expect("an Expected output section");
-    let open = start + header[start..].iter().position(|l| *l == "```text").unwrap();
+    let start = header
+        .iter()
+        .position(|l| l.starts_with("Expected output"))
+        .expect("an Expected output section");
+    let open = start
+        + header[start..]
+            .iter()
+            .position(|l| *l == "```text")
+            .unwrap();
     let close = open + 1 + header[open + 1..].iter().position(|l| *l == "```").unwrap();
     header[open + 1..close].join("\n")
 }
@@ -43,8 +53,15 @@ fn run_example(name: &str) -> String {
         .env("YIELDFROM_VIRTUAL_CLOCK", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{name} failed: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+    assert!(
+        out.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 /// Replaces the number after `marker` with `N`, returning it.
@@ -55,7 +72,9 @@ fn mask(text: &str, marker: &str) -> (String, Vec<f64>) {
         .map(|line| match line.find(marker) {
             Some(at) => {
                 let rest = &line[at + marker.len()..];
-                let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(rest.len());
                 found.push(rest[..end].parse().unwrap());
                 format!("{}{marker}N{}", &line[..at], &rest[end..])
             }
@@ -101,7 +120,10 @@ fn example_06_blocking_mistakes() {
     let (want, _) = mask(&expected_output(name), "blocked the event loop for ");
     assert_eq!(got, want);
     assert_eq!(blocked.len(), 1);
-    assert!(blocked[0] >= 0.25, "the warning reports the real blocked time: {blocked:?}");
+    assert!(
+        blocked[0] >= 0.25,
+        "the warning reports the real blocked time: {blocked:?}"
+    );
 }
 
 #[test]
@@ -121,7 +143,10 @@ fn example_09_cpu_bound() {
     let (want, _) = mask(&expected_output(name), "heartbeats while computing: ");
     assert_eq!(got, want);
     assert_eq!(beats[0], 0.0, "blocked loop: no heartbeat");
-    assert!(beats[1] >= 1.0, "to_thread: the heartbeat goes on ({beats:?})");
+    assert!(
+        beats[1] >= 1.0,
+        "to_thread: the heartbeat goes on ({beats:?})"
+    );
 }
 
 #[test]

@@ -73,7 +73,11 @@ fn a_panic_propagates_out_of_send_and_finishes_the_generator() {
     assert_eq!(g.start().unwrap(), Yielded(1));
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.send(()))).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"body exploded"));
-    assert_eq!(drops.get(), 1, "the body's destructors ran during the unwind");
+    assert_eq!(
+        drops.get(),
+        1,
+        "the body's destructors ran during the unwind"
+    );
     assert!(g.is_finished());
     assert!(matches!(g.send(()), Err(GenError::Finished)));
 }
@@ -171,7 +175,10 @@ fn a_thrown_error_can_be_handled_and_the_body_goes_on() {
         Ok("returned")
     });
     g.start().unwrap();
-    assert_eq!(g.throw(GenError::msg("handled")).unwrap(), Yielded("recovered"));
+    assert_eq!(
+        g.throw(GenError::msg("handled")).unwrap(),
+        Yielded("recovered")
+    );
     assert_eq!(g.send(()).unwrap(), Complete("returned"));
 }
 

@@ -34,10 +34,10 @@ use std::error::Error;
 use std::fmt;
 use std::rc::Rc;
 
+use GeneratorState::{Complete, Yielded};
 use yieldfrom::{
     Co, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter, warnings,
 };
-use GeneratorState::{Complete, Yielded};
 
 /// The list every test appends to, as the originals' `trace = []`.
 #[derive(Clone, Default)]
@@ -145,7 +145,10 @@ fn test_raising_exception_in_initial_next_call() {
         }))
     });
     let err = drive(&g1, &trace).expect_err("subgenerator failed to raise ValueError");
-    assert_eq!(message_of::<ValueError>(&err), "spanish inquisition occurred");
+    assert_eq!(
+        message_of::<ValueError>(&err),
+        "spanish inquisition occurred"
+    );
     assert_eq!(
         trace.take(),
         ["Starting g1", "Starting g2", "Finishing g2", "Finishing g1"]
@@ -381,7 +384,9 @@ fn test_handing_exception_while_delegating_close() {
         Ok(())
     });
     next_twice(&g, &trace);
-    let err = g.close().expect_err("subgenerator failed to raise ValueError");
+    let err = g
+        .close()
+        .expect_err("subgenerator failed to raise ValueError");
     assert_eq!(
         message_of::<ValueError>(&err),
         "nybbles have exploded with delight"
@@ -584,7 +589,12 @@ fn test_broken_getattr_handling() {
     let g = || Generator::new(|co: &Co<i32, i32>| co.yield_from(Broken));
     let gi = g();
     assert_eq!(gi.start().unwrap(), Yielded(1));
-    assert!(gi.send(1).unwrap_err().downcast_ref::<ZeroDivisionError>().is_some());
+    assert!(
+        gi.send(1)
+            .unwrap_err()
+            .downcast_ref::<ZeroDivisionError>()
+            .is_some()
+    );
 
     let gi = g();
     assert_eq!(gi.start().unwrap(), Yielded(1));
@@ -607,7 +617,9 @@ fn test_exception_in_initial_next_call() {
         t.push("g1 about to yield from g2");
         co.yield_from(Generator::new(|co: &Co<i32, ()>| {
             // yield 1/0: the error comes before the yield.
-            let value = 1i32.checked_div(0).ok_or(ZeroDivisionError::err("division by zero"))?;
+            let value = 1i32
+                .checked_div(0)
+                .ok_or(ZeroDivisionError::err("division by zero"))?;
             co.yield_(value)?;
             Ok(())
         }))?;
@@ -680,7 +692,9 @@ fn test_returning_value_from_delegated_throw() {
         let t2 = t.clone();
         co.yield_from(Generator::new(move |co| {
             t2.push("Starting g2");
-            let attempt = co.yield_("g2 spam").and_then(|()| co.yield_("g2 more spam"));
+            let attempt = co
+                .yield_("g2 spam")
+                .and_then(|()| co.yield_("g2 more spam"));
             match attempt {
                 Err(e) if e.downcast_ref::<LunchError>().is_some() => {
                     t2.push("Caught LunchError in g2");
@@ -819,10 +833,7 @@ fn test_catching_exception_from_subgen_and_returning() {
 }
 
 /// f() of the three GeneratorExit tests: `on_exit` says what f does when it catches it.
-fn exit_catcher(
-    trace: &Trace,
-    on_exit: fn(&Co<(), ()>) -> Result<(), GenError>,
-) -> Generator<()> {
+fn exit_catcher(trace: &Trace, on_exit: fn(&Co<(), ()>) -> Result<(), GenError>) -> Generator<()> {
     let (t, t2) = (trace.clone(), trace.clone());
     let f = Generator::new(move |co: &Co<(), ()>| {
         t2.push("Enter f");
@@ -849,7 +860,9 @@ fn exit_catcher(
 fn test_throwing_GeneratorExit_into_subgen_that_returns() {
     let trace = Trace::default();
     let g = exit_catcher(&trace, |_| Ok(()));
-    let err = g.throw(GenError::Exit).expect_err("subgenerator failed to raise GeneratorExit");
+    let err = g
+        .throw(GenError::Exit)
+        .expect_err("subgenerator failed to raise GeneratorExit");
     assert!(err.is_exit(), "{err:?}");
     assert_eq!(trace.take(), ["Enter g", "Enter f"]);
 }
@@ -858,7 +871,9 @@ fn test_throwing_GeneratorExit_into_subgen_that_returns() {
 fn test_throwing_GeneratorExit_into_subgenerator_that_yields() {
     let trace = Trace::default();
     let g = exit_catcher(&trace, |co| co.yield_(()));
-    let err = g.throw(GenError::Exit).expect_err("subgenerator failed to raise GeneratorExit");
+    let err = g
+        .throw(GenError::Exit)
+        .expect_err("subgenerator failed to raise GeneratorExit");
     assert_eq!(err.to_string(), "generator ignored GeneratorExit");
     assert_eq!(trace.take(), ["Enter g", "Enter f"]);
 }
@@ -867,7 +882,9 @@ fn test_throwing_GeneratorExit_into_subgenerator_that_yields() {
 fn test_throwing_GeneratorExit_into_subgen_that_raises() {
     let trace = Trace::default();
     let g = exit_catcher(&trace, |_| Err(ValueError::err("Vorpal bunny encountered")));
-    let err = g.throw(GenError::Exit).expect_err("subgenerator failed to raise ValueError");
+    let err = g
+        .throw(GenError::Exit)
+        .expect_err("subgenerator failed to raise ValueError");
     assert_eq!(message_of::<ValueError>(&err), "Vorpal bunny encountered");
     assert_eq!(trace.take(), ["Enter g", "Enter f"]);
 }
@@ -962,7 +979,10 @@ fn test_delegating_generators_claim_to_be_running() {
     let trace = Trace::default();
     let cell: Shared<Generator<i32>> = Rc::default();
     let it = MyIt(cell.clone(), trace.clone());
-    assert!(cell.set(Generator::new(move |co| co.yield_from(it))).is_ok());
+    assert!(
+        cell.set(Generator::new(move |co| co.yield_from(it)))
+            .is_ok()
+    );
     let g1 = cell.get().unwrap();
     g1.start().unwrap();
     g1.close().unwrap();
@@ -1056,7 +1076,11 @@ fn test_close_with_cleared_frame() {
     drop(outer_gen);
     assert_eq!(
         trace.take(),
-        ["innermost cleaned up", "inner cleaned up", "outer cleaned up"]
+        [
+            "innermost cleaned up",
+            "inner cleaned up",
+            "outer cleaned up"
+        ]
     );
 }
 

@@ -87,20 +87,28 @@ proptest! {
 #[test]
 fn virtual_clock_runs_are_identical() {
     let program = || {
-        EventLoop::builder().virtual_clock(true).build().run(Coro::new("main", || {
-            let log = Rc::new(RefCell::new(Vec::new()));
-            let tasks: Vec<_> = (0..20u64).map(|i| {
-                let log = log.clone();
-                spawn(Coro::new("worker", move || {
-                    for step in 0..3 {
-                        sleep(Duration::from_millis((i * 7 + step * 13) % 50));
-                        log.borrow_mut().push(format!("{i}.{step}@{:.3}", EventLoop::current().time()));
-                    }
-                }))
-            }).collect();
-            for t in tasks { yield_from(t); }
-            log.take()
-        }))
+        EventLoop::builder()
+            .virtual_clock(true)
+            .build()
+            .run(Coro::new("main", || {
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let tasks: Vec<_> = (0..20u64)
+                    .map(|i| {
+                        let log = log.clone();
+                        spawn(Coro::new("worker", move || {
+                            for step in 0..3 {
+                                sleep(Duration::from_millis((i * 7 + step * 13) % 50));
+                                log.borrow_mut()
+                                    .push(format!("{i}.{step}@{:.3}", EventLoop::current().time()));
+                            }
+                        }))
+                    })
+                    .collect();
+                for t in tasks {
+                    yield_from(t);
+                }
+                log.take()
+            }))
     };
     let first = program();
     assert_eq!(first.len(), 60);

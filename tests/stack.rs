@@ -14,13 +14,23 @@ use yieldfrom::{Co, Generator, GeneratorState, stack};
 fn run_helper(name: &str, env: &[(&str, &str)]) -> (String, std::process::ExitStatus) {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", name, "--ignored", "--nocapture", "--test-threads", "1"]);
+    cmd.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
     cmd.env("YIELDFROM_STACK_CHILD", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status)
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status,
+    )
 }
 
 fn in_child() -> bool {
@@ -28,10 +38,10 @@ fn in_child() -> bool {
 }
 
 #[inline(never)]
-fn recurse(co: &Co<usize, ()>, depth: usize) -> usize {
+fn recurse(depth: usize) -> usize {
     let mut buf = [0u8; 512];
     buf[depth % 512] = depth as u8;
-    let below = if depth == 0 { 0 } else { recurse(co, depth - 1) };
+    let below = if depth == 0 { 0 } else { recurse(depth - 1) };
     std::hint::black_box(&buf);
     below + buf[depth % 512] as usize
 }
@@ -43,7 +53,7 @@ fn helper_overflow_guarded() {
         return;
     }
     let g = Generator::named("deep_recursion", |co: &Co<usize, ()>| {
-        let n = recurse(co, 1_000_000);
+        let n = recurse(1_000_000);
         co.yield_(n)?;
         Ok(())
     });
@@ -77,7 +87,7 @@ fn helper_overflow_canary() {
     idle.start().unwrap();
     let g = Generator::named("canary_victim", |co: &Co<usize, ()>| {
         // About 80 KiB of frames on a 64 KiB stack, then a switch.
-        let n = recurse(co, 140);
+        let n = recurse(140);
         co.yield_(n)?;
         Ok(())
     });

@@ -246,7 +246,11 @@ impl Condition {
     }
 
     /// Waits until `predicate` is true, checking it with the lock held.
-    pub fn wait_for<'a>(&'a self, mut guard: LockGuard<'a>, mut predicate: impl FnMut() -> bool) -> LockGuard<'a> {
+    pub fn wait_for<'a>(
+        &'a self,
+        mut guard: LockGuard<'a>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> LockGuard<'a> {
         while !predicate() {
             guard = self.wait(guard);
         }

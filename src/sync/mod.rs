@@ -12,7 +12,9 @@ mod event;
 mod lock;
 mod queue;
 
-pub use channel::{Receiver, RecvError, SendError, Sender, channel, oneshot, OneshotReceiver, OneshotSender};
+pub use channel::{
+    OneshotReceiver, OneshotSender, Receiver, RecvError, SendError, Sender, channel, oneshot,
+};
 pub use event::Event;
 pub use lock::{BoundedSemaphore, Condition, Lock, LockGuard, Semaphore, SemaphorePermit};
 pub use queue::{Queue, QueueEmpty, QueueFull};

@@ -1,0 +1,26 @@
+//! Shared timing helpers for the benches (no external harness: each bench
+//! prints `BENCH name=... key=value` lines that scripts can parse).
+
+use std::time::Instant;
+
+/// Runs `f(iters)` `batches` times and returns the median time per iteration in ns.
+pub fn median_ns(batches: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
+    f(iters / 10 + 1); // warm up
+    let mut samples: Vec<f64> = (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            f(iters);
+            t.elapsed().as_nanos() as f64 / iters as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Prints one comparison line.
+pub fn report(name: &str, ours: f64, other_key: &str, other: f64) {
+    println!(
+        "BENCH name={name} ours_ns={ours:.2} {other_key}={other:.2} ratio={:.3}",
+        ours / other
+    );
+}

@@ -1,0 +1,67 @@
+//! `cargo bench --bench generator`: the cost of a generator against raw corosensei.
+//!
+//! - `send_round_trip`: one `send` into a generator that yields straight back,
+//!   against one `resume` + `suspend` of a bare corosensei coroutine (target: ≤ 1.3×).
+//! - `create_finish`: create a generator, run it to completion, drop it, with
+//!   the stack pool, against the same with a fresh corosensei `DefaultStack`
+//!   (an mmap, an mprotect and a munmap each time).
+
+use std::hint::black_box;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult};
+use yieldfrom::{Co, Generator};
+
+#[path = "common.rs"]
+mod common;
+use common::{median_ns, report};
+
+fn main() {
+    const N: u64 = 2_000_000;
+
+    let raw = median_ns(15, N, |n| {
+        let mut co = Coroutine::new(|y, mut v: u64| {
+            loop {
+                v = y.suspend(v + 1);
+            }
+        });
+        for i in 0..n {
+            match co.resume(black_box(i)) {
+                CoroutineResult::Yield(v) => {
+                    black_box(v);
+                }
+                CoroutineResult::Return(()) => unreachable!(),
+            }
+        }
+        co.force_unwind();
+    });
+    let ours = median_ns(15, N, |n| {
+        let g: Generator<u64, u64, ()> = Generator::new(|co: &Co<u64, u64>| {
+            let mut v = 0;
+            loop {
+                v = co.yield_(v + 1)?;
+            }
+        });
+        let _ = g.start();
+        for i in 0..n {
+            black_box(g.send(black_box(i)).ok());
+        }
+    });
+    report("send_round_trip", ours, "base_ns", raw);
+
+    const M: u64 = 20_000;
+    let fresh = median_ns(11, M, |n| {
+        for i in 0..n {
+            let stack = DefaultStack::new(256 * 1024).unwrap();
+            let mut co = Coroutine::with_stack(stack, move |_y: &corosensei::Yielder<(), ()>, ()| black_box(i));
+            black_box(co.resume(()));
+        }
+    });
+    let pooled = median_ns(11, M, |n| {
+        for i in 0..n {
+            let g = Generator::new(move |_co: &Co<(), ()>| Ok(black_box(i)));
+            black_box(g.start().ok());
+        }
+    });
+    report("create_finish", pooled, "base_ns", fresh);
+}
