@@ -53,7 +53,10 @@ fn main() {
     let fresh = median_ns(11, M, |n| {
         for i in 0..n {
             let stack = DefaultStack::new(256 * 1024).unwrap();
-            let mut co = Coroutine::with_stack(stack, move |_y: &corosensei::Yielder<(), ()>, ()| black_box(i));
+            let mut co =
+                Coroutine::with_stack(stack, move |_y: &corosensei::Yielder<(), ()>, ()| {
+                    black_box(i)
+                });
             black_box(co.resume(()));
         }
     });
