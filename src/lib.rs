@@ -1,4 +1,79 @@
-//! yieldfrom (crate docs are written in full below once the loop exists).
+//! # yieldfrom — Python's `async`/`await`, rebuilt on stackful coroutines
+//!
+//! yieldfrom is a single-threaded coroutine runtime written to show how
+//! asyncio works inside, and to be used for real. Each task runs on a stack of
+//! its own; when it waits (for a timer, a socket, another task) it switches
+//! back to the event loop, which resumes it when the wait is over.
+//!
+//! ```
+//! use std::time::Duration;
+//! use yieldfrom::{EventLoop, Coro, combinators::gather, sleep};
+//!
+//! // The virtual clock makes sleeps instant and the run deterministic.
+//! let lp = EventLoop::builder().virtual_clock(true).build();
+//! let clock = lp.clone();
+//! let (names, took) = lp.run(Coro::new("main", move || {
+//!     let t0 = clock.time();
+//!     let names = gather([("A", 2), ("B", 1)].map(|(name, s)| Coro::new("task", move || {
+//!         sleep(Duration::from_secs(s));
+//!         name
+//!     })));
+//!     (names, clock.time() - t0)
+//! }));
+//! assert_eq!(names, ["A", "B"]);
+//! assert_eq!(took, 2.0); // concurrent: 2 s, not 3
+//! ```
+//!
+//! ## Python ↔ yieldfrom
+//!
+//! | Python (asyncio) | yieldfrom | notes |
+//! |---|---|---|
+//! | generator, `yield x` | [`Generator`], [`Co::yield_`] | `yield_` returns `Result<S, GenError>`: `Err` is a thrown exception |
+//! | `gen.send(v)`, `next(gen)`, `gen.throw(e)`, `gen.close()` | [`Generator::send`], [`Generator::start`] / `Iterator`, [`Generator::throw`], [`Generator::close`] | |
+//! | `yield from sub` (PEP 380) | [`Co::yield_from`] | delegates send/throw/close, returns the sub's value |
+//! | `async def f(): ...` | [`async_def!`], [`Coro::new`] | returns a lazy [`Coro`] |
+//! | coroutine object | [`Coro<T>`] | `#[must_use]`; "coroutine 'f' was never awaited" on drop |
+//! | `await x` | [`yield_from(x)`](yield_from), `x.await_()` | coroutine: inline; task/future: suspend |
+//! | `asyncio.run(main())` | [`run`] | new loop, run, cancel leftovers, close |
+//! | `asyncio.create_task(c)` | [`spawn`] | the task starts when the loop gets to it |
+//! | `asyncio.Task` | [`Task`] | `cancel`, `done`, `cancelled`, `add_done_callback` |
+//! | `asyncio.Future` | [`Future`] | `set_result`, `set_exception`, `cancel`, `result` |
+//! | `asyncio.CancelledError` | [`Cancelled`] | an unwind; stop it with [`catch_cancelled`] |
+//! | `loop = asyncio.new_event_loop()` | [`EventLoop::new`], [`EventLoop::builder`] | |
+//! | `loop.call_soon/call_later/call_at` | [`EventLoop::call_soon`], [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at) | return a [`Handle`] |
+//! | `loop.run_until_complete`, `run_forever`, `stop`, `close`, `time` | same names on [`EventLoop`] | |
+//! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`], [`yield_now`] | |
+//! | `asyncio.timeout(s)`, `asyncio.wait_for(c, s)` | [`timeout`], [`wait_for`] | `Err(Elapsed)` is `TimeoutError` |
+//! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`], [`combinators::gather_outcomes`] | results in argument order |
+//! | `asyncio.wait`, `as_completed` | [`combinators::wait`], [`combinators::as_completed`] | |
+//! | `asyncio.TaskGroup` | [`combinators::task_group`] | a failing child cancels its siblings |
+//! | `asyncio.Event/Lock/Semaphore/BoundedSemaphore/Condition` | [`sync`] | same names; guards release on drop |
+//! | `asyncio.Queue/LifoQueue/PriorityQueue` | [`sync::Queue`] (`new`, `lifo`, `priority`) | |
+//! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
+//! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |
+//! | "Task exception was never retrieved" | built in | via [`warnings`] |
+//!
+//! ## Where Python and yieldfrom differ
+//!
+//! - **No colouring.** Python's `await` is legal only inside `async def`; each
+//!   caller up the chain must be async too. Here every task has its own stack,
+//!   so [`yield_from`] and [`sleep`] work from any plain function called
+//!   inside a task. Outside a task they panic: "yield_from() needs a running
+//!   task: start one with run() or spawn()".
+//! - **Exceptions.** A panic in a task is caught at the root of its stack and
+//!   raised again where the task is awaited; `Cancelled` travels as an unwind
+//!   too. Errors you expect are ordinary `Result`s.
+//! - **`Future` is asyncio's Future**, a result slot with callbacks, not the
+//!   `std::future::Future` trait.
+//! - **Threads.** A loop and its tasks belong to one thread and never move:
+//!   that is what makes the thread-locals inside (the running loop, the
+//!   running task) sound.
+//!
+//! ## Layers, in reading order
+//!
+//! [`generator`] → [`stack`] → [`coro`] → [`suspend`] → [`future`] →
+//! [`task`] → [`event_loop`] → [`awaitable`] → [`time`] → [`combinators`] →
+//! [`sync`] → [`reactor`] → [`threads`] → [`warnings`].
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod awaitable;
@@ -28,3 +103,8 @@ pub use suspend::{Cancelled, Suspend, catch_cancelled};
 pub use task::{Task, TaskId};
 pub use threads::to_thread;
 pub use time::{Elapsed, now, sleep, sleep_until, timeout, timeout_at, wait_for, yield_now};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,6 +1,6 @@
 //! Synchronisation between tasks (Python: `asyncio.locks`, `asyncio.queues`).
 //!
-//! Everything here is single-threaded and built on one piece, [`WaitQueue`]:
+//! Everything here is single-threaded and built on one piece, `WaitQueue`:
 //! a FIFO of parked tasks. Waiters are served first come, first served: a
 //! release *hands* the resource (a lock, a permit, a wake-up) to the oldest
 //! waiter that still waits, skipping any that were cancelled meanwhile. A
