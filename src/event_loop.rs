@@ -41,7 +41,7 @@ use mio::{Events, Poll, Token};
 
 use crate::coro::Coro;
 use crate::future::Outcome;
-use crate::suspend::{Suspend, Wake};
+use crate::suspend::{Trap, Wake};
 use crate::task::{Task, TaskCore, TaskState};
 use crate::threads::Threads;
 use crate::timer::{Due, Timers};
@@ -115,6 +115,9 @@ pub(crate) struct Core {
     pub(crate) reactor: crate::reactor::Reactor,
     config: Config,
     steps_since_poll: Cell<usize>,
+    /// Steps run so far, and what the watchdog sees of them (the blocking warning).
+    steps: Cell<u64>,
+    watch: Arc<crate::watchdog::Watch>,
     stopping: Cell<bool>,
     running: Cell<bool>,
     closed: Cell<bool>,
@@ -229,7 +232,7 @@ impl Core {
 
     fn spawn<T: 'static>(self: &Rc<Self>, coro: Coro<T>) -> Task<T> {
         assert!(!self.closed.get(), "spawn() on a closed event loop");
-        let task = Task::new(coro, self.config.stack_size).unwrap_or_else(|e| panic!("{e}"));
+        let task = Task::new(coro);
         self.tasks.borrow_mut().insert(task.core.clone());
         self.ready
             .borrow_mut()
@@ -248,10 +251,13 @@ impl Core {
             wake
         };
         task.state.set(TaskState::Running);
-        let started = coarse_now();
-        let paused = task.step(wake);
-        let took = coarse_now().saturating_sub(started);
-        if took >= self.config.slow_task && !task.warned_blocking.replace(true) {
+        self.watch.enter_step();
+        let paused = task.step(wake, self.config.stack_size);
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if let Some(took) = self.watch.leave_step(steps)
+            && !task.warned_blocking.replace(true)
+        {
             crate::warnings::warn(format!(
                 "yieldfrom: task '{}' blocked the event loop for {:.2} s — a blocking call \
                  (std::thread::sleep, a CPU-bound loop) belongs in sleep() or to_thread()",
@@ -259,7 +265,7 @@ impl Core {
                 took.as_secs_f64()
             ));
         }
-        let Some(reason) = paused else {
+        let Some(trap) = paused else {
             task.state.set(TaskState::Done);
             *task.waiting_on.borrow_mut() = None;
             self.tasks.borrow_mut().remove(&task);
@@ -271,14 +277,14 @@ impl Core {
         } else if let Some(how) = task.early_wake.take() {
             self.schedule(task, how);
         } else {
-            match reason {
-                Suspend::YieldNow => self.schedule(task, Wake::Run),
-                Suspend::Sleep { until } => {
-                    let seq = task.wait_seq();
-                    self.push_timer(until, Due::Task(task.clone(), seq));
-                    *task.waiting_on.borrow_mut() = Some(reason);
+            match trap {
+                Trap::YieldNow => self.schedule(task, Wake::Run),
+                Trap::Sleep => {
+                    let (seq, until) = (task.wait_seq(), task.sleep_until.take());
+                    let until = until.expect("a sleeping task has a deadline");
+                    self.push_timer(until, Due::Task(task, seq));
                 }
-                _ => *task.waiting_on.borrow_mut() = Some(reason),
+                Trap::Wait => {}
             }
         }
     }
@@ -326,36 +332,43 @@ impl Core {
     }
 
     fn run_once(&self) {
-        let has_ready = !self.ready.borrow().is_empty();
-        let now = self.clock.now();
+        let n = self.ready.borrow().len();
+        let has_ready = n > 0;
+        let has_timers = self.timers.borrow().len() > 0;
+        // The clock is read only when a timer needs it (a read costs ~20 ns).
         let timeout = if has_ready || self.stopping.get() {
             Some(Duration::ZERO)
-        } else {
+        } else if has_timers {
+            let now = self.clock.now();
             self.timers
                 .borrow()
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now))
+        } else {
+            None
         };
         if !has_ready || self.steps_since_poll.get() >= self.config.event_interval {
             self.poll_io(timeout);
         }
         // Phase 2: due timers join the ready queue in deadline order.
-        let now = self.clock.now();
-        loop {
-            let due = self.timers.borrow_mut().pop_due(now);
-            let Some((_, due)) = due else { break };
-            match due {
-                Due::Task(task, seq) => {
-                    if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
-                        self.schedule(task, Wake::Run);
+        if has_timers {
+            let now = self.clock.now();
+            loop {
+                let due = self.timers.borrow_mut().pop_due(now);
+                let Some((_, due)) = due else { break };
+                match due {
+                    Due::Task(task, seq) => {
+                        if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
+                            self.schedule(task, Wake::Run);
+                        }
                     }
+                    Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::Call(cb)),
                 }
-                Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::Call(cb)),
             }
         }
         // Phase 3: run what is ready now, but poll again after `event_interval`
         // steps if anything could be polled (the rest stays at the front).
-        let n = self.ready.borrow().len();
+        let n = self.ready.borrow().len().max(n);
         let pollable = self.io_sources.get() > 0 || self.threads.pending() > 0;
         for _ in 0..n {
             if pollable && self.steps_since_poll.get() >= self.config.event_interval {
@@ -384,18 +397,6 @@ impl Core {
             && self.io_sources.get() == 0
             && self.threads.pending() == 0
     }
-}
-
-/// CLOCK_MONOTONIC_COARSE: a few ns to read, millisecond resolution —
-/// enough to notice a task that blocks for 100 ms, cheap enough for every step.
-fn coarse_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Sets the running loop for this thread while alive; restores the previous one.
@@ -492,6 +493,7 @@ impl Builder {
     /// Builds the loop, or says why the poller could not be created.
     pub fn try_build(self) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
+        let watch = crate::watchdog::Watch::new(self.config.slow_task);
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let now = Instant::now();
         Ok(EventLoop(Rc::new(Core {
@@ -510,6 +512,8 @@ impl Builder {
             reactor: crate::reactor::Reactor::default(),
             config: self.config,
             steps_since_poll: Cell::new(0),
+            steps: Cell::new(0),
+            watch,
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
@@ -613,7 +617,7 @@ impl EventLoop {
     fn run_until_done<T>(&self, task: &Task<T>) {
         let _enter = Enter::new(&self.0);
         while !task.done() {
-            if self.0.is_idle() {
+            if self.0.ready.borrow().is_empty() && self.0.is_idle() {
                 panic!(
                     "yieldfrom: deadlock: the event loop has nothing left to run, but task '{}' \
                      is still waiting on {}",

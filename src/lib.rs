@@ -91,6 +91,7 @@ pub mod threads;
 pub mod time;
 mod timer;
 pub mod warnings;
+mod watchdog;
 
 pub use awaitable::{Awaitable, yield_from};
 pub use coro::Coro;

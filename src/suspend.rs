@@ -161,7 +161,20 @@ pub(crate) fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
     payload.is::<Cancelled>()
 }
 
-pub(crate) type TaskYielder = Yielder<Wake, Suspend>;
+/// What crosses the stack switch: a register-sized tag. The details of the
+/// wait (a deadline, what is awaited) stay in the task, so the switch never
+/// copies a large value through memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trap {
+    /// Reschedule at the back of the ready queue.
+    YieldNow,
+    /// Arm a timer at the task's `sleep_until`.
+    Sleep,
+    /// A waker was registered elsewhere; nothing to do.
+    Wait,
+}
+
+pub(crate) type TaskYielder = Yielder<Wake, Trap>;
 
 thread_local! {
     /// The task whose stack is running now; null on the loop's own stack.

@@ -35,8 +35,8 @@ use corosensei::{Coroutine, CoroutineResult};
 
 use crate::coro::Coro;
 use crate::future::{Future, Outcome};
-use crate::stack::{Canary, PooledStack, StackError};
-use crate::suspend::{self, Suspend, TaskYielder, Wake};
+use crate::stack::{Canary, PooledStack};
+use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 
 /// A task's number, unique within its thread, in order of creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,7 +50,12 @@ pub(crate) enum TaskState {
     Done,
 }
 
-type TaskCoroutine = Coroutine<Wake, Suspend, (), PooledStack>;
+type TaskCoroutine = Coroutine<Wake, Trap, (), PooledStack>;
+
+/// Makes the task's coroutine on its first step, given the stack size and the
+/// first wake; `None` if the task finished without running (cancelled before
+/// it started, or no stack could be mapped: the task then fails with that error).
+type Launch = Box<dyn FnOnce(usize, Wake) -> Option<TaskCoroutine>>;
 
 /// The untyped part of a task, owned by the loop.
 pub(crate) struct TaskCore {
@@ -63,9 +68,12 @@ pub(crate) struct TaskCore {
     /// A wake that arrived while the task was still running (before it parked).
     pub(crate) early_wake: Cell<Option<Wake>>,
     yielder: Cell<*const TaskYielder>,
-    stack_lo: usize,
-    stack_hi: usize,
-    canary: Option<Canary>,
+    /// Builds the coroutine at the first step (the stack is taken then, so a
+    /// spawned task that has not started holds no stack).
+    launch: Cell<Option<Launch>>,
+    stack_lo: Cell<usize>,
+    stack_hi: Cell<usize>,
+    canary: Cell<Option<Canary>>,
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<usize>,
     pub(crate) warned_blocking: Cell<bool>,
@@ -74,6 +82,8 @@ pub(crate) struct TaskCore {
     pub(crate) unwinding: Cell<bool>,
     /// What it waits on now (for the stepper and deadlock messages).
     pub(crate) waiting_on: std::cell::RefCell<Option<Suspend>>,
+    /// The deadline of a `Trap::Sleep`.
+    pub(crate) sleep_until: Cell<Option<std::time::Instant>>,
     this: Weak<TaskCore>,
 }
 
@@ -93,28 +103,51 @@ impl TaskCore {
 
     /// Called on the task's own stack: the switch to the loop.
     pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
-        suspend::check_on_task_stack(self.stack_lo, self.stack_hi);
+        suspend::check_on_task_stack(self.stack_lo.get(), self.stack_hi.get());
+        let trap = match reason {
+            Suspend::YieldNow => Trap::YieldNow,
+            Suspend::Sleep { until } => {
+                self.sleep_until.set(Some(until));
+                *self.waiting_on.borrow_mut() = Some(reason);
+                Trap::Sleep
+            }
+            reason => {
+                *self.waiting_on.borrow_mut() = Some(reason);
+                Trap::Wait
+            }
+        };
         // SAFETY: `yielder` was set by the task's body at its start, on this
         // stack, and stays valid until the body returns; we are on this stack
         // (checked above), so the body has not returned.
         let yielder = unsafe { &*self.yielder.get() };
-        yielder.suspend(reason)
+        yielder.suspend(trap)
     }
 
-    /// Runs one step of the task on its stack; `Some(reason)` if it paused.
-    pub(crate) fn step(&self, wake: Wake) -> Option<Suspend> {
-        let previous = suspend::enter(self);
+    /// Runs one step of the task on its stack; `Some(trap)` if it paused.
+    pub(crate) fn step(&self, wake: Wake, stack_size: usize) -> Option<Trap> {
         // SAFETY: steps are driven only by the loop, one at a time, and a task
         // never steps itself (suspend() runs on the task stack, step() on the
         // loop's), so this is the only reference to the coroutine now.
         let co = unsafe { &mut *self.co.get() };
+        let previous = suspend::enter(self);
+        if co.is_none() {
+            let launched = self
+                .launch
+                .take()
+                .and_then(|launch| launch(stack_size, wake));
+            if launched.is_none() {
+                suspend::leave(previous);
+                return None;
+            }
+            *co = launched;
+        }
         let result = co.as_mut().map(|co| co.resume(wake));
         suspend::leave(previous);
-        if let Some(canary) = self.canary {
-            canary.check(self.name, self.stack_hi - self.stack_lo);
+        if let Some(canary) = self.canary.get() {
+            canary.check(self.name, self.stack_hi.get() - self.stack_lo.get());
         }
         match result {
-            Some(CoroutineResult::Yield(reason)) => Some(reason),
+            Some(CoroutineResult::Yield(trap)) => Some(trap),
             Some(CoroutineResult::Return(())) | None => {
                 // Give the stack back to the pool now.
                 *co = None;
@@ -130,6 +163,7 @@ impl TaskCore {
         let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
         self.unwinding.set(true);
+        drop(self.launch.take());
         drop(co.take());
         suspend::leave(previous);
         self.state.set(TaskState::Done);
@@ -151,32 +185,47 @@ thread_local! {
 
 impl<T: 'static> Task<T> {
     /// Builds the task (not yet scheduled) for `coro`.
-    pub(crate) fn new(coro: Coro<T>, stack_size: usize) -> Result<Task<T>, StackError> {
+    pub(crate) fn new(coro: Coro<T>) -> Task<T> {
         let name = coro.name();
-        let stack = PooledStack::take(stack_size, name)?;
-        let (canary, lo, hi) = (stack.canary(), stack.usable_lo(), stack.base_addr());
         let fut: Future<T> = Future::named(name);
         let out = fut.clone();
         let body = coro.into_body();
-        let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, first: Wake| {
-            suspend::with_current(|t| t.yielder.set(yielder));
+        let launch: Launch = Box::new(move |stack_size, first| {
             if first == Wake::Cancel {
-                // Cancelled before it ever ran: the body never starts.
+                // Cancelled before it ever ran: the body never starts, no stack is taken.
                 drop(body);
                 out.finish(Outcome::Cancelled);
-                return;
+                return None;
             }
-            let outcome = match catch_unwind(AssertUnwindSafe(body)) {
-                // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
-                    Outcome::Cancelled
+            let stack = match PooledStack::take(stack_size, name) {
+                Ok(stack) => stack,
+                Err(e) => {
+                    out.finish(Outcome::Panic(Box::new(e.to_string())));
+                    return None;
                 }
-                Ok(v) => Outcome::Value(v),
-                Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
-                Err(p) => Outcome::Panic(p),
             };
-            out.finish(outcome);
+            suspend::with_current(|t| {
+                t.canary.set(stack.canary());
+                t.stack_lo.set(stack.usable_lo());
+                t.stack_hi.set(stack.base_addr());
+            });
+            Some(Coroutine::with_stack(
+                stack,
+                move |yielder: &TaskYielder, _first: Wake| {
+                    suspend::with_current(|t| t.yielder.set(yielder));
+                    let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+                        // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                        Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
+                            Outcome::Cancelled
+                        }
+                        Ok(v) => Outcome::Value(v),
+                        Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+                        Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
+                        Err(p) => Outcome::Panic(p),
+                    };
+                    out.finish(outcome);
+                },
+            ))
         });
         let id = NEXT_ID.with(|n| {
             let id = n.get();
@@ -186,22 +235,24 @@ impl<T: 'static> Task<T> {
         let core = Rc::new_cyclic(|this| TaskCore {
             id,
             name,
-            co: UnsafeCell::new(Some(co)),
+            co: UnsafeCell::new(None),
+            launch: Cell::new(Some(launch)),
             state: Cell::new(TaskState::Ready),
             seq: Cell::new(0),
             cancel_requested: Cell::new(false),
             early_wake: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
-            stack_lo: lo,
-            stack_hi: hi,
-            canary,
+            stack_lo: Cell::new(0),
+            stack_hi: Cell::new(0),
+            canary: Cell::new(None),
             slot: Cell::new(usize::MAX),
             warned_blocking: Cell::new(false),
             unwinding: Cell::new(false),
             waiting_on: std::cell::RefCell::new(None),
+            sleep_until: Cell::new(None),
             this: this.clone(),
         });
-        Ok(Task { core, fut })
+        Task { core, fut }
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) struct Threads {
     receiver: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>,
     workers: Cell<usize>,
     next: Cell<u64>,
+    /// Jobs sent and not yet delivered (read on every loop iteration).
+    pending: Cell<usize>,
 }
 
 impl Threads {
@@ -51,12 +53,14 @@ impl Threads {
             receiver: Arc::new(Mutex::new(rx)),
             workers: Cell::new(0),
             next: Cell::new(0),
+            pending: Cell::new(0),
         }
     }
 
     /// Jobs sent and not yet delivered back.
+    #[inline]
     pub(crate) fn pending(&self) -> usize {
-        self.setters.borrow().len()
+        self.pending.get()
     }
 
     fn max_workers() -> usize {
@@ -69,6 +73,7 @@ impl Threads {
         let id = self.next.get();
         self.next.set(id + 1);
         self.setters.borrow_mut().insert(id, setter);
+        self.pending.set(self.pending.get() + 1);
         let (done, waker) = (self.done.clone(), self.waker.clone());
         let job: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
@@ -112,6 +117,7 @@ impl Threads {
         for (id, result) in done {
             let setter = self.setters.borrow_mut().remove(&id);
             if let Some(setter) = setter {
+                self.pending.set(self.pending.get() - 1);
                 setter(result);
             }
         }
@@ -121,6 +127,7 @@ impl Threads {
     pub(crate) fn shutdown(&self) {
         self.jobs.borrow_mut().take();
         self.setters.borrow_mut().clear();
+        self.pending.set(0);
     }
 }
 

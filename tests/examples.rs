@@ -120,8 +120,9 @@ fn example_06_blocking_mistakes() {
     let (want, _) = mask(&expected_output(name), "blocked the event loop for ");
     assert_eq!(got, want);
     assert_eq!(blocked.len(), 1);
+    // The watchdog measures to a tenth of the 100 ms threshold.
     assert!(
-        blocked[0] >= 0.25,
+        (0.2..1.0).contains(&blocked[0]),
         "the warning reports the real blocked time: {blocked:?}"
     );
 }

@@ -1,0 +1,309 @@
+//! `cargo bench --bench runtime`: the event loop against tokio's current_thread runtime.
+//!
+//! One line per figure:
+//! `BENCH name=<name> ours_ns=<median> peer_ns=<median> ratio=<ours/peer>`
+//! (`ours_bytes`/`peer_bytes` for memory). Memory figures are measured in a
+//! child process each (this binary re-run with `--child <what>`), so that one
+//! measurement's heap does not inflate the next.
+//!
+//! - `switch_yield_now`: two tasks ping-ponging with `yield_now`, per switch;
+//!   peers: tokio `yield_now` and a tokio `Notify` handoff (target ≤ 0.2×).
+//! - `spawn_join_100k`: spawn 100,000 trivial tasks and join them, per task
+//!   (target ≤ 0.5×; the pool's warm limit is raised to hold the working set).
+//! - `sleep_100k_rss`: resident memory per task with 100,000 tasks asleep (≤ 5 KiB).
+//! - `sleep_1m`: 1,000,000 tasks asleep at once; wall time and memory.
+//! - `timers_1m`: 1,000,000 timers with random deadlines within 1 s: time to
+//!   schedule them (target ≤ 1.0× tokio, which needs a task per timer) and
+//!   time until all fired.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::median_ns;
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn line(name: &str, ours: f64, peer: f64, unit: &str) {
+    println!(
+        "BENCH name={name} ours_{unit}={ours:.1} peer_{unit}={peer:.1} ratio={:.3}",
+        ours / peer
+    );
+}
+
+fn switch() {
+    const N: u64 = 500_000;
+    let ours = median_ns(9, N, |n| {
+        EventLoop::new().run(Coro::new("main", move || {
+            let a = spawn(Coro::new("a", move || {
+                for _ in 0..n / 2 {
+                    yield_now();
+                }
+            }));
+            let b = spawn(Coro::new("b", move || {
+                for _ in 0..n / 2 {
+                    yield_now();
+                }
+            }));
+            yield_from(a);
+            yield_from(b);
+        }));
+    });
+    let rt = tokio_rt();
+    let peer = median_ns(9, N, |n| {
+        rt.block_on(async move {
+            let a = tokio::spawn(async move {
+                for _ in 0..n / 2 {
+                    tokio::task::yield_now().await;
+                }
+            });
+            let b = tokio::spawn(async move {
+                for _ in 0..n / 2 {
+                    tokio::task::yield_now().await;
+                }
+            });
+            a.await.unwrap();
+            b.await.unwrap();
+        })
+    });
+    let notify = median_ns(9, N, |n| {
+        rt.block_on(async move {
+            let (ping, pong) = (
+                std::sync::Arc::new(tokio::sync::Notify::new()),
+                std::sync::Arc::new(tokio::sync::Notify::new()),
+            );
+            let (p2, q2) = (ping.clone(), pong.clone());
+            let b = tokio::spawn(async move {
+                for _ in 0..n / 2 {
+                    p2.notified().await;
+                    q2.notify_one();
+                }
+            });
+            for _ in 0..n / 2 {
+                ping.notify_one();
+                pong.notified().await;
+            }
+            b.await.unwrap();
+        })
+    });
+    line("switch_yield_now", ours, peer, "ns");
+    line("switch_vs_tokio_notify", ours, notify, "ns");
+    let beaten = match (ours / peer <= 0.2, ours / notify <= 0.2) {
+        (true, true) => "both peers",
+        (true, false) => "tokio yield_now only",
+        (false, true) => "tokio Notify only",
+        (false, false) => "neither peer",
+    };
+    println!("# switch: the 0.2x target is met against {beaten}");
+}
+
+fn spawn_join() {
+    const N: u64 = 100_000;
+    yieldfrom::stack::set_warm_limit(200_000);
+    // One loop for every batch, as tokio's runtime is built once below.
+    let lp = EventLoop::new();
+    let ours = median_ns(7, N, |n| {
+        lp.run_until_complete(Coro::new("main", move || {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| spawn(Coro::new("t", move || black_box(i))))
+                .collect();
+            for t in tasks {
+                black_box(yield_from(t));
+            }
+        }));
+    });
+    let rt = tokio_rt();
+    let peer = median_ns(7, N, |n| {
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| tokio::spawn(async move { black_box(i) }))
+                .collect();
+            for t in tasks {
+                black_box(t.await.unwrap());
+            }
+        })
+    });
+    line("spawn_join_100k", ours, peer, "ns");
+}
+
+/// Resident memory of this process (VmRSS), in bytes.
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Child: `n` tasks asleep; prints bytes per task (and wall time, for 1M).
+fn child_sleepers(which: &str, n: usize) {
+    let before = rss_bytes();
+    let started = Instant::now();
+    match which {
+        "ours" => {
+            yieldfrom::stack::set_default_size(32 * 1024);
+            EventLoop::new().run(Coro::new("main", move || {
+                let until = yieldfrom::now() + Duration::from_millis(1500);
+                let measured = Rc::new(Cell::new(0usize));
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| spawn(Coro::new("sleeper", move || yieldfrom::sleep_until(until))))
+                    .collect();
+                yieldfrom::sleep(Duration::from_millis(500)); // every task is asleep now
+                measured.set(rss_bytes());
+                for t in tasks {
+                    yield_from(t);
+                }
+                println!(
+                    "{} {:.3}",
+                    (measured.get() - before) / n,
+                    started.elapsed().as_secs_f64()
+                );
+            }));
+        }
+        _ => {
+            tokio_rt().block_on(async move {
+                let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| tokio::spawn(tokio::time::sleep_until(until)))
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let measured = rss_bytes();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                println!(
+                    "{} {:.3}",
+                    (measured - before) / n,
+                    started.elapsed().as_secs_f64()
+                );
+            });
+        }
+    }
+}
+
+fn run_child(args: &[&str]) -> Vec<f64> {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect()
+}
+
+fn sleepers() {
+    let ours = run_child(&["--child", "sleep", "ours", "100000"]);
+    let peer = run_child(&["--child", "sleep", "tokio", "100000"]);
+    line("sleep_100k_rss", ours[0], peer[0], "bytes");
+    let ours = run_child(&["--child", "sleep", "ours", "1000000"]);
+    let peer = run_child(&["--child", "sleep", "tokio", "1000000"]);
+    println!(
+        "BENCH name=sleep_1m ours_bytes={:.0} peer_bytes={:.0} ours_s={:.2} peer_s={:.2} needed=\"stock kernel (vm.max_map_count={}), 32 KiB stacks\"",
+        ours[0],
+        peer[0],
+        ours[1],
+        peer[1],
+        yieldfrom::stack::max_map_count()
+    );
+}
+
+/// 1M timers with random deadlines within 1 s: (schedule seconds, all fired seconds).
+fn timers() {
+    const N: usize = 1_000_000;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let delays: Vec<Duration> = (0..N)
+        .map(|_| Duration::from_micros(rng.u64(0..1_000_000)))
+        .collect();
+
+    let lp = EventLoop::new();
+    let fired = Rc::new(Cell::new(0usize));
+    let in_order = Rc::new(Cell::new(true));
+    let last = Rc::new(Cell::new(lp.now()));
+    let t0 = Instant::now();
+    let base = lp.now();
+    for d in &delays {
+        let (fired, in_order, last) = (fired.clone(), in_order.clone(), last.clone());
+        let when = base + *d;
+        lp.call_at(when, move || {
+            fired.set(fired.get() + 1);
+            if when < last.get() {
+                in_order.set(false);
+            }
+            last.set(when);
+        });
+    }
+    let ours_schedule = t0.elapsed().as_secs_f64();
+    lp.run_forever();
+    let ours_all = t0.elapsed().as_secs_f64();
+    assert_eq!(fired.get(), N);
+    assert!(in_order.get(), "timers fired out of deadline order");
+
+    let rt = tokio_rt();
+    let (peer_schedule, peer_all) = rt.block_on(async {
+        let t0 = Instant::now();
+        let base = tokio::time::Instant::now();
+        let tasks: Vec<_> = delays
+            .iter()
+            .map(|d| tokio::spawn(tokio::time::sleep_until(base + *d)))
+            .collect();
+        let schedule = t0.elapsed().as_secs_f64();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        (schedule, t0.elapsed().as_secs_f64())
+    });
+    println!(
+        "BENCH name=timers_1m_schedule ours_s={ours_schedule:.3} peer_s={peer_schedule:.3} ratio={:.3}",
+        ours_schedule / peer_schedule
+    );
+    println!(
+        "BENCH name=timers_1m_all_fired ours_s={ours_all:.3} peer_s={peer_all:.3} ratio={:.3}",
+        ours_all / peer_all
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        let (what, which, n) = (&args[at + 1], &args[at + 2], &args[at + 3]);
+        assert_eq!(what, "sleep");
+        child_sleepers(which, n.parse().unwrap());
+        return;
+    }
+    let only = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if want("switch") {
+        switch();
+    }
+    if want("spawn") {
+        spawn_join();
+    }
+    if want("sleep") {
+        sleepers();
+    }
+    if want("timers") {
+        timers();
+    }
+}
