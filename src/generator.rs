@@ -155,7 +155,13 @@ enum State {
     Finished,
 }
 
-type Body<Y, S, R> = Coroutine<Resume<S>, Y, Result<R, GenError>, PooledStack>;
+type Body<Y, R> = Coroutine<(), Y, Result<R, GenError>, PooledStack>;
+
+/// Where `send`/`throw` leave the value for the body. Nothing but the yielded
+/// value crosses the stack switch itself: a `Resume<S>` built with two 8-byte
+/// stores and copied into the switch with one 16-byte load stalls the CPU
+/// (store forwarding fails), which cost more than the switch.
+type Inbox<S> = Rc<Cell<Option<Resume<S>>>>;
 
 /// A pausable body on its own stack: Python's generator object.
 ///
@@ -176,7 +182,8 @@ type Body<Y, S, R> = Coroutine<Resume<S>, Y, Result<R, GenError>, PooledStack>;
 /// assert_eq!(countdown.collect::<Vec<i32>>(), [3, 2, 1]);
 /// ```
 pub struct Generator<Y, S = (), R = ()> {
-    body: UnsafeCell<Option<Body<Y, S, R>>>,
+    body: UnsafeCell<Option<Body<Y, R>>>,
+    inbox: Inbox<S>,
     state: Cell<State>,
     /// Set when the body has a canary stack (no guard page): checked at every switch.
     canary: Option<Canary>,
@@ -237,11 +244,17 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         let stack = PooledStack::take(size, name)?;
         let canary = stack.canary();
         let stack_size = stack.size();
-        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Resume<S>, Y>, _start| {
-            body(Co::from_yielder(yielder))
+        let inbox: Inbox<S> = Rc::new(Cell::new(None));
+        let theirs = inbox.clone();
+        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Y>, ()| {
+            body(&Co {
+                yielder,
+                inbox: theirs,
+            })
         });
         Ok(Generator {
             body: UnsafeCell::new(Some(co)),
+            inbox,
             state: Cell::new(State::Created),
             canary,
             stack_size,
@@ -320,7 +333,8 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         let co = body
             .as_mut()
             .expect("a generator that is not Finished has a body");
-        let result = co.resume(how);
+        self.inbox.set(Some(how));
+        let result = co.resume(());
         std::mem::forget(guard);
         if let Some(canary) = self.canary {
             canary.check(self.name, self.stack_size);
@@ -448,16 +462,24 @@ impl<Y, R> Iterator for &Generator<Y, (), R> {
 }
 
 /// The handle a generator body uses to pause: `co.yield_(v)`, `co.yield_from(g)`.
-#[repr(transparent)]
+///
+/// Only ever lent to the body, by reference, for the duration of its run.
 pub struct Co<Y, S> {
-    yielder: Yielder<Resume<S>, Y>,
+    /// The body's yielder; it lives on the generator's stack, below the body's
+    /// frame, for as long as the body runs — and a `&Co` cannot outlive that.
+    yielder: *const Yielder<(), Y>,
+    inbox: Inbox<S>,
 }
 
 impl<Y, S> Co<Y, S> {
-    fn from_yielder(yielder: &Yielder<Resume<S>, Y>) -> &Co<Y, S> {
-        // SAFETY: Co is repr(transparent) over the Yielder, so the two
-        // references have the same layout, and the lifetime is carried over.
-        unsafe { &*(yielder as *const Yielder<Resume<S>, Y> as *const Co<Y, S>) }
+    /// Switches out with `value` and returns what the driver left in the inbox.
+    #[inline(always)]
+    fn switch(&self, value: Y) -> Resume<S> {
+        // SAFETY: see the `yielder` field: the yielder outlives every `&Co`.
+        unsafe { &*self.yielder }.suspend(value);
+        self.inbox
+            .take()
+            .expect("a resumed generator finds what resumed it in its inbox")
     }
 
     /// Pauses with `value` (Python: `x = yield value`).
@@ -466,7 +488,7 @@ impl<Y, S> Co<Y, S> {
     /// `throw(e)` or `close()` (`Err(GenError::Exit)`).
     #[inline]
     pub fn yield_(&self, value: Y) -> Result<S, GenError> {
-        match self.yielder.suspend(value) {
+        match self.switch(value) {
             Resume::Send(s) => Ok(s),
             Resume::Throw(e) => Err(e),
             Resume::Start => unreachable!("Start is only delivered to an unstarted body"),
@@ -497,7 +519,7 @@ impl<Y, S> Co<Y, S> {
                 GeneratorState::Yielded(y) => y,
                 GeneratorState::Complete(r) => return Ok(r),
             };
-            step = match self.yielder.suspend(y) {
+            step = match self.switch(y) {
                 Resume::Throw(GenError::Exit) => {
                     sub.close()?;
                     return Err(GenError::Exit);
