@@ -222,8 +222,10 @@ impl Core {
         self.ready.borrow_mut().push_back(Ready::Step(task, how));
     }
 
-    pub(crate) fn registry(&self) -> io::Result<mio::Registry> {
-        self.poll.borrow().registry().try_clone()
+    /// Calls `f` with the poller's registry (no clone: cloning dups the
+    /// epoll descriptor, which fails exactly when descriptors run out).
+    pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&mio::Registry) -> R) -> R {
+        f(self.poll.borrow().registry())
     }
 
     pub(crate) fn push_timer(&self, when: Instant, due: Due) {

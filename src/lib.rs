@@ -82,6 +82,7 @@ pub mod coro;
 pub mod event_loop;
 pub mod future;
 pub mod generator;
+pub mod net;
 pub mod reactor;
 pub mod stack;
 pub mod suspend;

@@ -40,7 +40,8 @@ pub enum Direction {
 #[derive(Default)]
 struct Side {
     ready: bool,
-    waiter: Option<(Rc<TaskCore>, u32)>,
+    /// Tasks waiting for this direction (usually one; all are woken).
+    waiters: Vec<(Rc<TaskCore>, u32)>,
 }
 
 #[derive(Default)]
@@ -77,11 +78,11 @@ impl Reactor {
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 slot.read.ready = true;
-                wake.extend(slot.read.waiter.take());
+                wake.append(&mut slot.read.waiters);
             }
             if event.is_writable() || event.is_write_closed() || event.is_error() {
                 slot.write.ready = true;
-                wake.extend(slot.write.waiter.take());
+                wake.append(&mut slot.write.waiters);
             }
         }
         for (task, seq) in wake {
@@ -114,10 +115,10 @@ impl Registration {
                 slot.generation
             };
             let token = Token(((generation as usize) << 32) | index);
-            let registry: Registry = core.registry()?;
-            if let Err(e) =
+            let registered = core.with_registry(|registry: &Registry| {
                 registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
-            {
+            });
+            if let Err(e) = registered {
                 core.reactor.slots.borrow_mut()[index].live = false;
                 core.reactor.free.borrow_mut().push(index);
                 return Err(e);
@@ -132,12 +133,13 @@ impl Registration {
         split(self.token).0
     }
 
-    /// Deregisters `source`; call before the source is closed.
-    pub fn deregister(self, source: &mut impl Source) {
+    /// Deregisters `source` from the loop's poller; call before the source is
+    /// closed (the slot itself is freed when the registration is dropped).
+    pub fn deregister(&self, source: &mut impl Source) {
         let _ = event_loop::try_with_loop(|core| {
-            if let Ok(registry) = core.registry() {
+            core.with_registry(|registry| {
                 let _ = registry.deregister(source);
-            }
+            })
         });
     }
 
@@ -181,7 +183,8 @@ impl Registration {
             return Ok(());
         }
         let me = suspend::with_current(|t| (t.rc(), t.wait_seq()));
-        self.with_side(dir, |side| side.waiter = Some(me));
+        let (task, seq) = (me.0.clone(), me.1);
+        self.with_side(dir, |side| side.waiters.push(me));
         let reason = Suspend::Io {
             token: self.token(),
             interest: if dir == Direction::Read {
@@ -190,9 +193,13 @@ impl Registration {
                 "writable"
             },
         };
-        if suspend::suspend(reason) == Wake::Cancel {
-            // Leave no stale waiter behind, then raise.
-            self.with_side(dir, |side| side.waiter = None);
+        let wake = suspend::suspend(reason);
+        // Leave no stale waiter behind (a cancel, or a wake from elsewhere).
+        self.with_side(dir, |side| {
+            side.waiters
+                .retain(|(t, s)| !(Rc::ptr_eq(t, &task) && *s == seq))
+        });
+        if wake == Wake::Cancel {
             suspend::raise_cancelled();
         }
         Ok(())

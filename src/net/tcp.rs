@@ -1,0 +1,194 @@
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::{Direction, Io, std_io, write_all_with};
+use crate::time::timeout;
+
+/// A TCP connection whose reads and writes suspend the task (Python: a
+/// stream's transport).
+///
+/// Methods take `&self`, so one task can read while another writes (share it
+/// in an `Rc`).
+pub struct TcpStream {
+    io: Io<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: Io::new(stream)?,
+        })
+    }
+
+    /// Connects to `addr`, trying each address it resolves to in turn.
+    ///
+    /// Name resolution (for a host name rather than an IP) is blocking, as
+    /// `std`'s is; the connect itself suspends the task.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for addr in addr.to_socket_addrs()? {
+            match Self::connect_one(addr) {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        // A non-blocking connect finishes when the socket becomes writable;
+        // then the socket's pending error (if any) says how it went.
+        loop {
+            stream.io.wait(Direction::Write)?;
+            if let Some(e) = stream.io.get_ref().take_error()? {
+                return Err(e);
+            }
+            match stream.io.get_ref().peer_addr() {
+                Ok(_) => return Ok(stream),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Connects, giving up with `TimedOut` after `limit`.
+    pub fn connect_timeout(addr: impl ToSocketAddrs, limit: Duration) -> io::Result<TcpStream> {
+        timeout(limit, || Self::connect(addr))
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
+    }
+
+    /// Reads some bytes; `Ok(0)` is end of stream.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.io(Direction::Read, |s| (&*s).read(buf))
+    }
+
+    /// Writes some bytes (all of them, unless the kernel's buffer is full).
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.io(Direction::Write, |s| (&*s).write(buf))
+    }
+
+    /// Writes all of `buf`, suspending while the kernel's buffer is full.
+    pub fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        write_all_with(buf, |b| self.write(b))
+    }
+
+    /// Nothing to flush: writes go straight to the kernel.
+    pub fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Shuts down the read side, the write side (a half-close: the peer reads
+    /// end of stream), or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Disables Nagle's algorithm (small writes go out at once).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(on)
+    }
+
+    /// The loop's number for this socket (shown in traces).
+    pub fn token(&self) -> usize {
+        self.io.token()
+    }
+}
+
+std_io!(TcpStream);
+
+impl std::os::fd::AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}
+
+/// A listening TCP socket (Python: the server socket of `start_server`).
+pub struct TcpListener {
+    io: Io<mio::net::TcpListener>,
+    /// Whether the out-of-descriptors warning was printed.
+    warned: std::cell::Cell<bool>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (with `SO_REUSEADDR`) and listens with a backlog of
+    /// [`DEFAULT_BACKLOG`](Self::DEFAULT_BACKLOG).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(addr, Self::DEFAULT_BACKLOG)
+    }
+
+    /// The accept queue's length by default: 4096, capped by the kernel's
+    /// `net.core.somaxconn`. (mio and std listen with 128: a burst of
+    /// connections larger than that makes the kernel drop SYNs, and the
+    /// clients retry only after one second, then three.)
+    pub const DEFAULT_BACKLOG: i32 = 4096;
+
+    /// Binds to `addr` with an accept queue of `backlog` connections.
+    pub fn bind_with_backlog(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<TcpListener> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to");
+        for addr in addr.to_socket_addrs()? {
+            match mio::net::TcpListener::bind(addr) {
+                Ok(l) => {
+                    use std::os::fd::AsRawFd;
+                    // Listening again on a listening socket sets a new backlog (Linux).
+                    // SAFETY: listen on a socket we own; no memory is involved.
+                    if unsafe { libc::listen(l.as_raw_fd(), backlog) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    return Ok(TcpListener {
+                        io: Io::new(l)?,
+                        warned: Default::default(),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// Out of file descriptors (EMFILE/ENFILE): the pending connection stays
+    /// in the kernel's backlog and, with edge-triggered readiness, no new
+    /// event would come for it; retrying at once would spin. So `accept`
+    /// warns once per listener, waits 100 ms, and tries again, until a
+    /// descriptor is free.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            match self.io.io(Direction::Read, |l| l.accept()) {
+                Ok((stream, addr)) => return Ok((TcpStream::from_mio(stream)?, addr)),
+                Err(e) if is_out_of_fds(&e) => {
+                    if !self.warned.replace(true) {
+                        crate::warnings::warn(format!(
+                            "yieldfrom: accept() on {}: {e}; backing off and retrying every 100 ms \
+                             (raise the limit with `ulimit -n`)",
+                            self.local_addr().map_or("?".into(), |a| a.to_string())
+                        ));
+                    }
+                    crate::time::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The bound address (with the port the kernel chose for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+}
+
+pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}

@@ -1,0 +1,91 @@
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+use super::{Direction, Io, std_io, write_all_with};
+
+/// A Unix-domain stream socket whose reads and writes suspend the task.
+pub struct UnixStream {
+    io: Io<mio::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let stream = UnixStream {
+            io: Io::new(mio::net::UnixStream::connect(path)?)?,
+        };
+        stream.io.wait(Direction::Write)?;
+        if let Some(e) = stream.io.get_ref().take_error()? {
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    /// A connected pair (Python: `socket.socketpair`).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = mio::net::UnixStream::pair()?;
+        Ok((
+            UnixStream { io: Io::new(a)? },
+            UnixStream { io: Io::new(b)? },
+        ))
+    }
+
+    /// Reads some bytes; `Ok(0)` is end of stream.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.io(Direction::Read, |s| (&*s).read(buf))
+    }
+
+    /// Writes some bytes.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.io(Direction::Write, |s| (&*s).write(buf))
+    }
+
+    /// Writes all of `buf`.
+    pub fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        write_all_with(buf, |b| self.write(b))
+    }
+
+    /// Shuts down one side or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+}
+
+std_io!(UnixStream);
+
+/// A listening Unix-domain socket.
+pub struct UnixListener {
+    io: Io<mio::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to `path` (which must not exist yet).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: Io::new(mio::net::UnixListener::bind(path)?)?,
+        })
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (stream, addr) = self.io.io(Direction::Read, |l| l.accept())?;
+        Ok((
+            UnixStream {
+                io: Io::new(stream)?,
+            },
+            addr,
+        ))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+}

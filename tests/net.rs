@@ -1,0 +1,531 @@
+//! I/O on the loop: loopback only, every loop bounded in count and time.
+//!
+//! Cases that need a second process (10,000 clients; a server starved of file
+//! descriptors) re-run this test binary as a child with `--exact <helper>
+//! --ignored`; the helpers are ignored in a normal run.
+
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Shutdown;
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::Duration;
+
+use yieldfrom::net::{
+    Command, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream, open_connection,
+    start_server,
+};
+use yieldfrom::{Coro, EventLoop, Outcome, run, sleep, spawn, timeout, yield_from, yield_now};
+
+fn coro<T: 'static>(name: &'static str, f: impl FnOnce() -> T + 'static) -> Coro<T> {
+    Coro::new(name, f)
+}
+
+/// An echo handler: echoes bytes until the peer closes.
+fn echo(stream: TcpStream) -> Coro<()> {
+    coro("echo", move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct; only this process's soft limit changes.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+#[test]
+fn echo_with_many_concurrent_clients_and_split_messages() {
+    let results = run(coro("main", || {
+        let server = start_server("127.0.0.1:0", echo).unwrap();
+        let addr = server.local_addr();
+        let clients: Vec<_> = (0..200)
+            .map(|i| {
+                spawn(coro("client", move || {
+                    let stream = TcpStream::connect(addr).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let message = format!("client {i} says hello in several pieces\n");
+                    // Written in 3-byte pieces, with pauses: the server sees split reads.
+                    for piece in message.as_bytes().chunks(3) {
+                        stream.write_all(piece).unwrap();
+                        yield_now();
+                    }
+                    let mut line = String::new();
+                    BufReader::new(&stream).read_line(&mut line).unwrap();
+                    line == message
+                }))
+            })
+            .collect();
+        let ok: Vec<bool> = clients.into_iter().map(yield_from).collect();
+        assert_eq!(server.wait_closed(Some(Duration::from_secs(5))), 0);
+        ok
+    }));
+    assert_eq!(results.len(), 200);
+    assert!(results.iter().all(|ok| *ok));
+}
+
+#[test]
+#[ignore = "helper: the client side of ten_thousand_connections_open_at_once"]
+fn helper_many_clients() {
+    let Ok(addr) = std::env::var("YF_ADDR") else {
+        return;
+    };
+    raise_fd_limit();
+    let n: usize = std::env::var("YF_N").unwrap().parse().unwrap();
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        streams.push(s);
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        writeln!(s, "ping {i}").unwrap();
+    }
+    let mut answered = 0;
+    for (i, s) in streams.iter_mut().enumerate() {
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        answered += (line == format!("ping {i}\n")) as usize;
+    }
+    println!("answered {answered}");
+}
+
+#[test]
+fn ten_thousand_connections_open_at_once() {
+    raise_fd_limit();
+    const N: usize = 10_000;
+    let (answered, peak, accepted) = run(coro("main", || {
+        let live = Rc::new(Cell::new(0usize));
+        let peak = Rc::new(Cell::new(0usize));
+        let (l, p) = (live.clone(), peak.clone());
+        let server = start_server("127.0.0.1:0", move |stream| {
+            let (l, p) = (l.clone(), p.clone());
+            l.set(l.get() + 1);
+            p.set(p.get().max(l.get()));
+            coro("echo-line", move || {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = stream.write_all(line.as_bytes());
+                }
+                // Hold the connection until the client closes it.
+                let _ = reader.read(&mut [0u8; 1]);
+                l.set(l.get() - 1);
+            })
+        })
+        .unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["--exact", "helper_many_clients", "--ignored", "--nocapture"])
+            .env("YF_ADDR", server.local_addr().to_string())
+            .env("YF_N", N.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "{out}");
+        let answered: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("answered "))
+            .expect("the client reports")
+            .parse()
+            .unwrap();
+        server.wait_closed(Some(Duration::from_secs(10)));
+        (answered, peak.get(), server.accepted())
+    }));
+    assert_eq!(answered, N, "every connection answered");
+    assert_eq!(accepted, N as u64);
+    assert_eq!(peak, N, "all connections were open at once on one loop");
+}
+
+#[test]
+fn a_slow_client_does_not_delay_the_others() {
+    let (fast_done, slow_waiting) = run(coro("main", || {
+        let server = start_server("127.0.0.1:0", echo).unwrap();
+        let addr = server.local_addr();
+        // Connects and sends nothing.
+        let silent = TcpStream::connect(addr).unwrap();
+        let fast: Vec<_> = (0..20)
+            .map(|i| {
+                spawn(coro("fast", move || {
+                    let s = TcpStream::connect(addr).unwrap();
+                    s.write_all(format!("{i}\n").as_bytes()).unwrap();
+                    let mut line = String::new();
+                    BufReader::new(&s).read_line(&mut line).unwrap();
+                    line == format!("{i}\n")
+                }))
+            })
+            .collect();
+        let done = fast.into_iter().map(yield_from).filter(|ok| *ok).count();
+        let waiting = server.connections() >= 1;
+        drop(silent);
+        server.wait_closed(Some(Duration::from_secs(1)));
+        (done, waiting)
+    }));
+    assert_eq!(fast_done, 20);
+    assert!(
+        slow_waiting,
+        "the silent client's handler was still waiting"
+    );
+}
+
+#[test]
+#[ignore = "helper: the server side of accept_out_of_file_descriptors_backs_off"]
+fn helper_fd_starved_server() {
+    let Ok(limit) = std::env::var("YF_FD_LIMIT") else {
+        return;
+    };
+    let total: u64 = std::env::var("YF_TOTAL").unwrap().parse().unwrap();
+    let lim = libc::rlimit {
+        rlim_cur: limit.parse().unwrap(),
+        rlim_max: limit.parse().unwrap(),
+    };
+    // SAFETY: lowers this child's descriptor limit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    run(coro("server", move || {
+        let server = start_server("127.0.0.1:0", |stream| {
+            coro("slow-echo", move || {
+                let mut line = String::new();
+                let _ = BufReader::new(&stream).read_line(&mut line);
+                sleep(Duration::from_millis(200)); // hold the descriptor a while
+                let _ = stream.write_all(line.as_bytes());
+            })
+        })
+        .unwrap();
+        println!("{}", server.local_addr());
+        std::io::stdout().flush().unwrap();
+        while server.accepted() < total || server.connections() > 0 {
+            sleep(Duration::from_millis(20));
+        }
+    }));
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    println!(
+        "cpu_ms {}",
+        usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000
+    );
+}
+
+#[test]
+fn accept_out_of_file_descriptors_backs_off() {
+    const CLIENTS: usize = 100;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_fd_starved_server",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("YF_FD_LIMIT", "48")
+        .env("YF_TOTAL", CLIENTS.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = String::new();
+    // The test harness prints its own lines first; the address is the first that parses.
+    while addr.trim().parse::<std::net::SocketAddr>().is_err() {
+        addr.clear();
+        assert!(
+            stdout.read_line(&mut addr).unwrap() > 0,
+            "the server printed its address"
+        );
+    }
+    let addr = addr.trim().to_string();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                writeln!(s, "client {i}").unwrap();
+                let mut line = String::new();
+                BufReader::new(&s).read_line(&mut line).unwrap();
+                line == format!("client {i}\n")
+            })
+        })
+        .collect();
+    let answered = clients
+        .into_iter()
+        .filter_map(|c| c.join().ok())
+        .filter(|ok| *ok)
+        .count();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stderr}");
+    assert_eq!(
+        answered, CLIENTS,
+        "every client was served once descriptors freed up"
+    );
+    assert_eq!(
+        stderr
+            .matches("backing off and retrying every 100 ms")
+            .count(),
+        1,
+        "warned once: {stderr}"
+    );
+    let cpu_ms: u64 = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu_ms "))
+        .expect("the server reports its CPU time")
+        .parse()
+        .unwrap();
+    assert!(
+        cpu_ms < 1000,
+        "no busy loop while out of descriptors: {cpu_ms} ms of CPU"
+    );
+}
+
+#[test]
+fn udp_send_and_receive() {
+    run(coro("main", || {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let receiver = spawn(coro("receiver", move || {
+            let mut buf = [0u8; 64];
+            let (n, from) = b.recv_from(&mut buf).unwrap();
+            b.send_to(&buf[..n], from).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        }));
+        a.connect(b_addr).unwrap();
+        a.send(b"datagram").unwrap();
+        let mut buf = [0u8; 64];
+        let n = a.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"datagram");
+        assert_eq!(yield_from(receiver), "datagram");
+    }));
+}
+
+#[test]
+fn unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("yieldfrom-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let p = path.clone();
+    let got = run(coro("main", move || {
+        let listener = UnixListener::bind(&p).unwrap();
+        let server = spawn(coro("server", move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            s.write_all(line.to_uppercase().as_bytes()).unwrap();
+        }));
+        let c = UnixStream::connect(&p).unwrap();
+        c.write_all(b"over a unix socket\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(&c).read_line(&mut line).unwrap();
+        yield_from(server);
+        let (x, y) = UnixStream::pair().unwrap();
+        x.write_all(b"pair").unwrap();
+        let mut buf = [0; 4];
+        (&y).read_exact(&mut buf).unwrap();
+        (line, buf)
+    }));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(got, ("OVER A UNIX SOCKET\n".to_string(), *b"pair"));
+}
+
+#[test]
+fn subprocess_output_and_exit_status() {
+    let (out, err, code) = run(coro("main", || {
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "read name; echo \"hello $name\"; echo oops >&2; exit 7",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.as_ref().unwrap().write_all(b"world\n").unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        (&stdout).read_to_string(&mut out).unwrap();
+        (&stderr).read_to_string(&mut err).unwrap();
+        (out, err, child.wait().unwrap().code())
+    }));
+    assert_eq!(
+        (out.as_str(), err.as_str(), code),
+        ("hello world\n", "oops\n", Some(7))
+    );
+}
+
+#[test]
+fn the_loop_runs_other_tasks_while_a_subprocess_runs() {
+    let ticks = run(coro("main", || {
+        let ticks = Rc::new(Cell::new(0));
+        let t = ticks.clone();
+        let ticker = spawn(coro("ticker", move || {
+            loop {
+                sleep(Duration::from_millis(10));
+                t.set(t.get() + 1);
+            }
+        }));
+        let mut child = Command::new("sleep").arg("0.3").spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        ticker.cancel();
+        ticks.get()
+    }));
+    assert!(ticks >= 5, "the ticker ran while the child slept: {ticks}");
+}
+
+#[test]
+fn cancelling_a_task_blocked_in_read_leaves_no_stale_waiter_and_loses_no_data() {
+    let got = run(coro("main", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = Rc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (server_side, _) = listener.accept().unwrap();
+        let c = client.clone();
+        let blocked = spawn(coro("reader", move || {
+            let mut buf = [0u8; 16];
+            c.read(&mut buf)
+        }));
+        yield_now();
+        blocked.cancel();
+        assert!(matches!(blocked.join_outcome(), Outcome::Cancelled));
+        server_side.write_all(b"still here").unwrap();
+        let mut buf = [0u8; 10];
+        (&*client).read_exact(&mut buf).unwrap();
+        buf
+    }));
+    assert_eq!(&got, b"still here");
+}
+
+#[test]
+fn half_close_is_end_of_stream_and_reset_is_an_error() {
+    run(coro("main", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        client.write_all(b"last words").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        (&server_side).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"last words", "a half-close reads as end of stream");
+        server_side.write_all(b"reply after half-close").unwrap();
+        let mut buf = [0u8; 22];
+        (&client).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"reply after half-close");
+
+        // A reset: SO_LINGER 0 then close sends RST; the peer's next read fails.
+        let c2 = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (s2, _) = listener.accept().unwrap();
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on our own open socket with a valid linger struct.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&c2),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as u32,
+            )
+        };
+        assert_eq!(rc, 0);
+        drop(c2);
+        sleep(Duration::from_millis(10));
+        let err = s2.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    }));
+}
+
+#[test]
+fn operations_can_be_bounded_by_timeout() {
+    let (r, t) = EventLoop::new().run(coro("main", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let started = std::time::Instant::now();
+        let r = timeout(Duration::from_millis(50), || client.read(&mut [0u8; 4]));
+        (r.is_err(), started.elapsed())
+    }));
+    assert!(r, "the read timed out");
+    assert!(t < Duration::from_secs(5));
+}
+
+#[test]
+fn open_connection_gives_asyncio_style_streams() {
+    let got = run(coro("main", || {
+        let server = start_server("127.0.0.1:0", echo).unwrap();
+        let (mut reader, mut writer) = open_connection(server.local_addr()).unwrap();
+        writer.write_all(b"one\ntwo\nthree!").unwrap();
+        writer.write_eof().unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let mut until = Vec::new();
+        reader.read_until(b'\n', &mut until).unwrap();
+        let mut exact = [0u8; 6];
+        reader.read_exact(&mut exact).unwrap();
+        server.close();
+        (line, String::from_utf8(until).unwrap(), exact)
+    }));
+    assert_eq!(got, ("one\n".into(), "two\n".into(), *b"three!"));
+}
+
+#[test]
+fn graceful_stop_lets_connections_finish_or_cancels_them() {
+    let (finished, cancelled) = run(coro("main", || {
+        let server = start_server("127.0.0.1:0", |stream| {
+            coro("slow", move || {
+                let mut b = [0u8; 1];
+                let _ = stream.read(&mut b);
+                sleep(Duration::from_millis(50));
+                let _ = stream.write_all(b"bye");
+            })
+        })
+        .unwrap();
+        let addr = server.local_addr();
+        let a = TcpStream::connect(addr).unwrap();
+        let _b = TcpStream::connect(addr).unwrap(); // never sends: its handler waits
+        a.write_all(b"x").unwrap();
+        sleep(Duration::from_millis(10));
+        let cancelled = server.wait_closed(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 3];
+        let finished = (&a).read_exact(&mut buf).is_ok() && &buf == b"bye";
+        assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+        (finished, cancelled)
+    }));
+    assert!(
+        finished,
+        "the busy connection finished within the grace period"
+    );
+    assert_eq!(cancelled, 1, "the idle one was cancelled after it");
+}
