@@ -11,6 +11,8 @@
 //! ━━━ 01 · a coroutine object is lazy ━━━
 //! ```
 
+#[path = "echo_server.rs"]
+mod echo_server;
 #[path = "01_coroutine_is_lazy.rs"]
 mod ex01;
 #[path = "02_await_pauses.rs"]
@@ -37,7 +39,7 @@ fn main() {
     // environment concurrently.
     unsafe { std::env::set_var("YIELDFROM_VIRTUAL_CLOCK", "1") };
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 10] = [
+    let chapters: [(&str, &str, fn()); 11] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -54,6 +56,11 @@ fn main() {
         ),
         ("09", "CPU-bound work belongs in to_thread", ex09::main),
         ("10", "the call centre", ex10::main),
+        (
+            "io",
+            "an echo server: one task per connection",
+            echo_server::demo,
+        ),
     ];
     for (number, title, run) in chapters {
         println!("\n━━━ {number} · {title} ━━━");

@@ -159,10 +159,54 @@ fn example_10_call_center() {
 fn the_tour_runs_every_example_in_order() {
     let out = run_example("tour");
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("━━━")).collect();
-    assert_eq!(headings.len(), 10);
-    for (i, h) in headings.iter().enumerate() {
+    assert_eq!(headings.len(), 11);
+    for (i, h) in headings.iter().take(10).enumerate() {
         assert!(h.starts_with(&format!("━━━ {:02} · ", i + 1)), "{h}");
     }
+    assert!(headings[10].starts_with("━━━ io · an echo server"));
+    assert!(out.contains("served 3 connection(s), 0 cut short; bye"));
     assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));
-    assert!(out.contains("tour finished: 10 examples"));
+    assert!(out.contains("tour finished: 11 examples"));
+}
+
+#[test]
+fn echo_server_serves_until_sigint_then_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut server = Command::new(example_binary("echo_server"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("echo server listening on ")
+        .and_then(|r| r.strip_suffix(" (Ctrl-C to stop)"))
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    let client = Command::new(example_binary("echo_client"))
+        .args([addr.as_str(), "3", "2"])
+        .output()
+        .unwrap();
+    let client_out = String::from_utf8(client.stdout).unwrap();
+    assert!(client.status.success(), "{client_out}");
+    assert!(
+        client_out.starts_with("3 connection(s) x 2 message(s): 6 echoes checked in "),
+        "{client_out}"
+    );
+    // SAFETY: kill(2) on the child we started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(
+        server.wait().unwrap().success(),
+        "exit status 0 after SIGINT"
+    );
+    assert_eq!(
+        rest,
+        [
+            "signal 2: no longer accepting; waiting for 0 live connection(s)",
+            "served 3 connection(s); bye"
+        ]
+    );
 }

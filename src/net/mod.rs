@@ -25,6 +25,7 @@
 mod pipe;
 mod process;
 mod server;
+mod signal;
 mod tcp;
 mod udp;
 mod unix;
@@ -32,6 +33,7 @@ mod unix;
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 pub use server::{ReadHalf, Server, WriteHalf, open_connection, start_server};
+pub use signal::Signals;
 pub use std::io::{BufRead, BufReader, Read, Write};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -31,6 +31,20 @@ pub fn pipe() -> io::Result<(PipeWriter, PipeReader)> {
 }
 
 impl PipeWriter {
+    /// Detaches the write end from the loop and returns it as a plain
+    /// descriptor (still non-blocking).
+    pub(crate) fn into_owned_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: dup of a descriptor we own; the copy belongs to the result.
+        let copy = unsafe { libc::dup(self.raw_fd()) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        drop(self); // deregisters and closes the original
+        // SAFETY: `copy` is a fresh descriptor that nothing else owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+    }
+
     pub(crate) fn from_mio(tx: mio::unix::pipe::Sender) -> io::Result<PipeWriter> {
         Ok(PipeWriter { io: Io::new(tx)? })
     }
