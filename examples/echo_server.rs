@@ -32,6 +32,7 @@ pub fn echo(stream: TcpStream) -> Coro<()> {
     })
 }
 
+#[allow(dead_code)] // the tour includes this file for `demo` only
 pub fn main() {
     let addr = std::env::args()
         .nth(1)
