@@ -67,26 +67,26 @@ impl Reactor {
     /// Called by the loop for every event of a batch.
     pub(crate) fn dispatch(&self, event: &Event) {
         let (index, generation) = split(event.token());
-        let mut wake = Vec::new();
-        {
-            let mut slots = self.slots.borrow_mut();
-            let Some(slot) = slots.get_mut(index) else {
-                return;
-            };
-            if !slot.live || slot.generation != generation {
-                return; // stale: the source was closed
-            }
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                slot.read.ready = true;
-                wake.append(&mut slot.read.waiters);
-            }
-            if event.is_writable() || event.is_write_closed() || event.is_error() {
-                slot.write.ready = true;
-                wake.append(&mut slot.write.waiters);
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        if !slot.live || slot.generation != generation {
+            return; // stale: the source was closed
+        }
+        // Waking only touches the ready queue, never these slots, so it is
+        // done in place: no allocation per event.
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            slot.read.ready = true;
+            for (task, seq) in slot.read.waiters.drain(..) {
+                event_loop::wake(&task, seq, Wake::Run);
             }
         }
-        for (task, seq) in wake {
-            event_loop::wake(&task, seq, Wake::Run);
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            slot.write.ready = true;
+            for (task, seq) in slot.write.waiters.drain(..) {
+                event_loop::wake(&task, seq, Wake::Run);
+            }
         }
     }
 }
@@ -163,10 +163,7 @@ impl Registration {
     pub fn io<R>(&self, dir: Direction, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
         loop {
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.with_side(dir, |side| side.ready = false);
-                    self.wait(dir)?;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.park(dir)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
             }
@@ -176,15 +173,24 @@ impl Registration {
     /// Suspends until an event for `dir` arrives (returns at once if one
     /// arrived since the flag was last cleared).
     pub fn wait(&self, dir: Direction) -> io::Result<()> {
-        let ready = self
-            .with_side(dir, |side| side.ready)
-            .ok_or_else(|| io::Error::other("the event loop this socket belongs to is gone"))?;
+        let ready = self.with_side(dir, |side| side.ready).ok_or_else(gone)?;
         if ready {
             return Ok(());
         }
-        let me = suspend::with_current(|t| (t.rc(), t.wait_seq()));
-        let (task, seq) = (me.0.clone(), me.1);
-        self.with_side(dir, |side| side.waiters.push(me));
+        self.park(dir)
+    }
+
+    /// Clears the readiness flag and waits for the next edge. After a
+    /// `WouldBlock` no edge can be pending: events are only read by the loop,
+    /// which does not run while this task does.
+    fn park(&self, dir: Direction) -> io::Result<()> {
+        let (task, seq) = suspend::with_current(|t| (t.rc(), t.wait_seq()));
+        let waiter = (task.clone(), seq);
+        self.with_side(dir, move |side| {
+            side.ready = false;
+            side.waiters.push(waiter);
+        })
+        .ok_or_else(gone)?;
         let reason = Suspend::Io {
             token: self.token(),
             interest: if dir == Direction::Read {
@@ -193,17 +199,21 @@ impl Registration {
                 "writable"
             },
         };
-        let wake = suspend::suspend(reason);
-        // Leave no stale waiter behind (a cancel, or a wake from elsewhere).
-        self.with_side(dir, |side| {
-            side.waiters
-                .retain(|(t, s)| !(Rc::ptr_eq(t, &task) && *s == seq))
-        });
-        if wake == Wake::Cancel {
+        if suspend::suspend(reason) == Wake::Cancel {
+            // Leave no stale waiter behind, then raise. (A wake by the reactor
+            // has already drained the list.)
+            self.with_side(dir, |side| {
+                side.waiters
+                    .retain(|(t, s)| !(Rc::ptr_eq(t, &task) && *s == seq))
+            });
             suspend::raise_cancelled();
         }
         Ok(())
     }
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the event loop this socket belongs to is gone")
 }
 
 impl Drop for Registration {

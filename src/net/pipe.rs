@@ -73,6 +73,22 @@ impl PipeWriter {
 }
 
 impl PipeReader {
+    /// This process's standard input as a pipe the loop can wait on (a copy
+    /// of descriptor 0, made non-blocking — which also affects other users of
+    /// the same open file).
+    pub fn stdin() -> io::Result<PipeReader> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: dup of descriptor 0; the copy is owned by the Receiver below.
+        let fd = unsafe { libc::dup(0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let rx = unsafe { mio::unix::pipe::Receiver::from_raw_fd(fd) };
+        rx.set_nonblocking(true)?;
+        PipeReader::from_mio(rx)
+    }
+
     pub(crate) fn from_mio(rx: mio::unix::pipe::Receiver) -> io::Result<PipeReader> {
         Ok(PipeReader { io: Io::new(rx)? })
     }

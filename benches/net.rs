@@ -1,0 +1,208 @@
+//! `cargo bench --bench net`: TCP echo of 64-byte messages, yieldfrom against a
+//! tokio current_thread server written the same way.
+//!
+//! Each server runs in a child process (this binary with `--server ours|tokio`)
+//! on one thread; the same client — a tokio current_thread runtime in this
+//! process — opens C connections, waits until all are up, then ping-pongs
+//! 64-byte messages on every connection for a fixed window. On this 2-core
+//! machine the loopback stack and the client take most of the CPU, so round
+//! trips per second alone cannot tell servers apart: the figure that can is
+//! the server's own user CPU time per round trip, read from
+//! `/proc/<pid>/stat` at the start and the end of the window.
+//!
+//! One line per size: `BENCH name=echo_c<C> ours_rps=.. peer_rps=..
+//! ours_cpu_us=.. peer_cpu_us=.. ratio=<ours_cpu_us/peer_cpu_us>` (medians of
+//! three runs). Loopback only; every run is bounded in time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MSG: usize = 64;
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct; only the soft limit changes.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+fn serve_ours() {
+    use yieldfrom::net::{TcpStream, start_server};
+    use yieldfrom::{Coro, run};
+    run(Coro::new("server", || {
+        let server = start_server("127.0.0.1:0", |stream: TcpStream| {
+            Coro::new("echo", move || {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0u8; MSG];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .unwrap();
+        println!("{}", server.local_addr());
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+        // Serve until stdin closes (the bench ends the run by closing it).
+        let stdin = yieldfrom::net::PipeReader::stdin().unwrap();
+        let mut b = [0u8; 1];
+        let _ = stdin.read(&mut b);
+    }));
+}
+
+fn serve_tokio() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let mut buf = [0u8; MSG];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let mut stdin = tokio::io::stdin();
+        let mut b = [0u8; 1];
+        let _ = stdin.read(&mut b).await;
+    });
+}
+
+/// User CPU time of `pid`, in microseconds (utime of /proc/<pid>/stat).
+fn user_cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let utime: f64 = after_name.split(' ').nth(11).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    utime / ticks * 1e6
+}
+
+fn start_server(kind: &str) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--server", kind])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
+/// One run: (round trips per second, server user CPU µs per round trip).
+fn measure(kind: &str, conns: usize, window: Duration) -> (f64, f64) {
+    let (mut child, addr) = start_server(kind);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pid = child.id();
+    let (trips, cpu) = rt.block_on(async move {
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            streams.push(s);
+        }
+        let cpu0 = user_cpu_us(pid);
+        let deadline = tokio::time::Instant::now() + window;
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|mut s| {
+                tokio::spawn(async move {
+                    let msg = [7u8; MSG];
+                    let mut buf = [0u8; MSG];
+                    let mut n = 0u64;
+                    while tokio::time::Instant::now() < deadline {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut trips = 0;
+        for t in tasks {
+            trips += t.await.unwrap();
+        }
+        let cpu = user_cpu_us(pid) - cpu0;
+        (trips, cpu)
+    });
+    drop(child.stdin.take()); // the server exits when its stdin closes
+    let _ = child.wait();
+    (trips as f64 / window.as_secs_f64(), cpu / trips as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    raise_fd_limit();
+    if let Some(at) = args.iter().position(|a| a == "--server") {
+        match args[at + 1].as_str() {
+            "ours" => serve_ours(),
+            _ => serve_tokio(),
+        }
+        return;
+    }
+    let window = Duration::from_secs(2);
+    // `cargo bench --bench net -- 1000` runs one size.
+    let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
+    for conns in [100usize, 1_000, 10_000] {
+        if !only.is_empty() && !only.contains(&conns) {
+            continue;
+        }
+        let started = Instant::now();
+        let (mut ours_rps, mut ours_cpu, mut peer_rps, mut peer_cpu) =
+            (vec![], vec![], vec![], vec![]);
+        for _ in 0..3 {
+            let (r, c) = measure("ours", conns, window);
+            ours_rps.push(r);
+            ours_cpu.push(c);
+            let (r, c) = measure("tokio", conns, window);
+            peer_rps.push(r);
+            peer_cpu.push(c);
+        }
+        let (o, p) = (median(ours_cpu), median(peer_cpu));
+        println!(
+            "BENCH name=echo_c{conns} ours_rps={:.0} peer_rps={:.0} ours_cpu_us={o:.3} peer_cpu_us={p:.3} ratio={:.3}",
+            median(ours_rps),
+            median(peer_rps),
+            o / p
+        );
+        eprintln!(
+            "# echo_c{conns} took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
