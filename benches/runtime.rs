@@ -158,29 +158,45 @@ fn child_sleepers(which: &str, n: usize) {
         "ours" => {
             yieldfrom::stack::set_default_size(32 * 1024);
             EventLoop::new().run(Coro::new("main", move || {
-                let until = yieldfrom::now() + Duration::from_millis(1500);
-                let measured = Rc::new(Cell::new(0usize));
+                // The deadline is set once every task is spawned, so that
+                // none wakes before the measurement however long spawning takes.
+                let until = Rc::new(Cell::new(None));
                 let tasks: Vec<_> = (0..n)
-                    .map(|_| spawn(Coro::new("sleeper", move || yieldfrom::sleep_until(until))))
+                    .map(|_| {
+                        let until = until.clone();
+                        spawn(Coro::new("sleeper", move || {
+                            yieldfrom::sleep_until(until.get().expect("set before tasks run"))
+                        }))
+                    })
                     .collect();
+                until.set(Some(yieldfrom::now() + Duration::from_millis(1500)));
                 yieldfrom::sleep(Duration::from_millis(500)); // every task is asleep now
-                measured.set(rss_bytes());
+                let measured = rss_bytes();
                 for t in tasks {
                     yield_from(t);
                 }
                 println!(
                     "{} {:.3}",
-                    (measured.get() - before) / n,
+                    (measured - before) / n,
                     started.elapsed().as_secs_f64()
                 );
             }));
         }
         _ => {
             tokio_rt().block_on(async move {
-                let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+                let until = std::sync::Arc::new(std::sync::OnceLock::new());
                 let tasks: Vec<_> = (0..n)
-                    .map(|_| tokio::spawn(tokio::time::sleep_until(until)))
+                    .map(|_| {
+                        let until = until.clone();
+                        tokio::spawn(async move {
+                            let at: tokio::time::Instant = *until.get().expect("set before tasks run");
+                            tokio::time::sleep_until(at).await
+                        })
+                    })
                     .collect();
+                until
+                    .set(tokio::time::Instant::now() + Duration::from_millis(1500))
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let measured = rss_bytes();
                 for t in tasks {
