@@ -189,7 +189,8 @@ fn child_sleepers(which: &str, n: usize) {
                     .map(|_| {
                         let until = until.clone();
                         tokio::spawn(async move {
-                            let at: tokio::time::Instant = *until.get().expect("set before tasks run");
+                            let at: tokio::time::Instant =
+                                *until.get().expect("set before tasks run");
                             tokio::time::sleep_until(at).await
                         })
                     })

@@ -2,8 +2,10 @@
 //!
 //! `cargo run --release --example tour` — each example gets a heading and
 //! runs on the virtual clock (sleeps take no real time, and the output is the
-//! same on every run), so the whole tour finishes in about a second. Run one
-//! example alone for real time: `cargo run --example 04_tasks_timeline`.
+//! same on every run), and every event loop prints its timeline when it
+//! closes; the whole tour finishes in about a second. `-- --step` runs it
+//! under the stepper (Enter steps, `c` runs on, `q` quits). Run one example
+//! alone for real time: `cargo run --example 04_tasks_timeline`.
 //!
 //! Expected output: the examples' own outputs (see each file's header), one
 //! after the other, under headings like
@@ -33,13 +35,25 @@ mod ex08;
 mod ex09;
 #[path = "10_call_center.rs"]
 mod ex10;
+#[path = "13_race_explorer.rs"]
+mod ex13;
 
 fn main() {
+    let step = std::env::args().any(|a| a == "--step");
     // SAFETY: set before any other thread exists; nothing reads the
     // environment concurrently.
-    unsafe { std::env::set_var("YIELDFROM_VIRTUAL_CLOCK", "1") };
+    unsafe {
+        std::env::set_var("YIELDFROM_VIRTUAL_CLOCK", "1");
+        // Each loop prints its timeline (on stderr) when it closes.
+        if std::env::var_os("YIELDFROM_TRACE").is_none() {
+            std::env::set_var("YIELDFROM_TRACE", "timeline");
+        }
+        if step {
+            std::env::set_var("YIELDFROM_STEP", "1");
+        }
+    }
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 11] = [
+    let chapters: [(&str, &str, fn()); 12] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -56,6 +70,7 @@ fn main() {
         ),
         ("09", "CPU-bound work belongs in to_thread", ex09::main),
         ("10", "the call centre", ex10::main),
+        ("13", "a race, found by exploring schedules", ex13::main),
         (
             "io",
             "an echo server: one task per connection",

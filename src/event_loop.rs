@@ -78,6 +78,8 @@ enum Ready {
 /// Settings of a loop; see [`Builder`].
 #[derive(Clone, Debug)]
 struct Config {
+    /// Deterministic mode: pick among ready entries in a seeded random order.
+    seed: Option<u64>,
     virtual_clock: bool,
     event_interval: usize,
     slow_task: Duration,
@@ -115,6 +117,16 @@ pub(crate) struct Core {
     pub(crate) reactor: crate::reactor::Reactor,
     config: Config,
     steps_since_poll: Cell<usize>,
+    /// Instruments (trace recorder, stepper, user tools); `instrumented` is
+    /// the one flag the hot path checks.
+    instruments: RefCell<Vec<Box<dyn crate::trace::Instrument>>>,
+    instrumented: Cell<bool>,
+    /// Where `YIELDFROM_TRACE` wants the recorded trace to go at close.
+    trace_output: Option<(crate::trace::Output, crate::trace::Recorder)>,
+    /// The seeded generator of deterministic mode (xorshift64 state).
+    rng: Cell<u64>,
+    /// The next task id.
+    next_id: Cell<u64>,
     /// Steps run so far, and what the watchdog sees of them (the blocking warning).
     steps: Cell<u64>,
     watch: Arc<crate::watchdog::Watch>,
@@ -216,6 +228,57 @@ pub(crate) fn now() -> Instant {
 }
 
 impl Core {
+    /// The loop's clock since the loop was made (what instruments see).
+    fn since_start(&self) -> Duration {
+        self.clock.now().saturating_duration_since(self.clock.start)
+    }
+
+    /// Calls every instrument (only when some are installed).
+    #[inline]
+    fn instrument(&self, f: impl Fn(&mut dyn crate::trace::Instrument, Duration)) {
+        if self.instrumented.get() {
+            let at = self.since_start();
+            for i in self.instruments.borrow_mut().iter_mut() {
+                f(i.as_mut(), at);
+            }
+        }
+    }
+
+    /// What the stepper shows: the ready queue, the timers, the waiting tasks.
+    pub(crate) fn snapshot(&self) -> crate::debug::Snapshot {
+        let ready = self
+            .ready
+            .borrow()
+            .iter()
+            .map(|r| match r {
+                Ready::Step(t, _) => format!("task '{}' (#{})", t.name, t.id.0),
+                Ready::Call(_) => "a callback".to_string(),
+            })
+            .collect();
+        let start = self.clock.start;
+        let timers = self.timers.borrow().describe(start);
+        let waiting = self
+            .tasks
+            .borrow()
+            .all()
+            .into_iter()
+            .filter(|t| t.state.get() == TaskState::Waiting)
+            .map(|t| {
+                let on = t
+                    .waiting_on
+                    .borrow()
+                    .as_ref()
+                    .map_or("?".to_string(), |r| r.to_string());
+                format!("task '{}' (#{}) on {on}", t.name, t.id.0)
+            })
+            .collect();
+        crate::debug::Snapshot {
+            ready,
+            timers,
+            waiting,
+        }
+    }
+
     fn schedule(&self, task: Rc<TaskCore>, how: Wake) {
         task.bump_seq();
         task.state.set(TaskState::Ready);
@@ -234,8 +297,12 @@ impl Core {
 
     fn spawn<T: 'static>(self: &Rc<Self>, coro: Coro<T>) -> Task<T> {
         assert!(!self.closed.get(), "spawn() on a closed event loop");
-        let task = Task::new(coro);
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let task = Task::new(coro, crate::task::TaskId(id));
         self.tasks.borrow_mut().insert(task.core.clone());
+        let info = task.core.info();
+        self.instrument(|i, at| i.task_spawned(at, info));
         self.ready
             .borrow_mut()
             .push_back(Ready::Step(task.core.clone(), Wake::Run));
@@ -253,8 +320,15 @@ impl Core {
             wake
         };
         task.state.set(TaskState::Running);
+        if self.instrumented.get() {
+            let info = task.info();
+            self.instrument(|i, at| i.before_step(at, info));
+        }
         self.watch.enter_step();
         let paused = task.step(wake, self.config.stack_size);
+        if self.instrumented.get() {
+            self.after_step_hook(&task, paused);
+        }
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         if let Some(took) = self.watch.leave_step(steps)
@@ -291,6 +365,28 @@ impl Core {
         }
     }
 
+    #[cold]
+    fn after_step_hook(&self, task: &TaskCore, paused: Option<Trap>) {
+        use crate::trace::StepEnd;
+        let end = match paused {
+            Some(Trap::YieldNow) => StepEnd::Suspended("yield_now".into()),
+            Some(_) => StepEnd::Suspended(
+                task.waiting_on
+                    .borrow()
+                    .as_ref()
+                    .map_or("?".to_string(), |r| r.to_string()),
+            ),
+            None => StepEnd::Done(task.end_note()),
+        };
+        let info = task.info();
+        self.instrument(|i, at| i.after_step(at, info, &end));
+        let wants = self.instruments.borrow().iter().any(|i| i.wants_snapshot());
+        if wants {
+            let snap = self.snapshot();
+            self.instrument(|i, _| i.show(&snap));
+        }
+    }
+
     /// Phase 1: polls for I/O and thread completions, or sleeps or jumps the clock.
     fn poll_io(&self, timeout: Option<Duration>) {
         self.steps_since_poll.set(0);
@@ -305,6 +401,9 @@ impl Core {
                 None => {}
             }
             return;
+        }
+        if timeout != Some(Duration::ZERO) {
+            self.instrument(|i, at| i.waiting_for_io(at, timeout));
         }
         let mut events = self.events.borrow_mut();
         let started = Instant::now();
@@ -328,6 +427,10 @@ impl Core {
             if event.token() == WAKER {
                 self.threads.deliver();
             } else {
+                if self.instrumented.get() {
+                    let token = event.token().0 & 0xFFFF_FFFF;
+                    self.instrument(|i, at| i.io_ready(at, token));
+                }
                 self.reactor.dispatch(event);
             }
         }
@@ -371,6 +474,9 @@ impl Core {
         // Phase 3: run what is ready now, but poll again after `event_interval`
         // steps if anything could be polled (the rest stays at the front).
         let n = self.ready.borrow().len().max(n);
+        if self.config.seed.is_some() {
+            self.shuffle_ready(n);
+        }
         let pollable = self.io_sources.get() > 0 || self.threads.pending() > 0;
         for _ in 0..n {
             if pollable && self.steps_since_poll.get() >= self.config.event_interval {
@@ -385,11 +491,27 @@ impl Core {
                 Some(Ready::Call(cb)) => {
                     let f = cb.f.borrow_mut().take();
                     if let Some(f) = f {
+                        self.instrument(|i, at| i.callback(at));
                         f();
                     }
                 }
                 None => break,
             }
+        }
+    }
+
+    /// Deterministic mode: a seeded Fisher-Yates shuffle of the first `n` ready entries.
+    fn shuffle_ready(&self, n: usize) {
+        let mut ready = self.ready.borrow_mut();
+        let len = n.min(ready.len());
+        let slice = &mut ready.make_contiguous()[..len];
+        for i in (1..slice.len()).rev() {
+            let mut x = self.rng.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.rng.set(x);
+            slice.swap(i, (x % (i as u64 + 1)) as usize);
         }
     }
 
@@ -438,15 +560,28 @@ impl Drop for Enter {
 /// lp.run(Coro::new("nap", || sleep(Duration::from_secs(3600))));
 /// // An hour of virtual time, no time at all of real time.
 /// ```
-#[derive(Clone, Debug)]
 pub struct Builder {
     config: Config,
+    instruments: Vec<Box<dyn crate::trace::Instrument>>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Builder({:?}, {} instrument(s))",
+            self.config,
+            self.instruments.len()
+        )
+    }
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
+            instruments: Vec::new(),
             config: Config {
+                seed: None,
                 virtual_clock: std::env::var("YIELDFROM_VIRTUAL_CLOCK").is_ok_and(|v| v == "1"),
                 event_interval: 61,
                 slow_task: Duration::from_millis(100),
@@ -486,6 +621,22 @@ impl Builder {
         self
     }
 
+    /// Deterministic mode: among the entries ready in an iteration, run them
+    /// in an order drawn from `seed` instead of FIFO. With the virtual clock,
+    /// the same program and seed give the same trace, byte for byte; other
+    /// seeds explore other interleavings (see [`crate::debug::explore`]).
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// Installs an [`Instrument`](crate::trace::Instrument) (a tracer, a
+    /// stepper, a tool of your own); it sees every scheduling decision.
+    pub fn instrument(mut self, instrument: impl crate::trace::Instrument + 'static) -> Builder {
+        self.instruments.push(Box::new(instrument));
+        self
+    }
+
     /// Builds the loop.
     pub fn build(self) -> EventLoop {
         self.try_build()
@@ -496,6 +647,19 @@ impl Builder {
     pub fn try_build(self) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let watch = crate::watchdog::Watch::new(self.config.slow_task);
+        let rng = self
+            .config
+            .seed
+            .map_or(0, |s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut instruments = self.instruments;
+        let trace_output = crate::trace::Output::from_env().map(|out| {
+            let rec = crate::trace::Recorder::new();
+            instruments.push(Box::new(rec.clone()));
+            (out, rec)
+        });
+        if std::env::var("YIELDFROM_STEP").is_ok_and(|v| v == "1") {
+            instruments.push(Box::new(crate::debug::Stepper::from_terminal()));
+        }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let now = Instant::now();
         Ok(EventLoop(Rc::new(Core {
@@ -514,6 +678,11 @@ impl Builder {
             reactor: crate::reactor::Reactor::default(),
             config: self.config,
             steps_since_poll: Cell::new(0),
+            instrumented: Cell::new(!instruments.is_empty()),
+            instruments: RefCell::new(instruments),
+            trace_output,
+            rng: Cell::new(rng),
+            next_id: Cell::new(1),
             steps: Cell::new(0),
             watch,
             stopping: Cell::new(false),
@@ -711,6 +880,10 @@ impl EventLoop {
                 self.0.tasks.borrow_mut().remove(&task);
                 task.unwind();
             }
+        }
+        self.0.instrument(|i, at| i.loop_closed(at));
+        if let Some((out, rec)) = &self.0.trace_output {
+            out.emit(rec);
         }
         let ready: Vec<Ready> = self.0.ready.borrow_mut().drain(..).collect();
         drop(ready);

@@ -79,6 +79,7 @@
 pub mod awaitable;
 pub mod combinators;
 pub mod coro;
+pub mod debug;
 pub mod event_loop;
 pub mod future;
 pub mod generator;
@@ -91,6 +92,7 @@ pub mod task;
 pub mod threads;
 pub mod time;
 mod timer;
+pub mod trace;
 pub mod warnings;
 mod watchdog;
 

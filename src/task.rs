@@ -38,7 +38,8 @@ use crate::future::{Future, Outcome};
 use crate::stack::{Canary, PooledStack};
 use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 
-/// A task's number, unique within its thread, in order of creation.
+/// A task's number, unique within its loop, in order of creation (so a
+/// replayed program numbers its tasks the same way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u64);
 
@@ -82,6 +83,8 @@ pub(crate) struct TaskCore {
     pub(crate) unwinding: Cell<bool>,
     /// What it waits on now (for the stepper and deadlock messages).
     pub(crate) waiting_on: std::cell::RefCell<Option<Suspend>>,
+    /// How it ended, when not by returning (for traces).
+    end_note: std::cell::RefCell<Option<String>>,
     /// The deadline of a `Trap::Sleep`.
     pub(crate) sleep_until: Cell<Option<std::time::Instant>>,
     this: Weak<TaskCore>,
@@ -90,6 +93,22 @@ pub(crate) struct TaskCore {
 impl TaskCore {
     pub(crate) fn rc(&self) -> Rc<TaskCore> {
         self.this.upgrade().expect("a running task is alive")
+    }
+
+    /// Its id and name, for instruments.
+    pub(crate) fn info(&self) -> crate::trace::TaskInfo {
+        crate::trace::TaskInfo {
+            id: self.id,
+            name: self.name,
+        }
+    }
+
+    /// How the task ended ("returned", "panicked: ...", "cancelled").
+    pub(crate) fn end_note(&self) -> String {
+        self.end_note
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| "returned".into())
     }
 
     pub(crate) fn wait_seq(&self) -> u32 {
@@ -179,13 +198,9 @@ pub struct Task<T> {
     pub(crate) fut: Future<T>,
 }
 
-thread_local! {
-    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
-}
-
 impl<T: 'static> Task<T> {
     /// Builds the task (not yet scheduled) for `coro`.
-    pub(crate) fn new(coro: Coro<T>) -> Task<T> {
+    pub(crate) fn new(coro: Coro<T>, id: TaskId) -> Task<T> {
         let name = coro.name();
         let fut: Future<T> = Future::named(name);
         let out = fut.clone();
@@ -193,6 +208,7 @@ impl<T: 'static> Task<T> {
         let launch: Launch = Box::new(move |stack_size, first| {
             if first == Wake::Cancel {
                 // Cancelled before it ever ran: the body never starts, no stack is taken.
+                suspend::with_current(|t| t.end_note.replace(Some("cancelled".into())));
                 drop(body);
                 out.finish(Outcome::Cancelled);
                 return None;
@@ -227,11 +243,6 @@ impl<T: 'static> Task<T> {
                 },
             ))
         });
-        let id = NEXT_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            TaskId(id)
-        });
         let core = Rc::new_cyclic(|this| TaskCore {
             id,
             name,
@@ -250,6 +261,7 @@ impl<T: 'static> Task<T> {
             unwinding: Cell::new(false),
             waiting_on: std::cell::RefCell::new(None),
             sleep_until: Cell::new(None),
+            end_note: std::cell::RefCell::new(None),
             this: this.clone(),
         });
         Task { core, fut }

@@ -84,6 +84,25 @@ impl Timers {
         self.heap.len()
     }
 
+    /// The pending timers, earliest first, as the stepper prints them.
+    pub(crate) fn describe(&self, start: Instant) -> Vec<String> {
+        let mut entries: Vec<&Entry> = self.heap.iter().collect();
+        entries.sort_by_key(|e| (e.when, e.order));
+        entries
+            .into_iter()
+            .filter_map(|e| {
+                let at = e.when.saturating_duration_since(start).as_secs_f64();
+                match &e.due {
+                    Due::Task(t, seq) if t.wait_seq() == *seq => {
+                        Some(format!("{at:.3} s: wake task '{}' (#{})", t.name, t.id.0))
+                    }
+                    Due::Task(..) => None,
+                    Due::Call(_) => Some(format!("{at:.3} s: a callback")),
+                }
+            })
+            .collect()
+    }
+
     pub(crate) fn clear(&mut self) -> Vec<Due> {
         self.heap.drain().map(|e| e.due).collect()
     }

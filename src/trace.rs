@@ -1,0 +1,390 @@
+//! Seeing inside: instruments, the trace recorder, and its three renderers.
+//!
+//! The loop calls an [`Instrument`] (curio's *Activation*, trio's
+//! *Instrument*) at every decision it makes: a task spawned, a step about to
+//! run, a step that ended (suspended with its reason, or done), a callback,
+//! I/O readiness. With no instrument installed this costs one branch per step.
+//!
+//! [`Recorder`] is the instrument that keeps everything, and renders it as
+//! - an ASCII **timeline** in the tutorial's style, one row per task;
+//! - **Chrome trace-event JSON** (opens in Perfetto or chrome://tracing);
+//! - a plain **event log**, one line per event.
+//!
+//! `YIELDFROM_TRACE=timeline|chrome|log` installs a recorder in every loop
+//! and prints (or, for `chrome`, writes to `YIELDFROM_TRACE_FILE`) the trace
+//! when the loop closes; [`Builder::instrument`](crate::Builder::instrument)
+//! installs any instrument in code.
+//!
+//! ```
+//! use std::time::Duration;
+//! use yieldfrom::{EventLoop, Coro, sleep, spawn, yield_from, trace::Recorder};
+//!
+//! let rec = Recorder::new();
+//! let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+//! lp.run(Coro::new("main", || {
+//!     let a = spawn(Coro::new("A", || sleep(Duration::from_secs(2))));
+//!     let b = spawn(Coro::new("B", || sleep(Duration::from_secs(1))));
+//!     yield_from(a);
+//!     yield_from(b);
+//! }));
+//! let timeline = rec.timeline(60);
+//! assert!(timeline.contains("A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)"));
+//! ```
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::task::TaskId;
+
+/// What the loop tells an [`Instrument`] about a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its coroutine's name.
+    pub name: &'static str,
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepEnd {
+    /// The task paused; the reason, as the stepper prints it.
+    Suspended(String),
+    /// The task finished: "returned", "panicked: ..." or "cancelled".
+    Done(String),
+}
+
+/// Hooks the loop calls at each decision (all default to doing nothing).
+///
+/// Times are the loop's clock, from the loop's creation.
+pub trait Instrument {
+    /// A task was created and scheduled.
+    fn task_spawned(&mut self, _at: Duration, _task: TaskInfo) {}
+    /// A step of `task` is about to run.
+    fn before_step(&mut self, _at: Duration, _task: TaskInfo) {}
+    /// A step of `task` ended.
+    fn after_step(&mut self, _at: Duration, _task: TaskInfo, _end: &StepEnd) {}
+    /// A callback (`call_soon`, a timer, a done callback) is about to run.
+    fn callback(&mut self, _at: Duration) {}
+    /// The loop is about to wait for I/O, for at most `timeout`.
+    fn waiting_for_io(&mut self, _at: Duration, _timeout: Option<Duration>) {}
+    /// A source became ready.
+    fn io_ready(&mut self, _at: Duration, _token: usize) {}
+    /// The loop is closing.
+    fn loop_closed(&mut self, _at: Duration) {}
+    /// Whether [`show`](Self::show) should be called after each step (the
+    /// snapshot costs a walk over the loop's queues).
+    fn wants_snapshot(&self) -> bool {
+        false
+    }
+    /// The loop's queues after a step (for a stepper).
+    fn show(&mut self, _snapshot: &crate::debug::Snapshot) {}
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// When, by the loop's clock.
+    pub at: Duration,
+    /// Which task (`None` for loop-level events).
+    pub task: Option<TaskInfo>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What a recorded event is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// Created and scheduled.
+    Spawned,
+    /// A step began (the first one is the task's start).
+    Step,
+    /// A step ended.
+    End(StepEnd),
+    /// A callback ran.
+    Callback,
+    /// The loop waited for I/O.
+    IoWait(Option<Duration>),
+    /// A source became ready.
+    IoReady(usize),
+}
+
+/// An [`Instrument`] that records every event; clone it to keep a handle.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    events: Rc<RefCell<Vec<Event>>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.borrow().clone()
+    }
+
+    fn push(&self, at: Duration, task: Option<TaskInfo>, kind: EventKind) {
+        self.events.borrow_mut().push(Event { at, task, kind });
+    }
+
+    /// The plain event log, one line per event.
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for e in self.events.borrow().iter() {
+            let who = e.task.map_or("loop".to_string(), |t| {
+                format!("task #{} '{}'", t.id.0, t.name)
+            });
+            let what = match &e.kind {
+                EventKind::Spawned => "spawned".to_string(),
+                EventKind::Step => "runs".to_string(),
+                EventKind::End(StepEnd::Suspended(why)) => format!("pauses on {why}"),
+                EventKind::End(StepEnd::Done(how)) => format!("done: {how}"),
+                EventKind::Callback => "runs a callback".to_string(),
+                EventKind::IoWait(None) => "waits for I/O (no timeout)".to_string(),
+                EventKind::IoWait(Some(t)) => {
+                    format!("waits for I/O (up to {:.3} s)", t.as_secs_f64())
+                }
+                EventKind::IoReady(token) => format!("socket {token} ready"),
+            };
+            let _ = writeln!(out, "[{:>10.6} s] {who} {what}", e.at.as_secs_f64());
+        }
+        out
+    }
+
+    /// Per task, in order of creation: (info, [(at, kind)]).
+    fn per_task(&self) -> Vec<(TaskInfo, Vec<(Duration, EventKind)>)> {
+        let mut rows: Vec<(TaskInfo, Vec<(Duration, EventKind)>)> = Vec::new();
+        for e in self.events.borrow().iter() {
+            let Some(t) = e.task else { continue };
+            match rows.iter_mut().find(|(info, _)| info.id == t.id) {
+                Some((_, evs)) => evs.push((e.at, e.kind.clone())),
+                None => rows.push((t, vec![(e.at, e.kind.clone())])),
+            }
+        }
+        rows
+    }
+
+    /// The ASCII timeline, `width` columns wide: for each task, a scaled bar
+    /// (`·` not started, `█` running, `─` paused, blank once done) and the tutorial's sentence
+    /// (`A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)`).
+    pub fn timeline(&self, width: usize) -> String {
+        let rows = self.per_task();
+        let end = self
+            .events
+            .borrow()
+            .iter()
+            .map(|e| e.at)
+            .max()
+            .unwrap_or_default();
+        let label = rows
+            .iter()
+            .map(|(t, _)| t.name.len())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 16);
+        let cols = width.saturating_sub(label + 4).max(10);
+        let col_of = |at: Duration| -> usize {
+            if end.is_zero() {
+                0
+            } else {
+                ((at.as_secs_f64() / end.as_secs_f64()) * (cols - 1) as f64).round() as usize
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:label$}   0 s{:>w$}",
+            "Time →",
+            format!("{:.2} s", end.as_secs_f64()),
+            w = cols - 3
+        );
+        for (info, evs) in &rows {
+            let mut bar = vec!['·'; cols];
+            let mut running_since: Option<usize> = None;
+            let mut paused_since: Option<usize> = None;
+            for (at, kind) in evs {
+                let c = col_of(*at);
+                match kind {
+                    EventKind::Step => {
+                        if let Some(p) = paused_since.take().filter(|p| *p < c) {
+                            bar[p..c].iter_mut().for_each(|x| *x = '─');
+                        }
+                        running_since = Some(c);
+                    }
+                    EventKind::End(end) => {
+                        let from = running_since.take().unwrap_or(c).min(c);
+                        bar[from..=c].iter_mut().for_each(|x| *x = '█');
+                        match end {
+                            StepEnd::Suspended(_) => paused_since = Some(c + 1),
+                            StepEnd::Done(_) => bar[c + 1..].iter_mut().for_each(|x| *x = ' '),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let name: String = info.name.chars().take(label).collect();
+            let _ = writeln!(
+                out,
+                "{name:label$} │ {}",
+                bar.into_iter().collect::<String>()
+            );
+        }
+        out.push('\n');
+        for (info, evs) in &rows {
+            let mut words = Vec::new();
+            let mut started = false;
+            for (at, kind) in evs {
+                let t = at.as_secs_f64();
+                match kind {
+                    EventKind::Step if !started => {
+                        started = true;
+                        words.push(format!("Start ({t:.2} s)"));
+                    }
+                    EventKind::Step => words.push(format!("Resume ({t:.2} s)")),
+                    EventKind::End(StepEnd::Suspended(why)) if why == "yield_now" => {}
+                    EventKind::End(StepEnd::Suspended(why)) => {
+                        words.push(format!("Pause ({t:.2} s, {why})"))
+                    }
+                    EventKind::End(StepEnd::Done(how)) if how == "returned" => {
+                        words.push(format!("Done ({t:.2} s)"))
+                    }
+                    EventKind::End(StepEnd::Done(how)) => {
+                        words.push(format!("Done ({t:.2} s, {how})"))
+                    }
+                    _ => {}
+                }
+            }
+            // Consecutive resumes after a yield_now collapse into one run.
+            words.dedup_by(|b, a| a.starts_with("Resume") && b.starts_with("Resume"));
+            let _ = writeln!(out, "{}: {}", info.name, words.join(" → "));
+        }
+        out
+    }
+
+    /// Chrome trace-event JSON: a complete event (`"ph":"X"`) per step, one
+    /// thread per task, instant events for pauses; opens in Perfetto and
+    /// chrome://tracing.
+    pub fn chrome_json(&self) -> String {
+        let mut items = Vec::new();
+        let rows = self.per_task();
+        for (info, _) in &rows {
+            items.push(format!(
+                r#"{{"name":"thread_name","ph":"M","pid":1,"tid":{},"args":{{"name":"{} #{}"}}}}"#,
+                info.id.0,
+                escape(info.name),
+                info.id.0
+            ));
+        }
+        for (info, evs) in &rows {
+            let mut step_start: Option<Duration> = None;
+            for (at, kind) in evs {
+                match kind {
+                    EventKind::Step => step_start = Some(*at),
+                    EventKind::End(end) => {
+                        let start = step_start.take().unwrap_or(*at);
+                        let dur = (*at - start).as_secs_f64() * 1e6;
+                        let (label, why) = match end {
+                            StepEnd::Suspended(w) => ("step", format!("paused on {w}")),
+                            StepEnd::Done(h) => ("step", format!("done: {h}")),
+                        };
+                        items.push(format!(
+                            r#"{{"name":"{label}","cat":"task","ph":"X","pid":1,"tid":{},"ts":{:.3},"dur":{:.3},"args":{{"end":"{}"}}}}"#,
+                            info.id.0,
+                            start.as_secs_f64() * 1e6,
+                            dur,
+                            escape(&why)
+                        ));
+                        if let StepEnd::Suspended(w) = end {
+                            items.push(format!(
+                                r#"{{"name":"pause: {}","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
+                                escape(w),
+                                info.id.0,
+                                at.as_secs_f64() * 1e6
+                            ));
+                        }
+                    }
+                    EventKind::Spawned => items.push(format!(
+                        r#"{{"name":"spawned","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
+                        info.id.0,
+                        at.as_secs_f64() * 1e6
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        format!(
+            "{{\"traceEvents\":[\n{}\n],\"displayTimeUnit\":\"ms\"}}\n",
+            items.join(",\n")
+        )
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl Instrument for Recorder {
+    fn task_spawned(&mut self, at: Duration, task: TaskInfo) {
+        self.push(at, Some(task), EventKind::Spawned);
+    }
+    fn before_step(&mut self, at: Duration, task: TaskInfo) {
+        self.push(at, Some(task), EventKind::Step);
+    }
+    fn after_step(&mut self, at: Duration, task: TaskInfo, end: &StepEnd) {
+        self.push(at, Some(task), EventKind::End(end.clone()));
+    }
+    fn callback(&mut self, at: Duration) {
+        self.push(at, None, EventKind::Callback);
+    }
+    fn waiting_for_io(&mut self, at: Duration, timeout: Option<Duration>) {
+        self.push(at, None, EventKind::IoWait(timeout));
+    }
+    fn io_ready(&mut self, at: Duration, token: usize) {
+        self.push(at, None, EventKind::IoReady(token));
+    }
+}
+
+/// What `YIELDFROM_TRACE` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    Timeline,
+    Chrome,
+    Log,
+}
+
+impl Output {
+    pub(crate) fn from_env() -> Option<Output> {
+        match std::env::var("YIELDFROM_TRACE").ok()?.as_str() {
+            "timeline" => Some(Output::Timeline),
+            "chrome" => Some(Output::Chrome),
+            "log" => Some(Output::Log),
+            _ => None,
+        }
+    }
+
+    /// Prints or writes the recorder's trace when the loop closes.
+    pub(crate) fn emit(self, rec: &Recorder) {
+        match self {
+            Output::Timeline => {
+                let width = std::env::var("COLUMNS")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(80);
+                eprint!("{}", rec.timeline(width));
+            }
+            Output::Log => eprint!("{}", rec.log()),
+            Output::Chrome => {
+                let path = std::env::var("YIELDFROM_TRACE_FILE")
+                    .unwrap_or_else(|_| "yieldfrom-trace.json".into());
+                if let Err(e) = std::fs::write(&path, rec.chrome_json()) {
+                    eprintln!("yieldfrom: cannot write the trace to {path}: {e}");
+                }
+            }
+        }
+    }
+}
