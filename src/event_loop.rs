@@ -326,9 +326,7 @@ impl Core {
         }
         self.watch.enter_step();
         let paused = task.step(wake, self.config.stack_size);
-        if self.instrumented.get() {
-            self.after_step_hook(&task, paused);
-        }
+        let hook = self.instrumented.get().then(|| (task.clone(), paused));
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         if let Some(took) = self.watch.leave_step(steps)
@@ -345,6 +343,9 @@ impl Core {
             task.state.set(TaskState::Done);
             *task.waiting_on.borrow_mut() = None;
             self.tasks.borrow_mut().remove(&task);
+            if let Some((task, paused)) = hook {
+                self.after_step_hook(&task, paused);
+            }
             return;
         };
         task.state.set(TaskState::Waiting);
@@ -362,6 +363,10 @@ impl Core {
                 }
                 Trap::Wait => {}
             }
+        }
+        if let Some((task, paused)) = hook {
+            // After the task is filed, so the snapshot shows it waiting.
+            self.after_step_hook(&task, paused);
         }
     }
 

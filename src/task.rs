@@ -239,6 +239,15 @@ impl<T: 'static> Task<T> {
                         Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
                         Err(p) => Outcome::Panic(p),
                     };
+                    let note = match &outcome {
+                        Outcome::Value(_) => None,
+                        Outcome::Cancelled => Some("cancelled".to_string()),
+                        Outcome::Panic(p) => Some(format!(
+                            "panicked: {}",
+                            crate::future::panic_message(p.as_ref())
+                        )),
+                    };
+                    suspend::with_current(|t| t.end_note.replace(note));
                     out.finish(outcome);
                 },
             ))

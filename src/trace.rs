@@ -187,7 +187,7 @@ impl Recorder {
             .max()
             .unwrap_or(4)
             .clamp(4, 16);
-        let cols = width.saturating_sub(label + 4).max(10);
+        let cols = width.saturating_sub(label + 3).max(10);
         let col_of = |at: Duration| -> usize {
             if end.is_zero() {
                 0
