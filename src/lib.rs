@@ -112,3 +112,23 @@ pub use time::{Elapsed, now, sleep, sleep_until, timeout, timeout_at, wait_for, 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The book's Rust snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+pub mod book {
+    macro_rules! chapters {
+        ($($name:ident = $path:literal),* $(,)?) => {$(
+            #[doc = include_str!(concat!("../docs/src/", $path))]
+            pub struct $name;
+        )*};
+    }
+    chapters! {
+        Generators = "generators.md", Io = "io.md",
+        Ch01 = "course/01-lazy.md", Ch02 = "course/02-await.md",
+        Ch03 = "course/03-event-loop.md", Ch04 = "course/04-tasks.md",
+        Ch05 = "course/05-chef.md", Ch06 = "course/06-mistakes.md",
+        Ch07 = "course/07-generators.md", Ch08 = "course/08-awaitables.md",
+        Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
+        Ch13 = "course/13-race.md",
+    }
+}
