@@ -324,11 +324,11 @@ impl Core {
             let info = task.info();
             self.instrument(|i, at| i.before_step(at, info));
         }
-        self.watch.enter_step();
-        let paused = task.step(wake, self.config.stack_size);
-        let hook = self.instrumented.get().then(|| (task.clone(), paused));
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
+        self.watch.enter_step(steps);
+        let paused = task.step(wake, self.config.stack_size);
+        let hook = self.instrumented.get().then(|| (task.clone(), paused));
         if let Some(took) = self.watch.leave_step(steps)
             && !task.warned_blocking.replace(true)
         {

@@ -50,6 +50,9 @@
 //! | `asyncio.Event/Lock/Semaphore/BoundedSemaphore/Condition` | [`sync`] | same names; guards release on drop |
 //! | `asyncio.Queue/LifoQueue/PriorityQueue` | [`sync::Queue`] (`new`, `lifo`, `priority`) | |
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
+//! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
+//! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
+//! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
 //! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |
 //! | "Task exception was never retrieved" | built in | via [`warnings`] |
 //!
@@ -86,6 +89,7 @@ pub mod generator;
 pub mod net;
 pub mod reactor;
 pub mod stack;
+pub mod stackless;
 pub mod suspend;
 pub mod sync;
 pub mod task;
@@ -129,6 +133,6 @@ pub mod book {
         Ch05 = "course/05-chef.md", Ch06 = "course/06-mistakes.md",
         Ch07 = "course/07-generators.md", Ch08 = "course/08-awaitables.md",
         Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
-        Ch13 = "course/13-race.md",
+        Ch12 = "course/12-stackless.md", Ch13 = "course/13-race.md",
     }
 }

@@ -2,38 +2,44 @@
 //! per step.
 //!
 //! Reading a clock around every task step costs about 10 ns — a fifth of a
-//! task switch. Instead, each loop publishes two relaxed atomics: whether a
-//! step is running, and how many steps have run. One watchdog thread for the
-//! whole process looks at every loop every few milliseconds; when it sees the
-//! same step running for longer than the loop's threshold, it flags the loop
-//! with the instant it first saw that step. When the step ends, the loop
-//! finds the flag and prints the warning with the measured time (accurate to
-//! the watchdog's period, a tenth of the threshold).
+//! task switch. Instead, each loop publishes, with relaxed atomics, the number
+//! of the step it is running and whether it is in a step. One watchdog thread
+//! for the whole process looks at every loop every few milliseconds and, the
+//! first time it sees a step in progress, records that step's number and the
+//! instant it saw it. When that step ends, the loop (and only then: a rare
+//! event for the short steps of a healthy program) reads the clock: if the
+//! step has run longer than the threshold since the watchdog saw it, it warns.
+//! The measure is accurate to the watchdog's period, a tenth of the threshold,
+//! and one sighting is enough, so a watchdog starved of CPU still catches a
+//! blocking step.
 //!
 //! ```text
-//!  loop thread:   step 41 ──────────── step 42 (blocks 2 s) ───────────── step 43
-//!  in_step/steps:  1/41                 1/42 ...................... 0/42
-//!  watchdog:        tick  tick  tick (42 seen at t0) tick ... tick (now - t0 ≥ 100 ms: flag t0)
-//!  loop after 42:                                                  flag set → warn "blocked for ~2.00 s"
+//!  loop thread:   step 41 ─── step 42 (blocks 2 s) ──────────────── step 43
+//!  published:      41/in      42/in ........................... 42/out
+//!  watchdog:        tick  tick (42 in progress: seen at t0)  tick ...
+//!  loop after 42:                                   seen 42 → now - t0 = 2 s ≥ 100 ms → warn
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// One loop's published state.
 pub(crate) struct Watch {
     in_step: AtomicBool,
-    steps: AtomicU64,
-    /// Nanoseconds since `EPOCH` when the watchdog first saw the blocking step; 0 = none.
-    flagged: AtomicU64,
+    /// The number of the step running (or last run).
+    step: AtomicU64,
+    /// The step the watchdog last saw in progress, and when (ns since `EPOCH`).
+    seen_step: AtomicU64,
+    seen_at: AtomicU64,
     threshold: Duration,
 }
 
 struct Watched {
     watch: Weak<Watch>,
-    last_steps: u64,
-    seen_at: Option<Instant>,
 }
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -49,8 +55,9 @@ impl Watch {
     pub(crate) fn new(threshold: Duration) -> Arc<Watch> {
         let watch = Arc::new(Watch {
             in_step: AtomicBool::new(false),
-            steps: AtomicU64::new(0),
-            flagged: AtomicU64::new(0),
+            step: AtomicU64::new(0),
+            seen_step: AtomicU64::new(0),
+            seen_at: AtomicU64::new(0),
             threshold,
         });
         epoch();
@@ -59,8 +66,6 @@ impl Watch {
             .unwrap_or_else(|e| e.into_inner())
             .push(Watched {
                 watch: Arc::downgrade(&watch),
-                last_steps: 0,
-                seen_at: None,
             });
         STARTED.get_or_init(|| {
             std::thread::Builder::new()
@@ -71,29 +76,29 @@ impl Watch {
         watch
     }
 
-    /// Called by the loop before a step.
+    /// Called by the loop before step number `n` (numbers start at 1).
     #[inline]
-    pub(crate) fn enter_step(&self) {
-        self.in_step.store(true, Relaxed);
+    pub(crate) fn enter_step(&self, n: u64) {
+        self.step.store(n, Relaxed);
+        self.in_step.store(true, Release);
     }
 
-    /// Called by the loop after a step: how long it blocked, if the watchdog flagged it.
+    /// Called by the loop after step `n`: how long it blocked, if it ran
+    /// longer than the threshold.
     #[inline]
-    pub(crate) fn leave_step(&self, steps: u64) -> Option<Duration> {
-        self.steps.store(steps, Relaxed);
+    pub(crate) fn leave_step(&self, n: u64) -> Option<Duration> {
         self.in_step.store(false, Relaxed);
-        match self.flagged.load(Relaxed) {
-            0 => None,
-            since => Some(self.take_flag(since)),
+        if self.seen_step.load(Acquire) != n {
+            return None; // the watchdog never saw this step running: it was short
         }
+        self.measure()
     }
 
     #[cold]
-    fn take_flag(&self, since: u64) -> Duration {
-        self.flagged.store(0, Relaxed);
-        epoch()
-            .elapsed()
-            .saturating_sub(Duration::from_nanos(since))
+    fn measure(&self) -> Option<Duration> {
+        let seen = Duration::from_nanos(self.seen_at.load(Relaxed));
+        let took = epoch().elapsed().saturating_sub(seen);
+        (took >= self.threshold).then_some(took)
     }
 }
 
@@ -102,23 +107,21 @@ fn watchdog() {
         let period = {
             let mut watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
             watched.retain(|w| w.watch.strong_count() > 0);
-            let now = Instant::now();
             let mut period = Duration::from_millis(50);
-            for w in watched.iter_mut() {
+            for w in watched.iter() {
                 let Some(watch) = w.watch.upgrade() else {
                     continue;
                 };
                 period = period.min(watch.threshold / 10);
-                let steps = watch.steps.load(Relaxed);
-                if !watch.in_step.load(Relaxed) || steps != w.last_steps {
-                    w.last_steps = steps;
-                    w.seen_at = watch.in_step.load(Relaxed).then_some(now);
+                if !watch.in_step.load(Acquire) {
                     continue;
                 }
-                let seen = *w.seen_at.get_or_insert(now);
-                if now - seen >= watch.threshold && watch.flagged.load(Relaxed) == 0 {
-                    let since = seen.duration_since(epoch()).as_nanos().max(1) as u64;
-                    watch.flagged.store(since, Relaxed);
+                let step = watch.step.load(Relaxed);
+                if watch.seen_step.load(Relaxed) != step {
+                    // First sighting of this step in progress: remember when.
+                    let now = epoch().elapsed().as_nanos() as u64;
+                    watch.seen_at.store(now, Relaxed);
+                    watch.seen_step.store(step, Release);
                 }
             }
             period.max(Duration::from_millis(1))

@@ -155,6 +155,36 @@ fn example_10_call_center() {
     check("10_call_center");
 }
 
+/// Replaces every number followed by " ns" with `N`.
+fn mask_ns(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let mut out = String::new();
+            for word in line.split_inclusive(' ') {
+                let trimmed = word.trim_end();
+                if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit()) {
+                    out.push('N');
+                    out.push_str(&word[trimmed.len()..]);
+                } else {
+                    out.push_str(word);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn example_12_stackless_vs_stackful() {
+    let name = "12_stackless_vs_stackful";
+    let got = mask_ns(&run_example(name));
+    let want = mask_ns(&expected_output(name));
+    // Column widths shift with the numbers' lengths: compare word by word.
+    let words = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(words(&got), words(&want), "{got}");
+}
+
 #[test]
 fn example_13_race_explorer() {
     check("13_race_explorer");
@@ -164,19 +194,20 @@ fn example_13_race_explorer() {
 fn the_tour_runs_every_example_in_order() {
     let out = run_example("tour");
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("━━━")).collect();
-    assert_eq!(headings.len(), 12);
+    assert_eq!(headings.len(), 13);
     for (i, h) in headings.iter().take(10).enumerate() {
         assert!(h.starts_with(&format!("━━━ {:02} · ", i + 1)), "{h}");
     }
-    assert!(headings[10].starts_with("━━━ 13 · "));
-    assert!(headings[11].starts_with("━━━ io · an echo server"));
+    assert!(headings[10].starts_with("━━━ 12 · "));
+    assert!(headings[11].starts_with("━━━ 13 · "));
+    assert!(headings[12].starts_with("━━━ io · an echo server"));
     // Each loop's timeline, in the tutorial's words.
     assert!(
         out.contains("A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)")
     );
     assert!(out.contains("served 3 connection(s), 0 cut short; bye"));
     assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));
-    assert!(out.contains("tour finished: 12 examples"));
+    assert!(out.contains("tour finished: 13 examples"));
 }
 
 #[test]

@@ -231,3 +231,21 @@ fn exercise_13_semaphore_fixes_the_race() {
     };
     assert_eq!(explore(0..100, program).unwrap(), 100);
 }
+
+#[test]
+fn exercise_12_boxed_async_recursion() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use yieldfrom::stackless;
+    fn down(depth: u32, max: u32) -> Pin<Box<dyn Future<Output = u32>>> {
+        Box::pin(async move {
+            if depth == max {
+                stackless::sleep(Duration::from_millis(1)).await;
+                depth
+            } else {
+                down(depth + 1, max).await
+            }
+        })
+    }
+    assert_eq!(stackless::run(down(0, 5)), 5);
+}

@@ -1,0 +1,194 @@
+//! 12 — The same programs, stackful and stackless, side by side.
+//!
+//! yieldfrom's tasks each own a stack: a pause is one stack switch, however
+//! deep the call chain. Rust's `async fn` (and Python's coroutines) are
+//! state machines: a pause returns `Pending` through every `.await` frame,
+//! and a resume polls the chain again from the top. Here the tutorial's
+//! programs run both ways — on yieldfrom and on `yieldfrom::stackless`, a
+//! small `std::future::Future` executor — and a chain of nested awaits shows
+//! what each design pays per pause as the chain gets deeper.
+//!
+//! Expected output (the nanoseconds vary with the machine):
+//! ```text
+//! program                        stackful                 stackless
+//! greet                          Hello, World             Hello, World
+//! two tasks of 0.2 s and 0.1 s   concurrent: yes          concurrent: yes
+//! echo over TCP                  echoed 'ping'            echoed 'ping'
+//! colouring                      sleep() from a plain fn  .await needs async all the way up
+//! pause+resume at depth 1        N ns                     N ns
+//! pause+resume at depth 10       N ns                     N ns
+//! pause+resume at depth 100      N ns                     N ns
+//! pause+resume at depth 1000     N ns                     N ns
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use yieldfrom::net::{TcpListener, TcpStream};
+use yieldfrom::{Coro, combinators::gather, run, sleep, spawn, stackless, yield_from, yield_now};
+
+// ----- greet ---------------------------------------------------------------
+
+fn greet_stackful() -> String {
+    run(Coro::new("greet", || {
+        let hello = "Hello";
+        sleep(Duration::from_millis(10));
+        format!("{hello}, World")
+    }))
+}
+
+fn greet_stackless() -> String {
+    stackless::run(async {
+        let hello = "Hello";
+        stackless::sleep(Duration::from_millis(10)).await;
+        format!("{hello}, World")
+    })
+}
+
+// ----- two tasks -----------------------------------------------------------
+
+fn two_tasks_stackful() -> bool {
+    let t0 = Instant::now();
+    run(Coro::new("main", || {
+        gather([200, 100].map(|ms| Coro::new("task", move || sleep(Duration::from_millis(ms)))));
+    }));
+    t0.elapsed() < Duration::from_millis(290)
+}
+
+fn two_tasks_stackless() -> bool {
+    let t0 = Instant::now();
+    stackless::run(async {
+        let a = stackless::spawn(stackless::sleep(Duration::from_millis(200)));
+        let b = stackless::spawn(stackless::sleep(Duration::from_millis(100)));
+        a.await;
+        b.await;
+    });
+    t0.elapsed() < Duration::from_millis(290)
+}
+
+// ----- echo ----------------------------------------------------------------
+
+fn echo_stackful() -> String {
+    run(Coro::new("main", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(Coro::new("server", move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(&buf[..n]).unwrap();
+        }));
+        let c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        std::io::Read::read_exact(&mut &c, &mut buf).unwrap();
+        yield_from(server);
+        String::from_utf8_lossy(&buf).into_owned()
+    }))
+}
+
+fn echo_stackless() -> String {
+    stackless::run(async {
+        let listener = stackless::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = stackless::spawn(async move {
+            let s = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(&buf[..n]).await.unwrap();
+        });
+        let c = stackless::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            got += c.read(&mut buf[got..]).await.unwrap();
+        }
+        server.await;
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+// ----- a deep chain of awaits ------------------------------------------------
+
+/// Stackful: plain recursion; the pause at the bottom is one switch.
+fn chain(depth: u32, pauses: u32) {
+    if depth == 0 {
+        for _ in 0..pauses {
+            yield_now();
+        }
+    } else {
+        chain(depth - 1, pauses);
+    }
+}
+
+/// Stackless: every level is a future that polls the next one.
+fn chain_async(depth: u32, pauses: u32) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        if depth == 0 {
+            for _ in 0..pauses {
+                stackless::yield_now().await;
+            }
+        } else {
+            chain_async(depth - 1, pauses).await;
+        }
+    })
+}
+
+const PAUSES: u32 = 20_000;
+
+fn depth_stackful(depth: u32) -> f64 {
+    let t0 = Instant::now();
+    yieldfrom::EventLoop::builder()
+        .stack_size(1 << 20)
+        .build()
+        .run(Coro::new("chain", move || chain(depth, PAUSES)));
+    t0.elapsed().as_nanos() as f64 / PAUSES as f64
+}
+
+fn depth_stackless(depth: u32) -> f64 {
+    let t0 = Instant::now();
+    stackless::run(chain_async(depth, PAUSES));
+    t0.elapsed().as_nanos() as f64 / PAUSES as f64
+}
+
+/// One row of the comparison table.
+fn row(what: &str, stackful: &str, stackless: &str) {
+    println!("{what:30} {stackful:24} {stackless}");
+}
+
+pub fn main() {
+    let yes = |b: bool| {
+        if b {
+            "concurrent: yes"
+        } else {
+            "concurrent: no"
+        }
+    };
+    row("program", "stackful", "stackless");
+    row("greet", &greet_stackful(), &greet_stackless());
+    row(
+        "two tasks of 0.2 s and 0.1 s",
+        yes(two_tasks_stackful()),
+        yes(two_tasks_stackless()),
+    );
+    row(
+        "echo over TCP",
+        &format!("echoed '{}'", echo_stackful()),
+        &format!("echoed '{}'", echo_stackless()),
+    );
+    row(
+        "colouring",
+        "sleep() from a plain fn",
+        ".await needs async all the way up",
+    );
+    for depth in [1, 10, 100, 1000] {
+        let (ful, less) = (depth_stackful(depth), depth_stackless(depth));
+        row(
+            &format!("pause+resume at depth {depth}"),
+            &format!("{ful:.0} ns"),
+            &format!("{less:.0} ns"),
+        );
+    }
+}
