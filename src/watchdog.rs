@@ -44,7 +44,8 @@ struct Watched {
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
-static STARTED: OnceLock<()> = OnceLock::new();
+/// The watchdog thread, to wake it when a loop registers.
+static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
 
 fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
@@ -67,12 +68,17 @@ impl Watch {
             .push(Watched {
                 watch: Arc::downgrade(&watch),
             });
-        STARTED.get_or_init(|| {
+        let thread = THREAD.get_or_init(|| {
             std::thread::Builder::new()
                 .name("yieldfrom-watchdog".into())
                 .spawn(watchdog)
-                .expect("spawning the watchdog thread");
+                .expect("spawning the watchdog thread")
+                .thread()
+                .clone()
         });
+        // Wake it: it may be sleeping a period chosen before this loop existed,
+        // and a late first sighting would under-measure a blocking step.
+        thread.unpark();
         watch
     }
 
@@ -126,6 +132,6 @@ fn watchdog() {
             }
             period.max(Duration::from_millis(1))
         };
-        std::thread::sleep(period);
+        std::thread::park_timeout(period);
     }
 }
