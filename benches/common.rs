@@ -24,3 +24,15 @@ pub fn report(name: &str, ours: f64, other_key: &str, other: f64) {
         ours / other
     );
 }
+
+/// Resident memory of this process (VmRSS), in bytes.
+pub fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}

@@ -21,7 +21,7 @@ use yieldfrom::{Coro, EventLoop, spawn, stackless, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::median_ns;
+use common::{median_ns, rss_bytes};
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -170,17 +170,6 @@ fn basics() {
         })
     });
     println!("BENCH name=spawn_join ours_ns={ours:.1} stackless_ns={twin:.1} tokio_ns={tok:.1}");
-}
-
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap()
-        * 1024
 }
 
 /// Child: 100,000 tasks parked on a never-set event; prints bytes per task.

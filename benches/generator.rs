@@ -13,6 +13,7 @@ use corosensei::{Coroutine, CoroutineResult};
 use yieldfrom::{Co, Generator};
 
 #[path = "common.rs"]
+#[allow(dead_code)]
 mod common;
 use common::{median_ns, report};
 

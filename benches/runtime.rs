@@ -27,7 +27,7 @@ use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::median_ns;
+use common::{median_ns, rss_bytes};
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -136,18 +136,6 @@ fn spawn_join() {
         })
     });
     line("spawn_join_100k", ours, peer, "ns");
-}
-
-/// Resident memory of this process (VmRSS), in bytes.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: usize = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib * 1024
 }
 
 /// Child: `n` tasks asleep; prints bytes per task (and wall time, for 1M).

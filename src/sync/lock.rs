@@ -62,19 +62,10 @@ impl Lock {
             self.locked.set(true);
             return LockGuard { lock: self };
         }
-        loop {
-            let waited = self.waiters.wait("Lock.acquire");
-            match (waited.granted, waited.wake) {
-                // The lock was handed to us; the holder is now us.
-                (true, Wake::Run) => return LockGuard { lock: self },
-                (true, Wake::Cancel) => {
-                    self.release();
-                    suspend::raise_cancelled();
-                }
-                (false, Wake::Cancel) => suspend::raise_cancelled(),
-                (false, Wake::Run) => {}
-            }
-        }
+        // The lock is handed to us on release: when this returns, we hold it.
+        self.waiters
+            .wait_for_handoff("Lock.acquire", || self.release());
+        LockGuard { lock: self }
     }
 
     /// Takes the lock if it is free, without waiting.
@@ -139,18 +130,9 @@ impl Semaphore {
             self.value.set(self.value.get() - 1);
             return SemaphorePermit { sem: self };
         }
-        loop {
-            let waited = self.waiters.wait("Semaphore.acquire");
-            match (waited.granted, waited.wake) {
-                (true, Wake::Run) => return SemaphorePermit { sem: self },
-                (true, Wake::Cancel) => {
-                    self.release();
-                    suspend::raise_cancelled();
-                }
-                (false, Wake::Cancel) => suspend::raise_cancelled(),
-                (false, Wake::Run) => {}
-            }
-        }
+        self.waiters
+            .wait_for_handoff("Semaphore.acquire", || self.release());
+        SemaphorePermit { sem: self }
     }
 
     /// Gives a permit back without a [`SemaphorePermit`] (Python: `release()`).

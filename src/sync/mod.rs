@@ -96,6 +96,24 @@ impl WaitQueue {
         }
     }
 
+    /// Parks until a release hands this waiter the resource (a lock, a
+    /// permit). Cancelled after the handover, it passes the resource on with
+    /// `release` before raising, so nothing is lost.
+    pub(crate) fn wait_for_handoff(&self, what: &'static str, release: impl Fn()) {
+        loop {
+            let waited = self.wait(what);
+            match (waited.granted, waited.wake) {
+                (true, Wake::Run) => return,
+                (true, Wake::Cancel) => {
+                    release();
+                    suspend::raise_cancelled();
+                }
+                (false, Wake::Cancel) => suspend::raise_cancelled(),
+                (false, Wake::Run) => {}
+            }
+        }
+    }
+
     /// Wakes every live waiter; returns how many.
     pub(crate) fn wake_all(&self) -> usize {
         let mut n = 0;
