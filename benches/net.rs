@@ -115,6 +115,42 @@ fn start_server(kind: &str) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
+/// The client alone: C connections ping-ponging for `window`; returns the round trips.
+fn drive(addr: String, conns: usize, window: Duration) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            streams.push(s);
+        }
+        let deadline = tokio::time::Instant::now() + window;
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|mut s| {
+                tokio::spawn(async move {
+                    let (msg, mut buf, mut n) = ([7u8; MSG], [0u8; MSG], 0u64);
+                    while tokio::time::Instant::now() < deadline {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut trips = 0;
+        for t in tasks {
+            trips += t.await.unwrap();
+        }
+        trips
+    })
+}
+
 /// One run: (round trips per second, server user CPU µs per round trip).
 fn measure(kind: &str, conns: usize, window: Duration) -> (f64, f64) {
     let (mut child, addr) = start_server(kind);
@@ -173,6 +209,17 @@ fn main() {
             "ours" => serve_ours(),
             _ => serve_tokio(),
         }
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--client") {
+        // Drive an already running server (for profiling it): --client ADDR CONNS SECS
+        let (addr, conns, secs) = (&args[at + 1], &args[at + 2], &args[at + 3]);
+        let n = drive(
+            addr.clone(),
+            conns.parse().unwrap(),
+            Duration::from_secs(secs.parse().unwrap()),
+        );
+        println!("{n} round trips");
         return;
     }
     let window = Duration::from_secs(2);
