@@ -18,6 +18,14 @@
 //! | wake-up | the loop schedules the task | `Waker::wake` pushes the task's index |
 //! | cancellation | `Cancelled` raised at the await point | drop the future |
 //!
+//! One departure from the design notes: the twin drives its own `mio::Poll`
+//! (forty lines in `executor.rs`) instead of sharing yieldfrom's reactor
+//! instance. yieldfrom's reactor wakes stackful task records; a `Waker` is a
+//! different currency, and bridging the two would make neither readable on
+//! its own. Both use the same mechanism — edge-triggered mio registrations,
+//! a waiter per direction, a timer heap — so the comparison stays like for
+//! like.
+//!
 //! ```
 //! use std::time::Duration;
 //! use yieldfrom::stackless::{run, sleep, spawn};
