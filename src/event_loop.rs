@@ -192,7 +192,11 @@ pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
         return;
     }
     match task.state.get() {
-        TaskState::Waiting => with_loop("waking a task", |core| core.schedule(task.clone(), how)),
+        // No running loop: the loop is being torn down (a destructor runs
+        // during an unwind). Nothing is left to schedule; never panic here.
+        TaskState::Waiting => {
+            let _ = try_with_loop(|core| core.schedule(task.clone(), how));
+        }
         TaskState::Running => {
             // Woken before it parked: it is rescheduled as soon as it does.
             task.bump_seq();
@@ -204,9 +208,13 @@ pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
 
 pub(crate) fn cancel_task(task: &Rc<TaskCore>) {
     match task.state.get() {
-        TaskState::Waiting => with_loop("Task.cancel()", |core| {
-            core.schedule(task.clone(), Wake::Cancel)
-        }),
+        TaskState::Waiting => {
+            // Without a running loop (a destructor during teardown) the
+            // request waits for the task's next step, if it ever comes.
+            if try_with_loop(|core| core.schedule(task.clone(), Wake::Cancel)).is_none() {
+                task.cancel_requested.set(true);
+            }
+        }
         TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
         TaskState::Done => {}
     }
@@ -898,9 +906,20 @@ impl EventLoop {
     }
 }
 
+impl Drop for EventLoop {
+    /// The last handle of a loop that was not closed closes it: suspended
+    /// tasks are unwound with the loop as the running one, so destructors that
+    /// touch it (a lock guard waking the next waiter) work.
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.0) == 1 && !self.0.closed.get() && !self.0.running.get() {
+            self.close();
+        }
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
-        // A loop dropped without close(): unwind what is left (see close()).
+        // Only reached if close() could not run (see EventLoop's Drop).
         if !self.closed.get() {
             for task in self.tasks.borrow_mut().slots.drain(..).flatten() {
                 task.unwind();

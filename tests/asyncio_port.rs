@@ -1375,3 +1375,99 @@ fn test_ping_pong_through_queues_does_not_starve_a_third_task() {
     });
     assert!(third_ran);
 }
+
+// ------------------------------------------- unwinding on close and drop
+
+/// Counts drops, to prove cleanup ran and nothing leaked.
+struct DropCounter(Rc<Cell<usize>>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Three tasks suspended three ways (sleeping, awaiting a future, on a lock),
+/// each holding a guard; returns the loop with them still suspended.
+fn loop_with_suspended_tasks(drops: &Rc<Cell<usize>>) -> EventLoop {
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let lock = Rc::new(Lock::new());
+    let held = Rc::new(RefCell::new(None));
+    let fut: Future<()> = Future::new();
+    for kind in 0..3 {
+        let (d, lock, held, fut) = (drops.clone(), lock.clone(), held.clone(), fut.clone());
+        lp.spawn(coro("suspended", move || {
+            let _guard = DropCounter(d);
+            match kind {
+                0 => sleep(secs(3600.0)),
+                1 => yield_from(&fut),
+                _ => {
+                    *held.borrow_mut() = Some(());
+                    let _g = lock.acquire();
+                    let _g2 = lock.acquire(); // waits forever on itself
+                }
+            }
+        }));
+    }
+    // One iteration runs each task to its wait (a second one would jump the
+    // virtual clock to the sleeper's deadline).
+    lp.run_once();
+    assert_eq!(lp.live_tasks(), 3);
+    lp
+}
+
+#[test]
+fn closing_a_loop_unwinds_suspended_tasks() {
+    let drops = Rc::new(Cell::new(0));
+    let in_use = yieldfrom::stack::stats().in_use;
+    let lp = loop_with_suspended_tasks(&drops);
+    assert_eq!(drops.get(), 0);
+    assert_eq!(
+        yieldfrom::stack::stats().in_use,
+        in_use + 3,
+        "each suspended task holds a stack"
+    );
+    lp.close();
+    assert_eq!(drops.get(), 3, "every suspended task's destructors ran");
+    assert_eq!(lp.live_tasks(), 0);
+    assert_eq!(
+        yieldfrom::stack::stats().in_use,
+        in_use,
+        "their stacks went back to the pool"
+    );
+}
+
+#[test]
+fn dropping_a_loop_unwinds_suspended_tasks() {
+    let drops = Rc::new(Cell::new(0));
+    let in_use = yieldfrom::stack::stats().in_use;
+    let lp = loop_with_suspended_tasks(&drops);
+    drop(lp);
+    assert_eq!(drops.get(), 3);
+    assert_eq!(yieldfrom::stack::stats().in_use, in_use);
+}
+
+#[test]
+fn cancelled_tasks_run_their_destructors_once() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    vrun(move || {
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let d = d.clone();
+                spawn(coro("victim", move || {
+                    let _guard = DropCounter(d);
+                    sleep(secs(100.0));
+                }))
+            })
+            .collect();
+        yield_now();
+        for t in &tasks {
+            t.cancel();
+        }
+        for t in tasks {
+            assert!(matches!(t.join_outcome(), Outcome::Cancelled));
+        }
+    });
+    assert_eq!(drops.get(), 10);
+}
