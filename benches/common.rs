@@ -36,3 +36,14 @@ pub fn rss_bytes() -> usize {
         .unwrap();
     kib * 1024
 }
+
+/// Runs the sections whose name contains the first plain argument (all of
+/// them without one): `cargo bench --bench runtime -- spawn`.
+pub fn run_sections(args: &[String], sections: &[(&str, fn())]) {
+    let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
+    for (name, run) in sections {
+        if only.is_none_or(|o| name.contains(o.as_str())) {
+            run();
+        }
+    }
+}

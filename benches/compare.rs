@@ -21,7 +21,7 @@ use yieldfrom::{Coro, EventLoop, spawn, stackless, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median_ns, rss_bytes};
+use common::{median_ns, rss_bytes, run_sections};
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -283,18 +283,13 @@ fn main() {
         return;
     }
     // `cargo bench --bench compare -- depth` runs one section.
-    let only = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-    if want("depth") {
-        depths();
-    }
-    if want("basics") {
-        basics();
-    }
-    if want("idle") {
-        idle_memory();
-    }
-    if want("loc") {
-        lines_of_code();
-    }
+    run_sections(
+        &args,
+        &[
+            ("depth", depths),
+            ("basics", basics),
+            ("idle", idle_memory),
+            ("loc", lines_of_code),
+        ],
+    );
 }

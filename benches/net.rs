@@ -117,6 +117,19 @@ fn start_server(kind: &str) -> (Child, String) {
 
 /// The client alone: C connections ping-ponging for `window`; returns the round trips.
 fn drive(addr: String, conns: usize, window: Duration) -> u64 {
+    let unused = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
+    drive_measured(addr, conns, window, || 0.0, &unused)
+}
+
+/// The client: connects C connections, then (reading `probe` at the start and
+/// the end of the window into `span`) ping-pongs on all of them.
+fn drive_measured(
+    addr: String,
+    conns: usize,
+    window: Duration,
+    probe: impl Fn() -> f64,
+    span: &std::sync::Arc<std::sync::Mutex<(f64, f64)>>,
+) -> u64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,6 +141,7 @@ fn drive(addr: String, conns: usize, window: Duration) -> u64 {
             s.set_nodelay(true).unwrap();
             streams.push(s);
         }
+        span.lock().unwrap().0 = probe();
         let deadline = tokio::time::Instant::now() + window;
         let tasks: Vec<_> = streams
             .into_iter()
@@ -147,6 +161,7 @@ fn drive(addr: String, conns: usize, window: Duration) -> u64 {
         for t in tasks {
             trips += t.await.unwrap();
         }
+        span.lock().unwrap().1 = probe();
         trips
     })
 }
@@ -154,46 +169,17 @@ fn drive(addr: String, conns: usize, window: Duration) -> u64 {
 /// One run: (round trips per second, server user CPU µs per round trip).
 fn measure(kind: &str, conns: usize, window: Duration) -> (f64, f64) {
     let (mut child, addr) = start_server(kind);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let pid = child.id();
-    let (trips, cpu) = rt.block_on(async move {
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            streams.push(s);
-        }
-        let cpu0 = user_cpu_us(pid);
-        let deadline = tokio::time::Instant::now() + window;
-        let tasks: Vec<_> = streams
-            .into_iter()
-            .map(|mut s| {
-                tokio::spawn(async move {
-                    let msg = [7u8; MSG];
-                    let mut buf = [0u8; MSG];
-                    let mut n = 0u64;
-                    while tokio::time::Instant::now() < deadline {
-                        s.write_all(&msg).await.unwrap();
-                        s.read_exact(&mut buf).await.unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let mut trips = 0;
-        for t in tasks {
-            trips += t.await.unwrap();
-        }
-        let cpu = user_cpu_us(pid) - cpu0;
-        (trips, cpu)
-    });
+    // The server's CPU over the window only: connecting is not measured.
+    let cpu = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
+    let trips = drive_measured(addr, conns, window, || user_cpu_us(pid), &cpu);
     drop(child.stdin.take()); // the server exits when its stdin closes
     let _ = child.wait();
-    (trips as f64 / window.as_secs_f64(), cpu / trips as f64)
+    let (cpu0, cpu1) = *cpu.lock().unwrap();
+    (
+        trips as f64 / window.as_secs_f64(),
+        (cpu1 - cpu0) / trips as f64,
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

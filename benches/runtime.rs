@@ -27,7 +27,7 @@ use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median_ns, rss_bytes};
+use common::{median_ns, rss_bytes, run_sections};
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -297,18 +297,13 @@ fn main() {
         child_sleepers(which, n.parse().unwrap());
         return;
     }
-    let only = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-    if want("switch") {
-        switch();
-    }
-    if want("spawn") {
-        spawn_join();
-    }
-    if want("sleep") {
-        sleepers();
-    }
-    if want("timers") {
-        timers();
-    }
+    run_sections(
+        &args,
+        &[
+            ("switch", switch),
+            ("spawn", spawn_join),
+            ("sleep", sleepers),
+            ("timers", timers),
+        ],
+    );
 }
