@@ -187,6 +187,7 @@ pub fn explore<T: 'static>(
             .virtual_clock(true)
             .seed(seed)
             .instrument(rec.clone())
+            .ignore_env_instruments()
             .build();
         let coro = program();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(coro))) {

@@ -576,6 +576,8 @@ impl Drop for Enter {
 pub struct Builder {
     config: Config,
     instruments: Vec<Box<dyn crate::trace::Instrument>>,
+    /// Whether `YIELDFROM_TRACE` and `YIELDFROM_STEP` may add instruments.
+    from_env: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -593,6 +595,7 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             instruments: Vec::new(),
+            from_env: true,
             config: Config {
                 seed: None,
                 virtual_clock: std::env::var("YIELDFROM_VIRTUAL_CLOCK").is_ok_and(|v| v == "1"),
@@ -650,6 +653,13 @@ impl Builder {
         self
     }
 
+    /// Ignores `YIELDFROM_TRACE` and `YIELDFROM_STEP` for this loop (for tools
+    /// that run many loops and record them themselves, such as `explore`).
+    pub fn ignore_env_instruments(mut self) -> Builder {
+        self.from_env = false;
+        self
+    }
+
     /// Builds the loop.
     pub fn build(self) -> EventLoop {
         self.try_build()
@@ -665,12 +675,15 @@ impl Builder {
             .seed
             .map_or(0, |s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut instruments = self.instruments;
-        let trace_output = crate::trace::Output::from_env().map(|out| {
-            let rec = crate::trace::Recorder::new();
-            instruments.push(Box::new(rec.clone()));
-            (out, rec)
-        });
-        if std::env::var("YIELDFROM_STEP").is_ok_and(|v| v == "1") {
+        let from_env = self.from_env;
+        let trace_output = crate::trace::Output::from_env()
+            .filter(|_| from_env)
+            .map(|out| {
+                let rec = crate::trace::Recorder::new();
+                instruments.push(Box::new(rec.clone()));
+                (out, rec)
+            });
+        if from_env && std::env::var("YIELDFROM_STEP").is_ok_and(|v| v == "1") {
             instruments.push(Box::new(crate::debug::Stepper::from_terminal()));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
