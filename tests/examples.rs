@@ -251,3 +251,20 @@ fn echo_server_serves_until_sigint_then_exits_cleanly() {
         ]
     );
 }
+
+#[test]
+fn explore_keeps_its_runs_out_of_the_environments_trace() {
+    // Under YIELDFROM_TRACE=log every loop prints its log when it closes;
+    // explore's 200 runs record their own traces and must not print.
+    let out = Command::new(example_binary("13_race_explorer"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env("YIELDFROM_TRACE", "log")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.matches("task #1 'main' spawned").count(),
+        1,
+        "only the example's own FIFO loop is traced"
+    );
+}
