@@ -1471,3 +1471,58 @@ fn cancelled_tasks_run_their_destructors_once() {
     });
     assert_eq!(drops.get(), 10);
 }
+
+// ------------------------------------------------------ misuse and threads
+
+#[test]
+fn awaiting_inside_a_generator_body_in_a_task_is_a_clear_error() {
+    let message = vrun(|| {
+        let g = yieldfrom::Generator::new(|co: &yieldfrom::Co<i32, ()>| {
+            sleep(secs(1.0)); // would pause the task from the generator's stack
+            co.yield_(1)?;
+            Ok(())
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.start()));
+        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+    });
+    assert!(
+        message.contains("inside a Generator body running in a task"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_panic_in_to_thread_is_raised_in_the_awaiting_task() {
+    let message = EventLoop::new().run(coro("main", || {
+        let r = std::panic::catch_unwind(|| {
+            yieldfrom::to_thread(|| -> u32 { panic!("worker failed") })
+        });
+        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+    }));
+    assert_eq!(message, "worker failed");
+}
+
+#[test]
+fn cancelling_a_task_waiting_on_to_thread_raises_at_once() {
+    let (cancelled, loop_went_on) = EventLoop::new().run(coro("main", || {
+        let waiter = spawn(coro("waiter", || {
+            yieldfrom::to_thread(|| std::thread::sleep(Duration::from_millis(200)))
+        }));
+        sleep(Duration::from_millis(20));
+        waiter.cancel();
+        let cancelled = matches!(waiter.join_outcome(), Outcome::Cancelled);
+        (cancelled, true)
+    }));
+    assert!(cancelled && loop_went_on);
+}
+
+#[test]
+fn setting_a_future_twice_is_an_invalid_state() {
+    let fut: Future<i32> = Future::new();
+    fut.set_result(1);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.set_result(2)));
+    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    assert!(message.contains("already done"), "{message}");
+    assert!(!fut.cancel(), "cancelling a done future does nothing");
+    assert_eq!(fut.result(), Some(1));
+}
