@@ -1526,3 +1526,48 @@ fn setting_a_future_twice_is_an_invalid_state() {
     assert!(!fut.cancel(), "cancelling a done future does nothing");
     assert_eq!(fut.result(), Some(1));
 }
+
+// ----------------------------------------------------------------- channels
+
+#[test]
+fn mpsc_send_waits_when_full_and_recv_ends_when_senders_are_gone() {
+    let (log, got) = vrun(|| {
+        let (tx, mut rx) = yieldfrom::sync::channel(2);
+        let log = Log::default();
+        let l = log.clone();
+        let tx2 = tx.clone();
+        spawn(coro("producer", move || {
+            for i in 0..4 {
+                tx2.send(i).unwrap();
+                l.push(format!("sent {i} at {}", t()));
+            }
+        }));
+        drop(tx);
+        sleep(secs(1.0));
+        let mut got = vec![];
+        while let Some(v) = rx.recv() {
+            got.push(v);
+        }
+        (log.take(), got)
+    });
+    assert_eq!(got, [0, 1, 2, 3]);
+    assert_eq!(
+        log,
+        ["sent 0 at 0", "sent 1 at 0", "sent 2 at 1", "sent 3 at 1"]
+    );
+}
+
+#[test]
+fn sending_to_a_dropped_receiver_gives_the_value_back() {
+    vrun(|| {
+        let (tx, rx) = yieldfrom::sync::channel::<&str>(1);
+        drop(rx);
+        assert_eq!(tx.send("lost?"), Err(yieldfrom::sync::SendError("lost?")));
+        let (otx, orx) = yieldfrom::sync::oneshot::<u8>();
+        drop(orx);
+        assert!(otx.send(1).is_err());
+        let (otx, orx) = yieldfrom::sync::oneshot::<u8>();
+        drop(otx);
+        assert_eq!(orx.recv(), Err(yieldfrom::sync::RecvError));
+    });
+}
