@@ -569,9 +569,14 @@ impl Drop for Enter {
 /// use yieldfrom::{EventLoop, Coro, sleep};
 ///
 /// let lp = EventLoop::builder().virtual_clock(true).build();
-/// let t0 = lp.time();
-/// lp.run(Coro::new("nap", || sleep(Duration::from_secs(3600))));
-/// // An hour of virtual time, no time at all of real time.
+/// let clock = lp.clone();
+/// let started = std::time::Instant::now();
+/// let slept = lp.run(Coro::new("nap", move || {
+///     sleep(Duration::from_secs(3600));
+///     clock.time()
+/// }));
+/// assert_eq!(slept, 3600.0); // an hour of virtual time ...
+/// assert!(started.elapsed() < Duration::from_secs(60)); // ... in no real time to speak of
 /// ```
 pub struct Builder {
     config: Config,
