@@ -47,24 +47,41 @@ fn greet_stackless() -> String {
 }
 
 // ----- two tasks -----------------------------------------------------------
+//
+// A (0.2 s) starts before B (0.1 s). Run one after the other they would
+// finish A, B; run concurrently they finish B, A — whatever the machine's load.
 
 fn two_tasks_stackful() -> bool {
-    let t0 = Instant::now();
-    run(Coro::new("main", || {
-        gather([200, 100].map(|ms| Coro::new("task", move || sleep(Duration::from_millis(ms)))));
+    let done = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let d = done.clone();
+    run(Coro::new("main", move || {
+        gather([("A", 200), ("B", 100)].map(|(name, ms)| {
+            let d = d.clone();
+            Coro::new("task", move || {
+                sleep(Duration::from_millis(ms));
+                d.borrow_mut().push(name);
+            })
+        }));
     }));
-    t0.elapsed() < Duration::from_millis(290)
+    *done.borrow() == ["B", "A"]
 }
 
 fn two_tasks_stackless() -> bool {
-    let t0 = Instant::now();
-    stackless::run(async {
-        let a = stackless::spawn(stackless::sleep(Duration::from_millis(200)));
-        let b = stackless::spawn(stackless::sleep(Duration::from_millis(100)));
+    let done = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (da, db) = (done.clone(), done.clone());
+    stackless::run(async move {
+        let a = stackless::spawn(async move {
+            stackless::sleep(Duration::from_millis(200)).await;
+            da.borrow_mut().push("A");
+        });
+        let b = stackless::spawn(async move {
+            stackless::sleep(Duration::from_millis(100)).await;
+            db.borrow_mut().push("B");
+        });
         a.await;
         b.await;
     });
-    t0.elapsed() < Duration::from_millis(290)
+    *done.borrow() == ["B", "A"]
 }
 
 // ----- echo ----------------------------------------------------------------

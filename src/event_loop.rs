@@ -570,13 +570,11 @@ impl Drop for Enter {
 ///
 /// let lp = EventLoop::builder().virtual_clock(true).build();
 /// let clock = lp.clone();
-/// let started = std::time::Instant::now();
 /// let slept = lp.run(Coro::new("nap", move || {
-///     sleep(Duration::from_secs(3600));
+///     sleep(Duration::from_secs(3600)); // the clock jumps: no real hour passes
 ///     clock.time()
 /// }));
-/// assert_eq!(slept, 3600.0); // an hour of virtual time ...
-/// assert!(started.elapsed() < Duration::from_secs(60)); // ... in no real time to speak of
+/// assert_eq!(slept, 3600.0);
 /// ```
 pub struct Builder {
     config: Config,

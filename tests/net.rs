@@ -470,15 +470,16 @@ fn half_close_is_end_of_stream_and_reset_is_an_error() {
 
 #[test]
 fn operations_can_be_bounded_by_timeout() {
-    let (r, t) = EventLoop::new().run(coro("main", || {
+    let timed_out = EventLoop::new().run(coro("main", || {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let started = std::time::Instant::now();
         let r = timeout(Duration::from_millis(50), || client.read(&mut [0u8; 4]));
-        (r.is_err(), started.elapsed())
+        r.is_err()
     }));
-    assert!(r, "the read timed out");
-    assert!(t < Duration::from_secs(5));
+    assert!(
+        timed_out,
+        "the read (with no data coming) was cut short by the timeout"
+    );
 }
 
 #[test]
