@@ -105,6 +105,7 @@ fn exercise_05_dishes_fit_in_the_boil() {
 fn exercise_06_fix_the_blocking_handler() {
     let (ticks, warned) = warnings::catch(|| {
         EventLoop::builder()
+            .virtual_clock(true)
             .slow_task_threshold(Duration::from_millis(100))
             .build()
             .run(Coro::new("main", || {
