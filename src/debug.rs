@@ -96,14 +96,15 @@ impl Instrument for Stepper {
                 v.join("\n         ")
             }
         };
-        let _ = write!(
-            self.output,
+        // One write for the whole block, so a terminal never shows half of it.
+        let block = format!(
             "{}ready    {}\ntimers   {}\nwaiting  {}\n[Enter] step · [c] continue · [q] quit\n",
             self.last,
             list(&snap.ready),
             list(&snap.timers),
             list(&snap.waiting)
         );
+        let _ = self.output.write_all(block.as_bytes());
         let _ = self.output.flush();
         match (self.input)() {
             b'c' | b'C' => self.paused = false,

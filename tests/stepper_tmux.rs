@@ -28,15 +28,29 @@ fn tmux(args: &[&str]) -> String {
 
 /// Waits (up to 10 s) until the pane shows `text`; returns the screen.
 fn wait_for(session: &str, text: &str) -> String {
+    wait_until(session, text, |screen| screen.contains(text))
+}
+
+/// The stepper's prompt: the last line of every step's block.
+const PROMPT: &str = "[Enter] step · [c] continue · [q] quit";
+
+/// Waits (up to 10 s) until the pane shows the block of step `n`, complete.
+fn wait_for_step(session: &str, n: usize) -> String {
+    wait_until(session, &format!("step {n}, complete"), |screen| {
+        screen.contains(&format!("── step {n} ")) && screen.matches(PROMPT).count() >= n
+    })
+}
+
+fn wait_until(session: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let screen = tmux(&["capture-pane", "-p", "-t", session]);
-        if screen.contains(text) {
+        if done(&screen) {
             return screen;
         }
         assert!(
             Instant::now() < deadline,
-            "the pane never showed {text:?}:\n{screen}"
+            "the pane never showed {what}:\n{screen}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -97,7 +111,7 @@ fn stepping_through_an_example_in_a_terminal() {
         return;
     }
     let s = start("step");
-    let screen = wait_for(&s.0, "── step 1");
+    let screen = wait_for_step(&s.0, 1);
     assert!(screen.contains("[0.00 s] Hello"), "{screen}");
     assert!(
         screen.contains("ran      task 'greet' (#1) → paused on sleep"),
@@ -116,7 +130,7 @@ fn stepping_through_an_example_in_a_terminal() {
         "paused before the sleep ends:\n{screen}"
     );
     tmux(&["send-keys", "-t", &s.0, "Enter"]);
-    let screen = wait_for(&s.0, "── step 2");
+    let screen = wait_for_step(&s.0, 2);
     assert!(screen.contains("[2.00 s] World"), "{screen}");
     assert!(
         screen.contains("ran      task 'greet' (#1) → done (returned)"),
@@ -136,14 +150,14 @@ fn q_quits_and_c_runs_on() {
         return;
     }
     let s = start("quit");
-    wait_for(&s.0, "── step 1");
+    wait_for_step(&s.0, 1);
     tmux(&["send-keys", "-t", &s.0, "q"]);
     let screen = wait_for(&s.0, "EXITED 0");
     assert!(screen.contains("stepper: quit"), "{screen}");
     assert!(!screen.contains("World"), "{screen}");
 
     let s = start("cont");
-    wait_for(&s.0, "── step 1");
+    wait_for_step(&s.0, 1);
     tmux(&["send-keys", "-t", &s.0, "c"]);
     let screen = wait_for(&s.0, "EXITED 0");
     assert!(screen.contains("[2.00 s] World"), "{screen}");
