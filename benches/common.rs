@@ -47,3 +47,11 @@ pub fn run_sections(args: &[String], sections: &[(&str, fn())]) {
         }
     }
 }
+
+/// tokio's current_thread runtime, the peer of every comparison.
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -21,14 +21,7 @@ use yieldfrom::{Coro, EventLoop, spawn, stackless, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median_ns, rss_bytes, run_sections};
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use common::{median_ns, rss_bytes, run_sections, tokio_rt};
 
 /// Stackful: `depth` plain calls, then `pauses` yields at the bottom.
 fn chain(depth: u32, pauses: u64) {

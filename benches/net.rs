@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+
 const MSG: usize = 64;
 
 fn raise_fd_limit() {
@@ -62,10 +66,7 @@ fn serve_ours() {
 }
 
 fn serve_tokio() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap());
@@ -130,10 +131,7 @@ fn drive_measured(
     probe: impl Fn() -> f64,
     span: &std::sync::Arc<std::sync::Mutex<(f64, f64)>>,
 ) -> u64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt();
     rt.block_on(async move {
         let mut streams = Vec::with_capacity(conns);
         for _ in 0..conns {

@@ -27,14 +27,7 @@ use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median_ns, rss_bytes, run_sections};
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use common::{median_ns, rss_bytes, run_sections, tokio_rt};
 
 fn line(name: &str, ours: f64, peer: f64, unit: &str) {
     println!(

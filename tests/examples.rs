@@ -6,18 +6,9 @@
 //! Where the header says a number varies (a blocked time, a tick count on a
 //! worker thread), that number is masked on both sides and checked apart.
 
-use std::path::PathBuf;
+mod common;
+use common::example_binary;
 use std::process::Command;
-
-fn example_binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push(name);
-    path
-}
 
 /// The ```text block after "Expected output" in the example's header.
 fn expected_output(name: &str) -> String {

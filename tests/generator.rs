@@ -16,8 +16,8 @@ impl Drop for DropCounter {
     }
 }
 
-#[test]
-fn creating_a_generator_runs_nothing() {
+/// A generator that yields 1, and a flag its body sets when it runs.
+fn flagging_generator() -> (Generator<i32>, Rc<Cell<bool>>) {
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
     let g = Generator::new(move |co: &Co<i32, ()>| {
@@ -25,6 +25,12 @@ fn creating_a_generator_runs_nothing() {
         co.yield_(1)?;
         Ok(())
     });
+    (g, ran)
+}
+
+#[test]
+fn creating_a_generator_runs_nothing() {
+    let (g, ran) = flagging_generator();
     assert!(!ran.get());
     assert!(g.is_created());
     assert_eq!(g.start().unwrap(), Yielded(1));
@@ -152,13 +158,7 @@ fn dropping_an_unstarted_generator_drops_its_captures() {
 
 #[test]
 fn throw_into_an_unstarted_generator_finishes_it_without_running() {
-    let ran = Rc::new(Cell::new(false));
-    let r = ran.clone();
-    let g = Generator::new(move |co: &Co<i32, ()>| {
-        r.set(true);
-        co.yield_(1)?;
-        Ok(())
-    });
+    let (g, ran) = flagging_generator();
     let err = g.throw(GenError::msg("early")).unwrap_err();
     assert_eq!(err.to_string(), "early");
     assert!(!ran.get());

@@ -5,18 +5,10 @@
 //! Needs tmux. Without it the test fails when `CI=true` (`.ci/run` installs
 //! it) and is skipped with a note otherwise.
 
-use std::path::PathBuf;
+mod common;
+use common::example_binary;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn example_binary(name: &str) -> PathBuf {
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push(name);
-    path
-}
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
