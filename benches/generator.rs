@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult};
-use yieldfrom::{Co, Generator};
+use yieldfrom::{Co, Generator, GeneratorState};
 
 #[path = "common.rs"]
 #[allow(dead_code)]
@@ -45,7 +45,13 @@ fn main() {
         });
         let _ = g.start();
         for i in 0..n {
-            black_box(g.send(black_box(i)).ok());
+            // Consume the yielded value exactly as the raw loop does.
+            match g.send(black_box(i)) {
+                Ok(GeneratorState::Yielded(v)) => {
+                    black_box(v);
+                }
+                _ => unreachable!(),
+            }
         }
     });
     report("send_round_trip", ours, "base_ns", raw);

@@ -43,6 +43,7 @@ use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::error::Error;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -155,13 +156,45 @@ enum State {
     Finished,
 }
 
-type Body<Y, R> = Coroutine<(), Y, Result<R, GenError>, PooledStack>;
+type Body<Y, S, R> = Coroutine<Input<S>, Y, Result<R, GenError>, PooledStack>;
 
-/// Where `send`/`throw` leave the value for the body. Nothing but the yielded
-/// value crosses the stack switch itself: a `Resume<S>` built with two 8-byte
-/// stores and copied into the switch with one 16-byte load stalls the CPU
-/// (store forwarding fails), which cost more than the switch.
-type Inbox<S> = Rc<Cell<Option<Resume<S>>>>;
+/// How `send` and `throw` reach the body.
+///
+/// A sent value crosses the stack switch itself, as corosensei's `Input`: a
+/// value of up to 8 bytes travels in a register, a larger one by pointer. A
+/// thrown error goes through this slot, which the driver fills before it
+/// switches in with no value, and which the body checks once after every
+/// switch back into it: one load and a compare that is almost always "empty".
+/// (Passing the whole `Resume<S>` through the switch was slower: built with
+/// two 8-byte stores and copied with one 16-byte load, it stalled the CPU
+/// because store forwarding failed, which cost more than the switch.)
+///
+/// `S` is `MaybeUninit` on the way in: a start or a throw carries no value.
+/// The slot says which: empty means a `Send` unless the body is starting.
+type Input<S> = MaybeUninit<S>;
+
+#[derive(Clone)]
+struct Inbox(Rc<Cell<Option<GenError>>>);
+
+impl Inbox {
+    fn new() -> Self {
+        Inbox(Rc::new(Cell::new(None)))
+    }
+
+    /// Turns what a switch into the body brought into what resumed it.
+    #[inline(always)]
+    fn receive<S>(&self, input: Input<S>) -> Resume<S> {
+        match self.0.take() {
+            Some(error) => Resume::Throw(error),
+            // SAFETY: `Generator::switch` switches in with an initialised
+            // value for every `Resume::Send`, and with an uninitialised one
+            // only for `Start` (which the body never receives here: it only
+            // comes first, and `build` drops it) and `Throw` (which fills
+            // the slot, handled above).
+            None => Resume::Send(unsafe { input.assume_init() }),
+        }
+    }
+}
 
 /// A pausable body on its own stack: Python's generator object.
 ///
@@ -182,8 +215,8 @@ type Inbox<S> = Rc<Cell<Option<Resume<S>>>>;
 /// assert_eq!(countdown.collect::<Vec<i32>>(), [3, 2, 1]);
 /// ```
 pub struct Generator<Y, S = (), R = ()> {
-    body: UnsafeCell<Option<Body<Y, R>>>,
-    inbox: Inbox<S>,
+    body: UnsafeCell<Option<Body<Y, S, R>>>,
+    inbox: Inbox,
     state: Cell<State>,
     /// Set when the body has a canary stack (no guard page): checked at every switch.
     canary: Option<Canary>,
@@ -244,9 +277,10 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         let stack = PooledStack::take(size, name)?;
         let canary = stack.canary();
         let stack_size = stack.size();
-        let inbox: Inbox<S> = Rc::new(Cell::new(None));
+        let inbox = Inbox::new();
         let theirs = inbox.clone();
-        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Y>, ()| {
+        // The first switch in always carries `Start`: no value, nothing thrown.
+        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Input<S>, Y>, _start| {
             body(&Co {
                 yielder,
                 inbox: theirs,
@@ -330,11 +364,18 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         // returns, so no other `&self` call can reach the body while we hold
         // this unique reference (re-entrant calls return AlreadyRunning above).
         let body = unsafe { &mut *self.body.get() };
-        let co = body
-            .as_mut()
-            .expect("a generator that is not Finished has a body");
-        self.inbox.set(Some(how));
-        let result = co.resume(());
+        // SAFETY: callers only switch into a generator that is Created or
+        // Suspended, and the body is `None` only once it is Finished.
+        let co = unsafe { body.as_mut().unwrap_unchecked() };
+        let input = match how {
+            Resume::Send(value) => MaybeUninit::new(value),
+            Resume::Start => MaybeUninit::uninit(),
+            Resume::Throw(error) => {
+                self.inbox.0.set(Some(error));
+                MaybeUninit::uninit()
+            }
+        };
+        let result = co.resume(input);
         std::mem::forget(guard);
         if let Some(canary) = self.canary {
             canary.check(self.name, self.stack_size);
@@ -388,6 +429,13 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
             // straight to the switch without a round trip through memory.
             return self.switch(Resume::Send(value));
         }
+        self.send_slow(value)
+    }
+
+    /// `send` into a generator that is not paused at a yield.
+    #[cold]
+    #[inline(never)]
+    fn send_slow(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
         self.resume(Resume::Send(value))
     }
 
@@ -467,8 +515,8 @@ impl<Y, R> Iterator for &Generator<Y, (), R> {
 pub struct Co<Y, S> {
     /// The body's yielder; it lives on the generator's stack, below the body's
     /// frame, for as long as the body runs — and a `&Co` cannot outlive that.
-    yielder: *const Yielder<(), Y>,
-    inbox: Inbox<S>,
+    yielder: *const Yielder<Input<S>, Y>,
+    inbox: Inbox,
 }
 
 impl<Y, S> Co<Y, S> {
@@ -476,10 +524,8 @@ impl<Y, S> Co<Y, S> {
     #[inline(always)]
     fn switch(&self, value: Y) -> Resume<S> {
         // SAFETY: see the `yielder` field: the yielder outlives every `&Co`.
-        unsafe { &*self.yielder }.suspend(value);
-        self.inbox
-            .take()
-            .expect("a resumed generator finds what resumed it in its inbox")
+        let input = unsafe { &*self.yielder }.suspend(value);
+        self.inbox.receive(input)
     }
 
     /// Pauses with `value` (Python: `x = yield value`).
