@@ -33,6 +33,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::resume_unwind;
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,9 +71,78 @@ impl Handle {
     }
 }
 
-enum Ready {
-    Step(Rc<TaskCore>, Wake),
+/// One ready-queue entry, in one machine word: a task to step (how it is
+/// woken waits in the task's `wake` cell) or a callback to call, told apart by
+/// the pointer's low bit.
+///
+/// Why not `enum { Step(Rc<TaskCore>, Wake), Call(Rc<Callback>) }`: that is
+/// two words, built on the stack with a 1-byte store for the tag and an
+/// 8-byte store for the pointer, then copied into the queue with one 16-byte
+/// load, which store forwarding cannot serve: the load waits until both
+/// stores have reached the cache, on every task switch.
+struct Ready(NonNull<()>);
+
+/// What a [`Ready`] holds, once taken out of the queue.
+enum Entry {
+    Step(Rc<TaskCore>),
     Call(Rc<Callback>),
+}
+
+impl Ready {
+    const CALL: usize = 1;
+
+    fn step(task: Rc<TaskCore>) -> Ready {
+        // SAFETY: `Rc::into_raw` never returns null.
+        Ready(unsafe { NonNull::new_unchecked(Rc::into_raw(task) as *mut ()) })
+    }
+
+    fn call(cb: Rc<Callback>) -> Ready {
+        let ptr = Rc::into_raw(cb) as *mut ();
+        // `Rc`'s allocation is aligned to at least its counters' 8 bytes, so
+        // the low bit of the pointer is free for the tag.
+        debug_assert_eq!(ptr.addr() & Self::CALL, 0);
+        // SAFETY: a non-null pointer with a bit set is still non-null.
+        Ready(unsafe { NonNull::new_unchecked(ptr.map_addr(|a| a | Self::CALL)) })
+    }
+
+    fn is_call(&self) -> bool {
+        self.0.as_ptr().addr() & Self::CALL != 0
+    }
+
+    fn into_entry(self) -> Entry {
+        let this = std::mem::ManuallyDrop::new(self);
+        let ptr = this.0.as_ptr();
+        if this.is_call() {
+            // SAFETY: made by `Ready::call` from `Rc::into_raw` (tag removed),
+            // and `this` is not dropped, so the count is taken over exactly once.
+            Entry::Call(unsafe {
+                Rc::from_raw(ptr.map_addr(|a| a & !Self::CALL) as *const Callback)
+            })
+        } else {
+            // SAFETY: made by `Ready::step` from `Rc::into_raw`; as above.
+            Entry::Step(unsafe { Rc::from_raw(ptr as *const TaskCore) })
+        }
+    }
+
+    /// What the stepper shows for this entry.
+    fn describe(&self) -> String {
+        if self.is_call() {
+            "a callback".to_string()
+        } else {
+            // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
+            // the pointee is alive while `self` is borrowed.
+            let t = unsafe { &*(self.0.as_ptr() as *const TaskCore) };
+            format!("task '{}' (#{})", t.name, t.id.0)
+        }
+    }
+}
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        // SAFETY: `self` is never used again; `into_entry` takes the `Rc`
+        // count it owns, and dropping the entry releases it.
+        drop(unsafe { std::ptr::read(self) }.into_entry());
+    }
 }
 
 /// Settings of a loop; see [`Builder`].
@@ -224,7 +294,7 @@ pub(crate) fn call_soon_boxed(f: Box<dyn FnOnce()>) {
     with_loop("call_soon()", |core| {
         core.ready
             .borrow_mut()
-            .push_back(Ready::Call(Rc::new(Callback {
+            .push_back(Ready::call(Rc::new(Callback {
                 f: RefCell::new(Some(f)),
             })))
     });
@@ -254,15 +324,7 @@ impl Core {
 
     /// What the stepper shows: the ready queue, the timers, the waiting tasks.
     pub(crate) fn snapshot(&self) -> crate::debug::Snapshot {
-        let ready = self
-            .ready
-            .borrow()
-            .iter()
-            .map(|r| match r {
-                Ready::Step(t, _) => format!("task '{}' (#{})", t.name, t.id.0),
-                Ready::Call(_) => "a callback".to_string(),
-            })
-            .collect();
+        let ready = self.ready.borrow().iter().map(Ready::describe).collect();
         let start = self.clock.start;
         let timers = self.timers.borrow().describe(start);
         let waiting = self
@@ -290,7 +352,8 @@ impl Core {
     fn schedule(&self, task: Rc<TaskCore>, how: Wake) {
         task.bump_seq();
         task.state.set(TaskState::Ready);
-        self.ready.borrow_mut().push_back(Ready::Step(task, how));
+        task.wake.set(how);
+        self.ready.borrow_mut().push_back(Ready::step(task));
     }
 
     /// Calls `f` with the poller's registry (no clone: cloning dups the
@@ -313,7 +376,7 @@ impl Core {
         self.instrument(|i, at| i.task_spawned(at, info));
         self.ready
             .borrow_mut()
-            .push_back(Ready::Step(task.core.clone(), Wake::Run));
+            .push_back(Ready::step(task.core.clone()));
         task
     }
 
@@ -480,7 +543,7 @@ impl Core {
                             self.schedule(task, Wake::Run);
                         }
                     }
-                    Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::Call(cb)),
+                    Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::call(cb)),
                 }
             }
         }
@@ -495,13 +558,14 @@ impl Core {
             if pollable && self.steps_since_poll.get() >= self.config.event_interval {
                 break;
             }
-            let entry = self.ready.borrow_mut().pop_front();
+            let entry = self.ready.borrow_mut().pop_front().map(Ready::into_entry);
             match entry {
-                Some(Ready::Step(task, wake)) => {
+                Some(Entry::Step(task)) => {
                     self.steps_since_poll.set(self.steps_since_poll.get() + 1);
+                    let wake = task.wake.get();
                     self.run_task(task, wake);
                 }
-                Some(Ready::Call(cb)) => {
+                Some(Entry::Call(cb)) => {
                     let f = cb.f.borrow_mut().take();
                     if let Some(f) = f {
                         self.instrument(|i, at| i.callback(at));
@@ -779,7 +843,7 @@ impl EventLoop {
         let cb = Rc::new(Callback {
             f: RefCell::new(Some(Box::new(f))),
         });
-        self.0.ready.borrow_mut().push_back(Ready::Call(cb.clone()));
+        self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
         Handle(cb)
     }
 

@@ -68,6 +68,9 @@ pub(crate) struct TaskCore {
     pub(crate) cancel_requested: Cell<bool>,
     /// A wake that arrived while the task was still running (before it parked).
     pub(crate) early_wake: Cell<Option<Wake>>,
+    /// How the task is woken when the loop next steps it (set as it is
+    /// scheduled: the ready queue holds only the task).
+    pub(crate) wake: Cell<Wake>,
     yielder: Cell<*const TaskYielder>,
     /// Builds the coroutine at the first step (the stack is taken then, so a
     /// spawned task that has not started holds no stack).
@@ -261,6 +264,7 @@ impl<T: 'static> Task<T> {
             seq: Cell::new(0),
             cancel_requested: Cell::new(false),
             early_wake: Cell::new(None),
+            wake: Cell::new(Wake::Run),
             yielder: Cell::new(std::ptr::null()),
             stack_lo: Cell::new(0),
             stack_hi: Cell::new(0),
