@@ -184,8 +184,8 @@ impl Registration {
     /// `WouldBlock` no edge can be pending: events are only read by the loop,
     /// which does not run while this task does.
     fn park(&self, dir: Direction) -> io::Result<()> {
-        let (task, seq) = suspend::with_current(|t| (t.rc(), t.wait_seq()));
-        let waiter = (task.clone(), seq);
+        let (waiter, me) = suspend::with_current(|t| ((t.rc(), t.wait_seq()), t as *const _));
+        let seq = waiter.1;
         self.with_side(dir, move |side| {
             side.ready = false;
             side.waiters.push(waiter);
@@ -204,7 +204,7 @@ impl Registration {
             // has already drained the list.)
             self.with_side(dir, |side| {
                 side.waiters
-                    .retain(|(t, s)| !(Rc::ptr_eq(t, &task) && *s == seq))
+                    .retain(|(t, s)| !(std::ptr::eq(&**t, me) && *s == seq))
             });
             suspend::raise_cancelled();
         }

@@ -193,6 +193,7 @@ pub(crate) fn leave(previous: Option<NonNull<TaskCore>>) {
 const NO_TASK: &str = "yield_from() needs a running task: start one with run() or spawn()";
 
 /// Calls `f` with the running task, or panics with a clear message outside one.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&TaskCore) -> R) -> R {
     let task = CURRENT
         .with(|c| c.get())
@@ -212,11 +213,13 @@ pub fn in_task() -> bool {
 /// Low level: returns [`Wake::Cancel`] instead of raising, so that a caller
 /// holding a resource (a lock being handed over, a queue slot) can give it
 /// back first. Most code wants [`suspend_or_cancel`].
+#[inline]
 pub fn suspend(reason: Suspend) -> Wake {
     with_current(|task| task.suspend(reason))
 }
 
 /// Pauses the running task for `reason`; a cancellation raises [`Cancelled`].
+#[inline]
 pub fn suspend_or_cancel(reason: Suspend) -> Wake {
     match suspend(reason) {
         Wake::Cancel => raise_cancelled(),
@@ -227,14 +230,21 @@ pub fn suspend_or_cancel(reason: Suspend) -> Wake {
 /// Used by the loop: checks that `sp` (an address on the current stack) lies
 /// inside the task's stack, so that a task is never suspended from another
 /// coroutine's stack (a generator body running inside the task).
+#[inline]
 pub(crate) fn check_on_task_stack(lo: usize, hi: usize) {
     let probe = 0u8;
     let sp = &probe as *const u8 as usize;
     if sp < lo || sp >= hi {
-        panic!(
-            "yield_from() was called inside a Generator body running in a task; a generator \
-             has its own stack and cannot pause the task. Await outside the generator, or make \
-             it a coroutine (Coro)"
-        );
+        not_on_task_stack();
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_on_task_stack() -> ! {
+    panic!(
+        "yield_from() was called inside a Generator body running in a task; a generator \
+         has its own stack and cannot pause the task. Await outside the generator, or make \
+         it a coroutine (Coro)"
+    );
 }

@@ -124,6 +124,7 @@ impl TaskCore {
     }
 
     /// Called on the task's own stack: the switch to the loop.
+    #[inline(always)]
     pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
         suspend::check_on_task_stack(self.stack_lo.get(), self.stack_hi.get());
         let trap = match reason {
