@@ -206,6 +206,28 @@ fn main() {
         println!("{n} round trips");
         return;
     }
+    if let Some(at) = args.iter().position(|a| a == "--measure") {
+        // Drive a running server and report its user CPU per round trip over
+        // the window (for comparing two builds): --measure ADDR PID CONNS SECS
+        let (addr, pid, conns, secs) = (&args[at + 1], &args[at + 2], &args[at + 3], &args[at + 4]);
+        let pid: u32 = pid.parse().unwrap();
+        let cpu = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
+        let window = Duration::from_secs(secs.parse().unwrap());
+        let trips = drive_measured(
+            addr.clone(),
+            conns.parse().unwrap(),
+            window,
+            || user_cpu_us(pid),
+            &cpu,
+        );
+        let (cpu0, cpu1) = *cpu.lock().unwrap();
+        println!(
+            "rps={:.0} cpu_us={:.3}",
+            trips as f64 / window.as_secs_f64(),
+            (cpu1 - cpu0) / trips as f64
+        );
+        return;
+    }
     let window = Duration::from_secs(2);
     // `cargo bench --bench net -- 1000` runs one size.
     let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();

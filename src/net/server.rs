@@ -58,8 +58,16 @@ where
         accepted: Cell::new(0),
     });
     let st = state.clone();
+    const ACCEPT_BURST: u64 = 100;
     let accept_task = spawn(Coro::new("accept", move || {
         loop {
+            // A burst of waiting connections never blocks: without a pause,
+            // 10,000 of them would be accepted in one step while the ones
+            // already accepted wait (asyncio takes at most `backlog`, 100,
+            // per loop iteration too).
+            if st.accepted.get() % ACCEPT_BURST == ACCEPT_BURST - 1 {
+                crate::time::yield_now();
+            }
             match listener.accept() {
                 Ok((stream, _peer)) => {
                     st.accepted.set(st.accepted.get() + 1);
