@@ -162,6 +162,44 @@ fn ten_thousand_connections_open_at_once() {
 }
 
 #[test]
+fn a_burst_of_connections_does_not_hold_the_loop_in_accept() {
+    // 250 connections wait in the backlog before the server's loop runs: the
+    // accept task takes at most 100 (asyncio's backlog) before handlers run.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (first_handler_saw, total) = run(coro("main", move || {
+        // How many connections were accepted when the first handler ran.
+        let first = Rc::new(Cell::new(None));
+        let accepted = Rc::new(Cell::new(0u64));
+        let (f, n) = (first.clone(), accepted.clone());
+        let server = start_server(addr, move |_stream: TcpStream| {
+            n.set(n.get() + 1);
+            let (f, n) = (f.clone(), n.clone());
+            coro("conn", move || {
+                if f.get().is_none() {
+                    f.set(Some(n.get()));
+                }
+            })
+        })
+        .unwrap();
+        // Blocking connects from the loop's own thread: they complete in the
+        // kernel's backlog while the server has not run yet.
+        let clients: Vec<_> = (0..250)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        while server.accepted() < 250 {
+            yield_now();
+        }
+        drop(clients);
+        (first.get(), accepted.get())
+    }));
+    assert_eq!(total, 250);
+    let at = first_handler_saw.expect("a handler ran");
+    assert!(at <= 100, "the first handler ran only after {at} accepts");
+}
+
+#[test]
 fn a_slow_client_does_not_delay_the_others() {
     let (fast_done, slow_waiting) = run(coro("main", || {
         let server = start_server("127.0.0.1:0", echo).unwrap();
