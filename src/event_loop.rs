@@ -124,6 +124,15 @@ impl Ready {
         }
     }
 
+    /// Prefetches the stack of the task this entry steps.
+    fn prefetch(&self) {
+        if !self.is_call() {
+            // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
+            // the pointee is alive while `self` is borrowed.
+            unsafe { &*(self.0.as_ptr() as *const TaskCore) }.prefetch_stack();
+        }
+    }
+
     /// What the stepper shows for this entry.
     fn describe(&self) -> String {
         if self.is_call() {
@@ -558,7 +567,15 @@ impl Core {
             if pollable && self.steps_since_poll.get() >= self.config.event_interval {
                 break;
             }
-            let entry = self.ready.borrow_mut().pop_front().map(Ready::into_entry);
+            let entry = {
+                let mut ready = self.ready.borrow_mut();
+                let entry = ready.pop_front().map(Ready::into_entry);
+                // While this one runs, bring the next task's stack in.
+                if let Some(next) = ready.front() {
+                    next.prefetch();
+                }
+                entry
+            };
             match entry {
                 Some(Entry::Step(task)) => {
                     self.steps_since_poll.set(self.steps_since_poll.get() + 1);

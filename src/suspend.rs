@@ -230,13 +230,16 @@ pub fn suspend_or_cancel(reason: Suspend) -> Wake {
 /// Used by the loop: checks that `sp` (an address on the current stack) lies
 /// inside the task's stack, so that a task is never suspended from another
 /// coroutine's stack (a generator body running inside the task).
+///
+/// Returns that address: where the task's stack is in use when it parks.
 #[inline]
-pub(crate) fn check_on_task_stack(lo: usize, hi: usize) {
+pub(crate) fn check_on_task_stack(lo: usize, hi: usize) -> usize {
     let probe = 0u8;
-    let sp = &probe as *const u8 as usize;
+    let sp = std::hint::black_box(&probe) as *const u8 as usize;
     if sp < lo || sp >= hi {
         not_on_task_stack();
     }
+    sp
 }
 
 #[cold]

@@ -77,6 +77,10 @@ pub(crate) struct TaskCore {
     launch: Cell<Option<Launch>>,
     stack_lo: Cell<usize>,
     stack_hi: Cell<usize>,
+    /// About where the stack pointer was when the task last parked (0 before
+    /// its first step): the loop prefetches that part of the stack when it
+    /// schedules the task.
+    parked_sp: Cell<usize>,
     canary: Cell<Option<Canary>>,
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<usize>,
@@ -123,10 +127,34 @@ impl TaskCore {
         self.seq.set(self.seq.get().wrapping_add(1));
     }
 
+    /// Asks the CPU to bring the top of the parked task's stack into the
+    /// cache: called when the task is scheduled, so that by the time the loop
+    /// switches to it (after the rest of the events of this poll), returning
+    /// through its frames does not stall on memory. With 10,000 connections
+    /// the stacks do not fit in the cache, and those misses were most of the
+    /// loop's user time per round trip.
+    #[inline]
+    pub(crate) fn prefetch_stack(&self) {
+        let sp = self.parked_sp.get();
+        if sp == 0 {
+            return;
+        }
+        // The frames the task returns through lie above `sp`; what it calls
+        // next (a read, a write) lies just below.
+        let lo = (sp.saturating_sub(256) & !63).max(self.stack_lo.get());
+        let hi = (sp + 512).min(self.stack_hi.get());
+        let mut line = lo;
+        while line < hi {
+            prefetch(line as *const u8);
+            line += 64;
+        }
+    }
+
     /// Called on the task's own stack: the switch to the loop.
     #[inline(always)]
     pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
-        suspend::check_on_task_stack(self.stack_lo.get(), self.stack_hi.get());
+        let sp = suspend::check_on_task_stack(self.stack_lo.get(), self.stack_hi.get());
+        self.parked_sp.set(sp);
         let trap = match reason {
             Suspend::YieldNow => Trap::YieldNow,
             Suspend::Sleep { until } => {
@@ -191,6 +219,15 @@ impl TaskCore {
         suspend::leave(previous);
         self.state.set(TaskState::Done);
     }
+}
+
+#[inline(always)]
+fn prefetch(_addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(_addr as *const i8)
+    };
 }
 
 /// A handle to a running coroutine (Python's `asyncio.Task`); await it with
@@ -269,6 +306,7 @@ impl<T: 'static> Task<T> {
             yielder: Cell::new(std::ptr::null()),
             stack_lo: Cell::new(0),
             stack_hi: Cell::new(0),
+            parked_sp: Cell::new(0),
             canary: Cell::new(None),
             slot: Cell::new(usize::MAX),
             warned_blocking: Cell::new(false),
