@@ -124,12 +124,24 @@ impl Ready {
         }
     }
 
+    /// The task this entry steps, if it is one.
+    fn task(&self) -> Option<&TaskCore> {
+        // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
+        // the pointee is alive while `self` is borrowed.
+        (!self.is_call()).then(|| unsafe { &*(self.0.as_ptr() as *const TaskCore) })
+    }
+
     /// Prefetches the stack of the task this entry steps.
     fn prefetch(&self) {
-        if !self.is_call() {
-            // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
-            // the pointee is alive while `self` is borrowed.
-            unsafe { &*(self.0.as_ptr() as *const TaskCore) }.prefetch_stack();
+        if let Some(task) = self.task() {
+            task.prefetch_stack();
+        }
+    }
+
+    /// Prefetches the record of the task this entry steps.
+    fn prefetch_record(&self) {
+        if let Some(task) = self.task() {
+            task.prefetch_record();
         }
     }
 
@@ -138,9 +150,7 @@ impl Ready {
         if self.is_call() {
             "a callback".to_string()
         } else {
-            // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
-            // the pointee is alive while `self` is borrowed.
-            let t = unsafe { &*(self.0.as_ptr() as *const TaskCore) };
+            let t = self.task().expect("a step entry");
             format!("task '{}' (#{})", t.name, t.id.0)
         }
     }
@@ -570,9 +580,13 @@ impl Core {
             let entry = {
                 let mut ready = self.ready.borrow_mut();
                 let entry = ready.pop_front().map(Ready::into_entry);
-                // While this one runs, bring the next task's stack in.
+                // While this one runs, bring the next task's stack in, and
+                // the record of the one after it (which says where its stack is).
                 if let Some(next) = ready.front() {
                     next.prefetch();
+                }
+                if let Some(after) = ready.get(1) {
+                    after.prefetch_record();
                 }
                 entry
             };
