@@ -143,8 +143,8 @@ impl TaskCore {
         }
         // The frames the task returns through lie above `sp`; what it calls
         // next (a read, a write) lies just below.
-        let lo = (sp.saturating_sub(256) & !63).max(self.stack_lo.get());
-        let hi = (sp + 512).min(self.stack_hi.get());
+        let lo = (sp.saturating_sub(128) & !63).max(self.stack_lo.get());
+        let hi = (sp + 384).min(self.stack_hi.get());
         let mut line = lo;
         while line < hi {
             prefetch(line as *const u8);
