@@ -25,31 +25,60 @@ use std::fmt;
 #[must_use = "a coroutine does nothing until it is awaited with yield_from(), spawned, or run()"]
 pub struct Coro<T> {
     name: &'static str,
-    body: Option<Box<dyn FnOnce() -> T>>,
+    body: Option<Box<dyn Body<T>>>,
 }
 
-impl<T> Coro<T> {
+/// A coroutine's body, boxed once: awaited, it is called in place; spawned,
+/// the same allocation becomes the task's launch record (with room for the
+/// task's result slot), so a task costs one box fewer.
+pub(crate) struct BodyBox<F, T> {
+    pub(crate) f: F,
+    pub(crate) out: Option<crate::future::Future<T>>,
+}
+
+/// What a boxed body can do (see [`BodyBox`]).
+pub(crate) trait Body<T> {
+    /// Runs the body here.
+    fn call(self: Box<Self>) -> T;
+    /// Becomes a task's launch record, finishing `out`.
+    fn into_launch(self: Box<Self>, out: crate::future::Future<T>) -> crate::task::Launch;
+}
+
+impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F, T> {
+    fn call(self: Box<Self>) -> T {
+        (self.f)()
+    }
+
+    fn into_launch(mut self: Box<Self>, out: crate::future::Future<T>) -> crate::task::Launch {
+        self.out = Some(out);
+        self
+    }
+}
+
+impl<T: 'static> Coro<T> {
     /// Wraps `body` as a coroutine object named `name`; nothing runs yet.
     pub fn new(name: &'static str, body: impl FnOnce() -> T + 'static) -> Coro<T> {
         Coro {
             name,
-            body: Some(Box::new(body)),
+            body: Some(Box::new(BodyBox { f: body, out: None })),
         }
     }
+}
 
+impl<T> Coro<T> {
     /// The coroutine's name (Python: `__qualname__`), used in warnings and traces.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
     /// Takes the body out to run it; the coroutine counts as awaited from now on.
-    pub(crate) fn into_body(mut self) -> Box<dyn FnOnce() -> T> {
+    pub(crate) fn into_body(mut self) -> Box<dyn Body<T>> {
         self.body.take().expect("a Coro's body is taken only once")
     }
 
     /// Runs the body right here, on the current stack (what awaiting a coroutine is).
     pub(crate) fn run_inline(self) -> T {
-        (self.into_body())()
+        self.into_body().call()
     }
 }
 

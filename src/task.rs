@@ -33,7 +33,7 @@ use std::rc::{Rc, Weak};
 
 use corosensei::{Coroutine, CoroutineResult};
 
-use crate::coro::Coro;
+use crate::coro::{BodyBox, Coro};
 use crate::future::{Future, Outcome};
 use crate::stack::{Canary, PooledStack};
 use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
@@ -53,10 +53,80 @@ pub(crate) enum TaskState {
 
 type TaskCoroutine = Coroutine<Wake, Trap, (), PooledStack>;
 
-/// Makes the task's coroutine on its first step, given the stack size and the
-/// first wake; `None` if the task finished without running (cancelled before
-/// it started, or no stack could be mapped: the task then fails with that error).
-type Launch = Box<dyn FnOnce(usize, Wake) -> Option<TaskCoroutine>>;
+/// What makes a task's coroutine on its first step: the coroutine object's
+/// own box ([`BodyBox`]), now holding the task's result slot too.
+pub(crate) type Launch = Box<dyn Launcher>;
+
+/// See [`Launch`].
+pub(crate) trait Launcher {
+    /// Makes the coroutine, given the stack size, the first wake and the
+    /// task's name; `None` if the task finished without running (cancelled
+    /// before it started, or no stack could be mapped: the task then fails
+    /// with that error).
+    fn launch(
+        self: Box<Self>,
+        stack_size: usize,
+        first: Wake,
+        name: &'static str,
+    ) -> Option<TaskCoroutine>;
+}
+
+impl<T: 'static, F: FnOnce() -> T + 'static> Launcher for BodyBox<F, T> {
+    fn launch(
+        self: Box<Self>,
+        stack_size: usize,
+        first: Wake,
+        name: &'static str,
+    ) -> Option<TaskCoroutine> {
+        let BodyBox { f: body, out } = *self;
+        let out = out.expect("a launched body has its task's result slot");
+        if first == Wake::Cancel {
+            // Cancelled before it ever ran: the body never starts, no stack is taken.
+            suspend::with_current(|t| t.end_note.replace(Some("cancelled".into())));
+            drop(body);
+            out.finish(Outcome::Cancelled);
+            return None;
+        }
+        let stack = match PooledStack::take(stack_size, name) {
+            Ok(stack) => stack,
+            Err(e) => {
+                out.finish(Outcome::Panic(Box::new(e.to_string())));
+                return None;
+            }
+        };
+        suspend::with_current(|t| {
+            t.canary.set(stack.canary());
+            t.stack_lo.set(stack.usable_lo());
+            t.stack_hi.set(stack.base_addr());
+        });
+        Some(Coroutine::with_stack(
+            stack,
+            move |yielder: &TaskYielder, _first: Wake| {
+                suspend::with_current(|t| t.yielder.set(yielder));
+                let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+                    // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                    Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
+                        Outcome::Cancelled
+                    }
+                    Ok(v) => Outcome::Value(v),
+                    Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+                    Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
+                    Err(p) => Outcome::Panic(p),
+                };
+                let note = match &outcome {
+                    Outcome::Value(_) => None,
+                    Outcome::Cancelled => Some("cancelled".to_string()),
+                    Outcome::Panic(p) => Some(format!(
+                        "panicked: {}",
+                        crate::future::panic_message(p.as_ref())
+                    )),
+                };
+                suspend::with_current(|t| t.end_note.replace(note));
+                out.finish(outcome);
+            },
+        ))
+    }
+}
 
 /// The untyped part of a task, owned by the loop.
 pub(crate) struct TaskCore {
@@ -194,7 +264,7 @@ impl TaskCore {
             let launched = self
                 .launch
                 .take()
-                .and_then(|launch| launch(stack_size, wake));
+                .and_then(|launch| launch.launch(stack_size, wake, self.name));
             if launched.is_none() {
                 suspend::leave(previous);
                 return None;
@@ -254,54 +324,7 @@ impl<T: 'static> Task<T> {
         let name = coro.name();
         let fut: Future<T> = Future::named(name);
         let out = fut.clone();
-        let body = coro.into_body();
-        let launch: Launch = Box::new(move |stack_size, first| {
-            if first == Wake::Cancel {
-                // Cancelled before it ever ran: the body never starts, no stack is taken.
-                suspend::with_current(|t| t.end_note.replace(Some("cancelled".into())));
-                drop(body);
-                out.finish(Outcome::Cancelled);
-                return None;
-            }
-            let stack = match PooledStack::take(stack_size, name) {
-                Ok(stack) => stack,
-                Err(e) => {
-                    out.finish(Outcome::Panic(Box::new(e.to_string())));
-                    return None;
-                }
-            };
-            suspend::with_current(|t| {
-                t.canary.set(stack.canary());
-                t.stack_lo.set(stack.usable_lo());
-                t.stack_hi.set(stack.base_addr());
-            });
-            Some(Coroutine::with_stack(
-                stack,
-                move |yielder: &TaskYielder, _first: Wake| {
-                    suspend::with_current(|t| t.yielder.set(yielder));
-                    let outcome = match catch_unwind(AssertUnwindSafe(body)) {
-                        // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                        Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
-                            Outcome::Cancelled
-                        }
-                        Ok(v) => Outcome::Value(v),
-                        Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                        Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
-                        Err(p) => Outcome::Panic(p),
-                    };
-                    let note = match &outcome {
-                        Outcome::Value(_) => None,
-                        Outcome::Cancelled => Some("cancelled".to_string()),
-                        Outcome::Panic(p) => Some(format!(
-                            "panicked: {}",
-                            crate::future::panic_message(p.as_ref())
-                        )),
-                    };
-                    suspend::with_current(|t| t.end_note.replace(note));
-                    out.finish(outcome);
-                },
-            ))
-        });
+        let launch = coro.into_body().into_launch(out);
         let core = Rc::new_cyclic(|this| TaskCore {
             id,
             name,
