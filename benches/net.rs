@@ -167,12 +167,17 @@ fn drive_measured(
 /// One run: (round trips per second, server user CPU µs per round trip).
 fn measure(kind: &str, conns: usize, window: Duration) -> (f64, f64) {
     let (mut child, addr) = start_server(kind);
-    let pid = child.id();
-    // The server's CPU over the window only: connecting is not measured.
-    let cpu = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
-    let trips = drive_measured(addr, conns, window, || user_cpu_us(pid), &cpu);
+    let figures = measure_running(addr, child.id(), conns, window);
     drop(child.stdin.take()); // the server exits when its stdin closes
     let _ = child.wait();
+    figures
+}
+
+/// Drives the server `pid` listening at `addr`: (round trips per second,
+/// its user CPU µs per round trip over the window; connecting is not measured).
+fn measure_running(addr: String, pid: u32, conns: usize, window: Duration) -> (f64, f64) {
+    let cpu = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
+    let trips = drive_measured(addr, conns, window, || user_cpu_us(pid), &cpu);
     let (cpu0, cpu1) = *cpu.lock().unwrap();
     (
         trips as f64 / window.as_secs_f64(),
@@ -210,22 +215,13 @@ fn main() {
         // Drive a running server and report its user CPU per round trip over
         // the window (for comparing two builds): --measure ADDR PID CONNS SECS
         let (addr, pid, conns, secs) = (&args[at + 1], &args[at + 2], &args[at + 3], &args[at + 4]);
-        let pid: u32 = pid.parse().unwrap();
-        let cpu = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
-        let window = Duration::from_secs(secs.parse().unwrap());
-        let trips = drive_measured(
+        let (rps, cpu_us) = measure_running(
             addr.clone(),
+            pid.parse().unwrap(),
             conns.parse().unwrap(),
-            window,
-            || user_cpu_us(pid),
-            &cpu,
+            Duration::from_secs(secs.parse().unwrap()),
         );
-        let (cpu0, cpu1) = *cpu.lock().unwrap();
-        println!(
-            "rps={:.0} cpu_us={:.3}",
-            trips as f64 / window.as_secs_f64(),
-            (cpu1 - cpu0) / trips as f64
-        );
+        println!("rps={rps:.0} cpu_us={cpu_us:.3}");
         return;
     }
     // utime counts in 10 ms ticks: a 4 s window keeps that under 2% of the figure.

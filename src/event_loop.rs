@@ -400,14 +400,14 @@ impl Core {
     }
 
     /// Runs one step of `task`, then files it where its suspension says.
-    fn run_task(&self, task: Rc<TaskCore>, wake: Wake) {
+    fn run_task(&self, task: Rc<TaskCore>) {
         if task.state.get() == TaskState::Done {
             return;
         }
         let wake = if task.cancel_requested.replace(false) {
             Wake::Cancel
         } else {
-            wake
+            task.wake.get()
         };
         task.state.set(TaskState::Running);
         if self.instrumented.get() {
@@ -593,8 +593,7 @@ impl Core {
             match entry {
                 Some(Entry::Step(task)) => {
                     self.steps_since_poll.set(self.steps_since_poll.get() + 1);
-                    let wake = task.wake.get();
-                    self.run_task(task, wake);
+                    self.run_task(task);
                 }
                 Some(Entry::Call(cb)) => {
                     let f = cb.f.borrow_mut().take();

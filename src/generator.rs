@@ -525,7 +525,8 @@ pub struct Co<Y, S> {
 }
 
 impl<Y, S> Co<Y, S> {
-    /// Switches out with `value` and returns what the driver left in the inbox.
+    /// Switches out with `value` and returns what resumed it: the value sent
+    /// across the switch, or the error the driver left in the inbox.
     #[inline(always)]
     fn switch(&self, value: Y) -> Resume<S> {
         // SAFETY: see the `yielder` field: the yielder outlives every `&Co`.

@@ -162,6 +162,37 @@ fn ten_thousand_connections_open_at_once() {
 }
 
 #[test]
+fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
+    // The first waiter is kept inline, the second in the overflow list: an
+    // event must wake both, in the order they came.
+    let got = run(coro("main", || {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let ours = Rc::new(ours);
+        let readers: Vec<_> = ["first", "second"]
+            .into_iter()
+            .map(|who| {
+                let s = ours.clone();
+                spawn(coro("reader", move || {
+                    let mut b = [0u8; 1];
+                    timeout(Duration::from_secs(5), || s.read(&mut b))
+                        .map(|r| (who, r.map(|_| b[0] as char).ok()))
+                }))
+            })
+            .collect();
+        yield_now(); // both readers are parked now
+        theirs.write_all(b"a").unwrap();
+        yield_now();
+        yield_now();
+        theirs.write_all(b"b").unwrap();
+        readers
+            .into_iter()
+            .map(|t| yield_from(t).expect("a reader was never woken"))
+            .collect::<Vec<_>>()
+    }));
+    assert_eq!(got, [("first", Some('a')), ("second", Some('b'))]);
+}
+
+#[test]
 fn a_burst_of_connections_does_not_hold_the_loop_in_accept() {
     // 250 connections wait in the backlog before the server's loop runs: the
     // accept task takes at most 100 (asyncio's backlog) before handlers run.
