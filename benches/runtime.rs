@@ -2,14 +2,15 @@
 //!
 //! One line per figure:
 //! `BENCH name=<name> ours_ns=<median> peer_ns=<median> ratio=<ours/peer>`
-//! (`ours_bytes`/`peer_bytes` for memory). Memory figures are measured in a
-//! child process each (this binary re-run with `--child <what>`), so that one
+//! (`ours_bytes`/`peer_bytes` for memory). Memory figures and spawn + join
+//! are measured in child processes (this binary re-run with `--child <what>`), so that one
 //! measurement's heap does not inflate the next.
 //!
 //! - `switch_yield_now`: two tasks ping-ponging with `yield_now`, per switch;
 //!   peers: tokio `yield_now` and a tokio `Notify` handoff (target ≤ 0.2×).
 //! - `spawn_join_100k`: spawn 100,000 trivial tasks and join them, per task
 //!   (target ≤ 0.5×; the pool's warm limit is raised to hold the working set).
+//!   Each side runs in child processes of its own, alternating.
 //! - `sleep_100k_rss`: resident memory per task with 100,000 tasks asleep (≤ 5 KiB).
 //! - `sleep_1m`: 1,000,000 tasks asleep at once; wall time and memory.
 //! - `timers_1m`: 1,000,000 timers with random deadlines within 1 s: time to
@@ -104,33 +105,60 @@ fn switch() {
     println!("# switch: the 0.2x target is met against {beaten}");
 }
 
+/// Spawn + join of 100,000 tasks: each side in child processes of its own,
+/// three of each, alternating, so that neither inherits the other's heap
+/// (glibc's trimmed or fragmented heap changes what the next side pays).
 fn spawn_join() {
-    const N: u64 = 100_000;
-    yieldfrom::stack::set_warm_limit(200_000);
-    // One loop for every batch, as tokio's runtime is built once below.
-    let lp = EventLoop::new();
-    let ours = median_ns(7, N, |n| {
-        lp.run_until_complete(Coro::new("main", move || {
-            let tasks: Vec<_> = (0..n)
-                .map(|i| spawn(Coro::new("t", move || black_box(i))))
-                .collect();
-            for t in tasks {
-                black_box(yield_from(t));
-            }
-        }));
-    });
-    let rt = tokio_rt();
-    let peer = median_ns(7, N, |n| {
-        rt.block_on(async move {
-            let tasks: Vec<_> = (0..n)
-                .map(|i| tokio::spawn(async move { black_box(i) }))
-                .collect();
-            for t in tasks {
-                black_box(t.await.unwrap());
-            }
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ours.push(run_child(&["--child", "spawn", "ours", "100000"])[0]);
+        peer.push(run_child(&["--child", "spawn", "tokio", "100000"])[0]);
+    }
+    line(
+        "spawn_join_100k",
+        median(&mut ours),
+        median(&mut peer),
+        "ns",
+    );
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Child: median ns per task of spawning `n` trivial tasks and joining them.
+fn child_spawn(which: &str, n: u64) {
+    let ns = if which == "ours" {
+        // The warm limit covers the working set: the finished tasks' stacks
+        // and records are kept for the next batch.
+        yieldfrom::stack::set_warm_limit(200_000);
+        // One loop for every batch, as tokio's runtime is built once below.
+        let lp = EventLoop::new();
+        median_ns(7, n, |n| {
+            lp.run_until_complete(Coro::new("main", move || {
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| spawn(Coro::new("t", move || black_box(i))))
+                    .collect();
+                for t in tasks {
+                    black_box(yield_from(t));
+                }
+            }));
         })
-    });
-    line("spawn_join_100k", ours, peer, "ns");
+    } else {
+        let rt = tokio_rt();
+        median_ns(7, n, |n| {
+            rt.block_on(async move {
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| tokio::spawn(async move { black_box(i) }))
+                    .collect();
+                for t in tasks {
+                    black_box(t.await.unwrap());
+                }
+            })
+        })
+    };
+    println!("{ns}");
 }
 
 /// Child: `n` tasks asleep; prints bytes per task (and wall time, for 1M).
@@ -288,8 +316,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
         let (what, which, n) = (&args[at + 1], &args[at + 2], &args[at + 3]);
-        assert_eq!(what, "sleep");
-        child_sleepers(which, n.parse().unwrap());
+        match what.as_str() {
+            "sleep" => child_sleepers(which, n.parse().unwrap()),
+            "spawn" => child_spawn(which, n.parse().unwrap()),
+            _ => panic!("unknown child {what}"),
+        }
         return;
     }
     run_sections(

@@ -17,12 +17,12 @@ use crate::coro::Coro;
 use crate::event_loop::{self, EventLoop, spawn};
 use crate::future::{Outcome, Waiter, panic_message};
 use crate::suspend::{self, Suspend, Wake};
-use crate::task::{Task, TaskCore};
+use crate::task::{Task, TaskRef};
 
 /// Indices of finished tasks, in the order they finished, and who waits for them.
 pub struct Completions {
     done: RefCell<VecDeque<usize>>,
-    waiter: RefCell<Option<(Rc<TaskCore>, u32)>>,
+    waiter: RefCell<Option<(TaskRef, u32)>>,
 }
 
 impl Completions {
@@ -276,9 +276,9 @@ struct Failure {
 
 struct GroupState {
     /// Children still alive: (core, cancel).
-    children: RefCell<Vec<Rc<TaskCore>>>,
+    children: RefCell<Vec<TaskRef>>,
     failures: RefCell<Vec<Failure>>,
-    parent: Rc<TaskCore>,
+    parent: TaskRef,
     /// Completions of children, to wake the parent when it waits at the end.
     done: Rc<Completions>,
     aborting: Cell<bool>,

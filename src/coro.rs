@@ -28,30 +28,25 @@ pub struct Coro<T> {
     body: Option<Box<dyn Body<T>>>,
 }
 
-/// A coroutine's body, boxed once: awaited, it is called in place; spawned,
-/// the same allocation becomes the task's launch record (with room for the
-/// task's result slot), so a task costs one box fewer.
-pub(crate) struct BodyBox<F, T> {
-    pub(crate) f: F,
-    pub(crate) out: Option<crate::future::Future<T>>,
-}
+/// A coroutine's body, boxed (the closure's type is erased here; spawning
+/// moves it, with its type known again, into the task's one allocation).
+pub(crate) struct BodyBox<F>(F);
 
 /// What a boxed body can do (see [`BodyBox`]).
 pub(crate) trait Body<T> {
     /// Runs the body here.
     fn call(self: Box<Self>) -> T;
-    /// Becomes a task's launch record, finishing `out`.
-    fn into_launch(self: Box<Self>, out: crate::future::Future<T>) -> crate::task::Launch;
+    /// Moves the body into a new task (not yet scheduled).
+    fn into_task(self: Box<Self>, id: crate::task::TaskId, name: &'static str) -> crate::Task<T>;
 }
 
-impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F, T> {
+impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F> {
     fn call(self: Box<Self>) -> T {
-        (self.f)()
+        (self.0)()
     }
 
-    fn into_launch(mut self: Box<Self>, out: crate::future::Future<T>) -> crate::task::Launch {
-        self.out = Some(out);
-        self
+    fn into_task(self: Box<Self>, id: crate::task::TaskId, name: &'static str) -> crate::Task<T> {
+        crate::Task::new(self.0, id, name)
     }
 }
 
@@ -60,7 +55,7 @@ impl<T: 'static> Coro<T> {
     pub fn new(name: &'static str, body: impl FnOnce() -> T + 'static) -> Coro<T> {
         Coro {
             name,
-            body: Some(Box::new(BodyBox { f: body, out: None })),
+            body: Some(Box::new(BodyBox(body))),
         }
     }
 }

@@ -42,8 +42,8 @@ use mio::{Events, Poll, Token};
 
 use crate::coro::Coro;
 use crate::future::Outcome;
-use crate::suspend::{Trap, Wake};
-use crate::task::{Task, TaskCore, TaskState};
+use crate::suspend::{Suspend, Trap, Wake};
+use crate::task::{Task, TaskCore, TaskRef, TaskState};
 use crate::threads::Threads;
 use crate::timer::{Due, Timers};
 
@@ -75,7 +75,7 @@ impl Handle {
 /// woken waits in the task's `wake` cell) or a callback to call, told apart by
 /// the pointer's low bit.
 ///
-/// Why not `enum { Step(Rc<TaskCore>, Wake), Call(Rc<Callback>) }`: that is
+/// Why not `enum { Step(TaskRef, Wake), Call(Rc<Callback>) }`: that is
 /// two words, built on the stack with a 1-byte store for the tag and an
 /// 8-byte store for the pointer, then copied into the queue with one 16-byte
 /// load, which store forwarding cannot serve: the load waits until both
@@ -84,16 +84,16 @@ struct Ready(NonNull<()>);
 
 /// What a [`Ready`] holds, once taken out of the queue.
 enum Entry {
-    Step(Rc<TaskCore>),
+    Step(TaskRef),
     Call(Rc<Callback>),
 }
 
 impl Ready {
     const CALL: usize = 1;
 
-    fn step(task: Rc<TaskCore>) -> Ready {
-        // SAFETY: `Rc::into_raw` never returns null.
-        Ready(unsafe { NonNull::new_unchecked(Rc::into_raw(task) as *mut ()) })
+    fn step(task: TaskRef) -> Ready {
+        // SAFETY: `TaskRef::into_raw` never returns null.
+        Ready(unsafe { NonNull::new_unchecked(TaskRef::into_raw(task) as *mut ()) })
     }
 
     fn call(cb: Rc<Callback>) -> Ready {
@@ -119,14 +119,14 @@ impl Ready {
                 Rc::from_raw(ptr.map_addr(|a| a & !Self::CALL) as *const Callback)
             })
         } else {
-            // SAFETY: made by `Ready::step` from `Rc::into_raw`; as above.
-            Entry::Step(unsafe { Rc::from_raw(ptr as *const TaskCore) })
+            // SAFETY: made by `Ready::step` from `TaskRef::into_raw`; as above.
+            Entry::Step(unsafe { TaskRef::from_raw(ptr as *const TaskCore) })
         }
     }
 
     /// The task this entry steps, if it is one.
     fn task(&self) -> Option<&TaskCore> {
-        // SAFETY: a step entry owns one count of a live `Rc<TaskCore>`, so
+        // SAFETY: a step entry owns one count of a live `TaskRef`, so
         // the pointee is alive while `self` is borrowed.
         (!self.is_call()).then(|| unsafe { &*(self.0.as_ptr() as *const TaskCore) })
     }
@@ -227,13 +227,13 @@ pub(crate) struct Core {
 /// Live tasks, so that closing the loop can unwind them.
 #[derive(Default)]
 struct TaskTable {
-    slots: Vec<Option<Rc<TaskCore>>>,
+    slots: Vec<Option<TaskRef>>,
     free: Vec<usize>,
     live: usize,
 }
 
 impl TaskTable {
-    fn insert(&mut self, task: Rc<TaskCore>) {
+    fn insert(&mut self, task: TaskRef) {
         let at = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
@@ -243,7 +243,7 @@ impl TaskTable {
         self.live += 1;
     }
 
-    fn remove(&mut self, task: &TaskCore) -> Option<Rc<TaskCore>> {
+    fn remove(&mut self, task: &TaskCore) -> Option<TaskRef> {
         let at = task.slot.get();
         let taken = self.slots.get_mut(at)?.take();
         if taken.is_some() {
@@ -253,7 +253,7 @@ impl TaskTable {
         taken
     }
 
-    fn all(&self) -> Vec<Rc<TaskCore>> {
+    fn all(&self) -> Vec<TaskRef> {
         self.slots.iter().flatten().cloned().collect()
     }
 }
@@ -276,7 +276,7 @@ pub(crate) fn try_with_loop<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 }
 
 /// Schedules `task` if it still waits with number `seq` (used by every waker).
-pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
+pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
     if task.wait_seq() != seq {
         return;
     }
@@ -295,7 +295,7 @@ pub(crate) fn wake(task: &Rc<TaskCore>, seq: u32, how: Wake) {
     }
 }
 
-pub(crate) fn cancel_task(task: &Rc<TaskCore>) {
+pub(crate) fn cancel_task(task: &TaskRef) {
     match task.state.get() {
         TaskState::Waiting => {
             // Without a running loop (a destructor during teardown) the
@@ -355,8 +355,7 @@ impl Core {
             .map(|t| {
                 let on = t
                     .waiting_on
-                    .borrow()
-                    .as_ref()
+                    .get()
                     .map_or("?".to_string(), |r| r.to_string());
                 format!("task '{}' (#{}) on {on}", t.name, t.id.0)
             })
@@ -368,7 +367,7 @@ impl Core {
         }
     }
 
-    fn schedule(&self, task: Rc<TaskCore>, how: Wake) {
+    fn schedule(&self, task: TaskRef, how: Wake) {
         task.bump_seq();
         task.state.set(TaskState::Ready);
         task.wake.set(how);
@@ -389,7 +388,8 @@ impl Core {
         assert!(!self.closed.get(), "spawn() on a closed event loop");
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let task = Task::new(coro, crate::task::TaskId(id));
+        let name = coro.name();
+        let task = coro.into_body().into_task(crate::task::TaskId(id), name);
         self.tasks.borrow_mut().insert(task.core.clone());
         let info = task.core.info();
         self.instrument(|i, at| i.task_spawned(at, info));
@@ -400,7 +400,7 @@ impl Core {
     }
 
     /// Runs one step of `task`, then files it where its suspension says.
-    fn run_task(&self, task: Rc<TaskCore>) {
+    fn run_task(&self, task: TaskRef) {
         if task.state.get() == TaskState::Done {
             return;
         }
@@ -431,7 +431,7 @@ impl Core {
         }
         let Some(trap) = paused else {
             task.state.set(TaskState::Done);
-            *task.waiting_on.borrow_mut() = None;
+            task.waiting_on.set(None);
             self.tasks.borrow_mut().remove(&task);
             if let Some((task, paused)) = hook {
                 self.after_step_hook(&task, paused);
@@ -447,8 +447,10 @@ impl Core {
             match trap {
                 Trap::YieldNow => self.schedule(task, Wake::Run),
                 Trap::Sleep => {
-                    let (seq, until) = (task.wait_seq(), task.sleep_until.take());
-                    let until = until.expect("a sleeping task has a deadline");
+                    let Some(Suspend::Sleep { until }) = task.waiting_on.get() else {
+                        unreachable!("a sleeping task waits on its deadline")
+                    };
+                    let seq = task.wait_seq();
                     self.push_timer(until, Due::Task(task, seq));
                 }
                 Trap::Wait => {}
@@ -467,8 +469,7 @@ impl Core {
             Some(Trap::YieldNow) => StepEnd::Suspended("yield_now".into()),
             Some(_) => StepEnd::Suspended(
                 task.waiting_on
-                    .borrow()
-                    .as_ref()
+                    .get()
                     .map_or("?".to_string(), |r| r.to_string()),
             ),
             None => StepEnd::Done(task.end_note()),
@@ -918,8 +919,7 @@ impl EventLoop {
                     task.name(),
                     task.core
                         .waiting_on
-                        .borrow()
-                        .as_ref()
+                        .get()
                         .map_or("nothing".to_string(), |r| r.to_string())
                 );
             }

@@ -13,12 +13,14 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::resume_unwind;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use crate::event_loop;
 use crate::suspend::{self, Cancelled, Suspend, Wake};
-use crate::task::TaskCore;
+use crate::task::{TaskCore, TaskRef};
 
 /// How a future or task ended.
 pub enum Outcome<T> {
@@ -67,7 +69,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Who is told when a future is done.
 pub(crate) enum Waiter {
     /// A task suspended on it, with the wait sequence number it suspended at.
-    Task(Rc<TaskCore>, u32),
+    Task(TaskRef, u32),
     /// A done callback.
     Callback(Box<dyn FnOnce()>),
     /// One of many futures a combinator watches: report the index.
@@ -97,12 +99,27 @@ enum Slot<T> {
     Taken,
 }
 
-struct Inner<T> {
+/// A future's state. Alone, it is boxed and counts its handles itself; a
+/// task's result slot lives in the task's record and shares its count.
+pub(crate) struct Inner<T> {
+    owner: Owner,
     slot: RefCell<Slot<T>>,
-    waiters: RefCell<Vec<Waiter>>,
+    /// Who to tell when it is done (taken out, never borrowed across a call).
+    waiters: Cell<Vec<Waiter>>,
     /// Whether anyone looked at a failure (for "exception was never retrieved").
     retrieved: Cell<bool>,
-    name: &'static str,
+}
+
+/// Who keeps a future's state alive.
+enum Owner {
+    /// The task whose record holds it: the task's count is the one used, and
+    /// the task's name is the future's.
+    Task(NonNull<TaskCore>),
+    /// Nobody: the future is boxed alone and counts its handles itself.
+    Alone {
+        refs: Cell<usize>,
+        name: &'static str,
+    },
 }
 
 /// A result that will be set later (Python's `asyncio.Future`); cheap to clone.
@@ -119,13 +136,109 @@ struct Inner<T> {
 /// assert_eq!(answer, 42);
 /// ```
 pub struct Future<T> {
-    inner: Rc<Inner<T>>,
+    inner: NonNull<Inner<T>>,
+    /// Owns an `Inner<T>` (for drop check and variance), and is neither
+    /// `Send` nor `Sync`, like the `Rc` it stands for.
+    _owns: PhantomData<Rc<Inner<T>>>,
+}
+
+impl<T> Inner<T> {
+    fn with_owner(owner: Owner) -> Inner<T> {
+        Inner {
+            owner,
+            slot: RefCell::new(Slot::Pending),
+            waiters: Cell::new(Vec::new()),
+            retrieved: Cell::new(false),
+        }
+    }
+
+    /// A pending slot for the task record whose core is at `core` (the slot
+    /// lives in that record, under its count).
+    pub(crate) fn in_task(core: NonNull<TaskCore>) -> Inner<T> {
+        Inner::with_owner(Owner::Task(core))
+    }
+
+    /// The future's name: its task's, or the one it was made with.
+    fn name(&self) -> &'static str {
+        match &self.owner {
+            // SAFETY: the owner holds this slot, so it is alive while the slot is.
+            Owner::Task(core) => unsafe { core.as_ref().name },
+            Owner::Alone { name, .. } => name,
+        }
+    }
+
+    /// Sets the outcome and schedules everyone waiting.
+    pub(crate) fn finish(&self, outcome: Outcome<T>) {
+        {
+            let mut slot = self.slot.borrow_mut();
+            if !matches!(*slot, Slot::Pending) {
+                panic!(
+                    "invalid state: the future '{}' is already done",
+                    self.name()
+                );
+            }
+            *slot = Slot::Done(outcome);
+        }
+        let waiters = self.waiters.take();
+        for waiter in waiters {
+            waiter.wake();
+        }
+    }
+}
+
+impl<T> Future<T> {
+    /// A handle to the result slot of a task, adding a count to the task.
+    ///
+    /// # Safety
+    /// `inner` lives in the live task record it names as its owner.
+    pub(crate) unsafe fn in_task(inner: NonNull<Inner<T>>) -> Future<T> {
+        // SAFETY: as the caller vouches.
+        let Owner::Task(owner) = (unsafe { &inner.as_ref().owner }) else {
+            unreachable!("a task's result slot")
+        };
+        // SAFETY: the owner is alive (the caller holds it).
+        unsafe { TaskRef::acquire(*owner) };
+        Future {
+            inner,
+            _owns: PhantomData,
+        }
+    }
+
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: this handle holds a count of the slot (or of the task
+        // record around it), so it is alive.
+        unsafe { self.inner.as_ref() }
+    }
 }
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
+        match &self.inner().owner {
+            // SAFETY: this handle's count keeps the owner alive.
+            Owner::Task(owner) => unsafe { TaskRef::acquire(*owner) },
+            Owner::Alone { refs, .. } => refs.set(refs.get() + 1),
+        }
         Future {
-            inner: self.inner.clone(),
+            inner: self.inner,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        match &self.inner().owner {
+            // SAFETY: this handle owns one count of the owner, given up here.
+            Owner::Task(owner) => unsafe { TaskRef::release(*owner) },
+            Owner::Alone { refs, .. } => {
+                let left = refs.get() - 1;
+                refs.set(left);
+                if left == 0 {
+                    // SAFETY: the last handle of a future alone, which
+                    // `Future::named` boxed.
+                    drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
+                }
+            }
         }
     }
 }
@@ -144,23 +257,22 @@ impl<T> Future<T> {
 
     pub(crate) fn named(name: &'static str) -> Future<T> {
         Future {
-            inner: Rc::new(Inner {
-                slot: RefCell::new(Slot::Pending),
-                waiters: RefCell::new(Vec::new()),
-                retrieved: Cell::new(false),
+            inner: NonNull::from(Box::leak(Box::new(Inner::with_owner(Owner::Alone {
+                refs: Cell::new(1),
                 name,
-            }),
+            })))),
+            _owns: PhantomData,
         }
     }
 
     /// Whether a result, a panic or a cancellation has been set.
     pub fn done(&self) -> bool {
-        !matches!(*self.inner.slot.borrow(), Slot::Pending)
+        !matches!(*self.inner().slot.borrow(), Slot::Pending)
     }
 
     /// Whether the future was cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(*self.inner.slot.borrow(), Slot::Done(Outcome::Cancelled))
+        matches!(*self.inner().slot.borrow(), Slot::Done(Outcome::Cancelled))
     }
 
     /// Sets the result and schedules everyone waiting (Python: `set_result`).
@@ -185,20 +297,7 @@ impl<T> Future<T> {
     }
 
     pub(crate) fn finish(&self, outcome: Outcome<T>) {
-        {
-            let mut slot = self.inner.slot.borrow_mut();
-            if !matches!(*slot, Slot::Pending) {
-                panic!(
-                    "invalid state: the future '{}' is already done",
-                    self.inner.name
-                );
-            }
-            *slot = Slot::Done(outcome);
-        }
-        let waiters = std::mem::take(&mut *self.inner.waiters.borrow_mut());
-        for waiter in waiters {
-            waiter.wake();
-        }
+        self.inner().finish(outcome);
     }
 
     /// Calls `f` on a later loop iteration once the future is done (Python: `add_done_callback`).
@@ -210,16 +309,18 @@ impl<T> Future<T> {
         if self.done() {
             waiter.wake();
         } else {
-            self.inner.waiters.borrow_mut().push(waiter);
+            let mut waiters = self.inner().waiters.take();
+            waiters.push(waiter);
+            self.inner().waiters.set(waiters);
         }
     }
 
     /// Moves the outcome out (for a single awaiter such as a task's handle).
     pub(crate) fn take_outcome(&self) -> Option<Outcome<T>> {
-        let mut slot = self.inner.slot.borrow_mut();
+        let mut slot = self.inner().slot.borrow_mut();
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Done(outcome) => {
-                self.inner.retrieved.set(true);
+                self.inner().retrieved.set(true);
                 Some(outcome)
             }
             other => {
@@ -242,9 +343,9 @@ impl<T> Future<T> {
 
     /// The panic message if the future failed.
     pub fn exception(&self) -> Option<String> {
-        match &*self.inner.slot.borrow() {
+        match &*self.inner().slot.borrow() {
             Slot::Done(Outcome::Panic(p)) => {
-                self.inner.retrieved.set(true);
+                self.inner().retrieved.set(true);
                 Some(panic_message(p.as_ref()))
             }
             _ => None,
@@ -256,15 +357,15 @@ impl<T: Clone> Future<T> {
     /// The result if done (Python: `result()`): `None` while pending; a panic or
     /// cancellation is raised here.
     pub fn result(&self) -> Option<T> {
-        match &*self.inner.slot.borrow() {
+        match &*self.inner().slot.borrow() {
             Slot::Pending => None,
             Slot::Done(Outcome::Value(v)) => Some(v.clone()),
             Slot::Done(Outcome::Cancelled) => suspend::raise_cancelled(),
             Slot::Done(Outcome::Panic(p)) => {
-                self.inner.retrieved.set(true);
+                self.inner().retrieved.set(true);
                 panic!("{}", panic_message(p.as_ref()))
             }
-            Slot::Taken => panic!("the result of '{}' was moved out", self.inner.name),
+            Slot::Taken => panic!("the result of '{}' was moved out", self.inner().name()),
         }
     }
 
@@ -287,7 +388,7 @@ impl<T> Drop for Inner<T> {
         {
             crate::warnings::warn(format!(
                 "yieldfrom: task exception was never retrieved: task '{}' panicked: {}",
-                self.name,
+                self.name(),
                 panic_message(p.as_ref())
             ));
         }
@@ -296,13 +397,13 @@ impl<T> Drop for Inner<T> {
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &*self.inner.slot.borrow() {
+        let state = match &*self.inner().slot.borrow() {
             Slot::Pending => "pending",
             Slot::Done(Outcome::Value(_)) => "finished",
             Slot::Done(Outcome::Panic(_)) => "failed",
             Slot::Done(Outcome::Cancelled) => "cancelled",
             Slot::Taken => "finished (result taken)",
         };
-        write!(f, "<Future {} {state}>", self.inner.name)
+        write!(f, "<Future {} {state}>", self.inner().name())
     }
 }

@@ -19,14 +19,13 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::rc::Rc;
 
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
 
 use crate::event_loop::{self, with_loop};
 use crate::suspend::{self, Suspend, Wake};
-use crate::task::TaskCore;
+use crate::task::TaskRef;
 
 /// Read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +43,7 @@ struct Side {
     waiters: Waiters,
 }
 
-type Waiter = (Rc<TaskCore>, u32);
+type Waiter = (TaskRef, u32);
 
 /// The tasks waiting on one side of a source, first come first served. The
 /// usual single waiter is kept inline, in the slot's own cache line: with

@@ -465,9 +465,6 @@ fn resident_pages(lo: usize, len: usize) -> usize {
 pub(crate) struct PooledStack {
     base: StackPointer,
     limit: StackPointer,
-    /// Lowest usable address (above the guard or canary page).
-    usable_lo: usize,
-    guarded: bool,
     slot: ManuallyDrop<Slot>,
 }
 
@@ -484,12 +481,9 @@ impl PooledStack {
             let slot = pool.take(size)?;
             slot.arena.owners[slot.index].set(owner);
             let lo = slot.arena.slot_lo(slot.index);
-            let page = page_size();
             Ok(PooledStack {
                 base: StackPointer::new(lo + slot.arena.slot).expect("non-null"),
                 limit: StackPointer::new(lo).expect("non-null"),
-                usable_lo: lo + page,
-                guarded: slot.guarded,
                 slot: ManuallyDrop::new(slot),
             })
         })
@@ -497,14 +491,12 @@ impl PooledStack {
 
     /// What a switch must check: `None` for a guarded stack, else its canary page.
     pub(crate) fn canary(&self) -> Option<Canary> {
-        (!self.guarded).then_some(Canary {
-            lo: self.limit.get(),
-        })
+        (!self.slot.guarded).then_some(Canary { lo: self.limit })
     }
 
-    /// Lowest usable address.
+    /// Lowest usable address (above the guard or canary page).
     pub(crate) fn usable_lo(&self) -> usize {
-        self.usable_lo
+        self.limit.get() + page_size()
     }
 
     /// Highest address (where the stack starts, growing down).
@@ -514,7 +506,7 @@ impl PooledStack {
 
     /// Usable bytes.
     pub(crate) fn size(&self) -> usize {
-        self.base.get() - self.usable_lo
+        self.base.get() - self.usable_lo()
     }
 }
 
@@ -550,7 +542,7 @@ unsafe impl Stack for PooledStack {
 /// The canary page of an unguarded stack: all zero while the stack is healthy.
 #[derive(Clone, Copy)]
 pub(crate) struct Canary {
-    lo: usize,
+    lo: StackPointer,
 }
 
 impl Canary {
@@ -562,7 +554,7 @@ impl Canary {
         let dirty = (0..PROBES).any(|i| {
             // SAFETY: the canary page is mapped readable for the stack's whole
             // life; a volatile read because only an overflow writes it.
-            unsafe { std::ptr::read_volatile((self.lo + i * step) as *const usize) != 0 }
+            unsafe { std::ptr::read_volatile((self.lo.get() + i * step) as *const usize) != 0 }
         });
         if dirty {
             overflow::report(owner, size, "its canary page was overwritten");

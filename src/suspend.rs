@@ -37,7 +37,7 @@ use corosensei::Yielder;
 use crate::task::{TaskCore, TaskId};
 
 /// Why a task paused: what the loop shows in traces, timelines and the stepper.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suspend {
     /// `yield_now()`: go to the back of the ready queue.
     YieldNow,

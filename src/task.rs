@@ -26,15 +26,15 @@
 //! task is awaited; nobody awaiting it means the warning "task exception was
 //! never retrieved" when the last handle goes.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::rc::{Rc, Weak};
+use std::ptr::NonNull;
 
 use corosensei::{Coroutine, CoroutineResult};
 
-use crate::coro::{BodyBox, Coro};
-use crate::future::{Future, Outcome};
+use crate::future::{Future, Inner, Outcome};
 use crate::stack::{Canary, PooledStack};
 use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 
@@ -53,52 +53,102 @@ pub(crate) enum TaskState {
 
 type TaskCoroutine = Coroutine<Wake, Trap, (), PooledStack>;
 
-/// What makes a task's coroutine on its first step: the coroutine object's
-/// own box ([`BodyBox`]), now holding the task's result slot too.
-pub(crate) type Launch = Box<dyn Launcher>;
-
-/// See [`Launch`].
-pub(crate) trait Launcher {
-    /// Makes the coroutine, given the stack size, the first wake and the
-    /// task's name; `None` if the task finished without running (cancelled
+/// What a task record does that depends on its body's and result's types.
+struct Vtable {
+    /// Makes the coroutine on the task's first step, given the stack size and
+    /// the first wake; `None` if the task finished without running (cancelled
     /// before it started, or no stack could be mapped: the task then fails
     /// with that error).
-    fn launch(
-        self: Box<Self>,
-        stack_size: usize,
-        first: Wake,
-        name: &'static str,
-    ) -> Option<TaskCoroutine>;
+    launch: unsafe fn(&TaskCore, usize, Wake) -> Option<TaskCoroutine>,
+    /// Drops the body of a task that never started.
+    drop_body: unsafe fn(&TaskCore),
+    /// Drops the whole record and frees it (the last reference went).
+    dealloc: unsafe fn(NonNull<TaskCore>),
 }
 
-impl<T: 'static, F: FnOnce() -> T + 'static> Launcher for BodyBox<F, T> {
-    fn launch(
-        self: Box<Self>,
-        stack_size: usize,
-        first: Wake,
-        name: &'static str,
-    ) -> Option<TaskCoroutine> {
-        let BodyBox { f: body, out } = *self;
-        let out = out.expect("a launched body has its task's result slot");
+/// A task's one allocation: the untyped part the loop works with, the body
+/// until it starts, and the task's result slot (its [`Future`]).
+///
+/// tokio's `Cell<T, S>` has the same shape, for the same reason: spawn and
+/// join of 100,000 tasks spent about half its time in `malloc` and `free`
+/// when a task was three objects (record, result slot, body), the record
+/// past glibc's 128-byte fast bins.
+#[repr(C)]
+struct TaskCell<F, T> {
+    /// First, so that a pointer to the cell is a pointer to its core.
+    core: TaskCore,
+    body: UnsafeCell<Option<F>>,
+    out: Inner<T>,
+}
+
+impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
+    const VTABLE: Vtable = Vtable {
+        launch: Self::launch,
+        drop_body: Self::drop_body,
+        dealloc: Self::dealloc,
+    };
+
+    /// Builds a task (not yet scheduled) running `body`, and a handle to its
+    /// result.
+    fn create(body: F, id: TaskId, name: &'static str) -> (TaskRef, Future<T>) {
+        let ptr = blocks::alloc(Layout::new::<Self>()).cast::<Self>();
+        let core = ptr.cast::<TaskCore>();
+        // SAFETY: a fresh block with the cell's size and alignment.
+        unsafe {
+            ptr.write(TaskCell {
+                core: TaskCore::new(&Self::VTABLE, id, name),
+                body: UnsafeCell::new(Some(body)),
+                out: Inner::in_task(core),
+            })
+        };
+        // SAFETY: the cell was just written with one count (`TaskCore::new`
+        // starts at one), which the TaskRef takes over; the result slot lives
+        // as long as the cell, whose count the future shares.
+        unsafe {
+            let task = TaskRef(core);
+            let out = Future::in_task(NonNull::from(&ptr.as_ref().out));
+            (task, out)
+        }
+    }
+
+    /// The cell whose core `core` is.
+    ///
+    /// # Safety
+    /// `core` is the core of a `TaskCell<F, T>` (its vtable is `Self::VTABLE`).
+    unsafe fn of(core: &TaskCore) -> &Self {
+        // SAFETY: the cell is repr(C) with the core first, so both start at
+        // the same address; the caller vouches for the type.
+        unsafe { &*(core as *const TaskCore as *const Self) }
+    }
+
+    /// See [`Vtable::launch`].
+    unsafe fn launch(core: &TaskCore, stack_size: usize, first: Wake) -> Option<TaskCoroutine> {
+        // SAFETY: only called through this type's vtable.
+        let cell = unsafe { Self::of(core) };
+        // SAFETY: the loop launches a task once, on its own stack, and nothing
+        // else touches the body.
+        let body = unsafe { (*cell.body.get()).take() }.expect("a task is launched once");
+        let out: *const Inner<T> = &cell.out;
+        // SAFETY: the result slot lives in the cell, which outlives the task's
+        // coroutine (the coroutine lives in the cell too, and is dropped first).
+        let finish = move |outcome| unsafe { (*out).finish(outcome) };
         if first == Wake::Cancel {
             // Cancelled before it ever ran: the body never starts, no stack is taken.
-            suspend::with_current(|t| t.end_note.replace(Some("cancelled".into())));
+            suspend::with_current(|t| t.end_note.set(Some("cancelled".into())));
             drop(body);
-            out.finish(Outcome::Cancelled);
+            finish(Outcome::Cancelled);
             return None;
         }
-        let stack = match PooledStack::take(stack_size, name) {
+        let stack = match PooledStack::take(stack_size, core.name) {
             Ok(stack) => stack,
             Err(e) => {
-                out.finish(Outcome::Panic(Box::new(e.to_string())));
+                finish(Outcome::Panic(Box::new(e.to_string())));
                 return None;
             }
         };
-        suspend::with_current(|t| {
-            t.canary.set(stack.canary());
-            t.stack_lo.set(stack.usable_lo());
-            t.stack_hi.set(stack.base_addr());
-        });
+        core.canary.set(stack.canary());
+        core.stack_lo.set(stack.usable_lo());
+        core.stack_hi.set(stack.base_addr());
         Some(Coroutine::with_stack(
             stack,
             move |yielder: &TaskYielder, _first: Wake| {
@@ -115,21 +165,213 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Launcher for BodyBox<F, T> {
                 };
                 let note = match &outcome {
                     Outcome::Value(_) => None,
-                    Outcome::Cancelled => Some("cancelled".to_string()),
-                    Outcome::Panic(p) => Some(format!(
-                        "panicked: {}",
-                        crate::future::panic_message(p.as_ref())
-                    )),
+                    Outcome::Cancelled => Some("cancelled".into()),
+                    Outcome::Panic(p) => Some(
+                        format!("panicked: {}", crate::future::panic_message(p.as_ref()))
+                            .into_boxed_str(),
+                    ),
                 };
-                suspend::with_current(|t| t.end_note.replace(note));
-                out.finish(outcome);
+                suspend::with_current(|t| t.end_note.set(note));
+                finish(outcome);
             },
         ))
+    }
+
+    /// See [`Vtable::drop_body`].
+    unsafe fn drop_body(core: &TaskCore) {
+        // SAFETY: only called through this type's vtable, by the loop, never
+        // while the task runs.
+        unsafe { drop((*Self::of(core).body.get()).take()) }
+    }
+
+    /// See [`Vtable::dealloc`].
+    unsafe fn dealloc(core: NonNull<TaskCore>) {
+        let cell = core.cast::<Self>();
+        // SAFETY: the last count went, so nothing else refers to the cell,
+        // which `create` wrote into a block from `blocks::alloc`; it is
+        // dropped once, then its block goes back.
+        unsafe {
+            let cell = cell.as_ptr();
+            // The coroutine first, while all it may refer to is there (the
+            // loop has normally unwound and dropped it already); then the
+            // result slot, which reads the task's name to warn of a failure
+            // nobody retrieved; then the rest.
+            drop((*(*cell).core.co.get()).take());
+            std::ptr::drop_in_place(&raw mut (*cell).out);
+            std::ptr::drop_in_place(&raw mut (*cell).body);
+            std::ptr::drop_in_place(&raw mut (*cell).core);
+            blocks::free(NonNull::new_unchecked(cell.cast()), Layout::new::<Self>());
+        }
+    }
+}
+
+/// Task records of finished tasks, kept for the next spawns.
+///
+/// A task's record is one block of a few hundred bytes. Handed back to glibc
+/// in a burst (100,000 tasks joined), the blocks coalesce, the heap's top is
+/// given back to the kernel, and the next burst of spawns page-faults it all
+/// in again: spawn + join then costs twice as much. So the blocks of
+/// finished tasks stay on this thread, by size class, up to
+/// [`warm_limit`](crate::stack::warm_limit) of each class: the setting that
+/// keeps that many finished tasks' stacks warm keeps their records too (like
+/// Go's list of dead goroutines).
+mod blocks {
+    use std::alloc::Layout;
+    use std::cell::RefCell;
+    use std::ptr::NonNull;
+
+    /// Classes are multiples of this many bytes, aligned to it.
+    const GRAIN: usize = 64;
+    const CLASSES: usize = 16;
+
+    struct Free([Vec<NonNull<u8>>; CLASSES]);
+
+    impl Drop for Free {
+        fn drop(&mut self) {
+            for (i, class) in self.0.iter_mut().enumerate() {
+                for block in class.drain(..) {
+                    // SAFETY: every block on the list was allocated by `alloc`
+                    // below with the layout of its class, and is not in use.
+                    unsafe { std::alloc::dealloc(block.as_ptr(), class_layout(i)) };
+                }
+            }
+        }
+    }
+
+    thread_local! {
+        static FREE: RefCell<Free> = const { RefCell::new(Free([const { Vec::new() }; CLASSES])) };
+    }
+
+    fn class_of(layout: Layout) -> Option<usize> {
+        let class = layout.size().div_ceil(GRAIN).checked_sub(1)?;
+        (class < CLASSES && layout.align() <= GRAIN).then_some(class)
+    }
+
+    fn class_layout(class: usize) -> Layout {
+        Layout::from_size_align((class + 1) * GRAIN, GRAIN).expect("a valid class layout")
+    }
+
+    /// A block for `layout` (not zero-sized).
+    pub(super) fn alloc(layout: Layout) -> NonNull<u8> {
+        let class = class_of(layout);
+        let reused = class.and_then(|c| {
+            FREE.try_with(|free| free.borrow_mut().0[c].pop())
+                .ok()
+                .flatten()
+        });
+        if let Some(block) = reused {
+            return block;
+        }
+        let layout = class.map_or(layout, class_layout);
+        // SAFETY: task records are never zero-sized (the core is not).
+        let block = unsafe { std::alloc::alloc(layout) };
+        NonNull::new(block).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    }
+
+    /// Hands back a block `alloc` gave for `layout`.
+    ///
+    /// # Safety
+    /// `block` came from `alloc(layout)`, its contents are dropped, and it is
+    /// not used again.
+    pub(super) unsafe fn free(block: NonNull<u8>, layout: Layout) {
+        let Some(class) = class_of(layout) else {
+            // SAFETY: `alloc` allocated it with this very layout.
+            unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
+            return;
+        };
+        let kept = FREE
+            .try_with(|free| {
+                let mut free = free.borrow_mut();
+                let list = &mut free.0[class];
+                let keep = list.len() < crate::stack::warm_limit();
+                if keep {
+                    list.push(block);
+                }
+                keep
+            })
+            .unwrap_or(false);
+        if !kept {
+            // SAFETY: `alloc` allocated it with its class's layout.
+            unsafe { std::alloc::dealloc(block.as_ptr(), class_layout(class)) };
+        }
+    }
+}
+
+/// A counted reference to a task's record (an `Rc` whose count lives in the
+/// record's core, shared with the task's result slot).
+pub(crate) struct TaskRef(NonNull<TaskCore>);
+
+impl TaskRef {
+    /// Gives up the reference as a pointer (see [`from_raw`](Self::from_raw)).
+    pub(crate) fn into_raw(this: TaskRef) -> *const TaskCore {
+        std::mem::ManuallyDrop::new(this).0.as_ptr()
+    }
+
+    /// Takes back a reference given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `ptr` comes from `into_raw` and is taken back once.
+    pub(crate) unsafe fn from_raw(ptr: *const TaskCore) -> TaskRef {
+        // SAFETY: `into_raw` never returns null; the caller hands over its count.
+        TaskRef(unsafe { NonNull::new_unchecked(ptr.cast_mut()) })
+    }
+
+    /// Adds a count to the record at `core`.
+    ///
+    /// # Safety
+    /// `core` is a live task record.
+    pub(crate) unsafe fn acquire(core: NonNull<TaskCore>) {
+        // SAFETY: the caller vouches that it is alive.
+        let refs = unsafe { &core.as_ref().refs };
+        refs.set(refs.get() + 1);
+    }
+
+    /// Drops a count of the record at `core`, freeing it with the last one.
+    ///
+    /// # Safety
+    /// The caller owns one count of the live record at `core` and gives it up.
+    pub(crate) unsafe fn release(core: NonNull<TaskCore>) {
+        // SAFETY: the caller's count keeps it alive until here.
+        let (refs, vtable) = unsafe { (&core.as_ref().refs, core.as_ref().vtable) };
+        let left = refs.get() - 1;
+        refs.set(left);
+        if left == 0 {
+            // SAFETY: that was the last count.
+            unsafe { (vtable.dealloc)(core) }
+        }
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        // SAFETY: this reference's count keeps the record alive.
+        unsafe { TaskRef::acquire(self.0) };
+        TaskRef(self.0)
+    }
+}
+
+impl std::ops::Deref for TaskRef {
+    type Target = TaskCore;
+
+    fn deref(&self) -> &TaskCore {
+        // SAFETY: this reference's count keeps the record alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: this reference owns one count, given up here.
+        unsafe { TaskRef::release(self.0) }
     }
 }
 
 /// The untyped part of a task, owned by the loop.
 pub(crate) struct TaskCore {
+    /// How many [`TaskRef`]s and [`Future`] handles to the task's result
+    /// there are (the record is freed when the last goes).
+    refs: Cell<usize>,
+    vtable: &'static Vtable,
     pub(crate) id: TaskId,
     pub(crate) name: &'static str,
     co: UnsafeCell<Option<TaskCoroutine>>,
@@ -142,9 +384,6 @@ pub(crate) struct TaskCore {
     /// scheduled: the ready queue holds only the task).
     pub(crate) wake: Cell<Wake>,
     yielder: Cell<*const TaskYielder>,
-    /// Builds the coroutine at the first step (the stack is taken then, so a
-    /// spawned task that has not started holds no stack).
-    launch: Cell<Option<Launch>>,
     stack_lo: Cell<usize>,
     stack_hi: Cell<usize>,
     /// About where the stack pointer was when the task last parked (0 before
@@ -159,17 +398,45 @@ pub(crate) struct TaskCore {
     /// that unwind must reach the stack's root untouched.
     pub(crate) unwinding: Cell<bool>,
     /// What it waits on now (for the stepper and deadlock messages).
-    pub(crate) waiting_on: std::cell::RefCell<Option<Suspend>>,
+    pub(crate) waiting_on: Cell<Option<Suspend>>,
     /// How it ended, when not by returning (for traces).
-    end_note: std::cell::RefCell<Option<String>>,
-    /// The deadline of a `Trap::Sleep`.
-    pub(crate) sleep_until: Cell<Option<std::time::Instant>>,
-    this: Weak<TaskCore>,
+    end_note: Cell<Option<Box<str>>>,
 }
 
 impl TaskCore {
-    pub(crate) fn rc(&self) -> Rc<TaskCore> {
-        self.this.upgrade().expect("a running task is alive")
+    /// A core with one count, for a cell whose vtable is `vtable`.
+    fn new(vtable: &'static Vtable, id: TaskId, name: &'static str) -> TaskCore {
+        TaskCore {
+            refs: Cell::new(1),
+            vtable,
+            id,
+            name,
+            co: UnsafeCell::new(None),
+            state: Cell::new(TaskState::Ready),
+            seq: Cell::new(0),
+            cancel_requested: Cell::new(false),
+            early_wake: Cell::new(None),
+            wake: Cell::new(Wake::Run),
+            yielder: Cell::new(std::ptr::null()),
+            stack_lo: Cell::new(0),
+            stack_hi: Cell::new(0),
+            parked_sp: Cell::new(0),
+            canary: Cell::new(None),
+            slot: Cell::new(usize::MAX),
+            warned_blocking: Cell::new(false),
+            unwinding: Cell::new(false),
+            waiting_on: Cell::new(None),
+            end_note: Cell::new(None),
+        }
+    }
+
+    /// Another counted reference to this task.
+    pub(crate) fn rc(&self) -> TaskRef {
+        let core = NonNull::from(self);
+        // SAFETY: every core lives in a task cell (`TaskCore::new` is private
+        // to `TaskCell::create`), and `self` is borrowed, so it is alive.
+        unsafe { TaskRef::acquire(core) };
+        TaskRef(core)
     }
 
     /// Its id and name, for instruments.
@@ -182,10 +449,10 @@ impl TaskCore {
 
     /// How the task ended ("returned", "panicked: ...", "cancelled").
     pub(crate) fn end_note(&self) -> String {
-        self.end_note
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| "returned".into())
+        let note = self.end_note.take();
+        let text = note.as_deref().unwrap_or("returned").to_string();
+        self.end_note.set(note);
+        text
     }
 
     pub(crate) fn wait_seq(&self) -> u32 {
@@ -236,13 +503,12 @@ impl TaskCore {
         self.parked_sp.set(sp);
         let trap = match reason {
             Suspend::YieldNow => Trap::YieldNow,
-            Suspend::Sleep { until } => {
-                self.sleep_until.set(Some(until));
-                *self.waiting_on.borrow_mut() = Some(reason);
+            Suspend::Sleep { .. } => {
+                self.waiting_on.set(Some(reason));
                 Trap::Sleep
             }
             reason => {
-                *self.waiting_on.borrow_mut() = Some(reason);
+                self.waiting_on.set(Some(reason));
                 Trap::Wait
             }
         };
@@ -261,10 +527,9 @@ impl TaskCore {
         let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
         if co.is_none() {
-            let launched = self
-                .launch
-                .take()
-                .and_then(|launch| launch.launch(stack_size, wake, self.name));
+            // SAFETY: the vtable is the cell's own; a task with no coroutine
+            // yet has not been launched (a finished one is never stepped).
+            let launched = unsafe { (self.vtable.launch)(self, stack_size, wake) };
             if launched.is_none() {
                 suspend::leave(previous);
                 return None;
@@ -293,7 +558,8 @@ impl TaskCore {
         let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
         self.unwinding.set(true);
-        drop(self.launch.take());
+        // SAFETY: the vtable is the cell's own; the task is not running.
+        unsafe { (self.vtable.drop_body)(self) };
         drop(co.take());
         suspend::leave(previous);
         self.state.set(TaskState::Done);
@@ -314,40 +580,18 @@ fn prefetch(_addr: *const u8) {
 ///
 /// Dropping the handle does not stop the task.
 pub struct Task<T> {
-    pub(crate) core: Rc<TaskCore>,
+    pub(crate) core: TaskRef,
     pub(crate) fut: Future<T>,
 }
 
 impl<T: 'static> Task<T> {
-    /// Builds the task (not yet scheduled) for `coro`.
-    pub(crate) fn new(coro: Coro<T>, id: TaskId) -> Task<T> {
-        let name = coro.name();
-        let fut: Future<T> = Future::named(name);
-        let out = fut.clone();
-        let launch = coro.into_body().into_launch(out);
-        let core = Rc::new_cyclic(|this| TaskCore {
-            id,
-            name,
-            co: UnsafeCell::new(None),
-            launch: Cell::new(Some(launch)),
-            state: Cell::new(TaskState::Ready),
-            seq: Cell::new(0),
-            cancel_requested: Cell::new(false),
-            early_wake: Cell::new(None),
-            wake: Cell::new(Wake::Run),
-            yielder: Cell::new(std::ptr::null()),
-            stack_lo: Cell::new(0),
-            stack_hi: Cell::new(0),
-            parked_sp: Cell::new(0),
-            canary: Cell::new(None),
-            slot: Cell::new(usize::MAX),
-            warned_blocking: Cell::new(false),
-            unwinding: Cell::new(false),
-            waiting_on: std::cell::RefCell::new(None),
-            sleep_until: Cell::new(None),
-            end_note: std::cell::RefCell::new(None),
-            this: this.clone(),
-        });
+    /// Builds the task (not yet scheduled) for `body`, named `name`.
+    pub(crate) fn new<F: FnOnce() -> T + 'static>(
+        body: F,
+        id: TaskId,
+        name: &'static str,
+    ) -> Task<T> {
+        let (core, fut) = TaskCell::create(body, id, name);
         Task { core, fut }
     }
 }

@@ -12,12 +12,12 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::event_loop::Callback;
-use crate::task::TaskCore;
+use crate::task::TaskRef;
 
 /// What a due timer does.
 pub(crate) enum Due {
     /// Wakes a sleeping task (if it still waits with this number).
-    Task(Rc<TaskCore>, u32),
+    Task(TaskRef, u32),
     /// Runs a callback (if not cancelled).
     Call(Rc<Callback>),
 }

@@ -25,11 +25,11 @@ use std::rc::Rc;
 
 use crate::event_loop;
 use crate::suspend::{self, Suspend, Wake};
-use crate::task::{TaskCore, TaskState};
+use crate::task::{TaskRef, TaskState};
 
 /// One parked task.
 pub(crate) struct Node {
-    task: Rc<TaskCore>,
+    task: TaskRef,
     seq: u32,
     /// Set when a release handed this waiter what it waited for.
     granted: Cell<bool>,
