@@ -339,6 +339,7 @@ impl Pool {
         self.default_size
     }
 
+    #[inline]
     fn class(&mut self, size: usize) -> &mut SizeClass {
         let at = match self.classes.iter().position(|c| c.size == size) {
             Some(at) => at,
@@ -355,6 +356,7 @@ impl Pool {
         &mut self.classes[at]
     }
 
+    #[inline]
     fn take(&mut self, size: usize) -> Result<Slot, StackError> {
         let class = self.class(size);
         if let Some(slot) = class.free.pop() {
@@ -470,6 +472,7 @@ pub(crate) struct PooledStack {
 
 impl PooledStack {
     /// Takes a stack of `size` bytes (0: this thread's default) for `owner`.
+    #[inline]
     pub(crate) fn take(size: usize, owner: &'static str) -> Result<PooledStack, StackError> {
         POOL.with(|p| {
             let mut pool = p.borrow_mut();

@@ -55,11 +55,11 @@ type TaskCoroutine = Coroutine<Wake, Trap, (), PooledStack>;
 
 /// What a task record does that depends on its body's and result's types.
 struct Vtable {
-    /// Makes the coroutine on the task's first step, given the stack size and
-    /// the first wake; `None` if the task finished without running (cancelled
-    /// before it started, or no stack could be mapped: the task then fails
-    /// with that error).
-    launch: unsafe fn(&TaskCore, usize, Wake) -> Option<TaskCoroutine>,
+    /// Makes the coroutine (in the core's `co`) on the task's first step,
+    /// given the stack size and the first wake; false if the task finished
+    /// without running (cancelled before it started, or no stack could be
+    /// mapped: the task then fails with that error).
+    launch: unsafe fn(&TaskCore, usize, Wake) -> bool,
     /// Drops the body of a task that never started.
     drop_body: unsafe fn(&TaskCore),
     /// Drops the whole record and frees it (the last reference went).
@@ -122,7 +122,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     }
 
     /// See [`Vtable::launch`].
-    unsafe fn launch(core: &TaskCore, stack_size: usize, first: Wake) -> Option<TaskCoroutine> {
+    unsafe fn launch(core: &TaskCore, stack_size: usize, first: Wake) -> bool {
         // SAFETY: only called through this type's vtable.
         let cell = unsafe { Self::of(core) };
         // SAFETY: the loop launches a task once, on its own stack, and nothing
@@ -134,47 +134,50 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         let finish = move |outcome| unsafe { (*out).finish(outcome) };
         if first == Wake::Cancel {
             // Cancelled before it ever ran: the body never starts, no stack is taken.
-            suspend::with_current(|t| t.end_note.set(Some("cancelled".into())));
+            core.end_note.set(Some("cancelled".into()));
             drop(body);
             finish(Outcome::Cancelled);
-            return None;
+            return false;
         }
         let stack = match PooledStack::take(stack_size, core.name) {
             Ok(stack) => stack,
             Err(e) => {
                 finish(Outcome::Panic(Box::new(e.to_string())));
-                return None;
+                return false;
             }
         };
         core.canary.set(stack.canary());
         core.stack_lo.set(stack.usable_lo());
         core.stack_hi.set(stack.base_addr());
-        Some(Coroutine::with_stack(
-            stack,
-            move |yielder: &TaskYielder, _first: Wake| {
-                suspend::with_current(|t| t.yielder.set(yielder));
-                let outcome = match catch_unwind(AssertUnwindSafe(body)) {
-                    // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                    Ok(_) if suspend::with_current(|t| t.cancel_requested.replace(false)) => {
-                        Outcome::Cancelled
-                    }
-                    Ok(v) => Outcome::Value(v),
-                    Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                    Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
-                    Err(p) => Outcome::Panic(p),
-                };
-                let note = match &outcome {
-                    Outcome::Value(_) => None,
-                    Outcome::Cancelled => Some("cancelled".into()),
-                    Outcome::Panic(p) => Some(
-                        format!("panicked: {}", crate::future::panic_message(p.as_ref()))
-                            .into_boxed_str(),
-                    ),
-                };
-                suspend::with_current(|t| t.end_note.set(note));
-                finish(outcome);
-            },
-        ))
+        let me: *const TaskCore = core;
+        let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
+            // SAFETY: the coroutine lives in the task's record, so the record
+            // outlives it.
+            let core = unsafe { &*me };
+            core.yielder.set(yielder);
+            let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+                // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
+                Ok(v) => Outcome::Value(v),
+                Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+                Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
+                Err(p) => Outcome::Panic(p),
+            };
+            let note = match &outcome {
+                Outcome::Value(_) => None,
+                Outcome::Cancelled => Some("cancelled".into()),
+                Outcome::Panic(p) => Some(
+                    format!("panicked: {}", crate::future::panic_message(p.as_ref()))
+                        .into_boxed_str(),
+                ),
+            };
+            core.end_note.set(note);
+            finish(outcome);
+        });
+        // SAFETY: the loop launches a task once, from `step`, which holds no
+        // reference to `co` across this call.
+        unsafe { *core.co.get() = Some(co) };
+        true
     }
 
     /// See [`Vtable::drop_body`].
@@ -224,7 +227,7 @@ mod blocks {
     const GRAIN: usize = 64;
     const CLASSES: usize = 16;
 
-    struct Free([Vec<NonNull<u8>>; CLASSES]);
+    struct Free([std::collections::VecDeque<NonNull<u8>>; CLASSES]);
 
     impl Drop for Free {
         fn drop(&mut self) {
@@ -239,7 +242,7 @@ mod blocks {
     }
 
     thread_local! {
-        static FREE: RefCell<Free> = const { RefCell::new(Free([const { Vec::new() }; CLASSES])) };
+        static FREE: RefCell<Free> = const { RefCell::new(Free([const { std::collections::VecDeque::new() }; CLASSES])) };
     }
 
     fn class_of(layout: Layout) -> Option<usize> {
@@ -255,7 +258,7 @@ mod blocks {
     pub(super) fn alloc(layout: Layout) -> NonNull<u8> {
         let class = class_of(layout);
         let reused = class.and_then(|c| {
-            FREE.try_with(|free| free.borrow_mut().0[c].pop())
+            FREE.try_with(|free| free.borrow_mut().0[c].pop_front())
                 .ok()
                 .flatten()
         });
@@ -285,7 +288,7 @@ mod blocks {
                 let list = &mut free.0[class];
                 let keep = list.len() < crate::stack::warm_limit();
                 if keep {
-                    list.push(block);
+                    list.push_back(block);
                 }
                 keep
             })
@@ -524,18 +527,18 @@ impl TaskCore {
         // SAFETY: steps are driven only by the loop, one at a time, and a task
         // never steps itself (suspend() runs on the task stack, step() on the
         // loop's), so this is the only reference to the coroutine now.
-        let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
-        if co.is_none() {
-            // SAFETY: the vtable is the cell's own; a task with no coroutine
-            // yet has not been launched (a finished one is never stepped).
-            let launched = unsafe { (self.vtable.launch)(self, stack_size, wake) };
-            if launched.is_none() {
-                suspend::leave(previous);
-                return None;
-            }
-            *co = launched;
+        // SAFETY: as above; the vtable is the cell's own, and a task with no
+        // coroutine yet has not been launched (a finished one is never
+        // stepped); no reference to `co` is held across the launch.
+        if unsafe { (*self.co.get()).is_none() }
+            && !unsafe { (self.vtable.launch)(self, stack_size, wake) }
+        {
+            suspend::leave(previous);
+            return None;
         }
+        // SAFETY: as above.
+        let co = unsafe { &mut *self.co.get() };
         let result = co.as_mut().map(|co| co.resume(wake));
         suspend::leave(previous);
         if let Some(canary) = self.canary.get() {
