@@ -984,8 +984,11 @@ impl EventLoop {
     }
 
     /// Closes the loop: tasks still suspended are unwound (their destructors
-    /// run), pending callbacks and timers are dropped, worker threads are told
-    /// to finish (Python: `loop.close`). Panics if the loop is running.
+    /// run), bodies never started are dropped, pending callbacks and timers
+    /// are dropped, worker threads are told to finish (Python: `loop.close`).
+    /// A task left without an outcome ends cancelled (Python leaves it
+    /// pending; tokio's shutdown cancels it too), so its handles do not wait
+    /// for ever. Panics if the loop is running.
     pub fn close(&self) {
         assert!(!self.0.running.get(), "cannot close a running event loop");
         if self.0.closed.replace(true) {

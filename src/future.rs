@@ -167,6 +167,11 @@ impl<T> Inner<T> {
         }
     }
 
+    /// Whether an outcome has been set (or already taken).
+    pub(crate) fn is_done(&self) -> bool {
+        !matches!(*self.slot.borrow(), Slot::Pending)
+    }
+
     /// Sets the outcome and schedules everyone waiting.
     pub(crate) fn finish(&self, outcome: Outcome<T>) {
         {
@@ -267,7 +272,7 @@ impl<T> Future<T> {
 
     /// Whether a result, a panic or a cancellation has been set.
     pub fn done(&self) -> bool {
-        !matches!(*self.inner().slot.borrow(), Slot::Pending)
+        self.inner().is_done()
     }
 
     /// Whether the future was cancelled.

@@ -60,8 +60,9 @@ struct Vtable {
     /// without running (cancelled before it started, or no stack could be
     /// mapped: the task then fails with that error).
     launch: unsafe fn(&TaskCore, usize, Wake) -> bool,
-    /// Drops the body of a task that never started.
-    drop_body: unsafe fn(&TaskCore),
+    /// Drops the body of a task that never started, and ends its result as
+    /// cancelled if it has none (the loop is closing without it).
+    abandon: unsafe fn(&TaskCore),
     /// Drops the whole record and frees it (the last reference went).
     dealloc: unsafe fn(NonNull<TaskCore>),
 }
@@ -84,7 +85,7 @@ struct TaskCell<F, T> {
 impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     const VTABLE: Vtable = Vtable {
         launch: Self::launch,
-        drop_body: Self::drop_body,
+        abandon: Self::abandon,
         dealloc: Self::dealloc,
     };
 
@@ -180,11 +181,17 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         true
     }
 
-    /// See [`Vtable::drop_body`].
-    unsafe fn drop_body(core: &TaskCore) {
+    /// See [`Vtable::abandon`].
+    unsafe fn abandon(core: &TaskCore) {
         // SAFETY: only called through this type's vtable, by the loop, never
         // while the task runs.
-        unsafe { drop((*Self::of(core).body.get()).take()) }
+        let cell = unsafe { Self::of(core) };
+        // SAFETY: as above: nothing else touches the body.
+        drop(unsafe { (*cell.body.get()).take() });
+        if !cell.out.is_done() {
+            core.end_note.set(Some("cancelled: the loop closed".into()));
+            cell.out.finish(Outcome::Cancelled);
+        }
     }
 
     /// See [`Vtable::dealloc`].
@@ -252,6 +259,12 @@ mod blocks {
 
     fn class_layout(class: usize) -> Layout {
         Layout::from_size_align((class + 1) * GRAIN, GRAIN).expect("a valid class layout")
+    }
+
+    /// How many blocks of `layout`'s class wait on this thread's list.
+    #[cfg(test)]
+    pub(super) fn waiting(layout: Layout) -> usize {
+        class_of(layout).map_or(0, |c| FREE.with(|free| free.borrow().0[c].len()))
     }
 
     /// A block for `layout` (not zero-sized).
@@ -554,16 +567,18 @@ impl TaskCore {
         }
     }
 
-    /// Unwinds a suspended task's stack (every destructor runs): used when a
-    /// loop is closed or dropped with tasks still waiting.
+    /// Unwinds a suspended task's stack (every destructor runs) and drops a
+    /// body that never started; a task that has no outcome yet ends
+    /// cancelled, so its handles do not wait for ever. Used when a loop is
+    /// closed or dropped with tasks still waiting.
     pub(crate) fn unwind(&self) {
         // SAFETY: called by the loop on its own stack, never while the task runs.
         let co = unsafe { &mut *self.co.get() };
         let previous = suspend::enter(self);
         self.unwinding.set(true);
-        // SAFETY: the vtable is the cell's own; the task is not running.
-        unsafe { (self.vtable.drop_body)(self) };
         drop(co.take());
+        // SAFETY: the vtable is the cell's own; the task is not running.
+        unsafe { (self.vtable.abandon)(self) };
         suspend::leave(previous);
         self.state.set(TaskState::Done);
     }
@@ -681,5 +696,68 @@ impl<T> fmt::Debug for Task<T> {
             "<Task #{} {} {:?}>",
             self.core.id.0, self.core.name, self.fut
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocks;
+    use std::alloc::Layout;
+
+    #[test]
+    fn blocks_are_reused_first_freed_first_and_kept_up_to_the_warm_limit() {
+        crate::stack::set_warm_limit(2);
+        let layout = Layout::from_size_align(300, 8).unwrap();
+        let same_class = Layout::from_size_align(270, 16).unwrap();
+        let a = blocks::alloc(layout);
+        let b = blocks::alloc(layout);
+        let c = blocks::alloc(layout);
+        assert_eq!(a.as_ptr() as usize % 64, 0, "blocks are cache-line aligned");
+        // SAFETY: each block came from `alloc(layout)` and is not used again.
+        unsafe {
+            blocks::free(a, layout);
+            blocks::free(b, layout);
+            blocks::free(c, layout); // past the limit: back to the allocator
+        }
+        assert_eq!(blocks::waiting(layout), 2);
+        // Oldest first, and any layout of the same class takes them.
+        let again = blocks::alloc(same_class);
+        assert_eq!(again, a);
+        assert_eq!(blocks::alloc(layout), b);
+        assert_eq!(blocks::waiting(layout), 0);
+        // SAFETY: as above (`again` is freed with the layout it was taken for).
+        unsafe {
+            blocks::free(again, same_class);
+            blocks::free(b, layout);
+        }
+        // Too big for a class: never kept.
+        let big = Layout::from_size_align(4096, 8).unwrap();
+        let block = blocks::alloc(big);
+        // SAFETY: as above.
+        unsafe { blocks::free(block, big) };
+        assert_eq!(blocks::waiting(big), 0);
+    }
+
+    #[test]
+    fn finished_tasks_records_are_kept_for_the_next_spawns() {
+        fn body(i: u32) -> impl FnOnce() -> u32 {
+            move || i
+        }
+        fn cell_layout<F: FnOnce() -> u32>(_: &F) -> Layout {
+            Layout::new::<super::TaskCell<F, u32>>()
+        }
+        let layout = cell_layout(&body(0));
+        crate::stack::set_warm_limit(64);
+        let lp = crate::EventLoop::new();
+        lp.run_until_complete(crate::Coro::new("main", || {
+            let tasks: Vec<_> = (0..10u32)
+                .map(|i| crate::spawn(crate::Coro::new("t", body(i))))
+                .collect();
+            let sum: u32 = tasks.into_iter().map(|t| t.join()).sum();
+            assert_eq!(sum, 45);
+        }));
+        // The ten records went back to the list (the main task's may have
+        // joined them, if its cell falls in the same size class).
+        assert!(blocks::waiting(layout) >= 10, "{}", blocks::waiting(layout));
     }
 }
