@@ -9,8 +9,9 @@
 //! - `switch_yield_now`: two tasks ping-ponging with `yield_now`, per switch;
 //!   peers: tokio `yield_now` and a tokio `Notify` handoff (target ≤ 0.2×).
 //! - `spawn_join_100k`: spawn 100,000 trivial tasks and join them, per task
-//!   (target ≤ 0.5×; the pool's warm limit is raised to hold the working set).
-//!   Each side runs in child processes of its own, alternating.
+//!   (target ≤ 0.5×), default settings on both sides. Each side runs in child
+//!   processes of its own, alternating; a second peer row runs tokio with
+//!   glibc's heap trimming off (see `spawn_join`).
 //! - `sleep_100k_rss`: resident memory per task with 100,000 tasks asleep (≤ 5 KiB).
 //! - `sleep_1m`: 1,000,000 tasks asleep at once; wall time and memory.
 //! - `timers_1m`: 1,000,000 timers with random deadlines within 1 s: time to
@@ -108,19 +109,33 @@ fn switch() {
 /// Spawn + join of 100,000 tasks: each side in child processes of its own,
 /// three of each, alternating, so that neither inherits the other's heap
 /// (glibc's trimmed or fragmented heap changes what the next side pays).
+///
+/// Two peer rows. `spawn_join_100k` is tokio as shipped. Joining 100,000
+/// tasks frees their records in a burst, glibc gives the top of the heap back
+/// to the kernel, and the next batch page-faults it in again; ours keeps
+/// finished tasks' records (`yieldfrom::task::set_record_limit`) and does not
+/// pay that. `spawn_join_100k_tokio_no_trim` runs tokio with glibc's trimming
+/// switched off (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=...`), which is
+/// what tokio costs without that effect: the stricter comparison.
 fn spawn_join() {
-    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    let (mut ours, mut peer, mut no_trim) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         ours.push(run_child(&["--child", "spawn", "ours", "100000"])[0]);
         peer.push(run_child(&["--child", "spawn", "tokio", "100000"])[0]);
+        no_trim.push(run_child_env(&["--child", "spawn", "tokio", "100000"], NO_TRIM)[0]);
     }
+    let ours = median(&mut ours);
+    line("spawn_join_100k", ours, median(&mut peer), "ns");
     line(
-        "spawn_join_100k",
-        median(&mut ours),
-        median(&mut peer),
+        "spawn_join_100k_tokio_no_trim",
+        ours,
+        median(&mut no_trim),
         "ns",
     );
 }
+
+/// glibc's heap trimming off (a threshold of 1 GB).
+const NO_TRIM: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000000");
 
 fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -130,9 +145,9 @@ fn median(xs: &mut [f64]) -> f64 {
 /// Child: median ns per task of spawning `n` trivial tasks and joining them.
 fn child_spawn(which: &str, n: u64) {
     let ns = if which == "ours" {
-        // The warm limit covers the working set: the finished tasks' stacks
-        // and records are kept for the next batch.
-        yieldfrom::stack::set_warm_limit(200_000);
+        // Default settings: one task runs at a time here, so one pooled stack
+        // serves them all, and finished tasks' records are kept for the next
+        // batch by default (see yieldfrom::task::set_record_limit).
         // One loop for every batch, as tokio's runtime is built once below.
         let lp = EventLoop::new();
         median_ns(7, n, |n| {
@@ -225,8 +240,13 @@ fn child_sleepers(which: &str, n: usize) {
 }
 
 fn run_child(args: &[&str]) -> Vec<f64> {
+    run_child_env(args, ("YIELDFROM_BENCH_CHILD", "1"))
+}
+
+fn run_child_env(args: &[&str], (key, value): (&str, &str)) -> Vec<f64> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(args)
+        .env(key, value)
         .output()
         .unwrap();
     assert!(
