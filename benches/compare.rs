@@ -131,7 +131,6 @@ fn basics() {
     println!("BENCH name=switch ours_ns={ours:.1} stackless_ns={twin:.1} tokio_ns={tok:.1}");
 
     const M: u64 = 50_000;
-    yieldfrom::stack::set_warm_limit(100_000);
     let ours = median_ns(7, M, |n| {
         lp.run_until_complete(Coro::new("main", move || {
             let t: Vec<_> = (0..n)
