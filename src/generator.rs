@@ -189,7 +189,11 @@ impl Inbox {
     /// Turns what a switch into the body brought into what resumed it.
     #[inline(always)]
     fn receive<S>(&self, input: Input<S>) -> Resume<S> {
-        match self.0.take() {
+        // SAFETY: the slot is only touched by the driver before it switches
+        // in and here, on one thread, and no reference to its contents is
+        // ever held; peeking first saves writing `None` back after every send.
+        let thrown = unsafe { (*self.0.as_ptr()).is_some() };
+        match if thrown { self.0.take() } else { None } {
             Some(error) => Resume::Throw(error),
             // SAFETY: `Generator::switch` switches in with an initialised
             // value for every `Resume::Send`, and with an uninitialised one
