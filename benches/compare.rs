@@ -5,7 +5,8 @@
 //!   calls (stackful: plain functions; stackless: boxed `async fn`s).
 //!   Target: yieldfrom flat (d=1000 within 1.2× of d=1) and ≥ 20× faster
 //!   than tokio at d=1000.
-//! - `switch`, `spawn_join`: the basic costs, for the three runtimes.
+//! - `switch`, `spawn_join`: the basic costs, for the three runtimes
+//!   (spawn + join: each runtime in child processes of its own).
 //! - `idle_task_bytes`: resident memory per parked task (child processes),
 //!   and the `size_of` of the stackless futures.
 //! - `loc_*`: lines of code (not blank, not comments) of each runtime core.
@@ -130,38 +131,86 @@ fn basics() {
     });
     println!("BENCH name=switch ours_ns={ours:.1} stackless_ns={twin:.1} tokio_ns={tok:.1}");
 
-    const M: u64 = 50_000;
-    let ours = median_ns(7, M, |n| {
-        lp.run_until_complete(Coro::new("main", move || {
-            let t: Vec<_> = (0..n)
-                .map(|i| spawn(Coro::new("t", move || black_box(i))))
-                .collect();
-            t.into_iter().for_each(|t| {
-                black_box(yield_from(t));
-            });
-        }))
-    });
-    let twin = median_ns(7, M, |n| {
-        stackless::run(async move {
-            let t: Vec<_> = (0..n)
-                .map(|i| stackless::spawn(async move { black_box(i) }))
-                .collect();
-            for t in t {
-                black_box(t.await);
-            }
-        })
-    });
-    let tok = median_ns(7, M, |n| {
-        rt.block_on(async move {
-            let t: Vec<_> = (0..n)
-                .map(|i| tokio::spawn(async move { black_box(i) }))
-                .collect();
-            for t in t {
-                black_box(t.await.unwrap());
-            }
-        })
-    });
+    // Spawn + join: each runtime in child processes of its own, three of
+    // each, alternating. In one process the runtime measured second inherits
+    // the heap the first left (records kept on our free list, or freed and
+    // trimmed by glibc), which moved the twin's figure threefold.
+    let (mut ours, mut twin, mut tok) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ours.push(spawn_child("ours"));
+        twin.push(spawn_child("stackless"));
+        tok.push(spawn_child("tokio"));
+    }
+    let (ours, twin, tok) = (median(&mut ours), median(&mut twin), median(&mut tok));
     println!("BENCH name=spawn_join ours_ns={ours:.1} stackless_ns={twin:.1} tokio_ns={tok:.1}");
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Runs `--child-spawn which` and returns its figure.
+fn spawn_child(which: &str) -> f64 {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--child-spawn", which])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child {which} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Child: median ns per task of spawning 50,000 trivial tasks and joining
+/// them, on one runtime, default settings.
+fn child_spawn(which: &str) {
+    const M: u64 = 50_000;
+    let ns = match which {
+        "ours" => {
+            let lp = EventLoop::new();
+            median_ns(7, M, |n| {
+                lp.run_until_complete(Coro::new("main", move || {
+                    let t: Vec<_> = (0..n)
+                        .map(|i| spawn(Coro::new("t", move || black_box(i))))
+                        .collect();
+                    t.into_iter().for_each(|t| {
+                        black_box(yield_from(t));
+                    });
+                }))
+            })
+        }
+        "stackless" => median_ns(7, M, |n| {
+            stackless::run(async move {
+                let t: Vec<_> = (0..n)
+                    .map(|i| stackless::spawn(async move { black_box(i) }))
+                    .collect();
+                for t in t {
+                    black_box(t.await);
+                }
+            })
+        }),
+        _ => {
+            let rt = tokio_rt();
+            median_ns(7, M, |n| {
+                rt.block_on(async move {
+                    let t: Vec<_> = (0..n)
+                        .map(|i| tokio::spawn(async move { black_box(i) }))
+                        .collect();
+                    for t in t {
+                        black_box(t.await.unwrap());
+                    }
+                })
+            })
+        }
+    };
+    println!("{ns}");
 }
 
 /// Child: 100,000 tasks parked on a never-set event; prints bytes per task.
@@ -272,6 +321,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
         child_idle(&args[at + 1]);
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--child-spawn") {
+        child_spawn(&args[at + 1]);
         return;
     }
     // `cargo bench --bench compare -- depth` runs one section.
