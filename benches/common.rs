@@ -1,6 +1,8 @@
 //! Shared timing helpers for the benches (no external harness: each bench
 //! prints `BENCH name=... key=value` lines that scripts can parse).
 
+use std::hint::black_box;
+use std::process::Command;
 use std::time::Instant;
 
 /// Runs `f(iters)` `batches` times and returns the median time per iteration in ns.
@@ -54,4 +56,62 @@ pub fn tokio_rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The median of a few figures.
+pub fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Runs this bench binary again with `args` (and the environment variable
+/// `env`) and returns the numbers it prints.
+pub fn run_child_env(args: &[&str], (key, value): (&str, &str)) -> Vec<f64> {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .env(key, value)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect()
+}
+
+/// Median ns per task of spawning `n` trivial tasks and joining them on
+/// yieldfrom, default settings, one loop for every batch.
+pub fn spawn_join_ours(n: u64) -> f64 {
+    use yieldfrom::{Coro, EventLoop, spawn, yield_from};
+    let lp = EventLoop::new();
+    median_ns(7, n, |n| {
+        lp.run_until_complete(Coro::new("main", move || {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| spawn(Coro::new("t", move || black_box(i))))
+                .collect();
+            for t in tasks {
+                black_box(yield_from(t));
+            }
+        }));
+    })
+}
+
+/// The same on tokio's current_thread runtime (built once, as ours is).
+pub fn spawn_join_tokio(n: u64) -> f64 {
+    let rt = tokio_rt();
+    median_ns(7, n, |n| {
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| tokio::spawn(async move { black_box(i) }))
+                .collect();
+            for t in tasks {
+                black_box(t.await.unwrap());
+            }
+        })
+    })
 }

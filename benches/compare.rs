@@ -141,31 +141,17 @@ fn basics() {
         twin.push(spawn_child("stackless"));
         tok.push(spawn_child("tokio"));
     }
-    let (ours, twin, tok) = (median(&mut ours), median(&mut twin), median(&mut tok));
+    let (ours, twin, tok) = (
+        common::median(&mut ours),
+        common::median(&mut twin),
+        common::median(&mut tok),
+    );
     println!("BENCH name=spawn_join ours_ns={ours:.1} stackless_ns={twin:.1} tokio_ns={tok:.1}");
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
 }
 
 /// Runs `--child-spawn which` and returns its figure.
 fn spawn_child(which: &str) -> f64 {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--child-spawn", which])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child {which} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    common::run_child_env(&["--child-spawn", which], ("YIELDFROM_BENCH_CHILD", "1"))[0]
 }
 
 /// Child: median ns per task of spawning 50,000 trivial tasks and joining
@@ -173,19 +159,7 @@ fn spawn_child(which: &str) -> f64 {
 fn child_spawn(which: &str) {
     const M: u64 = 50_000;
     let ns = match which {
-        "ours" => {
-            let lp = EventLoop::new();
-            median_ns(7, M, |n| {
-                lp.run_until_complete(Coro::new("main", move || {
-                    let t: Vec<_> = (0..n)
-                        .map(|i| spawn(Coro::new("t", move || black_box(i))))
-                        .collect();
-                    t.into_iter().for_each(|t| {
-                        black_box(yield_from(t));
-                    });
-                }))
-            })
-        }
+        "ours" => common::spawn_join_ours(M),
         "stackless" => median_ns(7, M, |n| {
             stackless::run(async move {
                 let t: Vec<_> = (0..n)
@@ -196,19 +170,7 @@ fn child_spawn(which: &str) {
                 }
             })
         }),
-        _ => {
-            let rt = tokio_rt();
-            median_ns(7, M, |n| {
-                rt.block_on(async move {
-                    let t: Vec<_> = (0..n)
-                        .map(|i| tokio::spawn(async move { black_box(i) }))
-                        .collect();
-                    for t in t {
-                        black_box(t.await.unwrap());
-                    }
-                })
-            })
-        }
+        _ => common::spawn_join_tokio(M),
     };
     println!("{ns}");
 }

@@ -19,8 +19,6 @@
 //!   time until all fired.
 
 use std::cell::Cell;
-use std::hint::black_box;
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +27,7 @@ use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median_ns, rss_bytes, run_sections, tokio_rt};
+use common::{median, median_ns, rss_bytes, run_child_env, run_sections, tokio_rt};
 
 fn line(name: &str, ours: f64, peer: f64, unit: &str) {
     println!(
@@ -137,41 +135,15 @@ fn spawn_join() {
 /// glibc's heap trimming off (a threshold of 1 GB).
 const NO_TRIM: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000000");
 
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 /// Child: median ns per task of spawning `n` trivial tasks and joining them.
+/// Default settings: one task runs at a time here, so one pooled stack serves
+/// them all, and finished tasks' records are kept for the next batch by
+/// default (see yieldfrom::task::set_record_limit).
 fn child_spawn(which: &str, n: u64) {
     let ns = if which == "ours" {
-        // Default settings: one task runs at a time here, so one pooled stack
-        // serves them all, and finished tasks' records are kept for the next
-        // batch by default (see yieldfrom::task::set_record_limit).
-        // One loop for every batch, as tokio's runtime is built once below.
-        let lp = EventLoop::new();
-        median_ns(7, n, |n| {
-            lp.run_until_complete(Coro::new("main", move || {
-                let tasks: Vec<_> = (0..n)
-                    .map(|i| spawn(Coro::new("t", move || black_box(i))))
-                    .collect();
-                for t in tasks {
-                    black_box(yield_from(t));
-                }
-            }));
-        })
+        common::spawn_join_ours(n)
     } else {
-        let rt = tokio_rt();
-        median_ns(7, n, |n| {
-            rt.block_on(async move {
-                let tasks: Vec<_> = (0..n)
-                    .map(|i| tokio::spawn(async move { black_box(i) }))
-                    .collect();
-                for t in tasks {
-                    black_box(t.await.unwrap());
-                }
-            })
-        })
+        common::spawn_join_tokio(n)
     };
     println!("{ns}");
 }
@@ -241,24 +213,6 @@ fn child_sleepers(which: &str, n: usize) {
 
 fn run_child(args: &[&str]) -> Vec<f64> {
     run_child_env(args, ("YIELDFROM_BENCH_CHILD", "1"))
-}
-
-fn run_child_env(args: &[&str], (key, value): (&str, &str)) -> Vec<f64> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(args)
-        .env(key, value)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .map(|w| w.parse().unwrap())
-        .collect()
 }
 
 fn sleepers() {
