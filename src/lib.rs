@@ -68,6 +68,12 @@
 //!   too. Errors you expect are ordinary `Result`s.
 //! - **`Future` is asyncio's Future**, a result slot with callbacks, not the
 //!   `std::future::Future` trait.
+//! - **Closing a loop with tasks still pending** unwinds them (their
+//!   destructors run) and ends them *cancelled*, so a handle that outlives the
+//!   loop reports it instead of waiting for ever; Python leaves them pending
+//!   and warns "Task was destroyed but it is pending!" (tokio's shutdown
+//!   cancels them, as here). [`run`] cancels and finishes every task before
+//!   closing, as `asyncio.run` does, so there the two agree.
 //! - **Threads.** A loop and its tasks belong to one thread and never move:
 //!   that is what makes the thread-locals inside (the running loop, the
 //!   running task) sound.
