@@ -1,7 +1,7 @@
 //! Tasks: a coroutine driven by the loop on a stack of its own.
 //!
 //! [`spawn`](crate::spawn) (Python: `asyncio.create_task`) takes a
-//! [`Coro`], gives it a pooled stack and puts its first step on
+//! [`Coro`](crate::Coro), gives it a pooled stack and puts its first step on
 //! the ready queue. It does not run it: the task starts when the loop gets to
 //! it. From then on the task runs until it suspends (see
 //! [`suspend`]), and the loop resumes it when what it waited
