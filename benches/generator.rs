@@ -1,7 +1,9 @@
 //! `cargo bench --bench generator`: the cost of a generator against raw corosensei.
 //!
 //! - `send_round_trip`: one `send` into a generator that yields straight back,
-//!   against one `resume` + `suspend` of a bare corosensei coroutine (target: ≤ 1.3×).
+//!   against one `resume` + `suspend` of a bare corosensei coroutine (target: ≤ 1.3×);
+//!   a second row against the same coroutine once its address has escaped
+//!   (its stack pointer in memory, as any generator object's is).
 //! - `create_finish`: create a generator, run it to completion, drop it, with
 //!   the stack pool, against the same with a fresh corosensei `DefaultStack`
 //!   (an mmap, an mprotect and a munmap each time).
@@ -54,7 +56,34 @@ fn main() {
             }
         }
     });
+    // The same raw coroutine, but with its address taken before the loop,
+    // as a generator's is (it lives in a struct, and `start` borrows it out
+    // of line): its stack pointer then lives in memory and is reloaded for
+    // every resume, where the loop above keeps it in a register.
+    let raw_in_memory = median_ns(15, N, |n| {
+        let mut co = Coroutine::new(|y, mut v: u64| {
+            loop {
+                v = y.suspend(v + 1);
+            }
+        });
+        black_box(&mut co);
+        for i in 0..n {
+            match co.resume(black_box(i)) {
+                CoroutineResult::Yield(v) => {
+                    black_box(v);
+                }
+                CoroutineResult::Return(()) => unreachable!(),
+            }
+        }
+        co.force_unwind();
+    });
     report("send_round_trip", ours, "base_ns", raw);
+    report(
+        "send_round_trip_vs_raw_in_memory",
+        ours,
+        "base_ns",
+        raw_in_memory,
+    );
 
     const M: u64 = 20_000;
     let fresh = median_ns(11, M, |n| {
