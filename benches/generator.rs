@@ -19,25 +19,36 @@ use yieldfrom::{Co, Generator, GeneratorState};
 mod common;
 use common::{median_ns, report};
 
+/// `n` resume + suspend round trips of a bare corosensei coroutine. The
+/// plain loop keeps the coroutine's stack pointer in a register; with
+/// `escaped`, the coroutine's address is taken first, as a generator's is
+/// (it lives in a struct, and `start` borrows it out of line), so its stack
+/// pointer lives in memory and is reloaded for every resume.
+#[inline(always)]
+fn raw_round_trips(n: u64, escaped: bool) {
+    let mut co = Coroutine::new(|y, mut v: u64| {
+        loop {
+            v = y.suspend(v + 1);
+        }
+    });
+    if escaped {
+        black_box(&mut co);
+    }
+    for i in 0..n {
+        match co.resume(black_box(i)) {
+            CoroutineResult::Yield(v) => {
+                black_box(v);
+            }
+            CoroutineResult::Return(()) => unreachable!(),
+        }
+    }
+    co.force_unwind();
+}
+
 fn main() {
     const N: u64 = 2_000_000;
 
-    let raw = median_ns(15, N, |n| {
-        let mut co = Coroutine::new(|y, mut v: u64| {
-            loop {
-                v = y.suspend(v + 1);
-            }
-        });
-        for i in 0..n {
-            match co.resume(black_box(i)) {
-                CoroutineResult::Yield(v) => {
-                    black_box(v);
-                }
-                CoroutineResult::Return(()) => unreachable!(),
-            }
-        }
-        co.force_unwind();
-    });
+    let raw = median_ns(15, N, |n| raw_round_trips(n, false));
     let ours = median_ns(15, N, |n| {
         let g: Generator<u64, u64, ()> = Generator::new(|co: &Co<u64, u64>| {
             let mut v = 0;
@@ -56,27 +67,9 @@ fn main() {
             }
         }
     });
-    // The same raw coroutine, but with its address taken before the loop,
-    // as a generator's is (it lives in a struct, and `start` borrows it out
-    // of line): its stack pointer then lives in memory and is reloaded for
-    // every resume, where the loop above keeps it in a register.
-    let raw_in_memory = median_ns(15, N, |n| {
-        let mut co = Coroutine::new(|y, mut v: u64| {
-            loop {
-                v = y.suspend(v + 1);
-            }
-        });
-        black_box(&mut co);
-        for i in 0..n {
-            match co.resume(black_box(i)) {
-                CoroutineResult::Yield(v) => {
-                    black_box(v);
-                }
-                CoroutineResult::Return(()) => unreachable!(),
-            }
-        }
-        co.force_unwind();
-    });
+    // The same raw coroutine, its address taken before the loop as a
+    // generator's is (see `raw_round_trips`).
+    let raw_in_memory = median_ns(15, N, |n| raw_round_trips(n, true));
     report("send_round_trip", ours, "base_ns", raw);
     report(
         "send_round_trip_vs_raw_in_memory",
