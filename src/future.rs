@@ -95,8 +95,11 @@ impl Waiter {
 enum Slot<T> {
     Pending,
     Done(Outcome<T>),
-    /// The outcome was moved out by whoever awaited it.
-    Taken,
+    /// The outcome was moved out by whoever awaited it; whether it was a
+    /// cancellation is remembered (`cancelled()` stays true, as in asyncio).
+    Taken {
+        cancelled: bool,
+    },
 }
 
 /// A future's state. Alone, it is boxed and counts its handles itself; a
@@ -277,7 +280,10 @@ impl<T> Future<T> {
 
     /// Whether the future was cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(*self.inner().slot.borrow(), Slot::Done(Outcome::Cancelled))
+        matches!(
+            *self.inner().slot.borrow(),
+            Slot::Done(Outcome::Cancelled) | Slot::Taken { cancelled: true }
+        )
     }
 
     /// Sets the result and schedules everyone waiting (Python: `set_result`).
@@ -323,8 +329,11 @@ impl<T> Future<T> {
     /// Moves the outcome out (for a single awaiter such as a task's handle).
     pub(crate) fn take_outcome(&self) -> Option<Outcome<T>> {
         let mut slot = self.inner().slot.borrow_mut();
-        match std::mem::replace(&mut *slot, Slot::Taken) {
+        match std::mem::replace(&mut *slot, Slot::Taken { cancelled: false }) {
             Slot::Done(outcome) => {
+                if matches!(outcome, Outcome::Cancelled) {
+                    *slot = Slot::Taken { cancelled: true };
+                }
                 self.inner().retrieved.set(true);
                 Some(outcome)
             }
@@ -365,12 +374,16 @@ impl<T: Clone> Future<T> {
         match &*self.inner().slot.borrow() {
             Slot::Pending => None,
             Slot::Done(Outcome::Value(v)) => Some(v.clone()),
-            Slot::Done(Outcome::Cancelled) => suspend::raise_cancelled(),
+            Slot::Done(Outcome::Cancelled) | Slot::Taken { cancelled: true } => {
+                suspend::raise_cancelled()
+            }
             Slot::Done(Outcome::Panic(p)) => {
                 self.inner().retrieved.set(true);
                 panic!("{}", panic_message(p.as_ref()))
             }
-            Slot::Taken => panic!("the result of '{}' was moved out", self.inner().name()),
+            Slot::Taken { cancelled: false } => {
+                panic!("the result of '{}' was moved out", self.inner().name())
+            }
         }
     }
 
@@ -407,7 +420,8 @@ impl<T> fmt::Debug for Future<T> {
             Slot::Done(Outcome::Value(_)) => "finished",
             Slot::Done(Outcome::Panic(_)) => "failed",
             Slot::Done(Outcome::Cancelled) => "cancelled",
-            Slot::Taken => "finished (result taken)",
+            Slot::Taken { cancelled: true } => "cancelled",
+            Slot::Taken { cancelled: false } => "finished (result taken)",
         };
         write!(f, "<Future {} {state}>", self.inner().name())
     }

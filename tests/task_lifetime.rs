@@ -238,6 +238,10 @@ fn a_suspended_task_is_unwound_and_ends_cancelled_when_the_loop_closes() {
     lp.close();
     assert_eq!(drops.get(), 1, "unwinding ran the guard's destructor");
     assert!(task.done() && task.cancelled());
-    assert!(task.future().clone().cancelled());
+    let fut = task.future().clone();
+    assert!(fut.cancelled());
     assert!(matches!(task.join_outcome(), Outcome::Cancelled));
+    // The handle took the outcome; a clone still says how it ended.
+    assert!(fut.done() && fut.cancelled());
+    assert_eq!(format!("{fut:?}"), "<Future sleeper cancelled>");
 }
