@@ -238,13 +238,14 @@ impl TaskTable {
             self.slots.push(None);
             self.slots.len() - 1
         });
-        task.slot.set(at);
+        task.slot
+            .set(u32::try_from(at).expect("fewer than 2^32 live tasks"));
         self.slots[at] = Some(task);
         self.live += 1;
     }
 
     fn remove(&mut self, task: &TaskCore) -> Option<TaskRef> {
-        let at = task.slot.get();
+        let at = task.slot.get() as usize;
         let taken = self.slots.get_mut(at)?.take();
         if taken.is_some() {
             self.free.push(at);

@@ -113,16 +113,29 @@ pub(crate) struct Inner<T> {
     retrieved: Cell<bool>,
 }
 
-/// Who keeps a future's state alive.
+/// Who keeps a future's state alive. (One tag and one pointer: in a task's
+/// record every word counts, and the record is one cache line shorter for
+/// it.)
 enum Owner {
     /// The task whose record holds it: the task's count is the one used, and
     /// the task's name is the future's.
     Task(NonNull<TaskCore>),
-    /// Nobody: the future is boxed alone and counts its handles itself.
-    Alone {
-        refs: Cell<usize>,
-        name: &'static str,
-    },
+    /// Nobody: the future is boxed alone (an [`Alone`]), whose header counts
+    /// its handles and names it.
+    Alone(NonNull<AloneHeader>),
+}
+
+/// What a future made alone keeps beside its state.
+struct AloneHeader {
+    refs: Cell<usize>,
+    name: &'static str,
+}
+
+/// A future made alone: one box, the header first.
+#[repr(C)]
+struct Alone<T> {
+    header: AloneHeader,
+    inner: Inner<T>,
 }
 
 /// A result that will be set later (Python's `asyncio.Future`); cheap to clone.
@@ -166,7 +179,9 @@ impl<T> Inner<T> {
         match &self.owner {
             // SAFETY: the owner holds this slot, so it is alive while the slot is.
             Owner::Task(core) => unsafe { core.as_ref().name },
-            Owner::Alone { name, .. } => name,
+            // SAFETY: the header is in the same box as this state, which
+            // lives while any handle does.
+            Owner::Alone(header) => unsafe { header.as_ref().name },
         }
     }
 
@@ -224,7 +239,11 @@ impl<T> Clone for Future<T> {
         match &self.inner().owner {
             // SAFETY: this handle's count keeps the owner alive.
             Owner::Task(owner) => unsafe { TaskRef::acquire(*owner) },
-            Owner::Alone { refs, .. } => refs.set(refs.get() + 1),
+            Owner::Alone(header) => {
+                // SAFETY: this handle's count keeps the box alive.
+                let refs = unsafe { &header.as_ref().refs };
+                refs.set(refs.get() + 1);
+            }
         }
         Future {
             inner: self.inner,
@@ -238,13 +257,17 @@ impl<T> Drop for Future<T> {
         match &self.inner().owner {
             // SAFETY: this handle owns one count of the owner, given up here.
             Owner::Task(owner) => unsafe { TaskRef::release(*owner) },
-            Owner::Alone { refs, .. } => {
+            Owner::Alone(header) => {
+                let header = *header;
+                // SAFETY: this handle's count keeps the box alive.
+                let refs = unsafe { &header.as_ref().refs };
                 let left = refs.get() - 1;
                 refs.set(left);
                 if left == 0 {
-                    // SAFETY: the last handle of a future alone, which
-                    // `Future::named` boxed.
-                    drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
+                    // SAFETY: the last handle of a future alone: the header
+                    // pointer is the `Alone<T>` box `Future::named` leaked
+                    // (it carries the whole box's provenance).
+                    drop(unsafe { Box::from_raw(header.cast::<Alone<T>>().as_ptr()) });
                 }
             }
         }
@@ -264,12 +287,24 @@ impl<T> Future<T> {
     }
 
     pub(crate) fn named(name: &'static str) -> Future<T> {
-        Future {
-            inner: NonNull::from(Box::leak(Box::new(Inner::with_owner(Owner::Alone {
+        let alone = Box::into_raw(Box::new(Alone {
+            header: AloneHeader {
                 refs: Cell::new(1),
                 name,
-            })))),
-            _owns: PhantomData,
+            },
+            inner: Inner::with_owner(Owner::Task(NonNull::dangling())),
+        }));
+        // SAFETY: `alone` is a fresh, valid box; both pointers are derived
+        // from it without references, so each keeps the whole box's
+        // provenance. The owner is set before any handle exists.
+        unsafe {
+            let header = NonNull::new_unchecked(&raw mut (*alone).header);
+            let inner = &raw mut (*alone).inner;
+            (*inner).owner = Owner::Alone(header);
+            Future {
+                inner: NonNull::new_unchecked(inner),
+                _owns: PhantomData,
+            }
         }
     }
 

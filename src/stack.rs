@@ -290,7 +290,8 @@ impl Drop for Arena {
 /// A free stack slot: plain data, returned to the pool by [`PooledStack`].
 struct Slot {
     arena: Rc<Arena>,
-    index: usize,
+    /// Its place in the arena (an arena holds at most a thousand).
+    index: u32,
     guarded: bool,
     /// Whether its pages may be resident (used since mapped or last madvised).
     dirty: bool,
@@ -390,6 +391,7 @@ impl Pool {
                 GUARDS_LEFT.store(0, Ordering::Relaxed);
             }
             self.guarded += guarded as usize;
+            let index = u32::try_from(index).expect("an arena holds at most a thousand stacks");
             slots.push(Slot {
                 arena: arena.clone(),
                 index,
@@ -412,7 +414,7 @@ impl Pool {
         let size = slot.arena.slot - page_size();
         let class = self.class(size);
         if class.dirty_free >= warm {
-            let lo = slot.arena.slot_lo(slot.index) + page_size();
+            let lo = slot.arena.slot_lo(slot.index as usize) + page_size();
             // SAFETY: the slot's usable pages belong to no coroutine now (it was
             // handed back); dropping their contents is what we want.
             unsafe { libc::madvise(lo as *mut libc::c_void, size, libc::MADV_DONTNEED) };
@@ -430,7 +432,8 @@ impl Pool {
         for class in &self.classes {
             for slot in &class.free {
                 resident +=
-                    resident_pages(slot.arena.slot_lo(slot.index) + page, class.size) * page;
+                    resident_pages(slot.arena.slot_lo(slot.index as usize) + page, class.size)
+                        * page;
             }
         }
         PoolStats {
@@ -466,7 +469,6 @@ fn resident_pages(lo: usize, len: usize) -> usize {
 /// A stack from this thread's pool; dropping it hands it back.
 pub(crate) struct PooledStack {
     base: StackPointer,
-    limit: StackPointer,
     slot: ManuallyDrop<Slot>,
 }
 
@@ -482,11 +484,10 @@ impl PooledStack {
                 round_size(size)
             };
             let slot = pool.take(size)?;
-            slot.arena.owners[slot.index].set(owner);
-            let lo = slot.arena.slot_lo(slot.index);
+            slot.arena.owners[slot.index as usize].set(owner);
+            let lo = slot.arena.slot_lo(slot.index as usize);
             Ok(PooledStack {
                 base: StackPointer::new(lo + slot.arena.slot).expect("non-null"),
-                limit: StackPointer::new(lo).expect("non-null"),
                 slot: ManuallyDrop::new(slot),
             })
         })
@@ -494,12 +495,24 @@ impl PooledStack {
 
     /// What a switch must check: `None` for a guarded stack, else its canary page.
     pub(crate) fn canary(&self) -> Option<Canary> {
-        (!self.slot.guarded).then_some(Canary { lo: self.limit })
+        (!self.slot.guarded).then_some(Canary {
+            lo: self.limit_ptr(),
+        })
+    }
+
+    /// The lowest address of the slot: its guard or canary page (a pooled
+    /// stack is one slot of its arena, so it is computed, not stored).
+    #[inline]
+    fn limit_ptr(&self) -> StackPointer {
+        let lo = self.base.get() - self.slot.arena.slot;
+        // SAFETY: a slot lies above its arena's own first page, so `lo` is
+        // never zero.
+        unsafe { StackPointer::new_unchecked(lo) }
     }
 
     /// Lowest usable address (above the guard or canary page).
     pub(crate) fn usable_lo(&self) -> usize {
-        self.limit.get() + page_size()
+        self.limit_ptr().get() + page_size()
     }
 
     /// Highest address (where the stack starts, growing down).
@@ -517,7 +530,7 @@ impl Drop for PooledStack {
     fn drop(&mut self) {
         // SAFETY: `slot` is taken exactly once, here, and never used again.
         let slot = unsafe { ManuallyDrop::take(&mut self.slot) };
-        slot.arena.owners[slot.index].set("");
+        slot.arena.owners[slot.index as usize].set("");
         // When the thread's pool is gone already, the slot (and maybe its arena) just drops.
         let _ = POOL.try_with(|p| p.borrow_mut().put(slot));
     }
@@ -538,7 +551,7 @@ unsafe impl Stack for PooledStack {
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        self.limit
+        self.limit_ptr()
     }
 }
 
@@ -549,6 +562,14 @@ pub(crate) struct Canary {
 }
 
 impl Canary {
+    /// The canary page of the stack whose lowest usable address is `usable_lo`.
+    #[inline]
+    pub(crate) fn below(usable_lo: usize) -> Canary {
+        Canary {
+            lo: StackPointer::new(usable_lo - page_size()).expect("a stack above page zero"),
+        }
+    }
+
     /// Aborts with a clear message when the canary page has been written.
     #[inline]
     pub(crate) fn check(self, owner: &str, size: usize) {

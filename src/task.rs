@@ -29,6 +29,7 @@
 use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
@@ -78,7 +79,9 @@ struct Vtable {
 struct TaskCell<F, T> {
     /// First, so that a pointer to the cell is a pointer to its core.
     core: TaskCore,
-    body: UnsafeCell<Option<F>>,
+    /// The body until it starts; `core.body_live` says whether it is there
+    /// (a flag among the core's, rather than an `Option`'s tag here).
+    body: UnsafeCell<MaybeUninit<F>>,
     out: Inner<T>,
 }
 
@@ -98,7 +101,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         unsafe {
             ptr.write(TaskCell {
                 core: TaskCore::new(&Self::VTABLE, id, name),
-                body: UnsafeCell::new(Some(body)),
+                body: UnsafeCell::new(MaybeUninit::new(body)),
                 out: Inner::in_task(core),
             })
         };
@@ -110,6 +113,20 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             let out = Future::in_task(NonNull::from(&ptr.as_ref().out));
             (task, out)
         }
+    }
+
+    /// Moves the body out, if it is still there.
+    ///
+    /// # Safety
+    /// Nothing else touches the body meanwhile (the loop's launch, abandon
+    /// and free run one at a time, never while the task runs).
+    unsafe fn take_body(&self) -> Option<F> {
+        // SAFETY: the flag is set exactly while the body is initialised, and
+        // is cleared here before the value is moved out, so it is read once.
+        self.core
+            .body_live
+            .replace(false)
+            .then(|| unsafe { (*self.body.get()).assume_init_read() })
     }
 
     /// The cell whose core `core` is.
@@ -128,14 +145,14 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         let cell = unsafe { Self::of(core) };
         // SAFETY: the loop launches a task once, on its own stack, and nothing
         // else touches the body.
-        let body = unsafe { (*cell.body.get()).take() }.expect("a task is launched once");
+        let body = unsafe { cell.take_body() }.expect("a task is launched once");
         let out: *const Inner<T> = &cell.out;
         // SAFETY: the result slot lives in the cell, which outlives the task's
         // coroutine (the coroutine lives in the cell too, and is dropped first).
         let finish = move |outcome| unsafe { (*out).finish(outcome) };
         if first == Wake::Cancel {
             // Cancelled before it ever ran: the body never starts, no stack is taken.
-            core.end_note.set(Some("cancelled".into()));
+            core.end_note.set(Some(Box::new("cancelled".into())));
             drop(body);
             finish(Outcome::Cancelled);
             return false;
@@ -147,8 +164,16 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 return false;
             }
         };
-        core.canary.set(stack.canary());
-        core.stack_lo.set(stack.usable_lo());
+        let Ok(len) = u32::try_from(stack.size()) else {
+            let e = format!(
+                "task '{}': a stack of 4 GiB or more is not supported",
+                core.name
+            );
+            finish(Outcome::Panic(Box::new(e)));
+            return false;
+        };
+        core.canary.set(stack.canary().is_some());
+        core.stack_len.set(len);
         core.stack_hi.set(stack.base_addr());
         let me: *const TaskCore = core;
         let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
@@ -166,11 +191,11 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             };
             let note = match &outcome {
                 Outcome::Value(_) => None,
-                Outcome::Cancelled => Some("cancelled".into()),
-                Outcome::Panic(p) => Some(
-                    format!("panicked: {}", crate::future::panic_message(p.as_ref()))
-                        .into_boxed_str(),
-                ),
+                Outcome::Cancelled => Some(Box::new("cancelled".into())),
+                Outcome::Panic(p) => Some(Box::new(format!(
+                    "panicked: {}",
+                    crate::future::panic_message(p.as_ref())
+                ))),
             };
             core.end_note.set(note);
             finish(outcome);
@@ -187,9 +212,10 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         // while the task runs.
         let cell = unsafe { Self::of(core) };
         // SAFETY: as above: nothing else touches the body.
-        drop(unsafe { (*cell.body.get()).take() });
+        drop(unsafe { cell.take_body() });
         if !cell.out.is_done() {
-            core.end_note.set(Some("cancelled: the loop closed".into()));
+            core.end_note
+                .set(Some(Box::new("cancelled: the loop closed".into())));
             cell.out.finish(Outcome::Cancelled);
         }
     }
@@ -208,7 +234,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             // nobody retrieved; then the rest.
             drop((*(*cell).core.co.get()).take());
             std::ptr::drop_in_place(&raw mut (*cell).out);
-            std::ptr::drop_in_place(&raw mut (*cell).body);
+            drop((*cell).take_body());
             std::ptr::drop_in_place(&raw mut (*cell).core);
             blocks::free(NonNull::new_unchecked(cell.cast()), Layout::new::<Self>());
         }
@@ -227,7 +253,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
 /// never holds more records than were alive at once at the peak, so it costs
 /// no more memory than the program already used (10,000 connections: about
 /// 3 MB). [`set_record_limit`] bounds it, for a program whose one burst of a
-/// million tasks should not keep 300 MB afterwards.
+/// million tasks should not keep 250 MB afterwards.
 ///
 /// Blocks are handed out oldest first (FIFO): the next batch of tasks then
 /// gets its records in the order the last batch freed them, which is the
@@ -368,7 +394,13 @@ impl TaskRef {
     pub(crate) unsafe fn acquire(core: NonNull<TaskCore>) {
         // SAFETY: the caller vouches that it is alive.
         let refs = unsafe { &core.as_ref().refs };
-        refs.set(refs.get() + 1);
+        // As `Rc` does: a count that would overflow means leaked handles
+        // by the billion; stop rather than free a record still in use.
+        refs.set(
+            refs.get()
+                .checked_add(1)
+                .unwrap_or_else(|| std::process::abort()),
+        );
     }
 
     /// Drops a count of the record at `core`, freeing it with the last one.
@@ -415,7 +447,7 @@ impl Drop for TaskRef {
 pub(crate) struct TaskCore {
     /// How many [`TaskRef`]s and [`Future`] handles to the task's result
     /// there are (the record is freed when the last goes).
-    refs: Cell<usize>,
+    refs: Cell<u32>,
     vtable: &'static Vtable,
     pub(crate) id: TaskId,
     pub(crate) name: &'static str,
@@ -429,15 +461,19 @@ pub(crate) struct TaskCore {
     /// scheduled: the ready queue holds only the task).
     pub(crate) wake: Cell<Wake>,
     yielder: Cell<*const TaskYielder>,
-    stack_lo: Cell<usize>,
+    /// The top of its stack, and the usable bytes below it.
     stack_hi: Cell<usize>,
+    stack_len: Cell<u32>,
     /// About where the stack pointer was when the task last parked (0 before
     /// its first step): the loop prefetches that part of the stack when it
     /// schedules the task.
     parked_sp: Cell<usize>,
-    canary: Cell<Option<Canary>>,
+    /// Whether its stack has a canary page (no guard page) to check.
+    canary: Cell<bool>,
+    /// Whether the cell still holds the body (it has not started).
+    body_live: Cell<bool>,
     /// Its index in the loop's task table.
-    pub(crate) slot: Cell<usize>,
+    pub(crate) slot: Cell<u32>,
     pub(crate) warned_blocking: Cell<bool>,
     /// Set while the loop force-unwinds the task's stack (closing the loop):
     /// that unwind must reach the stack's root untouched.
@@ -445,7 +481,9 @@ pub(crate) struct TaskCore {
     /// What it waits on now (for the stepper and deadlock messages).
     pub(crate) waiting_on: Cell<Option<Suspend>>,
     /// How it ended, when not by returning (for traces).
-    end_note: Cell<Option<Box<str>>>,
+    /// (A thin box: one word in the record, for a note most tasks never have.)
+    #[allow(clippy::box_collection)]
+    end_note: Cell<Option<Box<String>>>,
 }
 
 impl TaskCore {
@@ -463,11 +501,12 @@ impl TaskCore {
             early_wake: Cell::new(None),
             wake: Cell::new(Wake::Run),
             yielder: Cell::new(std::ptr::null()),
-            stack_lo: Cell::new(0),
             stack_hi: Cell::new(0),
+            stack_len: Cell::new(0),
             parked_sp: Cell::new(0),
-            canary: Cell::new(None),
-            slot: Cell::new(usize::MAX),
+            canary: Cell::new(false),
+            body_live: Cell::new(true),
+            slot: Cell::new(u32::MAX),
             warned_blocking: Cell::new(false),
             unwinding: Cell::new(false),
             waiting_on: Cell::new(None),
@@ -495,7 +534,10 @@ impl TaskCore {
     /// How the task ended ("returned", "panicked: ...", "cancelled").
     pub(crate) fn end_note(&self) -> String {
         let note = self.end_note.take();
-        let text = note.as_deref().unwrap_or("returned").to_string();
+        let text = note
+            .as_deref()
+            .map_or("returned", String::as_str)
+            .to_string();
         self.end_note.set(note);
         text
     }
@@ -525,7 +567,7 @@ impl TaskCore {
         }
         // The frames the task returns through lie above `sp`; what it calls
         // next (a read, a write) lies just below.
-        let lo = (sp.saturating_sub(128) & !63).max(self.stack_lo.get());
+        let lo = (sp.saturating_sub(128) & !63).max(self.stack_lo());
         let hi = (sp + 384).min(self.stack_hi.get());
         let mut line = lo;
         while line < hi {
@@ -542,14 +584,20 @@ impl TaskCore {
         // record's fields); a miss on the second showed in the profile with
         // 10,000 connections.
         prefetch(self.parked_sp.as_ptr() as *const u8);
-        prefetch(self.stack_lo.as_ptr() as *const u8);
+        prefetch(self.stack_len.as_ptr() as *const u8);
         prefetch(self.stack_hi.as_ptr() as *const u8);
+    }
+
+    /// The lowest usable address of its stack.
+    #[inline(always)]
+    fn stack_lo(&self) -> usize {
+        self.stack_hi.get() - self.stack_len.get() as usize
     }
 
     /// Called on the task's own stack: the switch to the loop.
     #[inline(always)]
     pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
-        let sp = suspend::check_on_task_stack(self.stack_lo.get(), self.stack_hi.get());
+        let sp = suspend::check_on_task_stack(self.stack_lo(), self.stack_hi.get());
         self.parked_sp.set(sp);
         let trap = match reason {
             Suspend::YieldNow => Trap::YieldNow,
@@ -588,8 +636,8 @@ impl TaskCore {
         let co = unsafe { &mut *self.co.get() };
         let result = co.as_mut().map(|co| co.resume(wake));
         suspend::leave(previous);
-        if let Some(canary) = self.canary.get() {
-            canary.check(self.name, self.stack_hi.get() - self.stack_lo.get());
+        if self.canary.get() {
+            Canary::below(self.stack_lo()).check(self.name, self.stack_len.get() as usize);
         }
         match result {
             Some(CoroutineResult::Yield(trap)) => Some(trap),
@@ -620,8 +668,8 @@ impl TaskCore {
 
 /// Sets how many records of finished tasks this thread keeps for its next
 /// spawns, per size class, and frees those beyond it now. Default: no limit
-/// (the list never outgrows the peak number of live tasks; a record is about
-/// 320 bytes).
+/// (the list never outgrows the peak number of live tasks; a trivial task's record is
+/// 256 bytes).
 ///
 /// ```
 /// yieldfrom::task::set_record_limit(10_000);
@@ -803,14 +851,16 @@ mod tests {
     }
 
     #[test]
-    fn a_trivial_tasks_record_stays_in_the_320_byte_class() {
-        // Five cache lines: the spawn + join figure depends on it (a field
-        // that pushes it to the next class costs a line per task).
+    fn a_trivial_tasks_record_is_four_cache_lines() {
+        // The spawn + join figure depends on it: a field that pushes the
+        // record into the next 64-byte class costs a cache line per task
+        // (18 ns of ~115 at 100,000 tasks).
         fn cell_size<F: FnOnce() -> u64>(_: &F) -> usize {
             std::mem::size_of::<super::TaskCell<F, u64>>()
         }
-        let size = cell_size(&|| 7u64);
-        assert!(size <= 320, "a trivial task's record is {size} bytes");
+        let captured = 7u64;
+        let size = cell_size(&move || captured);
+        assert!(size <= 256, "a trivial task's record is {size} bytes");
     }
 
     #[test]
