@@ -287,22 +287,22 @@ impl<T> Future<T> {
     }
 
     pub(crate) fn named(name: &'static str) -> Future<T> {
-        let alone = Box::into_raw(Box::new(Alone {
-            header: AloneHeader {
-                refs: Cell::new(1),
-                name,
-            },
-            inner: Inner::with_owner(Owner::Task(NonNull::dangling())),
-        }));
-        // SAFETY: `alone` is a fresh, valid box; both pointers are derived
-        // from it without references, so each keeps the whole box's
-        // provenance. The owner is set before any handle exists.
+        let alone = Box::into_raw(Box::<Alone<T>>::new_uninit()).cast::<Alone<T>>();
+        // SAFETY: `alone` is a fresh allocation for an `Alone<T>`, written
+        // whole before any handle exists; both pointers are derived from it
+        // without references, so each keeps the whole box's provenance (the
+        // last handle frees the box through the header pointer).
         unsafe {
             let header = NonNull::new_unchecked(&raw mut (*alone).header);
-            let inner = &raw mut (*alone).inner;
-            (*inner).owner = Owner::Alone(header);
+            alone.write(Alone {
+                header: AloneHeader {
+                    refs: Cell::new(1),
+                    name,
+                },
+                inner: Inner::with_owner(Owner::Alone(header)),
+            });
             Future {
-                inner: NonNull::new_unchecked(inner),
+                inner: NonNull::new_unchecked(&raw mut (*alone).inner),
                 _owns: PhantomData,
             }
         }
@@ -364,19 +364,15 @@ impl<T> Future<T> {
     /// Moves the outcome out (for a single awaiter such as a task's handle).
     pub(crate) fn take_outcome(&self) -> Option<Outcome<T>> {
         let mut slot = self.inner().slot.borrow_mut();
-        match std::mem::replace(&mut *slot, Slot::Taken { cancelled: false }) {
-            Slot::Done(outcome) => {
-                if matches!(outcome, Outcome::Cancelled) {
-                    *slot = Slot::Taken { cancelled: true };
-                }
-                self.inner().retrieved.set(true);
-                Some(outcome)
-            }
-            other => {
-                *slot = other;
-                None
-            }
-        }
+        let Slot::Done(outcome) = &*slot else {
+            return None;
+        };
+        let cancelled = matches!(outcome, Outcome::Cancelled);
+        let Slot::Done(outcome) = std::mem::replace(&mut *slot, Slot::Taken { cancelled }) else {
+            unreachable!("checked above")
+        };
+        self.inner().retrieved.set(true);
+        Some(outcome)
     }
 
     /// Suspends the running task until the future is done; a cancellation of

@@ -152,7 +152,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         let finish = move |outcome| unsafe { (*out).finish(outcome) };
         if first == Wake::Cancel {
             // Cancelled before it ever ran: the body never starts, no stack is taken.
-            core.end_note.set(Some(Box::new("cancelled".into())));
+            core.note_end("cancelled".into());
             drop(body);
             finish(Outcome::Cancelled);
             return false;
@@ -189,15 +189,14 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
                 Err(p) => Outcome::Panic(p),
             };
-            let note = match &outcome {
-                Outcome::Value(_) => None,
-                Outcome::Cancelled => Some(Box::new("cancelled".into())),
-                Outcome::Panic(p) => Some(Box::new(format!(
+            match &outcome {
+                Outcome::Value(_) => {}
+                Outcome::Cancelled => core.note_end("cancelled".into()),
+                Outcome::Panic(p) => core.note_end(format!(
                     "panicked: {}",
                     crate::future::panic_message(p.as_ref())
-                ))),
-            };
-            core.end_note.set(note);
+                )),
+            }
             finish(outcome);
         });
         // SAFETY: the loop launches a task once, from `step`, which holds no
@@ -214,8 +213,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         // SAFETY: as above: nothing else touches the body.
         drop(unsafe { cell.take_body() });
         if !cell.out.is_done() {
-            core.end_note
-                .set(Some(Box::new("cancelled: the loop closed".into())));
+            core.note_end("cancelled: the loop closed".into());
             cell.out.finish(Outcome::Cancelled);
         }
     }
@@ -263,46 +261,57 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
 mod blocks {
     use std::alloc::Layout;
     use std::cell::RefCell;
+    use std::collections::VecDeque;
     use std::ptr::NonNull;
 
     /// Classes are multiples of this many bytes, aligned to it.
     const GRAIN: usize = 64;
     const CLASSES: usize = 16;
 
-    struct Free([std::collections::VecDeque<NonNull<u8>>; CLASSES]);
+    /// This thread's free blocks, by class, and how many of each it keeps.
+    struct Free {
+        lists: [VecDeque<NonNull<u8>>; CLASSES],
+        limit: usize,
+    }
+
+    impl Free {
+        /// Gives blocks of `class` back to the allocator until at most
+        /// `keep` are left.
+        fn trim(&mut self, class: usize, keep: usize) {
+            while self.lists[class].len() > keep {
+                let block = self.lists[class].pop_back().expect("longer than `keep`");
+                // SAFETY: every block on the list was allocated by `alloc`
+                // with the layout of its class, and is not in use.
+                unsafe { std::alloc::dealloc(block.as_ptr(), class_layout(class)) };
+            }
+        }
+    }
 
     impl Drop for Free {
         fn drop(&mut self) {
-            for (i, class) in self.0.iter_mut().enumerate() {
-                for block in class.drain(..) {
-                    // SAFETY: every block on the list was allocated by `alloc`
-                    // below with the layout of its class, and is not in use.
-                    unsafe { std::alloc::dealloc(block.as_ptr(), class_layout(i)) };
-                }
+            for class in 0..CLASSES {
+                self.trim(class, 0);
             }
         }
     }
 
     thread_local! {
-        static FREE: RefCell<Free> = const { RefCell::new(Free([const { std::collections::VecDeque::new() }; CLASSES])) };
-        static LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+        static FREE: RefCell<Free> = const {
+            RefCell::new(Free { lists: [const { VecDeque::new() }; CLASSES], limit: usize::MAX })
+        };
     }
 
     pub(super) fn limit() -> usize {
-        LIMIT.with(|l| l.get())
+        FREE.with(|free| free.borrow().limit)
     }
 
     /// Sets the limit and gives back the blocks beyond it now.
     pub(super) fn set_limit(records: usize) {
-        LIMIT.with(|l| l.set(records));
-        let _ = FREE.try_with(|free| {
-            for (i, class) in free.borrow_mut().0.iter_mut().enumerate() {
-                while class.len() > records {
-                    let block = class.pop_back().expect("longer than the limit");
-                    // SAFETY: every block on the list was allocated by `alloc`
-                    // with the layout of its class, and is not in use.
-                    unsafe { std::alloc::dealloc(block.as_ptr(), class_layout(i)) };
-                }
+        FREE.with(|free| {
+            let mut free = free.borrow_mut();
+            free.limit = records;
+            for class in 0..CLASSES {
+                free.trim(class, records);
             }
         });
     }
@@ -319,14 +328,14 @@ mod blocks {
     /// How many blocks of `layout`'s class wait on this thread's list.
     #[cfg(test)]
     pub(super) fn waiting(layout: Layout) -> usize {
-        class_of(layout).map_or(0, |c| FREE.with(|free| free.borrow().0[c].len()))
+        class_of(layout).map_or(0, |c| FREE.with(|free| free.borrow().lists[c].len()))
     }
 
     /// A block for `layout` (not zero-sized).
     pub(super) fn alloc(layout: Layout) -> NonNull<u8> {
         let class = class_of(layout);
         let reused = class.and_then(|c| {
-            FREE.try_with(|free| free.borrow_mut().0[c].pop_front())
+            FREE.try_with(|free| free.borrow_mut().lists[c].pop_front())
                 .ok()
                 .flatten()
         });
@@ -353,10 +362,9 @@ mod blocks {
         let kept = FREE
             .try_with(|free| {
                 let mut free = free.borrow_mut();
-                let list = &mut free.0[class];
-                let keep = list.len() < limit();
+                let keep = free.lists[class].len() < free.limit;
                 if keep {
-                    list.push_back(block);
+                    free.lists[class].push_back(block);
                 }
                 keep
             })
@@ -529,6 +537,11 @@ impl TaskCore {
             id: self.id,
             name: self.name,
         }
+    }
+
+    /// Records how the task ended, when not by returning.
+    fn note_end(&self, note: String) {
+        self.end_note.set(Some(Box::new(note)));
     }
 
     /// How the task ended ("returned", "panicked: ...", "cancelled").
