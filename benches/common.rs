@@ -64,12 +64,16 @@ pub fn median(xs: &mut [f64]) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Runs this bench binary again with `args` (and the environment variable
-/// `env`) and returns the numbers it prints.
-pub fn run_child_env(args: &[&str], (key, value): (&str, &str)) -> Vec<f64> {
+/// Runs this bench binary again with `args` and returns the numbers it prints.
+pub fn run_child(args: &[&str]) -> Vec<f64> {
+    run_child_env(args, &[])
+}
+
+/// The same, with extra environment variables.
+pub fn run_child_env(args: &[&str], env: &[(&str, &str)]) -> Vec<f64> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(args)
-        .env(key, value)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(

@@ -151,7 +151,7 @@ fn basics() {
 
 /// Runs `--child-spawn which` and returns its figure.
 fn spawn_child(which: &str) -> f64 {
-    common::run_child_env(&["--child-spawn", which], ("YIELDFROM_BENCH_CHILD", "1"))[0]
+    common::run_child(&["--child-spawn", which])[0]
 }
 
 /// Child: median ns per task of spawning 50,000 trivial tasks and joining

@@ -27,7 +27,7 @@ use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median, median_ns, rss_bytes, run_child_env, run_sections, tokio_rt};
+use common::{median, median_ns, rss_bytes, run_child, run_child_env, run_sections, tokio_rt};
 
 fn line(name: &str, ours: f64, peer: f64, unit: &str) {
     println!(
@@ -120,7 +120,7 @@ fn spawn_join() {
     for _ in 0..3 {
         ours.push(run_child(&["--child", "spawn", "ours", "100000"])[0]);
         peer.push(run_child(&["--child", "spawn", "tokio", "100000"])[0]);
-        no_trim.push(run_child_env(&["--child", "spawn", "tokio", "100000"], NO_TRIM)[0]);
+        no_trim.push(run_child_env(&["--child", "spawn", "tokio", "100000"], &[NO_TRIM])[0]);
     }
     let ours = median(&mut ours);
     line("spawn_join_100k", ours, median(&mut peer), "ns");
@@ -209,10 +209,6 @@ fn child_sleepers(which: &str, n: usize) {
             });
         }
     }
-}
-
-fn run_child(args: &[&str]) -> Vec<f64> {
-    run_child_env(args, ("YIELDFROM_BENCH_CHILD", "1"))
 }
 
 fn sleepers() {
