@@ -61,7 +61,12 @@ pub fn tokio_rt() -> tokio::runtime::Runtime {
 /// The median of a few figures.
 pub fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 0 {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    } else {
+        xs[mid]
+    }
 }
 
 /// Runs this bench binary again with `args` and returns the numbers it prints.

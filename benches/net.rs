@@ -12,7 +12,8 @@
 //!
 //! One line per size: `BENCH name=echo_c<C> ours_rps=.. peer_rps=..
 //! ours_cpu_us=.. peer_cpu_us=.. ratio=<ours_cpu_us/peer_cpu_us>` (medians of
-//! five interleaved runs of 4 s). Loopback only; every run is bounded in time.
+//! six runs of 4 s each, the two servers alternating which goes first).
+//! Loopback only; every run is bounded in time.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
+use common::median;
 
 const MSG: usize = 64;
 
@@ -185,11 +187,6 @@ fn measure_running(addr: String, pid: u32, conns: usize, window: Duration) -> (f
     )
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     raise_fd_limit();
@@ -235,19 +232,31 @@ fn main() {
         let started = Instant::now();
         let (mut ours_rps, mut ours_cpu, mut peer_rps, mut peer_cpu) =
             (vec![], vec![], vec![], vec![]);
-        for _ in 0..5 {
-            let (r, c) = measure("ours", conns, window);
-            ours_rps.push(r);
-            ours_cpu.push(c);
-            let (r, c) = measure("tokio", conns, window);
-            peer_rps.push(r);
-            peer_cpu.push(c);
+        // Six runs each, in the order ours-tokio, tokio-ours, ... so that
+        // neither server always runs first (right after the previous size's
+        // sockets were torn down) or always second.
+        for run in 0..6 {
+            let order = if run % 2 == 0 {
+                ["ours", "tokio"]
+            } else {
+                ["tokio", "ours"]
+            };
+            for kind in order {
+                let (r, c) = measure(kind, conns, window);
+                if kind == "ours" {
+                    ours_rps.push(r);
+                    ours_cpu.push(c);
+                } else {
+                    peer_rps.push(r);
+                    peer_cpu.push(c);
+                }
+            }
         }
-        let (o, p) = (median(ours_cpu), median(peer_cpu));
+        let (o, p) = (median(&mut ours_cpu), median(&mut peer_cpu));
         println!(
             "BENCH name=echo_c{conns} ours_rps={:.0} peer_rps={:.0} ours_cpu_us={o:.3} peer_cpu_us={p:.3} ratio={:.3}",
-            median(ours_rps),
-            median(peer_rps),
+            median(&mut ours_rps),
+            median(&mut peer_rps),
             o / p
         );
         eprintln!(
