@@ -236,7 +236,7 @@ fn main() {
         // neither server always runs first (right after the previous size's
         // sockets were torn down) or always second.
         for run in 0..6 {
-            let order = if run % 2 == 0 {
+            let order = if run.is_multiple_of(2) {
                 ["ours", "tokio"]
             } else {
                 ["tokio", "ours"]
