@@ -235,7 +235,7 @@ fn main() {
         // Six runs each, in the order ours-tokio, tokio-ours, ... so that
         // neither server always runs first (right after the previous size's
         // sockets were torn down) or always second.
-        for run in 0..6 {
+        for run in 0..6u32 {
             let order = if run.is_multiple_of(2) {
                 ["ours", "tokio"]
             } else {
