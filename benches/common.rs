@@ -15,8 +15,7 @@ pub fn median_ns(batches: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
             t.elapsed().as_nanos() as f64 / iters as f64
         })
         .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    median(&mut samples)
 }
 
 /// Prints one comparison line.
