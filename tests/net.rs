@@ -193,6 +193,42 @@ fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
 }
 
 #[test]
+fn cancelling_the_first_of_three_waiters_keeps_the_others_in_order() {
+    // The first waiter is inline, the other two overflow. Cancelling the
+    // first promotes the second into its place: both later bytes still reach
+    // their readers, in the order they came, and nothing waits for the
+    // cancelled task.
+    let got = run(coro("main", || {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let ours = Rc::new(ours);
+        let mut readers: Vec<_> = ["first", "second", "third"]
+            .into_iter()
+            .map(|who| {
+                let s = ours.clone();
+                spawn(coro("reader", move || {
+                    let mut b = [0u8; 1];
+                    timeout(Duration::from_secs(5), || s.read(&mut b))
+                        .map(|r| (who, r.map(|_| b[0] as char).ok()))
+                }))
+            })
+            .collect();
+        yield_now(); // all three are parked now
+        let first = readers.remove(0);
+        first.cancel();
+        assert!(matches!(first.join_outcome(), Outcome::Cancelled));
+        theirs.write_all(b"a").unwrap();
+        yield_now();
+        yield_now();
+        theirs.write_all(b"b").unwrap();
+        readers
+            .into_iter()
+            .map(|t| yield_from(t).expect("a reader was never woken"))
+            .collect::<Vec<_>>()
+    }));
+    assert_eq!(got, [("second", Some('a')), ("third", Some('b'))]);
+}
+
+#[test]
 fn a_burst_of_connections_does_not_hold_the_loop_in_accept() {
     // 250 connections wait in the backlog before the server's loop runs: the
     // accept task takes at most 100 (asyncio's backlog) before handlers run.
