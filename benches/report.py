@@ -1,6 +1,6 @@
 """Runs every comparison and rewrites the generated table in docs/src/performance.md.
 
-    python3 benches/report.py            # all benches (about 17 minutes on 2 cores)
+    python3 benches/report.py            # all benches (about 20 minutes on 2 cores)
     python3 benches/report.py --quick    # without the TCP echo bench
 
 It runs `cargo bench` for the generator, runtime, compare and net benches and
