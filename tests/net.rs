@@ -15,7 +15,9 @@ use yieldfrom::net::{
     Command, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream, open_connection,
     start_server,
 };
-use yieldfrom::{Coro, EventLoop, Outcome, run, sleep, spawn, timeout, yield_from, yield_now};
+use yieldfrom::{
+    Coro, Elapsed, EventLoop, Outcome, Task, run, sleep, spawn, timeout, yield_from, yield_now,
+};
 
 fn coro<T: 'static>(name: &'static str, f: impl FnOnce() -> T + 'static) -> Coro<T> {
     Coro::new(name, f)
@@ -161,16 +163,23 @@ fn ten_thousand_connections_open_at_once() {
     assert_eq!(peak, N, "all connections were open at once on one loop");
 }
 
-#[test]
-fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
-    // The first waiter is kept inline, the second in the overflow list: an
-    // event must wake both, in the order they came.
-    let got = run(coro("main", || {
+/// What a reader parked on one socket got: its name and the byte it read
+/// (`None`: its read failed or timed out).
+type ReaderGot = (&'static str, Option<char>);
+
+/// Parks one reader task per name on one end of a socket pair, lets `between`
+/// act on their handles, then writes "a", lets the loop run, writes "b", and
+/// returns what each reader still in the list got, in the list's order.
+fn two_bytes_to_parked_readers(
+    names: &'static [&'static str],
+    between: impl FnOnce(&mut Vec<Task<Result<ReaderGot, Elapsed>>>) + 'static,
+) -> Vec<ReaderGot> {
+    run(coro("main", move || {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let ours = Rc::new(ours);
-        let readers: Vec<_> = ["first", "second"]
-            .into_iter()
-            .map(|who| {
+        let mut readers: Vec<_> = names
+            .iter()
+            .map(|&who| {
                 let s = ours.clone();
                 spawn(coro("reader", move || {
                     let mut b = [0u8; 1];
@@ -179,7 +188,8 @@ fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
                 }))
             })
             .collect();
-        yield_now(); // both readers are parked now
+        yield_now(); // every reader is parked now
+        between(&mut readers);
         theirs.write_all(b"a").unwrap();
         yield_now();
         yield_now();
@@ -187,44 +197,28 @@ fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
         readers
             .into_iter()
             .map(|t| yield_from(t).expect("a reader was never woken"))
-            .collect::<Vec<_>>()
-    }));
+            .collect()
+    }))
+}
+
+#[test]
+fn two_tasks_waiting_to_read_one_socket_are_both_woken() {
+    // The first waiter is kept inline, the second in the overflow list: an
+    // event must wake both, in the order they came.
+    let got = two_bytes_to_parked_readers(&["first", "second"], |_| {});
     assert_eq!(got, [("first", Some('a')), ("second", Some('b'))]);
 }
 
 #[test]
 fn cancelling_the_first_of_three_waiters_keeps_the_others_in_order() {
     // The first waiter is inline, the other two overflow. Cancelling the
-    // first promotes the second into its place: both later bytes still reach
-    // their readers, in the order they came, and nothing waits for the
-    // cancelled task.
-    let got = run(coro("main", || {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let ours = Rc::new(ours);
-        let mut readers: Vec<_> = ["first", "second", "third"]
-            .into_iter()
-            .map(|who| {
-                let s = ours.clone();
-                spawn(coro("reader", move || {
-                    let mut b = [0u8; 1];
-                    timeout(Duration::from_secs(5), || s.read(&mut b))
-                        .map(|r| (who, r.map(|_| b[0] as char).ok()))
-                }))
-            })
-            .collect();
-        yield_now(); // all three are parked now
+    // first must leave the other two waiting, in order: both later bytes
+    // still reach their readers, and nothing waits for the cancelled task.
+    let got = two_bytes_to_parked_readers(&["first", "second", "third"], |readers| {
         let first = readers.remove(0);
         first.cancel();
         assert!(matches!(first.join_outcome(), Outcome::Cancelled));
-        theirs.write_all(b"a").unwrap();
-        yield_now();
-        yield_now();
-        theirs.write_all(b"b").unwrap();
-        readers
-            .into_iter()
-            .map(|t| yield_from(t).expect("a reader was never woken"))
-            .collect::<Vec<_>>()
-    }));
+    });
     assert_eq!(got, [("second", Some('a')), ("third", Some('b'))]);
 }
 
