@@ -568,6 +568,66 @@ fn half_close_is_end_of_stream_and_reset_is_an_error() {
 }
 
 #[test]
+#[ignore = "helper: the child side of writing_to_a_closed_peer_is_an_error_not_a_sigpipe"]
+fn helper_write_to_closed_peers_with_default_sigpipe() {
+    if std::env::var_os("YF_SIGPIPE_CHILD").is_none() {
+        return;
+    }
+    // SAFETY: restores the default action (die) for SIGPIPE in this child, as
+    // a program that does not ignore it has; nothing else runs in it.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    run(coro("main", || {
+        /// Writes until the kernel reports the closed peer; returns the error.
+        fn until_refused(write: impl Fn(&[u8]) -> std::io::Result<usize>) -> std::io::Error {
+            for _ in 0..1000 {
+                if let Err(e) = write(b"anyone there?") {
+                    return e;
+                }
+                sleep(Duration::from_millis(1));
+            }
+            panic!("1,000 writes to a closed peer all succeeded")
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        drop(listener.accept().unwrap());
+        let tcp = until_refused(|b| client.write(b));
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let unix = until_refused(|buf| a.write(buf));
+        println!("tcp {:?} unix {:?}", tcp.kind(), unix.kind());
+    }));
+}
+
+#[test]
+fn writing_to_a_closed_peer_is_an_error_not_a_sigpipe() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_write_to_closed_peers_with_default_sigpipe",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("YF_SIGPIPE_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child survived its writes (status {:?}, stderr {})",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().find(|l| l.starts_with("tcp ")).unwrap();
+    let kinds: Vec<&str> = line.split(' ').skip(1).step_by(2).collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["BrokenPipe", "ConnectionReset"].contains(k)),
+        "both writes failed as a closed peer: {line}"
+    );
+}
+
+#[test]
 fn operations_can_be_bounded_by_timeout() {
     let timed_out = EventLoop::new().run(coro("main", || {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,8 +1,8 @@
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{Direction, Io, std_io, write_all_with};
+use super::{Direction, Io, std_io, sys, write_all_with};
 use crate::time::timeout;
 
 /// A TCP connection whose reads and writes suspend the task (Python: a
@@ -61,12 +61,12 @@ impl TcpStream {
 
     /// Reads some bytes; `Ok(0)` is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| (&*s).read(buf))
+        self.io.io(Direction::Read, |s| sys::recv(s, buf))
     }
 
     /// Writes some bytes (all of them, unless the kernel's buffer is full).
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |s| (&*s).write(buf))
+        self.io.io(Direction::Write, |s| sys::send(s, buf))
     }
 
     /// Writes all of `buf`, suspending while the kernel's buffer is full.

@@ -1,9 +1,9 @@
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
-use super::{Direction, Io, std_io, write_all_with};
+use super::{Direction, Io, std_io, sys, write_all_with};
 
 /// A Unix-domain stream socket whose reads and writes suspend the task.
 pub struct UnixStream {
@@ -34,12 +34,12 @@ impl UnixStream {
 
     /// Reads some bytes; `Ok(0)` is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| (&*s).read(buf))
+        self.io.io(Direction::Read, |s| sys::recv(s, buf))
     }
 
     /// Writes some bytes.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Direction::Write, |s| (&*s).write(buf))
+        self.io.io(Direction::Write, |s| sys::send(s, buf))
     }
 
     /// Writes all of `buf`.
