@@ -168,58 +168,63 @@ pub(crate) mod sys {
     #[inline]
     pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(target_os = "linux")]
-        {
-            // SAFETY: recvfrom on a descriptor the caller owns, writing at most
-            // `buf.len()` bytes into `buf`; no address is asked for (null
-            // pointers). Every argument is widened to the `long` the kernel reads.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_recvfrom,
-                    sock.as_raw_fd() as libc::c_long,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    0 as libc::c_long,
-                    std::ptr::null_mut::<libc::sockaddr>(),
-                    std::ptr::null_mut::<libc::socklen_t>(),
-                )
-            };
-            result(n)
-        }
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+        return unsafe { transfer(libc::SYS_recvfrom, sock, buf.as_mut_ptr(), buf.len(), 0) };
         #[cfg(not(target_os = "linux"))]
-        {
-            // SAFETY: as above, through libc's wrapper.
-            let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            result(n as libc::c_long)
-        }
+        // SAFETY: as above, through libc's wrapper.
+        result(unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) } as _)
     }
 
     /// Sends from `buf`; a closed peer is an error (`EPIPE`), never a `SIGPIPE`.
     #[inline]
     pub(crate) fn send(sock: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
         #[cfg(target_os = "linux")]
-        {
-            // SAFETY: sendto on a descriptor the caller owns, reading at most
-            // `buf.len()` bytes of `buf`; no address (a connected socket).
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_sendto,
-                    sock.as_raw_fd() as libc::c_long,
-                    buf.as_ptr(),
-                    buf.len(),
-                    libc::MSG_NOSIGNAL as libc::c_long,
-                    std::ptr::null::<libc::sockaddr>(),
-                    0 as libc::c_long,
-                )
-            };
-            result(n)
-        }
+        // SAFETY: the kernel only reads `buf` (the pointer is `*mut` for the
+        // shared signature), at most `buf.len()` bytes of it.
+        return unsafe {
+            transfer(
+                libc::SYS_sendto,
+                sock,
+                buf.as_ptr().cast_mut(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
         #[cfg(not(target_os = "linux"))]
-        {
-            // SAFETY: as above, through libc's wrapper (where there is no
-            // MSG_NOSIGNAL, mio sets SO_NOSIGPIPE on the socket).
-            let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
-            result(n as libc::c_long)
-        }
+        // SAFETY: as above, through libc's wrapper (where there is no
+        // MSG_NOSIGNAL, mio sets SO_NOSIGPIPE on the socket).
+        result(unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) } as _)
+    }
+
+    /// `recvfrom` or `sendto` (the same six arguments) on a connected socket,
+    /// with no address: both address arguments are null.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for `len` bytes in the direction of the call.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    unsafe fn transfer(
+        call: libc::c_long,
+        sock: &impl AsRawFd,
+        ptr: *mut u8,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        // SAFETY: the caller vouches for `ptr`/`len`; a bad descriptor is an
+        // error (EBADF), not undefined behaviour. Every argument is widened to
+        // the `long` the kernel reads.
+        let n = unsafe {
+            libc::syscall(
+                call,
+                sock.as_raw_fd() as libc::c_long,
+                ptr,
+                len,
+                flags as libc::c_long,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        };
+        result(n)
     }
 
     #[inline]
