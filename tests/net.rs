@@ -1,8 +1,9 @@
 //! I/O on the loop: loopback only, every loop bounded in count and time.
 //!
 //! Cases that need a second process (10,000 clients; a server starved of file
-//! descriptors; writes with SIGPIPE at its default) re-run this test binary as a child with `--exact <helper>
-//! --ignored`; the helpers are ignored in a normal run.
+//! descriptors; writes with SIGPIPE at its default) re-run this test binary
+//! as a child with `--exact <helper> --ignored`; the helpers are ignored in a
+//! normal run.
 
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
