@@ -24,6 +24,12 @@ fn coro<T: 'static>(name: &'static str, f: impl FnOnce() -> T + 'static) -> Coro
     Coro::new(name, f)
 }
 
+/// The arguments that re-run this test binary as a child running only the
+/// ignored helper test `name`, its output not captured.
+fn helper_args(name: &str) -> [&str; 4] {
+    ["--exact", name, "--ignored", "--nocapture"]
+}
+
 /// An echo handler: echoes bytes until the peer closes.
 fn echo(stream: TcpStream) -> Coro<()> {
     coro("echo", move || {
@@ -136,7 +142,7 @@ fn ten_thousand_connections_open_at_once() {
         .unwrap();
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
-            .args(["--exact", "helper_many_clients", "--ignored", "--nocapture"])
+            .args(helper_args("helper_many_clients"))
             .env("YF_ADDR", server.local_addr().to_string())
             .env("YF_N", N.to_string())
             .stdout(Stdio::piped())
@@ -334,12 +340,7 @@ fn helper_fd_starved_server() {
 fn accept_out_of_file_descriptors_backs_off() {
     const CLIENTS: usize = 100;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_fd_starved_server",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(helper_args("helper_fd_starved_server"))
         .env("YF_FD_LIMIT", "48")
         .env("YF_TOTAL", CLIENTS.to_string())
         .stdout(Stdio::piped())
@@ -602,12 +603,9 @@ fn helper_write_to_closed_peers_with_default_sigpipe() {
 #[test]
 fn writing_to_a_closed_peer_is_an_error_not_a_sigpipe() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
+        .args(helper_args(
             "helper_write_to_closed_peers_with_default_sigpipe",
-            "--ignored",
-            "--nocapture",
-        ])
+        ))
         .env("YF_SIGPIPE_CHILD", "1")
         .output()
         .unwrap();
