@@ -3,9 +3,7 @@
 //! - `send_round_trip`: one `send` into a generator that yields straight back,
 //!   against one `resume` + `suspend` of a bare corosensei coroutine (target: ≤ 1.3×);
 //!   a second row against the same coroutine once its address has escaped
-//!   (its stack pointer in memory, as any generator object's is);
-//!   a third row prices one piece of a generator's bookkeeping on its own:
-//!   the raw coroutine plus the flag that makes re-entry an error.
+//!   (its stack pointer in memory, as any generator object's is).
 //! - `create_finish`: create a generator, run it to completion, drop it, with
 //!   the stack pool, against the same with a fresh corosensei `DefaultStack`
 //!   (an mmap, an mprotect and a munmap each time).
@@ -47,33 +45,6 @@ fn raw_round_trips(n: u64, escaped: bool) {
     co.force_unwind();
 }
 
-/// `raw_round_trips(n, true)` plus the one piece of bookkeeping that costs
-/// most in a generator's `send`: the flag that makes resuming a running
-/// generator an error, loaded and checked before the switch and stored on
-/// both sides of it. Shows how much of the gap to raw corosensei that is.
-#[inline(always)]
-fn raw_round_trips_with_running_flag(n: u64) {
-    let mut co = Coroutine::new(|y, mut v: u64| {
-        loop {
-            v = y.suspend(v + 1);
-        }
-    });
-    let running = std::cell::Cell::new(false);
-    black_box((&mut co, &running));
-    for i in 0..n {
-        assert!(!running.get(), "resumed while running");
-        running.set(true);
-        match co.resume(black_box(i)) {
-            CoroutineResult::Yield(v) => {
-                running.set(false);
-                black_box(v);
-            }
-            CoroutineResult::Return(()) => unreachable!(),
-        }
-    }
-    co.force_unwind();
-}
-
 fn main() {
     const N: u64 = 2_000_000;
 
@@ -103,15 +74,6 @@ fn main() {
     report(
         "send_round_trip_vs_raw_in_memory",
         ours,
-        "base_ns",
-        raw_in_memory,
-    );
-    // The raw coroutine with a generator's running flag, against the same
-    // without: what that flag alone costs per round trip.
-    let flagged = median_ns(15, N, raw_round_trips_with_running_flag);
-    report(
-        "raw_running_flag_vs_raw_in_memory",
-        flagged,
         "base_ns",
         raw_in_memory,
     );

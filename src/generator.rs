@@ -43,7 +43,7 @@ use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::error::Error;
 use std::fmt;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::rc::Rc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -74,12 +74,59 @@ pub enum GenError {
     /// `RuntimeError: generator ignored GeneratorExit`).
     IgnoredExit,
     /// Any other error, raised by a body or thrown in by the caller.
-    ///
-    /// Boxed twice so that the pointer is thin: `GenError` is then two words,
-    /// and `Result<S, GenError>` for a word-sized `S` (what every `yield_`
-    /// and `send` returns) comes back in registers rather than through
-    /// memory — ~8 % of a send round trip.
-    Raised(Box<Box<dyn Error + Send + Sync + 'static>>),
+    Raised(Raised),
+}
+
+/// The payload of [`GenError::Raised`]: any error, behind one thin pointer.
+///
+/// It derefs to the error (`dyn Error + Send + Sync`). Two choices here are
+/// about the cost of every `send`, not about errors:
+///
+/// - The error is boxed twice, so the pointer is thin: `GenError` is then two
+///   words, and `Result<S, GenError>` for a word-sized `S` (what every
+///   `yield_` and `send` returns) comes back in registers rather than
+///   through memory — ~8 % of a send round trip.
+/// - Its destructor is out of line. A caller that matches on what `send`
+///   returned drops the result afterwards. The destructor of a boxed trait
+///   object is too big to inline, so the compiler used to call the result's
+///   whole drop out of line, passing its address, and that kept every
+///   send's result in memory: a third of a send round trip. Now the
+///   result's drop is one inlined test of the variant (a call only for
+///   `Raised`), and a yielded value stays in registers.
+pub struct Raised(ManuallyDrop<Box<Box<dyn Error + Send + Sync + 'static>>>);
+
+impl Raised {
+    fn new(error: Box<dyn Error + Send + Sync + 'static>) -> Raised {
+        Raised(ManuallyDrop::new(Box::new(error)))
+    }
+}
+
+impl Drop for Raised {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and nothing touches the box after it.
+        unsafe { ManuallyDrop::drop(&mut self.0) }
+    }
+}
+
+impl std::ops::Deref for Raised {
+    type Target = dyn Error + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &***self.0
+    }
+}
+
+impl fmt::Display for Raised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl fmt::Debug for Raised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl GenError {
@@ -91,12 +138,12 @@ impl GenError {
     /// assert_eq!(e.to_string(), "disk on fire");
     /// ```
     pub fn raise<E: Into<Box<dyn Error + Send + Sync + 'static>>>(e: E) -> GenError {
-        GenError::Raised(Box::new(e.into()))
+        GenError::Raised(Raised::new(e.into()))
     }
 
     /// An error with just a message.
     pub fn msg(message: impl Into<String>) -> GenError {
-        GenError::Raised(Box::new(message.into().into()))
+        GenError::Raised(Raised::new(message.into().into()))
     }
 
     /// The raised error as a `T`, if it is one (Python: `except T`).
@@ -109,7 +156,7 @@ impl GenError {
     /// ```
     pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
         match self {
-            GenError::Raised(e) => e.downcast_ref(),
+            GenError::Raised(e) => (**e).downcast_ref(),
             _ => None,
         }
     }
@@ -386,20 +433,37 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         };
         let result = co.resume(input);
         std::mem::forget(guard);
-        if let Some(canary) = self.canary {
-            canary.check(self.name, self.stack_size);
-        }
+        // The canary is checked in each arm, not once before the match:
+        // there it sat between the switch and the match and split the code
+        // that tells a yield from a return, which then had to be told twice.
         match result {
             CoroutineResult::Yield(y) => {
+                self.check_canary();
                 self.state.set(State::Suspended);
                 Ok(GeneratorState::Yielded(y))
             }
             CoroutineResult::Return(r) => {
+                self.check_canary();
                 self.state.set(State::Finished);
                 // Hand the stack back to the pool now rather than at drop.
                 *body = None;
                 r.map(GeneratorState::Complete)
             }
+        }
+    }
+
+    /// Aborts with a clear message if the body overflowed a canary stack
+    /// (one without a guard page). The probes are out of line: most stacks
+    /// have a guard page and skip them on one test.
+    #[inline(always)]
+    fn check_canary(&self) {
+        #[cold]
+        #[inline(never)]
+        fn probe(canary: Canary, name: &str, size: usize) {
+            canary.check(name, size);
+        }
+        if let Some(canary) = self.canary {
+            probe(canary, self.name, self.stack_size);
         }
     }
 
@@ -433,19 +497,30 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// ```
     #[inline]
     pub fn send(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
-        if self.state.get() == State::Suspended {
-            // The hot path: no re-dispatch on the state, so `value` goes
-            // straight to the switch without a round trip through memory.
-            return self.switch(Resume::Send(value));
-        }
-        self.send_slow(value)
+        let how = if self.state.get() == State::Suspended {
+            Resume::Send(value)
+        } else {
+            // Out of line, and small enough to come back in registers. A
+            // slow path returning the whole result would write it through a
+            // pointer, and the fast path's result would then go through
+            // memory too: the switch below is the one place it is built.
+            self.send_not_suspended()?;
+            drop(value);
+            Resume::Start
+        };
+        self.switch(how)
     }
 
-    /// `send` into a generator that is not paused at a yield.
+    /// `send` into a generator that is not paused at a yield: `Ok` if it has
+    /// not started yet (the send starts it), the error to return otherwise.
     #[cold]
     #[inline(never)]
-    fn send_slow(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
-        self.resume(Resume::Send(value))
+    fn send_not_suspended(&self) -> Result<(), GenError> {
+        match self.state.get() {
+            State::Created => Ok(()),
+            State::Running => Err(GenError::AlreadyRunning),
+            State::Suspended | State::Finished => Err(GenError::Finished),
+        }
     }
 
     /// Raises `error` at the paused yield (Python: `gen.throw(error)`).

@@ -222,3 +222,91 @@ fn the_name_is_the_enclosing_function() {
     let named = Generator::named("custom", |co: &Co<i32, ()>| co.yield_(1));
     assert_eq!(named.name(), "custom");
 }
+
+/// An error that counts its drops (it must be `Send + Sync` to be raised).
+#[derive(Debug)]
+struct CountedError(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl std::fmt::Display for CountedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("counted")
+    }
+}
+
+impl std::error::Error for CountedError {}
+
+impl Drop for CountedError {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_raised_error_reads_as_itself_and_is_dropped_exactly_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let drops = std::sync::Arc::new(AtomicUsize::new(0));
+
+    // Thrown in, unhandled: it comes back out of `throw` as the same error.
+    let g = Generator::new(|co: &Co<i32, ()>| {
+        co.yield_(1)?;
+        Ok(())
+    });
+    g.start().unwrap();
+    let err = g
+        .throw(GenError::raise(CountedError(drops.clone())))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "counted");
+    assert!(format!("{err:?}").contains("CountedError"));
+    let GenError::Raised(raised) = &err else {
+        panic!("expected Raised, got {err:?}");
+    };
+    // `Raised` derefs to the error itself.
+    assert!(raised.downcast_ref::<CountedError>().is_some());
+    assert!(err.downcast_ref::<CountedError>().is_some());
+    assert_eq!(drops.load(SeqCst), 0);
+    drop(err);
+    assert_eq!(drops.load(SeqCst), 1);
+
+    // Thrown in and handled: the body drops it, once.
+    let g = Generator::new(|co: &Co<i32, ()>| {
+        if co.yield_(1).is_err() {
+            co.yield_(2)?;
+        }
+        Ok(())
+    });
+    g.start().unwrap();
+    let next = g.throw(GenError::raise(CountedError(drops.clone())));
+    assert_eq!(next.unwrap(), Yielded(2));
+    assert_eq!(drops.load(SeqCst), 2);
+
+    // Thrown into a finished generator: returned as is, not dropped on the way.
+    assert!(matches!(g.send(()), Ok(Complete(()))));
+    let err = g
+        .throw(GenError::raise(CountedError(drops.clone())))
+        .unwrap_err();
+    assert_eq!(drops.load(SeqCst), 2);
+    assert!(err.downcast_ref::<CountedError>().is_some());
+    drop(err);
+    assert_eq!(drops.load(SeqCst), 3);
+}
+
+#[test]
+fn send_reports_every_state_it_cannot_resume() {
+    // Unstarted: the send starts the body and its value is dropped.
+    let dropped = Rc::new(Cell::new(0));
+    let g = Generator::new(|co: &Co<i32, DropCounter>| {
+        let kept = co.yield_(1)?;
+        drop(kept);
+        Ok(())
+    });
+    assert_eq!(g.send(DropCounter(dropped.clone())).unwrap(), Yielded(1));
+    assert_eq!(dropped.get(), 1, "the starting send's value is dropped");
+    assert_eq!(g.send(DropCounter(dropped.clone())).unwrap(), Complete(()));
+    assert_eq!(dropped.get(), 2);
+    // Finished: an error, and the value is dropped, not kept.
+    assert!(matches!(
+        g.send(DropCounter(dropped.clone())),
+        Err(GenError::Finished)
+    ));
+    assert_eq!(dropped.get(), 3);
+}
