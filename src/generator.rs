@@ -90,9 +90,9 @@ pub enum GenError {
 ///   returned drops the result afterwards. The destructor of a boxed trait
 ///   object is too big to inline, so the compiler used to call the result's
 ///   whole drop out of line, passing its address, and that kept every
-///   send's result in memory: a third of a send round trip. Now the
-///   result's drop is one inlined test of the variant (a call only for
-///   `Raised`), and a yielded value stays in registers.
+///   send's result in memory: a quarter of a send round trip (4.4 against
+///   3.3 ns). Now the result's drop is one inlined test of the variant (a
+///   call only for `Raised`), and a yielded value stays in registers.
 pub struct Raised(ManuallyDrop<Box<Box<dyn Error + Send + Sync + 'static>>>);
 
 impl Raised {
