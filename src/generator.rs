@@ -519,7 +519,8 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         match self.state.get() {
             State::Created => Ok(()),
             State::Running => Err(GenError::AlreadyRunning),
-            State::Suspended | State::Finished => Err(GenError::Finished),
+            State::Finished => Err(GenError::Finished),
+            State::Suspended => unreachable!("send resumes a suspended generator inline"),
         }
     }
 
