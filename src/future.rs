@@ -323,23 +323,54 @@ impl<T> Future<T> {
 
     /// Sets the result and schedules everyone waiting (Python: `set_result`).
     ///
-    /// Panics if the future is already done (Python's `InvalidStateError`).
+    /// Panics if the future is already done (Python's `InvalidStateError`),
+    /// or if it is a task's result ([`Task::future`](crate::Task::future)):
+    /// only the task sets that, by returning (Python: "Task does not support
+    /// set_result() operation").
     pub fn set_result(&self, value: T) {
+        self.refuse_if_task("set_result");
         self.finish(Outcome::Value(value));
     }
 
     /// Fails the future: awaiting it raises `payload` as a panic (Python: `set_exception`).
+    ///
+    /// Panics as [`set_result`](Self::set_result) does.
     pub fn set_exception(&self, payload: impl Any + Send) {
+        self.refuse_if_task("set_exception");
         self.finish(Outcome::Panic(Box::new(payload)));
     }
 
     /// Cancels a pending future; returns false if it was already done (Python: `cancel`).
+    ///
+    /// A task's result ([`Task::future`](crate::Task::future)) is not ended
+    /// here: the call asks the task to stop, exactly as
+    /// [`Task::cancel`](crate::Task::cancel) does (Python's `Task.cancel`
+    /// overrides `Future.cancel` the same way), and the task ends its result
+    /// itself.
     pub fn cancel(&self) -> bool {
         if self.done() {
             return false;
         }
+        if let Owner::Task(core) = &self.inner().owner {
+            // SAFETY: this handle's count keeps the owning record alive.
+            event_loop::cancel_task(&unsafe { core.as_ref() }.rc());
+            return true;
+        }
         self.finish(Outcome::Cancelled);
         true
+    }
+
+    /// Panics if this is a task's result slot: the task alone may end it
+    /// (ending it from outside would leave the task nowhere to put its own
+    /// outcome when it returns).
+    fn refuse_if_task(&self, what: &str) {
+        if matches!(self.inner().owner, Owner::Task(_)) {
+            panic!(
+                "invalid state: '{}' is a task's result; a task does not support {what}() \
+                 (it ends its result itself; use Task::cancel() to stop it)",
+                self.inner().name()
+            );
+        }
     }
 
     pub(crate) fn finish(&self, outcome: Outcome<T>) {

@@ -181,13 +181,22 @@ thread_local! {
     static CURRENT: Cell<Option<NonNull<TaskCore>>> = const { Cell::new(None) };
 }
 
-/// Marks `task` as the running task for the duration of one step.
-pub(crate) fn enter(task: &TaskCore) -> Option<NonNull<TaskCore>> {
-    CURRENT.with(|c| c.replace(Some(NonNull::from(task))))
+/// Marks a task as the running one while alive; dropping it restores the
+/// previous value, on return and on unwind alike, so no panic (from the task's
+/// root, a done callback, an instrument) can leave `CURRENT` pointing at a
+/// record that is then freed.
+#[must_use = "the task is the running one only while the guard lives"]
+pub(crate) struct Entered(Option<NonNull<TaskCore>>);
+
+/// Marks `task` as the running task until the returned guard drops.
+pub(crate) fn enter(task: &TaskCore) -> Entered {
+    Entered(CURRENT.with(|c| c.replace(Some(NonNull::from(task)))))
 }
 
-pub(crate) fn leave(previous: Option<NonNull<TaskCore>>) {
-    CURRENT.with(|c| c.set(previous));
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
 }
 
 const NO_TASK: &str = "yield_from() needs a running task: start one with run() or spawn()";
@@ -250,4 +259,22 @@ fn not_on_task_stack() -> ! {
          has its own stack and cannot pause the task. Await outside the generator, or make \
          it a coroutine (Coro)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_panic_inside_a_step_leaves_no_running_task_behind() {
+        let lp = crate::EventLoop::new();
+        let task = lp.spawn(crate::Coro::new("t", || ()));
+        let core = task.core.clone();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _entered = super::enter(&core);
+            assert!(super::in_task());
+            panic!("escaped a step");
+        }));
+        assert!(caught.is_err());
+        assert!(!super::in_task(), "the guard restored the previous task");
+        lp.close();
+    }
 }

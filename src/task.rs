@@ -635,20 +635,19 @@ impl TaskCore {
         // SAFETY: steps are driven only by the loop, one at a time, and a task
         // never steps itself (suspend() runs on the task stack, step() on the
         // loop's), so this is the only reference to the coroutine now.
-        let previous = suspend::enter(self);
+        let entered = suspend::enter(self);
         // SAFETY: as above; the vtable is the cell's own, and a task with no
         // coroutine yet has not been launched (a finished one is never
         // stepped); no reference to `co` is held across the launch.
         if unsafe { (*self.co.get()).is_none() }
             && !unsafe { (self.vtable.launch)(self, stack_size, wake) }
         {
-            suspend::leave(previous);
             return None;
         }
         // SAFETY: as above.
         let co = unsafe { &mut *self.co.get() };
         let result = co.as_mut().map(|co| co.resume(wake));
-        suspend::leave(previous);
+        drop(entered);
         if self.canary.get() {
             Canary::below(self.stack_lo()).check(self.name, self.stack_len.get() as usize);
         }
@@ -669,12 +668,12 @@ impl TaskCore {
     pub(crate) fn unwind(&self) {
         // SAFETY: called by the loop on its own stack, never while the task runs.
         let co = unsafe { &mut *self.co.get() };
-        let previous = suspend::enter(self);
+        let entered = suspend::enter(self);
         self.unwinding.set(true);
         drop(co.take());
         // SAFETY: the vtable is the cell's own; the task is not running.
         unsafe { (self.vtable.abandon)(self) };
-        suspend::leave(previous);
+        drop(entered);
         self.state.set(TaskState::Done);
     }
 }
@@ -768,7 +767,23 @@ impl<T> Task<T> {
         self.fut.add_done_callback(f);
     }
 
-    /// The task's result future (shared with the task).
+    /// The task's result future (shared with the task), to read, await or
+    /// watch: `done`, `result`, `add_done_callback`, `yield_from(&fut)`.
+    ///
+    /// Only the task ends it: [`Future::set_result`] and
+    /// [`Future::set_exception`] on it panic, and [`Future::cancel`] asks the
+    /// task to stop, as [`Task::cancel`] does.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_from, Coro};
+    ///
+    /// let answer = run(Coro::new("main", || {
+    ///     let task = spawn(Coro::new("worker", || 42));
+    ///     let fut = task.future().clone();
+    ///     yield_from(&fut)
+    /// }));
+    /// assert_eq!(answer, 42);
+    /// ```
     pub fn future(&self) -> &Future<T> {
         &self.fut
     }

@@ -245,3 +245,79 @@ fn a_suspended_task_is_unwound_and_ends_cancelled_when_the_loop_closes() {
     assert!(fut.done() && fut.cancelled());
     assert_eq!(format!("{fut:?}"), "<Future sleeper cancelled>");
 }
+
+#[test]
+fn only_the_task_ends_its_result_and_nothing_dangles_after_a_refused_set() {
+    use yieldfrom::sync::Lock;
+    let lp = EventLoop::new();
+    let out = lp.run_until_complete(Coro::new("main", || {
+        let task = spawn(Coro::new("worker", || {
+            yieldfrom::yield_now();
+            "its own"
+        }));
+        for attempt in [0, 1] {
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if attempt == 0 {
+                    task.future().set_result("forged")
+                } else {
+                    task.future().set_exception("forged")
+                }
+            }));
+            let message = refused.unwrap_err();
+            let message = message
+                .downcast_ref::<String>()
+                .expect("a formatted message");
+            assert!(
+                message.contains("'worker' is a task's result") && message.contains("Task::cancel"),
+                "{message}"
+            );
+        }
+        assert!(!task.done());
+        task.join()
+    }));
+    assert_eq!(out, "its own");
+    drop(lp);
+    assert!(
+        !yieldfrom::suspend::in_task(),
+        "no running task outside a loop"
+    );
+    // A contended lock parks a task through the running-task pointer: it
+    // must be the new task's, not a freed one's.
+    let order = yieldfrom::run(Coro::new("main", || {
+        let lock = Rc::new(Lock::new());
+        let held = lock.acquire();
+        let l = lock.clone();
+        let waiter = spawn(Coro::new("waiter", move || {
+            let _g = l.acquire();
+            "acquired"
+        }));
+        yieldfrom::yield_now();
+        drop(held);
+        waiter.join()
+    }));
+    assert_eq!(order, "acquired");
+}
+
+#[test]
+fn cancelling_a_tasks_future_cancels_the_task_which_still_cleans_up() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let (cancelled, done_before) = yieldfrom::run(Coro::new("main", move || {
+        let task = spawn(Coro::new("sleeper", move || {
+            let _guard = Counted::new(&d, 0);
+            yieldfrom::sleep(std::time::Duration::from_secs(3600));
+        }));
+        yieldfrom::yield_now();
+        let fut = task.future().clone();
+        assert!(fut.cancel(), "a pending task's future can be cancelled");
+        let done_before = fut.done();
+        let outcome = task.join_outcome();
+        (matches!(outcome, Outcome::Cancelled), done_before)
+    }));
+    assert!(cancelled);
+    assert!(
+        !done_before,
+        "the task ends its own result, at its await point"
+    );
+    assert_eq!(drops.get(), 1, "its cleanup ran");
+}
