@@ -173,6 +173,7 @@ struct Config {
     event_interval: usize,
     slow_task: Duration,
     stack_size: usize,
+    stack_mode: crate::stack::StackMode,
 }
 
 /// The loop's clock: real, or virtual (time moves only when the loop jumps it).
@@ -418,7 +419,7 @@ impl Core {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         self.watch.enter_step(steps);
-        let paused = task.step(wake, self.config.stack_size);
+        let paused = task.step(wake, self.config.stack_size, self.config.stack_mode);
         let hook = self.instrumented.get().then(|| (task.clone(), paused));
         if let Some(took) = self.watch.leave_step(steps)
             && !task.warned_blocking.replace(true)
@@ -701,6 +702,7 @@ impl Default for Builder {
                 event_interval: 61,
                 slow_task: Duration::from_millis(100),
                 stack_size: 0,
+                stack_mode: crate::env::stack_mode().unwrap_or_default(),
             },
         }
     }
@@ -731,8 +733,21 @@ impl Builder {
     }
 
     /// Stack size for the loop's tasks (default: the pool's, see [`crate::stack`]).
+    ///
+    /// A size above [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE) makes
+    /// [`try_build`](Self::try_build) fail (and [`build`](Self::build) panic)
+    /// with a message saying so.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = bytes;
+        self
+    }
+
+    /// How the loop's tasks get their stacks (default
+    /// [`StackMode::Auto`](crate::stack::StackMode::Auto): a stack of their
+    /// own while the guard budget lasts, a shared one after it; or
+    /// `YIELDFROM_STACK_MODE=auto|dedicated|shared`).
+    pub fn stack_mode(mut self, mode: crate::stack::StackMode) -> Builder {
+        self.config.stack_mode = mode;
         self
     }
 
@@ -767,6 +782,10 @@ impl Builder {
 
     /// Builds the loop, or says why the poller could not be created.
     pub fn try_build(self) -> io::Result<EventLoop> {
+        if self.config.stack_size != 0 {
+            crate::stack::round_size(self.config.stack_size)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        }
         let poll = Poll::new()?;
         let watch = crate::watchdog::Watch::new(self.config.slow_task);
         let rng = self

@@ -48,7 +48,7 @@ use std::rc::Rc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::stack::{Canary, PooledStack, StackError};
+use crate::stack::{PooledStack, StackError};
 
 /// What a resumed generator did: paused with a value, or finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,9 +274,6 @@ pub struct Generator<Y, S = (), R = ()> {
     body: UnsafeCell<Option<Body<Y, S, R>>>,
     inbox: Inbox,
     state: Cell<State>,
-    /// Set when the body has a canary stack (no guard page): checked at every switch.
-    canary: Option<Canary>,
-    stack_size: usize,
     name: &'static str,
 }
 
@@ -318,6 +315,15 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         Self::build(name_of::<F>(), bytes, body).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Like [`with_stack_size`](Self::with_stack_size), but a size that is too
+    /// large or a stack that cannot be mapped is an error.
+    pub fn try_with_stack_size<F>(bytes: usize, body: F) -> Result<Self, StackError>
+    where
+        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
+    {
+        Self::build(name_of::<F>(), bytes, body)
+    }
+
     /// Like [`new`](Self::new), but a stack that cannot be mapped is an error.
     pub fn try_new<F>(body: F) -> Result<Self, StackError>
     where
@@ -331,8 +337,6 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
     {
         let stack = PooledStack::take(size, name)?;
-        let canary = stack.canary();
-        let stack_size = stack.size();
         let inbox = Inbox::new();
         let theirs = inbox.clone();
         // The first switch in always carries `Start`: no value, nothing thrown.
@@ -346,8 +350,6 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
             body: UnsafeCell::new(Some(co)),
             inbox,
             state: Cell::new(State::Created),
-            canary,
-            stack_size,
             name,
         })
     }
@@ -433,37 +435,17 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         };
         let result = co.resume(input);
         std::mem::forget(guard);
-        // The canary is checked in each arm, not once before the match:
-        // there it sat between the switch and the match and split the code
-        // that tells a yield from a return, which then had to be told twice.
         match result {
             CoroutineResult::Yield(y) => {
-                self.check_canary();
                 self.state.set(State::Suspended);
                 Ok(GeneratorState::Yielded(y))
             }
             CoroutineResult::Return(r) => {
-                self.check_canary();
                 self.state.set(State::Finished);
                 // Hand the stack back to the pool now rather than at drop.
                 *body = None;
                 r.map(GeneratorState::Complete)
             }
-        }
-    }
-
-    /// Aborts with a clear message if the body overflowed a canary stack
-    /// (one without a guard page). The probes are out of line: most stacks
-    /// have a guard page and skip them on one test.
-    #[inline(always)]
-    fn check_canary(&self) {
-        #[cold]
-        #[inline(never)]
-        fn probe(canary: Canary, name: &str, size: usize) {
-            canary.check(name, size);
-        }
-        if let Some(canary) = self.canary {
-            probe(canary, self.name, self.stack_size);
         }
     }
 

@@ -89,6 +89,7 @@ pub mod awaitable;
 pub mod combinators;
 pub mod coro;
 pub mod debug;
+mod env;
 pub mod event_loop;
 pub mod future;
 pub mod generator;

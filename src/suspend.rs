@@ -176,6 +176,116 @@ pub(crate) enum Trap {
 
 pub(crate) type TaskYielder = Yielder<Wake, Trap>;
 
+/// The switch of a task on a shared stack: records the stack pointer in `sp`,
+/// then switches to the loop.
+///
+/// Not inlined, so that the distance from the recorded stack pointer to the
+/// one the switch leaves behind is one constant of this build, which
+/// [`park_depth`] measures: the loop saves the task's frames from exactly
+/// there.
+#[inline(never)]
+pub(crate) fn park(yielder: &TaskYielder, trap: Trap, sp: &Cell<usize>) -> Wake {
+    sp.set(stack_pointer());
+    yielder.suspend(trap)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies the stack pointer register; touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    sp
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
+}
+
+/// How far below the stack pointer that [`park`] records the switch leaves
+/// the stack pointer, in bytes; `None` where shared stacks are not supported.
+///
+/// Measured once per process: a coroutine paints 4 KiB below its stack
+/// pointer with a pattern, parks through [`park`], and the loop finds the
+/// lowest word the park wrote. That word is the return address corosensei's
+/// switch pushes last (a code address, never the pattern, which is not a
+/// canonical address), so the figure is exact.
+pub(crate) fn park_depth() -> Option<usize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const UNKNOWN: usize = usize::MAX;
+    const NONE: usize = usize::MAX - 1;
+    static DEPTH: AtomicUsize = AtomicUsize::new(UNKNOWN);
+    let depth = match DEPTH.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let d = calibrate().unwrap_or(NONE);
+            DEPTH.store(d, Ordering::Relaxed);
+            d
+        }
+        d => d,
+    };
+    (depth != NONE).then_some(depth)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn calibrate() -> Option<usize> {
+    use corosensei::{Coroutine, CoroutineResult};
+    const PAINT: usize = 4096;
+    const PATTERN: u64 = 0x5A5A_5A5A_5A5A_5A5A;
+    let stack =
+        crate::stack::PooledStack::take_outside_budget(crate::stack::MIN_STACK_SIZE).ok()?;
+    let recorded = std::rc::Rc::new(Cell::new(0usize));
+    let painted_top = std::rc::Rc::new(Cell::new(0usize));
+    let (rec, top) = (recorded.clone(), painted_top.clone());
+    let mut co: Coroutine<Wake, Trap, (), _> =
+        Coroutine::with_stack(stack, move |y: &TaskYielder, _| {
+            let sp: usize;
+            // SAFETY: fills the 4 KiB below the stack pointer, which no live
+            // value occupies (the block is not `nostack`, so the compiler keeps
+            // nothing in the red zone across it, as across a call), with the
+            // pattern: `rep stosq` writes RCX words from RDI upwards (the ABI
+            // clears the direction flag).
+            unsafe {
+                std::arch::asm!(
+                    "mov {sp}, rsp",
+                    "lea rdi, [rsp - {paint}]",
+                    "rep stosq",
+                    sp = out(reg) sp,
+                    paint = const PAINT,
+                    in("rax") PATTERN,
+                    inout("rcx") PAINT / 8 => _,
+                    out("rdi") _,
+                )
+            };
+            top.set(sp);
+            park(y, Trap::Wait, &rec);
+        });
+    if !matches!(co.resume(Wake::Run), CoroutineResult::Yield(Trap::Wait)) {
+        return None;
+    }
+    let hi = painted_top.get();
+    let mut lowest = hi - PAINT;
+    // SAFETY: [hi - PAINT, hi) is mapped stack memory below the parked
+    // coroutine's frames, every word of it written above (by the pattern or
+    // by the park), and nothing runs on that stack while it is read.
+    while lowest < hi && unsafe { std::ptr::read_volatile(lowest as *const u64) } == PATTERN {
+        lowest += 8;
+    }
+    let finished = matches!(co.resume(Wake::Run), CoroutineResult::Return(()));
+    let depth = recorded.get().checked_sub(lowest)?;
+    // Painted all the way down: the park went deeper than we looked.
+    (finished && lowest > hi - PAINT && depth < PAINT / 2).then_some(depth)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn calibrate() -> Option<usize> {
+    None
+}
+
 thread_local! {
     /// The task whose stack is running now; null on the loop's own stack.
     static CURRENT: Cell<Option<NonNull<TaskCore>>> = const { Cell::new(None) };

@@ -36,7 +36,8 @@ use std::ptr::NonNull;
 use corosensei::{Coroutine, CoroutineResult};
 
 use crate::future::{Future, Inner, Outcome};
-use crate::stack::{Canary, PooledStack};
+use crate::stack::StackMode;
+use crate::stack::shared::{self, TaskStack};
 use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 
 /// A task's number, unique within its loop, in order of creation (so a
@@ -52,15 +53,15 @@ pub(crate) enum TaskState {
     Done,
 }
 
-type TaskCoroutine = Coroutine<Wake, Trap, (), PooledStack>;
+type TaskCoroutine = Coroutine<Wake, Trap, (), TaskStack>;
 
 /// What a task record does that depends on its body's and result's types.
 struct Vtable {
     /// Makes the coroutine (in the core's `co`) on the task's first step,
-    /// given the stack size and the first wake; false if the task finished
+    /// given the stack size and mode and the first wake; false if the task finished
     /// without running (cancelled before it started, or no stack could be
     /// mapped: the task then fails with that error).
-    launch: unsafe fn(&TaskCore, usize, Wake) -> bool,
+    launch: unsafe fn(&TaskCore, usize, StackMode, Wake) -> bool,
     /// Drops the body of a task that never started, and ends its result as
     /// cancelled if it has none (the loop is closing without it).
     abandon: unsafe fn(&TaskCore),
@@ -140,7 +141,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     }
 
     /// See [`Vtable::launch`].
-    unsafe fn launch(core: &TaskCore, stack_size: usize, first: Wake) -> bool {
+    unsafe fn launch(core: &TaskCore, stack_size: usize, mode: StackMode, first: Wake) -> bool {
         // SAFETY: only called through this type's vtable.
         let cell = unsafe { Self::of(core) };
         // SAFETY: the loop launches a task once, on its own stack, and nothing
@@ -157,24 +158,25 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             finish(Outcome::Cancelled);
             return false;
         }
-        let stack = match PooledStack::take(stack_size, core.name) {
+        let (stack, shared_index) = match shared::task_stack(stack_size, core.name, mode) {
             Ok(stack) => stack,
             Err(e) => {
                 finish(Outcome::Panic(Box::new(e.to_string())));
                 return false;
             }
         };
-        let Ok(len) = u32::try_from(stack.size()) else {
-            let e = format!(
-                "task '{}': a stack of 4 GiB or more is not supported",
-                core.name
-            );
-            finish(Outcome::Panic(Box::new(e)));
-            return false;
+        let (hi, size) = stack.bounds();
+        let Ok(len) = u32::try_from(size) else {
+            unreachable!("stack sizes are at most MAX_STACK_SIZE (1 GiB)")
         };
-        core.canary.set(stack.canary().is_some());
         core.stack_len.set(len);
-        core.stack_hi.set(stack.base_addr());
+        core.stack_hi.set(hi);
+        if let Some(index) = shared_index {
+            core.shared.set(index + 1);
+            // corosensei writes the coroutine's first frame into the stack
+            // as it creates it: the previous occupant's frames go out first.
+            shared::switch_in(index, core.key(), core.name);
+        }
         let me: *const TaskCore = core;
         let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
             // SAFETY: the coroutine lives in the task's record, so the record
@@ -230,7 +232,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             // loop has normally unwound and dropped it already); then the
             // result slot, which reads the task's name to warn of a failure
             // nobody retrieved; then the rest.
-            drop((*(*cell).core.co.get()).take());
+            (*cell).core.drop_coroutine();
             std::ptr::drop_in_place(&raw mut (*cell).out);
             drop((*cell).take_body());
             std::ptr::drop_in_place(&raw mut (*cell).core);
@@ -476,8 +478,9 @@ pub(crate) struct TaskCore {
     /// its first step): the loop prefetches that part of the stack when it
     /// schedules the task.
     parked_sp: Cell<usize>,
-    /// Whether its stack has a canary page (no guard page) to check.
-    canary: Cell<bool>,
+    /// 0 on a dedicated stack; `index + 1` on shared stack `index` (whose
+    /// frames must be switched in before the coroutine is touched).
+    shared: Cell<u8>,
     /// Whether the cell still holds the body (it has not started).
     body_live: Cell<bool>,
     /// Its index in the loop's task table.
@@ -512,7 +515,7 @@ impl TaskCore {
             stack_hi: Cell::new(0),
             stack_len: Cell::new(0),
             parked_sp: Cell::new(0),
-            canary: Cell::new(false),
+            shared: Cell::new(0),
             body_live: Cell::new(true),
             slot: Cell::new(u32::MAX),
             warned_blocking: Cell::new(false),
@@ -627,11 +630,15 @@ impl TaskCore {
         // stack, and stays valid until the body returns; we are on this stack
         // (checked above), so the body has not returned.
         let yielder = unsafe { &*self.yielder.get() };
+        if self.shared.get() != 0 {
+            // The loop saves this task's frames from the exact stack pointer.
+            return suspend::park(yielder, trap, &self.parked_sp);
+        }
         yielder.suspend(trap)
     }
 
     /// Runs one step of the task on its stack; `Some(trap)` if it paused.
-    pub(crate) fn step(&self, wake: Wake, stack_size: usize) -> Option<Trap> {
+    pub(crate) fn step(&self, wake: Wake, stack_size: usize, mode: StackMode) -> Option<Trap> {
         // SAFETY: steps are driven only by the loop, one at a time, and a task
         // never steps itself (suspend() runs on the task stack, step() on the
         // loop's), so this is the only reference to the coroutine now.
@@ -640,24 +647,62 @@ impl TaskCore {
         // coroutine yet has not been launched (a finished one is never
         // stepped); no reference to `co` is held across the launch.
         if unsafe { (*self.co.get()).is_none() }
-            && !unsafe { (self.vtable.launch)(self, stack_size, wake) }
+            && !unsafe { (self.vtable.launch)(self, stack_size, mode, wake) }
         {
             return None;
+        }
+        let shared = self.shared_index();
+        if let Some(index) = shared {
+            shared::switch_in(index, self.key(), self.name);
         }
         // SAFETY: as above.
         let co = unsafe { &mut *self.co.get() };
         let result = co.as_mut().map(|co| co.resume(wake));
         drop(entered);
-        if self.canary.get() {
-            Canary::below(self.stack_lo()).check(self.name, self.stack_len.get() as usize);
-        }
         match result {
-            Some(CoroutineResult::Yield(trap)) => Some(trap),
+            Some(CoroutineResult::Yield(trap)) => {
+                if let Some(index) = shared {
+                    let depth = suspend::park_depth().expect("a shared stack was calibrated");
+                    shared::parked(index, self.key(), self.parked_sp.get() - depth);
+                }
+                Some(trap)
+            }
             Some(CoroutineResult::Return(())) | None => {
-                // Give the stack back to the pool now.
-                *co = None;
+                // Give the stack back now.
+                self.drop_coroutine();
                 None
             }
+        }
+    }
+
+    /// The index of its shared stack, if it runs on one.
+    #[inline(always)]
+    fn shared_index(&self) -> Option<u8> {
+        self.shared.get().checked_sub(1)
+    }
+
+    /// The key of its frames on a shared stack: the record's address.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        self as *const TaskCore as usize
+    }
+
+    /// Drops the coroutine (unwinding it if it is suspended: its frames are
+    /// switched in first on a shared stack) and lets go of the stack.
+    fn drop_coroutine(&self) {
+        // SAFETY: called by the loop on its own stack (or as the record is
+        // freed), never while the task runs: nothing else refers to `co`.
+        let co = unsafe { &mut *self.co.get() };
+        if co.is_none() {
+            return;
+        }
+        if let Some(index) = self.shared_index() {
+            shared::switch_in(index, self.key(), self.name);
+            drop(co.take());
+            shared::release(index, self.key());
+            self.shared.set(0);
+        } else {
+            drop(co.take());
         }
     }
 
@@ -666,11 +711,9 @@ impl TaskCore {
     /// cancelled, so its handles do not wait for ever. Used when a loop is
     /// closed or dropped with tasks still waiting.
     pub(crate) fn unwind(&self) {
-        // SAFETY: called by the loop on its own stack, never while the task runs.
-        let co = unsafe { &mut *self.co.get() };
         let entered = suspend::enter(self);
         self.unwinding.set(true);
-        drop(co.take());
+        self.drop_coroutine();
         // SAFETY: the vtable is the cell's own; the task is not running.
         unsafe { (self.vtable.abandon)(self) };
         drop(entered);

@@ -9,7 +9,8 @@
 
 use std::process::Command;
 
-use yieldfrom::{Co, Generator, GeneratorState, stack};
+use yieldfrom::stack::StackMode;
+use yieldfrom::{Co, Coro, EventLoop, Generator, spawn, stack, yield_from};
 
 fn run_helper(name: &str, env: &[(&str, &str)]) -> (String, std::process::ExitStatus) {
     let exe = std::env::current_exe().unwrap();
@@ -75,37 +76,146 @@ fn overflow_is_reported_by_name() {
 }
 
 #[test]
-#[ignore = "helper: run by overflow_without_guard_page_is_caught_by_the_canary"]
-fn helper_overflow_canary() {
+#[ignore = "helper: run by overflow_on_a_shared_stack_is_reported_by_name"]
+fn helper_overflow_shared() {
     if !in_child() {
         return;
     }
-    stack::set_guard_budget(0);
     stack::set_default_size(64 * 1024);
-    // Slot 0 stays idle, so slot 1 overflows into it (not into the arena's guard page).
-    let idle = Generator::new(|co: &Co<usize, ()>| co.yield_(0));
-    idle.start().unwrap();
-    let g = Generator::named("canary_victim", |co: &Co<usize, ()>| {
-        // About 80 KiB of frames on a 64 KiB stack, then a switch.
-        let n = recurse(140);
-        co.yield_(n)?;
-        Ok(())
-    });
-    let _ = g.start();
+    let lp = EventLoop::builder().stack_mode(StackMode::Shared).build();
+    lp.run(Coro::new("main", || {
+        // Another task's frames occupy the shared stack first, so the
+        // overflowing one runs on a stack that was switched over.
+        let other = spawn(Coro::new("bystander", yieldfrom::yield_now));
+        let deep = spawn(Coro::new("deep_task", || recurse(1_000_000)));
+        yield_from(other);
+        yield_from(deep)
+    }));
     eprintln!("not detected");
 }
 
 #[test]
-fn overflow_without_guard_page_is_caught_by_the_canary() {
-    let (stderr, status) = run_helper("helper_overflow_canary", &[]);
+fn overflow_on_a_shared_stack_is_reported_by_name() {
+    let (stderr, status) = run_helper("helper_overflow_shared", &[]);
     assert!(
-        stderr.contains("stack overflow in coroutine 'canary_victim'")
-            && stderr.contains("its canary page was overwritten")
+        stderr.contains("stack overflow in coroutine 'deep_task'")
+            && stderr.contains("it ran into its guard page")
             && stderr.contains("the stack holds 64 KiB"),
         "{stderr}"
     );
     assert!(!stderr.contains("not detected"));
-    assert!(!status.success());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+}
+
+#[test]
+#[ignore = "helper: run by generators_past_the_guard_budget_get_an_error_naming_the_limit"]
+fn helper_budget_spent() {
+    if !in_child() {
+        return;
+    }
+    stack::set_guard_budget(40);
+    let mut alive = Vec::new();
+    loop {
+        match Generator::try_new(|co: &Co<(), ()>| co.yield_(())) {
+            Ok(g) => {
+                g.start().unwrap();
+                alive.push(g);
+            }
+            Err(e) => {
+                eprintln!("after {}: {e}", alive.len());
+                break;
+            }
+        }
+    }
+    // Tasks go on past it, on shared stacks, every one guarded.
+    let lp = EventLoop::new();
+    let n = lp.run(Coro::new("main", || {
+        let tasks: Vec<_> = (0..1000u64)
+            .map(|i| {
+                spawn(Coro::new("t", move || {
+                    yieldfrom::yield_now();
+                    i
+                }))
+            })
+            .collect();
+        tasks.into_iter().map(yield_from).sum::<u64>()
+    }));
+    eprintln!("tasks summed {n}");
+    eprintln!("budget left {}", stack::guard_budget());
+}
+
+#[test]
+fn generators_past_the_guard_budget_get_an_error_naming_the_limit() {
+    let (stderr, status) = run_helper("helper_budget_spent", &[]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("after 40: yieldfrom: the guard-page budget is spent")
+            && stderr.contains("vm.max_map_count = ")
+            && stderr.contains("set_guard_budget")
+            && stderr.contains("StackMode"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tasks summed 499500"), "{stderr}");
+    assert!(stderr.contains("budget left 0"), "{stderr}");
+}
+
+#[test]
+fn stack_sizes_that_would_wrap_are_clear_errors() {
+    for bytes in [
+        1usize << 63,
+        usize::MAX - 4095,
+        usize::MAX,
+        stack::MAX_STACK_SIZE + 1,
+    ] {
+        let err = Generator::<(), (), ()>::try_with_stack_size(bytes, |_: &Co<(), ()>| Ok(()))
+            .err()
+            .expect("an error, not a stack");
+        assert!(
+            err.to_string().contains(&format!(
+                "a coroutine stack of {bytes} bytes is larger than the 1 GiB"
+            )),
+            "{err}"
+        );
+        let set = std::panic::catch_unwind(|| stack::set_default_size(bytes));
+        assert!(set.is_err(), "set_default_size({bytes}) refused");
+        let built = EventLoop::builder().stack_size(bytes).try_build();
+        let err = built.expect_err("the builder refuses it");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("larger than the 1 GiB"), "{err}");
+    }
+    // The largest accepted size maps (address space only: MAP_NORESERVE).
+    let g = Generator::<(), (), ()>::try_with_stack_size(
+        stack::MAX_STACK_SIZE,
+        |_: &Co<(), ()>| Ok(()),
+    );
+    assert!(g.is_ok(), "{:?}", g.err());
+}
+
+#[test]
+#[ignore = "helper: run by a_stack_size_from_the_environment_that_is_too_large_is_reported"]
+fn helper_env_size() {
+    if !in_child() {
+        return;
+    }
+    eprintln!("default {}", stack::default_size());
+}
+
+#[test]
+fn a_stack_size_from_the_environment_that_is_too_large_is_reported() {
+    let (stderr, status) = run_helper(
+        "helper_env_size",
+        &[("YIELDFROM_STACK_SIZE", "18446744073709547520")],
+    );
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("YIELDFROM_STACK_SIZE=\"18446744073709547520\" is not a stack size"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("default {}", stack::DEFAULT_STACK_SIZE)),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -139,24 +249,101 @@ fn mapping_failure_names_the_limit() {
     );
 }
 
+/// `n` tasks asleep at once on the virtual clock, each holding a local
+/// array with its own number: every one wakes with it intact.
+fn sleepers(lp: EventLoop, n: usize) -> (stack::PoolStats, u64) {
+    let (during, sum) = lp.run(Coro::new("main", move || {
+        let tasks: Vec<_> = (0..n as u64)
+            .map(|i| {
+                spawn(Coro::new("sleeper", move || {
+                    let mine = std::hint::black_box([i; 8]);
+                    yieldfrom::sleep(std::time::Duration::from_secs(1));
+                    assert!(
+                        mine.iter().all(|&x| x == i),
+                        "task {i}'s frame came back intact"
+                    );
+                    i
+                }))
+            })
+            .collect();
+        yieldfrom::sleep(std::time::Duration::from_millis(500)); // all asleep now
+        let during = stack::stats();
+        (during, tasks.into_iter().map(yield_from).sum::<u64>())
+    }));
+    (during, sum)
+}
+
 #[test]
-fn a_hundred_thousand_live_stacks_on_a_stock_kernel() {
-    // Each suspended generator holds its own stack. With one mmap per stack
-    // and a guard page each, the kernel's 65530 mappings stop near 32,750.
+fn a_hundred_thousand_sleeping_tasks_on_shared_guarded_stacks() {
     stack::set_default_size(32 * 1024);
-    let gens: Vec<_> = (0..100_000usize)
-        .map(|i| {
-            let g = Generator::new(move |co: &Co<usize, ()>| co.yield_(i));
-            assert_eq!(g.start().unwrap(), GeneratorState::Yielded(i));
-            g
-        })
-        .collect();
-    let s = stack::stats();
-    assert!(s.in_use >= 100_000, "{s:?}");
-    assert!(s.arenas < 500, "arenas hold many stacks each: {s:?}");
-    drop(gens);
-    let s = stack::stats();
-    assert_eq!(s.in_use, 0, "{s:?}");
+    let lp = EventLoop::builder()
+        .virtual_clock(true)
+        .stack_mode(StackMode::Shared)
+        .build();
+    let (during, sum) = sleepers(lp, 100_000);
+    assert_eq!(sum, (0..100_000u64).sum::<u64>());
+    assert!(
+        during.shared_stacks <= stack::shared::PER_SIZE * 2,
+        "{during:?}"
+    );
+    assert!(during.shared_tasks >= 100_000, "{during:?}");
+    // All but the resident ones are saved; what a parked task keeps is its
+    // saved frames, well under a page.
+    assert!(
+        during.saved_images >= 100_000 - during.shared_stacks,
+        "{during:?}"
+    );
+    let per_task = during.saved_bytes / during.saved_images;
+    eprintln!("{per_task} bytes saved per parked task");
+    assert!(
+        per_task < 4096,
+        "{per_task} bytes saved per parked task: less than the page a dedicated stack keeps"
+    );
+    let after = stack::stats();
+    assert_eq!(after.shared_tasks, 0, "{after:?}");
+    assert_eq!(after.saved_images, 0, "{after:?}");
+}
+
+#[test]
+#[ignore = "helper: run by a_million_sleeping_tasks_on_a_stock_kernel_every_stack_guarded"]
+fn helper_million() {
+    if !in_child() {
+        return;
+    }
+    stack::set_default_size(32 * 1024);
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let (during, sum) = sleepers(lp, 1_000_000);
+    eprintln!(
+        "sum {sum} dedicated {} shared {} saved {}",
+        during.in_use, during.shared_tasks, during.saved_images
+    );
+}
+
+#[test]
+fn a_million_sleeping_tasks_on_a_stock_kernel_every_stack_guarded() {
+    // Dedicated stacks while the guard budget (a quarter of vm.max_map_count)
+    // lasts, shared ones after it; no stack without a guard page exists.
+    let (stderr, status) = run_helper("helper_million", &[]);
+    assert!(status.success(), "{stderr}");
+    let sum: u64 = (0..1_000_000u64).sum();
+    assert!(stderr.contains(&format!("sum {sum} ")), "{stderr}");
+    let field = |name: &str| -> usize {
+        let at = stderr.find(&format!("{name} ")).unwrap() + name.len() + 1;
+        stderr[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (dedicated, shared) = (field("dedicated"), field("shared"));
+    assert_eq!(
+        dedicated + shared,
+        1_000_000 + 1,
+        "every task plus main: {stderr}"
+    );
+    assert!(dedicated <= stack::max_map_count() / 4 + 1, "{stderr}");
+    assert!(shared > 900_000, "{stderr}");
 }
 
 #[test]
