@@ -17,11 +17,18 @@
 //! - `timers_1m`: 1,000,000 timers with random deadlines within 1 s: time to
 //!   schedule them (target ≤ 1.0× tokio, which needs a task per timer) and
 //!   time until all fired.
+//! - `stack_modes`: for each [`StackMode`](yieldfrom::stack::StackMode), the
+//!   resident bytes per parked task (10,000 tasks dedicated, 100,000 and
+//!   1,000,000 shared; target ≤ 5 KiB dedicated, ≤ 1.5 KiB shared) and the
+//!   cost of a switch in a ring of 2 and of 64 tasks (in the ring of 64 every
+//!   switch on a shared stack copies frames out and in; in the ring of 2 the
+//!   two tasks sit on two different shared stacks and nothing is copied).
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use yieldfrom::stack::StackMode;
 use yieldfrom::{Coro, EventLoop, spawn, yield_from, yield_now};
 
 #[path = "common.rs"]
@@ -152,35 +159,44 @@ fn child_spawn(which: &str, n: u64) {
 fn child_sleepers(which: &str, n: usize) {
     let before = rss_bytes();
     let started = Instant::now();
-    match which {
-        "ours" => {
+    let mode = match which {
+        "ours-dedicated" => Some(StackMode::Dedicated),
+        "ours-shared" => Some(StackMode::Shared),
+        "ours" => Some(StackMode::Auto),
+        _ => None,
+    };
+    match mode {
+        Some(mode) => {
             yieldfrom::stack::set_default_size(32 * 1024);
-            EventLoop::new().run(Coro::new("main", move || {
-                // The deadline is set once every task is spawned, so that
-                // none wakes before the measurement however long spawning takes.
-                let until = Rc::new(Cell::new(None));
-                let tasks: Vec<_> = (0..n)
-                    .map(|_| {
-                        let until = until.clone();
-                        spawn(Coro::new("sleeper", move || {
-                            yieldfrom::sleep_until(until.get().expect("set before tasks run"))
-                        }))
-                    })
-                    .collect();
-                until.set(Some(yieldfrom::now() + Duration::from_millis(1500)));
-                yieldfrom::sleep(Duration::from_millis(500)); // every task is asleep now
-                let measured = rss_bytes();
-                for t in tasks {
-                    yield_from(t);
-                }
-                println!(
-                    "{} {:.3}",
-                    (measured - before) / n,
-                    started.elapsed().as_secs_f64()
-                );
-            }));
+            EventLoop::builder()
+                .stack_mode(mode)
+                .build()
+                .run(Coro::new("main", move || {
+                    // The deadline is set once every task is spawned, so that
+                    // none wakes before the measurement however long spawning takes.
+                    let until = Rc::new(Cell::new(None));
+                    let tasks: Vec<_> = (0..n)
+                        .map(|_| {
+                            let until = until.clone();
+                            spawn(Coro::new("sleeper", move || {
+                                yieldfrom::sleep_until(until.get().expect("set before tasks run"))
+                            }))
+                        })
+                        .collect();
+                    until.set(Some(yieldfrom::now() + Duration::from_millis(1500)));
+                    yieldfrom::sleep(Duration::from_millis(500)); // every task is asleep now
+                    let measured = rss_bytes();
+                    for t in tasks {
+                        yield_from(t);
+                    }
+                    println!(
+                        "{} {:.3}",
+                        (measured - before) / n,
+                        started.elapsed().as_secs_f64()
+                    );
+                }));
         }
-        _ => {
+        None => {
             tokio_rt().block_on(async move {
                 let until = std::sync::Arc::new(std::sync::OnceLock::new());
                 let tasks: Vec<_> = (0..n)
@@ -282,6 +298,44 @@ fn timers() {
     );
 }
 
+/// ns per switch in a ring of `tasks` tasks taking turns with `yield_now`.
+fn ring(mode: StackMode, tasks: u64) -> f64 {
+    const N: u64 = 400_000;
+    let lp = EventLoop::builder().stack_mode(mode).build();
+    median_ns(9, N, |n| {
+        lp.run_until_complete(Coro::new("main", move || {
+            let ring: Vec<_> = (0..tasks)
+                .map(|_| {
+                    spawn(Coro::new("ring", move || {
+                        for _ in 0..n / tasks {
+                            yield_now();
+                        }
+                    }))
+                })
+                .collect();
+            ring.into_iter().for_each(yield_from);
+        }));
+    })
+}
+
+fn stack_modes() {
+    let dedicated = run_child(&["--child", "sleep", "ours-dedicated", "10000"]);
+    let shared = run_child(&["--child", "sleep", "ours-shared", "100000"]);
+    let shared_1m = run_child(&["--child", "sleep", "ours-shared", "1000000"]);
+    println!(
+        "BENCH name=stack_mode_rss dedicated_10k_bytes={:.0} shared_100k_bytes={:.0} shared_1m_bytes={:.0}",
+        dedicated[0], shared[0], shared_1m[0]
+    );
+    for tasks in [2, 64] {
+        let d = ring(StackMode::Dedicated, tasks);
+        let sh = ring(StackMode::Shared, tasks);
+        println!(
+            "BENCH name=stack_mode_switch_ring{tasks} dedicated_ns={d:.1} shared_ns={sh:.1} ratio={:.3}",
+            sh / d
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
@@ -300,6 +354,7 @@ fn main() {
             ("spawn", spawn_join),
             ("sleep", sleepers),
             ("timers", timers),
+            ("stack_modes", stack_modes),
         ],
     );
 }

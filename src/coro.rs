@@ -37,7 +37,12 @@ pub(crate) trait Body<T> {
     /// Runs the body here.
     fn call(self: Box<Self>) -> T;
     /// Moves the body into a new task (not yet scheduled).
-    fn into_task(self: Box<Self>, id: crate::task::TaskId, name: &'static str) -> crate::Task<T>;
+    fn into_task(
+        self: Box<Self>,
+        id: crate::task::TaskId,
+        name: &'static str,
+        lp: std::rc::Weak<crate::event_loop::Core>,
+    ) -> crate::Task<T>;
 }
 
 impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F> {
@@ -45,8 +50,13 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F> {
         (self.0)()
     }
 
-    fn into_task(self: Box<Self>, id: crate::task::TaskId, name: &'static str) -> crate::Task<T> {
-        crate::Task::new(self.0, id, name)
+    fn into_task(
+        self: Box<Self>,
+        id: crate::task::TaskId,
+        name: &'static str,
+        lp: std::rc::Weak<crate::event_loop::Core>,
+    ) -> crate::Task<T> {
+        crate::Task::new(self.0, id, name, lp)
     }
 }
 

@@ -277,16 +277,24 @@ pub(crate) fn try_with_loop<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
     RUNNING.with(|r| r.borrow().as_ref().map(f))
 }
 
-/// Schedules `task` if it still waits with number `seq` (used by every waker).
+/// The running loop, as a weak reference (what tasks and futures keep).
+pub(crate) fn running_weak() -> Option<std::rc::Weak<Core>> {
+    try_with_loop(Rc::downgrade)
+}
+
+/// Schedules `task` on its own loop if it still waits with number `seq`
+/// (used by every waker, from any loop or none).
 pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
     if task.wait_seq() != seq {
         return;
     }
     match task.state.get() {
-        // No running loop: the loop is being torn down (a destructor runs
-        // during an unwind). Nothing is left to schedule; never panic here.
+        // A loop that is gone (dropped while a destructor runs during its
+        // unwind) has nothing left to schedule on; never panic here.
         TaskState::Waiting => {
-            let _ = try_with_loop(|core| core.schedule(task.clone(), how));
+            if let Some(core) = task.lp.upgrade() {
+                core.schedule(task.clone(), how);
+            }
         }
         TaskState::Running => {
             // Woken before it parked: it is rescheduled as soon as it does.
@@ -297,28 +305,35 @@ pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
     }
 }
 
+/// Asks `task` to stop: a waiting task is woken with `Cancel` on its own
+/// loop's next iteration, whichever loop (or none) is running now.
 pub(crate) fn cancel_task(task: &TaskRef) {
     match task.state.get() {
-        TaskState::Waiting => {
-            // Without a running loop (a destructor during teardown) the
-            // request waits for the task's next step, if it ever comes.
-            if try_with_loop(|core| core.schedule(task.clone(), Wake::Cancel)).is_none() {
-                task.cancel_requested.set(true);
-            }
-        }
+        TaskState::Waiting => match task.lp.upgrade() {
+            Some(core) => core.schedule(task.clone(), Wake::Cancel),
+            // Its loop is gone: the request waits for a step that never comes.
+            None => task.cancel_requested.set(true),
+        },
         TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
         TaskState::Done => {}
     }
 }
 
-pub(crate) fn call_soon_boxed(f: Box<dyn FnOnce()>) {
-    with_loop("call_soon()", |core| {
-        core.ready
-            .borrow_mut()
-            .push_back(Ready::call(Rc::new(Callback {
-                f: RefCell::new(Some(f)),
-            })))
-    });
+/// Schedules `f` on `home` if it is alive, else on the running loop; with
+/// neither, runs it now (a future that never met a loop).
+pub(crate) fn call_soon_on(home: &std::rc::Weak<Core>, f: Box<dyn FnOnce()>) {
+    let cb = |f| {
+        Ready::call(Rc::new(Callback {
+            f: RefCell::new(Some(f)),
+        }))
+    };
+    match home.upgrade() {
+        Some(core) => core.ready.borrow_mut().push_back(cb(f)),
+        None => match RUNNING.with(|r| r.borrow().clone()) {
+            Some(core) => core.ready.borrow_mut().push_back(cb(f)),
+            None => f(),
+        },
+    }
 }
 
 /// The running loop's clock, now.
@@ -391,7 +406,9 @@ impl Core {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let name = coro.name();
-        let task = coro.into_body().into_task(crate::task::TaskId(id), name);
+        let task = coro
+            .into_body()
+            .into_task(crate::task::TaskId(id), name, Rc::downgrade(self));
         self.tasks.borrow_mut().insert(task.core.clone());
         let info = task.core.info();
         self.instrument(|i, at| i.task_spawned(at, info));

@@ -16,9 +16,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 use std::ptr::NonNull;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use crate::event_loop;
+use crate::event_loop::{self, Core};
 use crate::suspend::{self, Cancelled, Suspend, Wake};
 use crate::task::{TaskCore, TaskRef};
 
@@ -82,11 +82,13 @@ impl Waiter {
         suspend::with_current(|t| Waiter::Task(t.rc(), t.wait_seq()))
     }
 
-    /// Schedules the waiter on the running loop (never runs it inline).
-    pub(crate) fn wake(self) {
+    /// Schedules the waiter: a task on its own loop, a callback on `home`
+    /// (the future's loop) or else the running one. Never panics, so one
+    /// waiter cannot cost the others their wake-up.
+    pub(crate) fn wake(self, home: &Weak<Core>) {
         match self {
             Waiter::Task(task, seq) => event_loop::wake(&task, seq, Wake::Run),
-            Waiter::Callback(f) => event_loop::call_soon_boxed(f),
+            Waiter::Callback(f) => event_loop::call_soon_on(home, f),
             Waiter::Index(completions, i) => completions.push(i),
         }
     }
@@ -113,22 +115,59 @@ pub(crate) struct Inner<T> {
     retrieved: Cell<bool>,
 }
 
-/// Who keeps a future's state alive. (One tag and one pointer: in a task's
-/// record every word counts, and the record is one cache line shorter for
-/// it.)
-enum Owner {
+/// Who keeps a future's state alive, in one word: the low bit tells a task
+/// record from an alone header (both are aligned to at least 8). In a task's
+/// record every word counts: the record stays four cache lines.
+#[derive(Clone, Copy)]
+struct Owner(NonNull<()>);
+
+/// An [`Owner`], told apart.
+enum OwnerRef {
     /// The task whose record holds it: the task's count is the one used, and
-    /// the task's name is the future's.
+    /// the task's name and loop are the future's.
     Task(NonNull<TaskCore>),
     /// Nobody: the future is boxed alone (an [`Alone`]), whose header counts
-    /// its handles and names it.
+    /// its handles, names it and remembers its loop.
     Alone(NonNull<AloneHeader>),
+}
+
+impl Owner {
+    const ALONE: usize = 1;
+
+    fn task(core: NonNull<TaskCore>) -> Owner {
+        Owner(core.cast())
+    }
+
+    fn alone(header: NonNull<AloneHeader>) -> Owner {
+        let tagged = header.as_ptr().cast::<()>().map_addr(|a| a | Self::ALONE);
+        // SAFETY: a non-null pointer with a bit set is still non-null.
+        Owner(unsafe { NonNull::new_unchecked(tagged) })
+    }
+
+    #[inline]
+    fn get(self) -> OwnerRef {
+        let ptr = self.0.as_ptr();
+        if ptr.addr() & Self::ALONE == 0 {
+            OwnerRef::Task(self.0.cast())
+        } else {
+            // SAFETY: made by `alone` from a non-null pointer (tag removed);
+            // `map_addr` keeps the box's provenance.
+            OwnerRef::Alone(unsafe {
+                NonNull::new_unchecked(ptr.map_addr(|a| a & !Self::ALONE).cast())
+            })
+        }
+    }
 }
 
 /// What a future made alone keeps beside its state.
 struct AloneHeader {
     refs: Cell<usize>,
     name: &'static str,
+    /// The loop it belongs to: the one of the first task that awaited it or
+    /// the loop that was running when a callback was added (asyncio binds a
+    /// future to a loop when it is made; this one binds on first use, so it
+    /// can be made outside a loop).
+    home: Cell<Weak<Core>>,
 }
 
 /// A future made alone: one box, the header first.
@@ -171,17 +210,57 @@ impl<T> Inner<T> {
     /// A pending slot for the task record whose core is at `core` (the slot
     /// lives in that record, under its count).
     pub(crate) fn in_task(core: NonNull<TaskCore>) -> Inner<T> {
-        Inner::with_owner(Owner::Task(core))
+        Inner::with_owner(Owner::task(core))
     }
 
     /// The future's name: its task's, or the one it was made with.
     fn name(&self) -> &'static str {
-        match &self.owner {
+        match self.owner.get() {
             // SAFETY: the owner holds this slot, so it is alive while the slot is.
-            Owner::Task(core) => unsafe { core.as_ref().name },
+            OwnerRef::Task(core) => unsafe { core.as_ref().name },
             // SAFETY: the header is in the same box as this state, which
             // lives while any handle does.
-            Owner::Alone(header) => unsafe { header.as_ref().name },
+            OwnerRef::Alone(header) => unsafe { header.as_ref().name },
+        }
+    }
+
+    /// The loop it belongs to (a dead or unbound one reads as `Weak::new()`).
+    fn home(&self) -> Weak<Core> {
+        match self.owner.get() {
+            // SAFETY: as in `name`.
+            OwnerRef::Task(core) => unsafe { core.as_ref() }.lp.clone(),
+            OwnerRef::Alone(header) => {
+                // SAFETY: as in `name`.
+                let home = unsafe { &header.as_ref().home };
+                let weak = home.take();
+                home.set(weak.clone());
+                weak
+            }
+        }
+    }
+
+    /// Checks that a task of loop `lp` may wait on this future, binding an
+    /// alone future that has no live loop yet to `lp`.
+    ///
+    /// Panics when the future belongs to another live loop (asyncio: "Task
+    /// got Future attached to a different loop"): its wake-ups would arrive
+    /// on a loop that is not running the waiter.
+    fn attach(&self, lp: &Weak<Core>) {
+        let home = self.home();
+        if Weak::ptr_eq(&home, lp) {
+            return;
+        }
+        if home.strong_count() > 0 {
+            panic!(
+                "yieldfrom: '{}' belongs to a different event loop than the task awaiting it \
+                 (asyncio: \"Task got Future attached to a different loop\"); await it from a \
+                 task of its own loop",
+                self.name()
+            );
+        }
+        if let OwnerRef::Alone(header) = self.owner.get() {
+            // SAFETY: as in `name`.
+            unsafe { header.as_ref() }.home.set(lp.clone());
         }
     }
 
@@ -203,8 +282,11 @@ impl<T> Inner<T> {
             *slot = Slot::Done(outcome);
         }
         let waiters = self.waiters.take();
-        for waiter in waiters {
-            waiter.wake();
+        if !waiters.is_empty() {
+            let home = self.home();
+            for waiter in waiters {
+                waiter.wake(&home);
+            }
         }
     }
 }
@@ -216,11 +298,11 @@ impl<T> Future<T> {
     /// `inner` lives in the live task record it names as its owner.
     pub(crate) unsafe fn in_task(inner: NonNull<Inner<T>>) -> Future<T> {
         // SAFETY: as the caller vouches.
-        let Owner::Task(owner) = (unsafe { &inner.as_ref().owner }) else {
+        let OwnerRef::Task(owner) = (unsafe { inner.as_ref() }).owner.get() else {
             unreachable!("a task's result slot")
         };
         // SAFETY: the owner is alive (the caller holds it).
-        unsafe { TaskRef::acquire(*owner) };
+        unsafe { TaskRef::acquire(owner) };
         Future {
             inner,
             _owns: PhantomData,
@@ -236,10 +318,10 @@ impl<T> Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        match &self.inner().owner {
+        match self.inner().owner.get() {
             // SAFETY: this handle's count keeps the owner alive.
-            Owner::Task(owner) => unsafe { TaskRef::acquire(*owner) },
-            Owner::Alone(header) => {
+            OwnerRef::Task(owner) => unsafe { TaskRef::acquire(owner) },
+            OwnerRef::Alone(header) => {
                 // SAFETY: this handle's count keeps the box alive.
                 let refs = unsafe { &header.as_ref().refs };
                 refs.set(refs.get() + 1);
@@ -254,11 +336,10 @@ impl<T> Clone for Future<T> {
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        match &self.inner().owner {
+        match self.inner().owner.get() {
             // SAFETY: this handle owns one count of the owner, given up here.
-            Owner::Task(owner) => unsafe { TaskRef::release(*owner) },
-            Owner::Alone(header) => {
-                let header = *header;
+            OwnerRef::Task(owner) => unsafe { TaskRef::release(owner) },
+            OwnerRef::Alone(header) => {
                 // SAFETY: this handle's count keeps the box alive.
                 let refs = unsafe { &header.as_ref().refs };
                 let left = refs.get() - 1;
@@ -298,8 +379,9 @@ impl<T> Future<T> {
                 header: AloneHeader {
                     refs: Cell::new(1),
                     name,
+                    home: Cell::new(Weak::new()),
                 },
-                inner: Inner::with_owner(Owner::Alone(header)),
+                inner: Inner::with_owner(Owner::alone(header)),
             });
             Future {
                 inner: NonNull::new_unchecked(&raw mut (*alone).inner),
@@ -351,7 +433,7 @@ impl<T> Future<T> {
         if self.done() {
             return false;
         }
-        if let Owner::Task(core) = &self.inner().owner {
+        if let OwnerRef::Task(core) = self.inner().owner.get() {
             // SAFETY: this handle's count keeps the owning record alive.
             event_loop::cancel_task(&unsafe { core.as_ref() }.rc());
             return true;
@@ -364,7 +446,7 @@ impl<T> Future<T> {
     /// (ending it from outside would leave the task nowhere to put its own
     /// outcome when it returns).
     fn refuse_if_task(&self, what: &str) {
-        if matches!(self.inner().owner, Owner::Task(_)) {
+        if matches!(self.inner().owner.get(), OwnerRef::Task(_)) {
             panic!(
                 "invalid state: '{}' is a task's result; a task does not support {what}() \
                  (it ends its result itself; use Task::cancel() to stop it)",
@@ -378,13 +460,27 @@ impl<T> Future<T> {
     }
 
     /// Calls `f` on a later loop iteration once the future is done (Python: `add_done_callback`).
+    ///
+    /// The callback runs on the future's loop: its task's, or for a future
+    /// made with [`new`](Self::new) the loop of the first task that awaited
+    /// it or the one running when a callback was first added. A future that
+    /// never met a loop runs its callbacks as soon as it is resolved.
     pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
+        if let Some(lp) = event_loop::running_weak() {
+            let home = self.inner().home();
+            if home.strong_count() == 0
+                && let OwnerRef::Alone(header) = self.inner().owner.get()
+            {
+                // SAFETY: this handle's count keeps the box alive.
+                unsafe { header.as_ref() }.home.set(lp);
+            }
+        }
         self.add_waiter(Waiter::Callback(Box::new(f)));
     }
 
     pub(crate) fn add_waiter(&self, waiter: Waiter) {
         if self.done() {
-            waiter.wake();
+            waiter.wake(&self.inner().home());
         } else {
             let mut waiters = self.inner().waiters.take();
             waiters.push(waiter);
@@ -409,6 +505,10 @@ impl<T> Future<T> {
     /// Suspends the running task until the future is done; a cancellation of
     /// the waiting task cancels the future (as in asyncio) unless `shield`.
     pub(crate) fn wait(&self, reason: impl Fn() -> Suspend, cancel: impl Fn()) {
+        if self.done() {
+            return;
+        }
+        suspend::with_current(|t| self.inner().attach(&t.lp));
         while !self.done() {
             self.add_waiter(Waiter::current());
             if suspend::suspend(reason()) == Wake::Cancel {

@@ -74,6 +74,14 @@
 //!   and warns "Task was destroyed but it is pending!" (tokio's shutdown
 //!   cancels them, as here). [`run`] cancels and finishes every task before
 //!   closing, as `asyncio.run` does, so there the two agree.
+//! - **Loops.** A task belongs to the loop that spawned it and a future to
+//!   the loop of its first waiter (asyncio binds it when it is made, so a
+//!   future here can be made before any loop runs). Awaiting either from a
+//!   task of another loop panics, as asyncio raises "Task got Future attached
+//!   to a different loop". Waking and cancelling work from anywhere, even
+//!   outside every loop: they are scheduled on the task's own loop, for its
+//!   next iteration. A future that never met a loop runs its done callbacks
+//!   when it is resolved.
 //! - **Threads.** A loop and its tasks belong to one thread and never move:
 //!   that is what makes the thread-locals inside (the running loop, the
 //!   running task) sound.

@@ -32,9 +32,11 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
+use std::rc::Weak;
 
 use corosensei::{Coroutine, CoroutineResult};
 
+use crate::event_loop::Core;
 use crate::future::{Future, Inner, Outcome};
 use crate::stack::StackMode;
 use crate::stack::shared::{self, TaskStack};
@@ -95,13 +97,13 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
 
     /// Builds a task (not yet scheduled) running `body`, and a handle to its
     /// result.
-    fn create(body: F, id: TaskId, name: &'static str) -> (TaskRef, Future<T>) {
+    fn create(body: F, id: TaskId, name: &'static str, lp: Weak<Core>) -> (TaskRef, Future<T>) {
         let ptr = blocks::alloc(Layout::new::<Self>()).cast::<Self>();
         let core = ptr.cast::<TaskCore>();
         // SAFETY: a fresh block with the cell's size and alignment.
         unsafe {
             ptr.write(TaskCell {
-                core: TaskCore::new(&Self::VTABLE, id, name),
+                core: TaskCore::new(&Self::VTABLE, id, name, lp),
                 body: UnsafeCell::new(MaybeUninit::new(body)),
                 out: Inner::in_task(core),
             })
@@ -461,6 +463,9 @@ pub(crate) struct TaskCore {
     vtable: &'static Vtable,
     pub(crate) id: TaskId,
     pub(crate) name: &'static str,
+    /// The loop it belongs to: wakes and cancellations are scheduled there,
+    /// whichever loop (or none) is running when they happen.
+    pub(crate) lp: Weak<Core>,
     co: UnsafeCell<Option<TaskCoroutine>>,
     pub(crate) state: Cell<TaskState>,
     seq: Cell<u32>,
@@ -499,12 +504,13 @@ pub(crate) struct TaskCore {
 
 impl TaskCore {
     /// A core with one count, for a cell whose vtable is `vtable`.
-    fn new(vtable: &'static Vtable, id: TaskId, name: &'static str) -> TaskCore {
+    fn new(vtable: &'static Vtable, id: TaskId, name: &'static str, lp: Weak<Core>) -> TaskCore {
         TaskCore {
             refs: Cell::new(1),
             vtable,
             id,
             name,
+            lp,
             co: UnsafeCell::new(None),
             state: Cell::new(TaskState::Ready),
             seq: Cell::new(0),
@@ -764,8 +770,9 @@ impl<T: 'static> Task<T> {
         body: F,
         id: TaskId,
         name: &'static str,
+        lp: Weak<Core>,
     ) -> Task<T> {
-        let (core, fut) = TaskCell::create(body, id, name);
+        let (core, fut) = TaskCell::create(body, id, name, lp);
         Task { core, fut }
     }
 }

@@ -1,0 +1,169 @@
+//! Tasks and futures used across loops on one thread, or outside any loop:
+//! every use either works on the right loop or is refused with a clear
+//! message; no loop steps another loop's task.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use yieldfrom::{Coro, EventLoop, Future, Outcome, sleep, spawn, yield_from, yield_now};
+
+fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn cancelling_one_loops_task_from_another_loop_cancels_it_on_its_own_loop() {
+    let a = EventLoop::builder().virtual_clock(true).build();
+    let sleeper = a.spawn(Coro::new("a_sleeper", || sleep(Duration::from_secs(60))));
+    a.run_once(); // the sleeper parks on A's timer
+    assert!(!sleeper.done());
+
+    let b = EventLoop::builder().virtual_clock(true).build();
+    let b_task = Rc::new(RefCell::new(None));
+    let slot = b_task.clone();
+    let sleeper = Rc::new(sleeper);
+    let s = sleeper.clone();
+    b.clone().run(Coro::new("b_main", move || {
+        // One of B's own tasks, alive while A's task is cancelled.
+        let mine = spawn(Coro::new("b_worker", || {
+            yield_now();
+            "b's result"
+        }));
+        assert!(s.cancel());
+        yield_now();
+        yield_now();
+        *slot.borrow_mut() = Some(yield_from(mine));
+    }));
+    assert_eq!(
+        b_task.borrow().as_deref(),
+        Some("b's result"),
+        "B's task was not evicted"
+    );
+    assert_eq!(b.live_tasks(), 0);
+    assert!(!sleeper.done(), "B never stepped A's task");
+    a.run_once();
+    assert!(
+        sleeper.done() && sleeper.cancelled(),
+        "A delivered the cancellation"
+    );
+    assert!(
+        a.time() < 60.0,
+        "at A's next iteration, not when the sleep ends"
+    );
+    assert_eq!(a.live_tasks(), 0);
+}
+
+#[test]
+fn awaiting_another_loops_task_is_refused_with_asyncios_message() {
+    let a = EventLoop::new();
+    let foreign = a.spawn(Coro::new("a_task", || sleep(Duration::from_secs(60))));
+    a.run_once();
+    let b = EventLoop::new();
+    let refused = b.clone().run(Coro::new("b_main", move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| yield_from(foreign)))
+            .map_err(message)
+    }));
+    let err = refused.expect_err("awaiting it across loops panics");
+    assert!(
+        err.contains("'a_task' belongs to a different event loop")
+            && err.contains("Task got Future attached to a different loop"),
+        "{err}"
+    );
+    assert_eq!(b.live_tasks(), 0);
+}
+
+#[test]
+fn a_future_bound_to_one_loop_cannot_be_awaited_from_another() {
+    let fut: Future<u32> = Future::new();
+    let a = EventLoop::new();
+    let f = fut.clone();
+    let waiter = a.spawn(Coro::new("a_waiter", move || yield_from(&f)));
+    a.run_once(); // binds the future to A
+    let b = EventLoop::new();
+    let f = fut.clone();
+    let refused = b.clone().run(Coro::new("b_main", move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| yield_from(&f))).map_err(message)
+    }));
+    assert!(
+        refused
+            .unwrap_err()
+            .contains("belongs to a different event loop")
+    );
+    // A still works with it.
+    fut.set_result(7);
+    a.run_until_complete(Coro::new("main", yield_now));
+    assert!(matches!(waiter.join_outcome(), Outcome::Value(7)));
+    // Once its loop is gone a pending future can be awaited elsewhere.
+    drop(a);
+    let late: Future<u32> = Future::new();
+    let l = late.clone();
+    let first = EventLoop::new();
+    let w = first.spawn(Coro::new("w", move || yield_from(&l)));
+    first.run_once();
+    drop(first);
+    assert!(w.cancelled());
+    let l = late.clone();
+    let got = yieldfrom::run(Coro::new("main", move || {
+        let setter = l.clone();
+        spawn(Coro::new("setter", move || setter.set_result(9)));
+        yield_from(&l)
+    }));
+    assert_eq!(got, 9);
+}
+
+#[test]
+fn a_future_resolved_outside_any_loop_wakes_every_waiter() {
+    // Never met a loop: its callbacks run as it is resolved, all of them.
+    let fut: Future<u8> = Future::new();
+    let ran = Rc::new(Cell::new(0));
+    for _ in 0..3 {
+        let ran = ran.clone();
+        fut.add_done_callback(move || ran.set(ran.get() + 1));
+    }
+    fut.set_result(1);
+    assert_eq!(ran.get(), 3);
+
+    // Bound to a loop that is not running: the callbacks wait for that loop.
+    let lp = EventLoop::new();
+    let fut: Future<u8> = Future::new();
+    let ran = Rc::new(Cell::new(0));
+    let (f, r) = (fut.clone(), ran.clone());
+    lp.run_until_complete(Coro::new("main", move || {
+        for _ in 0..2 {
+            let r = r.clone();
+            f.add_done_callback(move || r.set(r.get() + 1));
+        }
+    }));
+    fut.set_result(2); // no loop runs now: nothing panics, nothing is lost
+    assert_eq!(ran.get(), 0);
+    lp.run_until_complete(Coro::new("main", yield_now));
+    assert_eq!(ran.get(), 2);
+}
+
+#[test]
+fn cancel_called_outside_the_running_loop_takes_effect_at_the_next_iteration() {
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let cleaned = Rc::new(Cell::new(false));
+    let c = cleaned.clone();
+    let task = lp.spawn(Coro::new("sleeper", move || {
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let _flag = Flag(c);
+        sleep(Duration::from_secs(5));
+    }));
+    lp.run_once();
+    assert!(task.cancel(), "outside any running loop");
+    lp.run_once();
+    assert!(task.done() && task.cancelled());
+    assert!(cleaned.get(), "its cleanup ran");
+    assert_eq!(lp.time(), 0.0, "the 5 s sleep did not have to end first");
+}
