@@ -224,17 +224,20 @@ impl<T> Inner<T> {
         }
     }
 
-    /// The loop it belongs to (a dead or unbound one reads as `Weak::new()`).
-    fn home(&self) -> Weak<Core> {
+    /// Calls `f` with the loop it belongs to (a dead or unbound one reads as
+    /// `Weak::new()`), without touching its counts.
+    #[inline]
+    fn with_home<R>(&self, f: impl FnOnce(&Weak<Core>) -> R) -> R {
         match self.owner.get() {
             // SAFETY: as in `name`.
-            OwnerRef::Task(core) => unsafe { core.as_ref() }.lp.clone(),
+            OwnerRef::Task(core) => f(&unsafe { core.as_ref() }.lp),
             OwnerRef::Alone(header) => {
                 // SAFETY: as in `name`.
                 let home = unsafe { &header.as_ref().home };
                 let weak = home.take();
-                home.set(weak.clone());
-                weak
+                let r = f(&weak);
+                home.set(weak);
+                r
             }
         }
     }
@@ -245,12 +248,18 @@ impl<T> Inner<T> {
     /// Panics when the future belongs to another live loop (asyncio: "Task
     /// got Future attached to a different loop"): its wake-ups would arrive
     /// on a loop that is not running the waiter.
+    #[inline]
     fn attach(&self, lp: &Weak<Core>) {
-        let home = self.home();
-        if Weak::ptr_eq(&home, lp) {
+        let (same, live) = self.with_home(|home| (Weak::ptr_eq(home, lp), home.strong_count() > 0));
+        if same {
             return;
         }
-        if home.strong_count() > 0 {
+        self.attach_slow(lp, live);
+    }
+
+    #[cold]
+    fn attach_slow(&self, lp: &Weak<Core>, live: bool) {
+        if live {
             panic!(
                 "yieldfrom: '{}' belongs to a different event loop than the task awaiting it \
                  (asyncio: \"Task got Future attached to a different loop\"); await it from a \
@@ -283,9 +292,20 @@ impl<T> Inner<T> {
         }
         let waiters = self.waiters.take();
         if !waiters.is_empty() {
-            let home = self.home();
-            for waiter in waiters {
-                waiter.wake(&home);
+            // A copy of an alone future's link: a callback run right here may
+            // add another to this future, which reads the cell.
+            let home = match self.owner.get() {
+                OwnerRef::Task(_) => None,
+                OwnerRef::Alone(_) => Some(self.with_home(Weak::clone)),
+            };
+            let wake_all = |home: &Weak<Core>| {
+                for waiter in waiters {
+                    waiter.wake(home);
+                }
+            };
+            match &home {
+                Some(home) => wake_all(home),
+                None => self.with_home(wake_all),
             }
         }
     }
@@ -467,8 +487,7 @@ impl<T> Future<T> {
     /// never met a loop runs its callbacks as soon as it is resolved.
     pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
         if let Some(lp) = event_loop::running_weak() {
-            let home = self.inner().home();
-            if home.strong_count() == 0
+            if self.inner().with_home(|home| home.strong_count() == 0)
                 && let OwnerRef::Alone(header) = self.inner().owner.get()
             {
                 // SAFETY: this handle's count keeps the box alive.
@@ -480,7 +499,8 @@ impl<T> Future<T> {
 
     pub(crate) fn add_waiter(&self, waiter: Waiter) {
         if self.done() {
-            waiter.wake(&self.inner().home());
+            let home = self.inner().with_home(Weak::clone);
+            waiter.wake(&home);
         } else {
             let mut waiters = self.inner().waiters.take();
             waiters.push(waiter);
