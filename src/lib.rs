@@ -84,7 +84,27 @@
 //!   when it is resolved.
 //! - **Threads.** A loop and its tasks belong to one thread and never move:
 //!   that is what makes the thread-locals inside (the running loop, the
-//!   running task) sound.
+//!   running task) sound. The types say so: a loop, a task, a future, a
+//!   coroutine object and a socket are not `Send`, so none can reach another
+//!   thread (work for threads goes through [`to_thread`]).
+//!
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! needs_send(yieldfrom::EventLoop::new());
+//! ```
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! needs_send(yieldfrom::Future::<u8>::new());
+//! ```
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! needs_send(yieldfrom::Coro::new("c", || 1));
+//! ```
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! let task: yieldfrom::Task<u8> = unimplemented!();
+//! needs_send(task);
+//! ```
 //!
 //! ## Layers, in reading order
 //!

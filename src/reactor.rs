@@ -19,11 +19,12 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::rc::{Rc, Weak};
 
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
 
-use crate::event_loop::{self, with_loop};
+use crate::event_loop::{self, Core, with_loop};
 use crate::suspend::{self, Suspend, Wake};
 use crate::task::TaskRef;
 
@@ -125,8 +126,22 @@ impl Reactor {
 }
 
 /// A source registered with the running loop's reactor; deregisters on drop.
+///
+/// It belongs to that loop: every operation and the final deregistration go
+/// to it, whichever loop (or none) is running, and a task of another loop
+/// that tries to wait on it gets an error. It is neither `Send` nor `Sync`
+/// (the loop's poller and slots live on the loop's thread), so neither is
+/// any socket built on it:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// let listener: yieldfrom::net::TcpListener = unimplemented!();
+/// needs_send(listener); // a socket cannot move to another thread
+/// ```
 pub struct Registration {
     token: Token,
+    /// The loop whose poller and reactor hold the source.
+    lp: Weak<Core>,
 }
 
 impl Registration {
@@ -157,7 +172,10 @@ impl Registration {
                 return Err(e);
             }
             core.io_sources.set(core.io_sources.get() + 1);
-            Ok(Registration { token })
+            Ok(Registration {
+                token,
+                lp: Rc::downgrade(core),
+            })
         })
     }
 
@@ -169,26 +187,24 @@ impl Registration {
     /// Deregisters `source` from the loop's poller; call before the source is
     /// closed (the slot itself is freed when the registration is dropped).
     pub fn deregister(&self, source: &mut impl Source) {
-        let _ = event_loop::try_with_loop(|core| {
+        if let Some(core) = self.lp.upgrade() {
             core.with_registry(|registry| {
                 let _ = registry.deregister(source);
             })
-        });
+        }
     }
 
     fn with_side<R>(&self, dir: Direction, f: impl FnOnce(&mut Side) -> R) -> Option<R> {
-        event_loop::try_with_loop(|core| {
-            let (index, generation) = split(self.token);
-            let mut slots = core.reactor.slots.borrow_mut();
-            let slot = slots
-                .get_mut(index)
-                .filter(|s| s.generation == generation)?;
-            Some(f(match dir {
-                Direction::Read => &mut slot.read,
-                Direction::Write => &mut slot.write,
-            }))
-        })
-        .flatten()
+        let core = self.lp.upgrade()?;
+        let (index, generation) = split(self.token);
+        let mut slots = core.reactor.slots.borrow_mut();
+        let slot = slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)?;
+        Some(f(match dir {
+            Direction::Read => &mut slot.read,
+            Direction::Write => &mut slot.write,
+        }))
     }
 
     /// Runs `op` until it does not return `WouldBlock`, suspending the task
@@ -217,7 +233,16 @@ impl Registration {
     /// `WouldBlock` no edge can be pending: events are only read by the loop,
     /// which does not run while this task does.
     fn park(&self, dir: Direction) -> io::Result<()> {
-        let (waiter, me) = suspend::with_current(|t| ((t.rc(), t.wait_seq()), t as *const _));
+        let (waiter, me, ours) = suspend::with_current(|t| {
+            (
+                (t.rc(), t.wait_seq()),
+                t as *const _,
+                Weak::ptr_eq(&t.lp, &self.lp),
+            )
+        });
+        if !ours {
+            return Err(foreign());
+        }
         let seq = waiter.1;
         self.with_side(dir, move |side| {
             side.ready = false;
@@ -249,9 +274,17 @@ fn gone() -> io::Error {
     io::Error::other("the event loop this socket belongs to is gone")
 }
 
+#[cold]
+fn foreign() -> io::Error {
+    io::Error::other(
+        "this socket belongs to a different event loop than the task using it: \
+         use it from a task of the loop that was running when it was made",
+    )
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        let _ = event_loop::try_with_loop(|core| {
+        if let Some(core) = self.lp.upgrade() {
             let (index, generation) = split(self.token);
             let mut slots = core.reactor.slots.borrow_mut();
             if let Some(slot) = slots
@@ -264,6 +297,6 @@ impl Drop for Registration {
                 core.reactor.free.borrow_mut().push(index);
                 core.io_sources.set(core.io_sources.get() - 1);
             }
-        });
+        }
     }
 }

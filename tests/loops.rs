@@ -167,3 +167,24 @@ fn cancel_called_outside_the_running_loop_takes_effect_at_the_next_iteration() {
     assert!(cleaned.get(), "its cleanup ran");
     assert_eq!(lp.time(), 0.0, "the 5 s sleep did not have to end first");
 }
+
+#[test]
+fn a_socket_belongs_to_its_loop_whichever_loop_uses_or_drops_it() {
+    use yieldfrom::net::TcpListener;
+    let a = EventLoop::new();
+    let listener = a.run_until_complete(Coro::new("make", || {
+        TcpListener::bind("127.0.0.1:0").expect("bind on loopback")
+    }));
+    let b = EventLoop::new();
+    let (err, listener) = b.run_until_complete(Coro::new("b_user", move || {
+        let err = listener.accept().err().map(|e| e.to_string());
+        (err, listener)
+    }));
+    let err = err.expect("accept from another loop's task is an error");
+    assert!(err.contains("belongs to a different event loop"), "{err}");
+    // Dropped while B runs, it is deregistered from A, its own loop: A has
+    // nothing left to wait for, so run_forever returns instead of hanging.
+    b.run_until_complete(Coro::new("b_drop", move || drop(listener)));
+    a.run_forever();
+    assert_eq!(a.live_tasks(), 0);
+}
