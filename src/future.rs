@@ -486,13 +486,12 @@ impl<T> Future<T> {
     /// it or the one running when a callback was first added. A future that
     /// never met a loop runs its callbacks as soon as it is resolved.
     pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
-        if let Some(lp) = event_loop::running_weak() {
-            if self.inner().with_home(|home| home.strong_count() == 0)
-                && let OwnerRef::Alone(header) = self.inner().owner.get()
-            {
-                // SAFETY: this handle's count keeps the box alive.
-                unsafe { header.as_ref() }.home.set(lp);
-            }
+        if let OwnerRef::Alone(header) = self.inner().owner.get()
+            && self.inner().with_home(|home| home.strong_count() == 0)
+            && let Some(lp) = event_loop::running_weak()
+        {
+            // SAFETY: this handle's count keeps the box alive.
+            unsafe { header.as_ref() }.home.set(lp);
         }
         self.add_waiter(Waiter::Callback(Box::new(f)));
     }
