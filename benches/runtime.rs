@@ -17,6 +17,9 @@
 //! - `timers_1m`: 1,000,000 timers with random deadlines within 1 s: time to
 //!   schedule them (target ≤ 1.0× tokio, which needs a task per timer) and
 //!   time until all fired.
+//! - `timeouts_100k`: 100,000 `timeout(60 s, ..)` calls whose work finishes
+//!   at once, per call, and the timer entries left (cancelled ones are swept
+//!   as the heap grows, so it stays bounded).
 //! - `stack_modes`: for each [`StackMode`](yieldfrom::stack::StackMode), the
 //!   resident bytes per parked task (10,000 tasks dedicated, 100,000 and
 //!   1,000,000 shared; target ≤ 5 KiB dedicated, ≤ 1.5 KiB shared) and the
@@ -336,6 +339,43 @@ fn stack_modes() {
     }
 }
 
+/// 100,000 `timeout(60 s, ..)` calls whose work finishes at once: ns per
+/// call, and how many timer entries are left in our heap (swept as it grows)
+/// at the end; tokio's `timeout` is the peer.
+fn timeouts() {
+    const N: u64 = 100_000;
+    let lp = EventLoop::new();
+    let l = lp.clone();
+    let (ours, left) = lp.run_until_complete(Coro::new("main", move || {
+        let t0 = Instant::now();
+        for i in 0..N {
+            let r = yieldfrom::timeout(Duration::from_secs(60), || i);
+            assert_eq!(r, Ok(i));
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / N as f64;
+        let debug = format!("{l:?}");
+        let left: usize = debug
+            .split("timers=")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        (ns, left)
+    }));
+    let peer = tokio_rt().block_on(async {
+        let t0 = Instant::now();
+        for i in 0..N {
+            let r = tokio::time::timeout(Duration::from_secs(60), async move { i }).await;
+            assert_eq!(r.unwrap(), i);
+        }
+        t0.elapsed().as_nanos() as f64 / N as f64
+    });
+    println!(
+        "BENCH name=timeouts_100k ours_ns={ours:.1} peer_ns={peer:.1} ratio={:.3} timers_left={left}",
+        ours / peer
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
@@ -354,6 +394,7 @@ fn main() {
             ("spawn", spawn_join),
             ("sleep", sleepers),
             ("timers", timers),
+            ("timeouts", timeouts),
             ("stack_modes", stack_modes),
         ],
     );

@@ -55,6 +55,13 @@ pub(crate) struct Callback {
     f: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
+impl Callback {
+    /// Whether it was cancelled or has run.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.f.borrow().is_none()
+    }
+}
+
 /// A callback scheduled with `call_soon`, `call_later` or `call_at`; cancel it to skip it.
 #[derive(Clone)]
 pub struct Handle(Rc<Callback>);
@@ -67,7 +74,7 @@ impl Handle {
 
     /// Whether the callback was cancelled or has run.
     pub fn cancelled(&self) -> bool {
-        self.0.f.borrow().is_none()
+        self.0.is_cancelled()
     }
 }
 
@@ -559,11 +566,8 @@ impl Core {
         let timeout = if has_ready || self.stopping.get() {
             Some(Duration::ZERO)
         } else if has_timers {
-            let now = self.clock.now();
-            self.timers
-                .borrow()
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(now))
+            let next = self.timers.borrow_mut().next_deadline();
+            next.map(|d| d.saturating_duration_since(self.clock.now()))
         } else {
             None
         };
@@ -644,7 +648,7 @@ impl Core {
 
     fn is_idle(&self) -> bool {
         self.ready.borrow().is_empty()
-            && self.timers.borrow().len() == 0
+            && self.timers.borrow_mut().next_deadline().is_none()
             && self.io_sources.get() == 0
             && self.threads.pending() == 0
     }
@@ -915,9 +919,10 @@ impl EventLoop {
         Handle(cb)
     }
 
-    /// Schedules `f` to run `delay` from now (Python: `loop.call_later`).
+    /// Schedules `f` to run `delay` from now (Python: `loop.call_later`); a
+    /// delay too large for the clock (`Duration::MAX`) means never.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
-        self.call_at(self.now() + delay, f)
+        self.call_at(crate::timer::deadline(self.now(), delay), f)
     }
 
     /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).

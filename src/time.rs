@@ -23,7 +23,9 @@ pub fn now() -> Instant {
 
 /// Suspends the running task for `duration` (Python: `await asyncio.sleep(s)`).
 ///
-/// `sleep(Duration::ZERO)` is [`yield_now`]. Cancellation raises `Cancelled` here.
+/// `sleep(Duration::ZERO)` is [`yield_now`]; a duration too large for the
+/// clock (`Duration::MAX`) sleeps for ever (until cancelled). Cancellation
+/// raises `Cancelled` here.
 ///
 /// ```
 /// use yieldfrom::{EventLoop, Coro, sleep};
@@ -41,7 +43,7 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         yield_now();
     } else {
-        sleep_until(now() + duration);
+        sleep_until(crate::timer::deadline(now(), duration));
     }
 }
 
@@ -84,7 +86,7 @@ impl std::error::Error for Elapsed {}
 /// assert_eq!(r, Err(Elapsed));
 /// ```
 pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    timeout_at(now() + limit, f)
+    timeout_at(crate::timer::deadline(now(), limit), f)
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).

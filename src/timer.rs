@@ -5,11 +5,19 @@
 //! timer stays in the heap and is skipped when it comes up, as asyncio's
 //! `TimerHandle.cancel` does; a sleeping task's entry carries its wait number
 //! and is skipped the same way when the task was woken otherwise.
+//!
+//! Dead entries never pile up: whenever the heap has doubled since it was
+//! last swept, the next push sweeps it (an O(n) pass paid for by the n/2
+//! pushes before it), so at most about half of it is ever dead, as asyncio
+//! keeps it by compacting once more than half of its handles are cancelled.
+//! And the loop never waits for a dead entry: [`Timers::next_deadline`] drops
+//! dead entries from the top first, so a loop whose only timers are dead is
+//! idle, not asleep.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::event_loop::Callback;
 use crate::task::TaskRef;
@@ -49,15 +57,55 @@ impl Ord for Entry {
     }
 }
 
+/// A delay as long as this, or longer, means "never" (about 30 years): an
+/// `Instant` cannot hold `now + Duration::MAX`.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + delay`, saturated: a delay too large to add is "never".
+pub(crate) fn deadline(now: Instant, delay: Duration) -> Instant {
+    // 30 years past any instant a monotonic clock reads fit in an `Instant`
+    // (Linux keeps seconds in an i64); `now` itself only if that ever fails.
+    now.checked_add(delay.min(NEVER)).unwrap_or(now)
+}
+
+impl Due {
+    /// Whether firing it would still do anything.
+    fn live(&self) -> bool {
+        match self {
+            Due::Task(task, seq) => {
+                task.wait_seq() == *seq && task.state.get() == crate::task::TaskState::Waiting
+            }
+            Due::Call(cb) => !cb.is_cancelled(),
+        }
+    }
+}
+
 /// Deadlines, earliest first.
-#[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Entry>,
     order: u64,
+    /// The heap's length at which the next push sweeps out dead entries.
+    sweep_at: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            heap: BinaryHeap::new(),
+            order: 0,
+            sweep_at: Self::MIN_SWEEP,
+        }
+    }
 }
 
 impl Timers {
+    /// No sweep below this many entries (a sweep of a small heap is not worth it).
+    const MIN_SWEEP: usize = 1024;
+
     pub(crate) fn push(&mut self, when: Instant, due: Due) {
+        if self.heap.len() >= self.sweep_at {
+            self.sweep();
+        }
         self.order += 1;
         self.heap.push(Entry {
             when,
@@ -66,9 +114,22 @@ impl Timers {
         });
     }
 
-    /// The earliest deadline.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.when)
+    /// Drops every dead entry; the next sweep comes when the heap has doubled.
+    #[cold]
+    fn sweep(&mut self) {
+        self.heap.retain(|e| e.due.live());
+        self.sweep_at = (self.heap.len() * 2).max(Self::MIN_SWEEP);
+    }
+
+    /// The earliest deadline of a live entry (dead ones on top are dropped).
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(top) = self.heap.peek() {
+            if top.due.live() {
+                return Some(top.when);
+            }
+            self.heap.pop();
+        }
+        None
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.

@@ -188,3 +188,50 @@ fn a_socket_belongs_to_its_loop_whichever_loop_uses_or_drops_it() {
     a.run_forever();
     assert_eq!(a.live_tasks(), 0);
 }
+
+#[test]
+fn huge_delays_mean_never_instead_of_an_overflow() {
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let out = lp.clone().run(Coro::new("main", || {
+        let sleeper = spawn(Coro::new("forever", || sleep(Duration::MAX)));
+        let quick = yieldfrom::timeout(Duration::MAX, || {
+            sleep(Duration::from_secs(1));
+            "in time"
+        });
+        let handle = EventLoop::current().call_later(Duration::MAX, || panic!("never runs"));
+        yield_now();
+        assert!(!sleeper.done());
+        sleeper.cancel();
+        let outcome = sleeper.join_outcome();
+        handle.cancel();
+        (quick, matches!(outcome, Outcome::Cancelled))
+    }));
+    assert_eq!(out, (Ok("in time"), true));
+}
+
+#[test]
+fn finished_timeouts_leave_no_timers_behind() {
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let l = lp.clone();
+    lp.run_until_complete(Coro::new("main", move || {
+        for _ in 0..100_000 {
+            let r = yieldfrom::timeout(Duration::from_secs(60), || 1);
+            assert_eq!(r, Ok(1));
+        }
+        // Swept as they went: at most about twice what is alive.
+        let timers = format!("{l:?}");
+        let n: usize = timers
+            .split("timers=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n <= 2048, "{timers}");
+    }));
+    // Only dead timers are left: the loop is idle, and does not wait 60 s.
+    lp.run_forever();
+    assert_eq!(lp.time(), 0.0, "the clock did not move to a dead deadline");
+}
