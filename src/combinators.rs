@@ -308,16 +308,19 @@ impl TaskGroup {
             children.len() - 1
         };
         let (state, fut) = (self.state.clone(), task.fut.clone());
-        task.fut.add_waiter(Waiter::Callback(Box::new(move || {
-            if let Some(message) = fut.exception() {
-                state.failures.borrow_mut().push(Failure {
-                    name: fut_name(&state, index),
-                    message,
-                });
-                state.abort();
-            }
-            state.done.push(index);
-        })));
+        task.fut.add_waiter(Waiter::Callback(
+            Box::new(move || {
+                if let Some(message) = fut.exception() {
+                    state.failures.borrow_mut().push(Failure {
+                        name: fut_name(&state, index),
+                        message,
+                    });
+                    state.abort();
+                }
+                state.done.push(index);
+            }),
+            "task_group's watch of a child",
+        ));
         task
     }
 }

@@ -53,9 +53,27 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 /// A scheduled callback (Python's `Handle`); `None` once run or cancelled.
 pub(crate) struct Callback {
     f: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// What reports name it by: the closure's type name.
+    name: &'static str,
 }
 
 impl Callback {
+    /// A callback that runs `f`, named after `f`'s type.
+    pub(crate) fn new<F: FnOnce() + 'static>(f: F) -> Rc<Callback> {
+        Rc::new(Callback {
+            f: RefCell::new(Some(Box::new(f))),
+            name: std::any::type_name::<F>(),
+        })
+    }
+
+    /// A callback that runs a boxed `f` named `name`.
+    pub(crate) fn boxed(f: Box<dyn FnOnce()>, name: &'static str) -> Rc<Callback> {
+        Rc::new(Callback {
+            f: RefCell::new(Some(f)),
+            name,
+        })
+    }
+
     /// Whether it was cancelled or has run.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.f.borrow().is_none()
@@ -328,12 +346,8 @@ pub(crate) fn cancel_task(task: &TaskRef) {
 
 /// Schedules `f` on `home` if it is alive, else on the running loop; with
 /// neither, runs it now (a future that never met a loop).
-pub(crate) fn call_soon_on(home: &std::rc::Weak<Core>, f: Box<dyn FnOnce()>) {
-    let cb = |f| {
-        Ready::call(Rc::new(Callback {
-            f: RefCell::new(Some(f)),
-        }))
-    };
+pub(crate) fn call_soon_on(home: &std::rc::Weak<Core>, f: Box<dyn FnOnce()>, name: &'static str) {
+    let cb = |f| Ready::call(Callback::boxed(f, name));
     match home.upgrade() {
         Some(core) => core.ready.borrow_mut().push_back(cb(f)),
         None => match RUNNING.with(|r| r.borrow().clone()) {
@@ -341,6 +355,12 @@ pub(crate) fn call_soon_on(home: &std::rc::Weak<Core>, f: Box<dyn FnOnce()>) {
             None => f(),
         },
     }
+}
+
+/// The step in progress ended in a panic: its time is not blocking (see
+/// [`Watch::discount_step`](crate::watchdog::Watch::discount_step)).
+pub(crate) fn discount_step() {
+    let _ = try_with_loop(|core| core.watch.discount_step());
 }
 
 /// The running loop's clock, now.
@@ -488,6 +508,33 @@ impl Core {
         }
     }
 
+    /// Runs a callback as asyncio's `Handle._run` does: a panic is reported
+    /// ("Exception in callback ...") and the loop goes on; a callback that
+    /// blocks is reported as a blocking task is.
+    fn run_callback(&self, f: Box<dyn FnOnce()>, name: &'static str) {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        self.watch.enter_step(steps);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let took = self.watch.leave_step(steps);
+        match result {
+            Err(payload) => crate::warnings::warn(format!(
+                "yieldfrom: exception in callback {name}: {} (the loop goes on)",
+                crate::future::panic_message(payload.as_ref())
+            )),
+            Ok(()) => {
+                if let Some(took) = took {
+                    crate::warnings::warn(format!(
+                        "yieldfrom: callback {name} blocked the event loop for {:.2} s — a \
+                         blocking call (std::thread::sleep, a CPU-bound loop) belongs in \
+                         to_thread()",
+                        took.as_secs_f64()
+                    ));
+                }
+            }
+        }
+    }
+
     #[cold]
     fn after_step_hook(&self, task: &TaskCore, paused: Option<Trap>) {
         use crate::trace::StepEnd;
@@ -623,7 +670,7 @@ impl Core {
                     let f = cb.f.borrow_mut().take();
                     if let Some(f) = f {
                         self.instrument(|i, at| i.callback(at));
-                        f();
+                        self.run_callback(f, cb.name);
                     }
                 }
                 None => break,
@@ -912,9 +959,7 @@ impl EventLoop {
     /// Schedules `f` to run on the next iteration, after what is already ready
     /// (Python: `loop.call_soon`).
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
-        let cb = Rc::new(Callback {
-            f: RefCell::new(Some(Box::new(f))),
-        });
+        let cb = Callback::new(f);
         self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
         Handle(cb)
     }
@@ -927,9 +972,7 @@ impl EventLoop {
 
     /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Handle {
-        let cb = Rc::new(Callback {
-            f: RefCell::new(Some(Box::new(f))),
-        });
+        let cb = Callback::new(f);
         self.0.push_timer(when, Due::Call(cb.clone()));
         Handle(cb)
     }

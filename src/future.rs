@@ -70,8 +70,8 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 pub(crate) enum Waiter {
     /// A task suspended on it, with the wait sequence number it suspended at.
     Task(TaskRef, u32),
-    /// A done callback.
-    Callback(Box<dyn FnOnce()>),
+    /// A done callback, and its name for reports.
+    Callback(Box<dyn FnOnce()>, &'static str),
     /// One of many futures a combinator watches: report the index.
     Index(Rc<crate::combinators::Completions>, usize),
 }
@@ -88,7 +88,7 @@ impl Waiter {
     pub(crate) fn wake(self, home: &Weak<Core>) {
         match self {
             Waiter::Task(task, seq) => event_loop::wake(&task, seq, Wake::Run),
-            Waiter::Callback(f) => event_loop::call_soon_on(home, f),
+            Waiter::Callback(f, name) => event_loop::call_soon_on(home, f, name),
             Waiter::Index(completions, i) => completions.push(i),
         }
     }
@@ -493,7 +493,8 @@ impl<T> Future<T> {
             // SAFETY: this handle's count keeps the box alive.
             unsafe { header.as_ref() }.home.set(lp);
         }
-        self.add_waiter(Waiter::Callback(Box::new(f)));
+        let name = std::any::type_name_of_val(&f);
+        self.add_waiter(Waiter::Callback(Box::new(f), name));
     }
 
     pub(crate) fn add_waiter(&self, waiter: Waiter) {

@@ -191,7 +191,10 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 Ok(v) => Outcome::Value(v),
                 Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
                 Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
-                Err(p) => Outcome::Panic(p),
+                Err(p) => {
+                    crate::event_loop::discount_step();
+                    Outcome::Panic(p)
+                }
             };
             match &outcome {
                 Outcome::Value(_) => {}

@@ -100,6 +100,14 @@ impl Watch {
         self.measure()
     }
 
+    /// Stops the step in progress from counting as blocking: called when a
+    /// panic reaches a task's root, since the panic hook (which may print a
+    /// whole backtrace under `RUST_BACKTRACE=1`) ran inside the step.
+    #[cold]
+    pub(crate) fn discount_step(&self) {
+        self.seen_step.store(0, Relaxed);
+    }
+
     #[cold]
     fn measure(&self) -> Option<Duration> {
         let seen = Duration::from_nanos(self.seen_at.load(Relaxed));

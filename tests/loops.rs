@@ -235,3 +235,104 @@ fn finished_timeouts_leave_no_timers_behind() {
     lp.run_forever();
     assert_eq!(lp.time(), 0.0, "the clock did not move to a dead deadline");
 }
+
+#[test]
+fn a_panicking_callback_is_reported_by_name_and_the_loop_goes_on() {
+    let (out, warned) = yieldfrom::warnings::catch(|| {
+        let lp = EventLoop::builder().virtual_clock(true).build();
+        let l = lp.clone();
+        lp.run(Coro::new("main", move || {
+            let ran = Rc::new(Cell::new(0));
+            l.call_soon(|| panic!("soon went wrong"));
+            l.call_later(Duration::from_secs(1), || panic!("later went wrong"));
+            let fut: Future<u8> = Future::new();
+            fut.add_done_callback(|| panic!("done went wrong"));
+            let r = ran.clone();
+            fut.add_done_callback(move || r.set(r.get() + 1));
+            let worker = spawn(Coro::new("worker", || {
+                sleep(Duration::from_secs(2));
+                "worker finished"
+            }));
+            fut.set_result(1);
+            let out = yield_from(worker);
+            (out, ran.get())
+        }))
+    });
+    assert_eq!(
+        out,
+        ("worker finished", 1),
+        "every task and the other callback went on"
+    );
+    assert_eq!(warned.len(), 3, "{warned:?}");
+    for (w, what) in warned.iter().zip(["soon", "done", "later"]) {
+        assert!(
+            w.starts_with("yieldfrom: exception in callback loops::a_panicking_callback")
+                && w.contains(&format!("{what} went wrong")),
+            "{warned:?}"
+        );
+    }
+}
+
+#[test]
+fn a_callback_that_blocks_is_reported_as_a_task_is() {
+    let (_, warned) = yieldfrom::warnings::catch(|| {
+        let lp = EventLoop::builder()
+            .slow_task_threshold(Duration::from_millis(20))
+            .build();
+        let l = lp.clone();
+        lp.run(Coro::new("main", move || {
+            l.call_soon(|| std::thread::sleep(Duration::from_millis(60)));
+            yield_now();
+            yield_now();
+        }))
+    });
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("yieldfrom: callback loops::a_callback_that_blocks")
+            && warned[0].contains("blocked the event loop for 0.0"),
+        "{warned:?}"
+    );
+}
+
+#[test]
+#[ignore = "helper: run by a_panic_hook_that_takes_long_is_not_blocking"]
+fn helper_slow_panic_hook() {
+    if std::env::var("YIELDFROM_LOOPS_CHILD").is_err() {
+        return;
+    }
+    // A hook as slow as printing a long backtrace.
+    std::panic::set_hook(Box::new(|_| std::thread::sleep(Duration::from_millis(80))));
+    let (_, warned) = yieldfrom::warnings::catch(|| {
+        let lp = EventLoop::builder()
+            .slow_task_threshold(Duration::from_millis(20))
+            .build();
+        lp.run(Coro::new("main", || {
+            let t = spawn(Coro::new("panicker", || panic!("just a panic")));
+            let _ = t.join_outcome();
+        }))
+    });
+    for w in &warned {
+        eprintln!("warned: {w}");
+    }
+    eprintln!("done with {} warnings", warned.len());
+}
+
+#[test]
+fn a_panic_hook_that_takes_long_is_not_blocking() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "helper_slow_panic_hook",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("YIELDFROM_LOOPS_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("done with 0 warnings"), "{stderr}");
+}
