@@ -57,6 +57,7 @@ use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
 
 mod overflow;
@@ -378,6 +379,9 @@ pub(crate) struct Arena {
     slot: usize,
     /// Who runs on each slot now, for the overflow message.
     owners: Box<[Cell<&'static str>]>,
+    /// Each slot told to Valgrind as a stack of its own (a no-op outside
+    /// Valgrind), so that a switch between slots reads as a stack switch.
+    _valgrind: Vec<ValgrindStackRegistration>,
 }
 
 impl Arena {
@@ -403,12 +407,19 @@ impl Arena {
         if lo == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let arena = Arena {
+        let mut arena = Arena {
             lo: lo as usize,
             len,
             slot,
             owners: (0..count).map(|_| Cell::new("")).collect(),
+            _valgrind: Vec::new(),
         };
+        arena._valgrind = (0..count)
+            .map(|i| {
+                let usable = arena.slot_lo(i) + page;
+                ValgrindStackRegistration::new(usable as *mut u8, slot - page)
+            })
+            .collect();
         // The arena's own guard page, below slot 0 (the Drop unmaps on error).
         arena.protect(arena.lo)?;
         Ok(arena)
