@@ -73,6 +73,13 @@ pub enum GenError {
     /// The body yielded while it was being closed (Python's
     /// `RuntimeError: generator ignored GeneratorExit`).
     IgnoredExit,
+    /// The body ended with [`Finished`](GenError::Finished): a `send` or a
+    /// `yield_from` inside it reached a generator that had already finished,
+    /// and the body let that propagate (Python, PEP 479: `RuntimeError:
+    /// generator raised StopIteration`). Never mistaken for the body
+    /// returning: `Finished` out of `send` always means this generator itself
+    /// is done.
+    RaisedFinished,
     /// Any other error, raised by a body or thrown in by the caller.
     Raised(Raised),
 }
@@ -174,6 +181,10 @@ impl fmt::Display for GenError {
             GenError::AlreadyRunning => f.write_str("generator already executing"),
             GenError::Finished => f.write_str("generator already finished"),
             GenError::IgnoredExit => f.write_str("generator ignored GeneratorExit"),
+            GenError::RaisedFinished => f.write_str(
+                "generator raised StopIteration: a send or yield_from in its body reached a \
+                 generator that had already finished",
+            ),
             GenError::Raised(e) => fmt::Display::fmt(e, f),
         }
     }
@@ -413,49 +424,6 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         self.switch(how)
     }
 
-    /// The switch into the body; the caller has checked that it may run.
-    #[inline(always)]
-    fn switch(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
-        self.state.set(State::Running);
-        let guard = FinishOnUnwind(&self.state);
-        // SAFETY: the state was not Running, and is Running now until this call
-        // returns, so no other `&self` call can reach the body while we hold
-        // this unique reference (re-entrant calls return AlreadyRunning above).
-        let body = unsafe { &mut *self.body.get() };
-        // SAFETY: callers only switch into a generator that is Created or
-        // Suspended, and the body is `None` only once it is Finished.
-        let co = unsafe { body.as_mut().unwrap_unchecked() };
-        let input = match how {
-            Resume::Send(value) => MaybeUninit::new(value),
-            Resume::Start => MaybeUninit::uninit(),
-            Resume::Throw(error) => {
-                self.inbox.0.set(Some(error));
-                MaybeUninit::uninit()
-            }
-        };
-        let result = co.resume(input);
-        std::mem::forget(guard);
-        match result {
-            CoroutineResult::Yield(y) => {
-                self.state.set(State::Suspended);
-                Ok(GeneratorState::Yielded(y))
-            }
-            CoroutineResult::Return(r) => {
-                self.state.set(State::Finished);
-                // Hand the stack back to the pool now rather than at drop.
-                *body = None;
-                r.map(GeneratorState::Complete)
-            }
-        }
-    }
-
-    fn finish_unstarted(&self) {
-        self.state.set(State::Finished);
-        // SAFETY: the state is not Running (callers check), so nothing else
-        // holds a reference to the body.
-        unsafe { *self.body.get() = None };
-    }
-
     /// Starts the body (Python: the first `next(gen)`), running it to its first yield.
     pub fn start(&self) -> Result<GeneratorState<Y, R>, GenError> {
         self.resume(Resume::Start)
@@ -520,8 +488,9 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// Finishes a paused body (Python: `gen.close()`).
     ///
     /// Delivers [`GenError::Exit`] at the paused yield. The body finishing with
-    /// `Exit` (the usual `?`), with a return value, or with `Finished` is a
-    /// clean close; another error is returned; yielding again is
+    /// `Exit` (the usual `?`) or with a return value is a clean close; another
+    /// error is returned (a body that hit a finished generator meanwhile
+    /// returns [`GenError::RaisedFinished`]); yielding again is
     /// [`GenError::IgnoredExit`] and leaves the body paused. An unstarted or
     /// finished generator just becomes finished. Destructors on the body's
     /// stack run as it finishes.
@@ -535,9 +504,7 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
             }
             State::Suspended => match self.resume(Resume::Throw(GenError::Exit)) {
                 Ok(GeneratorState::Yielded(_)) => Err(GenError::IgnoredExit),
-                Ok(GeneratorState::Complete(_)) | Err(GenError::Exit | GenError::Finished) => {
-                    Ok(())
-                }
+                Ok(GeneratorState::Complete(_)) | Err(GenError::Exit) => Ok(()),
                 Err(e) => Err(e),
             },
         }
@@ -545,13 +512,112 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
 }
 
 impl<Y, S, R> Drop for Generator<Y, S, R> {
-    /// Dropping a paused generator unwinds its stack: every destructor on it
-    /// runs, but no code sees `Exit` (call [`close`](Generator::close) for that).
+    /// Dropping a paused generator closes it, as Python's generator
+    /// finaliser does: [`GenError::Exit`] is delivered at the paused yield
+    /// and every destructor on its stack runs as the body finishes.
+    ///
+    /// What `close` would return is reported, never raised (Python's
+    /// "Exception ignored in: <generator ...>"): an error the body ended with
+    /// is printed as a warning; a body that yields again while it is closed
+    /// (a cleanup guard that awaits, say) is reported as "generator ignored
+    /// GeneratorExit" and its stack is leaked, since unwinding it would run
+    /// that cleanup again inside an unwind, which aborts the process.
     fn drop(&mut self) {
-        if self.state.get() == State::Running {
+        match self.state.get() {
             // Only reachable by leaking a running generator's owner into its own
             // body; the stack cannot be unwound from inside itself.
-            std::mem::forget(self.body.get_mut().take());
+            State::Running => std::mem::forget(self.body.get_mut().take()),
+            State::Suspended => self.close_on_drop(),
+            State::Created | State::Finished => {}
+        }
+    }
+}
+
+impl<Y, S, R> Generator<Y, S, R> {
+    /// The switch into the body; the caller has checked that it may run.
+    #[inline(always)]
+    fn switch(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
+        self.state.set(State::Running);
+        let guard = FinishOnUnwind(&self.state);
+        // SAFETY: the state was not Running, and is Running now until this call
+        // returns, so no other `&self` call can reach the body while we hold
+        // this unique reference (re-entrant calls return AlreadyRunning above).
+        let body = unsafe { &mut *self.body.get() };
+        // SAFETY: callers only switch into a generator that is Created or
+        // Suspended, and the body is `None` only once it is Finished.
+        let co = unsafe { body.as_mut().unwrap_unchecked() };
+        let input = match how {
+            Resume::Send(value) => MaybeUninit::new(value),
+            Resume::Start => MaybeUninit::uninit(),
+            Resume::Throw(error) => {
+                self.inbox.0.set(Some(error));
+                MaybeUninit::uninit()
+            }
+        };
+        let result = co.resume(input);
+        std::mem::forget(guard);
+        match result {
+            CoroutineResult::Yield(y) => {
+                self.state.set(State::Suspended);
+                Ok(GeneratorState::Yielded(y))
+            }
+            CoroutineResult::Return(r) => {
+                self.state.set(State::Finished);
+                // Hand the stack back to the pool now rather than at drop.
+                *body = None;
+                match r {
+                    Ok(r) => Ok(GeneratorState::Complete(r)),
+                    // PEP 479: "finished" escaping the body is not the body
+                    // finishing; say so, or the caller would stop early.
+                    Err(GenError::Finished) => Err(GenError::RaisedFinished),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    fn finish_unstarted(&self) {
+        self.state.set(State::Finished);
+        // SAFETY: the state is not Running (callers check), so nothing else
+        // holds a reference to the body.
+        unsafe { *self.body.get() = None };
+    }
+
+    #[cold]
+    fn close_on_drop(&mut self) {
+        // `close` of a suspended body, which needs no `S: 'static`.
+        let close = || match self.switch(Resume::Throw(GenError::Exit)) {
+            Ok(GeneratorState::Yielded(_)) => Err(GenError::IgnoredExit),
+            Ok(GeneratorState::Complete(_)) | Err(GenError::Exit) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(close)) {
+            Ok(result) => result,
+            Err(payload) => {
+                // A panic in the body while it closed: its stack unwound as
+                // the panic left it; report it instead of panicking in drop.
+                crate::warnings::warn(format!(
+                    "yieldfrom: exception ignored while dropping generator '{}': it panicked: {}",
+                    self.name,
+                    crate::future::panic_message(payload.as_ref())
+                ));
+                return;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(GenError::IgnoredExit) => {
+                crate::warnings::warn(format!(
+                    "yieldfrom: exception ignored while dropping generator '{}': generator \
+                     ignored GeneratorExit (it yielded while being closed); its stack is leaked",
+                    self.name
+                ));
+                std::mem::forget(self.body.get_mut().take());
+            }
+            Err(e) => crate::warnings::warn(format!(
+                "yieldfrom: exception ignored while dropping generator '{}': {e}",
+                self.name
+            )),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use yieldfrom::{Co, GenError, Generator, GeneratorState::*};
+use yieldfrom::{Co, GenError, Generator, GeneratorState, GeneratorState::*};
 
 /// Counts drops, to prove cleanup ran.
 struct DropCounter(Rc<Cell<usize>>);
@@ -125,7 +125,7 @@ fn close_of_a_body_that_yields_again_is_an_error() {
 }
 
 #[test]
-fn dropping_a_suspended_generator_unwinds_its_stack() {
+fn dropping_a_suspended_generator_closes_it_and_runs_its_destructors() {
     let drops = Rc::new(Cell::new(0));
     let d = drops.clone();
     let seen_exit = Rc::new(Cell::new(false));
@@ -140,7 +140,10 @@ fn dropping_a_suspended_generator_unwinds_its_stack() {
     g.start().unwrap();
     drop(g);
     assert_eq!(drops.get(), 1);
-    assert!(!seen_exit.get(), "drop unwinds; only close() delivers Exit");
+    assert!(
+        seen_exit.get(),
+        "drop closes it, as Python's finaliser does: the body sees Exit"
+    );
 }
 
 #[test]
@@ -309,4 +312,167 @@ fn send_reports_every_state_it_cannot_resume() {
         Err(GenError::Finished)
     ));
     assert_eq!(dropped.get(), 3);
+}
+
+#[test]
+fn yield_from_an_exhausted_generator_is_never_a_silent_end() {
+    // CPython evaluates `yield from exhausted` to None; here yield_from
+    // returns Err(Finished), which the body may handle ...
+    let done: Generator<i32, (), ()> = Generator::new(|_| Ok(()));
+    assert_eq!(done.send(()).unwrap(), GeneratorState::Complete(()));
+    let outer = Generator::new(move |co: &Co<i32, ()>| {
+        co.yield_(1)?;
+        match co.yield_from(&done) {
+            Err(GenError::Finished) => co.yield_(2)?,
+            other => panic!("expected Finished, got {other:?}"),
+        }
+        co.yield_(3)?;
+        Ok(())
+    });
+    assert_eq!(
+        (&outer).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "handled: it goes on, as CPython does"
+    );
+
+    // ... and propagated with `?` it ends the outer generator with the PEP 479
+    // error, not as if the outer body had returned.
+    let done: Generator<i32, (), ()> = Generator::new(|_| Ok(()));
+    done.send(()).unwrap();
+    let outer = Generator::new(move |co: &Co<i32, ()>| {
+        co.yield_(1)?;
+        co.yield_from(&done)?;
+        co.yield_(2)?;
+        Ok(())
+    });
+    assert_eq!(outer.send(()).unwrap(), GeneratorState::Yielded(1));
+    let err = outer.send(()).unwrap_err();
+    assert!(matches!(err, GenError::RaisedFinished), "{err:?}");
+    assert!(err.to_string().contains("generator raised StopIteration"));
+    // Iterating it panics (an Iterator has no error channel) instead of stopping early.
+    let done: Generator<i32, (), ()> = Generator::new(|_| Ok(()));
+    done.send(()).unwrap();
+    let outer = Generator::new(move |co: &Co<i32, ()>| {
+        co.yield_(1)?;
+        co.yield_from(&done)?;
+        Ok(())
+    });
+    let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (&outer).collect::<Vec<_>>()
+    }));
+    assert!(collected.is_err(), "no silent truncation to [1]");
+}
+
+#[test]
+fn a_subgenerator_closed_by_its_other_owner_mid_delegation_is_reported() {
+    let inner = Rc::new(Generator::new(|co: &Co<i32, ()>| {
+        co.yield_(1)?;
+        co.yield_(2)?;
+        Ok(())
+    }));
+    let shared = inner.clone();
+    let outer = Generator::new(move |co: &Co<i32, ()>| {
+        co.yield_from(shared)?;
+        co.yield_(99)?;
+        Ok(())
+    });
+    assert_eq!(outer.send(()).unwrap(), GeneratorState::Yielded(1));
+    inner.close().unwrap(); // the other owner closes it
+    let err = outer.send(()).unwrap_err();
+    assert!(matches!(err, GenError::RaisedFinished), "{err:?}");
+}
+
+#[test]
+fn a_send_on_an_exhausted_generator_inside_a_body_is_not_the_body_returning() {
+    let spent: Rc<Generator<i32, (), ()>> = Rc::new(Generator::new(|_| Ok(())));
+    spent.send(()).unwrap();
+    let s = spent.clone();
+    let outer = Generator::new(move |co: &Co<i32, ()>| {
+        // Closing: the body's cleanup sends to a spent generator and
+        // propagates what it got.
+        if let Err(GenError::Exit) = co.yield_(1) {
+            s.send(())?;
+        }
+        Ok(())
+    });
+    assert_eq!(outer.send(()).unwrap(), GeneratorState::Yielded(1));
+    let closed = outer.close();
+    assert!(
+        matches!(closed, Err(GenError::RaisedFinished)),
+        "close does not report success: {closed:?}"
+    );
+    // After that, Finished out of send is this generator's own end.
+    assert!(matches!(outer.send(()), Err(GenError::Finished)));
+}
+
+#[test]
+fn dropping_a_generator_whose_cleanup_yields_reports_and_goes_on() {
+    struct YieldsInDrop<'a>(&'a Co<i32, ()>);
+    impl Drop for YieldsInDrop<'_> {
+        fn drop(&mut self) {
+            // The translation of `finally: yield 99`.
+            let _ = self.0.yield_(99);
+        }
+    }
+    let cleaned = Rc::new(std::cell::Cell::new(false));
+    let c = cleaned.clone();
+    let (_, warned) = yieldfrom::warnings::catch(|| {
+        let g = Generator::named("stubborn", move |co: &Co<i32, ()>| {
+            let _guard = YieldsInDrop(co);
+            let _flag = scopeguard(c);
+            co.yield_(1)?;
+            Ok(())
+        });
+        assert_eq!(g.send(()).unwrap(), GeneratorState::Yielded(1));
+        drop(g); // used to abort: "panic in a destructor during cleanup"
+    });
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("dropping generator 'stubborn'")
+            && warned[0].contains("ignored GeneratorExit"),
+        "{warned:?}"
+    );
+    assert!(cleaned.get(), "the cleanup before the yielding one ran");
+
+    // close() on the same body is CPython's: IgnoredExit, body still paused.
+    let g = Generator::new(|co: &Co<i32, ()>| {
+        let _guard = YieldsInDrop(co);
+        co.yield_(1)?;
+        Ok(())
+    });
+    g.send(()).unwrap();
+    assert!(matches!(g.close(), Err(GenError::IgnoredExit)));
+    // Dropped now, it is closed once more (as Python's finaliser does after a
+    // failed close): the yield in the cleanup gets Exit, the cleanup ends,
+    // the body finishes, and there is nothing to report.
+    let (_, warned) = yieldfrom::warnings::catch(|| drop(g));
+    assert!(warned.is_empty(), "{warned:?}");
+}
+
+#[test]
+fn dropping_a_suspended_generator_delivers_exit_as_python_does() {
+    let saw_exit = Rc::new(std::cell::Cell::new(false));
+    let s = saw_exit.clone();
+    let g = Generator::new(move |co: &Co<i32, ()>| {
+        if let Err(e) = co.yield_(1) {
+            s.set(e.is_exit());
+            return Err(e);
+        }
+        Ok(())
+    });
+    g.send(()).unwrap();
+    let (_, warned) = yieldfrom::warnings::catch(|| drop(g));
+    assert!(saw_exit.get(), "the body saw GeneratorExit");
+    assert!(warned.is_empty(), "{warned:?}");
+}
+
+/// Sets the flag when dropped.
+fn scopeguard(flag: Rc<std::cell::Cell<bool>>) -> impl Drop {
+    struct Set(Rc<std::cell::Cell<bool>>);
+    impl Drop for Set {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    Set(flag)
 }
