@@ -78,6 +78,7 @@ impl<T: Clone> Awaitable for Future<T> {
 /// }));
 /// assert_eq!(total, 42);
 /// ```
+#[track_caller]
 pub fn yield_from<A: Awaitable>(x: A) -> A::Output {
     if !suspend::in_task() {
         panic!("yield_from() needs a running task: start one with run() or spawn()");

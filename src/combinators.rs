@@ -53,7 +53,7 @@ impl Completions {
         if !self.done.borrow().is_empty() {
             return Wake::Run;
         }
-        let me = suspend::with_current(|t| (t.rc(), t.wait_seq()));
+        let me = suspend::with_current(what, |t| (t.rc(), t.wait_seq()));
         *self.waiter.borrow_mut() = Some(me);
         let wake = suspend::suspend(Suspend::Sync(what));
         self.waiter.borrow_mut().take();
@@ -359,7 +359,7 @@ impl GroupState {
 /// assert_eq!(sum, 3);
 /// ```
 pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
-    let parent = suspend::with_current(|t| t.rc());
+    let parent = suspend::with_current("task_group()", |t| t.rc());
     let group = TaskGroup {
         state: Rc::new(GroupState {
             children: RefCell::default(),

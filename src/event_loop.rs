@@ -1050,7 +1050,7 @@ impl EventLoop {
         let outcome = main.fut.take_outcome().expect("the main task is done");
         self.cancel_all_tasks();
         self.close();
-        outcome_or_raise(outcome)
+        outcome_or_raise(outcome, &main.core)
     }
 
     /// Cancels every live task and runs the loop until they have finished.
@@ -1140,11 +1140,17 @@ impl fmt::Debug for EventLoop {
     }
 }
 
-fn outcome_or_raise<T>(outcome: Outcome<T>) -> T {
+/// The main task's result; its panic raised again; its cancellation as a
+/// panic saying why ("it awaited task 'x', which was cancelled", when main
+/// itself was not).
+fn outcome_or_raise<T>(outcome: Outcome<T>, main: &TaskCore) -> T {
     match outcome {
         Outcome::Value(v) => v,
         Outcome::Panic(p) => resume_unwind(p),
-        Outcome::Cancelled => panic!("the main coroutine was cancelled"),
+        Outcome::Cancelled => match main.end_note().strip_prefix("cancelled: ") {
+            Some(why) => panic!("the main coroutine '{}' was cancelled: {why}", main.name),
+            None => panic!("the main coroutine '{}' was cancelled", main.name),
+        },
     }
 }
 

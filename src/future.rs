@@ -79,7 +79,7 @@ pub(crate) enum Waiter {
 impl Waiter {
     /// The waiter for the running task.
     pub(crate) fn current() -> Waiter {
-        suspend::with_current(|t| Waiter::Task(t.rc(), t.wait_seq()))
+        suspend::with_current("yield_from()", |t| Waiter::Task(t.rc(), t.wait_seq()))
     }
 
     /// Schedules the waiter: a task on its own loop, a callback on `home`
@@ -528,7 +528,7 @@ impl<T> Future<T> {
         if self.done() {
             return;
         }
-        suspend::with_current(|t| self.inner().attach(&t.lp));
+        suspend::with_current("yield_from()", |t| self.inner().attach(&t.lp));
         while !self.done() {
             self.add_waiter(Waiter::current());
             if suspend::suspend(reason()) == Wake::Cancel {

@@ -233,7 +233,7 @@ impl Registration {
     /// `WouldBlock` no edge can be pending: events are only read by the loop,
     /// which does not run while this task does.
     fn park(&self, dir: Direction) -> io::Result<()> {
-        let (waiter, me, ours) = suspend::with_current(|t| {
+        let (waiter, me, ours) = suspend::with_current("socket I/O", |t| {
             (
                 (t.rc(), t.wait_seq()),
                 t as *const _,

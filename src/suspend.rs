@@ -82,6 +82,20 @@ impl fmt::Display for Suspend {
     }
 }
 
+impl Suspend {
+    /// The await point a task calls to pause for this reason (for messages).
+    pub(crate) fn await_point(&self) -> &'static str {
+        match self {
+            Suspend::YieldNow => "yield_now()",
+            Suspend::Sleep { .. } => "sleep()",
+            Suspend::Task { .. } | Suspend::Future => "yield_from()",
+            Suspend::Sync(what) => what,
+            Suspend::Io { .. } => "socket I/O",
+            Suspend::Thread => "to_thread()",
+        }
+    }
+}
+
 /// How the loop resumes a paused task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
@@ -142,7 +156,7 @@ pub fn raise_cancelled() -> ! {
 pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
-        Err(payload) if payload.is::<Cancelled>() && !is_forced_unwind() => Err(Cancelled),
+        Err(payload) if is_cancelled(payload.as_ref()) && !is_forced_unwind() => Err(Cancelled),
         Err(payload) => resume_unwind(payload),
     }
 }
@@ -156,9 +170,21 @@ pub(crate) fn is_forced_unwind() -> bool {
         .is_some_and(|t| unsafe { t.as_ref() }.unwinding.get())
 }
 
-/// Whether an unwind payload is a cancellation.
+/// Whether an unwind payload is a cancellation (of this task, or of a task it
+/// awaited).
 pub(crate) fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
-    payload.is::<Cancelled>()
+    payload.is::<Cancelled>() || payload.is::<AwaitedCancelled>()
+}
+
+/// The unwind payload of awaiting a task that was cancelled: a cancellation
+/// for every purpose ([`catch_cancelled`] stops it, the awaiter ends
+/// cancelled), which remembers whose, so that a report can say so.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AwaitedCancelled(pub(crate) &'static str);
+
+/// Raises the cancellation of awaiting the cancelled task `name`.
+pub(crate) fn raise_awaited_cancelled(name: &'static str) -> ! {
+    resume_unwind(Box::new(AwaitedCancelled(name)))
 }
 
 /// What crosses the stack switch: a register-sized tag. The details of the
@@ -238,6 +264,9 @@ fn calibrate() -> Option<usize> {
     const PATTERN: u64 = 0x5A5A_5A5A_5A5A_5A5A;
     let stack =
         crate::stack::PooledStack::take_outside_budget(crate::stack::MIN_STACK_SIZE).ok()?;
+    // Under Valgrind, bytes below a stack pointer are not addressable: say
+    // the whole stack is, for the painting below its stack pointer.
+    crate::stack::valgrind::make_addressable(stack.usable_lo(), stack.size());
     let recorded = std::rc::Rc::new(Cell::new(0usize));
     let painted_top = std::rc::Rc::new(Cell::new(0usize));
     let (rec, top) = (recorded.clone(), painted_top.clone());
@@ -269,6 +298,9 @@ fn calibrate() -> Option<usize> {
     }
     let hi = painted_top.get();
     let mut lowest = hi - PAINT;
+    // Under Valgrind the painted bytes below the parked stack pointer are
+    // dead stack to memcheck: they are read on purpose.
+    crate::stack::valgrind::make_defined(lowest, PAINT);
     // SAFETY: [hi - PAINT, hi) is mapped stack memory below the parked
     // coroutine's frames, every word of it written above (by the pattern or
     // by the park), and nothing runs on that stack while it is read.
@@ -309,17 +341,32 @@ impl Drop for Entered {
     }
 }
 
-const NO_TASK: &str = "yield_from() needs a running task: start one with run() or spawn()";
-
-/// Calls `f` with the running task, or panics with a clear message outside one.
+/// Calls `f` with the running task, or panics outside one with a message
+/// naming `what` (the await point the user called) at the user's line.
 #[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(&TaskCore) -> R) -> R {
-    let task = CURRENT
-        .with(|c| c.get())
-        .unwrap_or_else(|| panic!("{NO_TASK}"));
+#[track_caller]
+pub(crate) fn with_current<R>(what: &'static str, f: impl FnOnce(&TaskCore) -> R) -> R {
+    let Some(task) = CURRENT.with(|c| c.get()) else {
+        no_task(what)
+    };
     // SAFETY: CURRENT is set only by the loop around a task's step, while the
     // loop holds an Rc of that task, and reset before the Rc can go away.
     f(unsafe { task.as_ref() })
+}
+
+/// Panics at the caller's line unless a task is running, naming `what`.
+#[inline]
+#[track_caller]
+pub(crate) fn require_task(what: &'static str) {
+    if CURRENT.with(|c| c.get()).is_none() {
+        no_task(what)
+    }
+}
+
+#[cold]
+#[track_caller]
+fn no_task(what: &str) -> ! {
+    panic!("{what} needs a running task: start one with run() or spawn()")
 }
 
 /// Whether code is running inside a task right now.
@@ -333,12 +380,14 @@ pub fn in_task() -> bool {
 /// holding a resource (a lock being handed over, a queue slot) can give it
 /// back first. Most code wants [`suspend_or_cancel`].
 #[inline]
+#[track_caller]
 pub fn suspend(reason: Suspend) -> Wake {
-    with_current(|task| task.suspend(reason))
+    with_current(reason.await_point(), |task| task.suspend(reason))
 }
 
 /// Pauses the running task for `reason`; a cancellation raises [`Cancelled`].
 #[inline]
+#[track_caller]
 pub fn suspend_or_cancel(reason: Suspend) -> Wake {
     match suspend(reason) {
         Wake::Cancel => raise_cancelled(),

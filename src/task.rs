@@ -190,7 +190,15 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
                 Ok(v) => Outcome::Value(v),
                 Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                Err(p) if suspend::is_cancelled(p.as_ref()) => Outcome::Cancelled,
+                Err(p) if suspend::is_cancelled(p.as_ref()) => {
+                    if let Some(awaited) = p.downcast_ref::<suspend::AwaitedCancelled>() {
+                        core.note_end(format!(
+                            "cancelled: it awaited task '{}', which was cancelled",
+                            awaited.0
+                        ));
+                    }
+                    Outcome::Cancelled
+                }
                 Err(p) => {
                     crate::event_loop::discount_step();
                     Outcome::Panic(p)
@@ -198,7 +206,12 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             };
             match &outcome {
                 Outcome::Value(_) => {}
-                Outcome::Cancelled => core.note_end("cancelled".into()),
+                Outcome::Cancelled => {
+                    // Keep a more telling note set above.
+                    let note = core.end_note.take();
+                    core.end_note
+                        .set(Some(note.unwrap_or_else(|| Box::new("cancelled".into()))));
+                }
                 Outcome::Panic(p) => core.note_end(format!(
                     "panicked: {}",
                     crate::future::panic_message(p.as_ref())
@@ -847,6 +860,7 @@ impl<T> Task<T> {
     }
 
     /// Waits for the task and returns its outcome without re-raising it.
+    #[track_caller]
     pub fn join_outcome(self) -> Outcome<T> {
         let (core, fut) = (self.core.clone(), self.fut.clone());
         fut.wait(
@@ -866,8 +880,13 @@ impl<T> Task<T> {
 
     /// Waits for the task and returns its result; a panic or a cancellation
     /// of the task is raised here. This is what `yield_from(task)` does.
+    #[track_caller]
     pub fn join(self) -> T {
-        self.join_outcome().unwrap()
+        let name = self.core.name;
+        match self.join_outcome() {
+            Outcome::Cancelled => suspend::raise_awaited_cancelled(name),
+            outcome => outcome.unwrap(),
+        }
     }
 }
 

@@ -39,7 +39,9 @@ pub fn now() -> Instant {
 /// }));
 /// assert_eq!(took, 2.0);
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) {
+    suspend::require_task("sleep()");
     if duration.is_zero() {
         yield_now();
     } else {
@@ -48,12 +50,14 @@ pub fn sleep(duration: Duration) {
 }
 
 /// Suspends the running task until the loop's clock reaches `deadline`.
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
     suspend_or_cancel(Suspend::Sleep { until: deadline });
 }
 
 /// Lets every other ready task run once before this one goes on
 /// (Python: `await asyncio.sleep(0)`).
+#[track_caller]
 pub fn yield_now() {
     suspend_or_cancel(Suspend::YieldNow);
 }
@@ -85,13 +89,16 @@ impl std::error::Error for Elapsed {}
 /// let r = lp.run(Coro::new("main", || timeout(Duration::from_secs(1), || sleep(Duration::from_secs(5)))));
 /// assert_eq!(r, Err(Elapsed));
 /// ```
+#[track_caller]
 pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    suspend::require_task("timeout()");
     timeout_at(crate::timer::deadline(now(), limit), f)
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
+#[track_caller]
 pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let task = suspend::with_current(|t| t.rc());
+    let task = suspend::with_current("timeout()", |t| t.rc());
     let fired = Rc::new(Cell::new(false));
     let handle = {
         let (fired, task) = (fired.clone(), task.clone());
@@ -119,6 +126,7 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
 /// Awaits `coro`, giving up after `limit` (Python: `asyncio.wait_for`).
 ///
 /// With a zero `limit` the coroutine never starts, as in Python 3.11.
+#[track_caller]
 pub fn wait_for<T: 'static>(coro: Coro<T>, limit: Duration) -> Result<T, Elapsed> {
     if limit.is_zero() {
         drop(coro.into_body());

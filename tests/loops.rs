@@ -336,3 +336,113 @@ fn a_panic_hook_that_takes_long_is_not_blocking() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("done with 0 warnings"), "{stderr}");
 }
+
+#[test]
+fn awaiting_a_cancelled_task_names_it_and_main_is_not_called_cancelled() {
+    let got = std::panic::catch_unwind(|| {
+        yieldfrom::run(Coro::new("main", || {
+            let consumer = spawn(Coro::new("consumer", || sleep(Duration::from_secs(60))));
+            yield_now();
+            consumer.cancel();
+            yield_from(consumer) // raises the cancellation here, uncaught
+        }))
+    });
+    let err = message(got.unwrap_err());
+    assert_eq!(
+        err,
+        "the main coroutine 'main' was cancelled: it awaited task 'consumer', which was cancelled"
+    );
+    // Main itself cancelled: said plainly.
+    let lp = EventLoop::new();
+    let l = lp.clone();
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        l.run(Coro::new("main", || {
+            let me = Rc::new(RefCell::new(None::<yieldfrom::Task<()>>));
+            let _ = me;
+            yieldfrom::catch_cancelled(|| ()).ok();
+            EventLoop::current().call_soon(|| ());
+            let t = spawn(Coro::new("helper", || ()));
+            yield_from(t);
+            std::panic::resume_unwind(Box::new(yieldfrom::Cancelled))
+        }))
+    }));
+    assert_eq!(
+        message(got.unwrap_err()),
+        "the main coroutine 'main' was cancelled"
+    );
+    drop(lp);
+}
+
+#[test]
+#[ignore = "helper: run by await_points_outside_a_task_name_themselves_at_the_callers_line"]
+fn helper_outside_a_task() {
+    if std::env::var("YIELDFROM_LOOPS_CHILD").is_err() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().unwrap();
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        eprintln!("PANIC {}:{} {msg}", at.file(), at.line());
+    }));
+    let lock = Rc::new(yieldfrom::sync::Lock::new());
+    let held = lock.clone();
+    let _held = held.try_acquire().expect("free");
+    let queue = yieldfrom::sync::Queue::<u8>::new(1);
+    let cases: Vec<Box<dyn Fn()>> = vec![
+        Box::new(|| sleep(Duration::from_secs(1))),
+        #[allow(clippy::redundant_closure)]
+        Box::new(|| yield_now()),
+        Box::new(move || drop(lock.acquire())),
+        Box::new(move || {
+            let _ = queue.get();
+        }),
+        Box::new(|| {
+            let _ = yieldfrom::timeout(Duration::from_secs(1), || ());
+        }),
+    ];
+    for case in cases {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case()));
+    }
+}
+
+#[test]
+fn await_points_outside_a_task_name_themselves_at_the_callers_line() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "helper_outside_a_task",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("YIELDFROM_LOOPS_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let panics: Vec<&str> = stderr.lines().filter(|l| l.starts_with("PANIC ")).collect();
+    assert_eq!(panics.len(), 5, "{stderr}");
+    for (line, what) in panics.iter().zip([
+        "sleep()",
+        "yield_now()",
+        "Lock.acquire",
+        "Queue.get",
+        "timeout()",
+    ]) {
+        assert!(
+            line.contains("tests/loops.rs:"),
+            "the location is the caller's: {line}"
+        );
+        assert!(
+            line.ends_with(&format!(
+                "{what} needs a running task: start one with run() or spawn()"
+            )),
+            "{line}"
+        );
+    }
+}

@@ -62,6 +62,7 @@ use corosensei::stack::{Stack, StackPointer};
 
 mod overflow;
 pub mod shared;
+pub(crate) mod valgrind;
 
 /// The stack size new coroutines get unless told otherwise: 256 KiB of
 /// address space, of which only the touched pages take memory.
@@ -491,6 +492,10 @@ struct Pool {
     arenas: Vec<Rc<Arena>>,
     mapped: usize,
     in_use: usize,
+    /// This thread's own stack, told to Valgrind (see [`valgrind`]): a switch
+    /// back to it from a coroutine then reads as a stack switch, not as the
+    /// coroutine's frames being popped.
+    thread_stack: Option<ValgrindStackRegistration>,
 }
 
 impl Pool {
@@ -502,6 +507,15 @@ impl Pool {
             arenas: Vec::new(),
             mapped: 0,
             in_use: 0,
+            thread_stack: None,
+        }
+    }
+
+    /// Registers this thread's stack with Valgrind, once (a no-op outside it).
+    fn register_thread_stack(&mut self) {
+        if self.thread_stack.is_none() {
+            self.thread_stack = valgrind::thread_stack()
+                .map(|(lo, len)| ValgrindStackRegistration::new(lo as *mut u8, len));
         }
     }
 
@@ -549,6 +563,7 @@ impl Pool {
     #[cold]
     fn grow(&mut self, size: usize) -> Result<(), StackError> {
         overflow::install();
+        self.register_thread_stack();
         let page = page_size();
         let slot = size + page; // size <= MAX_STACK_SIZE: no overflow
         let wanted = self
@@ -613,6 +628,7 @@ impl Pool {
     #[cold]
     fn map_one(&mut self, size: usize) -> Result<Slot, StackError> {
         overflow::install();
+        self.register_thread_stack();
         let fail = |source, live| {
             StackError::new(Kind::Map {
                 stacks: 1,

@@ -228,6 +228,10 @@ impl SharedStack {
                 "a saved part inside the stack"
             );
             let len = top - lo;
+            // Under Valgrind, memcheck has lost track of a parked task's
+            // frames by now (it follows a stack pointer, not a stack copied
+            // aside): they are live, say so.
+            super::valgrind::make_defined(lo, len);
             let mut image: Image = Box::new_uninit_slice(len);
             // SAFETY: [lo, top) lies inside this stack's mapping (the stack
             // pointer of a task parked on it, found by `parked`), no Rust
@@ -239,6 +243,9 @@ impl SharedStack {
             };
             self.images.insert(self.resident, image);
         }
+        // Under Valgrind: the whole stack is addressable again for the task
+        // coming in (its frames' definedness comes with the copy below).
+        super::valgrind::make_addressable(self.stack.usable_lo(), top - self.stack.usable_lo());
         if let Some(image) = self.images.remove(&key) {
             let lo = top - image.len();
             // SAFETY: the image was copied from [lo, top) of this very stack

@@ -71,6 +71,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 impl<T> Sender<T> {
     /// Sends `value`, suspending while the channel is full.
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         loop {
             if !self.0.receiver.get() {
@@ -106,6 +107,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Receiver<T> {
     /// The next value; `None` once all senders are dropped and nothing is left.
+    #[track_caller]
     pub fn recv(&mut self) -> Option<T> {
         loop {
             let item = self.0.items.borrow_mut().pop_front();
@@ -173,6 +175,7 @@ impl<T> Drop for OneshotSender<T> {
 
 impl<T> OneshotReceiver<T> {
     /// Suspends until the value arrives, or the sender is dropped without sending.
+    #[track_caller]
     pub fn recv(self) -> Result<T, RecvError> {
         while !self.0.1.get() {
             if self.0.2.wait("oneshot.recv").wake == Wake::Cancel {

@@ -46,6 +46,7 @@ impl Event {
     }
 
     /// Suspends until the flag is set (returns at once if it is).
+    #[track_caller]
     pub fn wait(&self) {
         while !self.set.get() {
             if self.waiters.wait("Event.wait").wake == Wake::Cancel {

@@ -57,6 +57,7 @@ impl Lock {
     }
 
     /// Suspends until the lock is free, then takes it.
+    #[track_caller]
     pub fn acquire(&self) -> LockGuard<'_> {
         if !self.locked.get() && !self.waiters.has_waiters() {
             self.locked.set(true);
@@ -125,6 +126,7 @@ impl Semaphore {
     }
 
     /// Suspends until a permit is free and takes it.
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         if !self.locked() {
             self.value.set(self.value.get() - 1);
@@ -205,6 +207,7 @@ impl Condition {
     }
 
     /// Acquires the underlying lock.
+    #[track_caller]
     pub fn lock(&self) -> LockGuard<'_> {
         self.lock.acquire()
     }
@@ -212,6 +215,7 @@ impl Condition {
     /// Releases the lock, waits for a notification, and takes the lock again.
     ///
     /// If cancelled, the lock is taken again before `Cancelled` is raised (as in Python).
+    #[track_caller]
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> LockGuard<'a> {
         drop(guard);
         let waited = self.waiters.wait("Condition.wait");
@@ -228,6 +232,7 @@ impl Condition {
     }
 
     /// Waits until `predicate` is true, checking it with the lock held.
+    #[track_caller]
     pub fn wait_for<'a>(
         &'a self,
         mut guard: LockGuard<'a>,

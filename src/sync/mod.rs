@@ -64,8 +64,9 @@ impl WaitQueue {
     }
 
     /// Parks the running task at the back of the queue until woken.
+    #[track_caller]
     pub(crate) fn wait(&self, what: &'static str) -> Waited {
-        let node = suspend::with_current(|t| {
+        let node = suspend::with_current(what, |t| {
             Rc::new(Node {
                 task: t.rc(),
                 seq: t.wait_seq(),
@@ -99,6 +100,7 @@ impl WaitQueue {
     /// Parks until a release hands this waiter the resource (a lock, a
     /// permit). Cancelled after the handover, it passes the resource on with
     /// `release` before raising, so nothing is lost.
+    #[track_caller]
     pub(crate) fn wait_for_handoff(&self, what: &'static str, release: impl Fn()) {
         loop {
             let waited = self.wait(what);

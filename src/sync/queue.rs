@@ -169,6 +169,7 @@ impl<T> Queue<T> {
     }
 
     /// Puts `item`, suspending while the queue is full.
+    #[track_caller]
     pub fn put(&self, mut item: T) {
         loop {
             match self.put_nowait(item) {
@@ -186,6 +187,7 @@ impl<T> Queue<T> {
     }
 
     /// Takes the next item, suspending while the queue is empty.
+    #[track_caller]
     pub fn get(&self) -> T {
         loop {
             if let Ok(item) = self.get_nowait() {
@@ -214,6 +216,7 @@ impl<T> Queue<T> {
     }
 
     /// Suspends until every item put has been marked done (Python: `join`).
+    #[track_caller]
     pub fn join(&self) {
         if self.unfinished.get() > 0 {
             self.finished.wait();
