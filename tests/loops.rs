@@ -405,7 +405,7 @@ fn helper_outside_a_task() {
         }),
     ];
     for case in cases {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case()));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case));
     }
 }
 
