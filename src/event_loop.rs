@@ -508,6 +508,20 @@ impl Core {
         }
     }
 
+    /// A closing loop gives up on a task that will not finish: reported
+    /// (asyncio's "Task was destroyed but it is pending!"), ended cancelled,
+    /// its stack leaked.
+    #[cold]
+    fn give_up(&self, task: &TaskRef, why: &str) {
+        self.tasks.borrow_mut().remove(task);
+        crate::warnings::warn(format!(
+            "yieldfrom: task '{}' was destroyed but it is pending: the loop closed and {why}; \
+             its stack is leaked",
+            task.name
+        ));
+        task.leak();
+    }
+
     /// Runs a callback as asyncio's `Handle._run` does: a panic is reported
     /// ("Exception in callback ...") and the loop goes on; a callback that
     /// blocks is reported as a blocking task is.
@@ -1068,29 +1082,67 @@ impl EventLoop {
         }
     }
 
-    /// Closes the loop: tasks still suspended are unwound (their destructors
-    /// run), bodies never started are dropped, pending callbacks and timers
-    /// are dropped, worker threads are told to finish (Python: `loop.close`).
-    /// A task left without an outcome ends cancelled (Python leaves it
-    /// pending; tokio's shutdown cancels it too), so its handles do not wait
-    /// for ever. Panics if the loop is running.
+    /// Closes the loop (Python: `loop.close`): tasks still alive are
+    /// cancelled and the loop runs until they have finished, so their
+    /// cleanup runs as under [`Task::cancel`] (destructors run, cleanup may
+    /// await); bodies never started are dropped; then pending callbacks and
+    /// timers are dropped and worker threads are told to finish. Every task
+    /// ends with an outcome, cancelled if it had none, so its handles do not
+    /// wait for ever (Python leaves them pending; tokio's shutdown cancels
+    /// them, as here). A task that will not finish (it swallows each
+    /// cancellation, or its cleanup waits on something nothing can finish)
+    /// is given up after three rounds: reported ("task ... was destroyed but
+    /// it is pending"), ended cancelled, its stack leaked. Panics if the loop
+    /// is running.
     pub fn close(&self) {
         assert!(!self.0.running.get(), "cannot close a running event loop");
-        if self.0.closed.replace(true) {
+        if self.0.closed.get() {
             return;
         }
-        // Unwind with this loop as the running one, so destructors that touch
-        // the loop (a task handle, a queue) find it.
+        // With this loop as the running one, so destructors that touch the
+        // loop (a task handle, a queue) find it.
         let _enter = Enter::new(&self.0);
-        loop {
+        // How many times a task may swallow the closing cancellation (it is
+        // delivered again at each of its awaits) before it is given up.
+        const SWALLOWS: usize = 1000;
+        let mut swallowed: Vec<(TaskRef, usize)> = Vec::new();
+        for _round in 0..3 {
             let tasks = self.0.tasks.borrow().all();
             if tasks.is_empty() {
                 break;
             }
-            for task in tasks {
-                self.0.tasks.borrow_mut().remove(&task);
-                task.unwind();
+            for task in &tasks {
+                cancel_task(task);
             }
+            while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+                self.0.run_once();
+                for task in tasks.iter().filter(|t| t.swallowed_cancel()) {
+                    let at = swallowed
+                        .iter()
+                        .position(|(t, _)| std::ptr::eq(&**t, &**task));
+                    let at = at.unwrap_or_else(|| {
+                        swallowed.push((task.clone(), 0));
+                        swallowed.len() - 1
+                    });
+                    swallowed[at].1 += 1;
+                }
+                for (task, n) in &swallowed {
+                    if *n == SWALLOWS && task.state.get() != TaskState::Done {
+                        self.0
+                            .give_up(task, "it swallowed the cancellation 1000 times");
+                    }
+                }
+            }
+        }
+        self.0.closed.set(true);
+        for task in self.0.tasks.borrow().all() {
+            let why = format!(
+                "cancelled three times, its cleanup still waits on {}",
+                task.waiting_on
+                    .get()
+                    .map_or("nothing".to_string(), |r| r.to_string())
+            );
+            self.0.give_up(&task, &why);
         }
         self.0.instrument(|i, at| i.loop_closed(at));
         if let Some((out, rec)) = &self.0.trace_output {

@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use corosensei::Yielder;
 
-use crate::task::{TaskCore, TaskId};
+use crate::task::{TaskCore, TaskId, Unwind};
 
 /// Why a task paused: what the loop shows in traces, timelines and the stepper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +121,35 @@ impl fmt::Display for Cancelled {
 impl std::error::Error for Cancelled {}
 
 /// Raises [`Cancelled`] here: unwinds to the nearest [`catch_cancelled`] or the task's root.
+///
+/// Until one of those catches it, the task's next await raises it again (a
+/// cancellation swallowed by a bare `catch_unwind` is not lost).
 pub fn raise_cancelled() -> ! {
+    mark_cancelling();
     resume_unwind(Box::new(Cancelled))
+}
+
+/// Notes that a cancellation is unwinding through the running task, if any.
+fn mark_cancelling() {
+    if let Some(task) = CURRENT.with(|c| c.get()) {
+        // SAFETY: as in `with_current`: CURRENT points to a live task.
+        let task = unsafe { task.as_ref() };
+        if task.unwind.get() == Unwind::None {
+            task.unwind.set(Unwind::Cancelling);
+        }
+    }
+}
+
+/// The cancellation unwinding through the running task was handled (caught
+/// by [`catch_cancelled`], or turned into `Err(Elapsed)` by a timeout).
+pub(crate) fn cancellation_handled() {
+    if let Some(task) = CURRENT.with(|c| c.get()) {
+        // SAFETY: as in `with_current`: CURRENT points to a live task.
+        let task = unsafe { task.as_ref() };
+        if task.unwind.get() == Unwind::Cancelling {
+            task.unwind.set(Unwind::None);
+        }
+    }
 }
 
 /// Runs `f`; a cancellation raised inside it comes back as `Err(Cancelled)`
@@ -156,7 +183,10 @@ pub fn raise_cancelled() -> ! {
 pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
-        Err(payload) if is_cancelled(payload.as_ref()) && !is_forced_unwind() => Err(Cancelled),
+        Err(payload) if is_cancelled(payload.as_ref()) && !is_forced_unwind() => {
+            cancellation_handled();
+            Err(Cancelled)
+        }
         Err(payload) => resume_unwind(payload),
     }
 }
@@ -167,7 +197,7 @@ pub(crate) fn is_forced_unwind() -> bool {
     CURRENT
         .with(|c| c.get())
         // SAFETY: as in `with_current`: CURRENT points to a live task.
-        .is_some_and(|t| unsafe { t.as_ref() }.unwinding.get())
+        .is_some_and(|t| unsafe { t.as_ref() }.unwind.get() == Unwind::Forced)
 }
 
 /// Whether an unwind payload is a cancellation (of this task, or of a task it
@@ -184,6 +214,7 @@ pub(crate) struct AwaitedCancelled(pub(crate) &'static str);
 
 /// Raises the cancellation of awaiting the cancelled task `name`.
 pub(crate) fn raise_awaited_cancelled(name: &'static str) -> ! {
+    mark_cancelling();
     resume_unwind(Box::new(AwaitedCancelled(name)))
 }
 

@@ -47,6 +47,18 @@ use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u64);
 
+/// What is unwinding through a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unwind {
+    /// Nothing.
+    None,
+    /// A cancellation raised at an await point, not yet caught by
+    /// [`catch_cancelled`](crate::catch_cancelled) or the task's root.
+    Cancelling,
+    /// The loop is dropped without closing and drops the task's stack.
+    Forced,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TaskState {
     Ready,
@@ -185,7 +197,11 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             // outlives it.
             let core = unsafe { &*me };
             core.yielder.set(yielder);
-            let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+            let caught = catch_unwind(AssertUnwindSafe(body));
+            if core.unwind.get() == Unwind::Cancelling {
+                core.unwind.set(Unwind::None);
+            }
+            let outcome = match caught {
                 // Cancelled right before it returned: it ends cancelled (asyncio does the same).
                 Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
                 Ok(v) => Outcome::Value(v),
@@ -507,9 +523,10 @@ pub(crate) struct TaskCore {
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<u32>,
     pub(crate) warned_blocking: Cell<bool>,
-    /// Set while the loop force-unwinds the task's stack (closing the loop):
-    /// that unwind must reach the stack's root untouched.
-    pub(crate) unwinding: Cell<bool>,
+    /// Whether a cancellation is unwinding through the task, or a forced
+    /// unwind (a loop dropped without closing) that must reach the stack's
+    /// root untouched.
+    pub(crate) unwind: Cell<Unwind>,
     /// What it waits on now (for the stepper and deadlock messages).
     pub(crate) waiting_on: Cell<Option<Suspend>>,
     /// How it ended, when not by returning (for traces).
@@ -541,7 +558,7 @@ impl TaskCore {
             body_live: Cell::new(true),
             slot: Cell::new(u32::MAX),
             warned_blocking: Cell::new(false),
-            unwinding: Cell::new(false),
+            unwind: Cell::new(Unwind::None),
             waiting_on: Cell::new(None),
             end_note: Cell::new(None),
         }
@@ -633,8 +650,21 @@ impl TaskCore {
     }
 
     /// Called on the task's own stack: the switch to the loop.
+    ///
+    /// A cancellation that was raised and then swallowed (caught by a bare
+    /// `catch_unwind`, not [`catch_cancelled`](crate::catch_cancelled)) is
+    /// delivered again here: the task yields to the loop and comes back with
+    /// `Cancel` (so a task that swallows every cancellation in a loop still
+    /// lets the others run, and a closing loop can give up on it). During the
+    /// cancellation's own unwind (its destructors running) waiting is
+    /// allowed, as under asyncio's `finally: await`.
     #[inline(always)]
     pub(crate) fn suspend(&self, reason: Suspend) -> Wake {
+        let reason = if self.unwind.get() == Unwind::Cancelling && !std::thread::panicking() {
+            self.redeliver_cancel()
+        } else {
+            reason
+        };
         let sp = suspend::check_on_task_stack(self.stack_lo(), self.stack_hi.get());
         self.parked_sp.set(sp);
         let trap = match reason {
@@ -697,6 +727,22 @@ impl TaskCore {
         }
     }
 
+    /// A swallowed cancellation, delivered again: the task parks as for
+    /// `yield_now`, and the loop resumes it with `Cancel`.
+    #[cold]
+    fn redeliver_cancel(&self) -> Suspend {
+        self.cancel_requested.set(true);
+        Suspend::YieldNow
+    }
+
+    /// Whether the task swallowed a cancellation and is about to get it
+    /// again (a closing loop counts these).
+    pub(crate) fn swallowed_cancel(&self) -> bool {
+        self.unwind.get() == Unwind::Cancelling
+            && self.state.get() == TaskState::Ready
+            && self.wake.get() == Wake::Cancel
+    }
+
     /// The index of its shared stack, if it runs on one.
     #[inline(always)]
     fn shared_index(&self) -> Option<u8> {
@@ -728,13 +774,31 @@ impl TaskCore {
         }
     }
 
+    /// Gives up on a task that would not finish when cancelled: its
+    /// coroutine is never resumed again, so its stack is leaked (unwinding
+    /// it could run cleanup that awaits inside an unwind, which aborts), and
+    /// it ends cancelled if it has no outcome. Used by a closing loop, with
+    /// a warning.
+    pub(crate) fn leak(&self) {
+        // SAFETY: called by the loop on its own stack, never while the task runs.
+        let co = unsafe { &mut *self.co.get() };
+        std::mem::forget(co.take());
+        if let Some(index) = self.shared_index() {
+            shared::release(index, self.key());
+            self.shared.set(0);
+        }
+        // SAFETY: the vtable is the cell's own; the task is not running.
+        unsafe { (self.vtable.abandon)(self) };
+        self.state.set(TaskState::Done);
+    }
+
     /// Unwinds a suspended task's stack (every destructor runs) and drops a
     /// body that never started; a task that has no outcome yet ends
     /// cancelled, so its handles do not wait for ever. Used when a loop is
-    /// closed or dropped with tasks still waiting.
+    /// dropped without being closed (closing cancels tasks instead).
     pub(crate) fn unwind(&self) {
         let entered = suspend::enter(self);
-        self.unwinding.set(true);
+        self.unwind.set(Unwind::Forced);
         self.drop_coroutine();
         // SAFETY: the vtable is the cell's own; the task is not running.
         unsafe { (self.vtable.abandon)(self) };

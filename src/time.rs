@@ -118,7 +118,10 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
             }
             Ok(v)
         }
-        Err(p) if fired.get() && suspend::is_cancelled(p.as_ref()) => Err(Elapsed),
+        Err(p) if fired.get() && suspend::is_cancelled(p.as_ref()) => {
+            suspend::cancellation_handled();
+            Err(Elapsed)
+        }
         Err(p) => resume_unwind(p),
     }
 }

@@ -103,10 +103,10 @@ fn a_future_bound_to_one_loop_cannot_be_awaited_from_another() {
     let late: Future<u32> = Future::new();
     let l = late.clone();
     let first = EventLoop::new();
-    let w = first.spawn(Coro::new("w", move || yield_from(&l)));
-    first.run_once();
+    // A callback added while `first` runs binds the future to it.
+    first.run_until_complete(Coro::new("binder", move || l.add_done_callback(|| ())));
     drop(first);
-    assert!(w.cancelled());
+    assert!(!late.done());
     let l = late.clone();
     let got = yieldfrom::run(Coro::new("main", move || {
         let setter = l.clone();
@@ -286,10 +286,13 @@ fn a_callback_that_blocks_is_reported_as_a_task_is() {
             yield_now();
         }))
     });
-    assert_eq!(warned.len(), 1, "{warned:?}");
+    // Only the callback's warning counts (a slow machine, valgrind say, may
+    // also see the main task's short steps cross the 20 ms threshold).
+    let callbacks: Vec<_> = warned.iter().filter(|w| w.contains("callback")).collect();
+    assert_eq!(callbacks.len(), 1, "{warned:?}");
     assert!(
-        warned[0].starts_with("yieldfrom: callback loops::a_callback_that_blocks")
-            && warned[0].contains("blocked the event loop for 0.0"),
+        callbacks[0].starts_with("yieldfrom: callback loops::a_callback_that_blocks")
+            && callbacks[0].contains("blocked the event loop for "),
         "{warned:?}"
     );
 }
@@ -445,4 +448,112 @@ fn await_points_outside_a_task_name_themselves_at_the_callers_line() {
             "{line}"
         );
     }
+}
+
+/// A guard whose destructor awaits (the translation of `finally: await ...`).
+struct AwaitsInDrop(Rc<RefCell<Vec<&'static str>>>);
+
+impl Drop for AwaitsInDrop {
+    fn drop(&mut self) {
+        self.0.borrow_mut().push("cleanup starts");
+        sleep(Duration::from_secs(1));
+        self.0.borrow_mut().push("cleanup awaited and ended");
+    }
+}
+
+#[test]
+fn closing_or_dropping_a_loop_runs_cleanup_that_awaits() {
+    for close_explicitly in [true, false] {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let lp = EventLoop::builder().virtual_clock(true).build();
+        let other = lp.spawn(Coro::new("other", || sleep(Duration::from_secs(30))));
+        let task = lp.spawn(Coro::new("sleeper", move || {
+            let _guard = AwaitsInDrop(l);
+            sleep(Duration::from_secs(3600));
+        }));
+        lp.run_once();
+        if close_explicitly {
+            lp.close(); // used to abort: an await inside a forced unwind
+        } else {
+            drop(lp);
+        }
+        assert_eq!(
+            *log.borrow(),
+            ["cleanup starts", "cleanup awaited and ended"]
+        );
+        assert!(task.cancelled() && other.cancelled());
+    }
+}
+
+#[test]
+fn a_swallowed_cancellation_comes_back_at_the_next_await() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    let outcome = lp.run(Coro::new("main", move || {
+        let l2 = l.clone();
+        let task = spawn(Coro::new("swallower", move || {
+            let swallowed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sleep(Duration::from_secs(60))
+            }));
+            l2.borrow_mut().push(if swallowed.is_err() {
+                "swallowed"
+            } else {
+                "slept"
+            });
+            sleep(Duration::from_secs(1)); // the cancellation is raised again here
+            l2.borrow_mut().push("went on");
+        }));
+        yield_now();
+        task.cancel();
+        let outcome = task.join_outcome();
+        l.borrow_mut().push("joined");
+        matches!(outcome, Outcome::Cancelled)
+    }));
+    assert!(outcome, "the task ended cancelled");
+    assert_eq!(*log.borrow(), ["swallowed", "joined"]);
+
+    // catch_cancelled handles it: no redelivery, the task goes on.
+    let done = yieldfrom::run(Coro::new("main", || {
+        let task = spawn(Coro::new("handler", || {
+            let _ = yieldfrom::catch_cancelled(|| sleep(Duration::from_secs(60)));
+            sleep(Duration::from_millis(1));
+            "handled and went on"
+        }));
+        yield_now();
+        task.cancel();
+        yield_from(task)
+    }));
+    assert_eq!(done, "handled and went on");
+}
+
+#[test]
+fn close_finishes_even_a_task_that_swallows_every_cancellation() {
+    let (_, warned) = yieldfrom::warnings::catch(|| {
+        let lp = EventLoop::builder().virtual_clock(true).build();
+        let other_done = Rc::new(Cell::new(false));
+        let o = other_done.clone();
+        let stubborn = lp.spawn(Coro::new("stubborn", || {
+            loop {
+                let _ = std::panic::catch_unwind(|| sleep(Duration::from_secs(1)));
+            }
+        }));
+        let polite = lp.spawn(Coro::new("polite", move || {
+            let _guard = AwaitsInDrop(Rc::new(RefCell::new(Vec::new())));
+            sleep(Duration::from_secs(3600));
+            o.set(true);
+        }));
+        lp.run_once();
+        lp.close();
+        assert!(stubborn.done() && stubborn.cancelled());
+        assert!(polite.cancelled() && !other_done.get());
+        assert_eq!(lp.live_tasks(), 0);
+    });
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("task 'stubborn' was destroyed but it is pending")
+            && warned[0].contains("swallowed the cancellation"),
+        "{warned:?}"
+    );
 }
