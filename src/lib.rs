@@ -68,12 +68,19 @@
 //!   too. Errors you expect are ordinary `Result`s.
 //! - **`Future` is asyncio's Future**, a result slot with callbacks, not the
 //!   `std::future::Future` trait.
-//! - **Closing a loop with tasks still pending** unwinds them (their
-//!   destructors run) and ends them *cancelled*, so a handle that outlives the
-//!   loop reports it instead of waiting for ever; Python leaves them pending
-//!   and warns "Task was destroyed but it is pending!" (tokio's shutdown
-//!   cancels them, as here). [`run`] cancels and finishes every task before
-//!   closing, as `asyncio.run` does, so there the two agree.
+//! - **Closing a loop with tasks still pending** cancels them and runs them
+//!   to their end (their cleanup may await), so every task ends and a handle
+//!   that outlives the loop reports *cancelled* instead of waiting for ever;
+//!   Python's `loop.close()` leaves them pending and warns "Task was
+//!   destroyed but it is pending!" (tokio's shutdown cancels them, as here).
+//!   [`run`] cancels and finishes every task before closing, as `asyncio.run`
+//!   does, so there the two agree. A task that will not stop is given up
+//!   with asyncio's warning, its stack leaked.
+//! - **Swallowed cancellations come back.** A `Cancelled` caught by a bare
+//!   `catch_unwind` is raised again at the task's next await; only
+//!   [`catch_cancelled`] (Python's `except CancelledError`) ends it. Python
+//!   lets a task swallow a cancellation for good and counts it in
+//!   `Task.cancelling()`.
 //! - **Loops.** A task belongs to the loop that spawned it and a future to
 //!   the loop of its first waiter (asyncio binds it when it is made, so a
 //!   future here can be made before any loop runs). Awaiting either from a
