@@ -688,3 +688,57 @@ fn graceful_stop_lets_connections_finish_or_cancels_them() {
     );
     assert_eq!(cancelled, 1, "the idle one was cancelled after it");
 }
+
+/// Whether `pid` is gone or a zombie (its state in /proc/<pid>/stat).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+/// Waits (bounded: 10 s) until `pid` has been reaped: no /proc entry left.
+fn reaped(pid: u32) -> bool {
+    for _ in 0..1000 {
+        if process_state(pid).is_none() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn dropped_children_are_reaped_and_can_be_killed_on_drop() {
+    use yieldfrom::net::Command;
+    let pids = yieldfrom::run(yieldfrom::Coro::new("main", || {
+        // Exits at once; never waited for.
+        let quick = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let quick_pid = quick.id();
+        drop(quick);
+        // A wait that is cancelled, then the child dropped.
+        let slow = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let slow_pid = slow.id();
+        let waiter = yieldfrom::spawn(yieldfrom::Coro::new("waiter", move || {
+            let mut slow = slow;
+            let _ = slow.wait();
+        }));
+        yieldfrom::yield_now();
+        waiter.cancel();
+        let _ = waiter.join_outcome();
+        // Killed on drop.
+        let long = Command::new("sleep")
+            .arg("60")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let long_pid = long.id();
+        drop(long);
+        [quick_pid, slow_pid, long_pid]
+    }));
+    for pid in pids {
+        assert!(
+            reaped(pid),
+            "child {pid} is still there: state {:?}",
+            process_state(pid)
+        );
+    }
+}

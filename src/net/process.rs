@@ -36,6 +36,8 @@ pub type ChildStderr = PipeReader;
 /// ```
 pub struct Command {
     inner: std::process::Command,
+    /// Whether a `Child` dropped before it exited is killed.
+    kill_on_drop: bool,
 }
 
 impl Command {
@@ -43,12 +45,16 @@ impl Command {
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             inner: std::process::Command::new(program),
+            kill_on_drop: false,
         }
     }
 
     /// Wraps a `std::process::Command` that is already set up.
     pub fn from_std(inner: std::process::Command) -> Command {
-        Command { inner }
+        Command {
+            inner,
+            kill_on_drop: false,
+        }
     }
 
     /// Adds an argument.
@@ -87,6 +93,22 @@ impl Command {
         self
     }
 
+    /// Kills the child if its [`Child`] is dropped before it exited (tokio's
+    /// `kill_on_drop`; default false, as in `std` and asyncio). Either way a
+    /// dropped child is reaped when it exits: it never stays a zombie.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, net::Command};
+    /// run(Coro::new("main", || {
+    ///     let child = Command::new("sleep").arg("60").kill_on_drop(true).spawn().unwrap();
+    ///     drop(child); // killed now, and reaped
+    /// }));
+    /// ```
+    pub fn kill_on_drop(&mut self, kill: bool) -> &mut Command {
+        self.kill_on_drop = kill;
+        self
+    }
+
     /// Starts the child (inside a running loop).
     pub fn spawn(&mut self) -> io::Result<Child> {
         let mut child = self.inner.spawn()?;
@@ -117,11 +139,12 @@ impl Command {
         }
         let pidfd = PidFd::open(child.id()).and_then(Io::new).ok();
         Ok(Child {
-            child,
+            child: Some(child),
             stdin,
             stdout,
             stderr,
             pidfd,
+            kill_on_drop: self.kill_on_drop,
         })
     }
 }
@@ -139,7 +162,8 @@ fn set_nonblocking(fd: i32) -> io::Result<()> {
 
 /// A running subprocess.
 pub struct Child {
-    child: std::process::Child,
+    /// The `std` child; taken only by `drop`, to hand it to the reaper.
+    child: Option<std::process::Child>,
     /// Its stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// Its stdout, if piped.
@@ -148,17 +172,78 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// Readable when the child exits (Linux 5.3+); else `wait` polls every 10 ms.
     pidfd: Option<Io<PidFd>>,
+    kill_on_drop: bool,
+}
+
+impl Drop for Child {
+    /// A child that has not been waited for is handed to the reaper (after a
+    /// kill, with [`Command::kill_on_drop`]): whenever it exits, its status is
+    /// collected, so it never lingers as a zombie (asyncio's child watcher).
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.std().try_wait() {
+            return;
+        }
+        if self.kill_on_drop {
+            let _ = self.std().kill();
+        }
+        if let Some(child) = self.child.take() {
+            reaper::adopt(child);
+        }
+    }
+}
+
+/// The process-wide reaper of dropped children: one thread that collects
+/// their exit statuses (every 50 ms while any is left, then it sleeps).
+mod reaper {
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    static ORPHANS: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
+    static WAKE: Condvar = Condvar::new();
+    static STARTED: std::sync::Once = std::sync::Once::new();
+
+    /// Takes `child` to reap when it exits.
+    pub(super) fn adopt(child: std::process::Child) {
+        ORPHANS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child);
+        WAKE.notify_one();
+        STARTED.call_once(|| {
+            let _ = std::thread::Builder::new()
+                .name("yieldfrom-reaper".into())
+                .spawn(reap);
+        });
+    }
+
+    fn reap() {
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            orphans.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+            orphans = if orphans.is_empty() {
+                WAKE.wait(orphans).unwrap_or_else(|e| e.into_inner())
+            } else {
+                WAKE.wait_timeout(orphans, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            };
+        }
+    }
 }
 
 impl Child {
+    fn std(&mut self) -> &mut std::process::Child {
+        self.child.as_mut().expect("taken only when dropped")
+    }
+
     /// The child's process id.
     pub fn id(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, std::process::Child::id)
     }
 
     /// Sends SIGKILL.
     pub fn kill(&mut self) -> io::Result<()> {
-        self.child.kill()
+        self.std().kill()
     }
 
     /// Suspends the task until the child exits (Python: `await proc.wait()`).
@@ -167,7 +252,7 @@ impl Child {
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.std().try_wait()? {
                 return Ok(status);
             }
             match &self.pidfd {
