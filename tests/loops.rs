@@ -8,6 +8,27 @@ use std::time::Duration;
 
 use yieldfrom::{Coro, EventLoop, Future, Outcome, sleep, spawn, yield_from, yield_now};
 
+/// Runs the `#[ignore]`d helper test `name` in a child process (this test
+/// binary again); returns whether it succeeded, and its stderr.
+fn run_helper(name: &str) -> (bool, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("YIELDFROM_LOOPS_CHILD", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<String>()
@@ -322,21 +343,8 @@ fn helper_slow_panic_hook() {
 
 #[test]
 fn a_panic_hook_that_takes_long_is_not_blocking() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "helper_slow_panic_hook",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("YIELDFROM_LOOPS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (success, stderr) = run_helper("helper_slow_panic_hook");
+    assert!(success, "{stderr}");
     assert!(stderr.contains("done with 0 warnings"), "{stderr}");
 }
 
@@ -414,20 +422,7 @@ fn helper_outside_a_task() {
 
 #[test]
 fn await_points_outside_a_task_name_themselves_at_the_callers_line() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "helper_outside_a_task",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("YIELDFROM_LOOPS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = run_helper("helper_outside_a_task");
     let panics: Vec<&str> = stderr.lines().filter(|l| l.starts_with("PANIC ")).collect();
     assert_eq!(panics.len(), 5, "{stderr}");
     for (line, what) in panics.iter().zip([
