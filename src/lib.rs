@@ -81,6 +81,13 @@
 //!   [`catch_cancelled`] (Python's `except CancelledError`) ends it. Python
 //!   lets a task swallow a cancellation for good and counts it in
 //!   `Task.cancelling()`.
+//! - **Cleanup that awaits inside a destructor** works (the cancellation's
+//!   unwind pauses in the destructor and the loop runs others), but while it
+//!   is paused the thread is unwinding, so `std::thread::panicking()` reads
+//!   true in every task of the loop (a `std::sync::Mutex` guard dropped then
+//!   is marked poisoned). Rust's panic count is per thread, not per stack,
+//!   and `std` offers no way to set it. Cleanup that awaits is best written
+//!   after [`catch_cancelled`], where nothing is unwinding.
 //! - **Loops.** A task belongs to the loop that spawned it and a future to
 //!   the loop of its first waiter (asyncio binds it when it is made, so a
 //!   future here can be made before any loop runs). Awaiting either from a
