@@ -780,7 +780,7 @@ impl Default for Builder {
             from_env: true,
             config: Config {
                 seed: None,
-                virtual_clock: std::env::var("YIELDFROM_VIRTUAL_CLOCK").is_ok_and(|v| v == "1"),
+                virtual_clock: crate::env::virtual_clock(),
                 event_interval: 61,
                 slow_task: Duration::from_millis(100),
                 stack_size: 0,
@@ -883,7 +883,7 @@ impl Builder {
                 instruments.push(Box::new(rec.clone()));
                 (out, rec)
             });
-        if from_env && std::env::var("YIELDFROM_STEP").is_ok_and(|v| v == "1") {
+        if from_env && crate::env::step() {
             instruments.push(Box::new(crate::debug::Stepper::from_terminal()));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);

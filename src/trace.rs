@@ -349,38 +349,24 @@ impl Instrument for Recorder {
     }
 }
 
-/// What `YIELDFROM_TRACE` asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Output {
-    Timeline,
-    Chrome,
-    Log,
-}
+/// What `YIELDFROM_TRACE` asks for (read in [`crate::env`]).
+pub(crate) use crate::env::TraceOutput as Output;
 
 impl Output {
     pub(crate) fn from_env() -> Option<Output> {
-        match std::env::var("YIELDFROM_TRACE").ok()?.as_str() {
-            "timeline" => Some(Output::Timeline),
-            "chrome" => Some(Output::Chrome),
-            "log" => Some(Output::Log),
-            _ => None,
-        }
+        crate::env::trace()
     }
 
     /// Prints or writes the recorder's trace when the loop closes.
     pub(crate) fn emit(self, rec: &Recorder) {
         match self {
             Output::Timeline => {
-                let width = std::env::var("COLUMNS")
-                    .ok()
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(80);
+                let width = crate::env::columns();
                 eprint!("{}", rec.timeline(width));
             }
             Output::Log => eprint!("{}", rec.log()),
             Output::Chrome => {
-                let path = std::env::var("YIELDFROM_TRACE_FILE")
-                    .unwrap_or_else(|_| "yieldfrom-trace.json".into());
+                let path = crate::env::trace_file();
                 if let Err(e) = std::fs::write(&path, rec.chrome_json()) {
                     eprintln!("yieldfrom: cannot write the trace to {path}: {e}");
                 }

@@ -11,6 +11,11 @@ use yieldfrom::{Coro, EventLoop, Future, Outcome, sleep, spawn, yield_from, yiel
 /// Runs the `#[ignore]`d helper test `name` in a child process (this test
 /// binary again); returns whether it succeeded, and its stderr.
 fn run_helper(name: &str) -> (bool, String) {
+    run_helper_env(name, &[])
+}
+
+/// [`run_helper`] with more environment variables.
+fn run_helper_env(name: &str, env: &[(&str, &str)]) -> (bool, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -21,6 +26,7 @@ fn run_helper(name: &str) -> (bool, String) {
             "1",
         ])
         .env("YIELDFROM_LOOPS_CHILD", "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -550,5 +556,58 @@ fn close_finishes_even_a_task_that_swallows_every_cancellation() {
         warned[0].contains("task 'stubborn' was destroyed but it is pending")
             && warned[0].contains("swallowed the cancellation"),
         "{warned:?}"
+    );
+}
+
+#[test]
+#[ignore = "helper: run by environment_variables_that_mean_nothing_are_reported_once"]
+fn helper_bad_env() {
+    if std::env::var("YIELDFROM_LOOPS_CHILD").is_err() {
+        return;
+    }
+    let (_, warned) = yieldfrom::warnings::catch(|| {
+        for _ in 0..3 {
+            yieldfrom::run(Coro::new("main", || 1));
+        }
+    });
+    for w in warned {
+        eprintln!("warned: {w}");
+    }
+}
+
+#[test]
+fn environment_variables_that_mean_nothing_are_reported_once() {
+    let (success, stderr) = run_helper_env(
+        "helper_bad_env",
+        &[
+            ("YIELDFROM_TRACE", "timelines"),
+            ("YIELDFROM_STEP", "yes"),
+            ("YIELDFROM_STACK_MODE", "copy"),
+        ],
+    );
+    assert!(success, "{stderr}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warned: "))
+        .collect();
+    assert_eq!(
+        warned.len(),
+        3,
+        "each once, though three loops were built: {stderr}"
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("YIELDFROM_TRACE=\"timelines\" is not timeline, chrome or log"))
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("YIELDFROM_STEP=\"yes\" is not 0 or 1"))
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("YIELDFROM_STACK_MODE=\"copy\""))
     );
 }
