@@ -553,11 +553,11 @@ impl Core {
     fn after_step_hook(&self, task: &TaskCore, paused: Option<Trap>) {
         use crate::trace::StepEnd;
         let end = match paused {
-            Some(Trap::YieldNow) => StepEnd::Suspended("yield_now".into()),
+            Some(Trap::YieldNow) => StepEnd::Suspended(Suspend::YieldNow),
             Some(_) => StepEnd::Suspended(
                 task.waiting_on
                     .get()
-                    .map_or("?".to_string(), |r| r.to_string()),
+                    .expect("a task that parks says on what"),
             ),
             None => StepEnd::Done(task.end_note()),
         };

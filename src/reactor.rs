@@ -28,14 +28,7 @@ use crate::event_loop::{self, Core, with_loop};
 use crate::suspend::{self, Suspend, Wake};
 use crate::task::TaskRef;
 
-/// Read or write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Waiting to read (or accept).
-    Read,
-    /// Waiting to write (or for a connect to finish).
-    Write,
-}
+pub use crate::suspend::Direction;
 
 #[derive(Default)]
 struct Side {
@@ -251,11 +244,7 @@ impl Registration {
         .ok_or_else(gone)?;
         let reason = Suspend::Io {
             token: self.token(),
-            interest: if dir == Direction::Read {
-                "readable"
-            } else {
-                "writable"
-            },
+            direction: dir,
         };
         if suspend::suspend(reason) == Wake::Cancel {
             // Leave no stale waiter behind, then raise. (A wake by the reactor

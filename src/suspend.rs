@@ -61,8 +61,8 @@ pub enum Suspend {
     Io {
         /// The loop's token for the source.
         token: usize,
-        /// `"readable"` or `"writable"`.
-        interest: &'static str,
+        /// Which readiness it waits for.
+        direction: Direction,
     },
     /// Waiting for a closure on the worker threads (`to_thread`).
     Thread,
@@ -76,7 +76,7 @@ impl fmt::Display for Suspend {
             Suspend::Task { name, id } => write!(f, "task '{name}' (#{})", id.0),
             Suspend::Future => f.write_str("a future"),
             Suspend::Sync(what) => f.write_str(what),
-            Suspend::Io { token, interest } => write!(f, "socket {token} {interest}"),
+            Suspend::Io { token, direction } => write!(f, "socket {token} {direction}"),
             Suspend::Thread => f.write_str("a worker thread"),
         }
     }
@@ -93,6 +93,24 @@ impl Suspend {
             Suspend::Io { .. } => "socket I/O",
             Suspend::Thread => "to_thread()",
         }
+    }
+}
+
+/// Read or write: which readiness an I/O wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Waiting to read (or accept).
+    Read,
+    /// Waiting to write (or for a connect to finish).
+    Write,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Read => "readable",
+            Direction::Write => "writable",
+        })
     }
 }
 

@@ -50,8 +50,9 @@ pub struct TaskInfo {
 /// How a step ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepEnd {
-    /// The task paused; the reason, as the stepper prints it.
-    Suspended(String),
+    /// The task paused, for this reason: the very value it suspended with
+    /// (its `Display` is what the stepper, the log and the timeline print).
+    Suspended(crate::Suspend),
     /// The task finished: "returned", "panicked: ..." or "cancelled".
     Done(String),
 }
@@ -246,7 +247,7 @@ impl Recorder {
                         words.push(format!("Start ({t:.2} s)"));
                     }
                     EventKind::Step => words.push(format!("Resume ({t:.2} s)")),
-                    EventKind::End(StepEnd::Suspended(why)) if why == "yield_now" => {}
+                    EventKind::End(StepEnd::Suspended(crate::Suspend::YieldNow)) => {}
                     EventKind::End(StepEnd::Suspended(why)) => {
                         words.push(format!("Pause ({t:.2} s, {why})"))
                     }
@@ -302,7 +303,7 @@ impl Recorder {
                         if let StepEnd::Suspended(w) = end {
                             items.push(format!(
                                 r#"{{"name":"pause: {}","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
-                                escape(w),
+                                escape(&w.to_string()),
                                 info.id.0,
                                 at.as_secs_f64() * 1e6
                             ));
