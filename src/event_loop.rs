@@ -1199,9 +1199,13 @@ fn outcome_or_raise<T>(outcome: Outcome<T>, main: &TaskCore) -> T {
     match outcome {
         Outcome::Value(v) => v,
         Outcome::Panic(p) => resume_unwind(p),
-        Outcome::Cancelled => match main.end_note().strip_prefix("cancelled: ") {
-            Some(why) => panic!("the main coroutine '{}' was cancelled: {why}", main.name),
-            None => panic!("the main coroutine '{}' was cancelled", main.name),
+        Outcome::Cancelled => match main.end_note() {
+            crate::task::TaskEnd::Cancelled(crate::task::CancelCause::Awaited(awaited)) => panic!(
+                "the main coroutine '{}' was cancelled: it awaited task '{awaited}', which was \
+                 cancelled",
+                main.name
+            ),
+            _ => panic!("the main coroutine '{}' was cancelled", main.name),
         },
     }
 }

@@ -47,6 +47,47 @@ use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u64);
 
+/// How a task ended (what traces, timelines and the stepper say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskEnd {
+    /// Its body returned a value.
+    Returned,
+    /// Its body panicked, with this message.
+    Panicked(String),
+    /// It was cancelled.
+    Cancelled(CancelCause),
+}
+
+/// Why a task ended cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelCause {
+    /// [`Task::cancel`] (or a timeout, a task group) asked it to stop.
+    Requested,
+    /// It awaited this task, which was cancelled, and did not catch that.
+    Awaited(&'static str),
+    /// Its loop closed before it started, or gave up on it.
+    LoopClosed,
+}
+
+impl fmt::Display for TaskEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskEnd::Returned => f.write_str("returned"),
+            TaskEnd::Panicked(message) => write!(f, "panicked: {message}"),
+            TaskEnd::Cancelled(CancelCause::Requested) => f.write_str("cancelled"),
+            TaskEnd::Cancelled(CancelCause::Awaited(name)) => {
+                write!(
+                    f,
+                    "cancelled: it awaited task '{name}', which was cancelled"
+                )
+            }
+            TaskEnd::Cancelled(CancelCause::LoopClosed) => {
+                f.write_str("cancelled: the loop closed")
+            }
+        }
+    }
+}
+
 /// What is unwinding through a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Unwind {
@@ -167,7 +208,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         let finish = move |outcome| unsafe { (*out).finish(outcome) };
         if first == Wake::Cancel {
             // Cancelled before it ever ran: the body never starts, no stack is taken.
-            core.note_end("cancelled".into());
+            core.note_end(TaskEnd::Cancelled(CancelCause::Requested));
             drop(body);
             finish(Outcome::Cancelled);
             return false;
@@ -192,49 +233,49 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             shared::switch_in(index, core.key(), core.name);
         }
         let me: *const TaskCore = core;
-        let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
-            // SAFETY: the coroutine lives in the task's record, so the record
-            // outlives it.
-            let core = unsafe { &*me };
-            core.yielder.set(yielder);
-            let caught = catch_unwind(AssertUnwindSafe(body));
-            if core.unwind.get() == Unwind::Cancelling {
-                core.unwind.set(Unwind::None);
-            }
-            let outcome = match caught {
-                // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
-                Ok(v) => Outcome::Value(v),
-                Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                Err(p) if suspend::is_cancelled(p.as_ref()) => {
-                    if let Some(awaited) = p.downcast_ref::<suspend::AwaitedCancelled>() {
-                        core.note_end(format!(
-                            "cancelled: it awaited task '{}', which was cancelled",
-                            awaited.0
-                        ));
+        let co =
+            Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
+                // SAFETY: the coroutine lives in the task's record, so the record
+                // outlives it.
+                let core = unsafe { &*me };
+                core.yielder.set(yielder);
+                let caught = catch_unwind(AssertUnwindSafe(body));
+                if core.unwind.get() == Unwind::Cancelling {
+                    core.unwind.set(Unwind::None);
+                }
+                let outcome = match caught {
+                    // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                    Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
+                    Ok(v) => Outcome::Value(v),
+                    Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+                    Err(p) if suspend::is_cancelled(p.as_ref()) => {
+                        let cause = match p.downcast_ref::<suspend::AwaitedCancelled>() {
+                            Some(awaited) => CancelCause::Awaited(awaited.0),
+                            None => CancelCause::Requested,
+                        };
+                        core.note_end(TaskEnd::Cancelled(cause));
+                        Outcome::Cancelled
                     }
-                    Outcome::Cancelled
+                    Err(p) => {
+                        crate::event_loop::discount_step();
+                        Outcome::Panic(p)
+                    }
+                };
+                match &outcome {
+                    Outcome::Value(_) => {}
+                    Outcome::Cancelled => {
+                        // Keep a more telling cause set above.
+                        let note = core.end_note.take();
+                        core.end_note.set(Some(note.unwrap_or_else(|| {
+                            Box::new(TaskEnd::Cancelled(CancelCause::Requested))
+                        })));
+                    }
+                    Outcome::Panic(p) => {
+                        core.note_end(TaskEnd::Panicked(crate::future::panic_message(p.as_ref())))
+                    }
                 }
-                Err(p) => {
-                    crate::event_loop::discount_step();
-                    Outcome::Panic(p)
-                }
-            };
-            match &outcome {
-                Outcome::Value(_) => {}
-                Outcome::Cancelled => {
-                    // Keep a more telling note set above.
-                    let note = core.end_note.take();
-                    core.end_note
-                        .set(Some(note.unwrap_or_else(|| Box::new("cancelled".into()))));
-                }
-                Outcome::Panic(p) => core.note_end(format!(
-                    "panicked: {}",
-                    crate::future::panic_message(p.as_ref())
-                )),
-            }
-            finish(outcome);
-        });
+                finish(outcome);
+            });
         // SAFETY: the loop launches a task once, from `step`, which holds no
         // reference to `co` across this call.
         unsafe { *core.co.get() = Some(co) };
@@ -249,7 +290,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         // SAFETY: as above: nothing else touches the body.
         drop(unsafe { cell.take_body() });
         if !cell.out.is_done() {
-            core.note_end("cancelled: the loop closed".into());
+            core.note_end(TaskEnd::Cancelled(CancelCause::LoopClosed));
             cell.out.finish(Outcome::Cancelled);
         }
     }
@@ -531,8 +572,7 @@ pub(crate) struct TaskCore {
     pub(crate) waiting_on: Cell<Option<Suspend>>,
     /// How it ended, when not by returning (for traces).
     /// (A thin box: one word in the record, for a note most tasks never have.)
-    #[allow(clippy::box_collection)]
-    end_note: Cell<Option<Box<String>>>,
+    end_note: Cell<Option<Box<TaskEnd>>>,
 }
 
 impl TaskCore {
@@ -582,19 +622,16 @@ impl TaskCore {
     }
 
     /// Records how the task ended, when not by returning.
-    fn note_end(&self, note: String) {
-        self.end_note.set(Some(Box::new(note)));
+    fn note_end(&self, end: TaskEnd) {
+        self.end_note.set(Some(Box::new(end)));
     }
 
-    /// How the task ended ("returned", "panicked: ...", "cancelled").
-    pub(crate) fn end_note(&self) -> String {
+    /// How the task ended.
+    pub(crate) fn end_note(&self) -> TaskEnd {
         let note = self.end_note.take();
-        let text = note
-            .as_deref()
-            .map_or("returned", String::as_str)
-            .to_string();
+        let end = note.as_deref().cloned().unwrap_or(TaskEnd::Returned);
         self.end_note.set(note);
-        text
+        end
     }
 
     pub(crate) fn wait_seq(&self) -> u32 {

@@ -53,8 +53,8 @@ pub enum StepEnd {
     /// The task paused, for this reason: the very value it suspended with
     /// (its `Display` is what the stepper, the log and the timeline print).
     Suspended(crate::Suspend),
-    /// The task finished: "returned", "panicked: ..." or "cancelled".
-    Done(String),
+    /// The task finished, in this way.
+    Done(crate::task::TaskEnd),
 }
 
 /// Hooks the loop calls at each decision (all default to doing nothing).
@@ -251,7 +251,7 @@ impl Recorder {
                     EventKind::End(StepEnd::Suspended(why)) => {
                         words.push(format!("Pause ({t:.2} s, {why})"))
                     }
-                    EventKind::End(StepEnd::Done(how)) if how == "returned" => {
+                    EventKind::End(StepEnd::Done(crate::task::TaskEnd::Returned)) => {
                         words.push(format!("Done ({t:.2} s)"))
                     }
                     EventKind::End(StepEnd::Done(how)) => {

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use yieldfrom::debug::{Stepper, explore};
+use yieldfrom::task::{CancelCause, TaskEnd};
 use yieldfrom::trace::{Instrument, Recorder, StepEnd, TaskInfo};
 use yieldfrom::{Coro, EventLoop, combinators::gather, sleep, spawn, yield_from, yield_now};
 
@@ -293,11 +294,11 @@ fn step_ends_name_panics_and_cancellations() {
         })
         .collect();
     assert!(
-        ends.contains(&StepEnd::Done("panicked: boom".into())),
+        ends.contains(&StepEnd::Done(TaskEnd::Panicked("boom".into()))),
         "{ends:?}"
     );
     assert!(
-        ends.contains(&StepEnd::Done("cancelled".into())),
+        ends.contains(&StepEnd::Done(TaskEnd::Cancelled(CancelCause::Requested))),
         "{ends:?}"
     );
 }
