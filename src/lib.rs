@@ -126,6 +126,7 @@
 //! [`task`] → [`event_loop`] → [`awaitable`] → [`time`] → [`combinators`] →
 //! [`sync`] → [`reactor`] → [`threads`] → [`warnings`].
 #![warn(missing_docs, rust_2018_idioms)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod awaitable;
 pub mod combinators;

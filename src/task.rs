@@ -728,16 +728,15 @@ impl TaskCore {
 
     /// Runs one step of the task on its stack; `Some(trap)` if it paused.
     pub(crate) fn step(&self, wake: Wake, stack_size: usize, mode: StackMode) -> Option<Trap> {
+        let entered = suspend::enter(self);
         // SAFETY: steps are driven only by the loop, one at a time, and a task
         // never steps itself (suspend() runs on the task stack, step() on the
-        // loop's), so this is the only reference to the coroutine now.
-        let entered = suspend::enter(self);
-        // SAFETY: as above; the vtable is the cell's own, and a task with no
-        // coroutine yet has not been launched (a finished one is never
-        // stepped); no reference to `co` is held across the launch.
-        if unsafe { (*self.co.get()).is_none() }
-            && !unsafe { (self.vtable.launch)(self, stack_size, mode, wake) }
-        {
+        // loop's), so nothing else refers to the coroutine now.
+        let unlaunched = unsafe { (*self.co.get()).is_none() };
+        // SAFETY: the vtable is the cell's own, and a task with no coroutine
+        // yet has not been launched (a finished one is never stepped); no
+        // reference to `co` is held across the launch.
+        if unlaunched && !unsafe { (self.vtable.launch)(self, stack_size, mode, wake) } {
             return None;
         }
         let shared = self.shared_index();
