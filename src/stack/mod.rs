@@ -307,6 +307,8 @@ enum Kind {
     NoGuards { live: usize },
     /// Shared stacks are not available on this target.
     SharedUnsupported,
+    /// 255 shared stacks exist, none of the size asked for.
+    SharedFull,
 }
 
 impl StackError {
@@ -352,6 +354,10 @@ impl fmt::Display for StackError {
                  vm.max_map_count (`sysctl -w vm.max_map_count=1048576` as root), free some \
                  generators, or run tasks on shared stacks (yieldfrom::stack::StackMode)",
                 max_map_count()
+            ),
+            Kind::SharedFull => f.write_str(
+                "yieldfrom: 255 shared stacks of other sizes exist on this thread, none of the \
+                 size asked for: use fewer distinct task stack sizes",
             ),
             Kind::SharedUnsupported => f.write_str(
                 "yieldfrom: shared stacks (copy-stack mode) are implemented for x86_64 only; \

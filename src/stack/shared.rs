@@ -155,10 +155,12 @@ pub(crate) fn task_stack(
 
 impl Shared {
     fn assign(&mut self, size: usize) -> Result<(TaskStack, Option<u8>), StackError> {
-        let of_size: Vec<usize> = (0..self.stacks.len())
-            .filter(|&i| self.stacks[i].stack.size() == size)
-            .collect();
-        let at = if of_size.len() < PER_SIZE && self.stacks.len() < u8::MAX as usize {
+        let of_size = self
+            .stacks
+            .iter()
+            .filter(|s| s.stack.size() == size)
+            .count();
+        let at = if of_size < PER_SIZE && self.stacks.len() < usize::from(u8::MAX) {
             // A shared stack is guarded like any other, outside the budget
             // (a few per size; it is what serves tasks once the budget is spent).
             let stack = PooledStack::take_outside_budget(size)?;
@@ -170,6 +172,9 @@ impl Shared {
                 tasks: 0,
             });
             self.stacks.len() - 1
+        } else if of_size == 0 {
+            // 255 shared stacks of other sizes already: a task size too many.
+            return Err(StackError::new(Kind::SharedFull));
         } else {
             let turn = match self.turn.iter_mut().find(|(s, _)| *s == size) {
                 Some((_, t)) => t,
@@ -178,8 +183,15 @@ impl Shared {
                     &mut self.turn.last_mut().expect("pushed").1
                 }
             };
-            *turn = (*turn + 1) % of_size.len();
-            of_size[*turn]
+            *turn = (*turn + 1) % of_size;
+            let nth = *turn;
+            self.stacks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.stack.size() == size)
+                .nth(nth)
+                .map(|(i, _)| i)
+                .expect("of_size stacks of this size")
         };
         let shared = &mut self.stacks[at];
         shared.tasks += 1;
