@@ -448,3 +448,5 @@ impl fmt::Display for GroupFailed {
         Ok(())
     }
 }
+
+opaque_debug!(Completions, AsCompleted<T>, TaskGroup);

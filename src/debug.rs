@@ -209,3 +209,5 @@ pub fn explore<T: 'static>(
         None => Ok(passed),
     }
 }
+
+opaque_debug!(Stepper);

@@ -1234,3 +1234,12 @@ pub fn spawn<T: 'static>(coro: Coro<T>) -> Task<T> {
 
 /// Type-erased value passed back from a worker thread.
 pub(crate) type ThreadResult = std::thread::Result<Box<dyn Any + Send>>;
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("callback", &self.0.name)
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}

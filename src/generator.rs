@@ -817,3 +817,14 @@ pub(crate) fn name_of<F>() -> &'static str {
     let full = full.trim_end_matches("::{{closure}}");
     full.rsplit("::").next().unwrap_or(full)
 }
+
+opaque_debug!(Resume<S>, Co<Y, S>, FromIter<I>);
+
+impl<Y, S, R> fmt::Debug for Generator<Y, S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Generator")
+            .field("name", &self.name)
+            .field("state", &self.state.get())
+            .finish()
+    }
+}

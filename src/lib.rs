@@ -125,8 +125,19 @@
 //! [`generator`] → [`stack`] → [`coro`] → [`suspend`] → [`future`] →
 //! [`task`] → [`event_loop`] → [`awaitable`] → [`time`] → [`combinators`] →
 //! [`sync`] → [`reactor`] → [`threads`] → [`warnings`].
-#![warn(missing_docs, rust_2018_idioms)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+/// `Debug` for a type whose insides are not for printing: `Name { .. }`.
+macro_rules! opaque_debug {
+    ($($ty:ident $(<$($g:tt),*>)?),* $(,)?) => {$(
+        impl$(<$($g),*>)? std::fmt::Debug for $ty$(<$($g),*>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty)).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
 
 pub mod awaitable;
 pub mod combinators;

@@ -289,3 +289,5 @@ impl Drop for Registration {
         }
     }
 }
+
+opaque_debug!(Registration);

@@ -375,3 +375,5 @@ impl Output {
         }
     }
 }
+
+opaque_debug!(Recorder);

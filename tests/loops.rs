@@ -611,3 +611,18 @@ fn environment_variables_that_mean_nothing_are_reported_once() {
             .any(|w| w.contains("YIELDFROM_STACK_MODE=\"copy\""))
     );
 }
+
+#[test]
+fn public_handles_print_something_useful_with_debug() {
+    let lock = yieldfrom::sync::Lock::new();
+    assert_eq!(format!("{lock:?}"), "Lock { locked: false }");
+    let q = yieldfrom::sync::Queue::<u8>::new(3);
+    assert_eq!(format!("{q:?}"), "Queue { qsize: 0, maxsize: 3 }");
+    let g: yieldfrom::Generator<u8> = yieldfrom::Generator::named("g", |_| Ok(()));
+    assert_eq!(
+        format!("{g:?}"),
+        "Generator { name: \"g\", state: Created }"
+    );
+    let command = yieldfrom::net::Command::new("true");
+    assert_eq!(format!("{command:?}"), "Command { .. }");
+}

@@ -169,8 +169,7 @@ fn stack_sizes_that_would_wrap_are_clear_errors() {
         stack::MAX_STACK_SIZE + 1,
     ] {
         let err = Generator::<(), (), ()>::try_with_stack_size(bytes, |_: &Co<(), ()>| Ok(()))
-            .err()
-            .expect("an error, not a stack");
+            .expect_err("an error, not a stack");
         assert!(
             err.to_string().contains(&format!(
                 "a coroutine stack of {bytes} bytes is larger than the 1 GiB"

@@ -236,3 +236,11 @@ pub(crate) mod sys {
         }
     }
 }
+
+impl<S: Source> std::fmt::Debug for Io<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Io")
+            .field("token", &self.token())
+            .finish_non_exhaustive()
+    }
+}

@@ -113,3 +113,5 @@ impl PipeReader {
 
 std_io!(PipeWriter);
 std_io!(PipeReader);
+
+opaque_debug!(PipeWriter, PipeReader);

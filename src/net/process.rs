@@ -299,3 +299,5 @@ impl Source for PidFd {
         SourceFd(&self.0.as_raw_fd()).deregister(registry)
     }
 }
+
+opaque_debug!(Command, Child);

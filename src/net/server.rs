@@ -192,3 +192,5 @@ pub fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(BufReader<ReadHa
     let stream = Rc::new(TcpStream::connect(addr)?);
     Ok((BufReader::new(ReadHalf(stream.clone())), WriteHalf(stream)))
 }
+
+opaque_debug!(Server, ReadHalf, WriteHalf);

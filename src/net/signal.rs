@@ -74,3 +74,5 @@ impl Drop for Signals {
         }
     }
 }
+
+opaque_debug!(Signals);

@@ -192,3 +192,5 @@ impl TcpListener {
 pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
+
+opaque_debug!(TcpStream, TcpListener);

@@ -65,3 +65,5 @@ impl UdpSocket {
         self.io.get_ref().local_addr()
     }
 }
+
+opaque_debug!(UdpSocket);

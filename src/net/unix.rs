@@ -89,3 +89,5 @@ impl UnixListener {
         self.io.get_ref().local_addr()
     }
 }
+
+opaque_debug!(UnixStream, UnixListener);

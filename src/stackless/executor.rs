@@ -259,3 +259,5 @@ pub fn run<T: 'static>(fut: impl Future<Output = T> + 'static) -> T {
         exec.wait(&mut events);
     }
 }
+
+opaque_debug!(JoinHandle<T>);

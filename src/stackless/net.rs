@@ -113,3 +113,5 @@ impl TcpListener {
         Ok(TcpStream(Source::new(s)?))
     }
 }
+
+opaque_debug!(TcpStream, TcpListener);

@@ -55,3 +55,5 @@ impl Future for YieldNow {
         Poll::Pending
     }
 }
+
+opaque_debug!(Sleep, YieldNow);

@@ -185,3 +185,5 @@ impl<T> OneshotReceiver<T> {
         self.0.0.borrow_mut().take().ok_or(RecvError)
     }
 }
+
+opaque_debug!(Sender<T>, Receiver<T>, OneshotSender<T>, OneshotReceiver<T>);

@@ -230,3 +230,12 @@ impl<T: Ord> Queue<T> {
         Queue::with_store(maxsize, Store::Priority(BinaryHeap::new(), T::cmp))
     }
 }
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .finish()
+    }
+}
