@@ -120,21 +120,23 @@ impl Instrument for Stepper {
 /// Reads one key: raw mode when stdin is a terminal, else one byte of a line.
 fn read_key() -> u8 {
     let mut byte = [0u8; 1];
-    // SAFETY: isatty/tcgetattr/tcsetattr on descriptor 0 with valid structs;
-    // the terminal's mode is restored before returning.
-    unsafe {
-        if libc::isatty(0) == 1 {
-            let mut old: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut old) == 0 {
-                let mut raw = old;
-                raw.c_lflag &= !(libc::ICANON | libc::ECHO);
-                raw.c_cc[libc::VMIN] = 1;
-                raw.c_cc[libc::VTIME] = 0;
-                libc::tcsetattr(0, libc::TCSANOW, &raw);
-                let n = libc::read(0, byte.as_mut_ptr().cast(), 1);
-                libc::tcsetattr(0, libc::TCSANOW, &old);
-                return if n == 1 { byte[0] } else { b'c' };
-            }
+    // SAFETY: isatty only inspects descriptor 0.
+    if unsafe { libc::isatty(0) } == 1 {
+        // SAFETY: an all-zero termios is a valid value to fill in.
+        let mut old: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: tcgetattr writes the terminal's settings into `old`.
+        if unsafe { libc::tcgetattr(0, &mut old) } == 0 {
+            let mut raw = old;
+            raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+            raw.c_cc[libc::VMIN] = 1;
+            raw.c_cc[libc::VTIME] = 0;
+            // SAFETY: sets descriptor 0's mode from a valid termios.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &raw) };
+            // SAFETY: reads at most one byte into a one-byte buffer.
+            let n = unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) };
+            // SAFETY: restores the mode read above before returning.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &old) };
+            return if n == 1 { byte[0] } else { b'c' };
         }
     }
     match std::io::stdin().read(&mut byte) {

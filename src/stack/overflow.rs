@@ -112,18 +112,19 @@ fn owner_of(addr: usize) -> Option<(&'static str, usize)> {
 
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let info_ref = unsafe { &*info };
+    // SAFETY: si_addr is the faulting address for SIGSEGV and SIGBUS.
+    let addr = unsafe { info_ref.si_addr() } as usize;
     if let Some((name, size)) = owner_of(addr) {
         report(name, size, "it ran into its guard page");
     }
     // Not ours: hand the signal to whoever had it before.
-    // SAFETY: the statics were written once, before this handler was installed.
-    let old = unsafe {
-        if sig == libc::SIGBUS {
-            std::ptr::read(&raw const OLD_BUS)
-        } else {
-            std::ptr::read(&raw const OLD_SEGV)
-        }
+    let old = if sig == libc::SIGBUS {
+        // SAFETY: written once, before this handler was installed.
+        unsafe { std::ptr::read(&raw const OLD_BUS) }
+    } else {
+        // SAFETY: as above.
+        unsafe { std::ptr::read(&raw const OLD_SEGV) }
     };
     // SAFETY: restoring or calling the previous disposition is what the
     // process would have done without us; a default action re-faults and
