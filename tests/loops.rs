@@ -626,3 +626,20 @@ fn public_handles_print_something_useful_with_debug() {
     let command = yieldfrom::net::Command::new("true");
     assert_eq!(format!("{command:?}"), "Command { .. }");
 }
+
+#[test]
+fn every_error_type_is_a_std_error() {
+    fn is_error<E: std::error::Error>(_: &E) {}
+    is_error(&yieldfrom::Elapsed);
+    is_error(&yieldfrom::Cancelled);
+    is_error(&yieldfrom::GenError::Finished);
+    is_error(&yieldfrom::sync::QueueEmpty);
+    is_error(&yieldfrom::sync::QueueFull(1u8));
+    is_error(&yieldfrom::sync::RecvError);
+    is_error(&yieldfrom::sync::SendError(1u8));
+    let err = yieldfrom::Generator::<(), (), ()>::try_with_stack_size(usize::MAX, |_| Ok(()))
+        .expect_err("too large");
+    is_error(&err);
+    let boxed: Box<dyn std::error::Error> = Box::new(yieldfrom::sync::QueueEmpty);
+    assert_eq!(boxed.to_string(), "the queue is empty");
+}

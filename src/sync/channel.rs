@@ -26,6 +26,10 @@ impl fmt::Display for RecvError {
     }
 }
 
+impl<T: fmt::Debug> std::error::Error for SendError<T> {}
+
+impl std::error::Error for RecvError {}
+
 struct Chan<T> {
     items: RefCell<VecDeque<T>>,
     capacity: usize,

@@ -26,6 +26,10 @@ impl fmt::Display for QueueEmpty {
     }
 }
 
+impl<T: fmt::Debug> std::error::Error for QueueFull<T> {}
+
+impl std::error::Error for QueueEmpty {}
+
 /// An item of a priority queue, ordered by the queue's comparison (smallest first).
 struct Prio<T> {
     item: T,
