@@ -20,7 +20,7 @@ use crate::suspend::{self, Suspend, Wake};
 use crate::task::{Task, TaskRef};
 
 /// Indices of finished tasks, in the order they finished, and who waits for them.
-pub struct Completions {
+pub(crate) struct Completions {
     done: RefCell<VecDeque<usize>>,
     waiter: RefCell<Option<(TaskRef, u32)>>,
 }

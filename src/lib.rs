@@ -119,6 +119,11 @@
 //! let task: yieldfrom::Task<u8> = unimplemented!();
 //! needs_send(task);
 //! ```
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! let listener: yieldfrom::net::TcpListener = unimplemented!();
+//! needs_send(listener); // a socket cannot move to another thread
+//! ```
 //!
 //! ## Layers, in reading order
 //!

@@ -124,14 +124,8 @@ impl Reactor {
 /// to it, whichever loop (or none) is running, and a task of another loop
 /// that tries to wait on it gets an error. It is neither `Send` nor `Sync`
 /// (the loop's poller and slots live on the loop's thread), so neither is
-/// any socket built on it:
-///
-/// ```compile_fail
-/// fn needs_send<T: Send>(_: T) {}
-/// let listener: yieldfrom::net::TcpListener = unimplemented!();
-/// needs_send(listener); // a socket cannot move to another thread
-/// ```
-pub struct Registration {
+/// any socket built on it (a `compile_fail` doc test in the crate docs).
+pub(crate) struct Registration {
     token: Token,
     /// The loop whose poller and reactor hold the source.
     lp: Weak<Core>,
@@ -139,7 +133,7 @@ pub struct Registration {
 
 impl Registration {
     /// Registers `source` for reading and writing with the running loop.
-    pub fn new(source: &mut impl Source) -> io::Result<Registration> {
+    pub(crate) fn new(source: &mut impl Source) -> io::Result<Registration> {
         with_loop("I/O", |core| {
             let index = core.reactor.free.borrow_mut().pop().unwrap_or_else(|| {
                 let mut slots = core.reactor.slots.borrow_mut();
@@ -173,13 +167,13 @@ impl Registration {
     }
 
     /// The token (shown in traces as the socket's number).
-    pub fn token(&self) -> usize {
+    pub(crate) fn token(&self) -> usize {
         split(self.token).0
     }
 
     /// Deregisters `source` from the loop's poller; call before the source is
     /// closed (the slot itself is freed when the registration is dropped).
-    pub fn deregister(&self, source: &mut impl Source) {
+    pub(crate) fn deregister(&self, source: &mut impl Source) {
         if let Some(core) = self.lp.upgrade() {
             core.with_registry(|registry| {
                 let _ = registry.deregister(source);
@@ -202,7 +196,11 @@ impl Registration {
 
     /// Runs `op` until it does not return `WouldBlock`, suspending the task
     /// for readiness in between (smol's `read_with`/`write_with` idiom).
-    pub fn io<R>(&self, dir: Direction, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.park(dir)?,
@@ -214,7 +212,7 @@ impl Registration {
 
     /// Suspends until an event for `dir` arrives (returns at once if one
     /// arrived since the flag was last cleared).
-    pub fn wait(&self, dir: Direction) -> io::Result<()> {
+    pub(crate) fn wait(&self, dir: Direction) -> io::Result<()> {
         let ready = self.with_side(dir, |side| side.ready).ok_or_else(gone)?;
         if ready {
             return Ok(());

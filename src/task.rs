@@ -45,7 +45,29 @@ use crate::suspend::{self, Suspend, TaskYielder, Trap, Wake};
 /// A task's number, unique within its loop, in order of creation (so a
 /// replayed program numbers its tasks the same way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub u64);
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The number: 1 for the loop's first task, then in order of spawning.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro};
+    /// let (a, b) = run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("t", || ()));
+    ///     (yieldfrom::Task::id(&t).get(), t.id().get())
+    /// }));
+    /// assert_eq!((a, b), (2, 2)); // main is #1
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// How a task ended (what traces, timelines and the stepper say).
 #[derive(Clone, Debug, PartialEq, Eq)]
