@@ -2,7 +2,7 @@
 //! `select`, and task groups (Python: `asyncio.gather`, `asyncio.wait`,
 //! `asyncio.as_completed`, `asyncio.TaskGroup`).
 //!
-//! All of them rest on [`Completions`]: every watched task reports its index
+//! All of them rest on `Completions`: every watched task reports its index
 //! there when it is done, and the waiting task wakes to read the indices in
 //! completion order. Each completion costs one wake-up, so waiting for n
 //! tasks is O(n), not O(n²).

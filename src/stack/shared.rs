@@ -26,7 +26,7 @@
 //!   generator (which may borrow from the task) runs on a stack of its own and
 //!   only while the task runs;
 //! - a task's coroutine is resumed, created and dropped only while its frames
-//!   are resident ([`switch_in`] first; corosensei writes a new coroutine's
+//!   are resident (`switch_in` first; corosensei writes a new coroutine's
 //!   first frame into the stack when it is created, so that also waits until
 //!   the previous occupant is saved);
 //! - the saved part is exact: it starts at the stack pointer of the switch
