@@ -2,6 +2,8 @@
 //! every use either works on the right loop or is refused with a clear
 //! message; no loop steps another loop's task.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,23 +18,8 @@ fn run_helper(name: &str) -> (bool, String) {
 
 /// [`run_helper`] with more environment variables.
 fn run_helper_env(name: &str, env: &[(&str, &str)]) -> (bool, String) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("YIELDFROM_LOOPS_CHILD", "1")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (stderr, status) = common::run_helper(name, "YIELDFROM_LOOPS_CHILD", env);
+    (status.success(), stderr)
 }
 
 fn message(payload: Box<dyn std::any::Any + Send>) -> String {

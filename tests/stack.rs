@@ -7,31 +7,13 @@
 //! stderr and exit status. The helpers are `#[ignore]`d so that a normal run
 //! does not execute them on their own.
 
-use std::process::Command;
+mod common;
 
 use yieldfrom::stack::StackMode;
 use yieldfrom::{Co, Coro, EventLoop, Generator, spawn, stack, yield_from};
 
 fn run_helper(name: &str, env: &[(&str, &str)]) -> (String, std::process::ExitStatus) {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ]);
-    cmd.env("YIELDFROM_STACK_CHILD", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status,
-    )
+    common::run_helper(name, "YIELDFROM_STACK_CHILD", env)
 }
 
 fn in_child() -> bool {
