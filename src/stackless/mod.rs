@@ -18,7 +18,8 @@
 //! | wake-up | the loop schedules the task | `Waker::wake` pushes the task's index |
 //! | cancellation | `Cancelled` raised at the await point | drop the future |
 //!
-//! One departure from the design notes: the twin drives its own `mio::Poll`
+//! One departure from the project's design (which has the twin share the
+//! stackful side's reactor): the twin drives its own `mio::Poll`
 //! (forty lines in `executor.rs`) instead of sharing yieldfrom's reactor
 //! instance. yieldfrom's reactor wakes stackful task records; a `Waker` is a
 //! different currency, and bridging the two would make neither readable on
