@@ -356,3 +356,92 @@ fn stacks_beyond_the_warm_limit_give_their_pages_back() {
     );
     assert!(s.free_resident_bytes >= 4 * 40 * 1024, "{s:?}");
 }
+
+#[test]
+#[ignore = "helper: run by a_failed_mprotect_gives_its_guards_back"]
+fn helper_mprotect_failure() {
+    if !in_child() {
+        return;
+    }
+    // Use up the process's mappings (alternate protections so that the
+    // kernel cannot merge neighbours), leaving a handful: an arena then maps,
+    // but guarding its slots fails after a few.
+    let page = 4096;
+    let limit = stack::max_map_count();
+    let mut fillers = Vec::new();
+    for i in 0.. {
+        let prot = if i % 2 == 0 {
+            libc::PROT_READ
+        } else {
+            libc::PROT_NONE
+        };
+        // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            break;
+        }
+        fillers.push(p);
+        if fillers.len() > limit {
+            break;
+        }
+    }
+    // Give a few back: room for the arena and three of its guards.
+    for p in fillers.drain(fillers.len() - 8..) {
+        // SAFETY: unmapping a page mapped above, used by nothing.
+        unsafe { libc::munmap(p, page) };
+    }
+    stack::set_guard_budget(1000);
+    let before = stack::guard_budget();
+    let mut gens = Vec::new();
+    while let Ok(g) = Generator::try_new(|co: &Co<(), ()>| co.yield_(())) {
+        g.start().unwrap();
+        gens.push(g);
+        if gens.len() > 100 {
+            break;
+        }
+    }
+    let got = gens.len();
+    let left = stack::guard_budget();
+    eprintln!("guarded {got} budget before {before} left {left}");
+    // Mappings back: the budget left still serves.
+    for p in fillers.drain(..) {
+        // SAFETY: as above.
+        unsafe { libc::munmap(p, page) };
+    }
+    let more = Generator::try_new(|co: &Co<(), ()>| co.yield_(())).is_ok();
+    eprintln!("after the mappings came back: {more}");
+}
+
+#[test]
+fn a_failed_mprotect_gives_its_guards_back() {
+    let (stderr, status) = run_helper("helper_mprotect_failure", &[]);
+    assert!(status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("guarded "))
+        .expect(&stderr);
+    let n: Vec<usize> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+    let (got, before, left) = (n[0], n[1], n[2]);
+    assert!(
+        got > 0 && got < 100,
+        "some slots were guarded, then mprotect failed: {line}"
+    );
+    assert_eq!(
+        left,
+        before - got,
+        "only the guards in use left the budget: {line}"
+    );
+    assert!(
+        stderr.contains("after the mappings came back: true"),
+        "{stderr}"
+    );
+}
