@@ -352,7 +352,16 @@ pub(crate) fn call_soon_on(home: &std::rc::Weak<Core>, f: Box<dyn FnOnce()>, nam
         Some(core) => core.ready.borrow_mut().push_back(cb(f)),
         None => match RUNNING.with(|r| r.borrow().clone()) {
             Some(core) => core.ready.borrow_mut().push_back(cb(f)),
-            None => f(),
+            // Reported, not raised, as a loop would: the future's other
+            // waiters still get their wake-up.
+            None => {
+                if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                    crate::warnings::warn(format!(
+                        "yieldfrom: exception in callback {name}: {}",
+                        crate::future::panic_message(payload.as_ref())
+                    ));
+                }
+            }
         },
     }
 }

@@ -142,6 +142,19 @@ fn a_future_resolved_outside_any_loop_wakes_every_waiter() {
     fut.set_result(1);
     assert_eq!(ran.get(), 3);
 
+    // One of them panicking costs the others nothing; it is reported.
+    let fut: Future<u8> = Future::new();
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    fut.add_done_callback(|| panic!("first went wrong"));
+    fut.add_done_callback(move || r.set(r.get() + 1));
+    let (_, warned) = yieldfrom::warnings::catch(|| fut.set_result(1));
+    assert_eq!(ran.get(), 1);
+    assert!(
+        warned.len() == 1 && warned[0].contains("first went wrong"),
+        "{warned:?}"
+    );
+
     // Bound to a loop that is not running: the callbacks wait for that loop.
     let lp = EventLoop::new();
     let fut: Future<u8> = Future::new();
