@@ -8,57 +8,24 @@
 //! tasks is O(n), not O(n²).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::context;
 use crate::coro::Coro;
-use crate::event_loop::{self, EventLoop, spawn};
-use crate::future::{Outcome, Waiter, panic_message};
-use crate::suspend::{self, Suspend, Wake};
-use crate::task::{Task, TaskRef};
+use crate::event_loop::{EventLoop, spawn};
+use crate::future::{Completions, Outcome, Waiter, panic_message};
+use crate::suspend::{self, Wake};
+use crate::task::{Task, TaskRef, raw};
 
-/// Indices of finished tasks, in the order they finished, and who waits for them.
-pub(crate) struct Completions {
-    done: RefCell<VecDeque<usize>>,
-    waiter: RefCell<Option<(TaskRef, u32)>>,
-}
-
-impl Completions {
-    fn watch<T>(tasks: &[Task<T>]) -> Rc<Completions> {
-        let c = Rc::new(Completions {
-            done: RefCell::default(),
-            waiter: RefCell::default(),
-        });
-        for (i, t) in tasks.iter().enumerate() {
-            t.fut.add_waiter(Waiter::Index(c.clone(), i));
-        }
-        c
+/// A completion list that every one of `tasks` reports its index to.
+fn watch<T>(tasks: &[Task<T>]) -> Rc<Completions> {
+    let c = Completions::new();
+    for (i, t) in tasks.iter().enumerate() {
+        t.fut.add_waiter(Waiter::Index(c.clone(), i));
     }
-
-    pub(crate) fn push(&self, i: usize) {
-        self.done.borrow_mut().push_back(i);
-        if let Some((task, seq)) = self.waiter.borrow_mut().take() {
-            event_loop::wake(&task, seq, Wake::Run);
-        }
-    }
-
-    fn pop(&self) -> Option<usize> {
-        self.done.borrow_mut().pop_front()
-    }
-
-    /// Suspends until a completion arrives (or `wake` is called otherwise).
-    fn park(&self, what: &'static str) -> Wake {
-        if !self.done.borrow().is_empty() {
-            return Wake::Run;
-        }
-        let me = suspend::with_current(what, |t| (t.rc(), t.wait_seq()));
-        *self.waiter.borrow_mut() = Some(me);
-        let wake = suspend::suspend(Suspend::Sync(what));
-        self.waiter.borrow_mut().take();
-        wake
-    }
+    c
 }
 
 /// Runs the coroutines concurrently as tasks and returns their results in
@@ -104,7 +71,7 @@ fn collect<T: 'static, U>(
     tasks: Vec<Task<T>>,
     mut each: impl FnMut(Outcome<T>) -> Option<U>,
 ) -> Vec<U> {
-    let completions = Completions::watch(&tasks);
+    let completions = watch(&tasks);
     let mut results: Vec<Option<U>> = (0..tasks.len()).map(|_| None).collect();
     let mut left = tasks.len();
     while left > 0 {
@@ -149,15 +116,13 @@ pub fn wait<T: 'static>(
     when: ReturnWhen,
     timeout: Option<Duration>,
 ) -> (Vec<Task<T>>, Vec<Task<T>>) {
-    let completions = Completions::watch(&tasks);
+    let completions = watch(&tasks);
     let timed_out = Rc::new(Cell::new(false));
     let timer = timeout.map(|limit| {
         let (flag, c) = (timed_out.clone(), completions.clone());
         EventLoop::current().call_later(limit, move || {
             flag.set(true);
-            if let Some((task, seq)) = c.waiter.borrow_mut().take() {
-                event_loop::wake(&task, seq, Wake::Run);
-            }
+            c.wake_waiter();
         })
     });
     let mut finished = 0;
@@ -203,7 +168,7 @@ pub fn wait<T: 'static>(
 /// ```
 pub fn as_completed<T: 'static>(tasks: Vec<Task<T>>) -> AsCompleted<T> {
     AsCompleted {
-        completions: Completions::watch(&tasks),
+        completions: watch(&tasks),
         left: tasks.len(),
         tasks,
     }
@@ -242,7 +207,7 @@ impl<T> Iterator for AsCompleted<T> {
 pub fn select<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> (usize, T) {
     let tasks: Vec<Task<T>> = coros.into_iter().map(spawn).collect();
     assert!(!tasks.is_empty(), "select() needs at least one coroutine");
-    let completions = Completions::watch(&tasks);
+    let completions = watch(&tasks);
     let first = loop {
         if let Some(i) = completions.pop() {
             break i;
@@ -335,9 +300,9 @@ impl GroupState {
             return;
         }
         for child in self.children.borrow().iter() {
-            event_loop::cancel_task(child);
+            raw::cancel(child);
         }
-        event_loop::cancel_task(&self.parent);
+        raw::cancel(&self.parent);
     }
 }
 
@@ -359,16 +324,13 @@ impl GroupState {
 /// assert_eq!(sum, 3);
 /// ```
 pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
-    let parent = suspend::with_current("task_group()", |t| t.rc());
+    let parent = context::with_current("task_group()", |t| t.rc());
     let group = TaskGroup {
         state: Rc::new(GroupState {
             children: RefCell::default(),
             failures: RefCell::default(),
             parent,
-            done: Rc::new(Completions {
-                done: RefCell::default(),
-                waiter: RefCell::default(),
-            }),
+            done: Completions::new(),
             aborting: Cell::new(false),
         }),
     };
@@ -449,4 +411,4 @@ impl fmt::Display for GroupFailed {
     }
 }
 
-opaque_debug!(Completions, AsCompleted<T>, TaskGroup);
+opaque_debug!(AsCompleted<T>, TaskGroup);

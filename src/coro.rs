@@ -41,7 +41,7 @@ pub(crate) trait Body<T> {
         self: Box<Self>,
         id: crate::task::TaskId,
         name: &'static str,
-        lp: std::rc::Weak<crate::event_loop::Core>,
+        lp: crate::task::raw::HomeRef,
     ) -> crate::Task<T>;
 }
 
@@ -54,7 +54,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F> {
         self: Box<Self>,
         id: crate::task::TaskId,
         name: &'static str,
-        lp: std::rc::Weak<crate::event_loop::Core>,
+        lp: crate::task::raw::HomeRef,
     ) -> crate::Task<T> {
         crate::Task::new(self.0, id, name, lp)
     }

@@ -16,11 +16,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 use std::ptr::NonNull;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use crate::event_loop::{self, Core};
-use crate::suspend::{self, Cancelled, Suspend, Wake};
-use crate::task::{TaskCore, TaskRef};
+use crate::context;
+use crate::suspend::{self, Cancelled, Suspend, Wake, WakeToken};
+use crate::task::raw::{self, HomeRef, TaskCore, TaskRef};
 
 /// How a future or task ended.
 pub enum Outcome<T> {
@@ -69,30 +69,98 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Who is told when a future is done.
 pub(crate) enum Waiter {
     /// A task suspended on it, with the wait sequence number it suspended at.
-    Task(TaskRef, u32),
+    Task(WakeToken),
     /// A done callback, and its name for reports.
     Callback(Box<dyn FnOnce()>, &'static str),
     /// One of many futures a combinator watches: report the index.
-    Index(Rc<crate::combinators::Completions>, usize),
+    Index(Rc<Completions>, usize),
 }
 
 impl Waiter {
     /// The waiter for the running task.
     pub(crate) fn current() -> Waiter {
-        suspend::with_current("yield_from()", |t| Waiter::Task(t.rc(), t.wait_seq()))
+        Waiter::Task(WakeToken::current("yield_from()"))
     }
 
     /// Schedules the waiter: a task on its own loop, a callback on `home`
     /// (the future's loop) or else the running one. Never panics, so one
     /// waiter cannot cost the others their wake-up.
-    pub(crate) fn wake(self, home: &Weak<Core>) {
+    pub(crate) fn wake(self, home: Option<&HomeRef>) {
         match self {
-            Waiter::Task(task, seq) => event_loop::wake(&task, seq, Wake::Run),
-            Waiter::Callback(f, name) => event_loop::call_soon_on(home, f, name),
+            Waiter::Task(token) => token.wake(),
+            Waiter::Callback(f, name) => call_soon_on(home, f, name),
             Waiter::Index(completions, i) => completions.push(i),
         }
     }
 }
+
+/// Schedules a done callback on `home` if it is alive, else on the running
+/// loop; with neither, runs it now (a future that never met a loop),
+/// reporting a panic rather than raising it, as a loop would, so that the
+/// future's other waiters still get their wake-up.
+fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: &'static str) {
+    let live = home.and_then(HomeRef::upgrade);
+    if let Some(home) = live.or_else(|| context::running_home()?.upgrade()) {
+        home.call_soon(f, name);
+    } else if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        crate::warnings::warn(format!(
+            "yieldfrom: exception in callback {name}: {}",
+            panic_message(payload.as_ref())
+        ));
+    }
+}
+
+/// Indices of finished futures, in the order they finished, and the task
+/// waiting for the next (what `wait`, `as_completed` and task groups watch
+/// through [`Waiter::Index`]).
+pub(crate) struct Completions {
+    done: RefCell<std::collections::VecDeque<usize>>,
+    waiter: RefCell<Option<WakeToken>>,
+}
+
+impl Completions {
+    /// An empty list, nobody waiting.
+    pub(crate) fn new() -> Rc<Completions> {
+        Rc::new(Completions {
+            done: RefCell::default(),
+            waiter: RefCell::default(),
+        })
+    }
+
+    /// Records that the future with index `i` finished, waking the waiter.
+    pub(crate) fn push(&self, i: usize) {
+        self.done.borrow_mut().push_back(i);
+        if let Some(token) = self.waiter.borrow_mut().take() {
+            token.wake();
+        }
+    }
+
+    /// Wakes the waiting task, if any, without a completion (a timeout).
+    pub(crate) fn wake_waiter(&self) {
+        if let Some(token) = self.waiter.borrow_mut().take() {
+            token.wake();
+        }
+    }
+
+    /// The next finished index, if any.
+    pub(crate) fn pop(&self) -> Option<usize> {
+        self.done.borrow_mut().pop_front()
+    }
+
+    /// Suspends the running task until a completion arrives (or it is woken
+    /// otherwise); returns at once if one is there.
+    pub(crate) fn park(&self, what: &'static str) -> Wake {
+        if !self.done.borrow().is_empty() {
+            return Wake::Run;
+        }
+        *self.waiter.borrow_mut() = Some(WakeToken::current(what));
+        let wake = suspend::suspend(Suspend::Sync(what));
+        self.waiter.borrow_mut().take();
+        wake
+    }
+}
+
+opaque_debug!(Completions);
 
 enum Slot<T> {
     Pending,
@@ -167,7 +235,7 @@ struct AloneHeader {
     /// the loop that was running when a callback was added (asyncio binds a
     /// future to a loop when it is made; this one binds on first use, so it
     /// can be made outside a loop).
-    home: Cell<Weak<Core>>,
+    home: Cell<Option<HomeRef>>,
 }
 
 /// A future made alone: one box, the header first.
@@ -227,16 +295,16 @@ impl<T> Inner<T> {
     /// Calls `f` with the loop it belongs to (a dead or unbound one reads as
     /// `Weak::new()`), without touching its counts.
     #[inline]
-    fn with_home<R>(&self, f: impl FnOnce(&Weak<Core>) -> R) -> R {
+    fn with_home<R>(&self, f: impl FnOnce(Option<&HomeRef>) -> R) -> R {
         match self.owner.get() {
             // SAFETY: as in `name`.
-            OwnerRef::Task(core) => f(&unsafe { core.as_ref() }.lp),
+            OwnerRef::Task(core) => f(Some(&unsafe { core.as_ref() }.lp)),
             OwnerRef::Alone(header) => {
                 // SAFETY: as in `name`.
                 let home = unsafe { &header.as_ref().home };
-                let weak = home.take();
-                let r = f(&weak);
-                home.set(weak);
+                let bound = home.take();
+                let r = f(bound.as_ref());
+                home.set(bound);
                 r
             }
         }
@@ -249,8 +317,9 @@ impl<T> Inner<T> {
     /// got Future attached to a different loop"): its wake-ups would arrive
     /// on a loop that is not running the waiter.
     #[inline]
-    fn attach(&self, lp: &Weak<Core>) {
-        let (same, live) = self.with_home(|home| (Weak::ptr_eq(home, lp), home.strong_count() > 0));
+    fn attach(&self, lp: &HomeRef) {
+        let (same, live) = self
+            .with_home(|home| home.map_or((false, false), |home| (home.same(lp), home.is_live())));
         if same {
             return;
         }
@@ -258,7 +327,7 @@ impl<T> Inner<T> {
     }
 
     #[cold]
-    fn attach_slow(&self, lp: &Weak<Core>, live: bool) {
+    fn attach_slow(&self, lp: &HomeRef, live: bool) {
         if live {
             panic!(
                 "yieldfrom: '{}' belongs to a different event loop than the task awaiting it \
@@ -269,7 +338,7 @@ impl<T> Inner<T> {
         }
         if let OwnerRef::Alone(header) = self.owner.get() {
             // SAFETY: as in `name`.
-            unsafe { header.as_ref() }.home.set(lp.clone());
+            unsafe { header.as_ref() }.home.set(Some(lp.clone()));
         }
     }
 
@@ -296,15 +365,15 @@ impl<T> Inner<T> {
             // add another to this future, which reads the cell.
             let home = match self.owner.get() {
                 OwnerRef::Task(_) => None,
-                OwnerRef::Alone(_) => Some(self.with_home(Weak::clone)),
+                OwnerRef::Alone(_) => Some(self.with_home(|home| home.cloned())),
             };
-            let wake_all = |home: &Weak<Core>| {
+            let wake_all = |home: Option<&HomeRef>| {
                 for waiter in waiters {
                     waiter.wake(home);
                 }
             };
-            match &home {
-                Some(home) => wake_all(home),
+            match home {
+                Some(home) => wake_all(home.as_ref()),
                 None => self.with_home(wake_all),
             }
         }
@@ -399,7 +468,7 @@ impl<T> Future<T> {
                 header: AloneHeader {
                     refs: Cell::new(1),
                     name,
-                    home: Cell::new(Weak::new()),
+                    home: Cell::new(None),
                 },
                 inner: Inner::with_owner(Owner::alone(header)),
             });
@@ -455,7 +524,7 @@ impl<T> Future<T> {
         }
         if let OwnerRef::Task(core) = self.inner().owner.get() {
             // SAFETY: this handle's count keeps the owning record alive.
-            event_loop::cancel_task(&unsafe { core.as_ref() }.rc());
+            raw::cancel(&unsafe { core.as_ref() }.rc());
             return true;
         }
         self.finish(Outcome::Cancelled);
@@ -487,11 +556,13 @@ impl<T> Future<T> {
     /// never met a loop runs its callbacks as soon as it is resolved.
     pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
         if let OwnerRef::Alone(header) = self.inner().owner.get()
-            && self.inner().with_home(|home| home.strong_count() == 0)
-            && let Some(lp) = event_loop::running_weak()
+            && self
+                .inner()
+                .with_home(|home| !home.is_some_and(HomeRef::is_live))
+            && let Some(lp) = context::running_home()
         {
             // SAFETY: this handle's count keeps the box alive.
-            unsafe { header.as_ref() }.home.set(lp);
+            unsafe { header.as_ref() }.home.set(Some(lp));
         }
         let name = std::any::type_name_of_val(&f);
         self.add_waiter(Waiter::Callback(Box::new(f), name));
@@ -499,8 +570,8 @@ impl<T> Future<T> {
 
     pub(crate) fn add_waiter(&self, waiter: Waiter) {
         if self.done() {
-            let home = self.inner().with_home(Weak::clone);
-            waiter.wake(&home);
+            let home = self.inner().with_home(|home| home.cloned());
+            waiter.wake(home.as_ref());
         } else {
             let mut waiters = self.inner().waiters.take();
             waiters.push(waiter);
@@ -528,7 +599,7 @@ impl<T> Future<T> {
         if self.done() {
             return;
         }
-        suspend::with_current("yield_from()", |t| self.inner().attach(&t.lp));
+        context::with_current("yield_from()", |t| self.inner().attach(&t.lp));
         while !self.done() {
             self.add_waiter(Waiter::current());
             if suspend::suspend(reason()) == Wake::Cancel {

@@ -146,6 +146,7 @@ macro_rules! opaque_debug {
 
 pub mod awaitable;
 pub mod combinators;
+mod context;
 pub mod coro;
 pub mod debug;
 mod env;
@@ -154,6 +155,7 @@ pub mod future;
 pub mod generator;
 pub mod net;
 pub mod reactor;
+mod reason;
 pub mod stack;
 pub mod stackless;
 pub mod suspend;

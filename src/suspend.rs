@@ -27,116 +27,17 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::ptr::NonNull;
-use std::time::Instant;
 
-use corosensei::Yielder;
+use corosensei::CoroutineResult;
 
-use crate::task::{TaskCore, TaskId, Unwind};
-
-/// Why a task paused: what the loop shows in traces, timelines and the stepper.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Suspend {
-    /// `yield_now()`: go to the back of the ready queue.
-    YieldNow,
-    /// `sleep`/`sleep_until`: wake at this instant of the loop's clock.
-    Sleep {
-        /// The deadline.
-        until: Instant,
-    },
-    /// Awaiting another task.
-    Task {
-        /// The awaited task.
-        id: TaskId,
-        /// Its name.
-        name: &'static str,
-    },
-    /// Awaiting a [`Future`](crate::Future) set by someone else.
-    Future,
-    /// Waiting on a synchronisation object (`"Lock.acquire"`, `"Queue.get"`, ...).
-    Sync(&'static str),
-    /// Waiting for a file descriptor to become readable or writable.
-    Io {
-        /// The loop's token for the source.
-        token: usize,
-        /// Which readiness it waits for.
-        direction: Direction,
-    },
-    /// Waiting for a closure on the worker threads (`to_thread`).
-    Thread,
-}
-
-impl fmt::Display for Suspend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Suspend::YieldNow => f.write_str("yield_now"),
-            Suspend::Sleep { .. } => f.write_str("sleep"),
-            Suspend::Task { name, id } => write!(f, "task '{name}' (#{})", id.0),
-            Suspend::Future => f.write_str("a future"),
-            Suspend::Sync(what) => f.write_str(what),
-            Suspend::Io { token, direction } => write!(f, "socket {token} {direction}"),
-            Suspend::Thread => f.write_str("a worker thread"),
-        }
-    }
-}
-
-impl Suspend {
-    /// The await point a task calls to pause for this reason (for messages).
-    pub(crate) fn await_point(&self) -> &'static str {
-        match self {
-            Suspend::YieldNow => "yield_now()",
-            Suspend::Sleep { .. } => "sleep()",
-            Suspend::Task { .. } | Suspend::Future => "yield_from()",
-            Suspend::Sync(what) => what,
-            Suspend::Io { .. } => "socket I/O",
-            Suspend::Thread => "to_thread()",
-        }
-    }
-}
-
-/// Read or write: which readiness an I/O wait is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Waiting to read (or accept).
-    Read,
-    /// Waiting to write (or for a connect to finish).
-    Write,
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Read => "readable",
-            Direction::Write => "writable",
-        })
-    }
-}
-
-/// How the loop resumes a paused task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wake {
-    /// The wait is over: go on.
-    Run,
-    /// The task was cancelled while it waited.
-    Cancel,
-}
-
-/// The unwind payload of a cancellation (Python's `asyncio.CancelledError`).
-///
-/// It reaches the task's root unless [`catch_cancelled`] stops it; the task is
-/// then *cancelled*, and awaiting it raises `Cancelled` in the awaiter too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cancelled;
-
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the task was cancelled")
-    }
-}
-
-impl std::error::Error for Cancelled {}
+pub use crate::context::in_task;
+use crate::context::{self, with_current};
+pub(crate) use crate::reason::AwaitedCancelled;
+pub use crate::reason::{Cancelled, Direction, Suspend, Wake};
+use crate::reason::{TaskYielder, Trap};
+use crate::stack::shared;
+use crate::task::raw::{self, TaskCore, TaskRef, TaskState, Unwind};
 
 /// Raises [`Cancelled`] here: unwinds to the nearest [`catch_cancelled`] or the task's root.
 ///
@@ -149,25 +50,21 @@ pub fn raise_cancelled() -> ! {
 
 /// Notes that a cancellation is unwinding through the running task, if any.
 fn mark_cancelling() {
-    if let Some(task) = CURRENT.with(|c| c.get()) {
-        // SAFETY: as in `with_current`: CURRENT points to a live task.
-        let task = unsafe { task.as_ref() };
+    context::try_with_current(|task| {
         if task.unwind.get() == Unwind::None {
             task.unwind.set(Unwind::Cancelling);
         }
-    }
+    });
 }
 
 /// The cancellation unwinding through the running task was handled (caught
 /// by [`catch_cancelled`], or turned into `Err(Elapsed)` by a timeout).
 pub(crate) fn cancellation_handled() {
-    if let Some(task) = CURRENT.with(|c| c.get()) {
-        // SAFETY: as in `with_current`: CURRENT points to a live task.
-        let task = unsafe { task.as_ref() };
+    context::try_with_current(|task| {
         if task.unwind.get() == Unwind::Cancelling {
             task.unwind.set(Unwind::None);
         }
-    }
+    });
 }
 
 /// Runs `f`; a cancellation raised inside it comes back as `Err(Cancelled)`
@@ -212,10 +109,7 @@ pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
 /// Whether the running task's stack is being force-unwound by a closing loop
 /// (such an unwind must not be caught).
 pub(crate) fn is_forced_unwind() -> bool {
-    CURRENT
-        .with(|c| c.get())
-        // SAFETY: as in `with_current`: CURRENT points to a live task.
-        .is_some_and(|t| unsafe { t.as_ref() }.unwind.get() == Unwind::Forced)
+    context::try_with_current(|t| t.unwind.get() == Unwind::Forced).unwrap_or(false)
 }
 
 /// Whether an unwind payload is a cancellation (of this task, or of a task it
@@ -224,32 +118,11 @@ pub(crate) fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
     payload.is::<Cancelled>() || payload.is::<AwaitedCancelled>()
 }
 
-/// The unwind payload of awaiting a task that was cancelled: a cancellation
-/// for every purpose ([`catch_cancelled`] stops it, the awaiter ends
-/// cancelled), which remembers whose, so that a report can say so.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AwaitedCancelled(pub(crate) &'static str);
-
 /// Raises the cancellation of awaiting the cancelled task `name`.
 pub(crate) fn raise_awaited_cancelled(name: &'static str) -> ! {
     mark_cancelling();
     resume_unwind(Box::new(AwaitedCancelled(name)))
 }
-
-/// What crosses the stack switch: a register-sized tag. The details of the
-/// wait (a deadline, what is awaited) stay in the task, so the switch never
-/// copies a large value through memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Trap {
-    /// Reschedule at the back of the ready queue.
-    YieldNow,
-    /// Arm a timer at the task's `sleep_until`.
-    Sleep,
-    /// A waker was registered elsewhere; nothing to do.
-    Wait,
-}
-
-pub(crate) type TaskYielder = Yielder<Wake, Trap>;
 
 /// The switch of a task on a shared stack: records the stack pointer in `sp`,
 /// then switches to the loop.
@@ -367,61 +240,63 @@ fn calibrate() -> Option<usize> {
     None
 }
 
-thread_local! {
-    /// The task whose stack is running now; null on the loop's own stack.
-    static CURRENT: Cell<Option<NonNull<TaskCore>>> = const { Cell::new(None) };
+/// A task's promise to be woken: the task and the number of the wait it is
+/// in. Every waiter (a future, a lock, a queue, a socket, a timer) keeps one
+/// of these; a wake for a wait that is over (the number moved on) does
+/// nothing, so a waiter never needs to be taken back out in a race.
+pub(crate) struct WakeToken {
+    task: TaskRef,
+    seq: u32,
 }
 
-/// Marks a task as the running one while alive; dropping it restores the
-/// previous value, on return and on unwind alike, so no panic (from the task's
-/// root, a done callback, an instrument) can leave `CURRENT` pointing at a
-/// record that is then freed.
-#[must_use = "the task is the running one only while the guard lives"]
-pub(crate) struct Entered(Option<NonNull<TaskCore>>);
+impl WakeToken {
+    /// The token of the running task's next wait; panics outside a task,
+    /// naming `what`.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn current(what: &'static str) -> WakeToken {
+        with_current(what, WakeToken::of)
+    }
 
-/// Marks `task` as the running task until the returned guard drops.
-pub(crate) fn enter(task: &TaskCore) -> Entered {
-    Entered(CURRENT.with(|c| c.replace(Some(NonNull::from(task)))))
-}
+    /// The token of `task`'s current (or next) wait.
+    #[inline]
+    pub(crate) fn of(task: &TaskCore) -> WakeToken {
+        WakeToken {
+            task: task.rc(),
+            seq: task.wait_seq(),
+        }
+    }
 
-impl Drop for Entered {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+    /// Schedules the task on its own loop, if it still waits on this.
+    #[inline]
+    pub(crate) fn wake(self) {
+        raw::wake(&self.task, self.seq, Wake::Run);
+    }
+
+    /// Schedules the task as [`wake`](Self::wake) does, keeping the token.
+    #[inline]
+    pub(crate) fn wake_by_ref(&self) {
+        raw::wake(&self.task, self.seq, Wake::Run);
+    }
+
+    /// Whether the task is still parked in this wait (not woken, cancelled
+    /// or moved on).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.task.wait_seq() == self.seq && self.task.state.get() == TaskState::Waiting
+    }
+
+    /// Whether both are the same task's tokens for the same wait.
+    pub(crate) fn same(&self, other: &WakeToken) -> bool {
+        std::ptr::eq(&*self.task, &*other.task) && self.seq == other.seq
+    }
+
+    /// The waiting task.
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
     }
 }
 
-/// Calls `f` with the running task, or panics outside one with a message
-/// naming `what` (the await point the user called) at the user's line.
-#[inline]
-#[track_caller]
-pub(crate) fn with_current<R>(what: &'static str, f: impl FnOnce(&TaskCore) -> R) -> R {
-    let Some(task) = CURRENT.with(|c| c.get()) else {
-        no_task(what)
-    };
-    // SAFETY: CURRENT is set only by the loop around a task's step, while the
-    // loop holds an Rc of that task, and reset before the Rc can go away.
-    f(unsafe { task.as_ref() })
-}
-
-/// Panics at the caller's line unless a task is running, naming `what`.
-#[inline]
-#[track_caller]
-pub(crate) fn require_task(what: &'static str) {
-    if CURRENT.with(|c| c.get()).is_none() {
-        no_task(what)
-    }
-}
-
-#[cold]
-#[track_caller]
-fn no_task(what: &str) -> ! {
-    panic!("{what} needs a running task: start one with run() or spawn()")
-}
-
-/// Whether code is running inside a task right now.
-pub fn in_task() -> bool {
-    CURRENT.with(|c| c.get()).is_some()
-}
+opaque_debug!(WakeToken);
 
 /// Pauses the running task for `reason` until the loop wakes it.
 ///
@@ -431,7 +306,7 @@ pub fn in_task() -> bool {
 #[inline]
 #[track_caller]
 pub fn suspend(reason: Suspend) -> Wake {
-    with_current(reason.await_point(), |task| task.suspend(reason))
+    with_current(reason.await_point(), |task| switch_out(task, reason))
 }
 
 /// Pauses the running task for `reason`; a cancellation raises [`Cancelled`].
@@ -444,13 +319,77 @@ pub fn suspend_or_cancel(reason: Suspend) -> Wake {
     }
 }
 
-/// Used by the loop: checks that `sp` (an address on the current stack) lies
+/// The task's side of the switch, on the task's own stack: records why it
+/// waits, then switches to the loop, which resumes it with a [`Wake`].
+///
+/// A cancellation that was raised and then swallowed (caught by a bare
+/// `catch_unwind`, not [`catch_cancelled`]) is delivered again here: the task
+/// yields to the loop and comes back with `Cancel` (so a task that swallows
+/// every cancellation in a loop still lets the others run, and a closing loop
+/// can give up on it). During the cancellation's own unwind (its destructors
+/// running) waiting is allowed, as under asyncio's `finally: await`.
+#[inline(always)]
+fn switch_out(task: &TaskCore, reason: Suspend) -> Wake {
+    let reason = if task.unwind.get() == Unwind::Cancelling && !std::thread::panicking() {
+        task.redeliver_cancel()
+    } else {
+        reason
+    };
+    let sp = check_on_task_stack(task.stack_lo(), task.stack_hi.get());
+    task.parked_sp.set(sp);
+    let trap = match reason {
+        Suspend::YieldNow => Trap::YieldNow,
+        Suspend::Sleep { .. } => {
+            task.waiting_on.set(Some(reason));
+            Trap::Sleep
+        }
+        reason => {
+            task.waiting_on.set(Some(reason));
+            Trap::Wait
+        }
+    };
+    // SAFETY: `yielder` was set by the task's body at its start, on this
+    // stack, and stays valid until the body returns; we are on this stack
+    // (checked above), so the body has not returned.
+    let yielder = unsafe { &*task.yielder.get() };
+    if task.shared.get() != 0 {
+        // The loop saves this task's frames from the exact stack pointer.
+        return park(yielder, trap, &task.parked_sp);
+    }
+    yielder.suspend(trap)
+}
+
+/// The loop's side of the switch: runs the launched task until it parks
+/// again (`Some(trap)`) or its body returns (`None`). A task on a shared
+/// stack has its frames copied in first and out after.
+pub(crate) fn resume(task: &TaskCore, wake: Wake) -> Option<Trap> {
+    let shared = task.shared_index();
+    if let Some(index) = shared {
+        shared::switch_in(index, task.key(), task.name);
+    }
+    // SAFETY: steps are driven only by the loop, one at a time, and a task
+    // never steps itself (`switch_out` runs on the task stack, this on the
+    // loop's), so nothing else refers to the coroutine now.
+    let co = unsafe { &mut *task.co.get() };
+    match co.as_mut().map(|co| co.resume(wake)) {
+        Some(CoroutineResult::Yield(trap)) => {
+            if let Some(index) = shared {
+                let depth = park_depth().expect("a shared stack was calibrated");
+                shared::parked(index, task.key(), task.parked_sp.get() - depth);
+            }
+            Some(trap)
+        }
+        Some(CoroutineResult::Return(())) | None => None,
+    }
+}
+
+/// Checks that the current stack pointer lies
 /// inside the task's stack, so that a task is never suspended from another
 /// coroutine's stack (a generator body running inside the task).
 ///
 /// Returns that address: where the task's stack is in use when it parks.
 #[inline]
-pub(crate) fn check_on_task_stack(lo: usize, hi: usize) -> usize {
+fn check_on_task_stack(lo: usize, hi: usize) -> usize {
     let probe = 0u8;
     let sp = std::hint::black_box(&probe) as *const u8 as usize;
     if sp < lo || sp >= hi {
@@ -477,12 +416,15 @@ mod tests {
         let task = lp.spawn(crate::Coro::new("t", || ()));
         let core = task.core.clone();
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _entered = super::enter(&core);
-            assert!(super::in_task());
+            let _entered = crate::context::enter(&core);
+            assert!(crate::context::in_task());
             panic!("escaped a step");
         }));
         assert!(caught.is_err());
-        assert!(!super::in_task(), "the guard restored the previous task");
+        assert!(
+            !crate::context::in_task(),
+            "the guard restored the previous task"
+        );
         lp.close();
     }
 }

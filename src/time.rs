@@ -12,9 +12,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::context;
 use crate::coro::Coro;
-use crate::event_loop::{EventLoop, cancel_task, now as loop_now};
+use crate::event_loop::{EventLoop, now as loop_now};
 use crate::suspend::{self, Suspend, suspend_or_cancel};
+use crate::task::raw;
 
 /// The running loop's clock, now (virtual or real).
 pub fn now() -> Instant {
@@ -41,7 +43,7 @@ pub fn now() -> Instant {
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) {
-    suspend::require_task("sleep()");
+    context::require_task("sleep()");
     if duration.is_zero() {
         yield_now();
     } else {
@@ -91,20 +93,20 @@ impl std::error::Error for Elapsed {}
 /// ```
 #[track_caller]
 pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    suspend::require_task("timeout()");
+    context::require_task("timeout()");
     timeout_at(crate::timer::deadline(now(), limit), f)
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
 #[track_caller]
 pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let task = suspend::with_current("timeout()", |t| t.rc());
+    let task = context::with_current("timeout()", |t| t.rc());
     let fired = Rc::new(Cell::new(false));
     let handle = {
         let (fired, task) = (fired.clone(), task.clone());
         EventLoop::current().call_at(deadline, move || {
             fired.set(true);
-            cancel_task(&task);
+            raw::cancel(&task);
         })
     };
     let result = catch_unwind(AssertUnwindSafe(f));

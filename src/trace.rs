@@ -36,15 +36,17 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::task::TaskId;
+pub use crate::task::TaskInfo;
 
-/// What the loop tells an [`Instrument`] about a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TaskInfo {
-    /// The task's id.
-    pub id: TaskId,
-    /// Its coroutine's name.
-    pub name: &'static str,
+/// The loop's queues at one moment (what the stepper prints).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The ready queue, front first.
+    pub ready: Vec<String>,
+    /// Pending timers, earliest first.
+    pub timers: Vec<String>,
+    /// Tasks parked, with what they wait on.
+    pub waiting: Vec<String>,
 }
 
 /// How a step ended.
@@ -81,7 +83,7 @@ pub trait Instrument {
         false
     }
     /// The loop's queues after a step (for a stepper).
-    fn show(&mut self, _snapshot: &crate::debug::Snapshot) {}
+    fn show(&mut self, _snapshot: &Snapshot) {}
 }
 
 /// One recorded event.

@@ -44,7 +44,8 @@ use std::io;
 use mio::event::Source;
 
 pub use crate::reactor::Direction;
-use crate::reactor::Registration;
+mod registration;
+use self::registration::Registration;
 
 /// A non-blocking `mio` source registered with the running loop.
 ///

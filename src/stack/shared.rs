@@ -129,11 +129,14 @@ thread_local! {
 }
 
 /// The stack a task of `size` bytes gets in `mode` (0: the thread's default),
-/// and the index of its shared stack if it got one.
+/// and the index of its shared stack if it got one. `park_depth` tells
+/// whether shared stacks work in this build (see
+/// [`park_depth`](crate::suspend::park_depth)); it is asked only when one is needed.
 pub(crate) fn task_stack(
     size: usize,
     owner: &'static str,
     mode: StackMode,
+    park_depth: fn() -> Option<usize>,
 ) -> Result<(TaskStack, Option<u8>), StackError> {
     if mode != StackMode::Shared {
         match PooledStack::take(size, owner) {
@@ -142,7 +145,7 @@ pub(crate) fn task_stack(
             Err(e) => return Err(e),
         }
     }
-    if crate::suspend::park_depth().is_none() {
+    if park_depth().is_none() {
         return Err(StackError::new(Kind::SharedUnsupported));
     }
     let size = if size == 0 {

@@ -3,7 +3,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use super::WaitQueue;
+use super::wait::WaitQueue;
 use crate::suspend::{self, Wake};
 
 /// The other side is gone: the value comes back.

@@ -1,6 +1,6 @@
 use std::cell::Cell;
 
-use super::WaitQueue;
+use super::wait::WaitQueue;
 use crate::suspend::{self, Wake};
 
 /// A mutual-exclusion lock for tasks (Python: `asyncio.Lock`).

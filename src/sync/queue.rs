@@ -3,7 +3,8 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 
-use super::{Event, WaitQueue};
+use super::event::Event;
+use super::wait::WaitQueue;
 use crate::suspend::{self, Wake};
 
 /// `put_nowait` on a full queue: the item comes back.

@@ -1,0 +1,193 @@
+//! [`Builder`]: a loop's settings, from code and from the environment.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Poll};
+
+use super::EventLoop;
+use super::clock::Clock;
+use super::state::{Config, Core, TaskTable};
+use super::workers::{Threads, WAKER};
+use crate::debug::stepper::Stepper;
+use crate::reactor::Reactor;
+use crate::task::HomeRef;
+use crate::timer::Timers;
+use crate::trace::{Instrument, Output, Recorder};
+use crate::watchdog::Watch;
+
+/// Configures an [`EventLoop`] before it is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep};
+///
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let clock = lp.clone();
+/// let slept = lp.run(Coro::new("nap", move || {
+///     sleep(Duration::from_secs(3600)); // the clock jumps: no real hour passes
+///     clock.time()
+/// }));
+/// assert_eq!(slept, 3600.0);
+/// ```
+pub struct Builder {
+    config: Config,
+    instruments: Vec<Box<dyn Instrument>>,
+    /// Whether `YIELDFROM_TRACE` and `YIELDFROM_STEP` may add instruments.
+    from_env: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Builder({:?}, {} instrument(s))",
+            self.config,
+            self.instruments.len()
+        )
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            instruments: Vec::new(),
+            from_env: true,
+            config: Config {
+                seed: None,
+                virtual_clock: crate::env::virtual_clock(),
+                event_interval: 61,
+                slow_task: Duration::from_millis(100),
+                stack_size: 0,
+                stack_mode: crate::env::stack_mode().unwrap_or_default(),
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// Uses the virtual clock: when nothing is ready and nothing can arrive
+    /// from I/O, time jumps to the next timer, so sleeps take no real time and
+    /// the order of events is the same on every run. Default: off, unless
+    /// `YIELDFROM_VIRTUAL_CLOCK=1`.
+    pub fn virtual_clock(mut self, on: bool) -> Builder {
+        self.config.virtual_clock = on;
+        self
+    }
+
+    /// Polls I/O at least every `steps` task steps while tasks stay ready
+    /// (tokio's `event_interval`; default 61).
+    pub fn event_interval(mut self, steps: usize) -> Builder {
+        self.config.event_interval = steps.max(1);
+        self
+    }
+
+    /// Warns when a task runs this long without suspending (default 100 ms;
+    /// asyncio's `slow_callback_duration`).
+    pub fn slow_task_threshold(mut self, threshold: Duration) -> Builder {
+        self.config.slow_task = threshold;
+        self
+    }
+
+    /// Stack size for the loop's tasks (default: the pool's, see [`crate::stack`]).
+    ///
+    /// A size above [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE) makes
+    /// [`try_build`](Self::try_build) fail (and [`build`](Self::build) panic)
+    /// with a message saying so.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// How the loop's tasks get their stacks (default
+    /// [`StackMode::Auto`](crate::stack::StackMode::Auto): a stack of their
+    /// own while the guard budget lasts, a shared one after it; or
+    /// `YIELDFROM_STACK_MODE=auto|dedicated|shared`).
+    pub fn stack_mode(mut self, mode: crate::stack::StackMode) -> Builder {
+        self.config.stack_mode = mode;
+        self
+    }
+
+    /// Deterministic mode: among the entries ready in an iteration, run them
+    /// in an order drawn from `seed` instead of FIFO. With the virtual clock,
+    /// the same program and seed give the same trace, byte for byte; other
+    /// seeds explore other interleavings (see [`crate::debug::explore`]).
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// Installs an [`Instrument`](Instrument) (a tracer, a
+    /// stepper, a tool of your own); it sees every scheduling decision.
+    pub fn instrument(mut self, instrument: impl Instrument + 'static) -> Builder {
+        self.instruments.push(Box::new(instrument));
+        self
+    }
+
+    /// Ignores `YIELDFROM_TRACE` and `YIELDFROM_STEP` for this loop (for tools
+    /// that run many loops and record them themselves, such as `explore`).
+    pub fn ignore_env_instruments(mut self) -> Builder {
+        self.from_env = false;
+        self
+    }
+
+    /// Builds the loop.
+    pub fn build(self) -> EventLoop {
+        self.try_build()
+            .unwrap_or_else(|e| panic!("yieldfrom: cannot create an event loop: {e}"))
+    }
+
+    /// Builds the loop, or says why the poller could not be created.
+    pub fn try_build(self) -> io::Result<EventLoop> {
+        if self.config.stack_size != 0 {
+            crate::stack::round_size(self.config.stack_size)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        }
+        let poll = Poll::new()?;
+        let watch = Watch::new(self.config.slow_task);
+        let rng = self
+            .config
+            .seed
+            .map_or(0, |s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut instruments = self.instruments;
+        let from_env = self.from_env;
+        let trace_output = Output::from_env().filter(|_| from_env).map(|out| {
+            let rec = Recorder::new();
+            instruments.push(Box::new(rec.clone()));
+            (out, rec)
+        });
+        if from_env && crate::env::step() {
+            instruments.push(Box::new(Stepper::from_terminal()));
+        }
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        Ok(EventLoop(Rc::new_cyclic(|me: &std::rc::Weak<Core>| Core {
+            home: HomeRef::new(me.clone()),
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::default()),
+            clock: Clock::new(self.config.virtual_clock),
+            tasks: RefCell::new(TaskTable::default()),
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            threads: Threads::new(waker),
+            io_sources: Cell::new(0),
+            reactor: Reactor::default(),
+            config: self.config,
+            steps_since_poll: Cell::new(0),
+            instrumented: Cell::new(!instruments.is_empty()),
+            instruments: RefCell::new(instruments),
+            trace_output,
+            rng: Cell::new(rng),
+            next_id: Cell::new(1),
+            steps: Cell::new(0),
+            watch,
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+        })))
+    }
+}

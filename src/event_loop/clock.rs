@@ -1,0 +1,58 @@
+//! The loop's clock: real, or virtual (time moves only when the loop moves it).
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// A loop's clock. A virtual clock stands still until the loop advances it
+/// (to the next timer when nothing else can happen, or by the time a real
+/// poll took), so sleeps take no real time and a run is repeatable.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    virtual_clock: bool,
+    now: Cell<Instant>,
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock starting now; virtual if `virtual_clock`.
+    pub(crate) fn new(virtual_clock: bool) -> Clock {
+        let now = Instant::now();
+        Clock {
+            virtual_clock,
+            now: Cell::new(now),
+            start: now,
+        }
+    }
+
+    /// The time now (a real clock reads the system's: about 20 ns).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        if self.virtual_clock {
+            self.now.get()
+        } else {
+            Instant::now()
+        }
+    }
+
+    /// When the clock started (the loop was made).
+    pub(crate) fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Time since the clock started.
+    pub(crate) fn since_start(&self) -> Duration {
+        self.now().saturating_duration_since(self.start)
+    }
+
+    /// Whether the clock is virtual.
+    pub(crate) fn is_virtual(&self) -> bool {
+        self.virtual_clock
+    }
+
+    /// Moves a virtual clock `by` forward (a real clock moves by itself).
+    pub(crate) fn advance(&self, by: Duration) {
+        if self.virtual_clock {
+            self.now.set(self.now.get() + by);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The event loop: the one place that resumes tasks.
+//!
+//! Principles (curio's kernel, asyncio's `BaseEventLoop`): tasks reach the
+//! loop only through [`suspend`](crate::suspend); the loop keeps a FIFO ready
+//! queue, a timer heap and a `mio::Poll`, and nothing else decides what runs.
+//!
+//! One iteration ([`EventLoop::run_once`]) is shaped like asyncio's
+//! `_run_once`: poll I/O, expire timers, run what is ready (see the
+//! scheduler's diagram in `event_loop/scheduler.rs`).
+//!
+//! The files, bottom up: `ready` (what the ready queue holds), `clock`,
+//! `workers` (the thread pool's loop side), `state` (the loop's state and the
+//! thread-local that reaches it), `scheduler` (one iteration), `builder`,
+//! and this one, the public [`EventLoop`].
+//!
+//!
+//! A loop belongs to the thread that made it; tasks never migrate, which is
+//! what makes the thread-locals here (the running loop, the running task)
+//! sound — a coroutine that moved between threads would carry stale
+//! thread-locals with it.
+
+use std::fmt;
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+mod builder;
+mod clock;
+pub(crate) mod ready;
+mod scheduler;
+mod state;
+pub(crate) mod workers;
+
+pub use self::builder::Builder;
+pub use self::ready::Handle;
+pub(crate) use self::ready::{Callback, Ready};
+use self::state::Enter;
+pub(crate) use self::state::{Core, now, with_loop};
+use crate::coro::Coro;
+use crate::future::Outcome;
+use crate::task::{CancelCause, Task, TaskCore, TaskEnd, TaskRef, TaskState, raw};
+use crate::timer::Due;
+
+/// An event loop (Python's `asyncio.AbstractEventLoop`); a cheap handle.
+#[derive(Clone)]
+pub struct EventLoop(pub(crate) Rc<Core>);
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        EventLoop::new()
+    }
+}
+
+impl EventLoop {
+    /// A loop with the default settings (real clock).
+    pub fn new() -> EventLoop {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to choose the settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The loop running on this thread (Python: `asyncio.get_running_loop()`).
+    ///
+    /// Panics outside a running loop.
+    pub fn current() -> EventLoop {
+        with_loop("EventLoop::current()", |core| EventLoop(core.clone()))
+    }
+
+    /// The loop's clock (virtual or real).
+    pub fn now(&self) -> Instant {
+        self.0.clock.now()
+    }
+
+    /// Seconds since the loop was made, by its clock (Python: `loop.time()`).
+    pub fn time(&self) -> f64 {
+        self.0.clock.since_start().as_secs_f64()
+    }
+
+    /// Whether the clock is virtual.
+    pub fn is_virtual(&self) -> bool {
+        self.0.clock.is_virtual()
+    }
+
+    /// Wraps `coro` in a task and schedules its first step (Python: `loop.create_task`).
+    pub fn spawn<T: 'static>(&self, coro: Coro<T>) -> Task<T> {
+        self.0.spawn(coro)
+    }
+
+    /// Schedules `f` to run on the next iteration, after what is already ready
+    /// (Python: `loop.call_soon`).
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
+        let cb = Callback::new(f);
+        self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
+        Handle(cb)
+    }
+
+    /// Schedules `f` to run `delay` from now (Python: `loop.call_later`); a
+    /// delay too large for the clock (`Duration::MAX`) means never.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
+        self.call_at(crate::timer::deadline(self.now(), delay), f)
+    }
+
+    /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Handle {
+        let cb = Callback::new(f);
+        self.0.push_timer(when, Due::Call(cb.clone()));
+        Handle(cb)
+    }
+
+    /// Runs one iteration: poll, expire timers, run what is ready.
+    pub fn run_once(&self) {
+        let _enter = Enter::new(&self.0);
+        self.0.run_once();
+    }
+
+    /// Runs `coro` as a task until it is done and returns its result
+    /// (Python: `loop.run_until_complete`); a panic in it is raised here.
+    ///
+    /// Panics with a deadlock message if the task waits on something that
+    /// nothing left in the loop can ever finish.
+    pub fn run_until_complete<T: 'static>(&self, coro: Coro<T>) -> T {
+        let task = self.spawn(coro);
+        self.run_until_done(&task);
+        task.fut.take_outcome().expect("the task is done").unwrap()
+    }
+
+    fn run_until_done<T>(&self, task: &Task<T>) {
+        let _enter = Enter::new(&self.0);
+        while !task.done() {
+            if self.0.ready.borrow().is_empty() && self.0.is_idle() {
+                panic!(
+                    "yieldfrom: deadlock: the event loop has nothing left to run, but task '{}' \
+                     is still waiting on {}",
+                    task.name(),
+                    task.core
+                        .waiting_on
+                        .get()
+                        .map_or("nothing".to_string(), |r| r.to_string())
+                );
+            }
+            self.0.run_once();
+        }
+    }
+
+    /// Runs until [`stop`](Self::stop) is called (Python: `loop.run_forever`),
+    /// or until nothing is left that could ever run.
+    pub fn run_forever(&self) {
+        let _enter = Enter::new(&self.0);
+        self.0.stopping.set(false);
+        while !self.0.stopping.get() && !self.0.is_idle() {
+            self.0.run_once();
+        }
+        if self.0.stopping.get() {
+            // Python: the iteration in progress completes, then the loop stops.
+            self.0.run_once();
+        }
+        self.0.stopping.set(false);
+    }
+
+    /// Stops `run_forever` after the current iteration (Python: `loop.stop`).
+    pub fn stop(&self) {
+        self.0.stopping.set(true);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
+    }
+
+    /// How many tasks are alive (not done).
+    pub fn live_tasks(&self) -> usize {
+        self.0.tasks.borrow().live
+    }
+
+    /// Runs `coro` to completion, cancels whatever tasks are left and waits for
+    /// them, closes the loop and returns the result (Python: `asyncio.run`).
+    pub fn run<T: 'static>(self, coro: Coro<T>) -> T {
+        let main = self.spawn(coro);
+        self.run_until_done(&main);
+        let outcome = main.fut.take_outcome().expect("the main task is done");
+        self.cancel_all_tasks();
+        self.close();
+        outcome_or_raise(outcome, &main.core)
+    }
+
+    /// Cancels every live task and runs the loop until they have finished.
+    pub fn cancel_all_tasks(&self) {
+        let tasks = self.0.tasks.borrow().all();
+        if tasks.is_empty() {
+            return;
+        }
+        let _enter = Enter::new(&self.0);
+        for task in &tasks {
+            raw::cancel(task);
+        }
+        while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+            self.0.run_once();
+        }
+    }
+
+    /// Closes the loop (Python: `loop.close`): tasks still alive are
+    /// cancelled and the loop runs until they have finished, so their
+    /// cleanup runs as under [`Task::cancel`] (destructors run, cleanup may
+    /// await); bodies never started are dropped; then pending callbacks and
+    /// timers are dropped and worker threads are told to finish. Every task
+    /// ends with an outcome, cancelled if it had none, so its handles do not
+    /// wait for ever (Python leaves them pending; tokio's shutdown cancels
+    /// them, as here). A task that will not finish (it swallows each
+    /// cancellation, or its cleanup waits on something nothing can finish)
+    /// is given up after three rounds: reported ("task ... was destroyed but
+    /// it is pending"), ended cancelled, its stack leaked. Panics if the loop
+    /// is running.
+    pub fn close(&self) {
+        assert!(!self.0.running.get(), "cannot close a running event loop");
+        if self.0.closed.get() {
+            return;
+        }
+        // With this loop as the running one, so destructors that touch the
+        // loop (a task handle, a queue) find it.
+        let _enter = Enter::new(&self.0);
+        // How many times a task may swallow the closing cancellation (it is
+        // delivered again at each of its awaits) before it is given up.
+        const SWALLOWS: usize = 1000;
+        let mut swallowed: Vec<(TaskRef, usize)> = Vec::new();
+        for _round in 0..3 {
+            let tasks = self.0.tasks.borrow().all();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                raw::cancel(task);
+            }
+            while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+                self.0.run_once();
+                for task in tasks.iter().filter(|t| t.swallowed_cancel()) {
+                    let at = swallowed
+                        .iter()
+                        .position(|(t, _)| std::ptr::eq(&**t, &**task));
+                    let at = at.unwrap_or_else(|| {
+                        swallowed.push((task.clone(), 0));
+                        swallowed.len() - 1
+                    });
+                    swallowed[at].1 += 1;
+                }
+                for (task, n) in &swallowed {
+                    if *n == SWALLOWS && task.state.get() != TaskState::Done {
+                        self.0
+                            .give_up(task, "it swallowed the cancellation 1000 times");
+                    }
+                }
+            }
+        }
+        self.0.closed.set(true);
+        for task in self.0.tasks.borrow().all() {
+            let why = format!(
+                "cancelled three times, its cleanup still waits on {}",
+                task.waiting_on
+                    .get()
+                    .map_or("nothing".to_string(), |r| r.to_string())
+            );
+            self.0.give_up(&task, &why);
+        }
+        self.0.instrument(|i, at| i.loop_closed(at));
+        if let Some((out, rec)) = &self.0.trace_output {
+            out.emit(rec);
+        }
+        let ready: Vec<Ready> = self.0.ready.borrow_mut().drain(..).collect();
+        drop(ready);
+        let timers = self.0.timers.borrow_mut().clear();
+        drop(timers);
+        self.0.threads.shutdown();
+    }
+}
+
+impl Drop for EventLoop {
+    /// The last handle of a loop that was not closed closes it: suspended
+    /// tasks are unwound with the loop as the running one, so destructors that
+    /// touch it (a lock guard waking the next waiter) work.
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.0) == 1 && !self.0.closed.get() && !self.0.running.get() {
+            self.close();
+        }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop ready={} timers={} tasks={} virtual={}>",
+            self.0.ready.borrow().len(),
+            self.0.timers.borrow().len(),
+            self.0.tasks.borrow().live,
+            self.0.clock.is_virtual()
+        )
+    }
+}
+
+/// The main task's result; its panic raised again; its cancellation as a
+/// panic saying why ("it awaited task 'x', which was cancelled", when main
+/// itself was not).
+fn outcome_or_raise<T>(outcome: Outcome<T>, main: &TaskCore) -> T {
+    match outcome {
+        Outcome::Value(v) => v,
+        Outcome::Panic(p) => resume_unwind(p),
+        Outcome::Cancelled => match main.end_note() {
+            TaskEnd::Cancelled(CancelCause::Awaited(awaited)) => panic!(
+                "the main coroutine '{}' was cancelled: it awaited task '{awaited}', which was \
+                 cancelled",
+                main.name
+            ),
+            _ => panic!("the main coroutine '{}' was cancelled", main.name),
+        },
+    }
+}
+
+/// Runs `coro` on a new event loop and returns its result (Python: `asyncio.run`).
+///
+/// Creates a loop, runs the coroutine as its main task until it is done,
+/// cancels every task still alive and waits for them, closes the loop. A panic
+/// in the main task is raised here.
+///
+/// ```
+/// use yieldfrom::{run, Coro};
+/// assert_eq!(run(Coro::new("main", || 6 * 7)), 42);
+/// ```
+pub fn run<T: 'static>(coro: Coro<T>) -> T {
+    EventLoop::new().run(coro)
+}
+
+/// Wraps `coro` in a task on the running loop (Python: `asyncio.create_task`).
+///
+/// The task does not start now: it runs when the loop gets to it, after what
+/// is already ready. Panics outside a running loop.
+pub fn spawn<T: 'static>(coro: Coro<T>) -> Task<T> {
+    with_loop("spawn()", |core| core.spawn(coro))
+}

@@ -1,0 +1,260 @@
+//! The loop's state ([`Core`]) and the thread-local that reaches it.
+//!
+//! `Core` holds what one loop owns: the ready queue, the timers, the clock,
+//! the poller and the reactor's slots, the worker pool, the live tasks, the
+//! instruments. Tasks and futures see it only as their [`Home`] (where to
+//! schedule); the I/O layers above reach the running one with [`with_loop`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+
+use super::clock::Clock;
+use super::ready::{Callback, Ready};
+use super::workers::Threads;
+use crate::context::{self, LoopEntered};
+use crate::coro::Coro;
+use crate::reactor::Reactor;
+use crate::suspend::Wake;
+use crate::task::{Home, HomeRef, Task, TaskCore, TaskId, TaskRef, TaskState};
+use crate::timer::{Due, Timers};
+use crate::trace::{Instrument, Output, Recorder, Snapshot};
+use crate::watchdog::Watch;
+
+/// Settings of a loop; see [`Builder`](super::Builder).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// Deterministic mode: pick among ready entries in a seeded random order.
+    pub(super) seed: Option<u64>,
+    pub(super) virtual_clock: bool,
+    pub(super) event_interval: usize,
+    pub(super) slow_task: Duration,
+    pub(super) stack_size: usize,
+    pub(super) stack_mode: crate::stack::StackMode,
+}
+
+/// The loop's state, shared by its handles and reached by tasks through a thread-local.
+pub(crate) struct Core {
+    /// This loop, as its tasks and futures know it.
+    pub(super) home: HomeRef,
+    pub(super) ready: RefCell<VecDeque<Ready>>,
+    pub(super) timers: RefCell<Timers>,
+    pub(super) clock: Clock,
+    pub(super) tasks: RefCell<TaskTable>,
+    pub(super) poll: RefCell<Poll>,
+    pub(super) events: RefCell<Events>,
+    pub(crate) threads: Threads,
+    /// Sources registered for I/O (the poll cannot produce events without them).
+    pub(crate) io_sources: Cell<usize>,
+    pub(crate) reactor: Reactor,
+    pub(super) config: Config,
+    pub(super) steps_since_poll: Cell<usize>,
+    /// Instruments (trace recorder, stepper, user tools); `instrumented` is
+    /// the one flag the hot path checks.
+    pub(super) instruments: RefCell<Vec<Box<dyn Instrument>>>,
+    pub(super) instrumented: Cell<bool>,
+    /// Where `YIELDFROM_TRACE` wants the recorded trace to go at close.
+    pub(super) trace_output: Option<(Output, Recorder)>,
+    /// The seeded generator of deterministic mode (xorshift64 state).
+    pub(super) rng: Cell<u64>,
+    /// The next task id.
+    pub(super) next_id: Cell<u64>,
+    /// Steps run so far, and what the watchdog sees of them (the blocking warning).
+    pub(super) steps: Cell<u64>,
+    pub(super) watch: Arc<Watch>,
+    pub(super) stopping: Cell<bool>,
+    pub(super) running: Cell<bool>,
+    pub(super) closed: Cell<bool>,
+}
+
+/// Live tasks, so that closing the loop can unwind them.
+#[derive(Default)]
+pub(super) struct TaskTable {
+    pub(super) slots: Vec<Option<TaskRef>>,
+    pub(super) free: Vec<usize>,
+    pub(super) live: usize,
+}
+
+impl TaskTable {
+    pub(super) fn insert(&mut self, task: TaskRef) {
+        let at = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        task.slot
+            .set(u32::try_from(at).expect("fewer than 2^32 live tasks"));
+        self.slots[at] = Some(task);
+        self.live += 1;
+    }
+
+    pub(super) fn remove(&mut self, task: &TaskCore) -> Option<TaskRef> {
+        let at = task.slot.get() as usize;
+        let taken = self.slots.get_mut(at)?.take();
+        if taken.is_some() {
+            self.free.push(at);
+            self.live -= 1;
+        }
+        taken
+    }
+
+    pub(super) fn all(&self) -> Vec<TaskRef> {
+        self.slots.iter().flatten().cloned().collect()
+    }
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the loop running on this thread; panics with `what` if none.
+pub(crate) fn with_loop<R>(what: &str, f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    RUNNING.with(|r| match &*r.borrow() {
+        Some(core) => f(core),
+        None => panic!("{what} needs a running event loop: call it inside run() or a task"),
+    })
+}
+
+/// The running loop's clock, now.
+pub(crate) fn now() -> Instant {
+    with_loop("the loop's clock", |core| core.clock.now())
+}
+
+impl Core {
+    /// Calls every instrument (only when some are installed).
+    #[inline]
+    pub(super) fn instrument(&self, f: impl Fn(&mut dyn Instrument, Duration)) {
+        if self.instrumented.get() {
+            let at = self.clock.since_start();
+            for i in self.instruments.borrow_mut().iter_mut() {
+                f(i.as_mut(), at);
+            }
+        }
+    }
+
+    /// What the stepper shows: the ready queue, the timers, the waiting tasks.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let ready = self.ready.borrow().iter().map(Ready::describe).collect();
+        let start = self.clock.start();
+        let timers = self.timers.borrow().describe(start);
+        let waiting = self
+            .tasks
+            .borrow()
+            .all()
+            .into_iter()
+            .filter(|t| t.state.get() == TaskState::Waiting)
+            .map(|t| {
+                let on = t
+                    .waiting_on
+                    .get()
+                    .map_or("?".to_string(), |r| r.to_string());
+                format!("task '{}' (#{}) on {on}", t.name, t.id.0)
+            })
+            .collect();
+        Snapshot {
+            ready,
+            timers,
+            waiting,
+        }
+    }
+
+    pub(super) fn schedule(&self, task: TaskRef, how: Wake) {
+        task.bump_seq();
+        task.state.set(TaskState::Ready);
+        task.wake.set(how);
+        self.ready.borrow_mut().push_back(Ready::step(task));
+    }
+
+    /// Calls `f` with the poller's registry (no clone: cloning dups the
+    /// epoll descriptor, which fails exactly when descriptors run out).
+    pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&mio::Registry) -> R) -> R {
+        f(self.poll.borrow().registry())
+    }
+
+    pub(crate) fn push_timer(&self, when: Instant, due: Due) {
+        self.timers.borrow_mut().push(when, due);
+    }
+
+    pub(super) fn spawn<T: 'static>(self: &Rc<Self>, coro: Coro<T>) -> Task<T> {
+        assert!(!self.closed.get(), "spawn() on a closed event loop");
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let name = coro.name();
+        let task = coro
+            .into_body()
+            .into_task(TaskId(id), name, self.home.clone());
+        self.tasks.borrow_mut().insert(task.core.clone());
+        let info = task.core.info();
+        self.instrument(|i, at| i.task_spawned(at, info));
+        self.ready
+            .borrow_mut()
+            .push_back(Ready::step(task.core.clone()));
+        task
+    }
+}
+
+impl Home for Core {
+    #[inline]
+    fn schedule(&self, task: TaskRef, how: Wake) {
+        Core::schedule(self, task, how);
+    }
+
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: &'static str) {
+        self.ready
+            .borrow_mut()
+            .push_back(Ready::call(Callback::boxed(f, name)));
+    }
+
+    fn discount_step(&self) {
+        self.watch.discount_step();
+    }
+}
+
+/// Sets the running loop for this thread while alive; restores the previous one.
+pub(super) struct Enter {
+    previous: Option<Rc<Core>>,
+    /// The running loop as tasks see it, restored after `previous`.
+    _home: LoopEntered,
+}
+
+impl Enter {
+    pub(super) fn new(core: &Rc<Core>) -> Enter {
+        assert!(
+            !core.running.replace(true),
+            "this event loop is already running"
+        );
+        assert!(
+            !crate::context::in_task(),
+            "run() cannot be called from a running task: await the coroutine with yield_from() instead"
+        );
+        let entered = context::enter_loop(core.home.clone());
+        Enter {
+            previous: RUNNING.with(|r| r.replace(Some(core.clone()))),
+            _home: entered,
+        }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let core = RUNNING.with(|r| r.replace(self.previous.take()));
+        if let Some(core) = core {
+            core.running.set(false);
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Only reached if close() could not run (see EventLoop's Drop).
+        if !self.closed.get() {
+            for task in self.tasks.borrow_mut().slots.drain(..).flatten() {
+                task.unwind();
+            }
+            self.threads.shutdown();
+        }
+    }
+}

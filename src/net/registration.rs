@@ -1,0 +1,152 @@
+//! A source registered with a loop's poller and reactor: the one handle
+//! every socket, pipe and signal reader waits through.
+
+use std::io;
+use std::rc::{Rc, Weak};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::context;
+use crate::event_loop::{Core, with_loop};
+use crate::reactor::{Direction, Side};
+use crate::suspend::{self, Suspend, Wake, WakeToken};
+use crate::task::HomeRef;
+
+/// A source registered with the running loop's reactor; deregisters on drop.
+///
+/// It belongs to that loop: every operation and the final deregistration go
+/// to it, whichever loop (or none) is running, and a task of another loop
+/// that tries to wait on it gets an error. It is neither `Send` nor `Sync`
+/// (the loop's poller and slots live on the loop's thread), so neither is
+/// any socket built on it (a `compile_fail` doc test in the crate docs).
+pub(crate) struct Registration {
+    token: Token,
+    /// The loop whose poller and reactor hold the source.
+    lp: Weak<Core>,
+}
+
+impl Registration {
+    /// Registers `source` for reading and writing with the running loop.
+    pub(crate) fn new(source: &mut impl Source) -> io::Result<Registration> {
+        with_loop("I/O", |core| {
+            let token = core.reactor.open();
+            let registered = core.with_registry(|registry: &Registry| {
+                registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
+            });
+            if let Err(e) = registered {
+                core.reactor.close(token);
+                return Err(e);
+            }
+            core.io_sources.set(core.io_sources.get() + 1);
+            Ok(Registration {
+                token,
+                lp: Rc::downgrade(core),
+            })
+        })
+    }
+
+    /// The token (shown in traces as the socket's number).
+    pub(crate) fn token(&self) -> usize {
+        crate::reactor::split(self.token).0
+    }
+
+    /// Deregisters `source` from the loop's poller; call before the source is
+    /// closed (the slot itself is freed when the registration is dropped).
+    pub(crate) fn deregister(&self, source: &mut impl Source) {
+        if let Some(core) = self.lp.upgrade() {
+            core.with_registry(|registry| {
+                let _ = registry.deregister(source);
+            })
+        }
+    }
+
+    fn with_side<R>(&self, dir: Direction, f: impl FnOnce(&mut Side) -> R) -> Option<R> {
+        let core = self.lp.upgrade()?;
+        core.reactor.with_side(self.token, dir, f)
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, suspending the task
+    /// for readiness in between (smol's `read_with`/`write_with` idiom).
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.park(dir)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Suspends until an event for `dir` arrives (returns at once if one
+    /// arrived since the flag was last cleared).
+    pub(crate) fn wait(&self, dir: Direction) -> io::Result<()> {
+        let ready = self.with_side(dir, |side| side.ready).ok_or_else(gone)?;
+        if ready {
+            return Ok(());
+        }
+        self.park(dir)
+    }
+
+    /// Clears the readiness flag and waits for the next edge. After a
+    /// `WouldBlock` no edge can be pending: events are only read by the loop,
+    /// which does not run while this task does.
+    fn park(&self, dir: Direction) -> io::Result<()> {
+        let (token, ours) = context::with_current("socket I/O", |t| {
+            (WakeToken::of(t), is_home(&t.lp, &self.lp))
+        });
+        if !ours {
+            return Err(foreign());
+        }
+        let mine = WakeToken::of(token.task());
+        self.with_side(dir, move |side| {
+            side.ready = false;
+            side.waiters.push(token);
+        })
+        .ok_or_else(gone)?;
+        let reason = Suspend::Io {
+            token: self.token(),
+            direction: dir,
+        };
+        if suspend::suspend(reason) == Wake::Cancel {
+            // Leave no stale waiter behind, then raise. (A wake by the reactor
+            // has already drained the list.)
+            self.with_side(dir, |side| side.waiters.retain(|t| !t.same(&mine)));
+            suspend::raise_cancelled();
+        }
+        Ok(())
+    }
+}
+
+/// Whether a task of home `task` may wait on a source of loop `lp`.
+fn is_home(task: &HomeRef, lp: &Weak<Core>) -> bool {
+    task.is_at(lp.as_ptr())
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the event loop this socket belongs to is gone")
+}
+
+#[cold]
+fn foreign() -> io::Error {
+    io::Error::other(
+        "this socket belongs to a different event loop than the task using it: \
+         use it from a task of the loop that was running when it was made",
+    )
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(core) = self.lp.upgrade()
+            && core.reactor.close(self.token)
+        {
+            core.io_sources.set(core.io_sources.get() - 1);
+        }
+    }
+}
+
+opaque_debug!(Registration);

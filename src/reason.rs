@@ -1,0 +1,134 @@
+//! The words of suspension: why a task paused ([`Suspend`]), how the loop
+//! resumes it ([`Wake`]), and the cancellation it may be resumed with
+//! ([`Cancelled`]). Plain data, below everything that suspends or wakes;
+//! [`suspend`](crate::suspend) is where they are used.
+
+use std::fmt;
+use std::time::Instant;
+
+use corosensei::Yielder;
+
+use crate::task::TaskId;
+
+/// Why a task paused: what the loop shows in traces, timelines and the stepper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspend {
+    /// `yield_now()`: go to the back of the ready queue.
+    YieldNow,
+    /// `sleep`/`sleep_until`: wake at this instant of the loop's clock.
+    Sleep {
+        /// The deadline.
+        until: Instant,
+    },
+    /// Awaiting another task.
+    Task {
+        /// The awaited task.
+        id: TaskId,
+        /// Its name.
+        name: &'static str,
+    },
+    /// Awaiting a [`Future`](crate::Future) set by someone else.
+    Future,
+    /// Waiting on a synchronisation object (`"Lock.acquire"`, `"Queue.get"`, ...).
+    Sync(&'static str),
+    /// Waiting for a file descriptor to become readable or writable.
+    Io {
+        /// The loop's token for the source.
+        token: usize,
+        /// Which readiness it waits for.
+        direction: Direction,
+    },
+    /// Waiting for a closure on the worker threads (`to_thread`).
+    Thread,
+}
+
+impl fmt::Display for Suspend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Suspend::YieldNow => f.write_str("yield_now"),
+            Suspend::Sleep { .. } => f.write_str("sleep"),
+            Suspend::Task { name, id } => write!(f, "task '{name}' (#{})", id.0),
+            Suspend::Future => f.write_str("a future"),
+            Suspend::Sync(what) => f.write_str(what),
+            Suspend::Io { token, direction } => write!(f, "socket {token} {direction}"),
+            Suspend::Thread => f.write_str("a worker thread"),
+        }
+    }
+}
+
+impl Suspend {
+    /// The await point a task calls to pause for this reason (for messages).
+    pub(crate) fn await_point(&self) -> &'static str {
+        match self {
+            Suspend::YieldNow => "yield_now()",
+            Suspend::Sleep { .. } => "sleep()",
+            Suspend::Task { .. } | Suspend::Future => "yield_from()",
+            Suspend::Sync(what) => what,
+            Suspend::Io { .. } => "socket I/O",
+            Suspend::Thread => "to_thread()",
+        }
+    }
+}
+
+/// Read or write: which readiness an I/O wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Waiting to read (or accept).
+    Read,
+    /// Waiting to write (or for a connect to finish).
+    Write,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Read => "readable",
+            Direction::Write => "writable",
+        })
+    }
+}
+
+/// How the loop resumes a paused task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The wait is over: go on.
+    Run,
+    /// The task was cancelled while it waited.
+    Cancel,
+}
+
+/// The unwind payload of a cancellation (Python's `asyncio.CancelledError`).
+///
+/// It reaches the task's root unless [`catch_cancelled`] stops it; the task is
+/// then *cancelled*, and awaiting it raises `Cancelled` in the awaiter too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the task was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The unwind payload of awaiting a task that was cancelled: a cancellation
+/// for every purpose ([`catch_cancelled`] stops it, the awaiter ends
+/// cancelled), which remembers whose, so that a report can say so.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AwaitedCancelled(pub(crate) &'static str);
+
+/// What crosses the stack switch: a register-sized tag. The details of the
+/// wait (a deadline, what is awaited) stay in the task, so the switch never
+/// copies a large value through memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trap {
+    /// Reschedule at the back of the ready queue.
+    YieldNow,
+    /// Arm a timer at the task's `sleep_until`.
+    Sleep,
+    /// A waker was registered elsewhere; nothing to do.
+    Wait,
+}
+
+pub(crate) type TaskYielder = Yielder<Wake, Trap>;

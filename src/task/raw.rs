@@ -1,0 +1,418 @@
+//! A task's record as the loop sees it: untyped, counted, scheduled.
+//!
+//! [`TaskCore`] is the part of a task's one allocation that does not depend
+//! on its body's or result's types (those are in
+//! [`TaskCell`](super::TaskCell), reached through the [`Vtable`]).
+//! [`TaskRef`] is a counted reference to it, an `Rc` whose count lives in
+//! the record. [`Home`] is all a task knows of the loop it belongs to: where
+//! to schedule it. The record, its reference and the two ways to ask a task
+//! to run ([`wake`], [`cancel`]) are below every waiter, so that a lock, a
+//! future or a socket can wake a task without knowing the loop's insides.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ptr::NonNull;
+use std::rc::{Rc, Weak};
+
+use corosensei::Coroutine;
+
+use super::id::{TaskEnd, TaskId, TaskInfo};
+use crate::reason::{Suspend, TaskYielder, Trap, Wake};
+use crate::stack::StackMode;
+use crate::stack::shared::TaskStack;
+
+/// What is unwinding through a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unwind {
+    /// Nothing.
+    None,
+    /// A cancellation raised at an await point, not yet caught by
+    /// [`catch_cancelled`](crate::catch_cancelled) or the task's root.
+    Cancelling,
+    /// The loop is dropped without closing and drops the task's stack.
+    Forced,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskState {
+    Ready,
+    Running,
+    Waiting,
+    Done,
+}
+
+pub(crate) type TaskCoroutine = Coroutine<Wake, Trap, (), TaskStack>;
+
+/// What a task record does that depends on its body's and result's types.
+pub(crate) struct Vtable {
+    /// Makes the coroutine (in the core's `co`) on the task's first step,
+    /// given the stack size and mode and the first wake; false if the task finished
+    /// without running (cancelled before it started, or no stack could be
+    /// mapped: the task then fails with that error).
+    pub(crate) launch: unsafe fn(&TaskCore, usize, StackMode, Wake) -> bool,
+    /// Drops the body of a task that never started, and ends its result as
+    /// cancelled if it has none (the loop is closing without it).
+    pub(crate) abandon: unsafe fn(&TaskCore),
+    /// Drops the whole record and frees it (the last reference went).
+    pub(crate) dealloc: unsafe fn(NonNull<TaskCore>),
+}
+
+/// A counted reference to a task's record (an `Rc` whose count lives in the
+/// record's core, shared with the task's result slot).
+pub(crate) struct TaskRef(pub(super) NonNull<TaskCore>);
+
+impl TaskRef {
+    /// Gives up the reference as a pointer (see [`from_raw`](Self::from_raw)).
+    pub(crate) fn into_raw(this: TaskRef) -> *const TaskCore {
+        std::mem::ManuallyDrop::new(this).0.as_ptr()
+    }
+
+    /// Takes back a reference given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `ptr` comes from `into_raw` and is taken back once.
+    pub(crate) unsafe fn from_raw(ptr: *const TaskCore) -> TaskRef {
+        // SAFETY: `into_raw` never returns null; the caller hands over its count.
+        TaskRef(unsafe { NonNull::new_unchecked(ptr.cast_mut()) })
+    }
+
+    /// Adds a count to the record at `core`.
+    ///
+    /// # Safety
+    /// `core` is a live task record.
+    pub(crate) unsafe fn acquire(core: NonNull<TaskCore>) {
+        // SAFETY: the caller vouches that it is alive.
+        let refs = unsafe { &core.as_ref().refs };
+        // As `Rc` does: a count that would overflow means leaked handles
+        // by the billion; stop rather than free a record still in use.
+        refs.set(
+            refs.get()
+                .checked_add(1)
+                .unwrap_or_else(|| std::process::abort()),
+        );
+    }
+
+    /// Drops a count of the record at `core`, freeing it with the last one.
+    ///
+    /// # Safety
+    /// The caller owns one count of the live record at `core` and gives it up.
+    pub(crate) unsafe fn release(core: NonNull<TaskCore>) {
+        // SAFETY: the caller's count keeps it alive until here.
+        let (refs, vtable) = unsafe { (&core.as_ref().refs, core.as_ref().vtable) };
+        let left = refs.get() - 1;
+        refs.set(left);
+        if left == 0 {
+            // SAFETY: that was the last count.
+            unsafe { (vtable.dealloc)(core) }
+        }
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        // SAFETY: this reference's count keeps the record alive.
+        unsafe { TaskRef::acquire(self.0) };
+        TaskRef(self.0)
+    }
+}
+
+impl std::ops::Deref for TaskRef {
+    type Target = TaskCore;
+
+    fn deref(&self) -> &TaskCore {
+        // SAFETY: this reference's count keeps the record alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: this reference owns one count, given up here.
+        unsafe { TaskRef::release(self.0) }
+    }
+}
+
+/// The untyped part of a task, owned by the loop.
+pub(crate) struct TaskCore {
+    /// How many [`TaskRef`]s and [`Future`] handles to the task's result
+    /// there are (the record is freed when the last goes).
+    pub(crate) refs: Cell<u32>,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) id: TaskId,
+    pub(crate) name: &'static str,
+    /// The loop it belongs to: wakes and cancellations are scheduled there,
+    /// whichever loop (or none) is running when they happen.
+    pub(crate) lp: HomeRef,
+    pub(crate) co: UnsafeCell<Option<TaskCoroutine>>,
+    pub(crate) state: Cell<TaskState>,
+    pub(crate) seq: Cell<u32>,
+    pub(crate) cancel_requested: Cell<bool>,
+    /// A wake that arrived while the task was still running (before it parked).
+    pub(crate) early_wake: Cell<Option<Wake>>,
+    /// How the task is woken when the loop next steps it (set as it is
+    /// scheduled: the ready queue holds only the task).
+    pub(crate) wake: Cell<Wake>,
+    pub(crate) yielder: Cell<*const TaskYielder>,
+    /// The top of its stack, and the usable bytes below it.
+    pub(crate) stack_hi: Cell<usize>,
+    pub(crate) stack_len: Cell<u32>,
+    /// About where the stack pointer was when the task last parked (0 before
+    /// its first step): the loop prefetches that part of the stack when it
+    /// schedules the task.
+    pub(crate) parked_sp: Cell<usize>,
+    /// 0 on a dedicated stack; `index + 1` on shared stack `index` (whose
+    /// frames must be switched in before the coroutine is touched).
+    pub(crate) shared: Cell<u8>,
+    /// Whether the cell still holds the body (it has not started).
+    pub(crate) body_live: Cell<bool>,
+    /// Its index in the loop's task table.
+    pub(crate) slot: Cell<u32>,
+    pub(crate) warned_blocking: Cell<bool>,
+    /// Whether a cancellation is unwinding through the task, or a forced
+    /// unwind (a loop dropped without closing) that must reach the stack's
+    /// root untouched.
+    pub(crate) unwind: Cell<Unwind>,
+    /// What it waits on now (for the stepper and deadlock messages).
+    pub(crate) waiting_on: Cell<Option<Suspend>>,
+    /// How it ended, when not by returning (for traces).
+    /// (A thin box: one word in the record, for a note most tasks never have.)
+    pub(crate) end_note: Cell<Option<Box<TaskEnd>>>,
+}
+
+impl TaskCore {
+    /// A core with one count, for a cell whose vtable is `vtable`.
+    pub(super) fn new(
+        vtable: &'static Vtable,
+        id: TaskId,
+        name: &'static str,
+        lp: HomeRef,
+    ) -> TaskCore {
+        TaskCore {
+            refs: Cell::new(1),
+            vtable,
+            id,
+            name,
+            lp,
+            co: UnsafeCell::new(None),
+            state: Cell::new(TaskState::Ready),
+            seq: Cell::new(0),
+            cancel_requested: Cell::new(false),
+            early_wake: Cell::new(None),
+            wake: Cell::new(Wake::Run),
+            yielder: Cell::new(std::ptr::null()),
+            stack_hi: Cell::new(0),
+            stack_len: Cell::new(0),
+            parked_sp: Cell::new(0),
+            shared: Cell::new(0),
+            body_live: Cell::new(true),
+            slot: Cell::new(u32::MAX),
+            warned_blocking: Cell::new(false),
+            unwind: Cell::new(Unwind::None),
+            waiting_on: Cell::new(None),
+            end_note: Cell::new(None),
+        }
+    }
+
+    /// Another counted reference to this task.
+    pub(crate) fn rc(&self) -> TaskRef {
+        let core = NonNull::from(self);
+        // SAFETY: every core lives in a task cell (`TaskCore::new` is visible only to
+        // the task module, whose one caller is `TaskCell::create`), and `self` is borrowed, so it is alive.
+        unsafe { TaskRef::acquire(core) };
+        TaskRef(core)
+    }
+
+    /// Its id and name, for instruments.
+    pub(crate) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name,
+        }
+    }
+
+    /// Records how the task ended, when not by returning.
+    pub(crate) fn note_end(&self, end: TaskEnd) {
+        self.end_note.set(Some(Box::new(end)));
+    }
+
+    /// How the task ended.
+    pub(crate) fn end_note(&self) -> TaskEnd {
+        let note = self.end_note.take();
+        let end = note.as_deref().cloned().unwrap_or(TaskEnd::Returned);
+        self.end_note.set(note);
+        end
+    }
+
+    pub(crate) fn wait_seq(&self) -> u32 {
+        self.seq.get()
+    }
+
+    /// Moves to the next wait: older wakes no longer match.
+    pub(crate) fn bump_seq(&self) {
+        self.seq.set(self.seq.get().wrapping_add(1));
+    }
+
+    /// Asks the CPU to bring the top of the parked task's stack into the
+    /// cache: called when the task is scheduled, so that by the time the loop
+    /// switches to it (after the rest of the events of this poll), returning
+    /// through its frames does not stall on memory. With 10,000 connections
+    /// the stacks do not fit in the cache, and those misses were most of the
+    /// loop's user time per round trip.
+    #[inline]
+    pub(crate) fn prefetch_stack(&self) {
+        // Where the stack was is itself in the record, which is cold too: the
+        // loop prefetched it one task earlier (`prefetch_record`).
+        let sp = self.parked_sp.get();
+        if sp == 0 {
+            return;
+        }
+        // The frames the task returns through lie above `sp`; what it calls
+        // next (a read, a write) lies just below.
+        let lo = (sp.saturating_sub(128) & !63).max(self.stack_lo());
+        let hi = (sp + 384).min(self.stack_hi.get());
+        let mut line = lo;
+        while line < hi {
+            prefetch(line as *const u8);
+            line += 64;
+        }
+    }
+
+    /// Prefetches the part of the record that `prefetch_stack` reads, without
+    /// reading it.
+    #[inline]
+    pub(crate) fn prefetch_record(&self) {
+        // The three fields may lie on two lines (the compiler orders the
+        // record's fields); a miss on the second showed in the profile with
+        // 10,000 connections.
+        prefetch(self.parked_sp.as_ptr() as *const u8);
+        prefetch(self.stack_len.as_ptr() as *const u8);
+        prefetch(self.stack_hi.as_ptr() as *const u8);
+    }
+
+    /// The lowest usable address of its stack.
+    #[inline(always)]
+    pub(crate) fn stack_lo(&self) -> usize {
+        self.stack_hi.get() - self.stack_len.get() as usize
+    }
+
+    /// A swallowed cancellation, delivered again: the task parks as for
+    /// `yield_now`, and the loop resumes it with `Cancel`.
+    #[cold]
+    pub(crate) fn redeliver_cancel(&self) -> Suspend {
+        self.cancel_requested.set(true);
+        Suspend::YieldNow
+    }
+
+    /// Whether the task swallowed a cancellation and is about to get it
+    /// again (a closing loop counts these).
+    pub(crate) fn swallowed_cancel(&self) -> bool {
+        self.unwind.get() == Unwind::Cancelling
+            && self.state.get() == TaskState::Ready
+            && self.wake.get() == Wake::Cancel
+    }
+
+    /// The index of its shared stack, if it runs on one.
+    #[inline(always)]
+    pub(crate) fn shared_index(&self) -> Option<u8> {
+        self.shared.get().checked_sub(1)
+    }
+
+    /// The key of its frames on a shared stack: the record's address.
+    #[inline(always)]
+    pub(crate) fn key(&self) -> usize {
+        self as *const TaskCore as usize
+    }
+}
+
+#[inline(always)]
+fn prefetch(_addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(_addr as *const i8)
+    };
+}
+
+/// What a task, and a future, need of the loop they belong to. The loop's
+/// state (`event_loop::Core`) is the one implementation; tasks and futures
+/// reach it through a [`HomeRef`], so that they sit below the loop.
+pub(crate) trait Home {
+    /// Puts `task` on the ready queue, to be resumed with `how`.
+    fn schedule(&self, task: TaskRef, how: Wake);
+    /// Puts a callback on the ready queue.
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: &'static str);
+    /// The step in progress ended in a panic: its time is not blocking (see
+    /// [`Watch::discount_step`](crate::watchdog::Watch::discount_step)).
+    fn discount_step(&self);
+}
+
+/// The loop a task or future belongs to, in one word: a cell that the loop
+/// makes once and all its tasks share, holding the loop weakly (so a task
+/// whose loop is gone can tell, and never keeps it alive).
+#[derive(Clone)]
+pub(crate) struct HomeRef(Rc<Weak<dyn Home>>);
+
+impl HomeRef {
+    /// The shared cell of the loop `home`.
+    pub(crate) fn new(home: Weak<dyn Home>) -> HomeRef {
+        HomeRef(Rc::new(home))
+    }
+
+    /// The loop, if it is still alive.
+    #[inline]
+    pub(crate) fn upgrade(&self) -> Option<Rc<dyn Home>> {
+        self.0.upgrade()
+    }
+
+    /// Whether the loop is still alive.
+    pub(crate) fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    /// Whether both name the same loop.
+    #[inline]
+    pub(crate) fn same(&self, other: &HomeRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether this names the loop allocated at `at` (a `Weak<Core>`'s pointer).
+    pub(crate) fn is_at<T>(&self, at: *const T) -> bool {
+        std::ptr::addr_eq(self.0.as_ptr(), at)
+    }
+}
+
+/// Schedules `task` on its own loop if it still waits with number `seq`
+/// (used by every waker, from any loop or none).
+pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
+    if task.wait_seq() != seq {
+        return;
+    }
+    match task.state.get() {
+        // A loop that is gone (dropped while a destructor runs during its
+        // unwind) has nothing left to schedule on; never panic here.
+        TaskState::Waiting => {
+            if let Some(home) = task.lp.upgrade() {
+                home.schedule(task.clone(), how);
+            }
+        }
+        TaskState::Running => {
+            // Woken before it parked: it is rescheduled as soon as it does.
+            task.bump_seq();
+            task.early_wake.set(Some(how));
+        }
+        TaskState::Ready | TaskState::Done => {}
+    }
+}
+
+/// Asks `task` to stop: a waiting task is woken with `Cancel` on its own
+/// loop's next iteration, whichever loop (or none) is running now.
+pub(crate) fn cancel(task: &TaskRef) {
+    match task.state.get() {
+        TaskState::Waiting => match task.lp.upgrade() {
+            Some(home) => home.schedule(task.clone(), Wake::Cancel),
+            // Its loop is gone: the request waits for a step that never comes.
+            None => task.cancel_requested.set(true),
+        },
+        TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
+        TaskState::Done => {}
+    }
+}
