@@ -91,32 +91,30 @@ fn warn_once(message: String) {
 }
 
 /// `YIELDFROM_STACK_SIZE`, parsed; a value that is not a size in bytes up to
-/// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE) is reported once and ignored.
-pub(crate) fn stack_size() -> Option<usize> {
+/// `max` is reported once and ignored (the stack pool then uses `default`).
+pub(crate) fn stack_size(max: usize, default: usize) -> Option<usize> {
     let raw = std::env::var("YIELDFROM_STACK_SIZE").ok()?;
     match raw.trim().parse::<usize>() {
-        Ok(bytes) if bytes <= crate::stack::MAX_STACK_SIZE => Some(bytes),
+        Ok(bytes) if bytes <= max => Some(bytes),
         _ => {
-            crate::warnings::warn(format!(
+            warn_once(format!(
                 "yieldfrom: YIELDFROM_STACK_SIZE={raw:?} is not a stack size in bytes of at \
-                 most {} (1 GiB); using the default of {} bytes",
-                crate::stack::MAX_STACK_SIZE,
-                crate::stack::DEFAULT_STACK_SIZE
+                 most {max}; using the default of {default} bytes"
             ));
             None
         }
     }
 }
 
-/// `YIELDFROM_STACK_MODE`, parsed; an unknown value is reported once and
+/// `YIELDFROM_STACK_MODE`, parsed into the mode named `auto`, `dedicated` or
+/// `shared` (given in that order); an unknown value is reported once and
 /// ignored.
-pub(crate) fn stack_mode() -> Option<crate::stack::StackMode> {
-    use crate::stack::StackMode;
+pub(crate) fn stack_mode<M: Copy>([auto, dedicated, shared]: [M; 3]) -> Option<M> {
     let raw = std::env::var("YIELDFROM_STACK_MODE").ok()?;
     match raw.trim() {
-        "auto" => Some(StackMode::Auto),
-        "dedicated" => Some(StackMode::Dedicated),
-        "shared" => Some(StackMode::Shared),
+        "auto" => Some(auto),
+        "dedicated" => Some(dedicated),
+        "shared" => Some(shared),
         _ => {
             warn_once(format!(
                 "yieldfrom: YIELDFROM_STACK_MODE={raw:?} is not auto, dedicated or shared; \

@@ -19,8 +19,8 @@ use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::event_loop::Callback;
-use crate::task::TaskRef;
+use crate::event_loop::ready::Callback;
+use crate::task::raw::TaskRef;
 
 /// What a due timer does.
 pub(crate) enum Due {
@@ -73,7 +73,7 @@ impl Due {
     fn live(&self) -> bool {
         match self {
             Due::Task(task, seq) => {
-                task.wait_seq() == *seq && task.state.get() == crate::task::TaskState::Waiting
+                task.wait_seq() == *seq && task.state.get() == crate::task::raw::TaskState::Waiting
             }
             Due::Call(cb) => !cb.is_cancelled(),
         }

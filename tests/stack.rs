@@ -264,7 +264,7 @@ fn a_hundred_thousand_sleeping_tasks_on_shared_guarded_stacks() {
     let (during, sum) = sleepers(lp, 100_000);
     assert_eq!(sum, (0..100_000u64).sum::<u64>());
     assert!(
-        during.shared_stacks <= stack::shared::PER_SIZE * 2,
+        during.shared_stacks <= stack::SHARED_STACKS_PER_SIZE * 2,
         "{during:?}"
     );
     assert!(during.shared_tasks >= 100_000, "{during:?}");

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use mio::{Events, Poll};
 
-use super::EventLoop;
 use super::clock::Clock;
 use super::state::{Config, Core, TaskTable};
 use super::workers::{Threads, WAKER};
 use crate::debug::stepper::Stepper;
 use crate::reactor::Reactor;
+use crate::stack::StackMode;
 use crate::task::HomeRef;
 use crate::timer::Timers;
 use crate::trace::{Instrument, Output, Recorder};
@@ -64,7 +64,12 @@ impl Default for Builder {
                 event_interval: 61,
                 slow_task: Duration::from_millis(100),
                 stack_size: 0,
-                stack_mode: crate::env::stack_mode().unwrap_or_default(),
+                stack_mode: crate::env::stack_mode([
+                    StackMode::Auto,
+                    StackMode::Dedicated,
+                    StackMode::Shared,
+                ])
+                .unwrap_or_default(),
             },
         }
     }
@@ -136,14 +141,9 @@ impl Builder {
         self
     }
 
-    /// Builds the loop.
-    pub fn build(self) -> EventLoop {
-        self.try_build()
-            .unwrap_or_else(|e| panic!("yieldfrom: cannot create an event loop: {e}"))
-    }
-
-    /// Builds the loop, or says why the poller could not be created.
-    pub fn try_build(self) -> io::Result<EventLoop> {
+    /// The loop's state, or why the poller could not be created (see
+    /// [`try_build`](Self::try_build)).
+    pub(super) fn into_core(self) -> io::Result<Rc<Core>> {
         if self.config.stack_size != 0 {
             crate::stack::round_size(self.config.stack_size)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -165,7 +165,7 @@ impl Builder {
             instruments.push(Box::new(Stepper::from_terminal()));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
-        Ok(EventLoop(Rc::new_cyclic(|me: &std::rc::Weak<Core>| Core {
+        Ok(Rc::new_cyclic(|me: &std::rc::Weak<Core>| Core {
             home: HomeRef::new(me.clone()),
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::default()),
@@ -188,6 +188,6 @@ impl Builder {
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
-        })))
+        }))
     }
 }

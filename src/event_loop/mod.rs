@@ -20,6 +20,7 @@
 //! thread-locals with it.
 
 use std::fmt;
+use std::io;
 use std::panic::resume_unwind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -40,6 +41,20 @@ use crate::coro::Coro;
 use crate::future::Outcome;
 use crate::task::{CancelCause, Task, TaskCore, TaskEnd, TaskRef, TaskState, raw};
 use crate::timer::Due;
+
+impl Builder {
+    /// Builds the loop.
+    pub fn build(self) -> EventLoop {
+        self.try_build()
+            .unwrap_or_else(|e| panic!("yieldfrom: cannot create an event loop: {e}"))
+    }
+
+    /// Builds the loop, or says why the poller could not be created (or
+    /// why a setting is out of range).
+    pub fn try_build(self) -> io::Result<EventLoop> {
+        self.into_core().map(EventLoop)
+    }
+}
 
 /// An event loop (Python's `asyncio.AbstractEventLoop`); a cheap handle.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use crate::task::{TaskCore, TaskRef};
+use crate::task::raw::{TaskCore, TaskRef};
 
 /// A scheduled callback (Python's `Handle`); `None` once run or cancelled.
 pub(crate) struct Callback {

@@ -1,6 +1,6 @@
 use std::io::{self, Read, Write};
 
-use super::{Direction, Io, std_io, write_all_with};
+use super::source::{Direction, Io, std_io, write_all_with};
 
 /// The writing end of a pipe.
 pub struct PipeWriter {

@@ -8,7 +8,8 @@ use mio::event::Source;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::{Direction, Io, PipeReader, PipeWriter};
+use super::pipe::{PipeReader, PipeWriter};
+use super::source::{Direction, Io};
 
 /// A child's stdin: write to it.
 pub type ChildStdin = PipeWriter;

@@ -5,7 +5,7 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{TcpListener, TcpStream};
+use super::tcp::{TcpListener, TcpStream};
 use crate::combinators::{ReturnWhen, wait};
 use crate::coro::Coro;
 use crate::event_loop::spawn;

@@ -8,7 +8,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::{PipeReader, pipe};
+use super::pipe::{PipeReader, pipe};
 
 /// Signals delivered to the running loop.
 ///

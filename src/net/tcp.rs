@@ -2,7 +2,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{Direction, Io, std_io, sys, write_all_with};
+use super::source::{Direction, Io, std_io, sys, write_all_with};
 use crate::time::timeout;
 
 /// A TCP connection whose reads and writes suspend the task (Python: a

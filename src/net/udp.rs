@@ -1,7 +1,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use super::{Direction, Io};
+use super::source::{Direction, Io};
 
 /// A UDP socket whose sends and receives suspend the task.
 ///

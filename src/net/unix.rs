@@ -3,7 +3,7 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
-use super::{Direction, Io, std_io, sys, write_all_with};
+use super::source::{Direction, Io, std_io, sys, write_all_with};
 
 /// A Unix-domain stream socket whose reads and writes suspend the task.
 pub struct UnixStream {

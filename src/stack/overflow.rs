@@ -7,10 +7,12 @@
 //! calls `abort`. A fault that is not a guard page of ours goes to whoever
 //! had the signal before.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::sync::Once;
 
-use super::Pool;
+/// How the handler asks a thread's pool who owns a faulting address: given
+/// the published pool and the address, the coroutine's name and stack size.
+pub(super) type Lookup = fn(*const (), usize) -> Option<(&'static str, usize)>;
 
 static INSTALL: Once = Once::new();
 static mut OLD_SEGV: Option<libc::sigaction> = None;
@@ -20,7 +22,8 @@ thread_local! {
     /// This thread's pool, published once it has arenas (null before, and
     /// again once the pool is dropped at thread exit). `const` and free of
     /// drop glue, so the handler's read is a plain TLS load.
-    static PUBLISHED: Cell<*const RefCell<Pool>> = const { Cell::new(std::ptr::null()) };
+    static PUBLISHED: Cell<(*const (), Option<Lookup>)> =
+        const { Cell::new((std::ptr::null(), None)) };
     static ALTSTACK_CHECKED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -52,15 +55,15 @@ pub(super) fn install() {
     ensure_altstack();
 }
 
-/// Lets the handler find this thread's pool (called with arenas to look at).
-pub(super) fn publish(_pool: &Pool) {
-    // The pool is borrowed mutably by our caller: publish the cell around it.
-    super::POOL.with(|cell| PUBLISHED.with(|p| p.set(cell)));
+/// Lets the handler find this thread's pool: `pool`, which `lookup` knows
+/// how to read. It must stay valid until [`unpublish`].
+pub(super) fn publish(pool: *const (), lookup: Lookup) {
+    PUBLISHED.with(|p| p.set((pool, Some(lookup))));
 }
 
 /// The pool is going away (thread exit): the handler must not look at it.
 pub(super) fn unpublish() {
-    let _ = PUBLISHED.try_with(|p| p.set(std::ptr::null()));
+    let _ = PUBLISHED.try_with(|p| p.set((std::ptr::null(), None)));
 }
 
 fn ensure_altstack() {
@@ -99,15 +102,8 @@ fn ensure_altstack() {
 
 /// The coroutine whose guard page holds `addr`, and its stack size (signal-safe).
 fn owner_of(addr: usize) -> Option<(&'static str, usize)> {
-    let pool = PUBLISHED.with(|p| p.get());
-    if pool.is_null() {
-        return None;
-    }
-    // SAFETY: a published pool is alive (it unpublishes itself before it is
-    // dropped) and belongs to this thread; `try_borrow` refuses while the
-    // interrupted code holds it mutably (then we cannot name the owner).
-    let pool = unsafe { &*pool }.try_borrow().ok()?;
-    pool.owner_of_fault(addr)
+    let (pool, lookup) = PUBLISHED.with(|p| p.get());
+    lookup.filter(|_| !pool.is_null())?(pool, addr)
 }
 
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {

@@ -43,7 +43,7 @@ use std::rc::Rc;
 
 use corosensei::stack::{Stack, StackPointer};
 
-use super::{Arena, Kind, PoolStats, PooledStack, StackError, StackMode};
+use super::pool::{Arena, Kind, PoolStats, PooledStack, StackError, StackMode};
 
 /// How many shared stacks of one size a thread keeps (tasks are spread over
 /// them in turn, so tasks that take turns with each other copy less often).
@@ -96,7 +96,7 @@ impl TaskStack {
     /// The highest address and the usable bytes below it.
     pub(crate) fn bounds(&self) -> (usize, usize) {
         let (base, limit) = (self.base().get(), self.limit().get());
-        (base, base - limit - super::page_size())
+        (base, base - limit - super::pool::page_size())
     }
 }
 
@@ -149,9 +149,9 @@ pub(crate) fn task_stack(
         return Err(StackError::new(Kind::SharedUnsupported));
     }
     let size = if size == 0 {
-        super::default_size()
+        super::pool::default_size()
     } else {
-        super::round_size(size)?
+        super::pool::round_size(size)?
     };
     SHARED.with(|s| s.borrow_mut().assign(size))
 }

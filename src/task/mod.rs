@@ -36,7 +36,7 @@ use std::ptr::NonNull;
 use corosensei::Coroutine;
 
 mod alloc;
-mod id;
+pub(crate) mod id;
 pub(crate) mod raw;
 
 use self::alloc as blocks;

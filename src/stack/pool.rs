@@ -1,0 +1,792 @@
+//! The per-thread pool of guarded stacks, carved out of large arenas, and
+//! the process-wide budget of guard pages (see the [module docs](super)).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::valgrind::ValgrindStackRegistration;
+use corosensei::stack::{Stack, StackPointer};
+
+use super::{overflow, valgrind};
+
+/// The stack size new coroutines get unless told otherwise: 256 KiB of
+/// address space, of which only the touched pages take memory.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// The smallest stack size accepted (requests below it are rounded up).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// The largest stack size accepted: 1 GiB. A larger request is an error, not
+/// a wrapped size (the sizes are added to addresses and multiplied by arena
+/// counts, so every step of that arithmetic is checked against this).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// How a loop's tasks get their stacks ([`Builder::stack_mode`](crate::Builder::stack_mode)).
+///
+/// Every mode gives every task a guard page; they differ in what a parked
+/// task costs and what a switch costs (the module docs compare them).
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, spawn, yield_from, stack::StackMode};
+///
+/// let lp = EventLoop::builder().stack_mode(StackMode::Shared).build();
+/// let sum = lp.run(Coro::new("main", || {
+///     let tasks: Vec<_> = (0..100u64)
+///         .map(|i| spawn(Coro::new("worker", move || { yieldfrom::yield_now(); i })))
+///         .collect();
+///     tasks.into_iter().map(yield_from).sum::<u64>()
+/// }));
+/// assert_eq!(sum, 4950);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StackMode {
+    /// A dedicated stack while the guard budget lasts, a shared one after it.
+    #[default]
+    Auto,
+    /// Always a dedicated stack; past the budget the task fails with a
+    /// [`StackError`] that names the limit.
+    Dedicated,
+    /// Always a shared stack (copy-stack mode): the least memory per parked task.
+    Shared,
+}
+
+/// Guard pages left to hand out, process-wide (`UNSET` until first used).
+static GUARDS_LEFT: AtomicUsize = AtomicUsize::new(UNSET);
+const UNSET: usize = usize::MAX;
+
+thread_local! {
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool::new()) };
+}
+
+pub(super) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize })
+}
+
+/// Reads `vm.max_map_count`, the kernel's limit on mappings per process.
+///
+/// ```
+/// assert!(yieldfrom::stack::max_map_count() > 0);
+/// ```
+pub fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65530)
+}
+
+/// Sets how many more stacks (process-wide, from now on) may be mapped, each
+/// with its guard page.
+///
+/// Each guard page costs two kernel mappings. The default is a quarter of
+/// `vm.max_map_count`, which leaves half of the mappings to the rest of the
+/// program. Tasks beyond the budget run on shared stacks ([`StackMode`]);
+/// generators beyond it fail to be created, with a [`StackError`].
+///
+/// ```
+/// yieldfrom::stack::set_guard_budget(1000);
+/// assert_eq!(yieldfrom::stack::guard_budget(), 1000);
+/// ```
+pub fn set_guard_budget(stacks: usize) {
+    GUARDS_LEFT.store(stacks.min(UNSET - 1), Ordering::Relaxed);
+}
+
+/// How many more stacks may be mapped (see [`set_guard_budget`]).
+///
+/// ```
+/// let left = yieldfrom::stack::guard_budget();
+/// assert!(left <= yieldfrom::stack::max_map_count());
+/// ```
+pub fn guard_budget() -> usize {
+    let left = GUARDS_LEFT.load(Ordering::Relaxed);
+    if left != UNSET {
+        return left;
+    }
+    let initial = max_map_count() / 4;
+    match GUARDS_LEFT.compare_exchange(UNSET, initial, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => initial,
+        Err(now) => now,
+    }
+}
+
+/// Takes up to `wanted` guards from the budget; returns how many it got.
+fn take_guards(wanted: usize) -> usize {
+    guard_budget();
+    let mut got = 0;
+    let _ = GUARDS_LEFT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        got = n.min(wanted);
+        Some(n - got)
+    });
+    got
+}
+
+/// Gives back guards that were taken but not used (an `mprotect` failed).
+fn return_guards(n: usize) {
+    let _ = GUARDS_LEFT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+        Some(left.saturating_add(n).min(UNSET - 1))
+    });
+}
+
+/// Sets the stack size for coroutines created from now on by this thread.
+///
+/// The size is rounded up to whole pages and to at least [`MIN_STACK_SIZE`].
+/// The environment variable `YIELDFROM_STACK_SIZE` (bytes) sets the starting
+/// value for every thread.
+///
+/// # Panics
+///
+/// If `bytes` is larger than [`MAX_STACK_SIZE`] (nothing is changed).
+///
+/// ```
+/// yieldfrom::stack::set_default_size(64 * 1024);
+/// assert_eq!(yieldfrom::stack::default_size(), 64 * 1024);
+/// ```
+pub fn set_default_size(bytes: usize) {
+    let size = round_size(bytes).unwrap_or_else(|e| panic!("{e}"));
+    POOL.with(|p| p.borrow_mut().default_size = size);
+}
+
+/// The stack size this thread gives new coroutines (see [`set_default_size`]).
+///
+/// ```
+/// assert!(yieldfrom::stack::default_size() >= yieldfrom::stack::MIN_STACK_SIZE);
+/// ```
+pub fn default_size() -> usize {
+    POOL.with(|p| p.borrow_mut().default_size())
+}
+
+/// Sets how many free stacks of one size keep their touched pages.
+///
+/// A stack handed back while this many used stacks already wait in the pool
+/// is `madvise`d (its pages go back to the kernel). Default: 256.
+///
+/// ```
+/// yieldfrom::stack::set_warm_limit(16);
+/// assert_eq!(yieldfrom::stack::warm_limit(), 16);
+/// ```
+pub fn set_warm_limit(stacks: usize) {
+    POOL.with(|p| p.borrow_mut().warm = stacks);
+}
+
+/// How many free stacks of one size keep their touched pages (see [`set_warm_limit`]).
+///
+/// ```
+/// let _kept = yieldfrom::stack::warm_limit();
+/// ```
+pub fn warm_limit() -> usize {
+    POOL.with(|p| p.borrow().warm)
+}
+
+/// `bytes` rounded up to pages and to [`MIN_STACK_SIZE`]; an error above
+/// [`MAX_STACK_SIZE`].
+pub(crate) fn round_size(bytes: usize) -> Result<usize, StackError> {
+    if bytes > MAX_STACK_SIZE {
+        return Err(StackError::new(Kind::TooLarge { requested: bytes }));
+    }
+    let page = page_size();
+    Ok(bytes.max(MIN_STACK_SIZE).div_ceil(page) * page)
+}
+
+/// Counters of this thread's stacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Dedicated stacks mapped so far (in use or free), each with a guard page.
+    pub mapped: usize,
+    /// Dedicated stacks in use by a coroutine right now.
+    pub in_use: usize,
+    /// Dedicated stacks waiting in the pool for the next coroutine.
+    pub free: usize,
+    /// Arenas (one mmap each).
+    pub arenas: usize,
+    /// Bytes of the free stacks that are resident in memory (from `mincore`).
+    pub free_resident_bytes: usize,
+    /// Shared stacks (copy-stack mode) mapped on this thread.
+    pub shared_stacks: usize,
+    /// Tasks assigned to a shared stack right now.
+    pub shared_tasks: usize,
+    /// Parked tasks whose frames are saved on the heap, not on a stack.
+    pub saved_images: usize,
+    /// The bytes of those saved frames.
+    pub saved_bytes: usize,
+}
+
+/// Counts this thread's pooled stacks (the shared-stack counts stay zero).
+pub(super) fn pool_stats() -> PoolStats {
+    POOL.with(|p| p.borrow().stats())
+}
+
+/// Why a stack could not be had.
+///
+/// ```
+/// use yieldfrom::{Generator, Co};
+///
+/// let made = Generator::<(), (), ()>::try_with_stack_size(usize::MAX, |_co: &Co<(), ()>| Ok(()));
+/// let err = made.err().expect("no stack of usize::MAX bytes");
+/// assert!(err.to_string().contains("larger than the 1 GiB"));
+/// ```
+#[derive(Debug)]
+pub struct StackError {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+pub(super) enum Kind {
+    /// The kernel refused the mapping (or its guard page).
+    Map {
+        stacks: usize,
+        size: usize,
+        live: usize,
+        source: io::Error,
+    },
+    /// A size above [`MAX_STACK_SIZE`].
+    TooLarge { requested: usize },
+    /// The guard budget is spent (a dedicated stack was required).
+    NoGuards { live: usize },
+    /// Shared stacks are not available on this target.
+    SharedUnsupported,
+    /// 255 shared stacks exist, none of the size asked for.
+    SharedFull,
+}
+
+impl StackError {
+    pub(super) fn new(kind: Kind) -> StackError {
+        StackError { kind }
+    }
+
+    /// Whether the error is the spent guard budget (a shared stack can still serve).
+    pub(crate) fn is_budget(&self) -> bool {
+        matches!(self.kind, Kind::NoGuards { .. })
+    }
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Map {
+                stacks,
+                size,
+                live,
+                source,
+            } => write!(
+                f,
+                "yieldfrom: cannot map {stacks} more coroutine stacks of {} KiB ({live} are in \
+                 use): {source}. The kernel caps mappings per process (vm.max_map_count = {}) \
+                 and address space (ulimit -v); raise the first with \
+                 `sysctl -w vm.max_map_count=1048576` as root, or use smaller stacks \
+                 (yieldfrom::stack::set_default_size) or shared stacks for tasks \
+                 (yieldfrom::stack::StackMode::Shared)",
+                size / 1024,
+                max_map_count()
+            ),
+            Kind::TooLarge { requested } => write!(
+                f,
+                "yieldfrom: a coroutine stack of {requested} bytes is larger than the 1 GiB \
+                 yieldfrom allows (yieldfrom::stack::MAX_STACK_SIZE)"
+            ),
+            Kind::NoGuards { live } => write!(
+                f,
+                "yieldfrom: the guard-page budget is spent ({live} dedicated stacks are in use; \
+                 each guard page costs two of the kernel's vm.max_map_count = {} mappings). \
+                 Raise it with yieldfrom::stack::set_guard_budget after raising \
+                 vm.max_map_count (`sysctl -w vm.max_map_count=1048576` as root), free some \
+                 generators, or run tasks on shared stacks (yieldfrom::stack::StackMode)",
+                max_map_count()
+            ),
+            Kind::SharedFull => f.write_str(
+                "yieldfrom: 255 shared stacks of other sizes exist on this thread, none of the \
+                 size asked for: use fewer distinct task stack sizes",
+            ),
+            Kind::SharedUnsupported => f.write_str(
+                "yieldfrom: shared stacks (copy-stack mode) are implemented for x86_64 only; \
+                 use StackMode::Dedicated here",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Map { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// One mmap holding `count` stack slots of `slot` bytes, after a guard page.
+pub(crate) struct Arena {
+    /// Lowest address of the mapping (the arena's own guard page).
+    lo: usize,
+    /// Bytes mapped.
+    len: usize,
+    /// Bytes per slot: one guard page plus the usable stack.
+    pub(super) slot: usize,
+    /// Who runs on each slot now, for the overflow message.
+    owners: Box<[Cell<&'static str>]>,
+    /// Each slot told to Valgrind as a stack of its own (a no-op outside
+    /// Valgrind), so that a switch between slots reads as a stack switch.
+    _valgrind: Vec<ValgrindStackRegistration>,
+}
+
+impl Arena {
+    /// Maps an arena of `count` slots of `slot` bytes (sizes already checked).
+    fn map(slot: usize, count: usize) -> io::Result<Arena> {
+        let page = page_size();
+        let len = slot
+            .checked_mul(count)
+            .and_then(|n| n.checked_add(page))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing aliases nothing; the result is checked before use.
+        let lo = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if lo == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mut arena = Arena {
+            lo: lo as usize,
+            len,
+            slot,
+            owners: (0..count).map(|_| Cell::new("")).collect(),
+            _valgrind: Vec::new(),
+        };
+        arena._valgrind = (0..count)
+            .map(|i| {
+                let usable = arena.slot_lo(i) + page;
+                ValgrindStackRegistration::new(usable as *mut u8, slot - page)
+            })
+            .collect();
+        // The arena's own guard page, below slot 0 (the Drop unmaps on error).
+        arena.protect(arena.lo)?;
+        Ok(arena)
+    }
+
+    fn protect(&self, addr: usize) -> io::Result<()> {
+        // SAFETY: `addr` is a page inside this arena's mapping, which nothing
+        // uses yet; making it inaccessible cannot invalidate a live reference.
+        if unsafe { libc::mprotect(addr as *mut libc::c_void, page_size(), libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn slot_lo(&self, index: usize) -> usize {
+        self.lo + page_size() + index * self.slot
+    }
+
+    /// The slot whose guard page holds `addr`, if any (signal-safe).
+    fn overflowed_slot(&self, addr: usize) -> Option<usize> {
+        if addr < self.lo || addr >= self.lo + self.len {
+            return None;
+        }
+        let page = page_size();
+        let off = addr - self.lo;
+        if off < page {
+            return Some(0);
+        }
+        let (index, within) = ((off - page) / self.slot, (off - page) % self.slot);
+        (within < page && index < self.owners.len()).then_some(index)
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: the arena owns this mapping, and it is dropped only when no
+        // stack of it is left (every stack holds an `Rc` of its arena).
+        unsafe { libc::munmap(self.lo as *mut libc::c_void, self.len) };
+    }
+}
+
+/// A free stack slot: plain data, returned to the pool by [`PooledStack`].
+pub(super) struct Slot {
+    pub(super) arena: Rc<Arena>,
+    /// Its place in the arena (an arena holds at most a thousand).
+    index: u32,
+    /// Whether its pages may be resident (used since mapped or last madvised).
+    dirty: bool,
+}
+
+/// Free stacks of one size.
+struct SizeClass {
+    size: usize,
+    free: Vec<Slot>,
+    /// Free slots that are dirty (at most the warm limit).
+    dirty_free: usize,
+    next_arena: usize,
+}
+
+/// An arena never spans more than this much address space (so a huge stack
+/// size maps a few stacks at a time, not a thousand).
+const MAX_ARENA_BYTES: usize = 1 << 32;
+
+struct Pool {
+    /// 0 until first read (then `YIELDFROM_STACK_SIZE` or the default).
+    default_size: usize,
+    warm: usize,
+    classes: Vec<SizeClass>,
+    arenas: Vec<Rc<Arena>>,
+    mapped: usize,
+    in_use: usize,
+    /// This thread's own stack, told to Valgrind (see [`valgrind`]): a switch
+    /// back to it from a coroutine then reads as a stack switch, not as the
+    /// coroutine's frames being popped.
+    thread_stack: Option<ValgrindStackRegistration>,
+}
+
+impl Pool {
+    const fn new() -> Pool {
+        Pool {
+            default_size: 0,
+            warm: 256,
+            classes: Vec::new(),
+            arenas: Vec::new(),
+            mapped: 0,
+            in_use: 0,
+            thread_stack: None,
+        }
+    }
+
+    /// Registers this thread's stack with Valgrind, once (a no-op outside it).
+    fn register_thread_stack(&mut self) {
+        if self.thread_stack.is_none() {
+            self.thread_stack = valgrind::thread_stack()
+                .map(|(lo, len)| ValgrindStackRegistration::new(lo as *mut u8, len));
+        }
+    }
+
+    fn default_size(&mut self) -> usize {
+        if self.default_size == 0 {
+            self.default_size = crate::env::stack_size(MAX_STACK_SIZE, DEFAULT_STACK_SIZE)
+                .and_then(|bytes| round_size(bytes).ok())
+                .unwrap_or(DEFAULT_STACK_SIZE);
+        }
+        self.default_size
+    }
+
+    #[inline]
+    fn class(&mut self, size: usize) -> &mut SizeClass {
+        let at = match self.classes.iter().position(|c| c.size == size) {
+            Some(at) => at,
+            None => {
+                self.classes.push(SizeClass {
+                    size,
+                    free: Vec::new(),
+                    dirty_free: 0,
+                    next_arena: 16,
+                });
+                self.classes.len() - 1
+            }
+        };
+        &mut self.classes[at]
+    }
+
+    #[inline]
+    fn take(&mut self, size: usize) -> Result<Slot, StackError> {
+        let class = self.class(size);
+        if let Some(slot) = class.free.pop() {
+            class.dirty_free -= slot.dirty as usize;
+            self.in_use += 1;
+            return Ok(slot);
+        }
+        self.grow(size)?;
+        self.in_use += 1;
+        Ok(self.class(size).free.pop().expect("grow() added stacks"))
+    }
+
+    /// Maps a new arena for `size`, twice as large as the last one (up to
+    /// 1024 stacks), each slot guarded; as many slots as the budget allows.
+    #[cold]
+    fn grow(&mut self, size: usize) -> Result<(), StackError> {
+        overflow::install();
+        self.register_thread_stack();
+        let page = page_size();
+        let slot = size + page; // size <= MAX_STACK_SIZE: no overflow
+        let wanted = self
+            .class(size)
+            .next_arena
+            .min(MAX_ARENA_BYTES / slot)
+            .max(1);
+        let count = take_guards(wanted);
+        if count == 0 {
+            return Err(StackError::new(Kind::NoGuards { live: self.in_use }));
+        }
+        let arena = Arena::map(slot, count).map_err(|source| {
+            return_guards(count);
+            StackError::new(Kind::Map {
+                stacks: count,
+                size,
+                live: self.in_use,
+                source,
+            })
+        })?;
+        // Guard each slot; a failed mprotect (no mapping left) ends the
+        // arena there, and the guards not used go back to the budget.
+        let mut usable = 0;
+        let mut failure = None;
+        for index in 0..count {
+            match arena.protect(arena.slot_lo(index)) {
+                Ok(()) => usable += 1,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        return_guards(count - usable);
+        if usable == 0 {
+            return Err(StackError::new(Kind::Map {
+                stacks: count,
+                size,
+                live: self.in_use,
+                source: failure.unwrap_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory)),
+            }));
+        }
+        let arena = Rc::new(arena);
+        publish();
+        let slots: Vec<Slot> = (0..usable)
+            .map(|index| Slot {
+                arena: arena.clone(),
+                index: u32::try_from(index).expect("an arena holds at most 1024 stacks"),
+                dirty: false,
+            })
+            .collect();
+        self.mapped += usable;
+        self.arenas.push(arena);
+        let class = self.class(size);
+        // Pop order: lowest address first.
+        class.free.extend(slots.into_iter().rev());
+        class.next_arena = (count * 2).min(1024);
+        Ok(())
+    }
+
+    /// Maps an arena of one guarded slot, outside the budget.
+    #[cold]
+    fn map_one(&mut self, size: usize) -> Result<Slot, StackError> {
+        overflow::install();
+        self.register_thread_stack();
+        let fail = |source, live| {
+            StackError::new(Kind::Map {
+                stacks: 1,
+                size,
+                live,
+                source,
+            })
+        };
+        let arena = Arena::map(size + page_size(), 1).map_err(|e| fail(e, self.in_use))?;
+        arena
+            .protect(arena.slot_lo(0))
+            .map_err(|e| fail(e, self.in_use))?;
+        let arena = Rc::new(arena);
+        publish();
+        self.mapped += 1;
+        self.arenas.push(arena.clone());
+        Ok(Slot {
+            arena,
+            index: 0,
+            dirty: false,
+        })
+    }
+
+    fn put(&mut self, mut slot: Slot) {
+        self.in_use -= 1;
+        let warm = self.warm;
+        let size = slot.arena.slot - page_size();
+        let class = self.class(size);
+        if class.dirty_free >= warm {
+            let lo = slot.arena.slot_lo(slot.index as usize) + page_size();
+            // SAFETY: the slot's usable pages belong to no coroutine now (it was
+            // handed back); dropping their contents is what we want.
+            unsafe { libc::madvise(lo as *mut libc::c_void, size, libc::MADV_DONTNEED) };
+            slot.dirty = false;
+        } else {
+            slot.dirty = true;
+            class.dirty_free += 1;
+        }
+        class.free.push(slot);
+    }
+
+    fn stats(&self) -> PoolStats {
+        let page = page_size();
+        let mut resident = 0;
+        for class in &self.classes {
+            for slot in &class.free {
+                resident +=
+                    resident_pages(slot.arena.slot_lo(slot.index as usize) + page, class.size)
+                        * page;
+            }
+        }
+        PoolStats {
+            mapped: self.mapped,
+            in_use: self.in_use,
+            free: self.classes.iter().map(|c| c.free.len()).sum(),
+            arenas: self.arenas.len(),
+            free_resident_bytes: resident,
+            ..PoolStats::default()
+        }
+    }
+
+    /// The owner of the stack whose guard page holds `addr` (signal-safe: no
+    /// allocation, no lock).
+    fn owner_of_fault(&self, addr: usize) -> Option<(&'static str, usize)> {
+        self.arenas.iter().find_map(|a| {
+            let index = a.overflowed_slot(addr)?;
+            Some((a.owners[index].get(), a.slot - page_size()))
+        })
+    }
+}
+
+/// Lets the overflow handler find this thread's pool (called with arenas
+/// to look at; the pool is borrowed mutably by the caller, so the cell
+/// around it is published).
+fn publish() {
+    POOL.with(|cell| overflow::publish(std::ptr::from_ref(cell).cast(), owner_of_fault));
+}
+
+/// The handler's lookup: the coroutine whose guard page holds `addr`, and
+/// its stack size. Signal-safe: it does not allocate, and `try_borrow`
+/// refuses while the interrupted code holds the pool mutably (then the
+/// owner cannot be named).
+fn owner_of_fault(pool: *const (), addr: usize) -> Option<(&'static str, usize)> {
+    // SAFETY: `publish` gives the handler this thread's `POOL` cell, which
+    // is alive until the pool's drop unpublishes it; the handler runs on
+    // this thread.
+    let pool = unsafe { &*pool.cast::<RefCell<Pool>>() };
+    pool.try_borrow().ok()?.owner_of_fault(addr)
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        overflow::unpublish();
+    }
+}
+
+fn resident_pages(lo: usize, len: usize) -> usize {
+    let pages = len / page_size();
+    let mut vec = vec![0u8; pages];
+    // SAFETY: [lo, lo+len) is inside a live mapping of ours, `vec` has one byte per page.
+    let rc = unsafe { libc::mincore(lo as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    vec.iter().filter(|b| *b & 1 == 1).count()
+}
+
+/// A guarded stack from this thread's pool; dropping it hands it back.
+pub(crate) struct PooledStack {
+    pub(super) base: StackPointer,
+    pub(super) slot: ManuallyDrop<Slot>,
+}
+
+impl PooledStack {
+    /// Takes a stack of `size` bytes (0: this thread's default) for `owner`.
+    #[inline]
+    pub(crate) fn take(size: usize, owner: &'static str) -> Result<PooledStack, StackError> {
+        POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            let size = if size == 0 {
+                pool.default_size()
+            } else {
+                round_size(size)?
+            };
+            let slot = pool.take(size)?;
+            slot.arena.owners[slot.index as usize].set(owner);
+            let lo = slot.arena.slot_lo(slot.index as usize);
+            Ok(PooledStack {
+                base: StackPointer::new(lo + slot.arena.slot).expect("non-null"),
+                slot: ManuallyDrop::new(slot),
+            })
+        })
+    }
+
+    /// Takes a guarded stack of `size` bytes (already rounded) that the guard
+    /// budget does not count: for the few shared stacks, which serve tasks
+    /// once the budget is spent.
+    pub(crate) fn take_outside_budget(size: usize) -> Result<PooledStack, StackError> {
+        POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            let slot = match pool.class(size).free.pop() {
+                Some(slot) => {
+                    let class = pool.class(size);
+                    class.dirty_free -= slot.dirty as usize;
+                    slot
+                }
+                None => pool.map_one(size)?,
+            };
+            pool.in_use += 1;
+            let lo = slot.arena.slot_lo(slot.index as usize);
+            Ok(PooledStack {
+                base: StackPointer::new(lo + slot.arena.slot).expect("non-null"),
+                slot: ManuallyDrop::new(slot),
+            })
+        })
+    }
+
+    /// The lowest address of the slot: its guard page (a pooled stack is one
+    /// slot of its arena, so it is computed, not stored).
+    #[inline]
+    fn limit_ptr(&self) -> StackPointer {
+        let lo = self.base.get() - self.slot.arena.slot;
+        // SAFETY: a slot lies above its arena's own first page, so `lo` is
+        // never zero.
+        unsafe { StackPointer::new_unchecked(lo) }
+    }
+
+    /// Lowest usable address (above the guard page).
+    pub(crate) fn usable_lo(&self) -> usize {
+        self.limit_ptr().get() + page_size()
+    }
+
+    /// Highest address (where the stack starts, growing down).
+    pub(crate) fn base_addr(&self) -> usize {
+        self.base.get()
+    }
+
+    /// Usable bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.base.get() - self.usable_lo()
+    }
+
+    /// Names the coroutine that runs on it now (for the overflow message).
+    pub(crate) fn set_owner(&self, owner: &'static str) {
+        self.slot.arena.owners[self.slot.index as usize].set(owner);
+    }
+}
+
+impl Drop for PooledStack {
+    fn drop(&mut self) {
+        // SAFETY: `slot` is taken exactly once, here, and never used again.
+        let slot = unsafe { ManuallyDrop::take(&mut self.slot) };
+        slot.arena.owners[slot.index as usize].set("");
+        // When the thread's pool is gone already, the slot (and maybe its arena) just drops.
+        let _ = POOL.try_with(|p| p.borrow_mut().put(slot));
+    }
+}
+
+// SAFETY: base and limit bound a mapping we own for the stack's whole life
+// (the slot holds an `Rc` of its arena), aligned to pages (so to
+// STACK_ALIGNMENT), with at least MIN_STACK_SIZE usable bytes above a
+// PROT_NONE guard page: `grow` hands out no slot whose mprotect failed.
+unsafe impl Stack for PooledStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        self.base
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        self.limit_ptr()
+    }
+}
