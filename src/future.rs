@@ -19,8 +19,9 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 
 use crate::context;
-use crate::suspend::{self, Cancelled, Suspend, Wake, WakeToken};
+use crate::suspend::{self, Suspend, Wake, WakeToken};
 use crate::task::raw::{self, HomeRef, TaskCore, TaskRef};
+pub use crate::warnings::panic_message;
 
 /// How a future or task ended.
 pub enum Outcome<T> {
@@ -50,19 +51,6 @@ impl<T: fmt::Debug> fmt::Debug for Outcome<T> {
             Outcome::Panic(p) => write!(f, "Panic({:?})", panic_message(p.as_ref())),
             Outcome::Cancelled => f.write_str("Cancelled"),
         }
-    }
-}
-
-/// The text of a panic payload (`&str` or `String`), or a placeholder.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if payload.is::<Cancelled>() {
-        "Cancelled".to_string()
-    } else {
-        "<non-string panic payload>".to_string()
     }
 }
 

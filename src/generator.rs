@@ -599,7 +599,7 @@ impl<Y, S, R> Generator<Y, S, R> {
                 crate::warnings::warn(format!(
                     "yieldfrom: exception ignored while dropping generator '{}': it panicked: {}",
                     self.name,
-                    crate::future::panic_message(payload.as_ref())
+                    crate::warnings::panic_message(payload.as_ref())
                 ));
                 return;
             }

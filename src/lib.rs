@@ -127,9 +127,28 @@
 //!
 //! ## Layers, in reading order
 //!
-//! [`generator`] → [`stack`] → [`coro`] → [`suspend`] → [`future`] →
-//! [`task`] → [`event_loop`] → [`awaitable`] → [`time`] → [`combinators`] →
-//! [`sync`] → [`reactor`] → [`threads`] → [`warnings`].
+//! Each file of `src/` uses only the files before it here (a test,
+//! `tests/layers.rs`, keeps it so), so the crate reads from the top down:
+//!
+//! 1. **Words.** `task/id.rs` (a task's id, how it ended) and `reason.rs`
+//!    (why a task paused, how it is woken, [`Cancelled`]): plain data.
+//! 2. **Reports and settings.** [`warnings`], `env.rs` (every `YIELDFROM_*`
+//!    variable), `watchdog.rs` (the blocking detector's thread).
+//! 3. **Stacks and generators.** [`stack`] (`pool.rs`, `overflow.rs`,
+//!    `shared.rs`), then [`generator`]: PEP 342/380 on a stack of its own.
+//! 4. **A task and the switch.** `task/raw.rs` (the record, its counted
+//!    reference, and waking it on its own loop), `context.rs` (what is
+//!    running now), [`suspend`] (the switch itself, both ways, and the one
+//!    wake token every waiter keeps).
+//! 5. **What tasks wait on.** [`future`], then [`task`] (a coroutine given a
+//!    stack, its result in a future) and [`coro`].
+//! 6. **The loop.** [`trace`] and the stepper (what the loop reports),
+//!    `event_loop/ready.rs`, `timer.rs`, [`reactor`], then
+//!    [`event_loop`]: `clock`, `workers`, `state`, `scheduler`, `builder`,
+//!    and [`EventLoop`] itself.
+//! 7. **Built on the loop.** [`awaitable`], [`time`], [`threads`],
+//!    [`combinators`], [`sync`], [`net`], [`debug`]'s explorer.
+//! 8. **The twin.** [`stackless`], the same ideas on Rust's `async`/`await`.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -99,7 +99,7 @@ pub enum Wake {
 
 /// The unwind payload of a cancellation (Python's `asyncio.CancelledError`).
 ///
-/// It reaches the task's root unless [`catch_cancelled`] stops it; the task is
+/// It reaches the task's root unless [`catch_cancelled`](crate::catch_cancelled) stops it; the task is
 /// then *cancelled*, and awaiting it raises `Cancelled` in the awaiter too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancelled;

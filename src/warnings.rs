@@ -7,6 +7,7 @@
 //! Python's `warnings.catch_warnings(record=True)` does; the tests and the
 //! examples' output checks use it.
 
+use std::any::Any;
 use std::cell::RefCell;
 
 thread_local! {
@@ -51,4 +52,23 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     std::mem::forget(pop);
     let caught = CAUGHT.with(|c| c.borrow_mut().pop()).unwrap_or_default();
     (value, caught)
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder: what
+/// every report of a panic prints.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+/// assert_eq!(yieldfrom::future::panic_message(payload.as_ref()), "boom 1");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if payload.is::<crate::reason::Cancelled>() {
+        "Cancelled".to_string()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
 }

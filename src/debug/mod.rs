@@ -3,7 +3,7 @@
 //! **The stepper** (`YIELDFROM_STEP=1`) pauses after every scheduling step and
 //! prints what just ran and why it stopped, the ready queue, the timers, and
 //! the tasks waiting — then waits for a key: Enter steps, `c` runs on without
-//! pausing, `q` quits. It is an [`Instrument`], so it sees exactly what the
+//! pausing, `q` quits. It is an [`Instrument`](crate::trace::Instrument), so it sees exactly what the
 //! loop decides.
 //!
 //! ```text

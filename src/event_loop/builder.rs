@@ -21,7 +21,7 @@ use crate::timer::Timers;
 use crate::trace::{Instrument, Output, Recorder};
 use crate::watchdog::Watch;
 
-/// Configures an [`EventLoop`] before it is built.
+/// Configures an [`EventLoop`](crate::EventLoop) before it is built.
 ///
 /// ```
 /// use std::time::Duration;

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use super::ready::{Entry, Ready};
 use super::state::Core;
 use super::workers::WAKER;
-use crate::future::panic_message;
 use crate::reason::Trap;
 use crate::suspend::{Suspend, Wake};
 use crate::task::{TaskCore, TaskRef, TaskState};
 use crate::timer::Due;
 use crate::trace::StepEnd;
+use crate::warnings::panic_message;
 
 impl Core {
     /// Runs one step of `task`, then files it where its suspension says.

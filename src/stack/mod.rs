@@ -55,13 +55,13 @@ mod pool;
 pub(crate) mod shared;
 pub(crate) mod valgrind;
 
-pub(crate) use self::pool::{PooledStack, round_size};
-pub use self::shared::PER_SIZE as SHARED_STACKS_PER_SIZE;
 pub use self::pool::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, PoolStats, StackError, StackMode,
-    default_size, guard_budget, max_map_count, set_default_size, set_guard_budget,
-    set_warm_limit, warm_limit,
+    default_size, guard_budget, max_map_count, set_default_size, set_guard_budget, set_warm_limit,
+    warm_limit,
 };
+pub(crate) use self::pool::{PooledStack, round_size};
+pub use self::shared::PER_SIZE as SHARED_STACKS_PER_SIZE;
 
 /// Counts this thread's stacks; see [`PoolStats`].
 ///

@@ -44,7 +44,7 @@ pub enum TaskEnd {
 /// Why a task ended cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelCause {
-    /// [`Task::cancel`] (or a timeout, a task group) asked it to stop.
+    /// [`Task::cancel`](crate::Task::cancel) (or a timeout, a task group) asked it to stop.
     Requested,
     /// It awaited this task, which was cancelled, and did not catch that.
     Awaited(&'static str),

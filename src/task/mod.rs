@@ -198,9 +198,9 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                             Box::new(TaskEnd::Cancelled(CancelCause::Requested))
                         })));
                     }
-                    Outcome::Panic(p) => {
-                        core.note_end(TaskEnd::Panicked(crate::future::panic_message(p.as_ref())))
-                    }
+                    Outcome::Panic(p) => core.note_end(TaskEnd::Panicked(
+                        crate::warnings::panic_message(p.as_ref()),
+                    )),
                 }
                 finish(outcome);
             });

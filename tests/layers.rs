@@ -1,0 +1,377 @@
+//! The layer check: every file of `src/` imports only files below it.
+//!
+//! It reads each file's references to other files of the crate: paths
+//! through `crate::`, `super::` and `self::`, and paths through the child
+//! modules a file declares (`mod tcp;` then `tcp::TcpStream`), in `use`
+//! lines and in code alike. Comments and a file's `#[cfg(test)] mod tests`
+//! are skipped: a test may build a whole loop to test a low layer. Each path
+//! names the deepest file it reaches (`crate::task::raw::TaskRef` names
+//! `task/raw.rs`; `crate::task::Task`, the task folder's `mod.rs`).
+//!
+//! The order is [`LAYERS`], bottom first; it is the reading order the crate
+//! docs give. A reference to a file listed later, a file missing from the
+//! list, or a listed file that no longer exists fails the test, naming the
+//! files and the items.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// `src/` bottom up: a file may use the files above it in this list, never
+/// one below. One line per file (`task` is `task/mod.rs`).
+const LAYERS: &[&str] = &[
+    // Plain data: the words every layer speaks.
+    "task/id",
+    "reason",
+    // Reporting and configuration.
+    "warnings",
+    "env",
+    "watchdog",
+    // Stacks and generators.
+    "stack/valgrind",
+    "stack/overflow",
+    "stack/pool",
+    "stack/shared",
+    "stack",
+    "generator",
+    // A task's record, what is running, the switch.
+    "task/alloc",
+    "task/raw",
+    "context",
+    "suspend",
+    // What tasks wait on, and tasks themselves.
+    "future",
+    "task",
+    "coro",
+    // What the loop is made of.
+    "trace",
+    "debug/stepper",
+    "event_loop/ready",
+    "timer",
+    "reactor",
+    "event_loop/clock",
+    "event_loop/workers",
+    "event_loop/state",
+    "event_loop/scheduler",
+    "event_loop/builder",
+    "event_loop",
+    // Await points and tools built on the loop.
+    "awaitable",
+    "time",
+    "threads",
+    "combinators",
+    "sync/wait",
+    "sync/event",
+    "sync/lock",
+    "sync/queue",
+    "sync/channel",
+    "sync",
+    // I/O.
+    "net/registration",
+    "net/source",
+    "net/pipe",
+    "net/tcp",
+    "net/udp",
+    "net/unix",
+    "net/signal",
+    "net/process",
+    "net/server",
+    "net",
+    "debug",
+    // The stackless twin, beside everything else.
+    "stackless/executor",
+    "stackless/time",
+    "stackless/net",
+    "stackless",
+    // The crate root: docs and re-exports.
+    "lib",
+];
+
+/// A file's module path: `task/raw` for `src/task/raw.rs`, `task` for
+/// `src/task/mod.rs`, `lib` for `src/lib.rs`.
+fn module_of(rel: &Path) -> String {
+    let s = rel.with_extension("").to_string_lossy().replace('\\', "/");
+    s.strip_suffix("/mod").map(str::to_string).unwrap_or(s)
+}
+
+fn files(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            files(&path, root, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(root).expect("under src/");
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            out.insert(module_of(rel), text);
+        }
+    }
+}
+
+/// The code of a file without comments, string contents and its test module.
+fn code_of(text: &str) -> String {
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if text[i..].starts_with("//") {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if text[i..].starts_with("/*") {
+            i = text[i..].find("*/").map_or(bytes.len(), |e| i + e + 2);
+        } else if bytes[i] == b'"' {
+            // A string literal: keep the quotes, drop what is inside.
+            out.push('"');
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            out.push('"');
+            i += 1;
+        } else if bytes[i] == b'\'' && text[i..].chars().nth(2) == Some('\'') {
+            // A character literal such as '"' (lifetimes are left alone).
+            i += text[i..].chars().take(3).map(char::len_utf8).sum::<usize>();
+        } else {
+            let c = text[i..].chars().next().expect("inside the text");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Expands one path tree after a prefix (`a::{b, c::d}`) into paths.
+fn expand(tree: &str) -> Vec<Vec<String>> {
+    let tree = tree.trim();
+    let mut prefix = Vec::new();
+    let mut rest = tree;
+    loop {
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if ident.is_empty() {
+            break;
+        }
+        rest = &rest[ident.len()..];
+        prefix.push(ident);
+        match rest.strip_prefix("::") {
+            Some(r) => rest = r.trim_start(),
+            None => return vec![prefix],
+        }
+    }
+    let Some(body) = rest.strip_prefix('{') else {
+        return vec![prefix];
+    };
+    let mut depth = 1;
+    let mut end = 0;
+    for (at, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            end = at;
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    let inner = &body[..end];
+    for (at, c) in inner.char_indices().chain([(inner.len(), ',')]) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                for sub in expand(&inner[start..at]) {
+                    out.push(prefix.iter().cloned().chain(sub).collect());
+                }
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The deepest module of `known` that the path `parts` reaches, and the rest.
+fn resolve(parts: &[String], known: &BTreeMap<String, String>) -> Option<(String, String)> {
+    let mut best = None;
+    for n in 1..=parts.len() {
+        let m = parts[..n].join("/");
+        if known.contains_key(&m) {
+            best = Some((m, parts[n..].join("::")));
+        }
+    }
+    best
+}
+
+/// The files `module` refers to, with the items it names in each.
+fn references(
+    module: &str,
+    text: &str,
+    known: &BTreeMap<String, String>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let code = code_of(text);
+    let is_mod_rs = known.keys().any(|k| k.starts_with(&format!("{module}/")));
+    let folder: Vec<String> = if module == "lib" {
+        Vec::new()
+    } else if is_mod_rs {
+        module.split('/').map(String::from).collect()
+    } else {
+        let mut f: Vec<String> = module.split('/').map(String::from).collect();
+        f.pop();
+        f
+    };
+    // Child modules this file declares (`mod x;`), reachable by bare paths.
+    let children: BTreeSet<String> = code
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l
+                .strip_prefix("pub(crate) ")
+                .or_else(|| l.strip_prefix("pub "))
+                .unwrap_or(l);
+            let name = l.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.trim().to_string())
+        })
+        .collect();
+    let mut refs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |base: Vec<String>, tail: &str| {
+        for path in expand(tail) {
+            let full: Vec<String> = base.iter().cloned().chain(path).collect();
+            if let Some((m, item)) = resolve(&full, known)
+                && m != module
+            {
+                refs.entry(m).or_default().insert(item);
+            }
+        }
+    };
+    let bytes = code.as_bytes();
+    for (at, _) in code.match_indices("::") {
+        // The segment before `::`, if it starts a path here.
+        let start = code[..at]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |p| p + 1);
+        if start > 0 && (bytes[start - 1] == b':' || bytes[start - 1] == b'$') {
+            continue; // the middle of a longer path, or `$crate`
+        }
+        let head = &code[start..at];
+        let tail = &code[at + 2..];
+        match head {
+            "crate" => add(Vec::new(), tail),
+            "super" => {
+                let mut base = folder.clone();
+                let mut tail = tail;
+                // `super::super::x`
+                while let Some(t) = tail.strip_prefix("super::") {
+                    base.pop();
+                    tail = t;
+                }
+                if is_mod_rs {
+                    base.pop();
+                }
+                add(base, tail)
+            }
+            "self" if is_mod_rs || module == "lib" => {
+                let base = if module == "lib" {
+                    Vec::new()
+                } else {
+                    module.split('/').map(String::from).collect()
+                };
+                add(base, tail)
+            }
+            child if children.contains(child) => {
+                let base: Vec<String> = if module == "lib" {
+                    Vec::new()
+                } else {
+                    module.split('/').map(String::from).collect()
+                };
+                add(base, &code[start..])
+            }
+            _ => {}
+        }
+    }
+    refs
+}
+
+#[test]
+fn every_file_imports_only_files_below_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut known = BTreeMap::new();
+    files(&root, &root, &mut known);
+    let rank: BTreeMap<&str, usize> = LAYERS.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    assert_eq!(rank.len(), LAYERS.len(), "a file is listed twice in LAYERS");
+    let mut problems = Vec::new();
+    for m in known.keys() {
+        if !rank.contains_key(m.as_str()) {
+            problems.push(format!(
+                "src/{m}: not in the layer order (tests/layers.rs LAYERS)"
+            ));
+        }
+    }
+    for m in LAYERS {
+        if !known.contains_key(*m) {
+            problems.push(format!("{m}: listed in LAYERS but not in src/"));
+        }
+    }
+    for (m, text) in &known {
+        let Some(&mine) = rank.get(m.as_str()) else {
+            continue;
+        };
+        for (dep, items) in references(m, text, &known) {
+            let Some(&theirs) = rank.get(dep.as_str()) else {
+                continue;
+            };
+            if theirs > mine {
+                let items: Vec<_> = items
+                    .iter()
+                    .map(|i| if i.is_empty() { "(the module)" } else { i })
+                    .collect();
+                problems.push(format!(
+                    "{m} uses {dep} ({}), which is above it",
+                    items.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the layers are broken:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn the_checker_sees_every_kind_of_reference() {
+    // A made-up crate: `a` (bottom), `b`, `c/mod.rs` with child `c/d`.
+    let known: BTreeMap<String, String> = ["a", "b", "c", "c/d", "lib"]
+        .iter()
+        .map(|m| (m.to_string(), String::new()))
+        .collect();
+    let refs =
+        |m: &str, text: &str| -> Vec<String> { references(m, text, &known).into_keys().collect() };
+    assert_eq!(refs("b", "use crate::a::X;"), ["a"]);
+    assert_eq!(refs("b", "use crate::{a::X, c::d::Y};"), ["a", "c/d"]);
+    assert_eq!(refs("b", "fn f() { crate::c::g() }"), ["c"]);
+    assert_eq!(refs("c/d", "use super::Z;"), ["c"]);
+    assert_eq!(refs("c", "mod d;\npub use d::Y;"), ["c/d"]);
+    assert_eq!(refs("c", "pub(crate) use self::d::Y;"), ["c/d"]);
+    // Comments, strings and test modules do not count.
+    assert!(refs("a", "// crate::b::X\n/// [`x`](crate::b)\nfn f() {}").is_empty());
+    assert!(refs("a", "const S: &str = \"crate::b::X\";").is_empty());
+    assert!(
+        refs(
+            "a",
+            "fn f() {}\n#[cfg(test)]\nmod tests { use crate::b::X; }"
+        )
+        .is_empty()
+    );
+    // `$crate` in a macro names the crate root, not a layer.
+    assert!(refs("a", "macro_rules! m { () => { $crate::b::X } }").is_empty());
+}
