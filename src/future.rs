@@ -446,24 +446,32 @@ impl<T> Future<T> {
 
     pub(crate) fn named(name: &'static str) -> Future<T> {
         let alone = Box::into_raw(Box::<Alone<T>>::new_uninit()).cast::<Alone<T>>();
-        // SAFETY: `alone` is a fresh allocation for an `Alone<T>`, written
-        // whole before any handle exists; both pointers are derived from it
+        // `alone` is a fresh allocation for an `Alone<T>`, written whole
+        // before any handle exists. Both field pointers are derived from it
         // without references, so each keeps the whole box's provenance (the
         // last handle frees the box through the header pointer).
-        unsafe {
-            let header = NonNull::new_unchecked(&raw mut (*alone).header);
-            alone.write(Alone {
-                header: AloneHeader {
-                    refs: Cell::new(1),
-                    name,
-                    home: Cell::new(None),
-                },
-                inner: Inner::with_owner(Owner::alone(header)),
-            });
-            Future {
-                inner: NonNull::new_unchecked(&raw mut (*alone).inner),
-                _owns: PhantomData,
-            }
+        // SAFETY: a field of the allocation, no reference made.
+        let header = unsafe { &raw mut (*alone).header };
+        // SAFETY: as above.
+        let inner = unsafe { &raw mut (*alone).inner };
+        // SAFETY: a field of a non-null allocation is not null.
+        let header = unsafe { NonNull::new_unchecked(header) };
+        // SAFETY: as above.
+        let inner = unsafe { NonNull::new_unchecked(inner) };
+        let value = Alone {
+            header: AloneHeader {
+                refs: Cell::new(1),
+                name,
+                home: Cell::new(None),
+            },
+            inner: Inner::with_owner(Owner::alone(header)),
+        };
+        // SAFETY: the allocation has the layout of an `Alone<T>` and holds
+        // nothing yet.
+        unsafe { alone.write(value) };
+        Future {
+            inner,
+            _owns: PhantomData,
         }
     }
 

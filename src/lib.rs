@@ -130,27 +130,35 @@
 //! Each file of `src/` uses only the files before it here (a test,
 //! `tests/layers.rs`, keeps it so), so the crate reads from the top down:
 //!
-//! 1. **Words.** `task/id.rs` (a task's id, how it ended) and `reason.rs`
-//!    (why a task paused, how it is woken, [`Cancelled`]): plain data.
-//! 2. **Reports and settings.** [`warnings`], `env.rs` (every `YIELDFROM_*`
-//!    variable), `watchdog.rs` (the blocking detector's thread).
-//! 3. **Stacks and generators.** [`stack`] (`pool.rs`, `overflow.rs`,
-//!    `shared.rs`), then [`generator`]: PEP 342/380 on a stack of its own.
-//! 4. **A task and the switch.** `task/raw.rs` (the record, its counted
-//!    reference, and waking it on its own loop), `context.rs` (what is
-//!    running now), [`suspend`] (the switch itself, both ways, and the one
-//!    wake token every waiter keeps).
-//! 5. **What tasks wait on.** [`future`], then [`task`] (a coroutine given a
-//!    stack, its result in a future) and [`coro`].
-//! 6. **The loop.** [`trace`] and the stepper (what the loop reports),
-//!    `event_loop/ready.rs`, `timer.rs`, [`reactor`], then
-//!    [`event_loop`]: `clock`, `workers`, `state`, `scheduler`, `builder`,
-//!    and [`EventLoop`] itself.
-//! 7. **Built on the loop.** [`awaitable`], [`time`], [`threads`],
-//!    [`combinators`], [`sync`], [`net`], [`debug`]'s explorer.
+//! 1. **Words.** `task/id.rs` ([`TaskId`], [`TaskEnd`]) and `reason.rs`
+//!    ([`Suspend`]: why a task paused; [`Wake`](suspend::Wake): how it is
+//!    resumed; [`Cancelled`]): plain data.
+//! 2. **Reports and settings.** `warnings.rs` ([`warnings`]), `env.rs`
+//!    (every `YIELDFROM_*` variable), `watchdog.rs` (the blocking detector).
+//! 3. **Stacks and generators.** `stack/` ([`stack`]: `pool.rs`,
+//!    `overflow.rs`, `shared.rs`), then `generator.rs` ([`Generator`]:
+//!    PEP 342/380 on a stack of its own).
+//! 4. **A task and the switch.** `task/raw.rs` (a task's record, its counted
+//!    reference, waking it on its own loop), `context.rs` (what is running
+//!    now), `suspend.rs` ([`suspend`]: the switch itself, both ways, and the
+//!    one wake token every waiter keeps).
+//! 5. **What tasks wait on.** `future.rs` ([`Future`]), `task/mod.rs`
+//!    ([`Task`]: a coroutine given a stack, its result in a future),
+//!    `coro.rs` ([`Coro`], [`async_def!`]).
+//! 6. **The loop.** `trace.rs` ([`trace`]) and `debug/stepper.rs`, what the
+//!    loop reports; `event_loop/ready.rs`, `timer.rs`, `reactor.rs` (which
+//!    task waits on which socket); then `event_loop/`: `clock`, `workers`,
+//!    `state`, `scheduler` (one iteration), `builder` ([`Builder`]) and
+//!    `mod.rs` ([`EventLoop`]).
+//! 7. **Built on the loop.** `awaitable.rs` ([`yield_from`]), `time.rs`
+//!    ([`sleep`], [`timeout`]), `threads.rs` ([`to_thread`]),
+//!    [`combinators`], [`sync`], [`net`], and [`debug`]'s explorer.
 //! 8. **The twin.** [`stackless`], the same ideas on Rust's `async`/`await`.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 /// `Debug` for a type whose insides are not for printing: `Name { .. }`.
 macro_rules! opaque_debug {
@@ -163,25 +171,25 @@ macro_rules! opaque_debug {
     )*};
 }
 
-pub mod awaitable;
+mod awaitable;
 pub mod combinators;
 mod context;
-pub mod coro;
+mod coro;
 pub mod debug;
 mod env;
-pub mod event_loop;
-pub mod future;
-pub mod generator;
+mod event_loop;
+mod future;
+mod generator;
 pub mod net;
-pub mod reactor;
+mod reactor;
 mod reason;
 pub mod stack;
 pub mod stackless;
 pub mod suspend;
 pub mod sync;
-pub mod task;
-pub mod threads;
-pub mod time;
+mod task;
+mod threads;
+mod time;
 mod timer;
 pub mod trace;
 pub mod warnings;
@@ -195,7 +203,7 @@ pub use generator::{
     Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
 };
 pub use suspend::{Cancelled, Suspend, catch_cancelled};
-pub use task::{Task, TaskId};
+pub use task::{CancelCause, Task, TaskEnd, TaskId, record_limit, set_record_limit};
 pub use threads::to_thread;
 pub use time::{Elapsed, now, sleep, sleep_until, timeout, timeout_at, wait_for, yield_now};
 

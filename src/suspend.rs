@@ -24,6 +24,60 @@
 //! panic: no message is printed), so every frame between the await point and
 //! the task's root runs its destructors, and [`catch_cancelled`] can stop it,
 //! as Python's `except CancelledError` does.
+//!
+//! # Building an await point
+//!
+//! This module is also the low-level API for await points of your own (what
+//! a `Future` subclass with a custom `__await__` is in Python). The pattern
+//! is the one every await point of the crate follows: check the condition;
+//! if it does not hold, hand a [`Waker`] to whatever will make it hold, then
+//! [`suspend_or_cancel`]; check again when resumed (a wake is a hint, never
+//! a promise). A waker for a wait that is over does nothing, so nobody has
+//! to take wakers back out. A task that nothing wakes waits until it is
+//! cancelled; a loop left with nothing else to run reports it as a deadlock,
+//! naming the [`Suspend`] reason given here.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use yieldfrom::suspend::{Suspend, Waker, suspend_or_cancel};
+//! use yieldfrom::{Coro, run, spawn, yield_from, yield_now};
+//!
+//! /// A gate: `wait` parks the task until someone calls `open`.
+//! #[derive(Clone, Default)]
+//! struct Gate(Rc<RefCell<(bool, Vec<Waker>)>>);
+//!
+//! impl Gate {
+//!     fn wait(&self) {
+//!         while !self.0.borrow().0 {
+//!             self.0.borrow_mut().1.push(Waker::current());
+//!             suspend_or_cancel(Suspend::Sync("Gate.wait"));
+//!         }
+//!     }
+//!
+//!     fn open(&self) {
+//!         let waiters = {
+//!             let mut gate = self.0.borrow_mut();
+//!             gate.0 = true;
+//!             std::mem::take(&mut gate.1)
+//!         };
+//!         waiters.into_iter().for_each(Waker::wake);
+//!     }
+//! }
+//!
+//! let through = run(Coro::new("main", || {
+//!     let gate = Gate::default();
+//!     let g = gate.clone();
+//!     let waiter = spawn(Coro::new("waiter", move || {
+//!         g.wait();
+//!         "through"
+//!     }));
+//!     yield_now(); // the waiter runs and parks at the gate
+//!     gate.open();
+//!     yield_from(waiter)
+//! }));
+//! assert_eq!(through, "through");
+//! ```
 
 use std::any::Any;
 use std::cell::Cell;
@@ -298,18 +352,61 @@ impl WakeToken {
 
 opaque_debug!(WakeToken);
 
-/// Pauses the running task for `reason` until the loop wakes it.
+/// A handle that wakes one wait of one task: what an await point hands to
+/// whoever will end the wait (see [Building an await point](self#building-an-await-point)).
 ///
-/// Low level: returns [`Wake::Cancel`] instead of raising, so that a caller
-/// holding a resource (a lock being handed over, a queue slot) can give it
-/// back first. Most code wants [`suspend_or_cancel`].
+/// Waking schedules the task on its own loop's next iteration, from any loop
+/// or none; a waker whose wait is over (the task was woken, cancelled, or
+/// waits on something else now) does nothing. It is not `Send`: wake a task
+/// from another thread by finishing a [`to_thread`](crate::to_thread) job.
+pub struct Waker(WakeToken);
+
+impl Waker {
+    /// The running task's waker for its next wait.
+    ///
+    /// Panics outside a task ("... needs a running task").
+    #[track_caller]
+    pub fn current() -> Waker {
+        Waker(WakeToken::current("Waker::current()"))
+    }
+
+    /// Schedules the task, if it still waits in the wait this waker is for.
+    pub fn wake(self) {
+        self.0.wake();
+    }
+
+    /// Schedules the task as [`wake`](Self::wake) does, keeping the waker.
+    pub fn wake_by_ref(&self) {
+        self.0.wake_by_ref();
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Waker(task '{}' {})",
+            self.0.task().name,
+            self.0.task().id
+        )
+    }
+}
+
+/// Pauses the running task for `reason` until something wakes it.
+///
+/// Hand a [`Waker`] to whatever will end the wait first (see [Building an
+/// await point](self#building-an-await-point)). Returns [`Wake::Cancel`]
+/// instead of raising, so that a caller holding a resource (a lock being
+/// handed over, a queue slot) can give it back first; most code wants
+/// [`suspend_or_cancel`]. Panics outside a task.
 #[inline]
 #[track_caller]
 pub fn suspend(reason: Suspend) -> Wake {
     with_current(reason.await_point(), |task| switch_out(task, reason))
 }
 
-/// Pauses the running task for `reason`; a cancellation raises [`Cancelled`].
+/// Pauses the running task for `reason` until something wakes it, as
+/// [`suspend`] does; a cancellation raises [`Cancelled`] here.
 #[inline]
 #[track_caller]
 pub fn suspend_or_cancel(reason: Suspend) -> Wake {

@@ -59,7 +59,7 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
 ///
 /// ```
 /// let payload = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
-/// assert_eq!(yieldfrom::future::panic_message(payload.as_ref()), "boom 1");
+/// assert_eq!(yieldfrom::warnings::panic_message(payload.as_ref()), "boom 1");
 /// ```
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

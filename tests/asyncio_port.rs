@@ -506,7 +506,9 @@ fn test_return_exceptions() {
         .into_iter()
         .map(|o| match o {
             Outcome::Value(v) => format!("value {v}"),
-            Outcome::Panic(p) => format!("panic {}", yieldfrom::future::panic_message(p.as_ref())),
+            Outcome::Panic(p) => {
+                format!("panic {}", yieldfrom::warnings::panic_message(p.as_ref()))
+            }
             Outcome::Cancelled => "cancelled".into(),
         })
         .collect::<Vec<_>>()
@@ -564,7 +566,7 @@ fn test_panic_is_raised_where_the_task_is_awaited_and_the_loop_goes_on() {
         }));
         let failing = spawn(coro("failing", || -> i32 { panic!("task failed") }));
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| yield_from(failing)));
-        let message = yieldfrom::future::panic_message(caught.unwrap_err().as_ref());
+        let message = yieldfrom::warnings::panic_message(caught.unwrap_err().as_ref());
         l.push(format!("awaiter caught: {message}"));
         yield_from(bystander);
     });
@@ -689,7 +691,7 @@ fn test_log_slow_callbacks() {
 fn test_running_loop_within_a_loop() {
     let message = vrun(|| {
         let r = std::panic::catch_unwind(|| EventLoop::new().run(coro("inner", || ())));
-        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+        yieldfrom::warnings::panic_message(r.unwrap_err().as_ref())
     });
     assert!(
         message.contains("run() cannot be called from a running task"),
@@ -700,7 +702,7 @@ fn test_running_loop_within_a_loop() {
 #[test]
 fn test_await_outside_a_task_says_how_to_start_one() {
     let r = std::panic::catch_unwind(|| yield_from(coro("x", || 1)));
-    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
     assert_eq!(
         message,
         "yield_from() needs a running task: start one with run() or spawn()"
@@ -715,7 +717,7 @@ fn test_deadlock_is_reported() {
             yield_from(&fut)
         })
     });
-    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
     assert!(
         message.contains("deadlock") && message.contains("a future"),
         "{message}"
@@ -976,7 +978,7 @@ fn test_acquire_cancel_before_awoken() {
 #[test]
 fn test_release_not_acquired() {
     let r = std::panic::catch_unwind(|| vrun(|| BoundedSemaphore::new(1).release()));
-    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
     assert_eq!(message, "BoundedSemaphore released too many times");
 }
 
@@ -1106,7 +1108,7 @@ fn test_put_cancelled() {
 #[test]
 fn test_task_done_underflow() {
     let r = std::panic::catch_unwind(|| vrun(|| Queue::<i32>::new(0).task_done()));
-    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
     assert_eq!(message, "task_done() called too many times");
 }
 
@@ -1267,7 +1269,7 @@ fn test_cancel_children_on_child_error() {
                 }
             })
         }));
-        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+        yieldfrom::warnings::panic_message(r.unwrap_err().as_ref())
     });
     assert_eq!(
         message,
@@ -1489,7 +1491,7 @@ fn awaiting_inside_a_generator_body_in_a_task_is_a_clear_error() {
             Ok(())
         });
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.start()));
-        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+        yieldfrom::warnings::panic_message(r.unwrap_err().as_ref())
     });
     assert!(
         message.contains("inside a Generator body running in a task"),
@@ -1503,7 +1505,7 @@ fn a_panic_in_to_thread_is_raised_in_the_awaiting_task() {
         let r = std::panic::catch_unwind(|| {
             yieldfrom::to_thread(|| -> u32 { panic!("worker failed") })
         });
-        yieldfrom::future::panic_message(r.unwrap_err().as_ref())
+        yieldfrom::warnings::panic_message(r.unwrap_err().as_ref())
     }));
     assert_eq!(message, "worker failed");
 }
@@ -1527,7 +1529,7 @@ fn setting_a_future_twice_is_an_invalid_state() {
     let fut: Future<i32> = Future::new();
     fut.set_result(1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.set_result(2)));
-    let message = yieldfrom::future::panic_message(r.unwrap_err().as_ref());
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
     assert!(message.contains("already done"), "{message}");
     assert!(!fut.cancel(), "cancelling a done future does nothing");
     assert_eq!(fut.result(), Some(1));

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use yieldfrom::debug::{Stepper, explore};
-use yieldfrom::task::{CancelCause, TaskEnd};
 use yieldfrom::trace::{Instrument, Recorder, StepEnd, TaskInfo};
+use yieldfrom::{CancelCause, TaskEnd};
 use yieldfrom::{Coro, EventLoop, combinators::gather, sleep, spawn, yield_from, yield_now};
 
 /// Task A sleeps 2 s, task B 1 s, concurrently (the tutorial's picture).

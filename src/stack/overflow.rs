@@ -36,19 +36,22 @@ pub(super) fn install() {
             (libc::SIGSEGV, &raw mut OLD_SEGV),
             (libc::SIGBUS, &raw mut OLD_BUS),
         ] {
-            // SAFETY: a zeroed sigaction is a valid value to fill in; the
-            // handler is an `extern "C"` fn of the SA_SIGINFO shape; the
-            // previous action is stored before any signal can reach ours,
-            // and only this Once writes the statics.
-            unsafe {
-                let mut new: libc::sigaction = std::mem::zeroed();
-                new.sa_sigaction = on_fault as *const () as usize;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut new.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &new, &mut old) == 0 {
-                    *slot = Some(old);
-                }
+            // SAFETY: `sigaction` is a plain C struct, for which all-zero
+            // bytes are a valid (empty) value.
+            let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+            new.sa_sigaction = on_fault as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: `sa_mask` is a valid, writable signal set.
+            unsafe { libc::sigemptyset(&mut new.sa_mask) };
+            // SAFETY: as above.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: both pointers are to live structs; the handler is an
+            // `extern "C"` fn of the SA_SIGINFO shape.
+            if unsafe { libc::sigaction(sig, &new, &mut old) } == 0 {
+                // SAFETY: only this `Once` writes the statics, and it writes
+                // the previous action before any signal can reach ours (the
+                // handler reads it only after it was installed).
+                unsafe { *slot = Some(old) };
             }
         }
     });
@@ -70,34 +73,39 @@ fn ensure_altstack() {
     if ALTSTACK_CHECKED.with(|c| c.replace(true)) {
         return;
     }
-    // SAFETY: querying with a null new-stack only reads the current setting.
-    unsafe {
-        let mut cur: libc::stack_t = std::mem::zeroed();
-        libc::sigaltstack(std::ptr::null(), &mut cur);
-        if cur.ss_flags & libc::SS_DISABLE == 0 {
-            return;
-        }
-        let size = 64 * 1024;
-        let mem = libc::mmap(
+    // SAFETY: `stack_t` is a plain C struct; all-zero bytes are a valid value.
+    let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: querying with a null new-stack only reads the current setting
+    // into `cur`, a live struct.
+    unsafe { libc::sigaltstack(std::ptr::null(), &mut cur) };
+    if cur.ss_flags & libc::SS_DISABLE == 0 {
+        return;
+    }
+    let size = 64 * 1024;
+    // SAFETY: a fresh anonymous private mapping; no existing memory is touched.
+    let mem = unsafe {
+        libc::mmap(
             std::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
-        );
-        if mem == libc::MAP_FAILED {
-            return;
-        }
-        // The mapping lives as long as the thread may take a signal: it is
-        // never freed (64 KiB per thread that runs coroutines).
-        let st = libc::stack_t {
-            ss_sp: mem,
-            ss_flags: 0,
-            ss_size: size,
-        };
-        libc::sigaltstack(&st, std::ptr::null_mut());
+        )
+    };
+    if mem == libc::MAP_FAILED {
+        return;
     }
+    // The mapping lives as long as the thread may take a signal: it is
+    // never freed (64 KiB per thread that runs coroutines).
+    let st = libc::stack_t {
+        ss_sp: mem,
+        ss_flags: 0,
+        ss_size: size,
+    };
+    // SAFETY: `st` describes the mapping above, readable and writable, which
+    // is never unmapped.
+    unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) };
 }
 
 /// The coroutine whose guard page holds `addr`, and its stack size (signal-safe).
@@ -115,33 +123,38 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         report(name, size, "it ran into its guard page");
     }
     // Not ours: hand the signal to whoever had it before.
-    let old = if sig == libc::SIGBUS {
-        // SAFETY: written once, before this handler was installed.
-        unsafe { std::ptr::read(&raw const OLD_BUS) }
+    let slot = if sig == libc::SIGBUS {
+        &raw const OLD_BUS
     } else {
-        // SAFETY: as above.
-        unsafe { std::ptr::read(&raw const OLD_SEGV) }
+        &raw const OLD_SEGV
     };
-    // SAFETY: restoring or calling the previous disposition is what the
-    // process would have done without us; a default action re-faults and
-    // terminates as usual when this handler returns.
-    unsafe {
-        match old {
-            Some(old) if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN => {
-                if old.sa_flags & libc::SA_SIGINFO != 0 {
-                    let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                        std::mem::transmute(old.sa_sigaction);
-                    f(sig, info, ctx);
-                } else {
-                    let f: extern "C" fn(libc::c_int) = std::mem::transmute(old.sa_sigaction);
-                    f(sig);
-                }
+    // SAFETY: written once, before this handler was installed.
+    let old = unsafe { std::ptr::read(slot) };
+    // Restoring or calling the previous disposition is what the process
+    // would have done without us; a default action re-faults and terminates
+    // as usual when this handler returns.
+    match old {
+        Some(old) if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN => {
+            if old.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: with SA_SIGINFO, `sa_sigaction` is a handler of
+                // this three-argument shape (it was installed as one).
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(old.sa_sigaction) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO, `sa_sigaction` is a plain
+                // one-argument handler.
+                let f: extern "C" fn(libc::c_int) =
+                    unsafe { std::mem::transmute(old.sa_sigaction) };
+                f(sig);
             }
-            _ => {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
+        }
+        _ => {
+            // SAFETY: all-zero bytes are a valid `sigaction`.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: `dfl` is a live struct; the old action is not wanted.
+            unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
         }
     }
 }

@@ -23,18 +23,21 @@ pub(crate) fn make_addressable(addr: usize, len: usize) {
 
 /// The calling thread's stack, `(lowest address, bytes)`, if it can be found.
 pub(crate) fn thread_stack() -> Option<(usize, usize)> {
-    // SAFETY: `attr` is initialised by pthread_getattr_np before it is read
-    // and destroyed once; the out-pointers point at locals.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return None;
-        }
-        let (mut lo, mut len) = (std::ptr::null_mut(), 0usize);
-        let got = libc::pthread_attr_getstack(&attr, &mut lo, &mut len);
-        libc::pthread_attr_destroy(&mut attr);
-        (got == 0 && !lo.is_null()).then_some((lo as usize, len))
+    // SAFETY: `pthread_attr_t` is a plain C struct; zeroes are a valid
+    // placeholder until pthread_getattr_np fills it in.
+    let mut attr: libc::pthread_attr_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    // SAFETY: `attr` is a live struct for the call to initialise.
+    if unsafe { libc::pthread_getattr_np(me, &mut attr) } != 0 {
+        return None;
     }
+    let (mut lo, mut len) = (std::ptr::null_mut(), 0usize);
+    // SAFETY: `attr` was initialised above; the out-pointers are locals.
+    let got = unsafe { libc::pthread_attr_getstack(&attr, &mut lo, &mut len) };
+    // SAFETY: `attr` was initialised above and is destroyed once.
+    unsafe { libc::pthread_attr_destroy(&mut attr) };
+    (got == 0 && !lo.is_null()).then_some((lo as usize, len))
 }
 
 /// Marks `[addr, addr + len)` addressable and defined (memcheck's

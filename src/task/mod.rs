@@ -86,14 +86,15 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 out: Inner::in_task(core),
             })
         };
-        // SAFETY: the cell was just written with one count (`TaskCore::new`
-        // starts at one), which the TaskRef takes over; the result slot lives
-        // as long as the cell, whose count the future shares.
-        unsafe {
-            let task = TaskRef(core);
-            let out = Future::in_task(NonNull::from(&ptr.as_ref().out));
-            (task, out)
-        }
+        // The cell was just written with one count (`TaskCore::new` starts
+        // at one), which the TaskRef takes over.
+        let task = TaskRef(core);
+        // SAFETY: the cell was just written, and lives while any count does.
+        let cell = unsafe { ptr.as_ref() };
+        // SAFETY: the result slot lives as long as the cell, whose count the
+        // future shares.
+        let out = unsafe { Future::in_task(NonNull::from(&cell.out)) };
+        (task, out)
     }
 
     /// Moves the body out, if it is still there.
@@ -102,12 +103,14 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     /// Nothing else touches the body meanwhile (the loop's launch, abandon
     /// and free run one at a time, never while the task runs).
     unsafe fn take_body(&self) -> Option<F> {
-        // SAFETY: the flag is set exactly while the body is initialised, and
-        // is cleared here before the value is moved out, so it is read once.
-        self.core
-            .body_live
-            .replace(false)
-            .then(|| unsafe { (*self.body.get()).assume_init_read() })
+        self.core.body_live.replace(false).then(|| {
+            // SAFETY: nothing else touches the body now (the caller's contract).
+            let body = unsafe { &*self.body.get() };
+            // SAFETY: the flag is set exactly while the body is initialised,
+            // and is cleared above before the value is moved out, so it is
+            // read once.
+            unsafe { body.assume_init_read() }
+        })
     }
 
     /// The cell whose core `core` is.
@@ -224,23 +227,38 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     }
 
     /// See [`Vtable::dealloc`].
-    unsafe fn dealloc(core: NonNull<TaskCore>) {
-        let cell = core.cast::<Self>();
-        // SAFETY: the last count went, so nothing else refers to the cell,
-        // which `create` wrote into a block from `blocks::alloc`; it is
-        // dropped once, then its block goes back.
-        unsafe {
-            let cell = cell.as_ptr();
-            // The coroutine first, while all it may refer to is there (the
-            // loop has normally unwound and dropped it already); then the
-            // result slot, which reads the task's name to warn of a failure
-            // nobody retrieved; then the rest.
-            (*cell).core.drop_coroutine();
-            std::ptr::drop_in_place(&raw mut (*cell).out);
-            drop((*cell).take_body());
-            std::ptr::drop_in_place(&raw mut (*cell).core);
-            blocks::free(NonNull::new_unchecked(cell.cast()), Layout::new::<Self>());
+    unsafe fn dealloc(core_ptr: NonNull<TaskCore>) {
+        let cell = core_ptr.cast::<Self>();
+        // The last count went, so nothing else refers to the cell, which
+        // `create` wrote into a block from `blocks::alloc`; each part is
+        // dropped once, then the block goes back. The coroutine first, while
+        // all it may refer to is there (the loop has normally unwound and
+        // dropped it already); then the result slot, which reads the task's
+        // name to warn of a failure nobody retrieved; then the rest.
+        let cell = cell.as_ptr();
+        // SAFETY: the cell is alive and whole until the drops below.
+        unsafe { &(*cell).core }.drop_coroutine();
+        // SAFETY: a field of the live cell, no reference made.
+        let out = unsafe { &raw mut (*cell).out };
+        // SAFETY: the result slot is dropped here, once, and not used again.
+        unsafe { std::ptr::drop_in_place(out) };
+        // SAFETY: the core is alive until it is dropped below.
+        if unsafe { &(*cell).core }.body_live.replace(false) {
+            // SAFETY: a field of the live cell, no reference made;
+            // `UnsafeCell<MaybeUninit<F>>` has the layout of an `F`.
+            let body = unsafe { &raw mut (*cell).body }.cast::<F>();
+            // SAFETY: the flag said the body is there; it was just cleared,
+            // so the body is dropped once, and nothing else touches it (the
+            // last count went).
+            unsafe { std::ptr::drop_in_place(body) };
         }
+        // SAFETY: as for the result slot.
+        let record = unsafe { &raw mut (*cell).core };
+        // SAFETY: the core is dropped here, once, and not used again.
+        unsafe { std::ptr::drop_in_place(record) };
+        // SAFETY: every part is dropped; the block came from
+        // `blocks::alloc` with this layout and is not used again.
+        unsafe { blocks::free(core_ptr.cast(), Layout::new::<Self>()) };
     }
 }
 
@@ -324,8 +342,8 @@ impl TaskCore {
 /// 256 bytes).
 ///
 /// ```
-/// yieldfrom::task::set_record_limit(10_000);
-/// assert_eq!(yieldfrom::task::record_limit(), 10_000);
+/// yieldfrom::set_record_limit(10_000);
+/// assert_eq!(yieldfrom::record_limit(), 10_000);
 /// ```
 pub fn set_record_limit(records: usize) {
     blocks::set_limit(records);
@@ -471,6 +489,13 @@ mod tests {
     use super::blocks;
     use std::alloc::Layout;
 
+    /// Hands a block back (each block of these tests came from
+    /// `blocks::alloc` with the layout it is freed with, and is freed once).
+    fn free(block: std::ptr::NonNull<u8>, layout: Layout) {
+        // SAFETY: as the tests use it (see above).
+        unsafe { blocks::free(block, layout) }
+    }
+
     #[test]
     fn blocks_are_reused_first_freed_first_and_kept_up_to_the_record_limit() {
         super::set_record_limit(2);
@@ -480,36 +505,26 @@ mod tests {
         let b = blocks::alloc(layout);
         let c = blocks::alloc(layout);
         assert_eq!(a.as_ptr() as usize % 64, 0, "blocks are cache-line aligned");
-        // SAFETY: each block came from `alloc(layout)` and is not used again.
-        unsafe {
-            blocks::free(a, layout);
-            blocks::free(b, layout);
-            blocks::free(c, layout); // past the limit: back to the allocator
-        }
+        free(a, layout);
+        free(b, layout);
+        free(c, layout); // past the limit: back to the allocator
         assert_eq!(blocks::waiting(layout), 2);
         // Oldest first, and any layout of the same class takes them.
         let again = blocks::alloc(same_class);
         assert_eq!(again, a);
         assert_eq!(blocks::alloc(layout), b);
         assert_eq!(blocks::waiting(layout), 0);
-        // SAFETY: as above (`again` is freed with the layout it was taken for).
-        unsafe {
-            blocks::free(again, same_class);
-            blocks::free(b, layout);
-        }
+        free(again, same_class);
+        free(b, layout);
         // Too big for a class: never kept.
         let big = Layout::from_size_align(4096, 8).unwrap();
         let block = blocks::alloc(big);
-        // SAFETY: as above.
-        unsafe { blocks::free(block, big) };
+        free(block, big);
         assert_eq!(blocks::waiting(big), 0);
         // Lowering the limit frees what is beyond it at once.
         let (a, b) = (blocks::alloc(layout), blocks::alloc(layout));
-        // SAFETY: as above.
-        unsafe {
-            blocks::free(a, layout);
-            blocks::free(b, layout);
-        }
+        free(a, layout);
+        free(b, layout);
         assert_eq!(blocks::waiting(layout), 2);
         super::set_record_limit(1);
         assert_eq!(blocks::waiting(layout), 1);

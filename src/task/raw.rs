@@ -97,7 +97,8 @@ impl TaskRef {
     /// The caller owns one count of the live record at `core` and gives it up.
     pub(crate) unsafe fn release(core: NonNull<TaskCore>) {
         // SAFETY: the caller's count keeps it alive until here.
-        let (refs, vtable) = unsafe { (&core.as_ref().refs, core.as_ref().vtable) };
+        let record = unsafe { core.as_ref() };
+        let (refs, vtable) = (&record.refs, record.vtable);
         let left = refs.get() - 1;
         refs.set(left);
         if left == 0 {
