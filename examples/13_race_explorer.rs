@@ -15,11 +15,11 @@
 //!   seed 1 loses an update: counter = 1, expected 2
 //!   the interleaving:
 //!     task #2 'adder' runs
-//!     task #2 'adder' pauses on yield_now
+//!     task #2 'adder' paused on yield_now
 //!     task #3 'adder' runs
-//!     task #3 'adder' pauses on yield_now
+//!     task #3 'adder' paused on yield_now
 //!     task #3 'adder' runs
-//!     task #3 'adder' pauses on yield_now
+//!     task #3 'adder' paused on yield_now
 //!     task #2 'adder' runs
 //!     task #2 'adder' done: returned
 //!     task #3 'adder' runs

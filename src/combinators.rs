@@ -51,6 +51,15 @@ pub fn gather<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<T> {
 }
 
 /// [`gather`] for tasks that are already running.
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, combinators::gather_tasks};
+/// let squares = run(Coro::new("main", || {
+///     let tasks = (1..=3).map(|i| spawn(Coro::new("square", move || i * i))).collect();
+///     gather_tasks(tasks)
+/// }));
+/// assert_eq!(squares, [1, 4, 9]);
+/// ```
 pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
     collect(tasks, |o| match o {
         Outcome::Value(v) => Some(v),
@@ -63,6 +72,18 @@ pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
 
 /// Like [`gather`], but returns every task's [`Outcome`] (value, panic or
 /// cancelled) instead of raising the first failure (Python: `return_exceptions=True`).
+///
+/// ```
+/// use yieldfrom::{run, Coro, Outcome, combinators::gather_outcomes};
+/// let outcomes = run(Coro::new("main", || {
+///     gather_outcomes([
+///         Coro::new("ok", || 1),
+///         Coro::new("fails", || -> i32 { panic!("no") }),
+///     ])
+/// }));
+/// assert!(matches!(outcomes[0], Outcome::Value(1)));
+/// assert!(matches!(outcomes[1], Outcome::Panic(_)));
+/// ```
 pub fn gather_outcomes<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<Outcome<T>> {
     collect(coros.into_iter().map(spawn).collect(), Some)
 }
@@ -111,6 +132,18 @@ pub enum ReturnWhen {
 /// Returns `(done, pending)`, each in argument order. With a `timeout`, it
 /// returns when the time is up even if the condition is not met; the tasks
 /// are not cancelled.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep, spawn, combinators::{wait, ReturnWhen}};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (done, pending) = lp.run(Coro::new("main", || {
+///     let tasks = [1, 5].map(|s| spawn(Coro::new("sleeper", move || sleep(Duration::from_secs(s)))));
+///     let (done, pending) = wait(tasks.into(), ReturnWhen::FirstCompleted, None);
+///     (done.len(), pending.len())
+/// }));
+/// assert_eq!((done, pending), (1, 1));
+/// ```
 pub fn wait<T: 'static>(
     tasks: Vec<Task<T>>,
     when: ReturnWhen,
@@ -204,6 +237,19 @@ impl<T> Iterator for AsCompleted<T> {
 /// and cancels the others (waiting for them to finish cancelling).
 ///
 /// A panic in the first task to finish is raised here.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::select};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (index, winner) = lp.run(Coro::new("main", || {
+///     select([3, 1, 2].map(|s| Coro::new("racer", move || {
+///         sleep(Duration::from_secs(s));
+///         s
+///     })))
+/// }));
+/// assert_eq!((index, winner), (1, 1)); // the others were cancelled
+/// ```
 pub fn select<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> (usize, T) {
     let tasks: Vec<Task<T>> = coros.into_iter().map(spawn).collect();
     assert!(!tasks.is_empty(), "select() needs at least one coroutine");

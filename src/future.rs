@@ -24,6 +24,17 @@ use crate::task::raw::{self, HomeRef, TaskCore, TaskRef};
 pub use crate::warnings::panic_message;
 
 /// How a future or task ended.
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, Outcome};
+/// let outcome = run(Coro::new("main", || {
+///     spawn(Coro::new("fails", || -> u8 { panic!("boom") })).join_outcome()
+/// }));
+/// match outcome {
+///     Outcome::Panic(p) => assert_eq!(yieldfrom::warnings::panic_message(p.as_ref()), "boom"),
+///     other => panic!("expected a panic, got {other:?}"),
+/// }
+/// ```
 pub enum Outcome<T> {
     /// With a value.
     Value(T),

@@ -11,6 +11,19 @@ use corosensei::Yielder;
 use crate::task::id::TaskId;
 
 /// Why a task paused: what the loop shows in traces, timelines and the stepper.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Suspend, sleep, trace::{Recorder, StepEnd, EventKind}};
+/// let rec = Recorder::new();
+/// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+/// lp.run(Coro::new("napper", || sleep(Duration::from_secs(1))));
+/// // The trace holds the very reason the task suspended with.
+/// let paused_on_sleep = rec.events().iter().any(|e| {
+///     matches!(e.kind, EventKind::End(StepEnd::Suspended(Suspend::Sleep { .. })))
+/// });
+/// assert!(paused_on_sleep);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suspend {
     /// `yield_now()`: go to the back of the ready queue.
@@ -71,6 +84,12 @@ impl Suspend {
 }
 
 /// Read or write: which readiness an I/O wait is for.
+///
+/// ```
+/// use yieldfrom::suspend::Direction;
+/// assert_eq!(Direction::Read.to_string(), "readable");
+/// assert_eq!(Direction::Write.to_string(), "writable");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     /// Waiting to read (or accept).
@@ -89,6 +108,16 @@ impl fmt::Display for Direction {
 }
 
 /// How the loop resumes a paused task.
+///
+/// ```
+/// use yieldfrom::suspend::{suspend, Suspend, Wake, Waker};
+/// use yieldfrom::{run, Coro};
+/// let how = run(Coro::new("main", || {
+///     Waker::current().wake(); // woken before it even parks
+///     suspend(Suspend::Sync("example"))
+/// }));
+/// assert_eq!(how, Wake::Run);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
     /// The wait is over: go on.
@@ -101,6 +130,19 @@ pub enum Wake {
 ///
 /// It reaches the task's root unless [`catch_cancelled`](crate::catch_cancelled) stops it; the task is
 /// then *cancelled*, and awaiting it raises `Cancelled` in the awaiter too.
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_from, yield_now, Coro, Cancelled, catch_cancelled};
+/// let caught = run(Coro::new("main", || {
+///     let worker = spawn(Coro::new("worker", || {
+///         catch_cancelled(|| loop { yield_now() })
+///     }));
+///     yield_now();
+///     worker.cancel();
+///     yield_from(worker)
+/// }));
+/// assert_eq!(caught, Err(Cancelled));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancelled;
 

@@ -19,6 +19,18 @@ use crate::suspend::{self, Suspend, suspend_or_cancel};
 use crate::task::raw;
 
 /// The running loop's clock, now (virtual or real).
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, now, sleep};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let waited = lp.run(Coro::new("main", || {
+///     let start = now();
+///     sleep(Duration::from_secs(5));
+///     now() - start
+/// }));
+/// assert_eq!(waited, Duration::from_secs(5));
+/// ```
 pub fn now() -> Instant {
     loop_now()
 }
@@ -52,6 +64,18 @@ pub fn sleep(duration: Duration) {
 }
 
 /// Suspends the running task until the loop's clock reaches `deadline`.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, now, sleep_until};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let late = lp.run(Coro::new("main", || {
+///     let deadline = now() + Duration::from_millis(250);
+///     sleep_until(deadline);
+///     now() - deadline
+/// }));
+/// assert_eq!(late, Duration::ZERO);
+/// ```
 #[track_caller]
 pub fn sleep_until(deadline: Instant) {
     suspend_or_cancel(Suspend::Sleep { until: deadline });
@@ -59,12 +83,37 @@ pub fn sleep_until(deadline: Instant) {
 
 /// Lets every other ready task run once before this one goes on
 /// (Python: `await asyncio.sleep(0)`).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use yieldfrom::{run, spawn, yield_from, yield_now, Coro};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// run(Coro::new("main", move || {
+///     let l2 = l.clone();
+///     let other = spawn(Coro::new("other", move || l2.borrow_mut().push("other")));
+///     l.borrow_mut().push("main, before");
+///     yield_now(); // `other` runs here
+///     l.borrow_mut().push("main, after");
+///     yield_from(other);
+/// }));
+/// assert_eq!(*log.borrow(), ["main, before", "other", "main, after"]);
+/// ```
 #[track_caller]
 pub fn yield_now() {
     suspend_or_cancel(Suspend::YieldNow);
 }
 
 /// The error of a [`timeout`] or [`wait_for`] whose time ran out (Python: `TimeoutError`).
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Elapsed, sleep, timeout};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let r = lp.run(Coro::new("main", || timeout(Duration::from_secs(1), || sleep(Duration::from_secs(9)))));
+/// assert_eq!(r, Err(Elapsed));
+/// assert_eq!(Elapsed.to_string(), "deadline has elapsed");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Elapsed;
 
@@ -131,6 +180,18 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
 /// Awaits `coro`, giving up after `limit` (Python: `asyncio.wait_for`).
 ///
 /// With a zero `limit` the coroutine never starts, as in Python 3.11.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Elapsed, sleep, wait_for};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (fast, slow) = lp.run(Coro::new("main", || {
+///     let quick = Coro::new("quick", || { sleep(Duration::from_millis(10)); 1 });
+///     let lazy = Coro::new("lazy", || { sleep(Duration::from_secs(10)); 2 });
+///     (wait_for(quick, Duration::from_secs(1)), wait_for(lazy, Duration::from_secs(1)))
+/// }));
+/// assert_eq!((fast, slow), (Ok(1), Err(Elapsed)));
+/// ```
 #[track_caller]
 pub fn wait_for<T: 'static>(coro: Coro<T>, limit: Duration) -> Result<T, Elapsed> {
     if limit.is_zero() {

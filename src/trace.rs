@@ -50,6 +50,12 @@ pub struct Snapshot {
 }
 
 /// How a step ended.
+///
+/// ```
+/// use yieldfrom::{Suspend, TaskEnd, trace::StepEnd};
+/// assert_eq!(StepEnd::Suspended(Suspend::YieldNow).to_string(), "paused on yield_now");
+/// assert_eq!(StepEnd::Done(TaskEnd::Returned).to_string(), "done: returned");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepEnd {
     /// The task paused, for this reason: the very value it suspended with
@@ -59,9 +65,38 @@ pub enum StepEnd {
     Done(crate::task::TaskEnd),
 }
 
+impl std::fmt::Display for StepEnd {
+    /// What the stepper, the log and the trace files say of a step:
+    /// `paused on <reason>` or `done: <end>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepEnd::Suspended(why) => write!(f, "paused on {why}"),
+            StepEnd::Done(end) => write!(f, "done: {end}"),
+        }
+    }
+}
+
 /// Hooks the loop calls at each decision (all default to doing nothing).
 ///
 /// Times are the loop's clock, from the loop's creation.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// use yieldfrom::{EventLoop, Coro, trace::{Instrument, StepEnd, TaskInfo}};
+/// /// Counts the steps that ended in a pause.
+/// struct Pauses(Rc<Cell<u32>>);
+/// impl Instrument for Pauses {
+///     fn after_step(&mut self, _at: Duration, _task: TaskInfo, end: &StepEnd) {
+///         if matches!(end, StepEnd::Suspended(_)) {
+///             self.0.set(self.0.get() + 1);
+///         }
+///     }
+/// }
+/// let pauses = Rc::new(Cell::new(0));
+/// let lp = EventLoop::builder().instrument(Pauses(pauses.clone())).build();
+/// lp.run(Coro::new("main", || { yieldfrom::yield_now(); yieldfrom::yield_now(); }));
+/// assert_eq!(pauses.get(), 2);
+/// ```
 pub trait Instrument {
     /// A task was created and scheduled.
     fn task_spawned(&mut self, _at: Duration, _task: TaskInfo) {}
@@ -115,6 +150,16 @@ pub enum EventKind {
 }
 
 /// An [`Instrument`] that records every event; clone it to keep a handle.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep, trace::Recorder};
+/// let rec = Recorder::new();
+/// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+/// lp.run(Coro::new("greet", || sleep(Duration::from_secs(1))));
+/// assert!(rec.log().contains("greet"));
+/// assert!(rec.timeline(60).contains("greet"));
+/// ```
 #[derive(Clone, Default)]
 pub struct Recorder {
     events: Rc<RefCell<Vec<Event>>>,
@@ -145,8 +190,7 @@ impl Recorder {
             let what = match &e.kind {
                 EventKind::Spawned => "spawned".to_string(),
                 EventKind::Step => "runs".to_string(),
-                EventKind::End(StepEnd::Suspended(why)) => format!("pauses on {why}"),
-                EventKind::End(StepEnd::Done(how)) => format!("done: {how}"),
+                EventKind::End(end) => end.to_string(),
                 EventKind::Callback => "runs a callback".to_string(),
                 EventKind::IoWait(None) => "waits for I/O (no timeout)".to_string(),
                 EventKind::IoWait(Some(t)) => {
@@ -291,10 +335,7 @@ impl Recorder {
                     EventKind::End(end) => {
                         let start = step_start.take().unwrap_or(*at);
                         let dur = (*at - start).as_secs_f64() * 1e6;
-                        let (label, why) = match end {
-                            StepEnd::Suspended(w) => ("step", format!("paused on {w}")),
-                            StepEnd::Done(h) => ("step", format!("done: {h}")),
-                        };
+                        let (label, why) = ("step", end.to_string());
                         items.push(format!(
                             r#"{{"name":"{label}","cat":"task","ph":"X","pid":1,"tid":{},"ts":{:.3},"dur":{:.3},"args":{{"end":"{}"}}}}"#,
                             info.id.0,

@@ -125,7 +125,7 @@ fn stepping_through_an_example_in_a_terminal() {
     let screen = wait_for_step(&s.0, 2);
     assert!(screen.contains("[2.00 s] World"), "{screen}");
     assert!(
-        screen.contains("ran      task 'greet' (#1) → done (returned)"),
+        screen.contains("ran      task 'greet' (#1) → done: returned"),
         "{screen}"
     );
     assert!(

@@ -37,10 +37,7 @@ impl Stepper {
 impl Instrument for Stepper {
     fn after_step(&mut self, at: Duration, task: TaskInfo, end: &StepEnd) {
         self.steps += 1;
-        let how = match end {
-            StepEnd::Suspended(why) => format!("paused on {why}"),
-            StepEnd::Done(how) => format!("done ({how})"),
-        };
+        let how = end.to_string();
         self.last = format!(
             "── step {} · {:.3} s {}\nran      task '{}' (#{}) → {how}\n",
             self.steps,

@@ -39,6 +39,18 @@ impl Callback {
 }
 
 /// A callback scheduled with `call_soon`, `call_later` or `call_at`; cancel it to skip it.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use yieldfrom::{EventLoop, Coro, yield_now};
+/// let lp = EventLoop::new();
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let handle = lp.call_soon(move || r.set(true));
+/// handle.cancel();
+/// lp.run_until_complete(Coro::new("main", yield_now));
+/// assert!(!ran.get() && handle.cancelled());
+/// ```
 #[derive(Clone)]
 pub struct Handle(pub(super) Rc<Callback>);
 

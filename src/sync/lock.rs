@@ -87,6 +87,26 @@ impl Lock {
 }
 
 /// A counter of permits (Python: `asyncio.Semaphore`).
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::gather, sync::Semaphore};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (sem, busy, peak) = (Rc::new(Semaphore::new(2)), Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+/// lp.run(Coro::new("main", move || {
+///     gather((0..5).map(|_| {
+///         let (sem, busy, peak) = (sem.clone(), busy.clone(), peak.clone());
+///         Coro::new("worker", move || {
+///             let _permit = sem.acquire();
+///             busy.set(busy.get() + 1);
+///             peak.set(peak.get().max(busy.get()));
+///             sleep(Duration::from_secs(1));
+///             busy.set(busy.get() - 1);
+///         })
+///     }));
+///     assert_eq!(peak.get(), 2); // never more than two at once
+/// }));
+/// ```
 pub struct Semaphore {
     value: Cell<usize>,
     bound: Option<usize>,

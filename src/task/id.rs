@@ -31,6 +31,18 @@ impl fmt::Display for TaskId {
 }
 
 /// How a task ended (what traces, timelines and the stepper say).
+///
+/// ```
+/// use yieldfrom::{EventLoop, Coro, TaskEnd, trace::{Recorder, StepEnd, EventKind}};
+/// let rec = Recorder::new();
+/// let lp = EventLoop::builder().instrument(rec.clone()).build();
+/// lp.run(Coro::new("main", || 42));
+/// let ends: Vec<TaskEnd> = rec.events().into_iter().filter_map(|e| match e.kind {
+///     EventKind::End(StepEnd::Done(end)) => Some(end),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(ends, [TaskEnd::Returned]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskEnd {
     /// Its body returned a value.
@@ -42,6 +54,15 @@ pub enum TaskEnd {
 }
 
 /// Why a task ended cancelled.
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_from, yield_now, Coro, CancelCause, TaskEnd};
+/// assert_eq!(TaskEnd::Cancelled(CancelCause::Requested).to_string(), "cancelled");
+/// assert_eq!(
+///     TaskEnd::Cancelled(CancelCause::Awaited("fetch")).to_string(),
+///     "cancelled: it awaited task 'fetch', which was cancelled"
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelCause {
     /// [`Task::cancel`](crate::Task::cancel) (or a timeout, a task group) asked it to stop.
@@ -72,6 +93,21 @@ impl fmt::Display for TaskEnd {
 }
 
 /// What the loop tells an [`Instrument`](crate::trace::Instrument) about a task.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, trace::{Instrument, TaskInfo}};
+/// /// Counts the steps of each task.
+/// #[derive(Default)]
+/// struct Steps(Vec<&'static str>);
+/// impl Instrument for Steps {
+///     fn before_step(&mut self, _at: Duration, task: TaskInfo) {
+///         self.0.push(task.name);
+///     }
+/// }
+/// let lp = EventLoop::builder().instrument(Steps::default()).build();
+/// assert_eq!(lp.run(Coro::new("main", || 1)), 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskInfo {
     /// The task's id.

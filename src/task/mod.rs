@@ -351,6 +351,13 @@ pub fn set_record_limit(records: usize) {
 
 /// How many finished tasks' records this thread keeps per size class (see
 /// [`set_record_limit`]).
+///
+/// ```
+/// let before = yieldfrom::record_limit();
+/// yieldfrom::set_record_limit(100);
+/// assert_eq!(yieldfrom::record_limit(), 100);
+/// yieldfrom::set_record_limit(before);
+/// ```
 pub fn record_limit() -> usize {
     blocks::limit()
 }
@@ -359,6 +366,17 @@ pub fn record_limit() -> usize {
 /// [`yield_from`](crate::yield_from) for its result.
 ///
 /// Dropping the handle does not stop the task.
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_from, Coro};
+/// let total = run(Coro::new("main", || {
+///     let a = spawn(Coro::new("a", || 20));
+///     let b = spawn(Coro::new("b", || 22));
+///     assert_eq!((a.name(), a.done()), ("a", false)); // not started yet
+///     yield_from(a) + yield_from(b)
+/// }));
+/// assert_eq!(total, 42);
+/// ```
 pub struct Task<T> {
     pub(crate) core: TaskRef,
     pub(crate) fut: Future<T>,
