@@ -86,20 +86,11 @@ pub enum GenError {
 
 /// The payload of [`GenError::Raised`]: any error, behind one thin pointer.
 ///
-/// It derefs to the error (`dyn Error + Send + Sync`). Two choices here are
-/// about the cost of every `send`, not about errors:
-///
-/// - The error is boxed twice, so the pointer is thin: `GenError` is then two
-///   words, and `Result<S, GenError>` for a word-sized `S` (what every
-///   `yield_` and `send` returns) comes back in registers rather than
-///   through memory — ~8 % of a send round trip.
-/// - Its destructor is out of line. A caller that matches on what `send`
-///   returned drops the result afterwards. The destructor of a boxed trait
-///   object is too big to inline, so the compiler used to call the result's
-///   whole drop out of line, passing its address, and that kept every
-///   send's result in memory: a quarter of a send round trip (4.4 against
-///   3.3 ns). Now the result's drop is one inlined test of the variant (a
-///   call only for `Raised`), and a yielded value stays in registers.
+/// It derefs to the error (`dyn Error + Send + Sync`). It is boxed twice, so
+/// that `Result<S, GenError>` for a word-sized `S` is two words and comes
+/// back from `send` in registers; and its destructor is out of line, so that
+/// dropping a `send` result is one inlined test and the result never needs
+/// an address (see the book's performance chapter).
 pub struct Raised(ManuallyDrop<Box<Box<dyn Error + Send + Sync + 'static>>>);
 
 impl Raised {
@@ -228,9 +219,8 @@ type Body<Y, S, R> = Coroutine<Input<S>, Y, Result<R, GenError>, PooledStack>;
 /// thrown error goes through this slot, which the driver fills before it
 /// switches in with no value, and which the body checks once after every
 /// switch back into it: one load and a compare that is almost always "empty".
-/// (Passing the whole `Resume<S>` through the switch was slower: built with
-/// two 8-byte stores and copied with one 16-byte load, it stalled the CPU
-/// because store forwarding failed, which cost more than the switch.)
+/// (Not the whole `Resume<S>`: a value assembled from narrow stores and read
+/// back with a wide load stalls the switch; see the book's decision log.)
 ///
 /// `S` is `MaybeUninit` on the way in: a start or a throw carries no value.
 /// The slot says which: empty means a `Send` unless the body is starting.
@@ -446,8 +436,7 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// # let _: &yieldfrom::Generator<&str, &str, ()> = &echo;
     /// ```
     // Always inlined: an out-of-line `send` returns its 24-byte result
-    // through memory: 6.6 against 3.9 ns per round trip in a program where
-    // the compiler declined a plain `#[inline]`.
+    // through memory (see the book's decision log).
     #[inline(always)]
     pub fn send(&self, value: S) -> Result<GeneratorState<Y, R>, GenError> {
         let how = if self.state.get() == State::Suspended {

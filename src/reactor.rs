@@ -36,9 +36,8 @@ pub(crate) struct Side {
 type Waiter = WakeToken;
 
 /// The tasks waiting on one side of a source, first come first served. The
-/// usual single waiter is kept inline, in the slot's own cache line: with
-/// 10,000 connections a separate buffer per side is one more cold line to
-/// fetch on every wait and every wake-up.
+/// usual single waiter is kept inline, in the slot's own cache line: a
+/// separate buffer would be one more cold line per wait and wake-up.
 #[derive(Default)]
 pub(crate) struct Waiters {
     first: Option<Waiter>,

@@ -1,8 +1,8 @@
 //! The blocking detector (asyncio's slow-callback warning), at almost no cost
 //! per step.
 //!
-//! Reading a clock around every task step costs about 10 ns — a fifth of a
-//! task switch. Instead, each loop publishes, with relaxed atomics, the number
+//! Reading a clock around every task step would cost a good part of a task
+//! switch. Instead, each loop publishes, with relaxed atomics, the number
 //! of the step it is running and whether it is in a step. One watchdog thread
 //! for the whole process looks at every loop every few milliseconds and, the
 //! first time it sees a step in progress, records that step's number and the

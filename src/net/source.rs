@@ -115,13 +115,12 @@ pub(crate) fn write_all_with(
 
 /// `recv(2)` and `send(2)` for the stream sockets, as bare system calls.
 ///
-/// glibc's `recv` and `send` are pthread cancellation points: around every
-/// call they switch asynchronous cancellation on and off, two atomic
-/// read-modify-writes on the thread's descriptor (about 6 % of the echo
-/// server's user time, see the book's performance chapter). A loop thread is
-/// never cancelled that way (our cancellation is an error delivered at a
-/// suspension point), so on Linux the stream types enter the kernel directly.
-/// Elsewhere they use `std`'s calls.
+/// glibc's `recv` and `send` are pthread cancellation points, which switch
+/// asynchronous cancellation on and off around every call; a loop thread is
+/// never cancelled that way (our cancellation is delivered at a suspension
+/// point), so on Linux the stream types enter the kernel directly (see "Bare
+/// system calls" in the book's performance chapter). Elsewhere they use
+/// `std`'s calls.
 pub(crate) mod sys {
     use std::io;
     use std::os::fd::AsRawFd;

@@ -13,10 +13,9 @@
 //! million tasks should not keep 250 MB afterwards.
 //!
 //! Blocks are handed out oldest first (FIFO): the next batch of tasks then
-//! gets its records in the order the last batch freed them, which is the
-//! address order they were first given out in. A stack (LIFO) reverses that
-//! order every batch, and every other batch's spawns ran at 70 ns instead of
-//! 30 ns per task against the hardware prefetcher.
+//! gets its records in the address order they were first given out in,
+//! which the hardware prefetcher follows (a LIFO list reverses it every
+//! other batch; see the book's decision log).
 
 use std::alloc::Layout;
 use std::cell::RefCell;

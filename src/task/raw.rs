@@ -255,9 +255,8 @@ impl TaskCore {
     /// Asks the CPU to bring the top of the parked task's stack into the
     /// cache: called when the task is scheduled, so that by the time the loop
     /// switches to it (after the rest of the events of this poll), returning
-    /// through its frames does not stall on memory. With 10,000 connections
-    /// the stacks do not fit in the cache, and those misses were most of the
-    /// loop's user time per round trip.
+    /// through its frames does not stall on memory (with thousands of tasks
+    /// the stacks do not fit in the cache; see the book's performance chapter).
     #[inline]
     pub(crate) fn prefetch_stack(&self) {
         // Where the stack was is itself in the record, which is cold too: the
