@@ -30,27 +30,37 @@ pub(crate) enum Due {
     Call(Rc<Callback>),
 }
 
-struct Entry {
-    when: Instant,
-    order: u64,
-    due: Due,
+/// What a timer heap holds: something to do at a deadline, which can tell
+/// whether doing it would still matter (a cancelled callback, a task woken
+/// otherwise, a dropped sleep: dead entries are skipped and swept out).
+pub(crate) trait Pending {
+    /// Whether firing it would still do anything.
+    fn live(&self) -> bool;
+    /// What the stepper prints for it, if it is live.
+    fn describe(&self) -> Option<String>;
 }
 
-impl PartialEq for Entry {
+struct Entry<D> {
+    when: Instant,
+    order: u64,
+    due: D,
+}
+
+impl<D> PartialEq for Entry<D> {
     fn eq(&self, other: &Self) -> bool {
         (self.when, self.order) == (other.when, other.order)
     }
 }
 
-impl Eq for Entry {}
+impl<D> Eq for Entry<D> {}
 
-impl PartialOrd for Entry {
+impl<D> PartialOrd for Entry<D> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Entry {
+impl<D> Ord for Entry<D> {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.when, other.order).cmp(&(self.when, self.order))
@@ -68,8 +78,7 @@ pub(crate) fn deadline(now: Instant, delay: Duration) -> Instant {
     now.checked_add(delay.min(NEVER)).unwrap_or(now)
 }
 
-impl Due {
-    /// Whether firing it would still do anything.
+impl Pending for Due {
     fn live(&self) -> bool {
         match self {
             Due::Task(task, seq) => {
@@ -78,31 +87,42 @@ impl Due {
             Due::Call(cb) => !cb.is_cancelled(),
         }
     }
+
+    fn describe(&self) -> Option<String> {
+        match self {
+            Due::Task(t, seq) if t.wait_seq() == *seq => {
+                Some(format!("wake task '{}' (#{})", t.name, t.id.0))
+            }
+            Due::Task(..) => None,
+            Due::Call(_) => Some("a callback".to_string()),
+        }
+    }
 }
 
-/// Deadlines, earliest first.
-pub(crate) struct Timers {
-    heap: BinaryHeap<Entry>,
+/// No sweep below this many entries (a sweep of a small heap is not worth it).
+const MIN_SWEEP: usize = 1024;
+
+/// Deadlines, earliest first (the stackful loop's entries are [`Due`]s; the
+/// stackless twin keeps wakers in the same heap).
+pub(crate) struct Timers<D = Due> {
+    heap: BinaryHeap<Entry<D>>,
     order: u64,
     /// The heap's length at which the next push sweeps out dead entries.
     sweep_at: usize,
 }
 
-impl Default for Timers {
-    fn default() -> Timers {
+impl<D> Default for Timers<D> {
+    fn default() -> Timers<D> {
         Timers {
             heap: BinaryHeap::new(),
             order: 0,
-            sweep_at: Self::MIN_SWEEP,
+            sweep_at: MIN_SWEEP,
         }
     }
 }
 
-impl Timers {
-    /// No sweep below this many entries (a sweep of a small heap is not worth it).
-    const MIN_SWEEP: usize = 1024;
-
-    pub(crate) fn push(&mut self, when: Instant, due: Due) {
+impl<D: Pending> Timers<D> {
+    pub(crate) fn push(&mut self, when: Instant, due: D) {
         if self.heap.len() >= self.sweep_at {
             self.sweep();
         }
@@ -118,7 +138,7 @@ impl Timers {
     #[cold]
     fn sweep(&mut self) {
         self.heap.retain(|e| e.due.live());
-        self.sweep_at = (self.heap.len() * 2).max(Self::MIN_SWEEP);
+        self.sweep_at = (self.heap.len() * 2).max(MIN_SWEEP);
     }
 
     /// The earliest deadline of a live entry (dead ones on top are dropped).
@@ -133,7 +153,7 @@ impl Timers {
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Due)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, D)> {
         if self.heap.peek()?.when <= now {
             self.heap.pop().map(|e| (e.when, e.due))
         } else {
@@ -147,24 +167,18 @@ impl Timers {
 
     /// The pending timers, earliest first, as the stepper prints them.
     pub(crate) fn describe(&self, start: Instant) -> Vec<String> {
-        let mut entries: Vec<&Entry> = self.heap.iter().collect();
+        let mut entries: Vec<&Entry<D>> = self.heap.iter().collect();
         entries.sort_by_key(|e| (e.when, e.order));
         entries
             .into_iter()
             .filter_map(|e| {
                 let at = e.when.saturating_duration_since(start).as_secs_f64();
-                match &e.due {
-                    Due::Task(t, seq) if t.wait_seq() == *seq => {
-                        Some(format!("{at:.3} s: wake task '{}' (#{})", t.name, t.id.0))
-                    }
-                    Due::Task(..) => None,
-                    Due::Call(_) => Some(format!("{at:.3} s: a callback")),
-                }
+                e.due.describe().map(|what| format!("{at:.3} s: {what}"))
             })
             .collect()
     }
 
-    pub(crate) fn clear(&mut self) -> Vec<Due> {
+    pub(crate) fn clear(&mut self) -> Vec<D> {
         self.heap.drain().map(|e| e.due).collect()
     }
 }

@@ -78,9 +78,14 @@ const LAYERS: &[&str] = &[
     "net",
     "debug",
     // The stackless twin, beside everything else.
-    "stackless/executor",
+    "stackless/task",
+    "stackless/suspend",
+    "stackless/event_loop",
+    "stackless/future",
     "stackless/time",
     "stackless/net",
+    "stackless/sync",
+    "stackless/combinators",
     "stackless",
     // The crate root: docs and re-exports.
     "lib",

@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod builder;
-mod clock;
+pub(crate) mod clock;
 pub(crate) mod ready;
 mod scheduler;
 mod state;
