@@ -16,10 +16,13 @@
 //!   the interleaving:
 //!     task #2 'adder' runs
 //!     task #2 'adder' paused on yield_now
+//!     task #2 'adder' woken: its turn came round
 //!     task #3 'adder' runs
 //!     task #3 'adder' paused on yield_now
+//!     task #3 'adder' woken: its turn came round
 //!     task #3 'adder' runs
 //!     task #3 'adder' paused on yield_now
+//!     task #3 'adder' woken: its turn came round
 //!     task #2 'adder' runs
 //!     task #2 'adder' done: returned
 //!     task #3 'adder' runs
@@ -70,15 +73,14 @@ pub fn main() {
         Err(f) => {
             println!("  seed {} loses an update: {}", f.seed, f.message);
             println!("  the interleaving:");
-            for line in f
+            // The adders' events: each step, its pause, and why it woke.
+            for event in f
                 .trace
                 .lines()
-                .filter(|l| l.contains("'adder'") && !l.contains("spawned"))
+                .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest))
+                .filter(|e| e.split(' ').nth(2) == Some("'adder'") && !e.ends_with("spawned"))
             {
-                println!(
-                    "    {}",
-                    line.split_once("] ").map_or(line, |(_, rest)| rest)
-                );
+                println!("    {event}");
             }
         }
     }

@@ -139,8 +139,9 @@ impl Reactor {
         }))
     }
 
-    /// Called by the loop for every event of a batch.
-    pub(crate) fn dispatch(&self, event: &Event) {
+    /// Called by the loop for every event of a batch: marks the sides ready
+    /// and hands each waiter to `wake`.
+    pub(crate) fn dispatch(&self, event: &Event, mut wake: impl FnMut(WakeToken)) {
         let (index, generation) = split(event.token());
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(index) else {
@@ -153,11 +154,11 @@ impl Reactor {
         // done in place: no allocation per event.
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             slot.read.ready = true;
-            slot.read.waiters.drain().for_each(WakeToken::wake);
+            slot.read.waiters.drain().for_each(&mut wake);
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             slot.write.ready = true;
-            slot.write.waiters.drain().for_each(WakeToken::wake);
+            slot.write.waiters.drain().for_each(&mut wake);
         }
     }
 }

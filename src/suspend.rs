@@ -327,6 +327,15 @@ impl WakeToken {
         raw::wake(&self.task, self.seq, Wake::Run);
     }
 
+    /// Wakes the task through `schedule` rather than its loop's [`Home`]
+    /// (the loop waking its own tasks; see [`raw::wake_on`]).
+    ///
+    /// [`Home`]: crate::task::raw::Home
+    #[inline(always)]
+    pub(crate) fn wake_on(self, schedule: impl FnOnce(TaskRef, Wake)) {
+        raw::wake_on(&self.task, self.seq, Wake::Run, schedule);
+    }
+
     /// Schedules the task as [`wake`](Self::wake) does, keeping the token.
     #[inline]
     pub(crate) fn wake_by_ref(&self) {

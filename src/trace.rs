@@ -76,6 +76,76 @@ impl std::fmt::Display for StepEnd {
     }
 }
 
+/// Who made a task ready: what was running when it was woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WokenBy {
+    /// A task (it set a future, released a lock, put an item, cancelled it).
+    Task(TaskInfo),
+    /// A callback, by name: a `call_soon`/`call_later`/`call_at` callback, a
+    /// done callback, or a timeout (`timeout()`).
+    Callback(&'static str),
+    /// The loop itself: a timer came due, a socket became ready, a worker
+    /// thread finished.
+    Loop,
+}
+
+impl std::fmt::Display for WokenBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WokenBy::Task(t) => write!(f, "task '{}' ({})", t.name, t.id),
+            WokenBy::Callback(name) => write!(f, "callback {name}"),
+            WokenBy::Loop => f.write_str("the loop"),
+        }
+    }
+}
+
+/// Why a task was made ready again: what it waited on, how it is resumed,
+/// and who woke it (what the stepper, the log and Chrome traces print).
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep, trace::{Recorder, EventKind}};
+/// let rec = Recorder::new();
+/// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+/// lp.run(Coro::new("napper", || sleep(Duration::from_secs(1))));
+/// let causes: Vec<String> = rec.events().iter().filter_map(|e| match &e.kind {
+///     EventKind::Woken(cause) => Some(cause.to_string()),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(causes, ["its sleep ended"]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WakeCause {
+    /// What the task waited on (`None`: it was woken before it paused).
+    pub waited_on: Option<crate::Suspend>,
+    /// Whether it goes on or is cancelled.
+    pub how: crate::suspend::Wake,
+    /// Who woke it.
+    pub by: WokenBy,
+}
+
+impl std::fmt::Display for WakeCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::Suspend;
+        let by = self.by;
+        match (self.how, self.waited_on) {
+            (crate::suspend::Wake::Cancel, _) => write!(f, "cancelled by {by}"),
+            (_, None) => write!(f, "woken by {by} before it paused"),
+            (_, Some(Suspend::YieldNow)) => f.write_str("its turn came round"),
+            (_, Some(Suspend::Sleep { .. })) => f.write_str("its sleep ended"),
+            (_, Some(Suspend::Task { id, name })) => {
+                write!(f, "task '{name}' ({id}) finished")
+            }
+            (_, Some(Suspend::Future)) => write!(f, "the future was set by {by}"),
+            (_, Some(Suspend::Sync(what))) => write!(f, "{what}: woken by {by}"),
+            (_, Some(Suspend::Io { token, direction })) => {
+                write!(f, "socket {token} became {direction}")
+            }
+            (_, Some(Suspend::Thread)) => f.write_str("its worker thread finished"),
+        }
+    }
+}
+
 /// Hooks the loop calls at each decision (all default to doing nothing).
 ///
 /// Times are the loop's clock, from the loop's creation.
@@ -100,6 +170,8 @@ impl std::fmt::Display for StepEnd {
 pub trait Instrument {
     /// A task was created and scheduled.
     fn task_spawned(&mut self, _at: Duration, _task: TaskInfo) {}
+    /// `task` was made ready, for `cause` (it runs on a later step).
+    fn task_woken(&mut self, _at: Duration, _task: TaskInfo, _cause: &WakeCause) {}
     /// A step of `task` is about to run.
     fn before_step(&mut self, _at: Duration, _task: TaskInfo) {}
     /// A step of `task` ended.
@@ -137,6 +209,8 @@ pub struct Event {
 pub enum EventKind {
     /// Created and scheduled.
     Spawned,
+    /// Made ready again, for this cause.
+    Woken(WakeCause),
     /// A step began (the first one is the task's start).
     Step,
     /// A step ended.
@@ -190,6 +264,7 @@ impl Recorder {
             let what = match &e.kind {
                 EventKind::Spawned => "spawned".to_string(),
                 EventKind::Step => "runs".to_string(),
+                EventKind::Woken(cause) => format!("woken: {cause}"),
                 EventKind::End(end) => end.to_string(),
                 EventKind::Callback => "runs a callback".to_string(),
                 EventKind::IoWait(None) => "waits for I/O (no timeout)".to_string(),
@@ -357,6 +432,12 @@ impl Recorder {
                         info.id.0,
                         at.as_secs_f64() * 1e6
                     )),
+                    EventKind::Woken(cause) => items.push(format!(
+                        r#"{{"name":"woken: {}","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
+                        escape(&cause.to_string()),
+                        info.id.0,
+                        at.as_secs_f64() * 1e6
+                    )),
                     _ => {}
                 }
             }
@@ -375,6 +456,9 @@ fn escape(s: &str) -> String {
 impl Instrument for Recorder {
     fn task_spawned(&mut self, at: Duration, task: TaskInfo) {
         self.push(at, Some(task), EventKind::Spawned);
+    }
+    fn task_woken(&mut self, at: Duration, task: TaskInfo, cause: &WakeCause) {
+        self.push(at, Some(task), EventKind::Woken(*cause));
     }
     fn before_step(&mut self, at: Duration, task: TaskInfo) {
         self.push(at, Some(task), EventKind::Step);

@@ -103,14 +103,110 @@ fn the_log_has_one_line_per_event() {
         "[  0.000000 s] task #2 'A' paused on sleep",
         "[  0.000000 s] task #3 'B' runs",
         "[  0.000000 s] task #3 'B' paused on sleep",
+        "[  1.000000 s] task #3 'B' woken: its sleep ended",
         "[  1.000000 s] task #3 'B' runs",
         "[  1.000000 s] task #3 'B' done: returned",
+        "[  2.000000 s] task #2 'A' woken: its sleep ended",
         "[  2.000000 s] task #2 'A' runs",
+        "[  2.000000 s] task #1 'main' woken: task 'A' (#2) finished",
         "[  2.000000 s] task #2 'A' done: returned",
         "[  2.000000 s] task #1 'main' runs",
         "[  2.000000 s] task #1 'main' done: returned",
     ];
     assert_eq!(log.lines().collect::<Vec<_>>(), expected);
+}
+
+/// Every cause a task can be woken for, recorded as the log prints it.
+fn woken_causes(program: Coro<()>) -> Vec<String> {
+    let rec = Recorder::new();
+    EventLoop::builder()
+        .virtual_clock(true)
+        .instrument(rec.clone())
+        .build()
+        .run(program);
+    rec.log()
+        .lines()
+        .filter(|l| l.contains(" woken: "))
+        .map(|l| l.split_once("] ").unwrap().1.to_string())
+        .collect()
+}
+
+#[test]
+fn every_wake_says_why() {
+    use yieldfrom::sync::Lock;
+    use yieldfrom::{Future, timeout, to_thread};
+    let causes = woken_causes(Coro::new("main", || {
+        // A future set by another task.
+        let fut: Future<u8> = Future::new();
+        let f = fut.clone();
+        spawn(Coro::new("setter", move || f.set_result(1)));
+        yield_from(&fut);
+        // A lock handed over by the task that held it.
+        let lock = Rc::new(Lock::new());
+        let guard = lock.acquire();
+        let l = lock.clone();
+        let waiter = spawn(Coro::new("waiter", move || drop(l.acquire())));
+        yield_now();
+        drop(guard);
+        yield_from(waiter);
+        // A timeout.
+        let r = timeout(Duration::from_secs(1), || sleep(Duration::from_secs(5)));
+        assert!(r.is_err());
+        // A cancellation by a task.
+        let sleeper = spawn(Coro::new("sleeper", || sleep(Duration::from_secs(60))));
+        yield_now();
+        sleeper.cancel();
+        let _ = sleeper.join_outcome();
+        // A socket, and a worker thread.
+        let (a, b) = yieldfrom::net::UnixStream::pair().unwrap();
+        let reader = spawn(Coro::new("reader", move || {
+            let mut buf = [0u8; 1];
+            a.read(&mut buf).unwrap()
+        }));
+        yield_now();
+        b.write_all(b"x").unwrap();
+        assert_eq!(yield_from(reader), 1);
+        to_thread(|| ());
+    }));
+    let expect = [
+        "task #1 'main' woken: the future was set by task 'setter' (#2)",
+        "task #3 'waiter' woken: Lock.acquire: woken by task 'main' (#1)",
+        "task #1 'main' woken: its turn came round",
+        "task #1 'main' woken: task 'waiter' (#3) finished",
+        "task #1 'main' woken: cancelled by callback timeout()",
+        "task #4 'sleeper' woken: cancelled by task 'main' (#1)",
+        "task #1 'main' woken: task 'sleeper' (#4) finished",
+        "woken: socket",
+        "task #1 'main' woken: its worker thread finished",
+    ];
+    for want in expect {
+        assert!(
+            causes.iter().any(|c| c.contains(want)),
+            "no wake-up says {want:?}; the causes were:\n{}",
+            causes.join("\n")
+        );
+    }
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("task #5 'reader' woken: socket ")
+                && c.ends_with(" became readable")),
+        "{causes:#?}"
+    );
+}
+
+#[test]
+fn the_stepper_says_why_each_step_ran() {
+    let out = Shared::default();
+    let stepper = Stepper::new(Box::new(|| b'\n'), Box::new(out.clone()));
+    EventLoop::builder()
+        .virtual_clock(true)
+        .instrument(stepper)
+        .build()
+        .run(Coro::new("greet", || sleep(Duration::from_secs(2))));
+    let text = String::from_utf8(out.0.borrow().clone()).unwrap();
+    assert!(text.contains("woken    spawned (its first step)"), "{text}");
+    assert!(text.contains("woken    its sleep ended"), "{text}");
 }
 
 /// Ten tasks that yield and sleep in a pattern: many possible orders.

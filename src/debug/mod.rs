@@ -7,8 +7,9 @@
 //! loop decides.
 //!
 //! ```text
-//! ── step 2 · 0.000 s ───────────────────────────────
+//! ── step 1 · 0.000 s ───────────────────────────────
 //! ran      task 'greet' (#1) → paused on sleep
+//! woken    spawned (its first step)
 //! ready    (empty)
 //! timers   2.000 s: wake task 'greet' (#1)
 //! waiting  task 'greet' (#1) on sleep

@@ -4,13 +4,16 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::trace::{Instrument, Snapshot, StepEnd, TaskInfo};
+use crate::TaskId;
+use crate::trace::{Instrument, Snapshot, StepEnd, TaskInfo, WakeCause};
 
 /// The `YIELDFROM_STEP=1` instrument: prints each step and waits for a key.
 pub struct Stepper {
     steps: u64,
     last: String,
     paused: bool,
+    /// Why each task was last made ready, until its step shows it.
+    woken: Vec<(TaskId, String)>,
     input: Box<dyn FnMut() -> u8>,
     output: Box<dyn Write>,
 }
@@ -28,18 +31,41 @@ impl Stepper {
             steps: 0,
             last: String::new(),
             paused: true,
+            woken: Vec::new(),
             input,
             output,
         }
     }
 }
 
+impl Stepper {
+    /// Remembers why `task` is ready, for the step that runs it.
+    fn note_woken(&mut self, task: TaskInfo, why: String) {
+        match self.woken.iter_mut().find(|(id, _)| *id == task.id) {
+            Some(entry) => entry.1 = why,
+            None => self.woken.push((task.id, why)),
+        }
+    }
+}
+
 impl Instrument for Stepper {
+    fn task_spawned(&mut self, _at: Duration, task: TaskInfo) {
+        self.note_woken(task, "spawned (its first step)".to_string());
+    }
+
+    fn task_woken(&mut self, _at: Duration, task: TaskInfo, cause: &WakeCause) {
+        self.note_woken(task, cause.to_string());
+    }
+
     fn after_step(&mut self, at: Duration, task: TaskInfo, end: &StepEnd) {
         self.steps += 1;
         let how = end.to_string();
+        let why = match self.woken.iter().position(|(id, _)| *id == task.id) {
+            Some(at) => self.woken.swap_remove(at).1,
+            None => "(not recorded)".to_string(),
+        };
         self.last = format!(
-            "── step {} · {:.3} s {}\nran      task '{}' (#{}) → {how}\n",
+            "── step {} · {:.3} s {}\nran      task '{}' (#{}) → {how}\nwoken    {why}\n",
             self.steps,
             at.as_secs_f64(),
             "─".repeat(30),

@@ -185,6 +185,7 @@ impl Builder {
             next_id: Cell::new(1),
             steps: Cell::new(0),
             watch,
+            calling: Cell::new(None),
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),

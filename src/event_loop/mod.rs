@@ -125,6 +125,19 @@ impl EventLoop {
         Handle(cb)
     }
 
+    /// [`call_at`](Self::call_at) with the name reports give the callback
+    /// (the crate's own timers: `timeout()`).
+    pub(crate) fn call_at_named(
+        &self,
+        when: Instant,
+        name: &'static str,
+        f: impl FnOnce() + 'static,
+    ) -> Handle {
+        let cb = Callback::boxed(Box::new(f), name);
+        self.0.push_timer(when, Due::Call(cb.clone()));
+        Handle(cb)
+    }
+
     /// Runs one iteration: poll, expire timers, run what is ready.
     pub fn run_once(&self) {
         let _enter = Enter::new(&self.0);

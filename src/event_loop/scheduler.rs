@@ -71,13 +71,22 @@ impl Core {
             return;
         };
         task.state.set(TaskState::Waiting);
+        // A task made ready again at once (it yielded, or was woken or
+        // cancelled during its own step) is filed quietly, and the
+        // instruments hear why after they hear of the pause.
+        let mut again: Option<(Wake, Option<Suspend>)> = None;
         if task.cancel_requested.replace(false) {
-            self.schedule(task, Wake::Cancel);
+            again = Some((Wake::Cancel, task.waiting_on.get()));
+            self.enqueue(task.clone(), Wake::Cancel);
         } else if let Some(how) = task.early_wake.take() {
-            self.schedule(task, how);
+            again = Some((how, None));
+            self.enqueue(task.clone(), how);
         } else {
             match trap {
-                Trap::YieldNow => self.schedule(task, Wake::Run),
+                Trap::YieldNow => {
+                    again = Some((Wake::Run, Some(Suspend::YieldNow)));
+                    self.enqueue(task.clone(), Wake::Run);
+                }
                 Trap::Sleep => {
                     let Some(Suspend::Sleep { until }) = task.waiting_on.get() else {
                         unreachable!("a sleeping task waits on its deadline")
@@ -91,6 +100,9 @@ impl Core {
         if let Some((task, paused)) = hook {
             // After the task is filed, so the snapshot shows it waiting.
             self.after_step_hook(&task, paused);
+            if let Some((how, waited_on)) = again {
+                self.note_wake(&task, how, waited_on);
+            }
         }
     }
 
@@ -115,7 +127,9 @@ impl Core {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         self.watch.enter_step(steps);
+        self.calling.set(Some(name));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        self.calling.set(None);
         let took = self.watch.leave_step(steps);
         match result {
             Err(payload) => crate::warnings::warn(format!(
@@ -197,7 +211,11 @@ impl Core {
                     let token = event.token().0 & 0xFFFF_FFFF;
                     self.instrument(|i, at| i.io_ready(at, token));
                 }
-                self.reactor.dispatch(event);
+                // Every waiter of this loop's reactor is a task of this
+                // loop (a socket refuses waiters of other loops).
+                self.reactor.dispatch(event, |token| {
+                    token.wake_on(|task, how| self.schedule(task, how))
+                });
             }
         }
     }

@@ -19,10 +19,10 @@ use super::workers::Threads;
 use crate::context::{self, LoopEntered};
 use crate::coro::Coro;
 use crate::reactor::Reactor;
-use crate::suspend::Wake;
+use crate::suspend::{Suspend, Wake};
 use crate::task::{Home, HomeRef, Task, TaskCore, TaskId, TaskRef, TaskState};
 use crate::timer::{Due, Timers};
-use crate::trace::{Instrument, Output, Recorder, Snapshot};
+use crate::trace::{Instrument, Output, Recorder, Snapshot, WakeCause, WokenBy};
 use crate::watchdog::Watch;
 
 /// Settings of a loop; see [`Builder`](super::Builder).
@@ -66,6 +66,8 @@ pub(crate) struct Core {
     /// Steps run so far, and what the watchdog sees of them (the blocking warning).
     pub(super) steps: Cell<u64>,
     pub(super) watch: Arc<Watch>,
+    /// The callback running now, by name (who woke a task, for instruments).
+    pub(super) calling: Cell<Option<&'static str>>,
     pub(super) stopping: Cell<bool>,
     pub(super) running: Cell<bool>,
     pub(super) closed: Cell<bool>,
@@ -162,10 +164,31 @@ impl Core {
     }
 
     pub(super) fn schedule(&self, task: TaskRef, how: Wake) {
+        if self.instrumented.get() {
+            self.note_wake(&task, how, task.waiting_on.get());
+        }
+        self.enqueue(task, how);
+    }
+
+    /// Files `task` on the ready queue (no instrument told).
+    #[inline]
+    pub(super) fn enqueue(&self, task: TaskRef, how: Wake) {
         task.bump_seq();
         task.state.set(TaskState::Ready);
         task.wake.set(how);
         self.ready.borrow_mut().push_back(Ready::step(task));
+    }
+
+    /// Tells the instruments why `task` was made ready: what it waited on,
+    /// and what was running (a task, a callback, or the loop itself).
+    #[cold]
+    pub(super) fn note_wake(&self, task: &TaskCore, how: Wake, waited_on: Option<Suspend>) {
+        let by = context::try_with_current(|t| WokenBy::Task(t.info()))
+            .or_else(|| self.calling.get().map(WokenBy::Callback))
+            .unwrap_or(WokenBy::Loop);
+        let cause = WakeCause { waited_on, how, by };
+        let info = task.info();
+        self.instrument(|i, at| i.task_woken(at, info, &cause));
     }
 
     /// Calls `f` with the poller's registry (no clone: cloning dups the

@@ -383,17 +383,24 @@ impl HomeRef {
 /// Schedules `task` on its own loop if it still waits with number `seq`
 /// (used by every waker, from any loop or none).
 pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
+    // A loop that is gone (dropped while a destructor runs during its
+    // unwind) has nothing left to schedule on; never panic here.
+    wake_on(task, seq, how, |task, how| {
+        if let Some(home) = task.lp.upgrade() {
+            home.schedule(task, how);
+        }
+    });
+}
+
+/// [`wake`], with `schedule` in place of the task's home: for the loop
+/// itself, which wakes its own tasks (the reactor's events) directly.
+#[inline(always)]
+pub(crate) fn wake_on(task: &TaskRef, seq: u32, how: Wake, schedule: impl FnOnce(TaskRef, Wake)) {
     if task.wait_seq() != seq {
         return;
     }
     match task.state.get() {
-        // A loop that is gone (dropped while a destructor runs during its
-        // unwind) has nothing left to schedule on; never panic here.
-        TaskState::Waiting => {
-            if let Some(home) = task.lp.upgrade() {
-                home.schedule(task.clone(), how);
-            }
-        }
+        TaskState::Waiting => schedule(task.clone(), how),
         TaskState::Running => {
             // Woken before it parked: it is rescheduled as soon as it does.
             task.bump_seq();
