@@ -180,6 +180,8 @@ mod env;
 mod event_loop;
 mod future;
 mod generator;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod net;
 mod reactor;
 mod reason;

@@ -76,6 +76,15 @@ const LAYERS: &[&str] = &[
     "net/process",
     "net/server",
     "net",
+    // HTTP on the runtime's TCP.
+    "http/date",
+    "http/framing",
+    "http/request",
+    "http/response",
+    "http/router",
+    "http/config",
+    "http/conn",
+    "http",
     "debug",
     // The stackless twin, beside everything else.
     "stackless/task",

@@ -95,7 +95,7 @@ impl Registration {
     /// Clears the readiness flag and waits for the next edge. After a
     /// `WouldBlock` no edge can be pending: events are only read by the loop,
     /// which does not run while this task does.
-    fn park(&self, dir: Direction) -> io::Result<()> {
+    pub(crate) fn park(&self, dir: Direction) -> io::Result<()> {
         let (token, ours) = context::with_current("socket I/O", |t| {
             (WakeToken::of(t), is_home(&t.lp, &self.lp))
         });

@@ -53,6 +53,13 @@ impl<S: Source> Io<S> {
         self.registration.io(dir, || op(&self.source))
     }
 
+    /// Suspends until the next readiness event in `dir`; call it only right
+    /// after an operation on the source returned `WouldBlock` (the contract
+    /// above: no edge can be pending then).
+    pub(crate) fn park_after_would_block(&self, dir: Direction) -> io::Result<()> {
+        self.registration.park(dir)
+    }
+
     /// Suspends until the source is ready in `dir` (or was since the last `WouldBlock`).
     pub fn wait(&self, dir: Direction) -> io::Result<()> {
         self.registration.wait(dir)

@@ -64,6 +64,17 @@ impl TcpStream {
         self.io.io(Direction::Read, |s| sys::recv(s, buf))
     }
 
+    /// Reads what the kernel has, without waiting: `WouldBlock` if nothing.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::recv(self.io.get_ref(), buf)
+    }
+
+    /// Waits for bytes to read after [`try_read`](Self::try_read) returned
+    /// `WouldBlock` (a connection waiting idle holds no buffer meanwhile).
+    pub(crate) fn wait_readable(&self) -> io::Result<()> {
+        self.io.park_after_would_block(Direction::Read)
+    }
+
     /// Writes some bytes (all of them, unless the kernel's buffer is full).
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.io(Direction::Write, |s| sys::send(s, buf))

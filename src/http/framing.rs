@@ -1,0 +1,358 @@
+//! Reading a request off the wire: the head (parsed by `httparse`) and the
+//! body's framing, per RFC 9112. Every rule that rejects a request answers
+//! with a status and closes the connection, so that the bytes after a
+//! request whose length is in doubt are never read as another request
+//! (request smuggling).
+//!
+//! | input | answer | rule |
+//! |---|---|---|
+//! | `Transfer-Encoding` and `Content-Length` together | 400, close | RFC 9112 §6.3 ¶3 |
+//! | `Content-Length` not `1*DIGIT`, or several that differ | 400, close | §6.3 ¶5 |
+//! | `Transfer-Encoding` whose last coding is not `chunked` | 400, close | §6.3 ¶4 |
+//! | a coding before `chunked` (`gzip, chunked`) | 501, close | §6.1 |
+//! | `Transfer-Encoding` in an HTTP/1.0 request | 400, close | §6.1 ¶15 |
+//! | malformed chunk size, extension, data terminator or trailer | 400, close | §7.1 |
+//! | HTTP/1.1 without exactly one `Host` | 400, close | §3.2 |
+//! | whitespace before a colon, obs-fold, bare CR, control bytes | 400, close | §5.1, §5.2, §2.2 (`httparse` refuses them) |
+//! | a version other than 1.0 or 1.1 | 505, close | §2.3 |
+//! | head larger than the limit, or more headers | 431, close | RFC 6585 §5 |
+//! | request target longer than the limit | 414, close | RFC 9110 §15.5.15 |
+//! | body larger than the limit | 413, close | RFC 9110 §15.5.14 |
+
+/// The limits a request must fit (see [`Config`](super::Config)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_head: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_target: usize,
+    pub(crate) max_body: usize,
+}
+
+/// How the body of a request is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A request head that passed every rule.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) minor: u8,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) framing: Framing,
+    /// The client asked to close after this request (or spoke 1.0 without
+    /// `keep-alive`).
+    pub(crate) close: bool,
+    /// HTTP/1.0 with `Connection: keep-alive` (the response says so too).
+    pub(crate) keep_alive_1_0: bool,
+    /// `Expect: 100-continue`.
+    pub(crate) expect_continue: bool,
+    /// Bytes of the head, blank line included.
+    pub(crate) len: usize,
+}
+
+/// A request refused: the status to answer with; the connection closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reject {
+    pub(crate) status: u16,
+    pub(crate) why: &'static str,
+}
+
+fn reject(status: u16, why: &'static str) -> Reject {
+    Reject { status, why }
+}
+
+/// Parses the head at the start of `buf`: `Ok(None)` if it is not complete yet.
+pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, Reject> {
+    const INLINE: usize = 100;
+    let mut inline = [httparse::EMPTY_HEADER; INLINE];
+    let mut spilled;
+    let headers: &mut [httparse::Header<'_>] = if limits.max_headers <= INLINE {
+        &mut inline[..limits.max_headers]
+    } else {
+        spilled = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut spilled
+    };
+    let mut req = httparse::Request::new(headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > limits.max_head {
+                // Still no end of the head: a request line too long is a
+                // long target; anything else, a head too large.
+                let line_end = buf.iter().position(|&b| b == b'\n');
+                if line_end.is_none_or(|at| at > limits.max_target) {
+                    Err(reject(414, "request target too long"))
+                } else {
+                    Err(reject(431, "request header section too large"))
+                }
+            } else if !buf.contains(&b'\n') && buf.len() > limits.max_target + 32 {
+                Err(reject(414, "request target too long"))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(reject(431, "too many header fields")),
+        Err(httparse::Error::Version) => return Err(reject(505, "HTTP version not supported")),
+        Err(_) => return Err(reject(400, "malformed request head")),
+    };
+    if len > limits.max_head {
+        return Err(reject(431, "request header section too large"));
+    }
+    let target = req.path.unwrap_or_default();
+    if target.len() > limits.max_target {
+        return Err(reject(414, "request target too long"));
+    }
+    let minor = req.version.unwrap_or(1);
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding: Vec<String> = Vec::new();
+    let mut hosts = 0;
+    let (mut close, mut keep_alive) = (false, false);
+    let mut expect_continue = false;
+    let mut out = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let value = String::from_utf8_lossy(h.value).into_owned();
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            for part in value.split(',') {
+                let n = parse_length(part.trim()).ok_or(reject(400, "invalid Content-Length"))?;
+                if content_length.is_some_and(|m| m != n) {
+                    return Err(reject(400, "conflicting Content-Length values"));
+                }
+                content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding.extend(
+                value
+                    .split(',')
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty()),
+            );
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                close |= token.eq_ignore_ascii_case("close");
+                keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if value.trim().eq_ignore_ascii_case("100-continue") {
+                expect_continue = minor >= 1;
+            } else {
+                return Err(reject(417, "unsupported expectation"));
+            }
+        }
+        out.push((name.to_string(), value));
+    }
+    if minor >= 1 && hosts != 1 || hosts > 1 {
+        return Err(reject(
+            400,
+            "an HTTP/1.1 request needs exactly one Host header",
+        ));
+    }
+    let framing = if !transfer_encoding.is_empty() {
+        if minor == 0 {
+            return Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if content_length.is_some() {
+            return Err(reject(400, "both Transfer-Encoding and Content-Length"));
+        }
+        match transfer_encoding.iter().position(|c| c == "chunked") {
+            Some(at) if at == transfer_encoding.len() - 1 && at == 0 => Framing::Chunked,
+            Some(at) if at == transfer_encoding.len() - 1 => {
+                return Err(reject(501, "transfer coding not implemented"));
+            }
+            _ => return Err(reject(400, "Transfer-Encoding does not end in chunked")),
+        }
+    } else {
+        match content_length {
+            Some(n) if n > limits.max_body as u64 => {
+                return Err(reject(413, "request body too large"));
+            }
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n as usize),
+        }
+    };
+    let close = close || (minor == 0 && !keep_alive);
+    Ok(Some(Head {
+        method: req.method.unwrap_or_default().to_string(),
+        target: target.to_string(),
+        minor,
+        headers: out,
+        framing,
+        close,
+        keep_alive_1_0: minor == 0 && keep_alive && !close,
+        expect_continue,
+        len,
+    }))
+}
+
+/// `Content-Length = 1*DIGIT`, no sign, no spaces, no overflow.
+fn parse_length(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Decodes a chunked body at the start of `buf` (RFC 9112 §7.1): the body
+/// and the bytes it took, `Ok(None)` if it is not complete yet. Chunk
+/// extensions are read and ignored; trailer fields are checked and dropped.
+pub(crate) fn decode_chunked(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Vec<u8>, usize)>, Reject> {
+    let bad = || reject(400, "malformed chunked body");
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        // chunk-size [ chunk-ext ] CRLF
+        let Some(line_end) = find_crlf(&buf[at..], limits.max_head).map_err(|()| bad())? else {
+            return Ok(None);
+        };
+        let line = &buf[at..at + line_end];
+        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if digits == 0 || digits > 16 {
+            return Err(bad());
+        }
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&line[..digits]).map_err(|_| bad())?, 16)
+                .map_err(|_| bad())?;
+        check_extension(&line[digits..]).ok_or_else(bad)?;
+        at += line_end + 2;
+        if size == 0 {
+            break;
+        }
+        if body.len().saturating_add(size) > limits.max_body {
+            return Err(reject(413, "request body too large"));
+        }
+        // chunk-data CRLF
+        if buf.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&buf[at..at + size]);
+        at += size;
+        if &buf[at..at + 2] != b"\r\n" {
+            return Err(bad());
+        }
+        at += 2;
+    }
+    // trailer-section CRLF: field lines until an empty one.
+    let trailers_start = at;
+    loop {
+        let Some(line_end) = find_crlf(&buf[at..], limits.max_head).map_err(|()| bad())? else {
+            return Ok(None);
+        };
+        let line = &buf[at..at + line_end];
+        at += line_end + 2;
+        if line.is_empty() {
+            return Ok(Some((body, at)));
+        }
+        if at - trailers_start > limits.max_head {
+            return Err(reject(431, "trailer section too large"));
+        }
+        let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+        if name.is_empty() || !name.iter().all(token) || value.iter().any(|&b| is_ctl(b)) {
+            return Err(bad());
+        }
+    }
+}
+
+/// Where the next CRLF starts in `buf`, `Ok(None)` if none yet (and `buf`
+/// is not past `limit`); `Err` for a bare CR or LF, or a line too long.
+fn find_crlf(buf: &[u8], limit: usize) -> Result<Option<usize>, ()> {
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'\r' => {
+                return match buf.get(i + 1) {
+                    Some(b'\n') => Ok(Some(i)),
+                    Some(_) => Err(()),
+                    None => Ok(None),
+                };
+            }
+            b'\n' => return Err(()),
+            _ if i > limit => return Err(()),
+            _ => {}
+        }
+    }
+    if buf.len() > limit { Err(()) } else { Ok(None) }
+}
+
+/// `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, checked
+/// loosely: no control bytes, each extension starts with `;`.
+fn check_extension(ext: &[u8]) -> Option<()> {
+    let ext = trim_ws(ext);
+    if ext.is_empty() {
+        return Some(());
+    }
+    if ext[0] != b';' || ext.iter().any(|&b| is_ctl(b) && b != b'\t') {
+        return None;
+    }
+    Some(())
+}
+
+fn trim_ws(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    s
+}
+
+fn is_ctl(b: u8) -> bool {
+    b < 0x20 && b != b'\t' || b == 0x7f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_head: 16 * 1024,
+        max_headers: 100,
+        max_target: 8 * 1024,
+        max_body: 1024 * 1024,
+    };
+
+    #[test]
+    fn chunked_bodies_decode_with_extensions_and_trailers() {
+        let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\nNEXT";
+        let (body, used) = decode_chunked(wire, &LIMITS).unwrap().unwrap();
+        assert_eq!(body, b"Wikipedia");
+        assert_eq!(&wire[used..], b"NEXT");
+        // Every prefix is incomplete, never an error.
+        for cut in 0..used {
+            assert_eq!(
+                decode_chunked(&wire[..cut], &LIMITS),
+                Ok(None),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused() {
+        for wire in [
+            &b"x\r\n"[..],
+            b"4\r\nWikiXX0\r\n\r\n",
+            b"4\nWiki\r\n0\r\n\r\n",
+            b"4\r\nWiki\r\n0\r\nno colon\r\n\r\n",
+            b"11111111111111111\r\n",
+        ] {
+            assert_eq!(
+                decode_chunked(wire, &LIMITS).map_err(|r| r.status),
+                Err(400),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+    }
+}

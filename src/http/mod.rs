@@ -1,0 +1,150 @@
+//! `yieldfrom::http`: an HTTP/1.1 server on the runtime's own TCP (what
+//! uvicorn is to FastAPI, with FastAPI's router beside it).
+//!
+//! One task per connection; a handler is a plain function of the
+//! [`Request`] that returns a [`Response`], and may await anything inside
+//! (`sleep`, a task, a query) without being marked `async`: the connection's
+//! task has a stack of its own, so while one handler waits the loop serves
+//! the other connections.
+//!
+//! ```
+//! use yieldfrom::http::{self, Response, Router};
+//! use yieldfrom::{Coro, run};
+//! use std::io::{Read, Write};
+//!
+//! let reply = run(Coro::new("main", || {
+//!     let router = Router::new().get("/plain", |_| {
+//!         Response::json(&serde_json::json!({"message": "hello"}))
+//!     });
+//!     let server = http::serve("127.0.0.1:0", router).unwrap();
+//!     let addr = server.local_addr();
+//!     let client = yieldfrom::to_thread(move || {
+//!         let mut conn = std::net::TcpStream::connect(addr).unwrap();
+//!         conn.write_all(b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+//!         let mut reply = String::new();
+//!         conn.read_to_string(&mut reply).unwrap();
+//!         reply
+//!     });
+//!     server.shutdown(std::time::Duration::from_secs(1));
+//!     client
+//! }));
+//! assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(reply.ends_with("\r\n\r\n{\"message\":\"hello\"}"));
+//! ```
+//!
+//! **FastAPI and uvicorn, piece by piece.** `@app.get("/users/{id}")` is
+//! [`Router::get`]; Starlette's `Request` and `JSONResponse` are [`Request`]
+//! and [`Response::json`]; uvicorn's worker is [`serve`], one loop; its
+//! `--limit-concurrency`, `--timeout-keep-alive` and h11's size limits are
+//! [`Config`].
+//!
+//! **Framing** follows RFC 9112; the rules, and the status each violation
+//! gets, are listed in `src/http/framing.rs`. Any request refused for its
+//! framing is answered and the connection closed, so that nothing after it
+//! is read as another request. Requests that arrive together (pipelining)
+//! are answered in order, their responses written with one `write`.
+//!
+//! **Limits and timeouts** (defaults; [`Config`] changes them): a head of
+//! 16 KiB and 100 fields (431), a target of 8 KiB (414), a body of 1 MiB
+//! (413); a head must arrive within 5 s of its first byte (408), an idle
+//! keep-alive connection closes after 5 s, a body or a write that makes no
+//! progress for 5 s closes the connection; past 10,000 connections new ones
+//! get 503. A handler that panics gets its request a 500; the connection
+//! and the server go on.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Duration;
+
+mod config;
+mod conn;
+mod date;
+mod framing;
+mod request;
+mod response;
+mod router;
+
+pub use self::config::Config;
+use self::config::Shared;
+pub use self::request::Request;
+pub use self::response::Response;
+pub use self::router::Router;
+use crate::coro::Coro;
+use crate::net::{Server, start_server};
+
+/// A running HTTP server (uvicorn's `Server`).
+pub struct HttpServer {
+    server: Server,
+    shared: Rc<Shared>,
+}
+
+/// Serves `router` on `addr` with the default [`Config`], in tasks of the
+/// running loop; returns at once.
+pub fn serve(addr: impl ToSocketAddrs, router: Router) -> io::Result<HttpServer> {
+    serve_with(addr, router, Config::default())
+}
+
+/// Serves `router` on `addr` with `config`.
+pub fn serve_with(
+    addr: impl ToSocketAddrs,
+    router: Router,
+    config: Config,
+) -> io::Result<HttpServer> {
+    let shared = Rc::new(Shared {
+        router,
+        config,
+        active: Cell::new(0),
+        stopping: Cell::new(false),
+    });
+    let sh = shared.clone();
+    let server = start_server(addr, move |stream| {
+        let sh = sh.clone();
+        Coro::new("http connection", move || {
+            if sh.active.get() >= sh.config.max_connections {
+                let mut out = Vec::new();
+                Response::text("503 Service Unavailable: too many connections\n")
+                    .with_status(503)
+                    .write_to(&mut out, &date::now(), true, false, false);
+                let _ = crate::timeout(Duration::from_secs(1), || stream.write_all(&out));
+                return;
+            }
+            sh.active.set(sh.active.get() + 1);
+            let _active = Active(&sh.active);
+            conn::serve(stream, &sh);
+        })
+    })?;
+    Ok(HttpServer { server, shared })
+}
+
+/// Counts a connection as active while alive.
+struct Active<'a>(&'a Cell<usize>);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+impl HttpServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.active.get()
+    }
+
+    /// Stops accepting, lets requests in flight finish (each answered with
+    /// `Connection: close`), and after `grace` cancels the connections still
+    /// open; returns how many were cancelled (uvicorn's graceful shutdown).
+    pub fn shutdown(&self, grace: Duration) -> usize {
+        self.shared.stopping.set(true);
+        self.server.wait_closed(Some(grace))
+    }
+}
+
+opaque_debug!(HttpServer);

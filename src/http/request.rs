@@ -1,0 +1,162 @@
+//! [`Request`]: what a handler gets (method, target, headers, body).
+
+/// An HTTP request, its body read in full (Starlette's `Request`).
+///
+/// ```
+/// use yieldfrom::http::Request;
+/// let req = Request::new("GET", "/users/7?verbose=1&name=ada")
+///     .with_header("Accept", "application/json");
+/// assert_eq!(req.method(), "GET");
+/// assert_eq!(req.path(), "/users/7");
+/// assert_eq!(req.query_param("name").as_deref(), Some("ada"));
+/// assert_eq!(req.header("accept"), Some("application/json"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Request {
+    method: String,
+    target: String,
+    /// HTTP/1.x minor version: 1 or 0.
+    minor: u8,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    params: Vec<(String, String)>,
+}
+
+impl Request {
+    /// A request for `method` and `target` (path and query), HTTP/1.1, no
+    /// headers, no body (for tests of handlers).
+    pub fn new(method: &str, target: &str) -> Request {
+        Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            minor: 1,
+            headers: Vec::new(),
+            body: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    pub(crate) fn parsed(
+        method: String,
+        target: String,
+        minor: u8,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Request {
+        Request {
+            method,
+            target,
+            minor,
+            headers,
+            body,
+            params: Vec::new(),
+        }
+    }
+
+    /// The same request with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same request with `body`.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
+    /// The method (`GET`, `POST`, ...).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request target as sent: path and query.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The query string (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The first value of query parameter `name`, `+` and `%XX` decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k) == name).then(|| decode(v))
+        })
+    }
+
+    /// The first value of header `name` (case-insensitive), if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header, in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The body (empty when there is none).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// A path parameter the route matched (`/users/{id}` gives `id`).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The protocol, `HTTP/1.1` or `HTTP/1.0`.
+    pub fn version(&self) -> &'static str {
+        if self.minor == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        }
+    }
+
+    pub(crate) fn set_params(&mut self, params: Vec<(String, String)>) {
+        self.params = params;
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a
+/// byte; a malformed escape is kept as it is.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

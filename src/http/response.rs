@@ -1,0 +1,158 @@
+//! [`Response`]: a status, headers and a body, with helpers for text and JSON.
+
+/// An HTTP response (Starlette's `Response`, `PlainTextResponse`,
+/// `JSONResponse`). `Content-Length`, `Date` and `Connection` are the
+/// server's to write; a handler sets the rest.
+///
+/// ```
+/// use yieldfrom::http::Response;
+/// let r = Response::json(&serde_json::json!({"message": "hello"}));
+/// assert_eq!(r.status(), 200);
+/// assert_eq!(r.body(), br#"{"message":"hello"}"#);
+/// assert_eq!(r.header("content-type"), Some("application/json"));
+/// let missing = Response::text("no such user").with_status(404);
+/// assert_eq!(missing.status(), 404);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `200 OK` with a `text/plain; charset=utf-8` body.
+    pub fn text(body: impl Into<String>) -> Response {
+        Response::new(200)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(body.into().into_bytes())
+    }
+
+    /// A `200 OK` with `value` as an `application/json` body.
+    pub fn json(value: &serde_json::Value) -> Response {
+        Response::new(200)
+            .with_header("Content-Type", "application/json")
+            .with_body(value.to_string().into_bytes())
+    }
+
+    /// The same response with `status`.
+    pub fn with_status(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// The same response with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same response with `body`.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Appends the response to `out` as HTTP/1.1: status line, the
+    /// handler's headers, `Content-Length`, `Date`, `Connection: close` when
+    /// `close`, and the body unless `head` (a HEAD request gets GET's
+    /// headers with no body).
+    pub(crate) fn write_to(
+        &self,
+        out: &mut Vec<u8>,
+        date: &str,
+        close: bool,
+        keep_alive_1_0: bool,
+        head: bool,
+    ) {
+        use std::io::Write;
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            // The framing headers are the server's: a handler's would lie.
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("connection")
+                || name.eq_ignore_ascii_case("date")
+            {
+                continue;
+            }
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let bodyless = self.status < 200 || self.status == 204 || self.status == 304;
+        if !bodyless {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
+        let _ = write!(out, "Date: {date}\r\n");
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if keep_alive_1_0 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head && !bodyless {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+/// The reason phrase of a status code (RFC 9110 §15).
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}

@@ -1,0 +1,138 @@
+//! [`Router`]: method and path to handler, with path parameters
+//! (FastAPI's `@app.get("/users/{id}")`).
+
+use std::rc::Rc;
+
+use super::request::Request;
+use super::response::Response;
+
+/// A handler: a plain function of the request (it may await anything).
+pub(crate) type Handler = Rc<dyn Fn(&Request) -> Response>;
+
+struct Route {
+    method: String,
+    /// The pattern's segments: literal, or `{name}` (a parameter).
+    segments: Vec<Segment>,
+    handler: Handler,
+}
+
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// Routes requests by method and path; `{name}` in a pattern matches one
+/// path segment, which the handler reads with [`Request::param`].
+///
+/// A path that no route matches gets 404; a path that matches only with
+/// other methods gets 405 with an `Allow` header.
+///
+/// ```
+/// use yieldfrom::http::{Request, Response, Router};
+/// let router = Router::new()
+///     .get("/users/{id}", |req| Response::text(format!("user {}", req.param("id").unwrap())));
+/// assert_eq!(router.handle(Request::new("GET", "/users/7")).body(), b"user 7");
+/// assert_eq!(router.handle(Request::new("GET", "/nope")).status(), 404);
+/// assert_eq!(router.handle(Request::new("DELETE", "/users/7")).status(), 405);
+/// ```
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    /// A router with no routes.
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Adds a route for `method` (upper case, as sent) and `pattern`.
+    pub fn route(
+        mut self,
+        method: &str,
+        pattern: &str,
+        handler: impl Fn(&Request) -> Response + 'static,
+    ) -> Router {
+        let segments = split(pattern)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_string()),
+                    None => Segment::Literal(s.to_string()),
+                },
+            )
+            .collect();
+        self.routes.push(Route {
+            method: method.to_string(),
+            segments,
+            handler: Rc::new(handler),
+        });
+        self
+    }
+
+    /// Adds a `GET` route (which also answers `HEAD`).
+    pub fn get(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
+        self.route("GET", pattern, handler)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
+        self.route("POST", pattern, handler)
+    }
+
+    /// Adds a `PUT` route.
+    pub fn put(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
+        self.route("PUT", pattern, handler)
+    }
+
+    /// Adds a `DELETE` route.
+    pub fn delete(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
+        self.route("DELETE", pattern, handler)
+    }
+
+    /// Answers `req`: the matching route's handler, or 404 / 405.
+    pub fn handle(&self, mut req: Request) -> Response {
+        let path: Vec<&str> = split(req.path()).collect();
+        let mut allowed: Vec<&str> = Vec::new();
+        for route in &self.routes {
+            let Some(params) = matches(&route.segments, &path) else {
+                continue;
+            };
+            let method_ok =
+                route.method == req.method() || (route.method == "GET" && req.method() == "HEAD");
+            if method_ok {
+                req.set_params(params);
+                return (route.handler)(&req);
+            }
+            allowed.push(&route.method);
+        }
+        if allowed.is_empty() {
+            Response::text("Not Found").with_status(404)
+        } else {
+            allowed.dedup();
+            Response::text("Method Not Allowed")
+                .with_status(405)
+                .with_header("Allow", &allowed.join(", "))
+        }
+    }
+}
+
+fn split(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+fn matches(pattern: &[Segment], path: &[&str]) -> Option<Vec<(String, String)>> {
+    if pattern.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (seg, part) in pattern.iter().zip(path) {
+        match seg {
+            Segment::Literal(lit) if lit == part => {}
+            Segment::Literal(_) => return None,
+            Segment::Param(name) => params.push((name.clone(), part.to_string())),
+        }
+    }
+    Some(params)
+}
+
+opaque_debug!(Router);

@@ -1,0 +1,494 @@
+//! `yieldfrom::http` over real sockets: every framing rule, limit and
+//! timeout of the module docs, sent as raw bytes (loopback only).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+mod common;
+
+use yieldfrom::http::{self, Config, Response, Router};
+use yieldfrom::{Coro, run, sleep};
+
+/// A server on its own thread and loop, stopped when dropped.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn router() -> Router {
+    Router::new()
+        .get("/plain", |_| {
+            Response::json(&serde_json::json!({"message": "hello"}))
+        })
+        .post("/echo", |req| {
+            Response::new(200).with_body(req.body().to_vec())
+        })
+        .get("/panic", |_| panic!("a handler bug"))
+        .get("/sleep", |req| {
+            let ms = req
+                .query_param("ms")
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(10);
+            sleep(Duration::from_millis(ms));
+            Response::text(format!("slept {ms}"))
+        })
+        .get("/users/{id}", |req| {
+            Response::text(format!("user {}", req.param("id").unwrap()))
+        })
+}
+
+fn start(config: Config) -> TestServer {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = stop.clone();
+    let thread = std::thread::spawn(move || {
+        run(Coro::new("test server", move || {
+            let server = http::serve_with("127.0.0.1:0", router(), config).unwrap();
+            tx.send(server.local_addr()).unwrap();
+            while !s.load(Ordering::SeqCst) {
+                sleep(Duration::from_millis(5));
+            }
+            server.shutdown(Duration::from_millis(100));
+        }))
+    });
+    let addr = rx.recv().unwrap();
+    TestServer {
+        addr,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl TestServer {
+    fn connect(&self) -> TcpStream {
+        let c = TcpStream::connect(self.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    }
+
+    /// Sends `bytes`, half-closes, and returns everything the server sent
+    /// before it closed.
+    fn exchange(&self, bytes: &[u8]) -> String {
+        let mut c = self.connect();
+        c.write_all(bytes).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        read_all(&mut c)
+    }
+}
+
+fn read_all(c: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status codes of the responses in `text`, in order (each head's
+/// `Content-Length` says where the next response starts).
+fn statuses(text: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(head_end) = rest.find("\r\n\r\n") {
+        let head = &rest[..head_end];
+        assert!(head.starts_with("HTTP/1.1 "), "not a response: {rest:?}");
+        let status: u16 = head[9..12].parse().unwrap();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        out.push(status);
+        // (Not for replies to HEAD, whose Content-Length has no body.)
+        let body = if status == 100 { 0 } else { len };
+        rest = &rest[(head_end + 4 + body).min(rest.len())..];
+    }
+    assert!(rest.is_empty(), "trailing bytes: {rest:?}");
+    out
+}
+
+/// Reads one response (head and `Content-Length` body) off `c`.
+fn read_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.read(&mut byte).unwrap(), 1, "the server closed mid-head");
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    c.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+const GET: &[u8] = b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[test]
+fn a_get_is_answered_with_json_length_and_date() {
+    let s = start(Config::default());
+    let reply = s.exchange(GET);
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(
+        reply.contains("\r\nContent-Type: application/json\r\n"),
+        "{reply}"
+    );
+    assert!(reply.contains("\r\nContent-Length: 19\r\n"), "{reply}");
+    assert!(
+        reply.contains("\r\nDate: ") && reply.contains(" GMT\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("\r\n\r\n{\"message\":\"hello\"}"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn keep_alive_serves_requests_one_after_another_on_one_connection() {
+    let s = start(Config::default());
+    let mut c = s.connect();
+    for _ in 0..3 {
+        c.write_all(GET).unwrap();
+        let r = read_response(&mut c);
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{r}");
+        assert!(!r.contains("Connection: close"), "{r}");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let s = start(Config::default());
+    let reply = s.exchange(
+        b"GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /sleep?ms=30 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let (a, b, c) = (
+        reply.find("user 1").unwrap(),
+        reply.find("slept 30").unwrap(),
+        reply.find("user 3").unwrap(),
+    );
+    assert!(a < b && b < c, "{reply}");
+    assert_eq!(statuses(&reply), [200, 200, 200]);
+}
+
+#[test]
+fn framing_that_could_smuggle_a_request_is_refused_and_the_rest_never_served() {
+    let s = start(Config::default());
+    let cases: &[(&[u8], u16)] = &[
+        // Content-Length and Transfer-Encoding together.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        // Two Content-Lengths that differ.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", 400),
+        // Content-Lengths that are not plain decimals.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5a\r\n\r\nhello", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
+        // Transfer-Encoding whose last coding is not chunked, or twice chunked.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        // A coding we cannot undo.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        // Transfer-Encoding on HTTP/1.0.
+        (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    ];
+    for (request, status) in cases {
+        let mut bytes = request.to_vec();
+        bytes.extend_from_slice(GET); // must never be answered
+        let reply = s.exchange(&bytes);
+        assert_eq!(
+            statuses(&reply),
+            [*status],
+            "{}\n---\n{reply}",
+            String::from_utf8_lossy(request)
+        );
+        assert!(reply.contains("Connection: close"), "{reply}");
+    }
+}
+
+#[test]
+fn chunked_bodies_are_decoded_and_malformed_ones_refused() {
+    let s = start(Config::default());
+    let reply = s.exchange(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4;name=value\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Checksum: 1\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nWikipedia"), "{reply}");
+    for bad in [
+        &b"zz\r\nWiki\r\n0\r\n\r\n"[..],
+        b"4\r\nWikipedia\r\n0\r\n\r\n",
+        b"4\nWiki\r\n0\r\n\r\n",
+    ] {
+        let mut bytes =
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        bytes.extend_from_slice(bad);
+        bytes.extend_from_slice(GET);
+        assert_eq!(
+            statuses(&s.exchange(&bytes)),
+            [400],
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn heads_that_break_the_grammar_are_refused() {
+    let s = start(Config::default());
+    for (request, status) in [
+        (&b"GET /plain HTTP/1.1\r\n\r\n"[..], 400), // no Host
+        (b"GET /plain HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400), // two Hosts
+        (b"GET /plain HTTP/1.1\r\nHost : x\r\n\r\n", 400), // space before colon
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400), // obs-fold
+        (b"GET /plain HTTP/1.1\r\nHost: x\rY: z\r\n\r\n", 400), // bare CR
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400), // control byte
+        (b"GET /plain HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    ] {
+        let reply = s.exchange(request);
+        assert_eq!(
+            statuses(&reply),
+            [status],
+            "{}\n{reply}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    // HTTP/1.0 needs no Host.
+    let reply = s.exchange(b"GET /plain HTTP/1.0\r\n\r\n");
+    assert_eq!(statuses(&reply), [200], "{reply}");
+}
+
+#[test]
+fn limits_answer_431_414_and_413() {
+    let s = start(Config::default());
+    let mut many = b"GET /plain HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..101 {
+        many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(statuses(&s.exchange(&many)), [431]);
+    let big = format!(
+        "GET /plain HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "y".repeat(17 * 1024)
+    );
+    assert_eq!(statuses(&s.exchange(big.as_bytes())), [431]);
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9 * 1024));
+    assert_eq!(statuses(&s.exchange(long.as_bytes())), [414]);
+    // A body past the limit is refused before it is read.
+    let mut c = s.connect();
+    c.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+        .unwrap();
+    let reply = read_all(&mut c);
+    assert_eq!(statuses(&reply), [413], "{reply}");
+    // A chunked body that grows past it, too.
+    let small = start(Config::default().max_body_bytes(8));
+    let reply = small.exchange(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n",
+    );
+    assert_eq!(statuses(&reply), [413], "{reply}");
+}
+
+#[test]
+fn a_panicking_handler_gets_a_500_and_the_connection_goes_on() {
+    let s = start(Config::default());
+    let caught = yieldfrom::warnings::catch(|| {
+        let mut c = s.connect();
+        c.write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let first = read_response(&mut c);
+        c.write_all(GET).unwrap();
+        let second = read_response(&mut c);
+        (first, second)
+    });
+    let ((first, second), _warnings) = caught;
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+}
+
+#[test]
+fn head_answers_gets_headers_without_a_body() {
+    let s = start(Config::default());
+    let reply = s.exchange(b"HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.contains("Content-Length: 19\r\n"), "{reply}");
+    assert!(
+        reply.ends_with("\r\n\r\n"),
+        "no body after the head: {reply}"
+    );
+}
+
+#[test]
+fn connection_close_and_http_1_0_close_after_the_response() {
+    let s = start(Config::default());
+    for request in [
+        &b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+        b"GET /plain HTTP/1.0\r\n\r\n",
+    ] {
+        let mut c = s.connect();
+        c.write_all(request).unwrap();
+        // No half-close from us: the server itself must close.
+        let reply = read_all(&mut c);
+        assert_eq!(statuses(&reply), [200], "{reply}");
+        assert!(reply.contains("Connection: close"), "{reply}");
+    }
+    // HTTP/1.0 with keep-alive stays open.
+    let mut c = s.connect();
+    c.write_all(b"GET /plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let first = read_response(&mut c);
+    assert!(first.contains("Connection: keep-alive"), "{first}");
+    c.write_all(b"GET /plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut c).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn unknown_paths_get_404_and_wrong_methods_405() {
+    let s = start(Config::default());
+    let reply = s.exchange(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nPUT /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(statuses(&reply), [404, 405], "{reply}");
+    assert!(reply.contains("Allow: GET\r\n"), "{reply}");
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let s = start(Config::default());
+    let mut c = s.connect();
+    c.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    c.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"hello").unwrap();
+    let reply = read_response(&mut c);
+    assert!(
+        reply.starts_with("HTTP/1.1 200") && reply.ends_with("hello"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn a_head_that_does_not_arrive_in_time_gets_408_and_an_idle_connection_closes() {
+    let quick = Config::default()
+        .head_timeout(Duration::from_millis(200))
+        .keep_alive_timeout(Duration::from_millis(200));
+    let s = start(quick);
+    let mut c = s.connect();
+    c.write_all(b"GET /plain HTTP/1.1\r\nHo").unwrap(); // and nothing more
+    let reply = read_all(&mut c);
+    assert_eq!(statuses(&reply), [408], "{reply}");
+    // Idle after a request: closed without a word.
+    let mut c = s.connect();
+    c.write_all(GET).unwrap();
+    let first = read_response(&mut c);
+    assert!(first.starts_with("HTTP/1.1 200"));
+    assert_eq!(read_all(&mut c), "", "an idle connection closes quietly");
+}
+
+#[test]
+fn past_the_connection_cap_new_connections_get_503() {
+    let s = start(Config::default().max_connections(2));
+    let mut held: Vec<TcpStream> = (0..2).map(|_| s.connect()).collect();
+    for c in &mut held {
+        c.write_all(GET).unwrap();
+        read_response(c); // both are being served (kept alive)
+    }
+    let reply = s.exchange(GET);
+    assert_eq!(statuses(&reply), [503], "{reply}");
+    drop(held);
+}
+
+#[test]
+fn responses_do_not_depend_on_how_the_bytes_were_cut() {
+    let s = start(Config::default());
+    let request: &[u8] = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /users/9 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let strip_dates = |r: String| -> String {
+        r.lines()
+            .filter(|l| !l.starts_with("Date: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let whole = strip_dates(s.exchange(request));
+    assert_eq!(
+        statuses(&whole.replace('\n', "\r\n")),
+        [200, 200],
+        "{whole}"
+    );
+    for cut in 1..request.len() {
+        let mut c = s.connect();
+        c.set_nodelay(true).unwrap();
+        c.write_all(&request[..cut]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        c.write_all(&request[cut..]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(strip_dates(read_all(&mut c)), whole, "cut at byte {cut}");
+    }
+}
+
+#[test]
+fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut server = Command::new(common::example_binary("http_hello"))
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    let curl = Command::new("curl")
+        .args(["-sS", "--max-time", "10", &format!("{base}/plain")])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), r#"{"message":"hello"}"#);
+    let echo = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--data-binary", "ping", &format!("{base}/echo")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&echo.stdout), "ping");
+    let port = base.rsplit(':').next().unwrap();
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import http.client, sys\n\
+             c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=10)\n\
+             for path in ['/plain', '/sleep?ms=20', '/plain']:\n\
+             \x20   c.request('GET', path)\n\
+             \x20   r = c.getresponse()\n\
+             \x20   print(r.status, r.read().decode())\n",
+            port,
+        ])
+        .output()
+        .expect("python3 is installed");
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout),
+        "200 {\"message\":\"hello\"}\n200 {\"slept_ms\":20}\n200 {\"message\":\"hello\"}\n",
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    // SAFETY: kill(2) on the child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(server.wait().unwrap().success());
+    assert_eq!(rest, ["stopped (0 connections cancelled)"]);
+}
