@@ -460,9 +460,19 @@ fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
         .args(["-sS", "--max-time", "10", &format!("{base}/plain")])
         .output()
         .expect("curl is installed (.ci/run installs it)");
-    assert_eq!(String::from_utf8_lossy(&curl.stdout), r#"{"message":"hello"}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        r#"{"message":"hello"}"#
+    );
     let echo = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--data-binary", "ping", &format!("{base}/echo")])
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--data-binary",
+            "ping",
+            &format!("{base}/echo"),
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&echo.stdout), "ping");
@@ -491,4 +501,134 @@ fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(server.wait().unwrap().success());
     assert_eq!(rest, ["stopped (0 connections cancelled)"]);
+}
+
+#[test]
+fn slow_clients_are_cut_off_at_the_head_timeout_while_others_are_served() {
+    // slowloris: many connections sending a head one byte at a time.
+    let s = start(Config::default().head_timeout(Duration::from_millis(300)));
+    let mut slow: Vec<TcpStream> = (0..200).map(|_| s.connect()).collect();
+    for round in 0..3 {
+        for c in &mut slow {
+            let _ = c.write_all(&b"GET /plain HTTP/1.1\r\n"[round..round + 1]);
+        }
+        // Meanwhile a normal client is answered at once.
+        let reply = s.exchange(GET);
+        assert_eq!(statuses(&reply), [200], "{reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in &mut slow {
+        let reply = read_all(c);
+        assert_eq!(statuses(&reply), [408], "{reply}");
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_and_the_server_goes_on() {
+    let s = start(Config::default().write_timeout(Duration::from_millis(300)));
+    let mut stuck = s.connect();
+    stuck
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // While its 32 MiB response cannot be written, others are served.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(statuses(&s.exchange(GET)), [200]);
+    std::thread::sleep(Duration::from_millis(600));
+    // The server gave up on it: what the kernel buffered, then the end.
+    let mut got = Vec::new();
+    let _ = stuck.read_to_end(&mut got);
+    assert!(
+        got.len() < 32 << 20,
+        "the whole body was written to a client that did not read"
+    );
+}
+
+#[test]
+fn ten_thousand_keep_alive_connections_are_each_answered() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // Server and clients in two processes: each needs 10,000 descriptors.
+    raise_fd_limit(12_000);
+    let mut server = Command::new(common::example_binary("http_hello"))
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr: SocketAddr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .parse()
+        .unwrap();
+    let connect = || {
+        let c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    };
+    let mut conns: Vec<TcpStream> = (0..10_000).map(|_| connect()).collect();
+    for round in 0..2 {
+        for c in &mut conns {
+            c.write_all(GET).unwrap();
+        }
+        for c in &mut conns {
+            let r = read_response(c);
+            assert!(
+                r.starts_with("HTTP/1.1 200 OK") && r.ends_with("\"hello\"}"),
+                "round {round}: {r}"
+            );
+        }
+    }
+    drop(conns);
+    // SAFETY: kill(2) on the child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    assert!(server.wait().unwrap().success());
+}
+
+/// Raises this process's open-file limit to `want` (or its hard limit).
+fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_cur = want.min(lim.rlim_max);
+    // SAFETY: setrlimit reads the struct; only the soft limit changes.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    assert!(
+        lim.rlim_cur >= want,
+        "the hard limit on open files is {}",
+        lim.rlim_max
+    );
+}
+
+mod cuts {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Any number of cuts, anywhere: the same responses.
+        #[test]
+        fn any_cutting_gives_the_same_responses(cuts in proptest::collection::vec(1usize..120, 0..6)) {
+            let request: &[u8] = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /users/5 HTTP/1.1\r\nHost: x\r\n\r\n";
+            let s = start(Config::default());
+            let mut c = s.connect();
+            c.set_nodelay(true).unwrap();
+            let mut at = 0;
+            for cut in cuts {
+                let end = (at + cut).min(request.len());
+                c.write_all(&request[at..end]).unwrap();
+                at = end;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            c.write_all(&request[at..]).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let reply = read_all(&mut c);
+            prop_assert_eq!(statuses(&reply), vec![200, 200]);
+            prop_assert!(reply.contains("\r\n\r\nabcHTTP/1.1 200"));
+            prop_assert!(reply.ends_with("user 5"));
+        }
+    }
 }

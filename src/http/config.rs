@@ -39,7 +39,7 @@ impl Default for Config {
             keep_alive_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
-            max_connections: 10_000,
+            max_connections: 16_384,
         }
     }
 }

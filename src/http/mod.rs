@@ -48,7 +48,7 @@
 //! 16 KiB and 100 fields (431), a target of 8 KiB (414), a body of 1 MiB
 //! (413); a head must arrive within 5 s of its first byte (408), an idle
 //! keep-alive connection closes after 5 s, a body or a write that makes no
-//! progress for 5 s closes the connection; past 10,000 connections new ones
+//! progress for 5 s closes the connection; past 16,384 connections new ones
 //! get 503. A handler that panics gets its request a 500; the connection
 //! and the server go on.
 
