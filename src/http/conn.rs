@@ -186,13 +186,8 @@ impl Connection<'_> {
                 Response::text("500 Internal Server Error\n").with_status(500)
             }
         };
-        response.write_to(
-            &mut self.out,
-            &super::date::now(),
-            close,
-            keep_alive_1_0,
-            is_head,
-        );
+        let out = &mut self.out;
+        super::date::with(|date| response.write_to(out, date, close, keep_alive_1_0, is_head));
         close
     }
 
@@ -202,17 +197,24 @@ impl Connection<'_> {
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
-        match timeout_at(deadline(self.config().write_timeout), || {
-            self.stream.write_all(&out)
-        }) {
-            Ok(Ok(())) => {
-                self.out = out;
-                self.out.clear();
-                Ok(())
+        // Usually the kernel takes it all at once: no timer needed.
+        let written = match self.stream.try_write(&out) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => return Err(End::Quiet),
+        };
+        if written < out.len() {
+            let rest = &out[written..];
+            let until = deadline(self.config().write_timeout);
+            match timeout_at(until, || self.stream.write_all(rest)) {
+                Ok(Ok(())) => {}
+                // A client that does not read, or one that left.
+                _ => return Err(End::Quiet),
             }
-            // A client that does not read, or one that left.
-            _ => Err(End::Quiet),
         }
+        self.out = out;
+        self.out.clear();
+        Ok(())
     }
 
     /// Waits, holding no buffer, for the next request (or closes at the
@@ -234,14 +236,26 @@ impl Connection<'_> {
             Err(_) => return Err(End::Quiet),
         }
         give_buffer(buf);
-        match timeout_at(deadline(self.config().keep_alive_timeout), || {
-            self.stream.wait_readable()
-        }) {
-            Ok(Ok(())) => {}
-            _ => return Err(End::Quiet),
+        let idle_until = deadline(self.config().keep_alive_timeout);
+        loop {
+            match timeout_at(idle_until, || self.stream.wait_readable()) {
+                Ok(Ok(())) => {}
+                _ => return Err(End::Quiet),
+            }
+            // Readable: the bytes are there (a wake is a hint, so try).
+            let mut buf = take_buffer();
+            buf.resize(CHUNK, 0);
+            match self.stream.try_read(&mut buf) {
+                Ok(0) => return Err(End::Quiet),
+                Ok(n) => {
+                    buf.truncate(n);
+                    self.buf = buf;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => give_buffer(buf),
+                Err(_) => return Err(End::Quiet),
+            }
         }
-        self.buf = take_buffer();
-        self.read_more(deadline(self.config().body_timeout))
     }
 
     /// Reads more of a request begun, by `until`; a head that is not

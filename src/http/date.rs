@@ -10,6 +10,11 @@ thread_local! {
 
 /// The current date, as the header writes it.
 pub(crate) fn now() -> String {
+    with(str::to_string)
+}
+
+/// Calls `f` with the current date, as the header writes it (no copy).
+pub(crate) fn with<R>(f: impl FnOnce(&str) -> R) -> R {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -18,7 +23,7 @@ pub(crate) fn now() -> String {
         if c.0 != secs {
             *c = (secs, format(secs));
         }
-        c.1.clone()
+        f(&c.1)
     })
 }
 

@@ -69,6 +69,11 @@ impl TcpStream {
         sys::recv(self.io.get_ref(), buf)
     }
 
+    /// Writes what the kernel takes, without waiting: `WouldBlock` if nothing.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        sys::send(self.io.get_ref(), buf)
+    }
+
     /// Waits for bytes to read after [`try_read`](Self::try_read) returned
     /// `WouldBlock` (a connection waiting idle holds no buffer meanwhile).
     pub(crate) fn wait_readable(&self) -> io::Result<()> {

@@ -1,0 +1,205 @@
+//! `cargo bench --bench http`: the `/plain` JSON endpoint
+//! (`{"message":"hello"}`) on yieldfrom's HTTP server and on hyper 1 over
+//! tokio's current_thread runtime, driven by wrk in the same run.
+//!
+//! Each server runs in a child process (this binary with `--server
+//! ours|hyper`) pinned to core 0; wrk (one thread) is pinned to core 1 and
+//! runs for 10 s at 100, 1,000 and 10,000 connections, after a 2 s warm-up.
+//! The server's CPU (user + system, from `/proc/<pid>/stat`) is read at the
+//! start and the end of the measured window. One line per connection count:
+//!
+//! `BENCH name=http_plain_c<N> ours_rps=<r> hyper_rps=<r> rps_ratio=<ours/hyper>
+//! cpu_ratio=<our server CPU per request / hyper's>`
+//!
+//! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
+//! saying so, when either is missing. Loopback only; every run is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WINDOW: &str = "10s";
+const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given; setrlimit reads it.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+fn ours(addr: &'static str) {
+    use yieldfrom::http::{self, Config, Response, Router};
+    yieldfrom::run(yieldfrom::Coro::new("bench server", move || {
+        let router = Router::new().get("/plain", |_| {
+            Response::json(&serde_json::json!({"message": "hello"}))
+        });
+        let config = Config::default().max_connections(20_000);
+        let server = http::serve_with(addr, router, config).unwrap();
+        println!("{}", server.local_addr());
+        // Until the parent closes our stdin.
+        let _ = yieldfrom::to_thread(|| std::io::stdin().read_line(&mut String::new()));
+        server.shutdown(Duration::from_secs(1));
+    }));
+}
+
+fn hyper(addr: &str) {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        tokio::task::spawn_blocking(|| {
+            let _ = std::io::stdin().read_line(&mut String::new());
+            std::process::exit(0);
+        });
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::task::spawn(async move {
+                let service = service_fn(|_req| async {
+                    let body = serde_json::json!({"message": "hello"}).to_string();
+                    Ok::<_, std::convert::Infallible>(
+                        hyper::Response::builder()
+                            .header("Content-Type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap(),
+                    )
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// User + system CPU time of `pid`, in seconds.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let mut fields = after_name.split(' ');
+    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
+    let stime: f64 = fields.next().unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (utime + stime) / ticks
+}
+
+fn start(kind: &str) -> (Child, String) {
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--server", kind])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("taskset is installed");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
+/// wrk at `conns` connections for `duration`; returns (requests, seconds).
+fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64) {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1"])
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{duration}"))
+        .arg(format!("http://{addr}/plain"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "  1234567 requests in 10.00s, 123.45MB read"
+    let line = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    let mut words = line.split_whitespace();
+    let requests: f64 = words.next().unwrap().parse().unwrap();
+    let secs: f64 = words
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(',')
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    assert!(
+        !text.contains("Non-2xx"),
+        "the server answered errors:\n{text}"
+    );
+    (requests, secs)
+}
+
+/// Requests per second and CPU seconds per request of one server at `conns`.
+fn measure(kind: &str, conns: usize) -> (f64, f64) {
+    let (mut child, addr) = start(kind);
+    wrk(&addr, conns, "2s"); // warm-up: connections, buffers, caches
+    let before = cpu_s(child.id());
+    let (requests, secs) = wrk(&addr, conns, WINDOW);
+    let cpu = cpu_s(child.id()) - before;
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (requests / secs, cpu / requests)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--server") {
+        raise_fd_limit();
+        match args[at + 1].as_str() {
+            "ours" => ours("127.0.0.1:0"),
+            "hyper" => hyper("127.0.0.1:0"),
+            other => panic!("unknown server {other}"),
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--bench") || args.len() == 1 {
+        for tool in ["wrk", "taskset"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(
+                found,
+                "the http bench needs `{tool}` (apt-get install -y wrk util-linux)"
+            );
+        }
+    }
+    raise_fd_limit();
+    let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
+    for conns in CONNECTIONS {
+        if !only.is_empty() && !only.contains(&conns) {
+            continue;
+        }
+        let (ours_rps, ours_cpu) = measure("ours", conns);
+        let (hyper_rps, hyper_cpu) = measure("hyper", conns);
+        println!(
+            "BENCH name=http_plain_c{conns} ours_rps={ours_rps:.0} hyper_rps={hyper_rps:.0} rps_ratio={:.3} cpu_ratio={:.3}",
+            ours_rps / hyper_rps,
+            ours_cpu / hyper_cpu
+        );
+    }
+}
