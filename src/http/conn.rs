@@ -37,17 +37,54 @@ fn take_buffer() -> Vec<u8> {
         .unwrap_or_else(|| Vec::with_capacity(CHUNK))
 }
 
-fn give_buffer(mut buf: Vec<u8>) {
-    if buf.capacity() > 4 * CHUNK {
+/// Hands a buffer back to the pool. Its bytes stay initialised (its length
+/// is how far it is), so that reading into it never zeroes it again.
+fn give_buffer(buf: Vec<u8>) {
+    if buf.capacity() > 4 * CHUNK || buf.capacity() == 0 {
         return; // a big request's buffer goes back to the allocator
     }
-    buf.clear();
     let _ = BUFFERS.try_with(|b| {
         let mut b = b.borrow_mut();
         if b.len() < POOL {
             b.push(buf);
         }
     });
+}
+
+/// A read buffer: `data[..filled]` holds the bytes not consumed yet; the
+/// rest of `data` is initialised room to read into.
+#[derive(Default)]
+struct InBuf {
+    data: Vec<u8>,
+    filled: usize,
+}
+
+impl InBuf {
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.filled]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// Drops the first `n` bytes (a request served).
+    fn consume(&mut self, n: usize) {
+        self.data.copy_within(n..self.filled, 0);
+        self.filled -= n;
+    }
+
+    /// Room to read into, at least half a chunk.
+    fn room(&mut self) -> &mut [u8] {
+        if self.data.len() - self.filled < CHUNK / 2 {
+            self.data.resize(self.filled + CHUNK, 0);
+        }
+        &mut self.data[self.filled..]
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.filled += n;
+    }
 }
 
 /// Why a connection ends.
@@ -64,18 +101,41 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
     let end = Connection {
         stream: &stream,
         shared,
-        buf: Vec::new(),
+        buf: InBuf::default(),
         out: Vec::new(),
     }
     .run();
-    if let Err(End::Refuse(r)) = end {
-        let mut out = Vec::new();
-        refusal(r).write_to(&mut out, &super::date::now(), true, false, false);
-        let _ = timeout_at(deadline(shared.config.write_timeout), || {
-            stream.write_all(&out)
-        });
+    match end {
+        Err(End::Refuse(r)) => {
+            let mut out = Vec::new();
+            refusal(r).write_to(&mut out, &super::date::now(), true, false, false);
+            let until = deadline(shared.config.write_timeout);
+            let _ = timeout_at(until, || stream.write_all(&out));
+            linger(&stream);
+        }
+        // Closing after a response: the client may have sent more.
+        Ok(()) => linger(&stream),
+        Err(End::Quiet) => {}
     }
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Closes our side, then reads and drops what the client still sends, for
+/// a moment (RFC 9112 §9.6): closing with unread bytes makes the kernel
+/// reset the connection, and a reset can destroy the response before the
+/// client has read it.
+pub(crate) fn linger(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    let mut budget = 256 * 1024;
+    let _ = crate::time::timeout(std::time::Duration::from_secs(1), || {
+        while budget > 0 {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => budget -= n.min(budget),
+            }
+        }
+    });
 }
 
 /// The response to a refused request.
@@ -90,8 +150,8 @@ fn deadline(after: std::time::Duration) -> Instant {
 struct Connection<'a> {
     stream: &'a TcpStream,
     shared: &'a Shared,
-    /// Bytes read and not yet consumed (empty and unallocated while idle).
-    buf: Vec<u8>,
+    /// Bytes read and not yet consumed (no memory while idle).
+    buf: InBuf,
     /// Responses not yet written.
     out: Vec<u8>,
 }
@@ -108,7 +168,7 @@ impl Connection<'_> {
             let mut in_body = false;
             // Every complete request in the buffer, in order.
             loop {
-                let head = match framing::parse_head(&self.buf, &self.config().limits) {
+                let head = match framing::parse_head(self.buf.bytes(), &self.config().limits) {
                     Ok(Some(head)) => head,
                     Ok(None) => break,
                     Err(r) => {
@@ -152,7 +212,7 @@ impl Connection<'_> {
     /// The body of the request `head` heads, if all of it is in the buffer,
     /// and the bytes (head included) the request takes.
     fn body(&self, head: &Head) -> Result<Option<(Vec<u8>, usize)>, End> {
-        let rest = &self.buf[head.len..];
+        let rest = &self.buf.bytes()[head.len..];
         match head.framing {
             Framing::None => Ok(Some((Vec::new(), head.len))),
             Framing::Length(n) if rest.len() >= n => Ok(Some((rest[..n].to_vec(), head.len + n))),
@@ -168,7 +228,7 @@ impl Connection<'_> {
     /// Runs the handler for one request and queues its response; whether
     /// the connection closes after it.
     fn answer(&mut self, head: Head, body: Vec<u8>, used: usize) -> bool {
-        self.buf.drain(..used);
+        self.buf.consume(used);
         let close = head.close || self.shared.stopping.get();
         let is_head = head.method == "HEAD";
         let keep_alive_1_0 = head.keep_alive_1_0;
@@ -220,22 +280,19 @@ impl Connection<'_> {
     /// Waits, holding no buffer, for the next request (or closes at the
     /// keep-alive timeout), then reads what came.
     fn wait_idle(&mut self) -> Result<(), End> {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() == 0 {
-            buf = take_buffer();
+        if self.buf.data.capacity() == 0 {
+            self.buf.data = take_buffer();
         }
-        buf.resize(CHUNK, 0);
-        match self.stream.try_read(&mut buf) {
+        match self.stream.try_read(self.buf.room()) {
             Ok(0) => return Err(End::Quiet),
             Ok(n) => {
-                buf.truncate(n);
-                self.buf = buf;
+                self.buf.commit(n);
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(End::Quiet),
         }
-        give_buffer(buf);
+        give_buffer(std::mem::take(&mut self.buf.data));
         let idle_until = deadline(self.config().keep_alive_timeout);
         loop {
             match timeout_at(idle_until, || self.stream.wait_readable()) {
@@ -243,16 +300,16 @@ impl Connection<'_> {
                 _ => return Err(End::Quiet),
             }
             // Readable: the bytes are there (a wake is a hint, so try).
-            let mut buf = take_buffer();
-            buf.resize(CHUNK, 0);
-            match self.stream.try_read(&mut buf) {
+            self.buf.data = take_buffer();
+            match self.stream.try_read(self.buf.room()) {
                 Ok(0) => return Err(End::Quiet),
                 Ok(n) => {
-                    buf.truncate(n);
-                    self.buf = buf;
+                    self.buf.commit(n);
                     return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => give_buffer(buf),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    give_buffer(std::mem::take(&mut self.buf.data));
+                }
                 Err(_) => return Err(End::Quiet),
             }
         }
@@ -261,24 +318,17 @@ impl Connection<'_> {
     /// Reads more of a request begun, by `until`; a head that is not
     /// complete then is answered 408, a body that stalls closes.
     fn read_more(&mut self, until: Instant) -> Result<(), End> {
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
         let stream = self.stream;
-        let buf = &mut self.buf[len..];
-        let got = timeout_at(until, || stream.read(buf));
-        let n = match got {
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                self.buf.truncate(len);
-                return Err(End::Quiet);
-            }
+        let room = self.buf.room();
+        let n = match timeout_at(until, || stream.read(room)) {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Quiet),
             Ok(Ok(n)) => n,
             Err(_elapsed) => {
-                self.buf.truncate(len);
                 let head_done = matches!(
-                    framing::parse_head(&self.buf, &self.config().limits),
+                    framing::parse_head(self.buf.bytes(), &self.config().limits),
                     Ok(Some(_))
                 );
-                return Err(if head_done || len == 0 {
+                return Err(if head_done || self.buf.is_empty() {
                     End::Quiet
                 } else {
                     End::Refuse(Reject {
@@ -288,7 +338,7 @@ impl Connection<'_> {
                 });
             }
         };
-        self.buf.truncate(len + n);
+        self.buf.commit(n);
         Ok(())
     }
 }

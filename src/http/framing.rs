@@ -73,9 +73,11 @@ fn reject(status: u16, why: &'static str) -> Reject {
 pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, Reject> {
     // On the heap, not the stack: 100 fields are 3.2 KiB, and every stack
     // page a connection's task touches stays resident while it idles.
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+    // Uninitialised: httparse writes only the fields it finds.
+    let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(limits.max_headers);
+    let headers = &mut storage.spare_capacity_mut()[..limits.max_headers];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() > limits.max_head {

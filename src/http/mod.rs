@@ -108,6 +108,7 @@ pub fn serve_with(
                     .with_status(503)
                     .write_to(&mut out, &date::now(), true, false, false);
                 let _ = crate::timeout(Duration::from_secs(1), || stream.write_all(&out));
+                conn::linger(&stream);
                 return;
             }
             sh.active.set(sh.active.get() + 1);
