@@ -51,6 +51,7 @@
 //! | `asyncio.Queue/LifoQueue/PriorityQueue` | [`sync::Queue`] (`new`, `lifo`, `priority`) | |
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
 //! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
+//! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
 //! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
 //! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |
@@ -224,7 +225,7 @@ pub mod book {
         )*};
     }
     chapters! {
-        Generators = "generators.md", Io = "io.md",
+        Generators = "generators.md", Io = "io.md", WebServer = "web-server.md",
         StackfulVsStackless = "stackful-vs-stackless.md",
         Ch01 = "course/01-lazy.md", Ch02 = "course/02-await.md",
         Ch03 = "course/03-event-loop.md", Ch04 = "course/04-tasks.md",
