@@ -608,6 +608,25 @@ mod cuts {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The fuzz target's checks, on random bytes and on random bytes
+        /// after a valid chunked head (the fuzz target runs them longer).
+        #[test]
+        fn framing_holds_its_invariants_on_any_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            chunked in any::<bool>(),
+        ) {
+            let mut bytes = if chunked {
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+            } else {
+                Vec::new()
+            };
+            bytes.extend_from_slice(&data);
+            yieldfrom::http::check_framing(&bytes);
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         /// Any number of cuts, anywhere: the same responses.
         #[test]

@@ -148,4 +148,55 @@ impl HttpServer {
     }
 }
 
+/// For the fuzz target (`fuzz/fuzz_targets/http_framing.rs`): frames every
+/// request in `data` as a connection would, checking the framing's own
+/// invariants (a refusal is a 4xx or 5xx; a request never takes more bytes
+/// than there are; a cut before the end of a request is "not complete
+/// yet", never another answer). Panics if one breaks.
+#[doc(hidden)]
+pub fn check_framing(data: &[u8]) {
+    let limits = Config::default().max_body_bytes(64 * 1024).limits;
+    let mut at = 0;
+    while at < data.len() {
+        let rest = &data[at..];
+        let head = match framing::parse_head(rest, &limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(r) => {
+                assert!((400..600).contains(&r.status), "refused with {}", r.status);
+                return;
+            }
+        };
+        assert!(head.len <= rest.len());
+        let body = &rest[head.len..];
+        let used = match head.framing {
+            framing::Framing::None => 0,
+            framing::Framing::Length(n) if n <= body.len() => n,
+            framing::Framing::Length(_) => return,
+            framing::Framing::Chunked => match framing::decode_chunked(body, &limits) {
+                Ok(Some((decoded, used))) => {
+                    assert!(used <= body.len() && decoded.len() <= used);
+                    // Every cut before the end is "not complete yet".
+                    for cut in [0, used / 2, used.saturating_sub(1)] {
+                        if cut < used {
+                            assert_eq!(
+                                framing::decode_chunked(&body[..cut], &limits).map(|r| r.is_none()),
+                                Ok(true),
+                                "a cut at {cut} of {used} gave an answer"
+                            );
+                        }
+                    }
+                    used
+                }
+                Ok(None) => return,
+                Err(r) => {
+                    assert!((400..600).contains(&r.status));
+                    return;
+                }
+            },
+        };
+        at += head.len + used;
+    }
+}
+
 opaque_debug!(HttpServer);
