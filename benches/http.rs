@@ -6,10 +6,12 @@
 //! ours|hyper`) pinned to core 0; wrk (one thread) is pinned to core 1 and
 //! runs for 10 s at 100, 1,000 and 10,000 connections, after a 2 s warm-up.
 //! The server's CPU (user + system, from `/proc/<pid>/stat`) is read at the
-//! start and the end of the measured window. One line per connection count:
+//! start and the end of the measured window. Three rounds per connection
+//! count, the servers taking turns at going first; one line per count, the
+//! medians over the rounds:
 //!
 //! `BENCH name=http_plain_c<N> ours_rps=<r> hyper_rps=<r> rps_ratio=<ours/hyper>
-//! cpu_ratio=<our server CPU per request / hyper's>`
+//! cpu_ratio=<our server CPU per request / hyper's> rounds=3`
 //!
 //! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
 //! saying so, when either is missing. Loopback only; every run is bounded.
@@ -18,8 +20,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::median;
+
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
+/// Rounds per connection count (each: both servers, in alternating order).
+const ROUNDS: usize = 3;
 
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
@@ -194,12 +203,28 @@ fn main() {
         if !only.is_empty() && !only.contains(&conns) {
             continue;
         }
-        let (ours_rps, ours_cpu) = measure("ours", conns);
-        let (hyper_rps, hyper_cpu) = measure("hyper", conns);
+        // Rounds alternate which server goes first; medians over rounds.
+        let (mut ours_rps, mut hyper_rps) = (Vec::new(), Vec::new());
+        let (mut rps_ratio, mut cpu_ratio) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let ((o_rps, o_cpu), (h_rps, h_cpu)) = if round % 2 == 0 {
+                let o = measure("ours", conns);
+                (o, measure("hyper", conns))
+            } else {
+                let h = measure("hyper", conns);
+                (measure("ours", conns), h)
+            };
+            ours_rps.push(o_rps);
+            hyper_rps.push(h_rps);
+            rps_ratio.push(o_rps / h_rps);
+            cpu_ratio.push(o_cpu / h_cpu);
+        }
         println!(
-            "BENCH name=http_plain_c{conns} ours_rps={ours_rps:.0} hyper_rps={hyper_rps:.0} rps_ratio={:.3} cpu_ratio={:.3}",
-            ours_rps / hyper_rps,
-            ours_cpu / hyper_cpu
+            "BENCH name=http_plain_c{conns} ours_rps={:.0} hyper_rps={:.0} rps_ratio={:.3} cpu_ratio={:.3} rounds={ROUNDS}",
+            median(&mut ours_rps),
+            median(&mut hyper_rps),
+            median(&mut rps_ratio),
+            median(&mut cpu_ratio)
         );
     }
 }
