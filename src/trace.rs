@@ -368,7 +368,6 @@ impl Recorder {
                         words.push(format!("Start ({t:.2} s)"));
                     }
                     EventKind::Step => words.push(format!("Resume ({t:.2} s)")),
-                    EventKind::End(StepEnd::Suspended(crate::Suspend::YieldNow)) => {}
                     EventKind::End(StepEnd::Suspended(why)) => {
                         words.push(format!("Pause ({t:.2} s, {why})"))
                     }
@@ -381,8 +380,6 @@ impl Recorder {
                     _ => {}
                 }
             }
-            // Consecutive resumes after a yield_now collapse into one run.
-            words.dedup_by(|b, a| a.starts_with("Resume") && b.starts_with("Resume"));
             let _ = writeln!(out, "{}: {}", info.name, words.join(" → "));
         }
         out

@@ -116,6 +116,25 @@ fn the_log_has_one_line_per_event() {
     assert_eq!(log.lines().collect::<Vec<_>>(), expected);
 }
 
+#[test]
+fn the_timeline_shows_a_yield_as_a_pause() {
+    // Chapter 13's race lives in a yield_now: the sentence must show it.
+    let timeline = recorded(
+        Coro::new("main", || {
+            yield_now();
+            sleep(Duration::from_secs(1));
+        }),
+        None,
+    )
+    .timeline(60);
+    assert!(
+        timeline.contains(
+            "main: Start (0.00 s) → Pause (0.00 s, yield_now) → Resume (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s) → Done (1.00 s)"
+        ),
+        "{timeline}"
+    );
+}
+
 /// Every cause a task can be woken for, recorded as the log prints it.
 fn woken_causes(program: Coro<()>) -> Vec<String> {
     let rec = Recorder::new();
