@@ -71,13 +71,32 @@ fn reject(status: u16, why: &'static str) -> Reject {
 
 /// Parses the head at the start of `buf`: `Ok(None)` if it is not complete yet.
 pub(crate) fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, Reject> {
-    // On the heap, not the stack: 100 fields are 3.2 KiB, and every stack
-    // page a connection's task touches stays resident while it idles.
-    // Uninitialised: httparse writes only the fields it finds.
-    let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(limits.max_headers);
-    let headers = &mut storage.spare_capacity_mut()[..limits.max_headers];
+    // Most requests have a handful of fields: room for 16 on the stack
+    // (uninitialised; httparse writes only what it finds), and the full
+    // limit on the heap only for a request with more. A large array on the
+    // stack would stay resident in every idle connection's stack.
+    const FEW: usize = 16;
+    let mut few = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; FEW];
     let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, headers) {
+    let first = req.parse_with_uninit_headers(buf, &mut few[..FEW.min(limits.max_headers)]);
+    if matches!(first, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > FEW {
+        let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(limits.max_headers);
+        let mut req = httparse::Request::new(&mut []);
+        let room = &mut storage.spare_capacity_mut()[..limits.max_headers];
+        let again = req.parse_with_uninit_headers(buf, room);
+        return finish_head(buf, limits, req, again);
+    }
+    finish_head(buf, limits, req, first)
+}
+
+/// The rules, applied to what httparse made of the head.
+fn finish_head(
+    buf: &[u8],
+    limits: &Limits,
+    req: httparse::Request<'_, '_>,
+    parsed: httparse::Result<usize>,
+) -> Result<Option<Head>, Reject> {
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() > limits.max_head {

@@ -1,5 +1,7 @@
 //! [`Response`]: a status, headers and a body, with helpers for text and JSON.
 
+use std::borrow::Cow;
+
 /// An HTTP response (Starlette's `Response`, `PlainTextResponse`,
 /// `JSONResponse`). `Content-Length`, `Date` and `Connection` are the
 /// server's to write; a handler sets the rest.
@@ -16,7 +18,8 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
+    /// Names and values; the server's own (a content type) are borrowed.
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Vec<u8>,
 }
 
@@ -33,14 +36,14 @@ impl Response {
     /// A `200 OK` with a `text/plain; charset=utf-8` body.
     pub fn text(body: impl Into<String>) -> Response {
         Response::new(200)
-            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_static_header("Content-Type", "text/plain; charset=utf-8")
             .with_body(body.into().into_bytes())
     }
 
     /// A `200 OK` with `value` as an `application/json` body.
     pub fn json(value: &serde_json::Value) -> Response {
         Response::new(200)
-            .with_header("Content-Type", "application/json")
+            .with_static_header("Content-Type", "application/json")
             .with_body(value.to_string().into_bytes())
     }
 
@@ -52,7 +55,16 @@ impl Response {
 
     /// The same response with one more header.
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.headers
+            .push((Cow::Owned(name.to_string()), Cow::Owned(value.to_string())));
+        self
+    }
+
+    /// [`with_header`](Self::with_header) for a name and value known at
+    /// compile time (no copy).
+    pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
+        self.headers
+            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
         self
     }
 
@@ -72,7 +84,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The body.

@@ -91,10 +91,9 @@ impl Router {
 
     /// Answers `req`: the matching route's handler, or 404 / 405.
     pub fn handle(&self, mut req: Request) -> Response {
-        let path: Vec<&str> = split(req.path()).collect();
         let mut allowed: Vec<&str> = Vec::new();
         for route in &self.routes {
-            let Some(params) = matches(&route.segments, &path) else {
+            let Some(params) = matches(&route.segments, req.path()) else {
                 continue;
             };
             let method_ok =
@@ -120,19 +119,20 @@ fn split(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
-fn matches(pattern: &[Segment], path: &[&str]) -> Option<Vec<(String, String)>> {
-    if pattern.len() != path.len() {
-        return None;
-    }
+/// The parameters if `path` matches `pattern` (no allocation unless the
+/// pattern has parameters).
+fn matches(pattern: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
+    let mut parts = split(path);
     let mut params = Vec::new();
-    for (seg, part) in pattern.iter().zip(path) {
+    for seg in pattern {
+        let part = parts.next()?;
         match seg {
             Segment::Literal(lit) if lit == part => {}
             Segment::Literal(_) => return None,
             Segment::Param(name) => params.push((name.clone(), part.to_string())),
         }
     }
-    Some(params)
+    parts.next().is_none().then_some(params)
 }
 
 opaque_debug!(Router);
