@@ -123,3 +123,19 @@ pub fn spawn_join_tokio(n: u64) -> f64 {
         })
     })
 }
+
+/// Raises this process's soft limit on open files to its hard limit (the
+/// benches open thousands of sockets).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given; setrlimit reads it;
+    // only this process's soft limit changes.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}

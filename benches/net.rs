@@ -24,22 +24,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::median;
+use common::{median, raise_fd_limit};
 
 const MSG: usize = 64;
-
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid struct; only the soft limit changes.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
 
 fn serve_ours() {
     use yieldfrom::net::{TcpStream, start_server};

@@ -441,8 +441,13 @@ fn responses_do_not_depend_on_how_the_bytes_were_cut() {
     }
 }
 
-#[test]
-fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
+/// Starts `examples/http_hello` on a free port: the child, the rest of its
+/// stdout, and the address from its first line.
+fn start_example() -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    SocketAddr,
+) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut server = Command::new(common::example_binary("http_hello"))
@@ -452,10 +457,19 @@ fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
         .unwrap();
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let base = first
-        .strip_prefix("listening on ")
+    let addr = first
+        .strip_prefix("listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
+        .parse()
+        .unwrap();
+    (server, lines, addr)
+}
+
+#[test]
+fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
+    use std::process::Command;
+    let (mut server, lines, addr) = start_example();
+    let base = format!("http://{addr}");
     let curl = Command::new("curl")
         .args(["-sS", "--max-time", "10", &format!("{base}/plain")])
         .output()
@@ -545,22 +559,9 @@ fn a_client_that_never_reads_is_dropped_and_the_server_goes_on() {
 
 #[test]
 fn ten_thousand_keep_alive_connections_are_each_answered() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     // Server and clients in two processes: each needs 10,000 descriptors.
-    raise_fd_limit(12_000);
-    let mut server = Command::new(common::example_binary("http_hello"))
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr: SocketAddr = first
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .parse()
-        .unwrap();
+    common::raise_fd_limit(12_000);
+    let (mut server, _lines, addr) = start_example();
     let connect = || {
         let c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -583,24 +584,6 @@ fn ten_thousand_keep_alive_connections_are_each_answered() {
     // SAFETY: kill(2) on the child this test started, by its pid.
     assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
     assert!(server.wait().unwrap().success());
-}
-
-/// Raises this process's open-file limit to `want` (or its hard limit).
-fn raise_fd_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    lim.rlim_cur = want.min(lim.rlim_max);
-    // SAFETY: setrlimit reads the struct; only the soft limit changes.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-    assert!(
-        lim.rlim_cur >= want,
-        "the hard limit on open files is {}",
-        lim.rlim_max
-    );
 }
 
 mod cuts {

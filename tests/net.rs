@@ -5,6 +5,8 @@
 //! as a child with `--exact <helper> --ignored`; the helpers are ignored in a
 //! normal run.
 
+mod common;
+
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
@@ -47,19 +49,6 @@ fn echo(stream: TcpStream) -> Coro<()> {
     })
 }
 
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid struct; only this process's soft limit changes.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
 #[test]
 fn echo_with_many_concurrent_clients_and_split_messages() {
     let results = run(coro("main", || {
@@ -96,7 +85,7 @@ fn helper_many_clients() {
     let Ok(addr) = std::env::var("YF_ADDR") else {
         return;
     };
-    raise_fd_limit();
+    common::raise_fd_limit(u64::MAX);
     let n: usize = std::env::var("YF_N").unwrap().parse().unwrap();
     let mut streams = Vec::with_capacity(n);
     for _ in 0..n {
@@ -118,7 +107,7 @@ fn helper_many_clients() {
 
 #[test]
 fn ten_thousand_connections_open_at_once() {
-    raise_fd_limit();
+    common::raise_fd_limit(u64::MAX);
     const N: usize = 10_000;
     let (answered, peak, accepted) = run(coro("main", || {
         let live = Rc::new(Cell::new(0usize));

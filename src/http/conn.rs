@@ -283,16 +283,9 @@ impl Connection<'_> {
         if self.buf.data.capacity() == 0 {
             self.buf.data = take_buffer();
         }
-        match self.stream.try_read(self.buf.room()) {
-            Ok(0) => return Err(End::Quiet),
-            Ok(n) => {
-                self.buf.commit(n);
-                return Ok(());
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Err(End::Quiet),
+        if let Some(got) = self.try_fill() {
+            return got;
         }
-        give_buffer(std::mem::take(&mut self.buf.data));
         let idle_until = deadline(self.config().keep_alive_timeout);
         loop {
             match timeout_at(idle_until, || self.stream.wait_readable()) {
@@ -301,17 +294,27 @@ impl Connection<'_> {
             }
             // Readable: the bytes are there (a wake is a hint, so try).
             self.buf.data = take_buffer();
-            match self.stream.try_read(self.buf.room()) {
-                Ok(0) => return Err(End::Quiet),
-                Ok(n) => {
-                    self.buf.commit(n);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    give_buffer(std::mem::take(&mut self.buf.data));
-                }
-                Err(_) => return Err(End::Quiet),
+            if let Some(got) = self.try_fill() {
+                return got;
             }
+        }
+    }
+
+    /// Reads what the kernel has into the (empty) buffer, without waiting:
+    /// `None` if nothing is there, and then the buffer has gone back to the
+    /// pool.
+    fn try_fill(&mut self) -> Option<Result<(), End>> {
+        match self.stream.try_read(self.buf.room()) {
+            Ok(0) => Some(Err(End::Quiet)),
+            Ok(n) => {
+                self.buf.commit(n);
+                Some(Ok(()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                give_buffer(std::mem::take(&mut self.buf.data));
+                None
+            }
+            Err(_) => Some(Err(End::Quiet)),
         }
     }
 

@@ -41,3 +41,27 @@ pub fn run_helper(
         out.status,
     )
 }
+
+/// Raises this process's soft limit on open files to `want`, or to the hard
+/// limit if that is lower (`u64::MAX`: as far as allowed); returns the limit
+/// now in force.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_cur = want.min(lim.rlim_max);
+    // SAFETY: setrlimit reads the struct; only this process's soft limit changes.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    if want != u64::MAX {
+        assert!(
+            lim.rlim_cur >= want,
+            "the hard limit on open files is {}",
+            lim.rlim_max
+        );
+    }
+    lim.rlim_cur
+}
