@@ -203,15 +203,7 @@ fn the_tour_runs_every_example_in_order() {
 
 #[test]
 fn echo_server_serves_until_sigint_then_exits_cleanly() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    let mut server = Command::new(example_binary("echo_server"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
+    let (mut server, lines, first) = common::spawn_example("echo_server", &["127.0.0.1:0"]);
     let addr = first
         .strip_prefix("echo server listening on ")
         .and_then(|r| r.strip_suffix(" (Ctrl-C to stop)"))

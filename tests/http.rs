@@ -448,15 +448,7 @@ fn start_example() -> (
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
     SocketAddr,
 ) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut server = Command::new(common::example_binary("http_hello"))
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
+    let (server, lines, first) = common::spawn_example("http_hello", &["--addr", "127.0.0.1:0"]);
     let addr = first
         .strip_prefix("listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))

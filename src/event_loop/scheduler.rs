@@ -77,15 +77,15 @@ impl Core {
         let mut again: Option<(Wake, Option<Suspend>)> = None;
         if task.cancel_requested.replace(false) {
             again = Some((Wake::Cancel, task.waiting_on.get()));
-            self.enqueue(task.clone(), Wake::Cancel);
+            self.enqueue(task, Wake::Cancel);
         } else if let Some(how) = task.early_wake.take() {
             again = Some((how, None));
-            self.enqueue(task.clone(), how);
+            self.enqueue(task, how);
         } else {
             match trap {
                 Trap::YieldNow => {
                     again = Some((Wake::Run, Some(Suspend::YieldNow)));
-                    self.enqueue(task.clone(), Wake::Run);
+                    self.enqueue(task, Wake::Run);
                 }
                 Trap::Sleep => {
                     let Some(Suspend::Sleep { until }) = task.waiting_on.get() else {

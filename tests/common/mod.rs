@@ -65,3 +65,25 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     }
     lim.rlim_cur
 }
+
+/// A long-running example started with `args`, its stdout piped: the child,
+/// the lines after the first, and the first line (where it says it listens).
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub fn spawn_example(
+    name: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    String,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(example_binary(name))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    (child, lines, first)
+}
