@@ -17,7 +17,7 @@ use yieldfrom::{Coro, run, sleep};
 struct TestServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<usize>>,
 }
 
 fn router() -> Router {
@@ -37,12 +37,22 @@ fn router() -> Router {
             sleep(Duration::from_millis(ms));
             Response::text(format!("slept {ms}"))
         })
+        .post("/refuse", |_| Response::text("no\n").with_status(401))
+        .post("/size", |req| match req.try_body() {
+            Ok(body) => Response::text(format!("{} bytes", body.len())),
+            Err(e) => Response::text(format!("{e}")).with_status(e.status()),
+        })
         .get("/users/{id}", |req| {
             Response::text(format!("user {}", req.param("id").unwrap()))
         })
 }
 
 fn start(config: Config) -> TestServer {
+    start_with_grace(config, Duration::from_millis(100))
+}
+
+/// A server that, when stopped, gives its connections `grace` to finish.
+fn start_with_grace(config: Config, grace: Duration) -> TestServer {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let s = stop.clone();
@@ -53,7 +63,7 @@ fn start(config: Config) -> TestServer {
             while !s.load(Ordering::SeqCst) {
                 sleep(Duration::from_millis(5));
             }
-            server.shutdown(Duration::from_millis(100));
+            server.shutdown(grace)
         }))
     });
     let addr = rx.recv().unwrap();
@@ -74,6 +84,12 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
+    /// Stops the server; how many connections its shutdown cancelled.
+    fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap()
+    }
+
     fn connect(&self) -> TcpStream {
         let c = TcpStream::connect(self.addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -384,6 +400,102 @@ fn expect_100_continue_is_answered_before_the_body() {
 }
 
 #[test]
+fn expect_100_continue_is_sent_only_when_the_handler_reads_the_body() {
+    let s = start(Config::default());
+    // The handler answers without the body: no go-ahead, and the
+    // connection closes (the body might still come).
+    let mut c = s.connect();
+    c.write_all(
+        b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let reply = read_all(&mut c);
+    assert_eq!(statuses(&reply), [401], "{reply}");
+    assert!(reply.contains("Connection: close\r\n"), "{reply}");
+    // The handler reads it: go-ahead, body, and the connection goes on
+    // with the next request.
+    let mut c = s.connect();
+    c.write_all(
+        b"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    c.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+    let reply = read_response(&mut c);
+    assert!(reply.ends_with("\r\n\r\n5 bytes"), "{reply}");
+    c.write_all(GET).unwrap();
+    assert!(read_response(&mut c).starts_with("HTTP/1.1 200 OK"));
+}
+
+#[test]
+fn a_body_read_late_that_breaks_a_rule_or_a_limit_is_refused_and_closed() {
+    let s = start(Config::default().max_body_bytes(4));
+    for (body, status) in [(&b"9\r\n123456789\r\n0\r\n\r\n"[..], 413), (b"zz\r\n", 400)] {
+        let mut c = s.connect();
+        c.write_all(
+            b"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+        let mut interim = [0u8; 25];
+        c.read_exact(&mut interim).unwrap();
+        c.write_all(body).unwrap();
+        // Whatever the handler answered, the refusal is what goes out.
+        let reply = read_all(&mut c);
+        assert_eq!(statuses(&reply), [status], "{reply}");
+        assert!(reply.contains("Connection: close\r\n"), "{reply}");
+    }
+}
+
+#[test]
+fn past_the_in_flight_cap_requests_get_503_and_the_connection_stays() {
+    let s = start(Config::default().max_in_flight(1));
+    let mut busy = s.connect();
+    busy.write_all(b"GET /sleep?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = s.connect();
+    c.write_all(GET).unwrap();
+    let reply = read_response(&mut c);
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(reply.contains("Retry-After: 1\r\n"), "{reply}");
+    // Once the sleeper is answered, the same connection is served.
+    assert!(read_response(&mut busy).ends_with("slept 400"));
+    c.write_all(GET).unwrap();
+    assert!(read_response(&mut c).starts_with("HTTP/1.1 200 OK"));
+}
+
+#[test]
+fn shutdown_closes_idle_connections_at_once_and_finishes_requests_in_flight() {
+    let config = Config::default().keep_alive_timeout(Duration::from_secs(60));
+    let s = start_with_grace(config, Duration::from_secs(60));
+    let mut idle = s.connect();
+    idle.write_all(GET).unwrap();
+    read_response(&mut idle);
+    let mut busy = s.connect();
+    busy.write_all(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (mut idle2, mut busy2) = (idle.try_clone().unwrap(), busy.try_clone().unwrap());
+    let readers = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        // Ok: the end of the stream, not the read timeout.
+        let idle_end = idle2.read_to_end(&mut got).map(|_| got);
+        (idle_end, read_all(&mut busy2))
+    });
+    // Neither waits for the keep-alive timeout nor the grace: the idle
+    // connection is closed without a word (the clients' read timeout of
+    // 10 s would fail the reads), the sleeper answered and closed.
+    assert_eq!(s.stop(), 0, "no connection needed cancelling");
+    let (idle_got, busy_got) = readers.join().unwrap();
+    assert_eq!(idle_got.unwrap(), b"", "an idle connection closes quietly");
+    assert_eq!(statuses(&busy_got), [200], "{busy_got}");
+    assert!(busy_got.contains("Connection: close\r\n"), "{busy_got}");
+    drop((idle, busy));
+}
+
+#[test]
 fn a_head_that_does_not_arrive_in_time_gets_408_and_an_idle_connection_closes() {
     let quick = Config::default()
         .head_timeout(Duration::from_millis(200))
@@ -573,6 +685,62 @@ fn ten_thousand_keep_alive_connections_are_each_answered() {
         }
     }
     drop(conns);
+    // SAFETY: kill(2) on the child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    assert!(server.wait().unwrap().success());
+}
+
+/// User plus system CPU time of process `pid`, from /proc (clock ticks
+/// of 1/100 s).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's closing parenthesis: fields 3 onwards.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+#[test]
+fn ten_thousand_slowloris_connections_get_408_at_the_head_timeout_with_bounded_cpu() {
+    // 10,000 connections sending a head one byte a second, against the
+    // example's default 5 s head timeout; the server is another process,
+    // whose CPU time is read from /proc.
+    common::raise_fd_limit(12_000);
+    let (mut server, _lines, addr) = start_example();
+    let connect = || {
+        let c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    };
+    let mut slow: Vec<TcpStream> = (0..10_000).map(|_| connect()).collect();
+    let (cpu_before, began) = (cpu_time(server.id()), std::time::Instant::now());
+    let head = b"GET /plain HTTP/1.1\r\nHost: x\r\n";
+    for second in 0..7 {
+        for c in &mut slow {
+            // Past the timeout the server has closed: writes may fail.
+            let _ = c.write_all(&head[second..second + 1]);
+        }
+        if second == 2 {
+            // Meanwhile another client is served.
+            let mut c = connect();
+            c.write_all(GET).unwrap();
+            assert!(read_response(&mut c).starts_with("HTTP/1.1 200 OK"));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    for (i, c) in slow.iter_mut().enumerate() {
+        let reply = read_all(c);
+        assert_eq!(statuses(&reply), [408], "connection {i}: {reply}");
+    }
+    let (cpu, wall) = (cpu_time(server.id()) - cpu_before, began.elapsed());
+    drop(slow);
+    // The loop did a little work per byte, not a busy wait: well under
+    // half a core over the whole attack (debug builds included).
+    assert!(
+        cpu < wall / 2,
+        "the server used {cpu:?} of CPU in {wall:?} of slowloris"
+    );
+    eprintln!("slowloris: server CPU {cpu:?} over {wall:?}");
     // SAFETY: kill(2) on the child this test started, by its pid.
     assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
     assert!(server.wait().unwrap().success());

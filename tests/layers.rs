@@ -79,6 +79,7 @@ const LAYERS: &[&str] = &[
     // HTTP on the runtime's TCP.
     "http/date",
     "http/framing",
+    "http/body",
     "http/request",
     "http/response",
     "http/router",

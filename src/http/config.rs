@@ -1,10 +1,11 @@
 //! [`Config`]: a server's limits and timeouts, and what its connections share.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use super::framing;
 use super::router::Router;
+use crate::suspend::Waker;
 
 /// A server's limits and timeouts (the defaults are those of the module docs).
 ///
@@ -24,6 +25,7 @@ pub struct Config {
     pub(crate) body_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
             max_connections: 16_384,
+            max_in_flight: 16_384,
         }
     }
 }
@@ -93,9 +96,19 @@ impl Config {
         self
     }
 
-    /// The most connections served at once; more are answered 503.
+    /// The most connections served at once; more are answered 503 and
+    /// closed (uvicorn's `--limit-concurrency`).
     pub fn max_connections(mut self, n: usize) -> Config {
         self.max_connections = n;
+        self
+    }
+
+    /// The most requests whose handlers run at once (waiting on a query or
+    /// a sleep counts); more are answered 503 with `Retry-After: 1`, and
+    /// the connection stays open. Lower it below `max_connections` to shed
+    /// load before what the handlers wait on (a database pool) queues up.
+    pub fn max_in_flight(mut self, n: usize) -> Config {
+        self.max_in_flight = n;
         self
     }
 }
@@ -106,6 +119,74 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Connections being served.
     pub(crate) active: Cell<usize>,
-    /// Shutting down: every response says `Connection: close`.
+    /// Requests whose handlers are running.
+    pub(crate) in_flight: Cell<usize>,
+    /// Shutting down: every response says `Connection: close`, idle
+    /// connections close.
     pub(crate) stopping: Cell<bool>,
+    /// The wakers of idle connections, woken at shutdown.
+    pub(crate) idle: RefCell<Slots>,
+}
+
+impl Shared {
+    pub(crate) fn new(router: Router, config: Config) -> Shared {
+        Shared {
+            router,
+            config,
+            active: Cell::new(0),
+            in_flight: Cell::new(0),
+            stopping: Cell::new(false),
+            idle: RefCell::default(),
+        }
+    }
+}
+
+/// One slot per connection, holding its waker while it is idle; a slot is
+/// reused once its connection ends, so waiting idle allocates nothing.
+#[derive(Default)]
+pub(crate) struct Slots {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    pub(crate) fn add(&mut self) -> usize {
+        match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, i: usize) {
+        self.slots[i] = None;
+        self.free.push(i);
+    }
+
+    pub(crate) fn set(&mut self, i: usize, waker: Option<Waker>) {
+        self.slots[i] = waker;
+    }
+
+    /// Takes every waker left (the idle connections').
+    pub(crate) fn take_all(&mut self) -> Vec<Waker> {
+        self.slots.iter_mut().filter_map(Option::take).collect()
+    }
+}
+
+/// Counts one more in `cell` while alive (a connection, a request).
+pub(crate) struct Count<'a>(&'a Cell<usize>);
+
+impl<'a> Count<'a> {
+    pub(crate) fn new(cell: &'a Cell<usize>) -> Count<'a> {
+        cell.set(cell.get() + 1);
+        Count(cell)
+    }
+}
+
+impl Drop for Count<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }

@@ -7,85 +7,20 @@
 //! request, a stalled body). An idle connection holds no buffer: its read
 //! buffer goes back to this thread's pool until bytes arrive.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
 use std::time::Instant;
 
-use super::config::{Config, Shared};
-use super::framing::{self, Framing, Head, Reject};
+use super::body::{self, Deferred, InBuf, Reader, give_buffer, take_buffer};
+use super::config::{Config, Count, Shared};
+use super::framing::{self, Head, Reject};
 use super::request::Request;
 use super::response::{Response, reason};
 use crate::net::TcpStream;
+use crate::suspend::Waker;
 use crate::time::{now, timeout_at};
-
-/// Bytes read at a time (and the size of a pooled buffer).
-const CHUNK: usize = 4096;
-/// Pooled buffers kept per thread.
-const POOL: usize = 256;
-
-thread_local! {
-    /// Read buffers of connections that are not idle, lent while a request
-    /// is in flight.
-    static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn take_buffer() -> Vec<u8> {
-    BUFFERS
-        .with(|b| b.borrow_mut().pop())
-        .unwrap_or_else(|| Vec::with_capacity(CHUNK))
-}
-
-/// Hands a buffer back to the pool. Its bytes stay initialised (its length
-/// is how far it is), so that reading into it never zeroes it again.
-fn give_buffer(buf: Vec<u8>) {
-    if buf.capacity() > 4 * CHUNK || buf.capacity() == 0 {
-        return; // a big request's buffer goes back to the allocator
-    }
-    let _ = BUFFERS.try_with(|b| {
-        let mut b = b.borrow_mut();
-        if b.len() < POOL {
-            b.push(buf);
-        }
-    });
-}
-
-/// A read buffer: `data[..filled]` holds the bytes not consumed yet; the
-/// rest of `data` is initialised room to read into.
-#[derive(Default)]
-struct InBuf {
-    data: Vec<u8>,
-    filled: usize,
-}
-
-impl InBuf {
-    fn bytes(&self) -> &[u8] {
-        &self.data[..self.filled]
-    }
-
-    fn is_empty(&self) -> bool {
-        self.filled == 0
-    }
-
-    /// Drops the first `n` bytes (a request served).
-    fn consume(&mut self, n: usize) {
-        self.data.copy_within(n..self.filled, 0);
-        self.filled -= n;
-    }
-
-    /// Room to read into, at least half a chunk.
-    fn room(&mut self) -> &mut [u8] {
-        if self.data.len() - self.filled < CHUNK / 2 {
-            self.data.resize(self.filled + CHUNK, 0);
-        }
-        &mut self.data[self.filled..]
-    }
-
-    fn commit(&mut self, n: usize) {
-        self.filled += n;
-    }
-}
 
 /// Why a connection ends.
 enum End {
@@ -98,9 +33,13 @@ enum End {
 /// Serves `stream` until it closes.
 pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
     let _ = stream.set_nodelay(true);
+    let stream = Rc::new(stream);
+    let slot = shared.idle.borrow_mut().add();
+    let _slot = IdleSlot(shared, slot);
     let end = Connection {
         stream: &stream,
         shared,
+        slot,
         buf: InBuf::default(),
         out: Vec::new(),
     }
@@ -118,6 +57,16 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         Err(End::Quiet) => {}
     }
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// A connection's place in the server's list of idle wakers, given back
+/// when it ends.
+struct IdleSlot<'a>(&'a Shared, usize);
+
+impl Drop for IdleSlot<'_> {
+    fn drop(&mut self) {
+        self.0.idle.borrow_mut().remove(self.1);
+    }
 }
 
 /// Closes our side, then reads and drops what the client still sends, for
@@ -148,8 +97,10 @@ fn deadline(after: std::time::Duration) -> Instant {
 }
 
 struct Connection<'a> {
-    stream: &'a TcpStream,
+    stream: &'a Rc<TcpStream>,
     shared: &'a Shared,
+    /// Where this connection leaves its waker while idle (for shutdown).
+    slot: usize,
     /// Bytes read and not yet consumed (no memory while idle).
     buf: InBuf,
     /// Responses not yet written.
@@ -163,7 +114,6 @@ impl Connection<'_> {
 
     fn run(mut self) -> Result<(), End> {
         let mut head_deadline: Option<Instant> = None;
-        let mut continued = false;
         loop {
             let mut in_body = false;
             // Every complete request in the buffer, in order.
@@ -176,18 +126,25 @@ impl Connection<'_> {
                         return Err(End::Refuse(r));
                     }
                 };
-                let Some((body, used)) = self.body(&head)? else {
-                    in_body = true;
-                    if head.expect_continue && !continued {
-                        // The client waits for our go-ahead before the body.
-                        continued = true;
-                        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let rest = &self.buf.bytes()[head.len..];
+                let close = match body::complete(rest, head.framing, &self.config().limits) {
+                    Ok(Some((body, used))) => {
+                        self.buf.consume(head.len + used);
+                        self.answer(head, body)
                     }
-                    break;
+                    // The client waits for our go-ahead: the handler gives
+                    // it if it wants the body.
+                    Ok(None) if head.expect_continue => self.answer_deferred(head)?,
+                    Ok(None) => {
+                        in_body = true;
+                        break;
+                    }
+                    Err(r) => {
+                        self.flush()?;
+                        return Err(End::Refuse(r));
+                    }
                 };
-                continued = false;
                 head_deadline = None;
-                let close = self.answer(head, body, used);
                 if close {
                     self.flush()?;
                     return Ok(());
@@ -209,32 +166,87 @@ impl Connection<'_> {
         }
     }
 
-    /// The body of the request `head` heads, if all of it is in the buffer,
-    /// and the bytes (head included) the request takes.
-    fn body(&self, head: &Head) -> Result<Option<(Vec<u8>, usize)>, End> {
-        let rest = &self.buf.bytes()[head.len..];
-        match head.framing {
-            Framing::None => Ok(Some((Vec::new(), head.len))),
-            Framing::Length(n) if rest.len() >= n => Ok(Some((rest[..n].to_vec(), head.len + n))),
-            Framing::Length(_) => Ok(None),
-            Framing::Chunked => match framing::decode_chunked(rest, &self.config().limits) {
-                Ok(Some((body, used))) => Ok(Some((body, head.len + used))),
-                Ok(None) => Ok(None),
-                Err(r) => Err(End::Refuse(r)),
-            },
-        }
+    /// Runs the handler for one request whose body is read, and queues its
+    /// response; whether the connection closes after it.
+    fn answer(&mut self, head: Head, body: Vec<u8>) -> bool {
+        let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
+        let asked_close = head.close;
+        let req = Request::parsed(head.method, head.target, head.minor, head.headers, body);
+        let response = self.handle(req);
+        // (A shutdown may have begun while the handler ran.)
+        let close = asked_close || self.shared.stopping.get();
+        self.queue(&response, close, keep_alive_1_0, is_head);
+        close
     }
 
-    /// Runs the handler for one request and queues its response; whether
-    /// the connection closes after it.
-    fn answer(&mut self, head: Head, body: Vec<u8>, used: usize) -> bool {
-        self.buf.consume(used);
-        let close = head.close || self.shared.stopping.get();
-        let is_head = head.method == "HEAD";
-        let keep_alive_1_0 = head.keep_alive_1_0;
-        let req = Request::parsed(head.method, head.target, head.minor, head.headers, body);
-        let router = &self.shared.router;
-        let response = match catch_unwind(AssertUnwindSafe(|| router.handle(req))) {
+    /// Runs the handler for a request whose client waits for `100 Continue`
+    /// before sending the body: the request reads it (and sends the
+    /// go-ahead) only if the handler asks. Whether the connection closes
+    /// after the response.
+    fn answer_deferred(&mut self, head: Head) -> Result<bool, End> {
+        // The go-ahead goes straight to the socket: what is queued first.
+        self.flush()?;
+        let config = &self.shared.config;
+        let deferred = Deferred::new(Reader {
+            stream: self.stream.clone(),
+            buf: std::mem::take(&mut self.buf),
+            head_len: head.len,
+            framing: head.framing,
+            limits: config.limits,
+            body_timeout: config.body_timeout,
+            write_timeout: config.write_timeout,
+            used: None,
+        });
+        let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
+        let asked_close = head.close;
+        let req = Request::parsed(
+            head.method,
+            head.target,
+            head.minor,
+            head.headers,
+            Vec::new(),
+        )
+        .with_deferred_body(deferred.clone());
+        let mut response = self.handle(req);
+        let mut close = asked_close || self.shared.stopping.get();
+        match deferred.take_back() {
+            Some((reader, read)) => {
+                self.buf = reader.buf;
+                match read {
+                    Some(Ok(())) => {
+                        let used = reader.used.expect("a body read says how far it went");
+                        self.buf.consume(used);
+                    }
+                    // The body may still come: it cannot be told from a
+                    // next request.
+                    None => close = true,
+                    Some(Err(e)) if e.is_dead() => return Err(End::Quiet),
+                    Some(Err(e)) => {
+                        let r = e.refusal().expect("a live body error is a refusal");
+                        response = refusal(r);
+                        close = true;
+                    }
+                }
+            }
+            // Another task is still reading the body.
+            None => close = true,
+        }
+        self.queue(&response, close, keep_alive_1_0, is_head);
+        Ok(close)
+    }
+
+    /// The handler's response to `req`: 503 past the in-flight cap, 500 if
+    /// it panics.
+    fn handle(&self, req: Request) -> Response {
+        let shared = self.shared;
+        if shared.in_flight.get() >= shared.config.max_in_flight {
+            return Response::text("503 Service Unavailable: too many requests in flight\n")
+                .with_status(503)
+                .with_static_header("Retry-After", "1");
+        }
+        let _in_flight = Count::new(&shared.in_flight);
+        let router = &shared.router;
+        match catch_unwind(AssertUnwindSafe(|| router.handle(req))) {
             Ok(response) => response,
             // The connection's task is being cancelled: let it unwind.
             Err(p) if crate::suspend::is_cancelled(p.as_ref()) => resume_unwind(p),
@@ -245,10 +257,13 @@ impl Connection<'_> {
                 ));
                 Response::text("500 Internal Server Error\n").with_status(500)
             }
-        };
+        }
+    }
+
+    /// Appends `response` to the batch to write.
+    fn queue(&mut self, response: &Response, close: bool, keep_alive_1_0: bool, is_head: bool) {
         let out = &mut self.out;
         super::date::with(|date| response.write_to(out, date, close, keep_alive_1_0, is_head));
-        close
     }
 
     /// Writes the queued responses, as one write.
@@ -288,7 +303,18 @@ impl Connection<'_> {
         }
         let idle_until = deadline(self.config().keep_alive_timeout);
         loop {
-            match timeout_at(idle_until, || self.stream.wait_readable()) {
+            // A server shutting down closes idle connections at once: it
+            // wakes them through the waker left here.
+            if self.shared.stopping.get() {
+                return Err(End::Quiet);
+            }
+            self.shared
+                .idle
+                .borrow_mut()
+                .set(self.slot, Some(Waker::current()));
+            let waited = timeout_at(idle_until, || self.stream.wait_readable());
+            self.shared.idle.borrow_mut().set(self.slot, None);
+            match waited {
                 Ok(Ok(())) => {}
                 _ => return Err(End::Quiet),
             }

@@ -49,15 +49,18 @@
 //! (413); a head must arrive within 5 s of its first byte (408), an idle
 //! keep-alive connection closes after 5 s, a body or a write that makes no
 //! progress for 5 s closes the connection; past 16,384 connections new ones
-//! get 503. A handler that panics gets its request a 500; the connection
-//! and the server go on.
+//! get 503, and past 16,384 requests in flight (handlers running, waiting
+//! included) new requests get 503 with `Retry-After: 1`. A handler that
+//! panics gets its request a 500; the connection and the server go on. At
+//! shutdown, idle connections close at once and the others after their
+//! request in flight.
 
-use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
 
+mod body;
 mod config;
 mod conn;
 mod date;
@@ -66,8 +69,9 @@ mod request;
 mod response;
 mod router;
 
+pub use self::body::BodyError;
 pub use self::config::Config;
-use self::config::Shared;
+use self::config::{Count, Shared};
 pub use self::request::Request;
 pub use self::response::Response;
 pub use self::router::Router;
@@ -92,12 +96,7 @@ pub fn serve_with(
     router: Router,
     config: Config,
 ) -> io::Result<HttpServer> {
-    let shared = Rc::new(Shared {
-        router,
-        config,
-        active: Cell::new(0),
-        stopping: Cell::new(false),
-    });
+    let shared = Rc::new(Shared::new(router, config));
     let sh = shared.clone();
     let server = start_server(addr, move |stream| {
         let sh = sh.clone();
@@ -111,21 +110,11 @@ pub fn serve_with(
                 conn::linger(&stream);
                 return;
             }
-            sh.active.set(sh.active.get() + 1);
-            let _active = Active(&sh.active);
+            let _active = Count::new(&sh.active);
             conn::serve(stream, &sh);
         })
     })?;
     Ok(HttpServer { server, shared })
-}
-
-/// Counts a connection as active while alive.
-struct Active<'a>(&'a Cell<usize>);
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
 }
 
 impl HttpServer {
@@ -139,12 +128,22 @@ impl HttpServer {
         self.shared.active.get()
     }
 
-    /// Stops accepting, lets requests in flight finish (each answered with
-    /// `Connection: close`), and after `grace` cancels the connections still
-    /// open; returns how many were cancelled (uvicorn's graceful shutdown).
+    /// Stops accepting, closes idle keep-alive connections at once, lets
+    /// requests in flight finish (each answered with `Connection: close`),
+    /// and after `grace` cancels the connections still open; returns how
+    /// many were cancelled (uvicorn's graceful shutdown).
     pub fn shutdown(&self, grace: Duration) -> usize {
         self.shared.stopping.set(true);
+        let idle = self.shared.idle.borrow_mut().take_all();
+        for waker in idle {
+            waker.wake();
+        }
         self.server.wait_closed(Some(grace))
+    }
+
+    /// Requests whose handlers are running now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.get()
     }
 }
 

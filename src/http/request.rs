@@ -1,6 +1,18 @@
 //! [`Request`]: what a handler gets (method, target, headers, body).
 
-/// An HTTP request, its body read in full (Starlette's `Request`).
+use std::rc::Rc;
+
+use super::body::{BodyError, Deferred};
+
+/// An HTTP request (Starlette's `Request`).
+///
+/// Its body is read in full before the handler runs, except when the
+/// client sent `Expect: 100-continue` and waits for a go-ahead: then the
+/// go-ahead is sent, and the body read, when the handler first asks for it
+/// ([`body`](Self::body) or [`try_body`](Self::try_body)). A handler that
+/// answers without looking at the body (a 401, a 413 on its own terms)
+/// never makes the client send it; the connection closes after such a
+/// response, since the body may still be on its way.
 ///
 /// ```
 /// use yieldfrom::http::Request;
@@ -18,7 +30,7 @@ pub struct Request {
     /// HTTP/1.x minor version: 1 or 0.
     minor: u8,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: Body,
     params: Vec<(String, String)>,
 }
 
@@ -31,7 +43,7 @@ impl Request {
             target: target.to_string(),
             minor: 1,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Read(Vec::new()),
             params: Vec::new(),
         }
     }
@@ -48,7 +60,7 @@ impl Request {
             target,
             minor,
             headers,
-            body,
+            body: Body::Read(body),
             params: Vec::new(),
         }
     }
@@ -61,7 +73,13 @@ impl Request {
 
     /// The same request with `body`.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
-        self.body = body.into();
+        self.body = Body::Read(body.into());
+        self
+    }
+
+    /// This request with its body read on first use, by `deferred`.
+    pub(crate) fn with_deferred_body(mut self, deferred: Rc<Deferred>) -> Request {
+        self.body = Body::Deferred(deferred);
         self
     }
 
@@ -106,9 +124,22 @@ impl Request {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
-    /// The body (empty when there is none).
+    /// The body (empty when there is none, or when it could not be read:
+    /// then the server answers with [`BodyError::status`] whatever the
+    /// handler returns; [`try_body`](Self::try_body) says why).
+    ///
+    /// May wait: a body held back by `Expect: 100-continue` is read here.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.try_body().unwrap_or(&[])
+    }
+
+    /// The body, or why it could not be read (too large, malformed chunks,
+    /// stalled, the client gone). May wait, as [`body`](Self::body) does.
+    pub fn try_body(&self) -> Result<&[u8], BodyError> {
+        match &self.body {
+            Body::Read(body) => Ok(body),
+            Body::Deferred(deferred) => deferred.body(),
+        }
     }
 
     /// A path parameter the route matched (`/users/{id}` gives `id`).
@@ -131,6 +162,13 @@ impl Request {
     pub(crate) fn set_params(&mut self, params: Vec<(String, String)>) {
         self.params = params;
     }
+}
+
+/// A request's body: read, or to be read on first use.
+#[derive(Clone, Debug)]
+enum Body {
+    Read(Vec<u8>),
+    Deferred(Rc<Deferred>),
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a
