@@ -184,6 +184,8 @@ mod generator;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+#[cfg(feature = "pg")]
+pub mod pg;
 mod reactor;
 mod reason;
 pub mod stack;

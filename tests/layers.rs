@@ -76,6 +76,13 @@ const LAYERS: &[&str] = &[
     "net/process",
     "net/server",
     "net",
+    // PostgreSQL on the runtime's sockets.
+    "pg/error",
+    "pg/config",
+    "pg/row",
+    "pg/cluster",
+    "pg/conn",
+    "pg",
     // HTTP on the runtime's TCP.
     "http/date",
     "http/framing",

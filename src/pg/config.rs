@@ -1,0 +1,359 @@
+//! [`Config`]: where a server is and how to log in, from a
+//! `postgres://` URL or piece by piece.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::Error;
+
+/// Where the server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// A host name or address, with the port.
+    Tcp(String),
+    /// The directory of the server's Unix socket (`.s.PGSQL.<port>` in it).
+    Unix(PathBuf),
+}
+
+/// How to reach and log in to a PostgreSQL server (libpq's connection
+/// string, as a URL: `postgres://user:password@host:port/dbname?options`).
+///
+/// ```
+/// use yieldfrom::pg::{Config, Host};
+/// let c: Config = "postgres://ada:secret@db.example:6432/shop?application_name=api"
+///     .parse()
+///     .unwrap();
+/// assert_eq!(c.get_user(), "ada");
+/// assert_eq!(c.get_host(), &Host::Tcp("db.example".into()));
+/// assert_eq!(c.get_port(), 6432);
+/// assert_eq!(c.get_dbname(), "shop");
+/// // A Unix socket: the directory as `host`, percent-encoded or as a parameter.
+/// let c: Config = "postgres:///shop?host=/run/postgresql&user=ada".parse().unwrap();
+/// assert_eq!(c.get_host(), &Host::Unix("/run/postgresql".into()));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
+    pub(crate) host: Host,
+    pub(crate) port: u16,
+    pub(crate) dbname: Option<String>,
+    /// `-c name=value` settings sent as the startup `options` parameter.
+    pub(crate) options: Vec<(String, String)>,
+    pub(crate) application_name: Option<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) statement_cache: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            user: std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
+            password: None,
+            host: Host::Tcp("localhost".into()),
+            port: 5432,
+            dbname: None,
+            options: Vec::new(),
+            application_name: None,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Some(Duration::from_secs(60)),
+            statement_cache: 256,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults: the current user, `localhost:5432`, the database
+    /// named after the user.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// The `DATABASE_URL` environment variable, parsed; `None` if unset.
+    pub fn from_env() -> Option<Result<Config, Error>> {
+        std::env::var("DATABASE_URL").ok().map(|url| url.parse())
+    }
+
+    /// The user to log in as.
+    pub fn user(mut self, user: &str) -> Config {
+        self.user = user.into();
+        self
+    }
+
+    /// The password (for cleartext, md5 and SCRAM-SHA-256 authentication).
+    pub fn password(mut self, password: &str) -> Config {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The host: a name or address, or a path (a Unix socket's directory).
+    pub fn host(mut self, host: &str) -> Config {
+        self.host = if host.starts_with('/') {
+            Host::Unix(host.into())
+        } else {
+            Host::Tcp(host.into())
+        };
+        self
+    }
+
+    /// The port (also the number in a Unix socket's name).
+    pub fn port(mut self, port: u16) -> Config {
+        self.port = port;
+        self
+    }
+
+    /// The database (the user's name if not given).
+    pub fn dbname(mut self, dbname: &str) -> Config {
+        self.dbname = Some(dbname.into());
+        self
+    }
+
+    /// A server setting for the session, sent at startup as
+    /// `options=-c name=value` (`statement_timeout`, `search_path`, ...).
+    pub fn option(mut self, name: &str, value: &str) -> Config {
+        self.options.push((name.into(), value.into()));
+        self
+    }
+
+    /// `statement_timeout` for every query of the session: the server
+    /// cancels a query that runs longer (SQLSTATE 57014).
+    pub fn statement_timeout(self, limit: Duration) -> Config {
+        let ms = limit.as_millis().to_string();
+        self.option("statement_timeout", &ms)
+    }
+
+    /// The name the server shows in `pg_stat_activity`.
+    pub fn application_name(mut self, name: &str) -> Config {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// How long connecting and logging in may take.
+    pub fn connect_timeout(mut self, limit: Duration) -> Config {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// TCP keepalive idle time on the socket (`None`: off).
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Config {
+        self.keepalive = idle;
+        self
+    }
+
+    /// Prepared statements kept per connection (the oldest is closed past it).
+    pub fn statement_cache(mut self, statements: usize) -> Config {
+        self.statement_cache = statements.max(1);
+        self
+    }
+
+    /// The user.
+    pub fn get_user(&self) -> &str {
+        &self.user
+    }
+
+    /// The host.
+    pub fn get_host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The port.
+    pub fn get_port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database.
+    pub fn get_dbname(&self) -> &str {
+        self.dbname.as_deref().unwrap_or(&self.user)
+    }
+
+    /// The startup `options` parameter: `-c name=value` per setting, with
+    /// spaces and backslashes in values escaped by a backslash.
+    pub(crate) fn options_param(&self) -> Option<String> {
+        if self.options.is_empty() {
+            return None;
+        }
+        let escape = |s: &str| s.replace('\\', "\\\\").replace(' ', "\\ ");
+        let parts: Vec<String> = self
+            .options
+            .iter()
+            .map(|(n, v)| format!("-c {}={}", escape(n), escape(v)))
+            .collect();
+        Some(parts.join(" "))
+    }
+}
+
+impl std::str::FromStr for Config {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Config, Error> {
+        let bad = |why: &str| Error::Config(format!("{why} in the URL {}", redact(url)));
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .ok_or_else(|| bad("no postgres:// or postgresql:// scheme"))?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut config = Config::default();
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        if let Some(userinfo) = userinfo {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (userinfo, None),
+            };
+            config.user = decode(user).ok_or_else(|| bad("a bad %-escape in the user"))?;
+            if let Some(p) = password {
+                config.password =
+                    Some(decode(p).ok_or_else(|| bad("a bad %-escape in the password"))?);
+            }
+        }
+        if !hostport.is_empty() {
+            let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+                let (h, after) = v6.split_once(']').ok_or_else(|| bad("an unclosed [ ]"))?;
+                (h.to_string(), after.strip_prefix(':'))
+            } else {
+                match hostport.rsplit_once(':') {
+                    Some((h, p)) => (h.to_string(), Some(p)),
+                    None => (hostport.to_string(), None),
+                }
+            };
+            if !host.is_empty() {
+                let host = decode(&host).ok_or_else(|| bad("a bad %-escape in the host"))?;
+                config = config.host(&host);
+            }
+            if let Some(port) = port.filter(|p| !p.is_empty()) {
+                config.port = port
+                    .parse()
+                    .map_err(|_| bad("a port that is not a number"))?;
+            }
+        }
+        if !path.is_empty() {
+            config.dbname =
+                Some(decode(path).ok_or_else(|| bad("a bad %-escape in the database"))?);
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = decode(v).ok_or_else(|| bad("a bad %-escape in a parameter"))?;
+            match k {
+                "host" => config = config.host(&v),
+                "port" => {
+                    config.port = v.parse().map_err(|_| bad("a port that is not a number"))?
+                }
+                "user" => config.user = v,
+                "password" => config.password = Some(v),
+                "dbname" => config.dbname = Some(v),
+                "application_name" => config.application_name = Some(v),
+                "connect_timeout" => {
+                    let secs: u64 = v
+                        .parse()
+                        .map_err(|_| bad("a connect_timeout that is not seconds"))?;
+                    config.connect_timeout = Duration::from_secs(secs);
+                }
+                "options" => {
+                    // `-c a=b -c c=d`: kept as settings.
+                    let mut words = v.split_whitespace();
+                    while let Some(w) = words.next() {
+                        let setting = match w.strip_prefix("-c") {
+                            Some("") => words.next().unwrap_or(""),
+                            Some(s) => s,
+                            None => return Err(bad("options other than -c name=value")),
+                        };
+                        let (n, val) = setting
+                            .split_once('=')
+                            .ok_or_else(|| bad("an option without '='"))?;
+                        config.options.push((n.into(), val.into()));
+                    }
+                }
+                "sslmode" if v == "disable" || v == "prefer" || v == "allow" => {}
+                "sslmode" => {
+                    return Err(bad("sslmode other than disable/prefer/allow (no TLS here)"));
+                }
+                _ => config.options.push((k.into(), v)),
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// `%XX` decoding; `None` for a malformed escape or bytes that are not UTF-8.
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The URL with its password replaced, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &self.get_dbname())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_escapes_ports_sockets_and_options() {
+        let c: Config =
+            "postgresql://a%40b:p%3Ass@[::1]:7000/d%20b?options=-c%20statement_timeout%3D5s"
+                .parse()
+                .unwrap();
+        assert_eq!(c.user, "a@b");
+        assert_eq!(c.password.as_deref(), Some("p:ss"));
+        assert_eq!(c.host, Host::Tcp("::1".into()));
+        assert_eq!((c.port, c.get_dbname()), (7000, "d b"));
+        assert_eq!(
+            c.options_param().as_deref(),
+            Some("-c statement_timeout=5s")
+        );
+        let c: Config = "postgres://u@%2Ftmp%2Fpg:5433/db".parse().unwrap();
+        assert_eq!(c.host, Host::Unix("/tmp/pg".into()));
+        assert_eq!(c.port, 5433);
+        for bad in [
+            "mysql://x",
+            "postgres://u@h:port/db",
+            "postgres://u@h/%zz",
+            "postgres://h/d?sslmode=require",
+        ] {
+            let e = bad.parse::<Config>().unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad}: {e}");
+        }
+        let e = "postgres://u:hunter2@h:x/d".parse::<Config>().unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}
