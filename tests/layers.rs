@@ -82,6 +82,7 @@ const LAYERS: &[&str] = &[
     "pg/row",
     "pg/cluster",
     "pg/conn",
+    "pg/pool",
     "pg",
     // HTTP on the runtime's TCP.
     "http/date",

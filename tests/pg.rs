@@ -454,3 +454,159 @@ fn urls_from_the_environment_and_unix_sockets_connect() {
         assert_eq!(c.query_one("SELECT 1", &[]).unwrap().get::<i32>(0), 1);
     });
 }
+
+mod pool {
+    use super::*;
+    use yieldfrom::pg::{Pool, PoolOptions};
+
+    #[test]
+    fn ten_thousand_requests_on_an_exhausted_pool_are_served_in_order_or_refused_in_time() {
+        let Some(pg) = cluster() else { return };
+        let config = pg.config();
+        in_loop(move || {
+            let options = PoolOptions {
+                size: 2,
+                pipeline: 1,
+                queue: 5_000,
+                acquire_timeout: Duration::from_secs(1),
+            };
+            let pool = Pool::with_options(config, options);
+            pool.query("SELECT 1", &[]).unwrap(); // one connection open
+            let served = Rc::new(RefCell::new(Vec::new()));
+            let began = yieldfrom::now();
+            let tasks: Vec<_> = (0..10_000)
+                .map(|i: i32| {
+                    let (pool, served) = (pool.clone(), served.clone());
+                    spawn(Coro::new("request", move || {
+                        let got = pool.get().map(|c| {
+                            served.borrow_mut().push(i);
+                            c.query_one("SELECT $1::int4, pg_sleep(0.005)", &[&i])
+                                .unwrap()
+                                .get::<i32>(0)
+                        });
+                        (got, yieldfrom::now() - began)
+                    }))
+                })
+                .collect();
+            let (mut ok, mut full, mut late) = (0, 0, 0);
+            for (i, t) in tasks.into_iter().enumerate() {
+                match t.join() {
+                    (Ok(v), _) => {
+                        assert_eq!(v, i as i32);
+                        ok += 1;
+                    }
+                    (Err(Error::PoolFull), at) => {
+                        // Refused at once, and only past the queue's bound.
+                        assert!(i >= 5_000, "request {i} refused with room in line");
+                        assert!(at < Duration::from_secs(1), "refused late: {at:?}");
+                        full += 1;
+                    }
+                    (Err(Error::PoolTimeout), at) => {
+                        assert!(at < Duration::from_secs(3), "timed out late: {at:?}");
+                        late += 1;
+                    }
+                    (Err(e), _) => panic!("request {i}: {e}"),
+                }
+            }
+            assert_eq!(ok + full + late, 10_000);
+            assert!(
+                ok >= 2 && full >= 4_000 && late >= 1_000,
+                "{ok} {full} {late}"
+            );
+            // First come, first served.
+            let served = served.borrow();
+            assert!(served.windows(2).all(|w| w[0] < w[1]), "not in order");
+            assert!(Error::PoolFull.is_overload() && Error::PoolTimeout.is_overload());
+            assert_eq!(pool.waiting(), 0);
+        });
+    }
+
+    #[test]
+    fn a_pool_replaces_connections_after_the_server_comes_back() {
+        let Some(pg) = cluster() else { return };
+        let config = pg.config();
+        let pg = Rc::new(RefCell::new(pg));
+        let pg2 = pg.clone();
+        in_loop(move || {
+            let pool = Pool::with_options(
+                config.connect_timeout(Duration::from_secs(2)),
+                PoolOptions {
+                    size: 2,
+                    ..PoolOptions::default()
+                },
+            );
+            assert_eq!(pool.query_one("SELECT 1", &[]).unwrap().get::<i32>(0), 1);
+            let sleeper = {
+                let pool = pool.clone();
+                spawn(Coro::new("sleeper", move || {
+                    pool.query("SELECT pg_sleep(30)", &[])
+                }))
+            };
+            sleep(Duration::from_millis(100));
+            pg2.borrow_mut().kill();
+            // In flight on the dead connection: an error, not a hang.
+            assert!(sleeper.join().is_err());
+            // While it is down: errors at once, never a hang.
+            let e = pool.query("SELECT 1", &[]).unwrap_err();
+            assert!(!e.is_overload(), "{e}");
+            pg2.borrow_mut().restart().unwrap();
+            // Back: within the backoff, the pool reconnects.
+            let mut tries = 0;
+            let value = loop {
+                tries += 1;
+                match pool.query_one("SELECT 2", &[]) {
+                    Ok(row) => break row.get::<i32>(0),
+                    Err(_) if tries < 100 => sleep(Duration::from_millis(100)),
+                    Err(e) => panic!("the pool did not reconnect: {e}"),
+                }
+            };
+            assert_eq!(value, 2);
+            assert!(pool.open() >= 1);
+        });
+        drop(pg);
+    }
+
+    #[test]
+    fn a_pool_transaction_takes_a_connection_whole_and_others_use_the_rest() {
+        let Some(pg) = cluster() else { return };
+        let config = pg.config();
+        in_loop(move || {
+            let pool = Pool::with_options(
+                config,
+                PoolOptions {
+                    size: 2,
+                    ..PoolOptions::default()
+                },
+            );
+            pool.batch_execute("CREATE TABLE t (v int4)").unwrap();
+            // Open both connections.
+            let (a, b) = (pool.get().unwrap(), pool.get().unwrap());
+            drop((a, b));
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let (p, o) = (pool.clone(), order.clone());
+            let tx = spawn(Coro::new("tx", move || {
+                p.transaction(|tx| {
+                    tx.execute("INSERT INTO t VALUES (1)", &[])?;
+                    sleep(Duration::from_millis(200));
+                    o.borrow_mut().push("tx done");
+                    Ok(())
+                })
+            }));
+            sleep(Duration::from_millis(20));
+            // Not held up by the transaction, and not inside it.
+            let n: i64 = pool
+                .query_one("SELECT count(*) FROM t", &[])
+                .unwrap()
+                .get(0);
+            order.borrow_mut().push("query done");
+            tx.join().unwrap();
+            assert_eq!(n, 0);
+            assert_eq!(*order.borrow(), ["query done", "tx done"]);
+            let n: i64 = pool
+                .query_one("SELECT count(*) FROM t", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 1);
+        });
+    }
+}

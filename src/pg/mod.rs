@@ -38,11 +38,13 @@ mod cluster;
 mod config;
 mod conn;
 mod error;
+mod pool;
 mod row;
 
 pub use self::cluster::{SUPERUSER, TempCluster};
 pub use self::config::{Config, Host};
 pub use self::conn::{Client, Notification, Statement, Transaction};
 pub use self::error::{DbError, Error};
+pub use self::pool::{Pool, PoolOptions, PooledClient};
 pub use self::row::{Column, Row, RowIndex, SimpleIndex, SimpleRow};
 pub use postgres_types::{FromSql, ToSql, Type};
