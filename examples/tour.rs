@@ -35,6 +35,8 @@ mod ex08;
 mod ex09;
 #[path = "10_call_center.rs"]
 mod ex10;
+#[path = "11_users_api.rs"]
+mod ex11;
 #[path = "12_stackless_vs_stackful.rs"]
 mod ex12;
 #[path = "13_race_explorer.rs"]
@@ -55,7 +57,7 @@ fn main() {
         }
     }
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 13] = [
+    let chapters: [(&str, &str, fn()); 14] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -72,6 +74,7 @@ fn main() {
         ),
         ("09", "CPU-bound work belongs in to_thread", ex09::main),
         ("10", "the call centre", ex10::main),
+        ("11", "the users API: HTTP over PostgreSQL", ex11::demo),
         ("12", "stackless vs stackful, side by side", ex12::main),
         ("13", "a race, found by exploring schedules", ex13::main),
         (

@@ -52,6 +52,7 @@
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
 //! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
+//! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
 //! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
 //! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
 //! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |

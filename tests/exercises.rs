@@ -250,3 +250,28 @@ fn exercise_12_boxed_async_recursion() {
     }
     assert_eq!(stackless::run(down(0, 5)), 5);
 }
+
+#[test]
+fn exercise_11_three_slow_requests_overlap() {
+    use yieldfrom::http::{Request, Response, Router};
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (statuses, took) = lp.run(Coro::new("main", move || {
+        let router = Rc::new(Router::new().get("/slow", |_| {
+            sleep(secs(2));
+            Response::text("done")
+        }));
+        let statuses = gather((0..3).map(|_| {
+            let router = router.clone();
+            Coro::new("request", move || {
+                router.handle(Request::new("GET", "/slow")).status()
+            })
+        }));
+        (statuses, clock.time())
+    }));
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(
+        took, 2.0,
+        "each handler awaits in its own task: they overlap"
+    );
+}

@@ -622,6 +622,41 @@ fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
 }
 
 #[test]
+fn wrk_against_the_example_gets_only_2xx_and_no_socket_errors() {
+    let has_wrk = std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !has_wrk {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and wrk is not installed (apt-get install -y wrk)"
+        );
+        eprintln!("skipped: wrk is not installed");
+        return;
+    }
+    let (mut server, _lines, addr) = start_example();
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", "-c64", "-d2s", "--latency"])
+        .arg(format!("http://{addr}/plain"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let requests: u64 = report
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {report}"));
+    assert!(requests > 100, "{report}");
+    assert!(!report.contains("Non-2xx"), "{report}");
+    assert!(!report.contains("Socket errors"), "{report}");
+    // SAFETY: kill(2) on the child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
 fn slow_clients_are_cut_off_at_the_head_timeout_while_others_are_served() {
     // slowloris: many connections sending a head one byte at a time.
     let s = start(Config::default().head_timeout(Duration::from_millis(300)));

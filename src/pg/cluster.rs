@@ -16,6 +16,9 @@ pub const SUPERUSER: &str = "yieldfrom";
 ///
 /// Starting it blocks (initdb, then the server's start, a second or two):
 /// call it before the loop runs, or in [`to_thread`](crate::to_thread).
+/// The server is also stopped if the thread that started it exits (so a
+/// killed test run leaves no server behind): keep a cluster on the thread
+/// that started it.
 /// PostgreSQL refuses to run as root; started as root, it runs as the
 /// `postgres` user if there is one, else as `nobody`.
 pub struct TempCluster {
@@ -127,8 +130,24 @@ impl TempCluster {
 
     fn start_server(&mut self) -> io::Result<()> {
         let log = std::fs::File::create(self.dir.join("server.log"))?;
-        let child = self
-            .command("postgres")
+        let mut command = self.command("postgres");
+        {
+            use std::os::unix::process::CommandExt;
+            // If the thread that started us dies (a test binary killed at
+            // its timeout), the server goes too, rather than outliving
+            // everyone who knew its pid.
+            let die_with_parent = || {
+                // SAFETY: PR_SET_PDEATHSIG takes a signal number and changes
+                // only this (child) process's death signal.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) };
+                Ok(())
+            };
+            // SAFETY: the hook runs in the forked child before exec and
+            // calls only prctl(2), which is async-signal-safe, allocates
+            // nothing and touches no lock.
+            unsafe { command.pre_exec(die_with_parent) };
+        }
+        let child = command
             .arg("-D")
             .arg(self.data())
             .stdin(Stdio::null())
