@@ -98,7 +98,8 @@ struct Slot {
 impl Slot {
     fn new() -> Rc<Slot> {
         Rc::new(Slot {
-            messages: RefCell::new(Vec::new()),
+            // Bind, a few rows, the command's end, ReadyForQuery.
+            messages: RefCell::new(Vec::with_capacity(16)),
             outcome: RefCell::new(None),
             waker: RefCell::new(None),
             abandoned: Cell::new(false),
@@ -597,12 +598,11 @@ impl Inner {
                 params.len()
             )));
         }
-        let mut out = BytesMut::new();
-        let formats: Vec<i16> = params
+        let mut out = BytesMut::with_capacity(64 + 16 * params.len());
+        let formats = params
             .iter()
             .zip(types)
-            .map(|(p, t)| p.encode_format(t) as i16)
-            .collect();
+            .map(|(p, t)| p.encode_format(t) as i16);
         let mut which = 0;
         let bound = frontend::bind(
             "",
@@ -762,8 +762,9 @@ impl Inner {
 
 /// The reader task: cuts the server's stream into messages.
 fn read_loop(inner: Rc<Inner>, mut buf: BytesMut) {
+    let mut scratch = vec![0u8; 16 * 1024];
     let why = loop {
-        match next_message(&inner.stream, &mut buf) {
+        match next_message(&inner.stream, &mut buf, &mut scratch) {
             Ok(message) => {
                 if let Err(e) = inner.dispatch(message) {
                     break e;
@@ -811,8 +812,10 @@ fn write_loop(inner: Rc<Inner>) {
     }
 }
 
-/// Reads until `buf` holds a whole message, and takes it off.
-fn next_message(stream: &Stream, buf: &mut BytesMut) -> Result<Message, Error> {
+/// Reads until `buf` holds a whole message, and takes it off. Bytes are
+/// read into `scratch` (zeroed once, reused) and appended: a read into the
+/// buffer's own spare room would have to zero it first, every time.
+fn next_message(stream: &Stream, buf: &mut BytesMut, scratch: &mut [u8]) -> Result<Message, Error> {
     loop {
         if buf.len() >= 5 {
             let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
@@ -825,28 +828,14 @@ fn next_message(stream: &Stream, buf: &mut BytesMut) -> Result<Message, Error> {
                 return Ok(m);
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(8192);
-        }
-        let room = buf.spare_capacity_mut();
-        // Zeroing the room once is the price of reading with a safe slice.
-        let room_len = room.len();
-        let start = buf.len();
-        buf.resize(start + room_len, 0);
-        let n = match stream.read(&mut buf[start..]) {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e.into());
-            }
-        };
-        buf.truncate(start + n);
+        let n = stream.read(scratch)?;
         if n == 0 {
             return Err(Error::Io(std::sync::Arc::new(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection",
             ))));
         }
+        buf.extend_from_slice(&scratch[..n]);
     }
 }
 
@@ -981,12 +970,13 @@ fn startup(
             Error::Config("the server asks for a password and none was given".into())
         })
     };
+    let mut scratch = [0u8; 1024];
     let mut scram: Option<sasl::ScramSha256> = None;
     let mut server_params = HashMap::new();
     let mut backend_pid = 0;
     loop {
         out.clear();
-        match next_message(stream, buf)? {
+        match next_message(stream, buf, &mut scratch)? {
             Message::AuthenticationOk => {}
             Message::AuthenticationCleartextPassword => {
                 frontend::password_message(password()?.as_bytes(), &mut out)?;

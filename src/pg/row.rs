@@ -42,28 +42,30 @@ impl Column {
 /// ```
 pub struct Row {
     columns: Rc<[Column]>,
+    /// The values, each a length and its bytes, found again on each `get`
+    /// (a row has a handful of columns: a walk is cheaper than a `Vec`).
     body: DataRowBody,
-    ranges: Vec<Option<Range<usize>>>,
 }
 
 impl Row {
     pub(crate) fn new(columns: Rc<[Column]>, body: DataRowBody) -> Result<Row, Error> {
-        let ranges: Vec<_> = body
+        // Checked whole once, so that `range` cannot fail later.
+        let values = body
             .ranges()
-            .collect()
+            .count()
             .map_err(|e| Error::protocol(format!("a malformed data row: {e}")))?;
-        if ranges.len() != columns.len() {
+        if values != columns.len() {
             return Err(Error::protocol(format!(
-                "a data row of {} values for {} columns",
-                ranges.len(),
+                "a data row of {values} values for {} columns",
                 columns.len()
             )));
         }
-        Ok(Row {
-            columns,
-            body,
-            ranges,
-        })
+        Ok(Row { columns, body })
+    }
+
+    /// Where value `i` is in the body (`None`: NULL).
+    fn range(&self, i: usize) -> Option<Range<usize>> {
+        self.body.ranges().nth(i).ok().flatten().flatten()
     }
 
     /// The row's columns.
@@ -73,12 +75,12 @@ impl Row {
 
     /// How many values the row has.
     pub fn len(&self) -> usize {
-        self.ranges.len()
+        self.columns.len()
     }
 
     /// Whether the row has no values.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.columns.is_empty()
     }
 
     /// The value of column `idx` (a position or a name) as `T`.
@@ -108,7 +110,7 @@ impl Row {
                 std::any::type_name::<T>()
             )));
         }
-        let raw = self.ranges[i].clone().map(|r| &self.body.buffer()[r]);
+        let raw = self.range(i).map(|r| &self.body.buffer()[r]);
         T::from_sql_nullable(&column.type_, raw)
             .map_err(|e| Error::Conversion(format!("column '{}': {e}", column.name)))
     }
@@ -117,8 +119,9 @@ impl Row {
 impl std::fmt::Debug for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut m = f.debug_map();
-        for (c, r) in self.columns.iter().zip(&self.ranges) {
-            match r {
+        for (i, c) in self.columns.iter().enumerate() {
+            let r = self.range(i);
+            match &r {
                 None => m.entry(&c.name, &"NULL"),
                 Some(r) => m.entry(&c.name, &format_args!("<{} bytes>", r.len())),
             };

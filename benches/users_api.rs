@@ -1,0 +1,434 @@
+//! `cargo bench --bench users_api`: the tutorial's endpoint, `GET /users`
+//! (the ten rows of the users table as JSON), on yieldfrom (`http` +
+//! `pg::Pool`) and on tokio current_thread + hyper 1 + tokio-postgres, over
+//! the same PostgreSQL (a private cluster this bench starts), with the same
+//! pool size (8 connections), in the same run.
+//!
+//! Each server runs in a child process (this binary with `--server
+//! ours|peer`) pinned to core 0; wrk (one thread, `--latency`) is pinned to
+//! core 1; PostgreSQL shares the machine unpinned. Scenarios: 100 and 1,000
+//! connections, and 10,000 connections of which 256 are active (9,744 idle
+//! keep-alive connections held open by this process while wrk drives 256).
+//! Each: a 2 s warm-up, then 10 s measured; three rounds, the servers taking
+//! turns at going first; one line per scenario, medians over the rounds:
+//!
+//! `BENCH name=users_c<N> ours_rps=<r> peer_rps=<r> rps_ratio=<ours/peer>
+//! p99_ms=<ours> peer_p99_ms=<peer> cpu_ratio=<our CPU per request / peer's> rounds=3`
+//!
+//! Then the tutorial's own stack, FastAPI + uvicorn + asyncpg
+//! (`benches/python/users_api.py`, one round, when those import):
+//! `BENCH name=users_python_c<N> ours_rps=<r> python_rps=<r> ratio=<ours/python>`.
+//!
+//! Needs `wrk`, `taskset` and PostgreSQL (`initdb`/`postgres`); fails at
+//! once, saying so, when one is missing. Loopback only; every run bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::{median, raise_fd_limit};
+
+const WINDOW: &str = "10s";
+const ROUNDS: usize = 3;
+const POOL: usize = 8;
+const SQL: &str = "SELECT id, name, email FROM users ORDER BY id";
+
+/// A scenario: wrk's connections, and idle ones held beside them.
+#[derive(Clone, Copy)]
+struct Scenario {
+    name: &'static str,
+    active: usize,
+    idle: usize,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        name: "users_c100",
+        active: 100,
+        idle: 0,
+    },
+    Scenario {
+        name: "users_c1000",
+        active: 1_000,
+        idle: 0,
+    },
+    Scenario {
+        name: "users_c10000_active256",
+        active: 256,
+        idle: 9_744,
+    },
+];
+
+fn ours(addr: &'static str, url: String) {
+    use yieldfrom::http::{self, Config, Response, Router};
+    use yieldfrom::pg::{Pool, PoolOptions};
+    yieldfrom::run(yieldfrom::Coro::new("bench server", move || {
+        let config: yieldfrom::pg::Config = url.parse().unwrap();
+        let pool = Pool::with_options(
+            config,
+            PoolOptions {
+                size: POOL,
+                pipeline: std::env::var("PIPELINE")
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(16),
+                ..PoolOptions::default()
+            },
+        );
+        let router = Router::new().get("/users", move |_| match pool.query(SQL, &[]) {
+            Ok(rows) => {
+                let users: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.get::<i32>(0),
+                            "name": r.get::<&str>(1),
+                            "email": r.get::<&str>(2),
+                        })
+                    })
+                    .collect();
+                Response::json(&serde_json::Value::Array(users))
+            }
+            Err(e) if e.is_overload() => Response::text("busy").with_status(503),
+            Err(e) => Response::text(e.to_string()).with_status(500),
+        });
+        let config = Config::default()
+            .max_connections(20_000)
+            .max_in_flight(20_000)
+            .keep_alive_timeout(Duration::from_secs(120));
+        let server = http::serve_with(addr, router, config).unwrap();
+        println!("{}", server.local_addr());
+        let _ = yieldfrom::to_thread(|| std::io::stdin().read_line(&mut String::new()));
+        server.shutdown(Duration::from_secs(1));
+    }));
+}
+
+fn peer(addr: &str, url: String) {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use std::rc::Rc;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut clients = Vec::new();
+        for _ in 0..POOL {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::task::spawn_local(connection);
+            let statement = client.prepare(SQL).await.unwrap();
+            clients.push((client, statement));
+        }
+        let clients = Rc::new(clients);
+        let next = Rc::new(std::cell::Cell::new(0usize));
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        tokio::task::spawn_blocking(|| {
+            let _ = std::io::stdin().read_line(&mut String::new());
+            std::process::exit(0);
+        });
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (clients, next) = (clients.clone(), next.clone());
+            tokio::task::spawn_local(async move {
+                let service = service_fn(move |_req| {
+                    let (clients, next) = (clients.clone(), next.clone());
+                    async move {
+                        let i = next.get();
+                        next.set((i + 1) % clients.len());
+                        let (client, statement) = &clients[i];
+                        let rows = client.query(statement, &[]).await.unwrap();
+                        let users: Vec<serde_json::Value> = rows
+                            .iter()
+                            .map(|r| {
+                                serde_json::json!({
+                                    "id": r.get::<_, i32>(0),
+                                    "name": r.get::<_, &str>(1),
+                                    "email": r.get::<_, &str>(2),
+                                })
+                            })
+                            .collect();
+                        let body = serde_json::Value::Array(users).to_string();
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .header("Content-Type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// User + system CPU time of `pid`, in seconds.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let mut fields = after_name.split(' ');
+    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
+    let stime: f64 = fields.next().unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (utime + stime) / ticks
+}
+
+fn start(kind: &str, url: &str) -> (Child, String) {
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--server", kind, "--db", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("taskset is installed");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
+/// A latency in wrk's units (`1.23ms`, `850.00us`, `1.02s`), in ms.
+fn ms(text: &str) -> f64 {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap() * scale
+}
+
+/// wrk on `/users` at `conns` for `duration`: (requests, seconds, p99 ms).
+fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64, f64) {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1", "--latency"])
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{duration}"))
+        .arg(format!("http://{addr}/users"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {text}");
+    assert!(
+        !text.contains("Non-2xx"),
+        "the server answered errors:\n{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    let mut words = line.split_whitespace();
+    let requests: f64 = words.next().unwrap().parse().unwrap();
+    let secs: f64 = words
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(',')
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| ms(v.trim()))
+        .unwrap_or(f64::NAN);
+    (requests, secs, p99)
+}
+
+/// Keep-alive connections that have had one request answered, then idle.
+fn hold_idle(addr: &str, n: usize) -> Vec<std::net::TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET /users HTTP/1.1\r\nHost: b\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Head and the 10-row body: until the JSON array closes.
+            while !got.ends_with(b"]") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "the server closed an idle connection");
+                got.extend_from_slice(&buf[..n]);
+            }
+            c
+        })
+        .collect()
+}
+
+/// (req/s, p99 ms, CPU s per request) of one server in `scenario`.
+fn measure(kind: &str, url: &str, scenario: Scenario) -> (f64, f64, f64) {
+    let (mut child, addr) = start(kind, url);
+    let idle = hold_idle(&addr, scenario.idle);
+    wrk(&addr, scenario.active, "2s");
+    let before = cpu_s(child.id());
+    let (requests, secs, p99) = wrk(&addr, scenario.active, WINDOW);
+    let cpu = cpu_s(child.id()) - before;
+    drop(idle);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (requests / secs, p99, cpu / requests)
+}
+
+/// FastAPI + uvicorn + asyncpg at `conns`, if they import; req/s.
+fn python(url: &str, conns: usize) -> Option<f64> {
+    let ok = Command::new("python3")
+        .args(["-c", "import fastapi, uvicorn, asyncpg"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/users_api.py");
+    let mut child = Command::new("taskset")
+        .args(["-c", "0", "python3", script, &port.to_string(), url])
+        .spawn()
+        .ok()?;
+    let addr = format!("127.0.0.1:{port}");
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let result = up.then(|| {
+        wrk(&addr, conns, "2s");
+        let (requests, secs, _) = wrk(&addr, conns, WINDOW);
+        requests / secs
+    });
+    // SAFETY: kill(2) on the child this bench started, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    result
+}
+
+/// Seeds the users table (ten rows) in the cluster's `postgres` database.
+fn seed(config: yieldfrom::pg::Config) {
+    yieldfrom::run(yieldfrom::Coro::new("seed", move || {
+        let client = yieldfrom::pg::Client::connect(&config).unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text NOT NULL UNIQUE);
+                 INSERT INTO users (name, email)
+                 SELECT 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 10) g",
+            )
+            .unwrap();
+    }));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--server") {
+        raise_fd_limit();
+        let url = args[args.iter().position(|a| a == "--db").unwrap() + 1].clone();
+        match args[at + 1].as_str() {
+            "ours" => ours("127.0.0.1:0", url),
+            "peer" => peer("127.0.0.1:0", url),
+            other => panic!("unknown server {other}"),
+        }
+        return;
+    }
+    for tool in ["wrk", "taskset"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "the users_api bench needs `{tool}` (apt-get install -y wrk util-linux)"
+        );
+    }
+    assert!(
+        yieldfrom::pg::TempCluster::available(),
+        "the users_api bench needs PostgreSQL (apt-get install -y postgresql)"
+    );
+    raise_fd_limit();
+    let cluster = yieldfrom::pg::TempCluster::start().expect("a private PostgreSQL cluster");
+    seed(cluster.tcp_config());
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/postgres",
+        yieldfrom::pg::SUPERUSER,
+        cluster.port()
+    );
+    let only: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut ours_at = Vec::new();
+    for scenario in SCENARIOS {
+        if !only.is_empty() && !only.iter().any(|o| scenario.name.contains(o)) {
+            continue;
+        }
+        let (mut o_rps, mut p_rps, mut ratio, mut o_p99, mut p_p99, mut cpu) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for round in 0..ROUNDS {
+            let (o, p) = if round % 2 == 0 {
+                let o = measure("ours", &url, scenario);
+                (o, measure("peer", &url, scenario))
+            } else {
+                let p = measure("peer", &url, scenario);
+                (measure("ours", &url, scenario), p)
+            };
+            o_rps.push(o.0);
+            p_rps.push(p.0);
+            ratio.push(o.0 / p.0);
+            o_p99.push(o.1);
+            p_p99.push(p.1);
+            cpu.push(o.2 / p.2);
+        }
+        let ours_rps = median(&mut o_rps);
+        ours_at.push((scenario, ours_rps));
+        println!(
+            "BENCH name={} ours_rps={:.0} peer_rps={:.0} rps_ratio={:.3} p99_ms={:.2} peer_p99_ms={:.2} cpu_ratio={:.3} rounds={ROUNDS}",
+            scenario.name,
+            ours_rps,
+            median(&mut p_rps),
+            median(&mut ratio),
+            median(&mut o_p99),
+            median(&mut p_p99),
+            median(&mut cpu),
+        );
+    }
+    for (scenario, ours_rps) in ours_at {
+        if scenario.idle > 0 {
+            continue;
+        }
+        match python(&url, scenario.active) {
+            Some(py) => println!(
+                "BENCH name=users_python_c{} ours_rps={ours_rps:.0} python_rps={py:.0} ratio={:.1}",
+                scenario.active,
+                ours_rps / py
+            ),
+            None => println!(
+                "BENCH name=users_python_c{} skipped=fastapi_uvicorn_asyncpg_not_installed",
+                scenario.active
+            ),
+        }
+    }
+    drop(cluster);
+}
