@@ -178,21 +178,19 @@ impl Store {
     }
 }
 
-/// The answer to a store error: 409, 503 when the pool is overloaded
-/// (its line is full or its deadline passed), else 500.
+/// The answer to a store error: 409 for a taken email; else the http
+/// module's answer to a database error (503 when the pool is overloaded,
+/// its line full or its deadline passed; 500 otherwise, logged here).
 fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::Conflict => {
             Response::json(&json!({"detail": "a user with this email exists"})).with_status(409)
         }
-        StoreError::Db(e) if e.is_overload() => {
-            Response::json(&json!({"detail": "the database is busy; try again"}))
-                .with_status(503)
-                .with_static_header("Retry-After", "1")
-        }
         StoreError::Db(e) => {
-            eprintln!("users api: {e}");
-            Response::json(&json!({"detail": "database error"})).with_status(500)
+            if !e.is_overload() {
+                eprintln!("users api: {e}");
+            }
+            Response::from(e)
         }
     }
 }

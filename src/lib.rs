@@ -155,7 +155,10 @@
 //! 7. **Built on the loop.** `awaitable.rs` ([`yield_from`]), `time.rs`
 //!    ([`sleep`], [`timeout`]), `threads.rs` ([`to_thread`]),
 //!    [`combinators`], [`sync`], [`net`], and [`debug`]'s explorer.
-//! 8. **The twin.** [`stackless`], the same ideas on Rust's `async`/`await`.
+//! 8. **Protocols on the sockets.** `pg/` ([`pg`]: PostgreSQL's client,
+//!    its pipelined connection and pool) and `http/` ([`http`]: the
+//!    HTTP/1.1 server), each on the runtime's own TCP.
+//! 9. **The twin.** [`stackless`], the same ideas on Rust's `async`/`await`.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![warn(
     clippy::undocumented_unsafe_blocks,

@@ -135,6 +135,36 @@ impl Response {
 }
 
 /// The reason phrase of a status code (RFC 9110 §15).
+/// A PostgreSQL error as an answer: 503 with `Retry-After: 1` when the
+/// pool is overloaded (its line full, or its deadline passed), else 500.
+/// The body is JSON `{"detail": ...}`; a server error's text is not
+/// shown to the client (it can name tables and values), only its SQLSTATE.
+///
+/// ```
+/// use yieldfrom::http::Response;
+/// use yieldfrom::pg::Error;
+/// let busy = Response::from(Error::PoolTimeout);
+/// assert_eq!((busy.status(), busy.header("retry-after")), (503, Some("1")));
+/// assert_eq!(Response::from(Error::Closed).status(), 500);
+/// ```
+#[cfg(feature = "pg")]
+impl From<crate::pg::Error> for Response {
+    fn from(e: crate::pg::Error) -> Response {
+        if e.is_overload() {
+            return Response::json(
+                &serde_json::json!({"detail": "the database is busy; try again"}),
+            )
+            .with_status(503)
+            .with_static_header("Retry-After", "1");
+        }
+        let detail = match e.code() {
+            Some(code) => format!("database error (SQLSTATE {code})"),
+            None => "database unavailable".to_string(),
+        };
+        Response::json(&serde_json::json!({ "detail": detail })).with_status(500)
+    }
+}
+
 pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
