@@ -6,12 +6,20 @@
 //! ours|hyper`) pinned to core 0; wrk (one thread) is pinned to core 1 and
 //! runs for 10 s at 100, 1,000 and 10,000 connections, after a 2 s warm-up.
 //! The server's CPU (user + system, from `/proc/<pid>/stat`) is read at the
-//! start and the end of the measured window. Three rounds per connection
+//! start and the end of the measured window. Five rounds per connection
 //! count, the servers taking turns at going first; one line per count, the
 //! medians over the rounds:
 //!
 //! `BENCH name=http_plain_c<N> ours_rps=<r> hyper_rps=<r> rps_ratio=<ours/hyper>
-//! cpu_ratio=<our server CPU per request / hyper's> rounds=3`
+//! cpu_ratio=<our server CPU per request / hyper's> rounds=5`
+//!
+//! Then memory: 5,000 and 10,000 keep-alive connections, each after one
+//! request, held idle; the server's resident memory (`VmRSS`) before and
+//! after, per connection:
+//!
+//! `BENCH name=http_idle_conn_bytes conns=<N> ours=<bytes> hyper=<bytes>`
+//!
+//! (`cargo bench --bench http -- memory` runs only that part.)
 //!
 //! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
 //! saying so, when either is missing. Loopback only; every run is bounded.
@@ -28,7 +36,7 @@ use common::{median, raise_fd_limit};
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
 /// Rounds per connection count (each: both servers, in alternating order).
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn ours(addr: &'static str) {
     use yieldfrom::http::{self, Config, Response, Router};
@@ -36,7 +44,10 @@ fn ours(addr: &'static str) {
         let router = Router::new().get("/plain", |_| {
             Response::json(&serde_json::json!({"message": "hello"}))
         });
-        let config = Config::default().max_connections(20_000);
+        // Idle connections are held for the memory figure: no idle timeout in the way.
+        let config = Config::default()
+            .max_connections(20_000)
+            .keep_alive_timeout(Duration::from_secs(120));
         let server = http::serve_with(addr, router, config).unwrap();
         println!("{}", server.local_addr());
         // Until the parent closes our stdin.
@@ -149,6 +160,49 @@ fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64) {
     (requests, secs)
 }
 
+/// Resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024.0
+}
+
+/// Resident bytes per idle keep-alive connection (after one request each).
+fn idle_bytes(kind: &str, conns: usize) -> f64 {
+    use std::io::{Read, Write};
+    let (mut child, addr) = start(kind);
+    // Warm: the server's own start-up allocations are not the connections'.
+    wrk(&addr, 10, "1s");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss(child.id());
+    let held: Vec<std::net::TcpStream> = (0..conns)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /plain HTTP/1.1\r\nHost: b\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b"}") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss(child.id());
+    drop(held);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (after - before) / conns as f64
+}
+
 /// Requests per second and CPU seconds per request of one server at `conns`.
 fn measure(kind: &str, conns: usize) -> (f64, f64) {
     let (mut child, addr) = start(kind);
@@ -185,9 +239,10 @@ fn main() {
         }
     }
     raise_fd_limit();
+    let memory_only = args.iter().any(|a| a == "memory");
     let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
     for conns in CONNECTIONS {
-        if !only.is_empty() && !only.contains(&conns) {
+        if memory_only || (!only.is_empty() && !only.contains(&conns)) {
             continue;
         }
         // Rounds alternate which server goes first; medians over rounds.
@@ -213,5 +268,14 @@ fn main() {
             median(&mut rps_ratio),
             median(&mut cpu_ratio)
         );
+    }
+    if only.is_empty() {
+        for conns in [5_000, 10_000] {
+            println!(
+                "BENCH name=http_idle_conn_bytes conns={conns} ours={:.0} hyper={:.0}",
+                idle_bytes("ours", conns),
+                idle_bytes("hyper", conns)
+            );
+        }
     }
 }

@@ -29,6 +29,13 @@ use crate::suspend::WakeToken;
 pub(crate) struct Side {
     /// Whether an event came since the last `WouldBlock` cleared it.
     pub(crate) ready: bool,
+    /// A stream read came back short since the last event: the kernel's
+    /// buffer was empty then, and no byte has come since (it would have
+    /// brought an event), so the next read can wait without trying.
+    pub(crate) drained: bool,
+    /// The peer closed its side (or the socket failed): a read may end the
+    /// stream at any time, so a short read says nothing of what is left.
+    pub(crate) hung_up: bool,
     /// Tasks waiting for this direction (usually one; all are woken).
     pub(crate) waiters: Waiters,
 }
@@ -154,6 +161,8 @@ impl Reactor {
         // done in place: no allocation per event.
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             slot.read.ready = true;
+            slot.read.drained = false;
+            slot.read.hung_up |= event.is_read_closed() || event.is_error();
             slot.read.waiters.drain().for_each(&mut wake);
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {

@@ -731,3 +731,47 @@ fn dropped_children_are_reaped_and_can_be_killed_on_drop() {
         );
     }
 }
+
+#[test]
+fn the_end_of_a_stream_that_comes_with_its_last_bytes_is_read_at_once() {
+    // A short read lets the next read wait for an event without a system
+    // call; but an end of stream that arrived with those bytes brings no
+    // event of its own, and must still be read (not waited for).
+    let got = run(coro("main", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = spawn(coro("client", move || {
+            yieldfrom::to_thread(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                for round in 0..20 {
+                    c.write_all(format!("round {round};").as_bytes()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                c.write_all(b"bye").unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+            })
+        }));
+        let (stream, _) = listener.accept().unwrap();
+        // Let the last bytes and the end arrive together before reading.
+        sleep(Duration::from_millis(100));
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        let ended = timeout(Duration::from_secs(5), || {
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        client.join();
+        assert!(
+            ended.is_ok(),
+            "the end of the stream was waited for, not read"
+        );
+        String::from_utf8(all).unwrap()
+    }));
+    assert!(got.ends_with("round 19;bye"), "{got}");
+}

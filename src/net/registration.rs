@@ -82,6 +82,65 @@ impl Registration {
         }
     }
 
+    /// A read of a byte stream into `len` bytes of room: as [`io`](Self::io),
+    /// and a read that comes back shorter than `len` marks the side
+    /// drained, so that the next read waits for an event at once instead
+    /// of making a system call that would only say `WouldBlock` (tokio's
+    /// optimisation: on a stream socket, a short read means the kernel's
+    /// buffer is empty; any byte that comes later brings an event, which
+    /// clears the mark). Not for datagrams, whose reads are short anyway.
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        loop {
+            if self.is_drained() {
+                self.park(Direction::Read)?;
+                continue;
+            }
+            match op() {
+                Ok(n) => {
+                    self.note_read(n, len);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.park(Direction::Read)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// As [`read_stream`](Self::read_stream) without waiting: `WouldBlock`
+    /// at once, with no system call, while the side is drained.
+    pub(crate) fn try_read_stream(
+        &self,
+        len: usize,
+        op: impl FnOnce() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.is_drained() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = op()?;
+        self.note_read(n, len);
+        Ok(n)
+    }
+
+    /// Drained, and not hung up: an end of stream that came with the last
+    /// bytes brings no further event, and only a read finds it.
+    fn is_drained(&self) -> bool {
+        self.with_side(Direction::Read, |side| side.drained && !side.hung_up)
+            .unwrap_or(false)
+    }
+
+    /// A read of `n` bytes into `len`: short (and not the end of the
+    /// stream) means drained.
+    fn note_read(&self, n: usize, len: usize) {
+        if n > 0 && n < len {
+            self.with_side(Direction::Read, |side| side.drained = true);
+        }
+    }
+
     /// Suspends until an event for `dir` arrives (returns at once if one
     /// arrived since the flag was last cleared).
     pub(crate) fn wait(&self, dir: Direction) -> io::Result<()> {

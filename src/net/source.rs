@@ -53,6 +53,28 @@ impl<S: Source> Io<S> {
         self.registration.io(dir, || op(&self.source))
     }
 
+    /// A byte stream's read (see `Registration::read_stream`): a short read
+    /// lets the next one wait without a system call.
+    pub(crate) fn read_stream(
+        &self,
+        buf: &mut [u8],
+        mut op: impl FnMut(&S, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let len = buf.len();
+        self.registration.read_stream(len, || op(&self.source, buf))
+    }
+
+    /// A byte stream's read that does not wait: `WouldBlock` if nothing.
+    pub(crate) fn try_read_stream(
+        &self,
+        buf: &mut [u8],
+        op: impl FnOnce(&S, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let len = buf.len();
+        self.registration
+            .try_read_stream(len, || op(&self.source, buf))
+    }
+
     /// Suspends until the next readiness event in `dir`; call it only right
     /// after an operation on the source returned `WouldBlock` (the contract
     /// above: no edge can be pending then).

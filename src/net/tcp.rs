@@ -61,12 +61,12 @@ impl TcpStream {
 
     /// Reads some bytes; `Ok(0)` is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| sys::recv(s, buf))
+        self.io.read_stream(buf, sys::recv)
     }
 
     /// Reads what the kernel has, without waiting: `WouldBlock` if nothing.
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::recv(self.io.get_ref(), buf)
+        self.io.try_read_stream(buf, sys::recv)
     }
 
     /// Writes what the kernel takes, without waiting: `WouldBlock` if nothing.

@@ -34,7 +34,7 @@ impl UnixStream {
 
     /// Reads some bytes; `Ok(0)` is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Direction::Read, |s| sys::recv(s, buf))
+        self.io.read_stream(buf, sys::recv)
     }
 
     /// Writes some bytes.
