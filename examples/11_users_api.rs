@@ -29,6 +29,8 @@
 //!
 //! `cargo run --release --example 11_users_api -- --addr 127.0.0.1:8000`,
 //! then `curl http://127.0.0.1:8000/users`. Ctrl-C stops it gracefully.
+//! `--loops N` runs N loops on N threads, each with its own listener on the
+//! port (`SO_REUSEPORT`) and its own pool: one per core.
 //!
 //! Expected output (the first line depends on the machine):
 //! ```text
@@ -39,6 +41,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -279,11 +282,43 @@ fn router(store: Rc<Store>) -> Router {
         })
 }
 
-/// The store this machine offers, the cluster behind it if we started one,
-/// and the line that says which.
-fn open_store(memory: bool) -> (Store, Option<TempCluster>, String) {
+/// Where the data lives, as a description every loop can open its own
+/// store from (a pool is a loop's own: its sockets belong to that loop).
+enum Backend {
+    Postgres(pg::Config),
+    Memory,
+}
+
+impl Backend {
+    /// This loop's store.
+    fn open(&self) -> Store {
+        match self {
+            Backend::Postgres(config) => Store::Pg(Pool::new(config.clone())),
+            Backend::Memory => {
+                let users = SEED
+                    .iter()
+                    .zip(1..)
+                    .map(|((name, email), id)| User {
+                        id,
+                        name: name.to_string(),
+                        email: email.to_string(),
+                    })
+                    .collect();
+                Store::Memory(RefCell::new(users))
+            }
+        }
+    }
+}
+
+/// The backend this machine offers, the cluster behind it if we started
+/// one, and the line that says which.
+fn open_backend(memory: bool) -> (Backend, Option<TempCluster>, String) {
     if memory {
-        return memory_store("an in-memory table (--memory)");
+        return (
+            Backend::Memory,
+            None,
+            "backend: an in-memory table (--memory)".into(),
+        );
     }
     if let Some(config) = pg::Config::from_env() {
         let config = config.unwrap_or_else(|e| {
@@ -295,36 +330,19 @@ fn open_store(memory: bool) -> (Store, Option<TempCluster>, String) {
             describe(&config),
             config.get_port()
         );
-        return (Store::Pg(Pool::new(config)), None, line);
+        return (Backend::Postgres(config), None, line);
     }
     if TempCluster::available() {
         match TempCluster::start() {
             Ok(cluster) => {
-                let pool = Pool::new(cluster.config());
                 let line = "backend: a private PostgreSQL cluster (throwaway: a temp directory, stopped on exit)".to_string();
-                return (Store::Pg(pool), Some(cluster), line);
+                return (Backend::Postgres(cluster.config()), Some(cluster), line);
             }
             Err(e) => eprintln!("could not start a private PostgreSQL cluster: {e}"),
         }
     }
-    memory_store("an in-memory table (no DATABASE_URL, and PostgreSQL is not installed)")
-}
-
-fn memory_store(why: &str) -> (Store, Option<TempCluster>, String) {
-    let users = SEED
-        .iter()
-        .zip(1..)
-        .map(|((name, email), id)| User {
-            id,
-            name: name.to_string(),
-            email: email.to_string(),
-        })
-        .collect();
-    (
-        Store::Memory(RefCell::new(users)),
-        None,
-        format!("backend: {why}"),
-    )
+    let line = "backend: an in-memory table (no DATABASE_URL, and PostgreSQL is not installed)";
+    (Backend::Memory, None, line.into())
 }
 
 fn describe(config: &pg::Config) -> String {
@@ -337,34 +355,76 @@ fn describe(config: &pg::Config) -> String {
 #[allow(dead_code)] // the tour includes this file for `demo` only
 pub fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args
-        .iter()
-        .position(|a| a == "--addr")
-        .and_then(|at| args.get(at + 1))
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:8000".to_string());
-    let memory = args.iter().any(|a| a == "--memory");
-    // The cluster (if any) is started before the loop and stopped after it.
-    let (store, cluster, line) = open_store(memory);
-    println!("{line}");
-    run(Coro::new("main", move || {
-        let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
-        if let Err(e) = store.prepare() {
-            eprintln!("cannot set up the users table: {e}");
-            return;
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|at| args.get(at + 1))
+            .cloned()
+    };
+    let addr = flag("--addr").unwrap_or_else(|| "127.0.0.1:8000".to_string());
+    let loops: usize = match flag("--loops").map(|n| n.parse()) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            eprintln!("--loops takes a number of loops, 1 or more");
+            std::process::exit(2);
         }
-        let server = match http::serve(addr.as_str(), router(Rc::new(store))) {
-            Ok(server) => server,
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e}");
-                return;
+    };
+    let memory = args.iter().any(|a| a == "--memory");
+    // The cluster (if any) is started before the loops and stopped after
+    // them, on this thread.
+    let (backend, cluster, mut line) = open_backend(memory);
+    if loops > 1 && matches!(backend, Backend::Memory) {
+        line.push_str(" (one per loop: they do not share writes)");
+    }
+    println!("{line}");
+    // One port for every loop: reserved, then each loop binds it with
+    // SO_REUSEPORT (a single loop binds it the same way).
+    let port = yieldfrom::net::reserve_port(addr.as_str()).unwrap_or_else(|e| {
+        eprintln!("cannot listen on {addr}: {e}");
+        std::process::exit(1);
+    });
+    let addr = port.addr();
+    // The table, once, before the loops start (two loops creating it at
+    // once would race in PostgreSQL's catalog).
+    if let Err(e) = run(Coro::new("setup", {
+        let store = backend.open();
+        move || store.prepare()
+    })) {
+        eprintln!("cannot set up the users table: {e}");
+        std::process::exit(1);
+    }
+    let backend = Arc::new(backend);
+    let bound = Arc::new(Barrier::new(loops));
+    let cancelled = yieldfrom::run_loops(loops, move |_| {
+        let (backend, bound) = (backend.clone(), bound.clone());
+        Coro::new("main", move || {
+            let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
+            let store = backend.open();
+            let config = http::Config::default().reuse_port(true);
+            let server =
+                http::serve_with(addr, router(Rc::new(store)), config).unwrap_or_else(|e| {
+                    eprintln!("cannot listen on {addr}: {e}");
+                    std::process::exit(1);
+                });
+            // Every loop's listener is up before the address is announced.
+            if bound.wait().is_leader() {
+                let more = if loops > 1 {
+                    format!(" ({loops} loops)")
+                } else {
+                    String::new()
+                };
+                println!("listening on http://{}{more}", server.local_addr());
             }
-        };
-        println!("listening on http://{}", server.local_addr());
-        let _ = signals.recv();
-        let cancelled = server.shutdown(Duration::from_secs(5));
-        println!("stopped ({cancelled} connections cancelled)");
-    }));
+            let _ = signals.recv();
+            server.shutdown(Duration::from_secs(5))
+        })
+    });
+    drop(port);
+    println!(
+        "stopped ({} connections cancelled)",
+        cancelled.iter().sum::<usize>()
+    );
     drop(cluster);
 }
 
@@ -397,9 +457,10 @@ fn fetch(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u
 /// then a few requests one by one, each printed; then stop.
 #[allow(dead_code)]
 pub fn demo() {
-    let (store, cluster, line) = open_store(false);
+    let (backend, cluster, line) = open_backend(false);
     println!("{line}");
     run(Coro::new("main", move || {
+        let store = backend.open();
         store.prepare().expect("the users table is set up");
         let server = http::serve("127.0.0.1:0", router(Rc::new(store))).expect("a free port");
         let addr = server.local_addr();

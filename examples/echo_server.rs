@@ -3,7 +3,9 @@
 //! `cargo run --release --example echo_server -- 127.0.0.1:7878` serves until
 //! SIGINT (Ctrl-C) or SIGTERM; then it stops accepting, gives live
 //! connections up to 5 s to finish, and exits 0. Try it with
-//! `cargo run --release --example echo_client -- 127.0.0.1:7878`.
+//! `cargo run --release --example echo_client -- 127.0.0.1:7878`. With
+//! `--loops N` it runs a loop per thread, each with its own listener on the
+//! port (`SO_REUSEPORT`).
 //!
 //! What to notice: the handler is ordinary blocking-looking code (`read`,
 //! `write_all`); each call that would block suspends only its own task. The
@@ -17,7 +19,7 @@
 //! ```
 
 use std::time::Duration;
-use yieldfrom::net::{Signals, TcpStream, start_server};
+use yieldfrom::net::{Signals, TcpListener, TcpStream, start_server, start_server_on};
 use yieldfrom::{Coro, run};
 
 /// Echoes everything until the peer closes.
@@ -34,30 +36,71 @@ pub fn echo(stream: TcpStream) -> Coro<()> {
 
 #[allow(dead_code)] // the tour includes this file for `demo` only
 pub fn main() {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let loops: usize = match args.iter().position(|a| a == "--loops") {
+        None => 1,
+        Some(at) => match args.get(at + 1).and_then(|n| n.parse().ok()) {
+            Some(n) if n >= 1 => n,
+            _ => {
+                eprintln!("--loops takes a number of loops, 1 or more");
+                std::process::exit(2);
+            }
+        },
+    };
+    let addr = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--loops"))
+        .map(|(_, a)| a.clone())
         .unwrap_or_else(|| "127.0.0.1:7878".into());
-    run(Coro::new("main", move || {
-        let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
-        let server = start_server(addr.as_str(), echo).unwrap_or_else(|e| {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        });
-        println!(
-            "echo server listening on {} (Ctrl-C to stop)",
-            server.local_addr()
-        );
-        let sig = signals.recv().expect("reading the signal pipe");
-        println!(
-            "signal {sig}: no longer accepting; waiting for {} live connection(s)",
-            server.connections()
-        );
-        let cancelled = server.wait_closed(Some(Duration::from_secs(5)));
-        if cancelled > 0 {
-            println!("{cancelled} connection(s) did not finish in 5 s and were closed");
-        }
-        println!("served {} connection(s); bye", server.accepted());
-    }));
+    // One port, a listener per loop on it (SO_REUSEPORT).
+    let port = yieldfrom::net::reserve_port(addr.as_str()).unwrap_or_else(|e| {
+        eprintln!("cannot listen on {addr}: {e}");
+        std::process::exit(1);
+    });
+    let addr = port.addr();
+    let bound = std::sync::Arc::new(std::sync::Barrier::new(loops));
+    let served = yieldfrom::run_loops(loops, move |_| {
+        let bound = bound.clone();
+        Coro::new("main", move || {
+            let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
+            let listener = TcpListener::bind_reuseport(addr).unwrap_or_else(|e| {
+                eprintln!("cannot listen on {addr}: {e}");
+                std::process::exit(1);
+            });
+            let server = start_server_on(listener, echo).expect("serving");
+            let leader = bound.wait().is_leader();
+            if leader {
+                let more = if loops > 1 {
+                    format!(" on {loops} loops")
+                } else {
+                    String::new()
+                };
+                println!(
+                    "echo server listening on {}{more} (Ctrl-C to stop)",
+                    server.local_addr()
+                );
+            }
+            let sig = signals.recv().expect("reading the signal pipe");
+            if loops == 1 {
+                println!(
+                    "signal {sig}: no longer accepting; waiting for {} live connection(s)",
+                    server.connections()
+                );
+            } else if leader {
+                println!(
+                    "signal {sig}: no longer accepting; waiting for live connections on {loops} loops"
+                );
+            }
+            let cancelled = server.wait_closed(Some(Duration::from_secs(5)));
+            if cancelled > 0 {
+                println!("{cancelled} connection(s) did not finish in 5 s and were closed");
+            }
+            server.accepted()
+        })
+    });
+    drop(port);
+    println!("served {} connection(s); bye", served.iter().sum::<u64>());
 }
 
 /// The tour's short form: a server on a free port, three clients, then stop.

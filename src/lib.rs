@@ -188,6 +188,7 @@ mod generator;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+mod per_core;
 #[cfg(feature = "pg")]
 pub mod pg;
 mod reactor;
@@ -211,6 +212,7 @@ pub use future::{Future, Outcome};
 pub use generator::{
     Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
 };
+pub use per_core::{available_cores, run_loops};
 pub use suspend::{Cancelled, Suspend, catch_cancelled};
 pub use task::{CancelCause, Task, TaskEnd, TaskId, record_limit, set_record_limit};
 pub use threads::to_thread;

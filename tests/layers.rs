@@ -76,6 +76,7 @@ const LAYERS: &[&str] = &[
     "net/process",
     "net/server",
     "net",
+    "per_core",
     // PostgreSQL on the runtime's sockets.
     "pg/error",
     "pg/config",

@@ -775,3 +775,71 @@ fn the_end_of_a_stream_that_comes_with_its_last_bytes_is_read_at_once() {
     }));
     assert!(got.ends_with("round 19;bye"), "{got}");
 }
+
+#[test]
+fn loops_per_core_share_one_port_and_each_accepts_a_share() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let port = yieldfrom::net::reserve_port("127.0.0.1:0").unwrap();
+    let addr = port.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let bound = Arc::new(std::sync::Barrier::new(3));
+    let (stop2, bound2) = (stop.clone(), bound.clone());
+    let client = std::thread::spawn(move || {
+        bound2.wait(); // both listeners are up
+        for i in 0..400 {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            let msg = format!("hello {i}");
+            c.write_all(msg.as_bytes()).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let mut back = String::new();
+            c.read_to_string(&mut back).unwrap();
+            assert_eq!(back, msg);
+        }
+        stop2.store(true, Ordering::SeqCst);
+    });
+    let accepted = yieldfrom::run_loops(2, move |_| {
+        let (stop, bound) = (stop.clone(), bound.clone());
+        coro("main", move || {
+            let listener = TcpListener::bind_reuseport(addr).unwrap();
+            let server = yieldfrom::net::start_server_on(listener, echo).unwrap();
+            bound.wait();
+            while !stop.load(Ordering::SeqCst) {
+                sleep(Duration::from_millis(5));
+            }
+            server.wait_closed(Some(Duration::from_secs(1)));
+            server.accepted()
+        })
+    });
+    client.join().unwrap();
+    drop(port);
+    assert_eq!(accepted.iter().sum::<u64>(), 400, "{accepted:?}");
+    // The kernel spreads connections by a hash of their ports: 400 of them
+    // never all land on one listener.
+    assert!(accepted.iter().all(|&n| n > 0), "{accepted:?}");
+}
+
+#[test]
+fn a_loops_to_thread_pool_runs_at_most_max_workers_jobs_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let lp = EventLoop::builder().max_workers(2).build();
+    let (n2, m2) = (now.clone(), most.clone());
+    let results = lp.run(coro("main", move || {
+        yieldfrom::combinators::gather((0..8).map(|i| {
+            let (now, most) = (n2.clone(), m2.clone());
+            coro("job", move || {
+                yieldfrom::to_thread(move || {
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(running, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    i
+                })
+            })
+        }))
+    }));
+    assert_eq!(results, (0..8).collect::<Vec<_>>());
+    assert_eq!(most.load(Ordering::SeqCst), 2, "two workers, never more");
+}

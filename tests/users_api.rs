@@ -35,6 +35,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Api {
     let listening = lines.next().unwrap().unwrap();
     let addr = listening
         .strip_prefix("listening on http://")
+        .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("unexpected line: {listening}"))
         .parse()
         .unwrap();
@@ -203,5 +204,17 @@ fn with_the_in_memory_table() {
     let api = start(&["--memory"], &[]);
     assert!(api.backend.contains("in-memory"), "{}", api.backend);
     exercise(&api);
+    api.stop();
+}
+
+#[test]
+fn on_two_loops_sharing_the_port_over_one_database() {
+    if !postgres_or_skip() {
+        return;
+    }
+    let api = start(&["--loops", "2"], &[]);
+    assert!(api.backend.contains("PostgreSQL"), "{}", api.backend);
+    exercise(&api);
+    // Both loops stop on the one SIGINT.
     api.stop();
 }

@@ -70,12 +70,31 @@ impl Default for Builder {
                     StackMode::Shared,
                 ])
                 .unwrap_or_default(),
+                max_workers: None,
             },
         }
     }
 }
 
 impl Builder {
+    /// The most worker threads [`to_thread`](crate::to_thread) runs jobs on
+    /// at once (Python's `ThreadPoolExecutor(max_workers=n)`); more jobs
+    /// queue. Default: `min(32, cores + 4)`, Python's. Rust threads run in
+    /// parallel (no GIL), so for CPU-bound jobs the number of cores is the
+    /// setting that gives the most speed-up: this pool is the counterpart of
+    /// Python's `ProcessPoolExecutor`.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, to_thread};
+    /// let lp = EventLoop::builder().max_workers(2).build();
+    /// let sum = lp.run(Coro::new("main", || to_thread(|| (1..=10u64).sum::<u64>())));
+    /// assert_eq!(sum, 55);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Builder {
+        self.config.max_workers = Some(n.max(1));
+        self
+    }
+
     /// Uses the virtual clock: when nothing is ready and nothing can arrive
     /// from I/O, time jumps to the next timer, so sleeps take no real time and
     /// the order of events is the same on every run. Default: off, unless
@@ -173,7 +192,7 @@ impl Builder {
             tasks: RefCell::new(TaskTable::default()),
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(1024)),
-            threads: Threads::new(waker),
+            threads: Threads::new(waker, self.config.max_workers),
             io_sources: Cell::new(0),
             reactor: Reactor::default(),
             config: self.config,

@@ -35,6 +35,8 @@ pub(crate) struct Config {
     pub(super) slow_task: Duration,
     pub(super) stack_size: usize,
     pub(super) stack_mode: crate::stack::StackMode,
+    /// Worker threads for `to_thread` at most (`None`: Python's default).
+    pub(super) max_workers: Option<usize>,
 }
 
 /// The loop's state, shared by its handles and reached by tasks through a thread-local.

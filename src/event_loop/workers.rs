@@ -30,14 +30,17 @@ pub(crate) struct Threads {
     jobs: RefCell<Option<Sender<Job>>>,
     receiver: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>,
     workers: Cell<usize>,
+    /// The most workers started.
+    max_workers: usize,
     next: Cell<u64>,
     /// Jobs sent and not yet delivered (read on every loop iteration).
     pending: Cell<usize>,
 }
 
 impl Threads {
-    pub(crate) fn new(waker: Arc<mio::Waker>) -> Threads {
+    pub(crate) fn new(waker: Arc<mio::Waker>, max_workers: Option<usize>) -> Threads {
         let (tx, rx) = channel::<Job>();
+        let max_workers = max_workers.unwrap_or_else(Self::default_max_workers);
         Threads {
             waker,
             done: Arc::default(),
@@ -45,6 +48,7 @@ impl Threads {
             jobs: RefCell::new(Some(tx)),
             receiver: Arc::new(Mutex::new(rx)),
             workers: Cell::new(0),
+            max_workers,
             next: Cell::new(0),
             pending: Cell::new(0),
         }
@@ -56,7 +60,7 @@ impl Threads {
         self.pending.get()
     }
 
-    fn max_workers() -> usize {
+    fn default_max_workers() -> usize {
         // Python's default executor: min(32, cpu_count + 4).
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         (cpus + 4).min(32)
@@ -80,7 +84,7 @@ impl Threads {
             // If the loop is gone, nobody waits for the result: nothing to do.
             let _ = waker.wake();
         });
-        if self.workers.get() < Self::max_workers().min(self.pending()) {
+        if self.workers.get() < self.max_workers.min(self.pending()) {
             self.start_worker();
         }
         let jobs = self.jobs.borrow();

@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) max_in_flight: usize,
+    pub(crate) reuse_port: bool,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(5),
             max_connections: 16_384,
             max_in_flight: 16_384,
+            reuse_port: false,
         }
     }
 }
@@ -109,6 +111,13 @@ impl Config {
     /// load before what the handlers wait on (a database pool) queues up.
     pub fn max_in_flight(mut self, n: usize) -> Config {
         self.max_in_flight = n;
+        self
+    }
+
+    /// Binds with `SO_REUSEPORT`, so that a server per loop shares the
+    /// port (see [`run_loops`](crate::run_loops)). Default: off.
+    pub fn reuse_port(mut self, on: bool) -> Config {
+        self.reuse_port = on;
         self
     }
 }

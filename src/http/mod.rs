@@ -76,7 +76,7 @@ pub use self::request::Request;
 pub use self::response::Response;
 pub use self::router::Router;
 use crate::coro::Coro;
-use crate::net::{Server, start_server};
+use crate::net::{Server, TcpListener, start_server_on};
 
 /// A running HTTP server (uvicorn's `Server`).
 pub struct HttpServer {
@@ -96,9 +96,14 @@ pub fn serve_with(
     router: Router,
     config: Config,
 ) -> io::Result<HttpServer> {
+    let listener = if config.reuse_port {
+        TcpListener::bind_reuseport(addr)?
+    } else {
+        TcpListener::bind(addr)?
+    };
     let shared = Rc::new(Shared::new(router, config));
     let sh = shared.clone();
-    let server = start_server(addr, move |stream| {
+    let server = start_server_on(listener, move |stream| {
         let sh = sh.clone();
         Coro::new("http connection", move || {
             if sh.active.get() >= sh.config.max_connections {

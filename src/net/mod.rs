@@ -34,10 +34,10 @@ mod unix;
 
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
-pub use server::{ReadHalf, Server, WriteHalf, open_connection, start_server};
+pub use server::{ReadHalf, Server, WriteHalf, open_connection, start_server, start_server_on};
 pub use signal::Signals;
 pub use source::{Direction, Io};
 pub use std::io::{BufRead, BufReader, Read, Write};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{ReservedPort, TcpListener, TcpStream, reserve_port};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

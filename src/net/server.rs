@@ -51,7 +51,15 @@ pub fn start_server<F>(addr: impl ToSocketAddrs, handler: F) -> io::Result<Serve
 where
     F: Fn(TcpStream) -> Coro<()> + 'static,
 {
-    let listener = TcpListener::bind(addr)?;
+    start_server_on(TcpListener::bind(addr)?, handler)
+}
+
+/// As [`start_server`], on a listener bound already (one bound with
+/// [`TcpListener::bind_reuseport`], for a loop per core).
+pub fn start_server_on<F>(listener: TcpListener, handler: F) -> io::Result<Server>
+where
+    F: Fn(TcpStream) -> Coro<()> + 'static,
+{
     let local = listener.local_addr()?;
     let state = Rc::new(ServerState {
         connections: RefCell::default(),

@@ -173,6 +173,28 @@ impl TcpListener {
         Err(last)
     }
 
+    /// Binds to `addr` with `SO_REUSEPORT` (and `SO_REUSEADDR`), so that
+    /// several listeners, one per loop, share the port: the kernel spreads
+    /// new connections over them by a hash of the client's address and
+    /// port (see [`run_loops`](crate::run_loops) for the caveats).
+    pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to");
+        for addr in addr.to_socket_addrs()? {
+            match reuseport_socket(addr) {
+                Ok(socket) => {
+                    socket.listen(Self::DEFAULT_BACKLOG)?;
+                    let std: std::net::TcpListener = socket.into();
+                    return Ok(TcpListener {
+                        io: Io::new(mio::net::TcpListener::from_std(std))?,
+                        warned: Default::default(),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Waits for the next connection.
     ///
     /// Out of file descriptors (EMFILE/ENFILE): the pending connection stays
@@ -210,3 +232,65 @@ pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
 }
 
 opaque_debug!(TcpStream, TcpListener);
+
+/// A non-blocking TCP socket bound to `addr` with `SO_REUSEADDR` and
+/// `SO_REUSEPORT`, not listening yet.
+pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// A port held for listeners bound with `SO_REUSEPORT`: a socket bound to
+/// it that does not listen (so it takes no connections), dropped once the
+/// real listeners are bound.
+pub struct ReservedPort {
+    addr: SocketAddr,
+    _socket: socket2::Socket,
+}
+
+impl ReservedPort {
+    /// The address, with the port the kernel chose if `0` was asked for.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl std::fmt::Debug for ReservedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReservedPort({})", self.addr)
+    }
+}
+
+/// Binds `addr` with `SO_REUSEPORT` without listening, so that loops can
+/// then bind [`TcpListener::bind_reuseport`] to one known port, port `0`
+/// included (each would get a port of its own otherwise). Needs no loop.
+///
+/// ```
+/// let port = yieldfrom::net::reserve_port("127.0.0.1:0").unwrap();
+/// assert_ne!(port.addr().port(), 0);
+/// ```
+pub fn reserve_port(addr: impl ToSocketAddrs) -> io::Result<ReservedPort> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to");
+    for addr in addr.to_socket_addrs()? {
+        match reuseport_socket(addr) {
+            Ok(socket) => {
+                let addr = socket
+                    .local_addr()?
+                    .as_socket()
+                    .ok_or_else(|| io::Error::other("not an IP socket"))?;
+                return Ok(ReservedPort {
+                    addr,
+                    _socket: socket,
+                });
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}

@@ -1,0 +1,218 @@
+//! `cargo bench --bench scale`: past one core.
+//!
+//! - `cpu_pool_2_jobs`: a CPU-bound job (counting primes), once inline in a
+//!   task, then two at once through `to_thread` on a loop with
+//!   `max_workers(2)`; the speed-up is two jobs' inline time over the pool's
+//!   wall time (2.0 = perfect on two cores). Median of five runs.
+//!   `BENCH name=cpu_pool_2_jobs speedup=<x> runs=5`
+//! - `loops_1_vs_2`: the `/plain` HTTP server (this binary with `--server
+//!   <loops>`) on one loop, then on two loops sharing the port
+//!   (`SO_REUSEPORT`), driven by wrk (one thread, 100 connections, 10 s
+//!   after a 2 s warm-up). On this two-core machine wrk shares the cores
+//!   with the server, so req/s cannot double; what stays meaningful is the
+//!   server's CPU per request (user + system from `/proc`: flat means the
+//!   loops do not slow each other) and the share of connections each loop
+//!   accepted. Median of three runs each.
+//!   `BENCH name=loops_1_vs_2 cpu_per_req_ratio=<2 loops / 1 loop>
+//!   min_accept_share=<the less busy loop's share, 0.5 = even>
+//!   rps_1=<r> rps_2=<r> runs=3`
+//!
+//! Then Python's side of the CPU figure (`benches/python/cpu_pool.py`):
+//! `to_thread` (the GIL: no speed-up) and `ProcessPoolExecutor`.
+//!
+//! Needs `wrk`; loopback only; every run bounded.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;
+use common::{median, raise_fd_limit};
+
+/// Primes below `n`, by trial division: pure CPU, no memory traffic.
+fn count_primes(n: u64) -> u64 {
+    (2..n)
+        .filter(|&k| (2..).take_while(|d| d * d <= k).all(|d| k % d != 0))
+        .count() as u64
+}
+
+const JOB: u64 = 600_000;
+
+fn cpu_pool() -> f64 {
+    let mut speedups = Vec::new();
+    for _ in 0..5 {
+        let lp = yieldfrom::EventLoop::builder().max_workers(2).build();
+        let (inline, pooled) = lp.run(yieldfrom::Coro::new("main", || {
+            let t = Instant::now();
+            std::hint::black_box(count_primes(std::hint::black_box(JOB)));
+            let inline = t.elapsed();
+            let t = Instant::now();
+            let counts = yieldfrom::combinators::gather((0..2).map(|_| {
+                yieldfrom::Coro::new("job", || {
+                    yieldfrom::to_thread(|| count_primes(std::hint::black_box(JOB)))
+                })
+            }));
+            std::hint::black_box(counts);
+            (inline, t.elapsed())
+        }));
+        speedups.push(2.0 * inline.as_secs_f64() / pooled.as_secs_f64());
+    }
+    median(&mut speedups)
+}
+
+/// The `/plain` server on `loops` loops; prints its address; on a line
+/// `count` on stdin prints how many connections each loop serves now; stops
+/// when stdin closes.
+fn server(loops: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use yieldfrom::http::{self, Config, Response, Router};
+    let port = yieldfrom::net::reserve_port("127.0.0.1:0").unwrap();
+    let addr = port.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let live: Arc<Vec<AtomicUsize>> = Arc::new((0..loops).map(|_| AtomicUsize::new(0)).collect());
+    let (stop2, live2) = (stop.clone(), live.clone());
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+            let counts: Vec<String> = live2
+                .iter()
+                .map(|n| n.load(Ordering::SeqCst).to_string())
+                .collect();
+            println!("{}", counts.join(" "));
+            line.clear();
+        }
+        stop2.store(true, Ordering::SeqCst);
+    });
+    let bound = Arc::new(std::sync::Barrier::new(loops));
+    yieldfrom::run_loops(loops, move |i| {
+        let (stop, bound, live) = (stop.clone(), bound.clone(), live.clone());
+        yieldfrom::Coro::new("bench server", move || {
+            let router = Router::new().get("/plain", |_| {
+                Response::json(&serde_json::json!({"message": "hello"}))
+            });
+            let config = Config::default().reuse_port(true);
+            let server = http::serve_with(addr, router, config).unwrap();
+            if bound.wait().is_leader() {
+                println!("{addr}");
+            }
+            while !stop.load(Ordering::SeqCst) {
+                live[i].store(server.connections(), Ordering::SeqCst);
+                yieldfrom::sleep(Duration::from_millis(20));
+            }
+            server.shutdown(Duration::from_secs(1));
+        })
+    });
+    drop(port);
+}
+
+/// User + system CPU time of `pid`, in seconds.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let mut fields = after_name.split(' ');
+    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
+    let stime: f64 = fields.next().unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (utime + stime) / ticks
+}
+
+fn wrk(addr: &str, duration: &str) -> f64 {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c100"])
+        .arg(format!("-d{duration}"))
+        .arg(format!("http://{addr}/plain"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// (req/s, CPU s per request, the less busy loop's share of connections).
+fn measure(loops: usize) -> (f64, f64, f64) {
+    use std::io::Write;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--server", &loops.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = String::new();
+    out.read_line(&mut addr).unwrap();
+    let addr = addr.trim().to_string();
+    wrk(&addr, "2s");
+    let before = cpu_s(child.id());
+    let t = Instant::now();
+    let run = {
+        let addr = addr.clone();
+        std::thread::spawn(move || wrk(&addr, "10s"))
+    };
+    // Mid-run, wrk's 100 connections are open: how many each loop serves.
+    std::thread::sleep(Duration::from_secs(5));
+    let stdin = child.stdin.as_mut().unwrap();
+    writeln!(stdin, "count").unwrap();
+    let mut counts = String::new();
+    out.read_line(&mut counts).unwrap();
+    let requests = run.join().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_s(child.id()) - before;
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let counts: Vec<f64> = counts
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let total: f64 = counts.iter().sum();
+    let least = counts.iter().cloned().fold(f64::INFINITY, f64::min);
+    (requests / secs, cpu / requests, least / total.max(1.0))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--server") {
+        raise_fd_limit();
+        server(args[at + 1].parse().unwrap());
+        return;
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v wrk"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "the scale bench needs `wrk` (apt-get install -y wrk)"
+    );
+    println!(
+        "BENCH name=cpu_pool_2_jobs speedup={:.2} runs=5",
+        cpu_pool()
+    );
+    let (mut rps1, mut rps2, mut ratio, mut share) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..3 {
+        let (r1, c1, _) = measure(1);
+        let (r2, c2, s2) = measure(2);
+        rps1.push(r1);
+        rps2.push(r2);
+        ratio.push(c2 / c1);
+        share.push(s2);
+    }
+    println!(
+        "BENCH name=loops_1_vs_2 cpu_per_req_ratio={:.3} min_accept_share={:.3} rps_1={:.0} rps_2={:.0} runs=3",
+        median(&mut ratio),
+        median(&mut share),
+        median(&mut rps1),
+        median(&mut rps2)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/cpu_pool.py");
+    match Command::new("python3").arg(script).output() {
+        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        _ => println!("BENCH name=py_cpu_pool skipped=python3_failed"),
+    }
+}
