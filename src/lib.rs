@@ -240,6 +240,8 @@ pub mod book {
         Ch05 = "course/05-chef.md", Ch06 = "course/06-mistakes.md",
         Ch07 = "course/07-generators.md", Ch08 = "course/08-awaitables.md",
         Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
-        Ch12 = "course/12-stackless.md", Ch13 = "course/13-race.md",
+        Ch11 = "course/11-users-api.md", Ch12 = "course/12-stackless.md",
+        Ch13 = "course/13-race.md", RunningForReal = "running-for-real.md",
+        MoreThanOneCore = "more-than-one-core.md",
     }
 }
