@@ -13,7 +13,7 @@
 //! every other connection. That is the whole of "while waiting, the server
 //! handles other users".
 //!
-//! - `GET /users`: every user, as JSON;
+//! - `GET /users`: every user, as JSON (`GET /health`: 200 while serving);
 //! - `GET /users/{id}`: one user, 404 if there is none (422 if `id` is not
 //!   a number);
 //! - `POST /users` with `{"name": "...", "email": "..."}`: creates one (201);
@@ -246,6 +246,8 @@ fn validate(body: &Value) -> Result<(String, String), Response> {
 fn router(store: Rc<Store>) -> Router {
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
     Router::new()
+        // For a load balancer's health check: 200 while this process serves.
+        .get("/health", |_| Response::text("ok\n"))
         .get("/users", move |_| match s1.all() {
             Ok(users) => Response::json(&Value::Array(users.iter().map(User::to_json).collect())),
             Err(e) => store_error(e),

@@ -47,6 +47,18 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Api {
     }
 }
 
+impl Drop for Api {
+    /// A test that failed midway leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the child this test started, by its pid
+            // (not reaped yet: `try_wait` just saw it running).
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Api {
     /// One request with `Connection: close`: the status and the body as JSON.
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
@@ -66,6 +78,20 @@ impl Api {
         (status, body)
     }
 
+    /// One request whose answer is text: the status and the body.
+    fn call_text(&self, method: &str, path: &str) -> (u16, String) {
+        let mut c = TcpStream::connect(self.addr).unwrap();
+        write!(
+            c,
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        let (_, body) = reply.split_once("\r\n\r\n").unwrap();
+        (reply[9..12].parse().unwrap(), body.to_string())
+    }
+
     /// SIGINT, then the goodbye line and a clean exit.
     fn stop(mut self) {
         // SAFETY: kill(2) on the child this test started, by its pid.
@@ -81,6 +107,7 @@ impl Api {
 
 /// Every endpoint, with valid and invalid input, against a fresh seed.
 fn exercise(api: &Api) {
+    assert_eq!(api.call_text("GET", "/health"), (200, "ok\n".to_string()));
     let (status, users) = api.call("GET", "/users", "");
     assert_eq!(status, 200);
     let users = users.as_array().unwrap();
