@@ -139,3 +139,15 @@ pub fn raise_fd_limit() {
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
+
+/// User + system CPU time of `pid`, in seconds.
+pub fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let mut fields = after_name.split(' ');
+    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
+    let stime: f64 = fields.next().unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (utime + stime) / ticks
+}

@@ -31,7 +31,7 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median, raise_fd_limit};
+use common::{cpu_s, median, raise_fd_limit};
 
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
@@ -94,18 +94,6 @@ fn hyper(addr: &str) {
             });
         }
     });
-}
-
-/// User + system CPU time of `pid`, in seconds.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let mut fields = after_name.split(' ');
-    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
-    let stime: f64 = fields.next().unwrap().parse().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (utime + stime) / ticks
 }
 
 fn start(kind: &str) -> (Child, String) {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{median, raise_fd_limit};
+use common::{cpu_s, median, raise_fd_limit};
 
 /// Primes below `n`, by trial division: pure CPU, no memory traffic.
 fn count_primes(n: u64) -> u64 {
@@ -106,18 +106,6 @@ fn server(loops: usize) {
         })
     });
     drop(port);
-}
-
-/// User + system CPU time of `pid`, in seconds.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let mut fields = after_name.split(' ');
-    let utime: f64 = fields.nth(11).unwrap().parse().unwrap();
-    let stime: f64 = fields.next().unwrap().parse().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (utime + stime) / ticks
 }
 
 fn wrk(addr: &str, duration: &str) -> f64 {

@@ -25,7 +25,7 @@ fn installed(what: &str, found: bool) -> bool {
     found
 }
 
-/// Example 11 on a free port over `url`; the child and its address.
+/// Example 11 on a free port over `url`; the child, its address, its output.
 fn api(
     url: &str,
 ) -> (
@@ -33,19 +33,7 @@ fn api(
     String,
     std::io::Lines<BufReader<std::process::ChildStdout>>,
 ) {
-    let mut child = Command::new(common::example_binary("11_users_api"))
-        .args(["--addr", "127.0.0.1:0"])
-        .env("DATABASE_URL", url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _backend = lines.next().unwrap().unwrap();
-    let listening = lines.next().unwrap().unwrap();
-    let addr = listening
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{listening}"))
-        .to_string();
+    let (child, _backend, addr, lines) = common::spawn_users_api(&[], &[("DATABASE_URL", url)]);
     (child, addr, lines)
 }
 

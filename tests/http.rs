@@ -154,6 +154,10 @@ fn read_response(c: &mut TcpStream) -> String {
 
 const GET: &[u8] = b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// The tests that open 10,000 connections from this process take turns:
+/// together they would need twice the descriptors.
+static TEN_THOUSAND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_get_is_answered_with_json_length_and_date() {
     let s = start(Config::default());
@@ -699,6 +703,7 @@ fn a_client_that_never_reads_is_dropped_and_the_server_goes_on() {
 #[test]
 fn ten_thousand_keep_alive_connections_are_each_answered() {
     // Server and clients in two processes: each needs 10,000 descriptors.
+    let _one_at_a_time = TEN_THOUSAND.lock().unwrap_or_else(|e| e.into_inner());
     common::raise_fd_limit(12_000);
     let (mut server, _lines, addr) = start_example();
     let connect = || {
@@ -740,6 +745,7 @@ fn ten_thousand_slowloris_connections_get_408_at_the_head_timeout_with_bounded_c
     // 10,000 connections sending a head one byte a second, against the
     // example's default 5 s head timeout; the server is another process,
     // whose CPU time is read from /proc.
+    let _one_at_a_time = TEN_THOUSAND.lock().unwrap_or_else(|e| e.into_inner());
     common::raise_fd_limit(12_000);
     let (mut server, _lines, addr) = start_example();
     let connect = || {

@@ -3,9 +3,9 @@
 //! `DATABASE_URL`, and the in-memory table. Without PostgreSQL installed the
 //! first two say so and pass, except under `CI=true`, where they fail.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -22,28 +22,12 @@ struct Api {
 }
 
 fn start(args: &[&str], env: &[(&str, &str)]) -> Api {
-    let mut child = Command::new(common::example_binary("11_users_api"))
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let backend = lines.next().unwrap().unwrap();
-    let listening = lines.next().unwrap().unwrap();
-    let addr = listening
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected line: {listening}"))
-        .parse()
-        .unwrap();
+    let (child, backend, addr, rest) = common::spawn_users_api(args, env);
     Api {
         child,
         backend,
-        addr,
-        rest: lines,
+        addr: addr.parse().unwrap(),
+        rest,
     }
 }
 

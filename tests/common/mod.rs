@@ -87,3 +87,38 @@ pub fn spawn_example(
     let first = lines.next().unwrap().unwrap();
     (child, lines, first)
 }
+
+/// What [`spawn_users_api`] returns: the child, its first line (which
+/// backend), its address, and the rest of its output to come.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub type UsersApi = (
+    std::process::Child,
+    String,
+    String,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+);
+
+/// Starts example 11 on a free loopback port with `args` and `env`
+/// (`DATABASE_URL` unset unless `env` sets it) and waits until it says it
+/// listens.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub fn spawn_users_api(args: &[&str], env: &[(&str, &str)]) -> UsersApi {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(example_binary("11_users_api"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let backend = lines.next().unwrap().unwrap();
+    let listening = lines.next().unwrap().unwrap();
+    let addr = listening
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected line: {listening}"))
+        .to_string();
+    (child, backend, addr, lines)
+}
