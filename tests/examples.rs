@@ -227,13 +227,17 @@ fn echo_server_serves_until_sigint_then_exits_cleanly() {
         server.wait().unwrap().success(),
         "exit status 0 after SIGINT"
     );
-    assert_eq!(
-        rest,
-        [
-            "signal 2: no longer accepting; waiting for 0 live connection(s)",
-            "served 3 connection(s); bye"
-        ]
-    );
+    // How many connections are still live when the signal lands is a race
+    // with the client's closing (its FINs and the signal can arrive in one
+    // batch of events); that all three were served and drained is not.
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    let live: usize = rest[0]
+        .strip_prefix("signal 2: no longer accepting; waiting for ")
+        .and_then(|r| r.strip_suffix(" live connection(s)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{rest:?}"));
+    assert!(live <= 3, "{rest:?}");
+    assert_eq!(rest[1], "served 3 connection(s); bye");
 }
 
 #[test]
