@@ -191,14 +191,16 @@ http {{
 "
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut balancer = Command::new("nginx")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut balancer = common::Running(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let front = format!("127.0.0.1:{port}");
     let until = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&front).is_err() {

@@ -560,7 +560,7 @@ fn responses_do_not_depend_on_how_the_bytes_were_cut() {
 /// Starts `examples/http_hello` on a free port: the child, the rest of its
 /// stdout, and the address from its first line.
 fn start_example() -> (
-    std::process::Child,
+    common::Running,
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
     SocketAddr,
 ) {

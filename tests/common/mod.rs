@@ -66,6 +66,35 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// A child process that is killed if a test ends (a failed assertion
+/// included) while it still runs: no server outlives its test.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: kill(2) on a child this test started, by its pid (not
+            // reaped yet: `try_wait` just saw it running).
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGKILL) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A long-running example started with `args`, its stdout piped: the child,
 /// the lines after the first, and the first line (where it says it listens).
 #[allow(dead_code)] // each test binary compiles this module; not all use it
@@ -73,7 +102,7 @@ pub fn spawn_example(
     name: &str,
     args: &[&str],
 ) -> (
-    std::process::Child,
+    Running,
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
     String,
 ) {
@@ -85,7 +114,7 @@ pub fn spawn_example(
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    (child, lines, first)
+    (Running(child), lines, first)
 }
 
 /// What [`spawn_users_api`] returns: the child, its first line (which
