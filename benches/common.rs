@@ -151,3 +151,22 @@ pub fn cpu_s(pid: u32) -> f64 {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (utime + stime) / ticks
 }
+
+/// The requests and seconds of a wrk report, from its line
+/// `  1234567 requests in 10.00s, 123.45MB read`.
+pub fn wrk_totals(text: &str) -> (f64, f64) {
+    let line = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    let mut words = line.split_whitespace();
+    let requests: f64 = words.next().unwrap().parse().unwrap();
+    let secs: f64 = words
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(',')
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    (requests, secs)
+}

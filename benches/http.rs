@@ -31,7 +31,7 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, median, raise_fd_limit};
+use common::{cpu_s, median, raise_fd_limit, wrk_totals};
 
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
@@ -127,20 +127,7 @@ fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64) {
         "wrk failed: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // "  1234567 requests in 10.00s, 123.45MB read"
-    let line = text
-        .lines()
-        .find(|l| l.contains(" requests in "))
-        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
-    let mut words = line.split_whitespace();
-    let requests: f64 = words.next().unwrap().parse().unwrap();
-    let secs: f64 = words
-        .nth(2)
-        .unwrap()
-        .trim_end_matches(',')
-        .trim_end_matches('s')
-        .parse()
-        .unwrap();
+    let (requests, secs) = wrk_totals(&text);
     assert!(
         !text.contains("Non-2xx"),
         "the server answered errors:\n{text}"

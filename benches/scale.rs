@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, median, raise_fd_limit};
+use common::{cpu_s, median, raise_fd_limit, wrk_totals};
 
 /// Primes below `n`, by trial division: pure CPU, no memory traffic.
 fn count_primes(n: u64) -> u64 {
@@ -116,11 +116,7 @@ fn wrk(addr: &str, duration: &str) -> f64 {
         .output()
         .expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(" requests in "))
-        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
-    line.split_whitespace().next().unwrap().parse().unwrap()
+    wrk_totals(&text).0
 }
 
 /// (req/s, CPU s per request, the less busy loop's share of connections).

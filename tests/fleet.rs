@@ -14,17 +14,6 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-fn installed(what: &str, found: bool) -> bool {
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and {what} is not installed (apt-get install -y {what})"
-        );
-        eprintln!("skipped: {what} is not installed");
-    }
-    found
-}
-
 /// Example 11 on a free port over `url`; the child, its address, its output.
 fn api(
     url: &str,
@@ -136,8 +125,8 @@ fn is_idle_close(e: &std::io::Error) -> bool {
 #[test]
 fn nginx_in_front_of_two_processes_loses_no_request_when_one_stops_gracefully() {
     let nginx = Command::new("nginx").arg("-v").output().is_ok();
-    if !installed("nginx", nginx)
-        || !installed("postgresql", yieldfrom::pg::TempCluster::available())
+    if !common::installed("nginx", nginx)
+        || !common::installed("postgresql", yieldfrom::pg::TempCluster::available())
     {
         return;
     }

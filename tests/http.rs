@@ -154,6 +154,17 @@ fn read_response(c: &mut TcpStream) -> String {
 
 const GET: &[u8] = b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// `n` connections to `addr`, each reading with a 30 s timeout.
+fn connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c
+        })
+        .collect()
+}
+
 /// The tests that open 10,000 connections from this process take turns:
 /// together they would need twice the descriptors.
 static TEN_THOUSAND: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -631,12 +642,7 @@ fn wrk_against_the_example_gets_only_2xx_and_no_socket_errors() {
         .arg("--version")
         .output()
         .is_ok();
-    if !has_wrk {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and wrk is not installed (apt-get install -y wrk)"
-        );
-        eprintln!("skipped: wrk is not installed");
+    if !common::installed("wrk", has_wrk) {
         return;
     }
     let (mut server, _lines, addr) = start_example();
@@ -706,12 +712,7 @@ fn ten_thousand_keep_alive_connections_are_each_answered() {
     let _one_at_a_time = TEN_THOUSAND.lock().unwrap_or_else(|e| e.into_inner());
     common::raise_fd_limit(12_000);
     let (mut server, _lines, addr) = start_example();
-    let connect = || {
-        let c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        c
-    };
-    let mut conns: Vec<TcpStream> = (0..10_000).map(|_| connect()).collect();
+    let mut conns = connections(addr, 10_000);
     for round in 0..2 {
         for c in &mut conns {
             c.write_all(GET).unwrap();
@@ -748,12 +749,7 @@ fn ten_thousand_slowloris_connections_get_408_at_the_head_timeout_with_bounded_c
     let _one_at_a_time = TEN_THOUSAND.lock().unwrap_or_else(|e| e.into_inner());
     common::raise_fd_limit(12_000);
     let (mut server, _lines, addr) = start_example();
-    let connect = || {
-        let c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        c
-    };
-    let mut slow: Vec<TcpStream> = (0..10_000).map(|_| connect()).collect();
+    let mut slow = connections(addr, 10_000);
     let (cpu_before, began) = (cpu_time(server.id()), std::time::Instant::now());
     let head = b"GET /plain HTTP/1.1\r\nHost: x\r\n";
     for second in 0..7 {
@@ -763,7 +759,7 @@ fn ten_thousand_slowloris_connections_get_408_at_the_head_timeout_with_bounded_c
         }
         if second == 2 {
             // Meanwhile another client is served.
-            let mut c = connect();
+            let mut c = connections(addr, 1).pop().unwrap();
             c.write_all(GET).unwrap();
             assert!(read_response(&mut c).starts_with("HTTP/1.1 200 OK"));
         }

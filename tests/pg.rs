@@ -8,17 +8,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use yieldfrom::pg::{Client, Config, Error, TempCluster};
+
+mod common;
 use yieldfrom::{Coro, run, sleep, spawn, timeout};
 
 /// A fresh cluster with `hba` lines first, or `None` (and a note) when
 /// PostgreSQL is not installed and this is not CI.
 fn cluster_with(hba: &[&str]) -> Option<TempCluster> {
-    if !TempCluster::available() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and PostgreSQL is not installed (apt-get install -y postgresql)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed (initdb/postgres not found)");
+    if !common::installed("postgresql", TempCluster::available()) {
         return None;
     }
     Some(TempCluster::start_with_hba(hba).expect("a throwaway PostgreSQL cluster starts"))

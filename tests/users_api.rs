@@ -148,15 +148,7 @@ fn exercise(api: &Api) {
 }
 
 fn postgres_or_skip() -> bool {
-    if yieldfrom::pg::TempCluster::available() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and PostgreSQL is not installed (apt-get install -y postgresql)"
-    );
-    eprintln!("skipped: PostgreSQL is not installed");
-    false
+    common::installed("postgresql", yieldfrom::pg::TempCluster::available())
 }
 
 #[test]

@@ -151,3 +151,17 @@ pub fn spawn_users_api(args: &[&str], env: &[(&str, &str)]) -> UsersApi {
         .to_string();
     (child, backend, addr, lines)
 }
+
+/// Whether a tool a test needs is here (`found`); when it is not, the test
+/// says so and should pass, except under `CI=true`, where this fails it.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub fn installed(package: &str, found: bool) -> bool {
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and {package} is not installed (apt-get install -y {package})"
+        );
+        eprintln!("skipped: {package} is not installed");
+    }
+    found
+}
