@@ -9,9 +9,16 @@
 //! ```
 //!
 //! What to notice: while A is paused, B runs; the loop resumes each when its
-//! sleep is over. The timeline is the tutorial's picture.
+//! sleep is over. The timeline at the end is not drawn by hand: the loop
+//! recorded what it did ([`Recorder`]) and drew it, so it shows what really
+//! happened on this run — one row per task, `█` while it runs, `─` while it
+//! is paused, then the tutorial's sentence for each task.
 //!
-//! Expected output:
+//! Run it under the stepper to take one scheduling decision at a time (the
+//! clock stands still while the stepper waits for a key, so the times read
+//! the same): `YIELDFROM_STEP=1 cargo run --example 04_tasks_timeline`.
+//!
+//! Expected output (on the real clock the times can differ in the last digit):
 //! ```text
 //! [0.00 s] Task A: start, sleeps 2 s
 //! [0.00 s] Task B: start, sleeps 1 s
@@ -19,13 +26,18 @@
 //! [2.00 s] Task A: resume, done
 //! total: 2.00 s (sequential would take 3.00 s)
 //!
-//! Time →   0s        1s        2s
-//! Task A:  Start ----- Pause ---------- Resume/Done
-//! Task B:  Start ----- Resume/Done
+//! Time →   0 s                                            2.00 s
+//! main │ █───────────────────────────────────────────────────█
+//! A    │ █───────────────────────────────────────────────────█
+//! B    │ █─────────────────────────█
+//!
+//! main: Start (0.00 s) → Pause (0.00 s, gather) → Resume (2.00 s, gather: woken by task 'A' (#2)) → Done (2.00 s)
+//! A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)
+//! B: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s, its sleep ended) → Done (1.00 s)
 //! ```
 
 use std::time::Duration;
-use yieldfrom::{Coro, EventLoop, combinators::gather, run, sleep};
+use yieldfrom::{Coro, EventLoop, combinators::gather, sleep, trace::Recorder};
 
 fn now() -> f64 {
     EventLoop::current().time()
@@ -40,13 +52,16 @@ fn task(name: &'static str, seconds: u64) -> Coro<()> {
 }
 
 pub fn main() {
-    run(Coro::new("main", || {
+    let recorder = Recorder::new();
+    let lp = EventLoop::builder()
+        .instrument(recorder.clone())
+        .own_timeline()
+        .build();
+    lp.run(Coro::new("main", || {
         let t0 = now();
         gather([task("A", 2), task("B", 1)]);
         println!("total: {:.2} s (sequential would take 3.00 s)", now() - t0);
     }));
     println!();
-    println!("Time →   0s        1s        2s");
-    println!("Task A:  Start ----- Pause ---------- Resume/Done");
-    println!("Task B:  Start ----- Resume/Done");
+    print!("{}", recorder.timeline(60));
 }

@@ -61,7 +61,7 @@ pub fn gather<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<T> {
 /// assert_eq!(squares, [1, 4, 9]);
 /// ```
 pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
-    collect(tasks, |o| match o {
+    collect(tasks, true, |o| match o {
         Outcome::Value(v) => Some(v),
         other => {
             other.unwrap();
@@ -85,11 +85,14 @@ pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
 /// assert!(matches!(outcomes[1], Outcome::Panic(_)));
 /// ```
 pub fn gather_outcomes<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<Outcome<T>> {
-    collect(coros.into_iter().map(spawn).collect(), Some)
+    collect(coros.into_iter().map(spawn).collect(), false, Some)
 }
 
+/// `raises`: whether `each` raises a failure (then a failure wakes the
+/// gatherer at once; otherwise it wakes once, when every task is done).
 fn collect<T: 'static, U>(
     tasks: Vec<Task<T>>,
+    raises: bool,
     mut each: impl FnMut(Outcome<T>) -> Option<U>,
 ) -> Vec<U> {
     let completions = watch(&tasks);
@@ -105,7 +108,7 @@ fn collect<T: 'static, U>(
             results[i] = each(outcome);
             left -= 1;
         }
-        if left > 0 && completions.park("gather") == Wake::Cancel {
+        if left > 0 && completions.park_for(left, raises, "gather") == Wake::Cancel {
             for t in &tasks {
                 t.cancel();
             }
@@ -170,7 +173,11 @@ pub fn wait<T: 'static>(
         if enough || timed_out.get() || tasks.is_empty() {
             break;
         }
-        if completions.park("wait") == Wake::Cancel {
+        let wanted = match when {
+            ReturnWhen::FirstCompleted => 1,
+            ReturnWhen::AllCompleted => tasks.len() - finished,
+        };
+        if completions.park_for(wanted, false, "wait") == Wake::Cancel {
             if let Some(t) = &timer {
                 t.cancel();
             }
@@ -274,7 +281,7 @@ pub fn select<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> (usize, T
         }
     }
     // The losers' outcomes (normally Cancelled) are not wanted; wait for their cleanup.
-    let _ = collect(losers, |_| Some(()));
+    let _ = collect(losers, false, |_| Some(()));
     (first, outcome.unwrap())
 }
 
@@ -328,7 +335,7 @@ impl TaskGroup {
                     });
                     state.abort();
                 }
-                state.done.push(index);
+                state.done.push(index, false);
             }),
             "task_group's watch of a child",
         ));
@@ -408,8 +415,8 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
         while state.done.pop().is_some() {
             finished += 1;
         }
-        if finished < state.children.borrow().len() && state.done.park("TaskGroup") == Wake::Cancel
-        {
+        let left = state.children.borrow().len() - finished;
+        if left > 0 && state.done.park_for(left, false, "TaskGroup") == Wake::Cancel {
             cancelled_from_outside |= state.failures.borrow().is_empty();
             state.abort();
         }

@@ -84,11 +84,14 @@ impl Waiter {
     /// Schedules the waiter: a task on its own loop, a callback on `home`
     /// (the future's loop) or else the running one. Never panics, so one
     /// waiter cannot cost the others their wake-up.
-    pub(crate) fn wake(self, home: Option<&HomeRef>) {
+    ///
+    /// `failed`: the future ended in a panic or a cancellation (a combinator
+    /// that raises the first failure wants to hear of it at once).
+    pub(crate) fn wake(self, home: Option<&HomeRef>, failed: bool) {
         match self {
             Waiter::Task(token) => token.wake(),
             Waiter::Callback(f, name) => call_soon_on(home, f, name),
-            Waiter::Index(completions, i) => completions.push(i),
+            Waiter::Index(completions, i) => completions.push(i, failed),
         }
     }
 }
@@ -115,6 +118,10 @@ fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: &'static str
 pub(crate) struct Completions {
     done: RefCell<std::collections::VecDeque<usize>>,
     waiter: RefCell<Option<WakeToken>>,
+    /// How many completions the waiter wants before it is woken.
+    wanted: Cell<usize>,
+    /// Whether a failure wakes the waiter whatever `wanted` says.
+    wake_on_failure: Cell<bool>,
 }
 
 impl Completions {
@@ -123,14 +130,21 @@ impl Completions {
         Rc::new(Completions {
             done: RefCell::default(),
             waiter: RefCell::default(),
+            wanted: Cell::new(1),
+            wake_on_failure: Cell::new(false),
         })
     }
 
-    /// Records that the future with index `i` finished, waking the waiter.
-    pub(crate) fn push(&self, i: usize) {
-        self.done.borrow_mut().push_back(i);
-        if let Some(token) = self.waiter.borrow_mut().take() {
-            token.wake();
+    /// Records that the future with index `i` finished (`failed`: in a panic
+    /// or cancellation), waking the waiter if that is what it waits for.
+    pub(crate) fn push(&self, i: usize, failed: bool) {
+        let queued = {
+            let mut done = self.done.borrow_mut();
+            done.push_back(i);
+            done.len()
+        };
+        if queued >= self.wanted.get() || (failed && self.wake_on_failure.get()) {
+            self.wake_waiter();
         }
     }
 
@@ -149,12 +163,24 @@ impl Completions {
     /// Suspends the running task until a completion arrives (or it is woken
     /// otherwise); returns at once if one is there.
     pub(crate) fn park(&self, what: &'static str) -> Wake {
-        if !self.done.borrow().is_empty() {
+        self.park_for(1, false, what)
+    }
+
+    /// Suspends the running task until `n` completions are queued, or one
+    /// failure if `or_failure` (or it is woken otherwise: a timeout, a
+    /// cancellation); returns at once if they are there. One wake-up for
+    /// `n` children, as asyncio's `gather` wakes its caller once.
+    pub(crate) fn park_for(&self, n: usize, or_failure: bool, what: &'static str) -> Wake {
+        if self.done.borrow().len() >= n.max(1) {
             return Wake::Run;
         }
+        self.wanted.set(n.max(1));
+        self.wake_on_failure.set(or_failure);
         *self.waiter.borrow_mut() = Some(WakeToken::current(what));
         let wake = suspend::suspend(Suspend::Sync(what));
         self.waiter.borrow_mut().take();
+        self.wanted.set(1);
+        self.wake_on_failure.set(false);
         wake
     }
 }
@@ -346,6 +372,16 @@ impl<T> Inner<T> {
         !matches!(*self.slot.borrow(), Slot::Pending)
     }
 
+    /// Whether the outcome is a panic or a cancellation (`false` while
+    /// pending, and for a taken value).
+    pub(crate) fn failed(&self) -> bool {
+        match &*self.slot.borrow() {
+            Slot::Pending => false,
+            Slot::Done(outcome) => !matches!(outcome, Outcome::Value(_)),
+            Slot::Taken { cancelled } => *cancelled,
+        }
+    }
+
     /// Sets the outcome and schedules everyone waiting.
     pub(crate) fn finish(&self, outcome: Outcome<T>) {
         {
@@ -358,6 +394,7 @@ impl<T> Inner<T> {
             }
             *slot = Slot::Done(outcome);
         }
+        let failed = self.failed();
         let waiters = self.waiters.take();
         if !waiters.is_empty() {
             // A copy of an alone future's link: a callback run right here may
@@ -368,7 +405,7 @@ impl<T> Inner<T> {
             };
             let wake_all = |home: Option<&HomeRef>| {
                 for waiter in waiters {
-                    waiter.wake(home);
+                    waiter.wake(home, failed);
                 }
             };
             match home {
@@ -578,7 +615,7 @@ impl<T> Future<T> {
     pub(crate) fn add_waiter(&self, waiter: Waiter) {
         if self.done() {
             let home = self.inner().with_home(|home| home.cloned());
-            waiter.wake(home.as_ref());
+            waiter.wake(home.as_ref(), self.inner().failed());
         } else {
             let mut waiters = self.inner().waiters.take();
             waiters.push(waiter);

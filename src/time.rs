@@ -153,7 +153,7 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     let fired = Rc::new(Cell::new(false));
     let handle = {
         let (fired, task) = (fired.clone(), task.clone());
-        EventLoop::current().call_at_named(deadline, "timeout()", move || {
+        EventLoop::current().call_at_named(deadline, crate::trace::TIMEOUT_CALLBACK, move || {
             fired.set(true);
             raw::cancel(&task);
         })

@@ -165,15 +165,24 @@ impl<D: Pending> Timers<D> {
         self.heap.len()
     }
 
-    /// The pending timers, earliest first, as the stepper prints them.
-    pub(crate) fn describe(&self, start: Instant) -> Vec<String> {
+    /// The pending timers, earliest first, as the stepper prints them; one
+    /// whose time has passed (`now`) says by how much it is overdue.
+    pub(crate) fn describe(&self, start: Instant, now: Instant) -> Vec<String> {
         let mut entries: Vec<&Entry<D>> = self.heap.iter().collect();
         entries.sort_by_key(|e| (e.when, e.order));
         entries
             .into_iter()
             .filter_map(|e| {
                 let at = e.when.saturating_duration_since(start).as_secs_f64();
-                e.due.describe().map(|what| format!("{at:.3} s: {what}"))
+                let late = now.saturating_duration_since(e.when);
+                let note = if late.is_zero() {
+                    String::new()
+                } else {
+                    format!(" (overdue by {:.3} s)", late.as_secs_f64())
+                };
+                e.due
+                    .describe()
+                    .map(|what| format!("{at:.3} s{note}: {what}"))
             })
             .collect()
     }

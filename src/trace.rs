@@ -28,7 +28,9 @@
 //!     yield_from(b);
 //! }));
 //! let timeline = rec.timeline(60);
-//! assert!(timeline.contains("A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)"));
+//! assert!(timeline.contains(
+//!     "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)"
+//! ));
 //! ```
 
 use std::cell::RefCell;
@@ -87,6 +89,25 @@ pub enum WokenBy {
     /// The loop itself: a timer came due, a socket became ready, a worker
     /// thread finished.
     Loop,
+    /// A deadline of [`timeout`](crate::timeout) / [`wait_for`](crate::wait_for)
+    /// passed (what cancels the task it guards).
+    Timeout,
+}
+
+/// The name of the callback that enforces a `timeout()` deadline (how the
+/// loop tells a timeout from other callbacks).
+pub(crate) const TIMEOUT_CALLBACK: &str = "timeout()";
+
+impl WokenBy {
+    /// Who runs now, named by the loop: a callback by its name (the one that
+    /// enforces a timeout as [`WokenBy::Timeout`]), else the loop.
+    pub(crate) fn callback_or_loop(callback: Option<&'static str>) -> WokenBy {
+        match callback {
+            Some(TIMEOUT_CALLBACK) => WokenBy::Timeout,
+            Some(name) => WokenBy::Callback(name),
+            None => WokenBy::Loop,
+        }
+    }
 }
 
 impl std::fmt::Display for WokenBy {
@@ -95,6 +116,7 @@ impl std::fmt::Display for WokenBy {
             WokenBy::Task(t) => write!(f, "task '{}' ({})", t.name, t.id),
             WokenBy::Callback(name) => write!(f, "callback {name}"),
             WokenBy::Loop => f.write_str("the loop"),
+            WokenBy::Timeout => f.write_str("its timeout"),
         }
     }
 }
@@ -129,6 +151,9 @@ impl std::fmt::Display for WakeCause {
         use crate::Suspend;
         let by = self.by;
         match (self.how, self.waited_on) {
+            (crate::suspend::Wake::Cancel, _) if by == WokenBy::Timeout => {
+                f.write_str("timed out: its deadline passed")
+            }
             (crate::suspend::Wake::Cancel, _) => write!(f, "cancelled by {by}"),
             (_, None) => write!(f, "woken by {by} before it paused"),
             (_, Some(Suspend::YieldNow)) => f.write_str("its turn came round"),
@@ -292,8 +317,10 @@ impl Recorder {
     }
 
     /// The ASCII timeline, `width` columns wide: for each task, a scaled bar
-    /// (`·` not started, `█` running, `─` paused, blank once done) and the tutorial's sentence
-    /// (`A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)`).
+    /// (`·` not started, `█` running, `─` paused, blank once done) and the
+    /// tutorial's sentence, each pause with what it waits on and each resume
+    /// with what woke it (`A: Start (0.00 s) → Pause (0.00 s, sleep) →
+    /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`).
     pub fn timeline(&self, width: usize) -> String {
         let rows = self.per_task();
         let end = self
@@ -350,24 +377,27 @@ impl Recorder {
                 }
             }
             let name: String = info.name.chars().take(label).collect();
-            let _ = writeln!(
-                out,
-                "{name:label$} │ {}",
-                bar.into_iter().collect::<String>()
-            );
+            let bar: String = bar.into_iter().collect();
+            let _ = writeln!(out, "{name:label$} │ {}", bar.trim_end());
         }
         out.push('\n');
         for (info, evs) in &rows {
             let mut words = Vec::new();
             let mut started = false;
+            let mut woken: Option<&WakeCause> = None;
             for (at, kind) in evs {
                 let t = at.as_secs_f64();
                 match kind {
+                    EventKind::Woken(cause) => woken = Some(cause),
                     EventKind::Step if !started => {
                         started = true;
+                        woken = None;
                         words.push(format!("Start ({t:.2} s)"));
                     }
-                    EventKind::Step => words.push(format!("Resume ({t:.2} s)")),
+                    EventKind::Step => match woken.take() {
+                        Some(cause) => words.push(format!("Resume ({t:.2} s, {cause})")),
+                        None => words.push(format!("Resume ({t:.2} s)")),
+                    },
                     EventKind::End(StepEnd::Suspended(why)) => {
                         words.push(format!("Pause ({t:.2} s, {why})"))
                     }

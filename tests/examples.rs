@@ -195,7 +195,9 @@ fn the_tour_runs_every_example_in_order() {
     assert!(out.contains("GET /users/999 → 404"));
     // Each loop's timeline, in the tutorial's words.
     assert!(
-        out.contains("A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)")
+        out.contains(
+            "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)"
+        )
     );
     assert!(out.contains("served 3 connection(s), 0 cut short; bye"));
     assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));

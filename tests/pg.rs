@@ -470,11 +470,13 @@ mod pool {
             let pool = Pool::with_options(config, options);
             pool.query("SELECT 1", &[]).unwrap(); // one connection open
             let served = Rc::new(RefCell::new(Vec::new()));
-            let began = yieldfrom::now();
             let tasks: Vec<_> = (0..10_000)
                 .map(|i: i32| {
                     let (pool, served) = (pool.clone(), served.clone());
                     spawn(Coro::new("request", move || {
+                        // How long this request waited, from its own start
+                        // (not from the spawning of the 10,000).
+                        let began = yieldfrom::now();
                         let got = pool.get().map(|c| {
                             served.borrow_mut().push(i);
                             c.query_one("SELECT $1::int4, pg_sleep(0.005)", &[&i])

@@ -1,11 +1,11 @@
 //! The trace recorder, its renderers, deterministic schedules and the stepper.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
 use yieldfrom::debug::{Stepper, explore};
-use yieldfrom::trace::{Instrument, Recorder, StepEnd, TaskInfo};
+use yieldfrom::trace::{EventKind, Instrument, Recorder, StepEnd, TaskInfo};
 use yieldfrom::{CancelCause, TaskEnd};
 use yieldfrom::{Coro, EventLoop, combinators::gather, sleep, spawn, yield_from, yield_now};
 
@@ -37,23 +37,24 @@ fn the_timeline_tells_the_tutorials_story() {
     let lines: Vec<&str> = timeline.lines().collect();
     assert!(lines[0].starts_with("Time →"), "{timeline}");
     assert!(lines[0].ends_with("2.00 s"), "{timeline}");
-    // One bar per task, as wide as asked, paused between start and resume.
-    for name in ["main", "A", "B"] {
+    // One bar per task, paused between start and resume; a bar ends where
+    // its task did (the tasks running to the end fill the width asked for).
+    for (name, width) in [("main", 60), ("A", 60), ("B", 34)] {
         let bar = lines
             .iter()
             .find(|l| l.starts_with(&format!("{name:4} │")))
             .unwrap();
-        assert_eq!(bar.chars().count(), 60, "{bar}");
-        assert!(bar.contains('─') && bar.contains('█'), "{bar}");
+        assert_eq!(bar.chars().count(), width, "{bar}");
+        assert!(bar.contains('─') && bar.ends_with('█'), "{bar}");
     }
     assert!(
         timeline.contains(
-            "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s) → Done (2.00 s)"
+            "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)"
         )
     );
     assert!(
         timeline.contains(
-            "B: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s) → Done (1.00 s)"
+            "B: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s, its sleep ended) → Done (1.00 s)"
         )
     );
     assert!(
@@ -129,7 +130,7 @@ fn the_timeline_shows_a_yield_as_a_pause() {
     .timeline(60);
     assert!(
         timeline.contains(
-            "main: Start (0.00 s) → Pause (0.00 s, yield_now) → Resume (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s) → Done (1.00 s)"
+            "main: Start (0.00 s) → Pause (0.00 s, yield_now) → Resume (0.00 s, its turn came round) → Pause (0.00 s, sleep) → Resume (1.00 s, its sleep ended) → Done (1.00 s)"
         ),
         "{timeline}"
     );
@@ -192,7 +193,7 @@ fn every_wake_says_why() {
         "task #3 'waiter' woken: Lock.acquire: woken by task 'main' (#1)",
         "task #1 'main' woken: its turn came round",
         "task #1 'main' woken: task 'waiter' (#3) finished",
-        "task #1 'main' woken: cancelled by callback timeout()",
+        "task #1 'main' woken: timed out: its deadline passed",
         "task #4 'sleeper' woken: cancelled by task 'main' (#1)",
         "task #1 'main' woken: task 'sleeper' (#4) finished",
         "woken: socket",
@@ -415,5 +416,129 @@ fn step_ends_name_panics_and_cancellations() {
     assert!(
         ends.contains(&StepEnd::Done(TaskEnd::Cancelled(CancelCause::Requested))),
         "{ends:?}"
+    );
+}
+
+/// The time a stepper waits for a key is not the program's: on the real
+/// clock, with a learner who takes 40 ms per key, task B (sleeps 10 ms) still
+/// finishes before task A (sleeps 20 ms), and the loop's clock has been held
+/// for at least every key's wait.
+#[test]
+fn the_stepper_holds_the_real_clock_while_it_waits_for_a_key() {
+    let out = Shared::default();
+    let keys_wait = Rc::new(Cell::new(Duration::ZERO));
+    let waited = keys_wait.clone();
+    let slow_learner = move || {
+        let t = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(40));
+        waited.set(waited.get() + t.elapsed());
+        b'\n'
+    };
+    let rec = Recorder::new();
+    // The wall clock starts before the loop's and is read after it.
+    let wall = std::time::Instant::now();
+    let lp = EventLoop::builder()
+        .instrument(Stepper::new(Box::new(slow_learner), Box::new(out.clone())))
+        .instrument(rec.clone())
+        .ignore_env_instruments()
+        .build();
+    let loop_time = lp.run(Coro::new("main", || {
+        let a = spawn(Coro::new("A", || sleep(Duration::from_millis(20))));
+        let b = spawn(Coro::new("B", || sleep(Duration::from_millis(10))));
+        yield_from(a);
+        yield_from(b);
+        Duration::from_secs_f64(EventLoop::current().time())
+    }));
+    let wall = wall.elapsed();
+    assert!(
+        wall.saturating_sub(loop_time) >= keys_wait.get(),
+        "the loop's clock ran while the stepper waited: wall {wall:?}, loop {loop_time:?}, keys {:?}",
+        keys_wait.get()
+    );
+    let done: Vec<&str> = rec
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::End(StepEnd::Done(_))))
+        .map(|e| e.task.unwrap().name)
+        .collect();
+    assert_eq!(done, ["B", "A", "main"], "{}", rec.log());
+}
+
+/// A timer whose time has passed while the loop was busy shows as overdue.
+#[test]
+fn the_stepper_shows_an_overdue_timer_as_overdue() {
+    let out = Shared::default();
+    let stepper = Stepper::new(Box::new(|| b'\n'), Box::new(out.clone()));
+    EventLoop::builder()
+        .instrument(stepper)
+        .ignore_env_instruments()
+        .build()
+        .run(Coro::new("main", || {
+            let napper = spawn(Coro::new("napper", || sleep(Duration::from_millis(1))));
+            // Blocks the loop past the napper's deadline (the mistake of
+            // chapter 06), then yields: the next snapshot shows it late.
+            yield_now();
+            std::thread::sleep(Duration::from_millis(5));
+            yield_now();
+            yield_from(napper);
+        }));
+    let text = String::from_utf8(out.0.borrow().clone()).unwrap();
+    assert!(text.contains("(overdue by "), "{text}");
+    assert!(text.contains(": wake task 'napper'"), "{text}");
+}
+
+/// asyncio's `gather` wakes its caller once, when every child is done; so
+/// does ours (a failure, which it raises, wakes it at once).
+#[test]
+fn gather_wakes_its_caller_once() {
+    let rec = recorded(
+        Coro::new("main", || {
+            gather([3u64, 1, 2].map(|s| Coro::new("nap", move || sleep(Duration::from_secs(s)))));
+        }),
+        None,
+    );
+    let main_woken: Vec<Duration> = rec
+        .events()
+        .iter()
+        .filter(|e| e.task.unwrap().name == "main" && matches!(e.kind, EventKind::Woken(_)))
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(main_woken, [Duration::from_secs(3)], "{}", rec.log());
+
+    let rec = Recorder::new();
+    let lp = EventLoop::builder()
+        .virtual_clock(true)
+        .instrument(rec.clone())
+        .build();
+    let raised_at = lp.run(Coro::new("main", || {
+        let r = std::panic::catch_unwind(|| {
+            gather([
+                Coro::new("slow", || sleep(Duration::from_secs(10))),
+                Coro::new("fails", || {
+                    sleep(Duration::from_secs(1));
+                    panic!("boom")
+                }),
+            ])
+        });
+        assert!(r.is_err());
+        EventLoop::current().time()
+    }));
+    assert_eq!(raised_at, 1.0, "{}", rec.log());
+}
+
+/// A `wait_for` that runs out of time reads as a timeout in the timeline.
+#[test]
+fn a_timeout_reads_as_a_timeout_in_the_timeline() {
+    let timeline = recorded(
+        Coro::new("main", || {
+            let slow = Coro::new("slow", || sleep(Duration::from_secs(5)));
+            assert!(yieldfrom::wait_for(slow, Duration::from_secs(1)).is_err());
+        }),
+        None,
+    )
+    .timeline(60);
+    assert!(
+        timeline.contains("Resume (1.00 s, timed out: its deadline passed)"),
+        "{timeline}"
     );
 }

@@ -40,6 +40,8 @@ pub struct Builder {
     instruments: Vec<Box<dyn Instrument>>,
     /// Whether `YIELDFROM_TRACE` and `YIELDFROM_STEP` may add instruments.
     from_env: bool,
+    /// Whether the program prints this loop's timeline itself.
+    own_timeline: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -58,6 +60,7 @@ impl Default for Builder {
         Builder {
             instruments: Vec::new(),
             from_env: true,
+            own_timeline: false,
             config: Config {
                 seed: None,
                 virtual_clock: crate::env::virtual_clock(),
@@ -160,6 +163,15 @@ impl Builder {
         self
     }
 
+    /// Says that the program prints this loop's timeline itself (from a
+    /// [`Recorder`](crate::trace::Recorder) of its own), so
+    /// `YIELDFROM_TRACE=timeline` does not print it a second time; the other
+    /// trace outputs and `YIELDFROM_STEP` still apply.
+    pub fn own_timeline(mut self) -> Builder {
+        self.own_timeline = true;
+        self
+    }
+
     /// The loop's state, or why the poller could not be created (see
     /// [`try_build`](Self::try_build)).
     pub(super) fn into_core(self) -> io::Result<Rc<Core>> {
@@ -175,11 +187,14 @@ impl Builder {
             .map_or(0, |s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut instruments = self.instruments;
         let from_env = self.from_env;
-        let trace_output = Output::from_env().filter(|_| from_env).map(|out| {
-            let rec = Recorder::new();
-            instruments.push(Box::new(rec.clone()));
-            (out, rec)
-        });
+        let own_timeline = self.own_timeline;
+        let trace_output = Output::from_env()
+            .filter(|out| from_env && !(own_timeline && *out == Output::Timeline))
+            .map(|out| {
+                let rec = Recorder::new();
+                instruments.push(Box::new(rec.clone()));
+                (out, rec)
+            });
         if from_env && crate::env::step() {
             instruments.push(Box::new(Stepper::from_terminal()));
         }

@@ -6,11 +6,17 @@ use std::time::{Duration, Instant};
 /// A loop's clock. A virtual clock stands still until the loop advances it
 /// (to the next timer when nothing else can happen, or by the time a real
 /// poll took), so sleeps take no real time and a run is repeatable.
+///
+/// A real clock can be *held*: the time a stepper spends waiting for a key is
+/// taken out of it ([`hold`](Clock::hold)), so the program's own timings
+/// (a 1 s sleep, a 2 s total) read as they would without the stepper.
 #[derive(Debug)]
 pub(crate) struct Clock {
     virtual_clock: bool,
     now: Cell<Instant>,
     start: Instant,
+    /// Real time taken out of a real clock (see `hold`).
+    held: Cell<Duration>,
 }
 
 impl Clock {
@@ -21,6 +27,7 @@ impl Clock {
             virtual_clock,
             now: Cell::new(now),
             start: now,
+            held: Cell::new(Duration::ZERO),
         }
     }
 
@@ -30,7 +37,11 @@ impl Clock {
         if self.virtual_clock {
             self.now.get()
         } else {
+            // `held` never exceeds the real time since `start`, so this
+            // cannot go below `start`.
             Instant::now()
+                .checked_sub(self.held.get())
+                .unwrap_or(self.start)
         }
     }
 
@@ -47,6 +58,14 @@ impl Clock {
     /// Whether the clock is virtual.
     pub(crate) fn is_virtual(&self) -> bool {
         self.virtual_clock
+    }
+
+    /// Takes `by` of real time out of a real clock: the clock reads as if
+    /// that time had not passed (a virtual clock did not move anyway).
+    pub(crate) fn hold(&self, by: Duration) {
+        if !self.virtual_clock {
+            self.held.set(self.held.get() + by);
+        }
     }
 
     /// Moves a virtual clock `by` forward (a real clock moves by itself).

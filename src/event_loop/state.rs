@@ -143,7 +143,7 @@ impl Core {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let ready = self.ready.borrow().iter().map(Ready::describe).collect();
         let start = self.clock.start();
-        let timers = self.timers.borrow().describe(start);
+        let timers = self.timers.borrow().describe(start, self.clock.now());
         let waiting = self
             .tasks
             .borrow()
@@ -186,8 +186,7 @@ impl Core {
     #[cold]
     pub(super) fn note_wake(&self, task: &TaskCore, how: Wake, waited_on: Option<Suspend>) {
         let by = context::try_with_current(|t| WokenBy::Task(t.info()))
-            .or_else(|| self.calling.get().map(WokenBy::Callback))
-            .unwrap_or(WokenBy::Loop);
+            .unwrap_or_else(|| WokenBy::callback_or_loop(self.calling.get()));
         let cause = WakeCause { waited_on, how, by };
         let info = task.info();
         self.instrument(|i, at| i.task_woken(at, info, &cause));
