@@ -1,9 +1,14 @@
-//! 05 — The chef: a blocking cook waits by the pot; an async cook cuts
+//! 05 — The chef: a sequential cook waits by the pot; an async cook cuts
 //! vegetables while the water boils.
+//!
+//! The tutorial's first cook is a plain Python function, so its waits
+//! *block* (nothing else could run). Ours awaits each step in turn: it is
+//! *sequential*, not blocking — the loop could run other tasks during the
+//! boil, there just are none. Blocking is chapter 06's subject.
 //!
 //! Python:
 //! ```python
-//! def cook():              # blocking: 3 s + 2 s
+//! def cook():              # one thing after another: 3 s + 2 s
 //!     boil_water(); cut_vegetables()
 //! async def cook():        # async: the boil runs while we cut
 //!     water = asyncio.create_task(boil_water()); await cut_vegetables(); await water
@@ -11,7 +16,7 @@
 //!
 //! Expected output:
 //! ```text
-//! blocking chef:
+//! sequential chef:
 //!   [0.00 s] puts the water on and waits by the pot
 //!   [3.00 s] water boiled
 //!   [3.00 s] cuts vegetables
@@ -48,8 +53,8 @@ fn cut_vegetables() -> Coro<()> {
 }
 
 pub fn main() {
-    println!("blocking chef:");
-    run(Coro::new("blocking_chef", || {
+    println!("sequential chef:");
+    run(Coro::new("sequential_chef", || {
         println!("  {} puts the water on and waits by the pot", at());
         yield_from(boil_water());
         yield_from(cut_vegetables());

@@ -1,11 +1,15 @@
 //! The tour: every numbered example, in the tutorial's order, in one run.
 //!
 //! `cargo run --release --example tour` — each example gets a heading and
-//! runs on the virtual clock (sleeps take no real time, and the output is the
-//! same on every run), and every event loop prints its timeline when it
-//! closes; the whole tour finishes in about a second. `-- --step` runs it
-//! under the stepper (Enter steps, `c` runs on, `q` quits). Run one example
-//! alone for real time: `cargo run --example 04_tasks_timeline`.
+//! runs on the virtual clock (sleeps take no real time), and every event
+//! loop prints its timeline when it closes; the whole tour finishes in about
+//! a second. The output is the same on every run except where real work is
+//! measured: example 09's heartbeat count (the computation takes real time,
+//! and virtual time follows real time while a worker thread is busy),
+//! example 12's nanoseconds, and the blocked time example 06's warning
+//! measures. `-- --step` runs it under the stepper (Enter steps, `c` runs
+//! on, `q` quits). Run one example alone for real time:
+//! `cargo run --example 04_tasks_timeline`.
 //!
 //! Expected output: the examples' own outputs (see each file's header), one
 //! after the other, under headings like

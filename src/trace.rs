@@ -114,7 +114,17 @@ impl std::fmt::Display for WokenBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WokenBy::Task(t) => write!(f, "task '{}' ({})", t.name, t.id),
-            WokenBy::Callback(name) => write!(f, "callback {name}"),
+            // A closure's type name is its path plus `::{{closure}}`s:
+            // say where it was written instead.
+            WokenBy::Callback(name) => match name.strip_suffix("::{{closure}}") {
+                Some(mut path) => {
+                    while let Some(outer) = path.strip_suffix("::{{closure}}") {
+                        path = outer;
+                    }
+                    write!(f, "a callback in {path}")
+                }
+                None => write!(f, "callback {name}"),
+            },
             WokenBy::Loop => f.write_str("the loop"),
             WokenBy::Timeout => f.write_str("its timeout"),
         }

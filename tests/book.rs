@@ -2,6 +2,9 @@
 //! points at a file that exists, and every numbered example has a chapter.
 //! (Its Rust snippets are compiled and run as doc tests: see `book` in lib.rs.)
 
+mod common;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 fn links(markdown: &str) -> Vec<String> {
@@ -90,4 +93,328 @@ fn every_exercise_names_a_solution_that_exists() {
             );
         }
     }
+}
+
+// ----- the book's example outputs are generated, and checked -------------
+//
+// A fenced block that shows what an example prints comes right after a
+// marker naming the example and what to take from its run:
+//
+//     <!-- output: 04_tasks_timeline timeline 1 -->
+//     <!-- output: 04_tasks_timeline steps 2-2 -->
+//     <!-- output: 13_race_explorer stdout lines 5-17 dedent -->
+//     <!-- output: 06_blocking_mistakes timeline 1 real -->
+//
+// `stdout`: what it prints; `timeline N`: the N-th loop's timeline
+// (`YIELDFROM_TRACE=timeline`); `steps A-B`: the stepper's blocks for steps
+// A to B (`YIELDFROM_STEP=1`, Enter pressed for each). Every run is on the
+// virtual clock with `COLUMNS=64`, except `real` ones (a blocking call shows
+// only on the real clock), which are compared with numbers and bars masked.
+// `lines A-B` keeps those lines of the result, `dedent` strips the indent
+// they share. `YIELDFROM_BLESS=1 cargo test --test book` rewrites every such
+// block from a fresh run: the one command that regenerates the book's outputs.
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Take {
+    Stdout,
+    Timeline(usize),
+    Steps(usize, usize),
+}
+
+#[derive(Clone, Debug)]
+struct Marker {
+    example: String,
+    take: Take,
+    real: bool,
+    lines: Option<(usize, usize)>,
+    dedent: bool,
+    /// For `timeline`: only the header and the bars.
+    bars: bool,
+    /// For `steps`: which loop's steps (each loop counts from 1).
+    in_loop: usize,
+}
+
+fn range(word: Option<&str>) -> (usize, usize) {
+    let word = word.expect("a range A-B");
+    let (a, b) = word.split_once('-').unwrap_or((word, word));
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+fn parse_marker(line: &str) -> Option<Marker> {
+    let inner = line
+        .trim()
+        .strip_prefix("<!-- output:")?
+        .strip_suffix("-->")?;
+    let mut words = inner.split_whitespace();
+    let example = words.next().expect("an example name").to_string();
+    let take = match words.next() {
+        Some("stdout") => Take::Stdout,
+        Some("timeline") => Take::Timeline(words.next().unwrap().parse().unwrap()),
+        Some("steps") => {
+            let (a, b) = range(words.next());
+            Take::Steps(a, b)
+        }
+        other => panic!("unknown output kind {other:?} in {line}"),
+    };
+    let mut marker = Marker {
+        example,
+        take,
+        real: false,
+        lines: None,
+        dedent: false,
+        bars: false,
+        in_loop: 1,
+    };
+    while let Some(word) = words.next() {
+        match word {
+            "real" => marker.real = true,
+            "dedent" => marker.dedent = true,
+            "bars" => marker.bars = true,
+            "loop" => marker.in_loop = words.next().unwrap().parse().unwrap(),
+            "lines" => marker.lines = Some(range(words.next())),
+            other => panic!("unknown option {other:?} in {line}"),
+        }
+    }
+    Some(marker)
+}
+
+/// Runs an example as the marker says: (stdout, stderr).
+fn run(example: &str, take: &Take, real: bool) -> (String, String) {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(common::example_binary(example));
+    cmd.env("COLUMNS", "64")
+        .env_remove("YIELDFROM_TRACE")
+        .env_remove("YIELDFROM_STEP")
+        .env_remove("YIELDFROM_VIRTUAL_CLOCK")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if !real {
+        cmd.env("YIELDFROM_VIRTUAL_CLOCK", "1");
+    }
+    match take {
+        Take::Stdout => {}
+        Take::Timeline(_) => {
+            cmd.env("YIELDFROM_TRACE", "timeline");
+        }
+        Take::Steps(..) => {
+            cmd.env("YIELDFROM_STEP", "1");
+        }
+    }
+    let mut child = cmd.spawn().expect("the example is built by cargo test");
+    {
+        // Enter for every step the stepper asks about (it exits with the
+        // program; a closed pipe just means it did not need them all).
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(&vec![b'\n'; 10_000]);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{example}: {out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The timelines a run printed on stderr, in the order the loops closed.
+fn timelines(stderr: &str) -> Vec<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut found = vec![];
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with("Time →") {
+            i += 1;
+            continue;
+        }
+        let mut block = vec![lines[i]];
+        i += 1;
+        let mut rows = 0;
+        while i < lines.len() && lines[i].contains(" │ ") {
+            block.push(lines[i]);
+            rows += 1;
+            i += 1;
+        }
+        // A blank line, then one sentence per row.
+        block.extend(lines.iter().skip(i).take(rows + 1));
+        i += rows + 1;
+        found.push(block.join("\n"));
+    }
+    found
+}
+
+/// The stepper's blocks for steps `a..=b` of the `in_loop`-th loop (its
+/// step count starts again at 1), without its key prompt.
+fn steps(stderr: &str, in_loop: usize, a: usize, b: usize) -> String {
+    let mut out = vec![];
+    let (mut current, mut loops) = (None, 0);
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("── step ") {
+            let n: usize = rest.split_whitespace().next().unwrap().parse().unwrap();
+            if current.is_none_or(|c| n <= c) {
+                loops += 1;
+            }
+            current = Some(n);
+        }
+        if line.starts_with("[Enter]") {
+            continue;
+        }
+        if loops == in_loop && current.is_some_and(|n| (a..=b).contains(&n)) {
+            out.push(line);
+        }
+    }
+    out.join("\n")
+}
+
+fn generate(marker: &Marker, runs: &mut HashMap<(String, Take, bool), (String, String)>) -> String {
+    let kind = match marker.take {
+        Take::Timeline(_) => Take::Timeline(0),
+        Take::Steps(..) => Take::Steps(0, 0),
+        Take::Stdout => Take::Stdout,
+    };
+    let (stdout, stderr) = runs
+        .entry((marker.example.clone(), kind, marker.real))
+        .or_insert_with(|| run(&marker.example, &marker.take, marker.real));
+    let text = match marker.take {
+        Take::Stdout => stdout.trim_end().to_string(),
+        Take::Timeline(n) => {
+            let all = timelines(stderr);
+            let timeline = all
+                .get(n - 1)
+                .unwrap_or_else(|| panic!("{}: no timeline {n} in\n{stderr}", marker.example));
+            match marker.bars {
+                true => timeline.split("\n\n").next().unwrap().to_string(),
+                false => timeline.clone(),
+            }
+        }
+        Take::Steps(a, b) => steps(stderr, marker.in_loop, a, b),
+    };
+    let mut lines: Vec<&str> = text.lines().collect();
+    if let Some((a, b)) = marker.lines {
+        lines = lines[a - 1..b.min(lines.len())].to_vec();
+    }
+    let indent = if marker.dedent {
+        lines
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a `real` block is compared by: numbers, bars and the width of
+/// spaces masked.
+fn masked(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let line = match line.split_once(" │ ") {
+            Some((name, _)) => format!("{name} │ …"),
+            None => line.to_string(),
+        };
+        let mut last_digit = false;
+        for c in line.chars() {
+            let digit = c.is_ascii_digit() || (last_digit && c == '.');
+            if !digit {
+                out.push(c);
+            } else if !last_digit {
+                out.push('N');
+            }
+            last_digit = digit;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_books_example_outputs_match_a_fresh_run() {
+    let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
+    let mut runs = HashMap::new();
+    let mut stale = vec![];
+    let mut markers = 0;
+    for file in markdown_files(Path::new("docs/src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut rewritten: Vec<String> = vec![];
+        let mut i = 0;
+        while i < lines.len() {
+            rewritten.push(lines[i].to_string());
+            let Some(marker) = parse_marker(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            markers += 1;
+            assert_eq!(
+                lines.get(i + 1).copied(),
+                Some("```text"),
+                "{}:{}: a marker comes right before a ```text block",
+                file.display(),
+                i + 1
+            );
+            let end = (i + 2..lines.len())
+                .find(|&j| lines[j] == "```")
+                .expect("the block is closed");
+            let shown = lines[i + 2..end].join("\n");
+            let fresh = generate(&marker, &mut runs);
+            let same = if marker.real {
+                masked(&shown) == masked(&fresh)
+            } else {
+                shown == fresh
+            };
+            if !same {
+                stale.push(format!(
+                    "{}:{} ({}):\n--- the book\n{shown}\n--- a fresh run\n{fresh}",
+                    file.display(),
+                    i + 1,
+                    marker.example
+                ));
+            }
+            rewritten.push("```text".to_string());
+            // A `real` block that still matches keeps its figures (the
+            // book may show a release build's; the tests run a debug one).
+            let keep = same && (marker.real || !bless);
+            rewritten.push(if keep { shown } else { fresh });
+            rewritten.push("```".to_string());
+            i = end + 1;
+        }
+        if bless {
+            let mut new = rewritten.join("\n");
+            new.push('\n');
+            if new != text {
+                std::fs::write(&file, new).unwrap();
+            }
+        }
+    }
+    assert!(markers >= 10, "only {markers} generated blocks in the book");
+    assert!(
+        bless || stale.is_empty(),
+        "the book shows outputs the code no longer prints; regenerate them with \
+         `YIELDFROM_BLESS=1 cargo test --test book`:\n\n{}",
+        stale.join("\n\n")
+    );
+}
+
+#[test]
+fn the_examples_are_numbered_without_a_gap() {
+    let mut numbers: Vec<u32> = std::fs::read_dir("examples")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.get(..2)?.parse().ok()
+        })
+        .collect();
+    numbers.sort();
+    let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+    assert_eq!(
+        numbers, expected,
+        "an example number is missing or repeated"
+    );
 }

@@ -4,7 +4,11 @@
 //! prints what just ran and why it stopped, the ready queue, the timers, and
 //! the tasks waiting — then waits for a key: Enter steps, `c` runs on without
 //! pausing, `q` quits. It is an [`Instrument`](crate::trace::Instrument), so it sees exactly what the
-//! loop decides.
+//! loop decides. While it waits for a key the loop's clock stands still
+//! (a real clock is held; a virtual one does not move anyway), so a program
+//! stepped through reads the same times as one run straight through; a
+//! timer whose time passed while the loop was busy shows as
+//! `(overdue by …)`.
 //!
 //! ```text
 //! ── step 1 · 0.000 s ───────────────────────────────

@@ -84,7 +84,10 @@ impl EventLoop {
         with_loop("EventLoop::current()", |core| EventLoop(core.clone()))
     }
 
-    /// The loop's clock (virtual or real).
+    /// The loop's clock (virtual or real). Deadlines for
+    /// [`call_at`](Self::call_at) and `timeout_at` come from this clock, not
+    /// from `Instant::now()`: a virtual clock differs from it, and a real one
+    /// falls behind it by the time the stepper waited for keys.
     pub fn now(&self) -> Instant {
         self.0.clock.now()
     }
