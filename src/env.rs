@@ -2,8 +2,8 @@
 //!
 //! | variable | what it sets | read by |
 //! |---|---|---|
-//! | `YIELDFROM_TRACE` | `timeline`, `chrome` or `log`: every loop records a trace and prints it (or writes it) when it closes | [`crate::trace`] |
-//! | `YIELDFROM_TRACE_FILE` | where `YIELDFROM_TRACE=chrome` writes (default `yieldfrom-trace.json`) | [`crate::trace`] |
+//! | `YIELDFROM_TRACE` | `timeline`, `chrome`, `svg`, `html` or `log`: every loop records a trace and prints it (or writes it) when it closes | [`crate::trace`] |
+//! | `YIELDFROM_TRACE_FILE` | where `YIELDFROM_TRACE=chrome`, `svg` or `html` writes (default `yieldfrom-trace.json`, `.svg`, `.html`) | [`crate::trace`] |
 //! | `YIELDFROM_STEP` | `1`: the stepper pauses after every scheduling step | [`crate::debug`] |
 //! | `YIELDFROM_VIRTUAL_CLOCK` | `1`: new loops use the virtual clock | [`crate::Builder`] |
 //! | `YIELDFROM_STACK_SIZE` | bytes of a coroutine stack, the starting default of every thread | [`crate::stack`] |
@@ -19,6 +19,10 @@ pub(crate) enum TraceOutput {
     Timeline,
     /// Chrome trace-event JSON, to `YIELDFROM_TRACE_FILE`.
     Chrome,
+    /// A picture of the timeline (SVG), to `YIELDFROM_TRACE_FILE`.
+    Svg,
+    /// The same picture in an HTML page.
+    Html,
     /// One line per event, on stderr.
     Log,
 }
@@ -29,19 +33,25 @@ pub(crate) fn trace() -> Option<TraceOutput> {
     match raw.as_str() {
         "timeline" => Some(TraceOutput::Timeline),
         "chrome" => Some(TraceOutput::Chrome),
+        "svg" => Some(TraceOutput::Svg),
+        "html" => Some(TraceOutput::Html),
         "log" => Some(TraceOutput::Log),
         _ => {
             warn_once(format!(
-                "yieldfrom: YIELDFROM_TRACE={raw:?} is not timeline, chrome or log; no trace"
+                "yieldfrom: YIELDFROM_TRACE={raw:?} is not timeline, chrome, svg, html or log; no trace"
             ));
             None
         }
     }
 }
 
-/// `YIELDFROM_TRACE_FILE`, or the default file name.
-pub(crate) fn trace_file() -> String {
-    std::env::var("YIELDFROM_TRACE_FILE").unwrap_or_else(|_| "yieldfrom-trace.json".into())
+/// `YIELDFROM_TRACE_FILE`, or the default file name for `output`.
+pub(crate) fn trace_file(output: TraceOutput) -> String {
+    std::env::var("YIELDFROM_TRACE_FILE").unwrap_or_else(|_| match output {
+        TraceOutput::Svg => "yieldfrom-trace.svg".into(),
+        TraceOutput::Html => "yieldfrom-trace.html".into(),
+        _ => "yieldfrom-trace.json".into(),
+    })
 }
 
 /// The terminal's width (`COLUMNS`, as shells set it), for timelines; 80 without it.

@@ -418,3 +418,102 @@ fn the_examples_are_numbered_without_a_gap() {
         "an example number is missing or repeated"
     );
 }
+
+// ----- pictures -------------------------------------------------------------
+//
+// A picture of an example's timeline (`YIELDFROM_TRACE=svg`) is embedded
+// after a marker naming the example:
+//
+//     <!-- picture: 05_chef -->
+//     ![The two chefs' loops](../pictures/05_chef.svg)
+//
+// The SVG in the book must be what a fresh run on the virtual clock draws
+// (for `real` ones, drawn on the real clock, the same rows);
+// `YIELDFROM_BLESS=1 cargo test --test book` redraws them all.
+
+/// The SVG a run of `example` writes.
+fn picture(example: &str, real: bool) -> String {
+    let file = std::env::temp_dir().join(format!(
+        "yieldfrom-book-{}-{example}.svg",
+        std::process::id()
+    ));
+    let mut cmd = std::process::Command::new(common::example_binary(example));
+    cmd.env("YIELDFROM_TRACE", "svg")
+        .env("YIELDFROM_TRACE_FILE", &file)
+        .env_remove("YIELDFROM_STEP")
+        .env_remove("YIELDFROM_VIRTUAL_CLOCK")
+        .stdin(std::process::Stdio::null());
+    if !real {
+        cmd.env("YIELDFROM_VIRTUAL_CLOCK", "1");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{example}: {out:?}");
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    svg
+}
+
+/// The task rows a picture shows, in order.
+fn rows(svg: &str) -> Vec<&str> {
+    svg.split(r#"text-anchor="end">"#)
+        .skip(1)
+        .map(|rest| rest.split("</text>").next().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_books_pictures_match_a_fresh_run() {
+    let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
+    let mut stale = vec![];
+    let mut pictures = 0;
+    for file in markdown_files(Path::new("docs/src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(inner) = line
+                .trim()
+                .strip_prefix("<!-- picture:")
+                .and_then(|r| r.strip_suffix("-->"))
+            else {
+                continue;
+            };
+            pictures += 1;
+            let mut words = inner.split_whitespace();
+            let example = words.next().expect("an example name");
+            let real = words.next() == Some("real");
+            let target = lines
+                .get(i + 1)
+                .and_then(|l| {
+                    l.split_once("](")
+                        .map(|(_, rest)| rest.trim_end_matches(')'))
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}:{}: a picture marker comes right before ![..](..svg)",
+                        file.display(),
+                        i + 1
+                    )
+                });
+            let path = file.parent().unwrap().join(target);
+            let fresh = picture(example, real);
+            let shown = std::fs::read_to_string(&path).unwrap_or_default();
+            let same = if real {
+                rows(&shown) == rows(&fresh)
+            } else {
+                shown == fresh
+            };
+            if bless && (!same || !real) {
+                std::fs::write(&path, &fresh).unwrap();
+            } else if !same {
+                stale.push(format!("{} ({example})", path.display()));
+            }
+        }
+    }
+    assert!(pictures >= 5, "only {pictures} pictures in the book");
+    assert!(
+        stale.is_empty(),
+        "pictures that the code no longer draws; redraw them with \
+         `YIELDFROM_BLESS=1 cargo test --test book`:\n{}",
+        stale.join("\n")
+    );
+}

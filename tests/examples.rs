@@ -258,3 +258,48 @@ fn explore_keeps_its_runs_out_of_the_environments_trace() {
         "only the example's own FIFO loop is traced"
     );
 }
+
+/// `YIELDFROM_TRACE=chrome` keeps every loop of the run (example 05 runs two:
+/// the sequential chef's and the async chef's), each a process of its own in
+/// the file, and says where the file went.
+#[test]
+fn a_chrome_trace_keeps_every_loop() {
+    let dir = std::env::temp_dir().join(format!("yieldfrom-chrome-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    let out = Command::new(example_binary("05_chef"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env("YIELDFROM_TRACE", "chrome")
+        .env("YIELDFROM_TRACE_FILE", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(
+            |l| l.starts_with("yieldfrom: Chrome trace of loop 2 (2 loop(s)")
+                && l.ends_with(&format!("written to {}", path.display()))
+        ),
+        "{stderr}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let events = v["traceEvents"].as_array().unwrap();
+    let processes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(processes, ["loop 1 (thread main)", "loop 2 (thread main)"]);
+    let thread = |pid: u64, name: &str| {
+        events
+            .iter()
+            .any(|e| e["name"] == "thread_name" && e["pid"] == pid && e["args"]["name"] == name)
+    };
+    assert!(thread(1, "sequential_chef #1"), "{v:#}");
+    assert!(
+        thread(2, "async_chef #1") && thread(2, "boil_water #2"),
+        "{v:#}"
+    );
+}

@@ -43,6 +43,8 @@ const LAYERS: &[&str] = &[
     "task",
     "coro",
     // What the loop is made of.
+    "trace/event",
+    "trace/svg",
     "trace",
     "debug/stepper",
     "event_loop/ready",

@@ -73,7 +73,8 @@ fn chrome_trace_json_parses_and_has_the_events() {
         .filter(|e| e["ph"] == "M")
         .map(|e| e["args"]["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["main #1", "A #2", "B #3"]);
+    // The process (the loop), its own thread, then one thread per task.
+    assert_eq!(names, ["event loop", "loop", "main #1", "A #2", "B #3"]);
     // Task A: a step at 0 that pauses on sleep, a step at 2 s that finishes.
     let a_steps: Vec<&serde_json::Value> = events
         .iter()
@@ -540,5 +541,46 @@ fn a_timeout_reads_as_a_timeout_in_the_timeline() {
     assert!(
         timeline.contains("Resume (1.00 s, timed out: its deadline passed)"),
         "{timeline}"
+    );
+}
+
+/// The loop's own events are in the Chrome trace too, on a `loop` thread:
+/// its waits for I/O, the sockets that became ready, the callbacks it ran.
+#[test]
+fn chrome_traces_show_callbacks_and_io_readiness() {
+    let rec = Recorder::new();
+    EventLoop::builder()
+        .instrument(rec.clone())
+        .ignore_env_instruments()
+        .build()
+        .run(Coro::new("main", || {
+            EventLoop::current().call_soon(|| ());
+            let (a, b) = yieldfrom::net::UnixStream::pair().unwrap();
+            let reader = spawn(Coro::new("reader", move || {
+                let mut buf = [0u8; 1];
+                a.read(&mut buf).unwrap()
+            }));
+            yield_now();
+            b.write_all(b"x").unwrap();
+            yield_from(reader);
+        }));
+    let v: serde_json::Value = serde_json::from_str(&rec.chrome_json()).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let on_loop = |name: &str| {
+        events
+            .iter()
+            .any(|e| e["tid"] == 0 && e["name"].as_str().unwrap().starts_with(name))
+    };
+    assert!(
+        on_loop("runs a callback in trace::chrome_traces_show"),
+        "{v:#}"
+    );
+    assert!(on_loop("waits for I/O"), "{v:#}");
+    assert!(on_loop("socket "), "{v:#}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "M" && e["name"] == "process_name"),
+        "{v:#}"
     );
 }

@@ -288,7 +288,7 @@ impl Core {
                 Some(Entry::Call(cb)) => {
                     let f = cb.f.borrow_mut().take();
                     if let Some(f) = f {
-                        self.instrument(|i, at| i.callback(at));
+                        self.instrument(|i, at| i.callback(at, cb.name));
                         self.run_callback(f, cb.name);
                     }
                 }

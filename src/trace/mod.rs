@@ -6,13 +6,18 @@
 //! I/O readiness. With no instrument installed this costs one branch per step.
 //!
 //! [`Recorder`] is the instrument that keeps everything, and renders it as
-//! - an ASCII **timeline** in the tutorial's style, one row per task;
-//! - **Chrome trace-event JSON** (opens in Perfetto or chrome://tracing);
+//! - an ASCII **timeline** in the tutorial's style, one row per task, each
+//!   pause with what it waits on and each resume with what woke it;
+//! - a **picture** ([`Recorder::svg`]): the same timeline as a self-contained
+//!   SVG, coloured by reason, with arrows from waker to woken;
+//! - **Chrome trace-event JSON** (opens in Perfetto or chrome://tracing),
+//!   with the loop's callbacks and I/O on a thread of their own;
 //! - a plain **event log**, one line per event.
 //!
-//! `YIELDFROM_TRACE=timeline|chrome|log` installs a recorder in every loop
-//! and prints (or, for `chrome`, writes to `YIELDFROM_TRACE_FILE`) the trace
-//! when the loop closes; [`Builder::instrument`](crate::Builder::instrument)
+//! `YIELDFROM_TRACE=timeline|svg|html|chrome|log` installs a recorder in
+//! every loop and prints the trace when the loop closes (`svg`, `html` and
+//! `chrome` write a file, `YIELDFROM_TRACE_FILE`, holding every loop of the
+//! run so far, and say where it went); [`Builder::instrument`](crate::Builder::instrument)
 //! installs any instrument in code.
 //!
 //! ```
@@ -33,11 +38,17 @@
 //! ));
 //! ```
 
+mod event;
+mod svg;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub(crate) use self::event::TIMEOUT_CALLBACK;
+use self::event::callback_name;
+pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
 pub use crate::task::TaskInfo;
 
 /// The loop's queues at one moment (what the stepper prints).
@@ -49,136 +60,6 @@ pub struct Snapshot {
     pub timers: Vec<String>,
     /// Tasks parked, with what they wait on.
     pub waiting: Vec<String>,
-}
-
-/// How a step ended.
-///
-/// ```
-/// use yieldfrom::{Suspend, TaskEnd, trace::StepEnd};
-/// assert_eq!(StepEnd::Suspended(Suspend::YieldNow).to_string(), "paused on yield_now");
-/// assert_eq!(StepEnd::Done(TaskEnd::Returned).to_string(), "done: returned");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepEnd {
-    /// The task paused, for this reason: the very value it suspended with
-    /// (its `Display` is what the stepper, the log and the timeline print).
-    Suspended(crate::Suspend),
-    /// The task finished, in this way.
-    Done(crate::task::TaskEnd),
-}
-
-impl std::fmt::Display for StepEnd {
-    /// What the stepper, the log and the trace files say of a step:
-    /// `paused on <reason>` or `done: <end>`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepEnd::Suspended(why) => write!(f, "paused on {why}"),
-            StepEnd::Done(end) => write!(f, "done: {end}"),
-        }
-    }
-}
-
-/// Who made a task ready: what was running when it was woken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WokenBy {
-    /// A task (it set a future, released a lock, put an item, cancelled it).
-    Task(TaskInfo),
-    /// A callback, by name: a `call_soon`/`call_later`/`call_at` callback, a
-    /// done callback, or a timeout (`timeout()`).
-    Callback(&'static str),
-    /// The loop itself: a timer came due, a socket became ready, a worker
-    /// thread finished.
-    Loop,
-    /// A deadline of [`timeout`](crate::timeout) / [`wait_for`](crate::wait_for)
-    /// passed (what cancels the task it guards).
-    Timeout,
-}
-
-/// The name of the callback that enforces a `timeout()` deadline (how the
-/// loop tells a timeout from other callbacks).
-pub(crate) const TIMEOUT_CALLBACK: &str = "timeout()";
-
-impl WokenBy {
-    /// Who runs now, named by the loop: a callback by its name (the one that
-    /// enforces a timeout as [`WokenBy::Timeout`]), else the loop.
-    pub(crate) fn callback_or_loop(callback: Option<&'static str>) -> WokenBy {
-        match callback {
-            Some(TIMEOUT_CALLBACK) => WokenBy::Timeout,
-            Some(name) => WokenBy::Callback(name),
-            None => WokenBy::Loop,
-        }
-    }
-}
-
-impl std::fmt::Display for WokenBy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WokenBy::Task(t) => write!(f, "task '{}' ({})", t.name, t.id),
-            // A closure's type name is its path plus `::{{closure}}`s:
-            // say where it was written instead.
-            WokenBy::Callback(name) => match name.strip_suffix("::{{closure}}") {
-                Some(mut path) => {
-                    while let Some(outer) = path.strip_suffix("::{{closure}}") {
-                        path = outer;
-                    }
-                    write!(f, "a callback in {path}")
-                }
-                None => write!(f, "callback {name}"),
-            },
-            WokenBy::Loop => f.write_str("the loop"),
-            WokenBy::Timeout => f.write_str("its timeout"),
-        }
-    }
-}
-
-/// Why a task was made ready again: what it waited on, how it is resumed,
-/// and who woke it (what the stepper, the log and Chrome traces print).
-///
-/// ```
-/// use std::time::Duration;
-/// use yieldfrom::{EventLoop, Coro, sleep, trace::{Recorder, EventKind}};
-/// let rec = Recorder::new();
-/// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
-/// lp.run(Coro::new("napper", || sleep(Duration::from_secs(1))));
-/// let causes: Vec<String> = rec.events().iter().filter_map(|e| match &e.kind {
-///     EventKind::Woken(cause) => Some(cause.to_string()),
-///     _ => None,
-/// }).collect();
-/// assert_eq!(causes, ["its sleep ended"]);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WakeCause {
-    /// What the task waited on (`None`: it was woken before it paused).
-    pub waited_on: Option<crate::Suspend>,
-    /// Whether it goes on or is cancelled.
-    pub how: crate::suspend::Wake,
-    /// Who woke it.
-    pub by: WokenBy,
-}
-
-impl std::fmt::Display for WakeCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::Suspend;
-        let by = self.by;
-        match (self.how, self.waited_on) {
-            (crate::suspend::Wake::Cancel, _) if by == WokenBy::Timeout => {
-                f.write_str("timed out: its deadline passed")
-            }
-            (crate::suspend::Wake::Cancel, _) => write!(f, "cancelled by {by}"),
-            (_, None) => write!(f, "woken by {by} before it paused"),
-            (_, Some(Suspend::YieldNow)) => f.write_str("its turn came round"),
-            (_, Some(Suspend::Sleep { .. })) => f.write_str("its sleep ended"),
-            (_, Some(Suspend::Task { id, name })) => {
-                write!(f, "task '{name}' ({id}) finished")
-            }
-            (_, Some(Suspend::Future)) => write!(f, "the future was set by {by}"),
-            (_, Some(Suspend::Sync(what))) => write!(f, "{what}: woken by {by}"),
-            (_, Some(Suspend::Io { token, direction })) => {
-                write!(f, "socket {token} became {direction}")
-            }
-            (_, Some(Suspend::Thread)) => f.write_str("its worker thread finished"),
-        }
-    }
 }
 
 /// Hooks the loop calls at each decision (all default to doing nothing).
@@ -211,8 +92,9 @@ pub trait Instrument {
     fn before_step(&mut self, _at: Duration, _task: TaskInfo) {}
     /// A step of `task` ended.
     fn after_step(&mut self, _at: Duration, _task: TaskInfo, _end: &StepEnd) {}
-    /// A callback (`call_soon`, a timer, a done callback) is about to run.
-    fn callback(&mut self, _at: Duration) {}
+    /// A callback (`call_soon`, a timer, a done callback) is about to run;
+    /// `name` is its name (a closure's is the path where it was written).
+    fn callback(&mut self, _at: Duration, _name: &'static str) {}
     /// The loop is about to wait for I/O, for at most `timeout`.
     fn waiting_for_io(&mut self, _at: Duration, _timeout: Option<Duration>) {}
     /// A source became ready.
@@ -226,36 +108,6 @@ pub trait Instrument {
     }
     /// The loop's queues after a step (for a stepper).
     fn show(&mut self, _snapshot: &Snapshot) {}
-}
-
-/// One recorded event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// When, by the loop's clock.
-    pub at: Duration,
-    /// Which task (`None` for loop-level events).
-    pub task: Option<TaskInfo>,
-    /// What happened.
-    pub kind: EventKind,
-}
-
-/// What a recorded event is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    /// Created and scheduled.
-    Spawned,
-    /// Made ready again, for this cause.
-    Woken(WakeCause),
-    /// A step began (the first one is the task's start).
-    Step,
-    /// A step ended.
-    End(StepEnd),
-    /// A callback ran.
-    Callback,
-    /// The loop waited for I/O.
-    IoWait(Option<Duration>),
-    /// A source became ready.
-    IoReady(usize),
 }
 
 /// An [`Instrument`] that records every event; clone it to keep a handle.
@@ -301,7 +153,7 @@ impl Recorder {
                 EventKind::Step => "runs".to_string(),
                 EventKind::Woken(cause) => format!("woken: {cause}"),
                 EventKind::End(end) => end.to_string(),
-                EventKind::Callback => "runs a callback".to_string(),
+                EventKind::Callback(name) => format!("runs {}", callback_name(name)),
                 EventKind::IoWait(None) => "waits for I/O (no timeout)".to_string(),
                 EventKind::IoWait(Some(t)) => {
                     format!("waits for I/O (up to {:.3} s)", t.as_secs_f64())
@@ -425,65 +277,160 @@ impl Recorder {
         out
     }
 
+    /// The timeline as a self-contained SVG picture: one row per task,
+    /// coloured by what it was doing (running, ready, or paused on a sleep,
+    /// a socket, another task, a worker thread), arrows from the task that
+    /// woke another, the time axis in seconds. Opens in any browser.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep, spawn, yield_from, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+    /// lp.run(Coro::new("main", || yield_from(spawn(Coro::new("A", || sleep(Duration::from_secs(2)))))));
+    /// let svg = rec.svg();
+    /// assert!(svg.starts_with("<svg") && svg.contains(">A</text>") && svg.contains(">2.0 s</text>"));
+    /// ```
+    pub fn svg(&self) -> String {
+        svg::svg_file(&[self.svg_section("event loop")])
+    }
+
+    /// This recorder's picture under the heading `title`.
+    pub(crate) fn svg_section(&self, title: &str) -> svg::Section {
+        let end = self
+            .events
+            .borrow()
+            .iter()
+            .map(|e| e.at)
+            .max()
+            .unwrap_or_default();
+        svg::section(&self.per_task(), end, title)
+    }
+
     /// Chrome trace-event JSON: a complete event (`"ph":"X"`) per step, one
-    /// thread per task, instant events for pauses; opens in Perfetto and
-    /// chrome://tracing.
+    /// thread per task, instant events for spawns, wake-ups and pauses; on a
+    /// thread of its own (`loop`), the loop's waits for I/O, the sockets that
+    /// became ready and the callbacks it ran. Opens in Perfetto
+    /// (ui.perfetto.dev) and chrome://tracing.
     pub fn chrome_json(&self) -> String {
-        let mut items = Vec::new();
+        chrome_file(&[self.chrome_events(1, "event loop")])
+    }
+
+    /// This recorder's events as Chrome trace items of process `pid`,
+    /// named `process` (so the traces of several loops share one file).
+    pub(crate) fn chrome_events(&self, pid: u32, process: &str) -> Vec<String> {
+        let mut items = vec![
+            format!(
+                r#"{{"name":"process_name","ph":"M","pid":{pid},"args":{{"name":"{}"}}}}"#,
+                escape(process)
+            ),
+            format!(
+                r#"{{"name":"thread_name","ph":"M","pid":{pid},"tid":0,"args":{{"name":"loop"}}}}"#
+            ),
+        ];
+        let us = |at: Duration| at.as_secs_f64() * 1e6;
+        let instant = |tid: u64, at: Duration, name: &str| {
+            format!(
+                r#"{{"name":"{}","cat":"task","ph":"i","s":"t","pid":{pid},"tid":{tid},"ts":{:.3}}}"#,
+                escape(name),
+                us(at)
+            )
+        };
         let rows = self.per_task();
         for (info, _) in &rows {
             items.push(format!(
-                r#"{{"name":"thread_name","ph":"M","pid":1,"tid":{},"args":{{"name":"{} #{}"}}}}"#,
+                r#"{{"name":"thread_name","ph":"M","pid":{pid},"tid":{},"args":{{"name":"{} #{}"}}}}"#,
                 info.id.0,
                 escape(info.name),
                 info.id.0
             ));
         }
         for (info, evs) in &rows {
+            let tid = info.id.0;
             let mut step_start: Option<Duration> = None;
             for (at, kind) in evs {
                 match kind {
                     EventKind::Step => step_start = Some(*at),
                     EventKind::End(end) => {
                         let start = step_start.take().unwrap_or(*at);
-                        let dur = (*at - start).as_secs_f64() * 1e6;
-                        let (label, why) = ("step", end.to_string());
                         items.push(format!(
-                            r#"{{"name":"{label}","cat":"task","ph":"X","pid":1,"tid":{},"ts":{:.3},"dur":{:.3},"args":{{"end":"{}"}}}}"#,
-                            info.id.0,
-                            start.as_secs_f64() * 1e6,
-                            dur,
-                            escape(&why)
+                            r#"{{"name":"step","cat":"task","ph":"X","pid":{pid},"tid":{tid},"ts":{:.3},"dur":{:.3},"args":{{"end":"{}"}}}}"#,
+                            us(start),
+                            us(*at - start),
+                            escape(&end.to_string())
                         ));
                         if let StepEnd::Suspended(w) = end {
-                            items.push(format!(
-                                r#"{{"name":"pause: {}","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
-                                escape(&w.to_string()),
-                                info.id.0,
-                                at.as_secs_f64() * 1e6
-                            ));
+                            items.push(instant(tid, *at, &format!("pause: {w}")));
                         }
                     }
-                    EventKind::Spawned => items.push(format!(
-                        r#"{{"name":"spawned","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
-                        info.id.0,
-                        at.as_secs_f64() * 1e6
-                    )),
-                    EventKind::Woken(cause) => items.push(format!(
-                        r#"{{"name":"woken: {}","cat":"task","ph":"i","s":"t","pid":1,"tid":{},"ts":{:.3}}}"#,
-                        escape(&cause.to_string()),
-                        info.id.0,
-                        at.as_secs_f64() * 1e6
-                    )),
+                    EventKind::Spawned => items.push(instant(tid, *at, "spawned")),
+                    EventKind::Woken(cause) => {
+                        items.push(instant(tid, *at, &format!("woken: {cause}")))
+                    }
                     _ => {}
                 }
             }
         }
-        format!(
-            "{{\"traceEvents\":[\n{}\n],\"displayTimeUnit\":\"ms\"}}\n",
-            items.join(",\n")
-        )
+        // The loop's own events, on thread 0.
+        let events = self.events.borrow();
+        for (n, e) in events.iter().enumerate() {
+            match &e.kind {
+                EventKind::IoWait(timeout) => {
+                    let until = events.get(n + 1).map_or(e.at, |next| next.at);
+                    let limit = timeout.map_or("no timeout".to_string(), |t| {
+                        format!("up to {:.3} s", t.as_secs_f64())
+                    });
+                    items.push(format!(
+                        r#"{{"name":"waits for I/O","cat":"loop","ph":"X","pid":{pid},"tid":0,"ts":{:.3},"dur":{:.3},"args":{{"timeout":"{limit}"}}}}"#,
+                        us(e.at),
+                        us(until.saturating_sub(e.at))
+                    ));
+                }
+                EventKind::IoReady(token) => {
+                    items.push(instant(0, e.at, &format!("socket {token} ready")))
+                }
+                EventKind::Callback(name) => {
+                    items.push(instant(0, e.at, &format!("runs {}", callback_name(name))))
+                }
+                _ => {}
+            }
+        }
+        items
     }
+}
+
+/// A Chrome trace file holding the items of one or more processes.
+fn chrome_file(processes: &[Vec<String>]) -> String {
+    let items: Vec<&str> = processes.iter().flatten().map(String::as_str).collect();
+    format!(
+        "{{\"traceEvents\":[\n{}\n],\"displayTimeUnit\":\"ms\"}}\n",
+        items.join(",\n")
+    )
+}
+
+/// The Chrome traces of every loop of this process that has closed so far,
+/// in the order they closed: each loop is a process of its own in the file.
+static CHROME_LOOPS: std::sync::Mutex<Vec<Vec<String>>> = std::sync::Mutex::new(Vec::new());
+
+/// The pictures of every loop of this process that has closed so far.
+static SVG_LOOPS: std::sync::Mutex<Vec<svg::Section>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes `contents` to `path` and says where it went (or why it could not).
+fn write_trace(path: &str, contents: &str, what: &str) {
+    match std::fs::write(path, contents) {
+        Ok(()) => {
+            let shown =
+                std::fs::canonicalize(path).map_or(path.to_string(), |p| p.display().to_string());
+            eprintln!("yieldfrom: {what} written to {shown}");
+        }
+        Err(e) => eprintln!("yieldfrom: cannot write the trace to {path}: {e}"),
+    }
+}
+
+/// How the loop closing now is named in a file of several: `loop N (thread T)`.
+fn loop_title(n: usize) -> String {
+    let thread = std::thread::current();
+    format!("loop {n} (thread {})", thread.name().unwrap_or("unnamed"))
 }
 
 fn escape(s: &str) -> String {
@@ -503,8 +450,8 @@ impl Instrument for Recorder {
     fn after_step(&mut self, at: Duration, task: TaskInfo, end: &StepEnd) {
         self.push(at, Some(task), EventKind::End(end.clone()));
     }
-    fn callback(&mut self, at: Duration) {
-        self.push(at, None, EventKind::Callback);
+    fn callback(&mut self, at: Duration, name: &'static str) {
+        self.push(at, None, EventKind::Callback(name));
     }
     fn waiting_for_io(&mut self, at: Duration, timeout: Option<Duration>) {
         self.push(at, None, EventKind::IoWait(timeout));
@@ -531,10 +478,37 @@ impl Output {
             }
             Output::Log => eprint!("{}", rec.log()),
             Output::Chrome => {
-                let path = crate::env::trace_file();
-                if let Err(e) = std::fs::write(&path, rec.chrome_json()) {
-                    eprintln!("yieldfrom: cannot write the trace to {path}: {e}");
-                }
+                let path = crate::env::trace_file(self);
+                let mut loops = CHROME_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+                let n = loops.len() + 1;
+                loops.push(rec.chrome_events(n as u32, &loop_title(n)));
+                // The file is rewritten with every loop so far, so the last
+                // one to close leaves all of them in it.
+                write_trace(
+                    &path,
+                    &chrome_file(&loops),
+                    &format!(
+                        "Chrome trace of loop {n} ({n} loop(s) in the file; open it in \
+                         ui.perfetto.dev or chrome://tracing)"
+                    ),
+                );
+            }
+            Output::Svg | Output::Html => {
+                let path = crate::env::trace_file(self);
+                let mut loops = SVG_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+                let n = loops.len() + 1;
+                loops.push(rec.svg_section(&loop_title(n)));
+                let file = match self {
+                    Output::Html => svg::html_file(&loops),
+                    _ => svg::svg_file(&loops),
+                };
+                write_trace(
+                    &path,
+                    &file,
+                    &format!(
+                        "timeline picture of loop {n} ({n} loop(s) in the file; open it in a browser)"
+                    ),
+                );
             }
         }
     }

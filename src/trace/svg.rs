@@ -1,0 +1,356 @@
+//! The timeline as a picture: a self-contained SVG (no script, no fonts or
+//! styles fetched from anywhere), one row per task, coloured by what the task
+//! was doing, with an arrow wherever one task woke another.
+//!
+//! What a row shows, left to right: *ready* (made ready, waiting for its
+//! turn), *running* (a step; drawn at least 2 px wide, so a step that took no
+//! time on the virtual clock still shows), then a *pause* coloured by what it
+//! waits on (a sleep, a socket, another task or a future or a lock, a worker
+//! thread, `yield_now`). A task that panicked ends in a red mark, one that
+//! was cancelled in a black one. Hovering over a segment shows its reason
+//! and times (`<title>`), as every SVG viewer does.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::event::{EventKind, StepEnd, WokenBy};
+use crate::Suspend;
+use crate::task::TaskEnd;
+use crate::task::TaskInfo;
+
+/// Width of the task-name column, px.
+const LABEL: f64 = 180.0;
+/// Width of the plot, px.
+const PLOT: f64 = 760.0;
+/// Height of a row, px.
+const ROW: f64 = 22.0;
+/// Height of a bar inside its row, px.
+const BAR: f64 = 14.0;
+/// Where the rows start below a section's top, px (title and axis above).
+const ROWS_TOP: f64 = 48.0;
+/// The legend's height at the top of the file, px.
+const LEGEND: f64 = 34.0;
+
+/// What a task is doing during a segment: its colour and its legend entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Doing {
+    Ready,
+    Running,
+    Sleeping,
+    Io,
+    Awaiting,
+    Thread,
+    Yielded,
+}
+
+const DOINGS: [Doing; 7] = [
+    Doing::Running,
+    Doing::Ready,
+    Doing::Sleeping,
+    Doing::Io,
+    Doing::Awaiting,
+    Doing::Thread,
+    Doing::Yielded,
+];
+
+impl Doing {
+    fn of(why: &Suspend) -> Doing {
+        match why {
+            Suspend::YieldNow => Doing::Yielded,
+            Suspend::Sleep { .. } => Doing::Sleeping,
+            Suspend::Io { .. } => Doing::Io,
+            Suspend::Task { .. } | Suspend::Future | Suspend::Sync(_) => Doing::Awaiting,
+            Suspend::Thread => Doing::Thread,
+        }
+    }
+
+    fn colour(self) -> &'static str {
+        match self {
+            Doing::Ready => "#d4d4d4",
+            Doing::Running => "#2f8f46",
+            Doing::Sleeping => "#7aa6dc",
+            Doing::Io => "#f0a04b",
+            Doing::Awaiting => "#b48cd2",
+            Doing::Thread => "#5dbdb2",
+            Doing::Yielded => "#a8a8a8",
+        }
+    }
+
+    fn legend(self) -> &'static str {
+        match self {
+            Doing::Ready => "ready",
+            Doing::Running => "running",
+            Doing::Sleeping => "sleeping",
+            Doing::Io => "socket",
+            Doing::Awaiting => "task / future / lock",
+            Doing::Thread => "worker thread",
+            Doing::Yielded => "yield_now",
+        }
+    }
+}
+
+/// A task and its events, in order.
+pub(crate) type Row = (TaskInfo, Vec<(Duration, EventKind)>);
+
+/// One loop's picture, drawn from its own top at y = 0.
+#[derive(Clone, Debug)]
+pub(crate) struct Section {
+    body: String,
+    height: f64,
+}
+
+/// A horizontal stretch of one row.
+struct Segment {
+    from: Duration,
+    to: Duration,
+    doing: Doing,
+    what: String,
+}
+
+/// "0.25 s" with as many decimals as `step` needs; below a millisecond a
+/// step is shown in ms, below a microsecond in µs.
+fn seconds(t: f64, step: f64) -> String {
+    let (t, step, unit) = if step >= 1e-3 {
+        (t, step, "s")
+    } else if step >= 1e-6 {
+        (t * 1e3, step * 1e3, "ms")
+    } else {
+        (t * 1e6, step * 1e6, "µs")
+    };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
+    format!("{t:.decimals$} {unit}")
+}
+
+/// A tick spacing of 1, 2 or 5 times a power of ten giving at most 8 ticks.
+fn tick_step(end: f64) -> f64 {
+    let base = 10f64.powi(end.log10().floor() as i32 - 1);
+    [1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
+        .into_iter()
+        .map(|m| base * m)
+        .find(|step| end / step <= 8.0)
+        .unwrap_or(base * 100.0)
+}
+
+/// One loop's picture under the heading `title`: `rows` are its tasks in
+/// order of creation with their events, `end` the time of its last event.
+pub(crate) fn section(rows: &[Row], end: Duration, title: &str) -> Section {
+    let span = end.as_secs_f64();
+    let x = |at: Duration| {
+        if span == 0.0 {
+            LABEL
+        } else {
+            LABEL + PLOT * at.as_secs_f64() / span
+        }
+    };
+    let centre = |row: usize| ROWS_TOP + row as f64 * ROW + ROW / 2.0;
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        r#"<text x="8" y="18" font-weight="bold">{}</text>"#,
+        escape_xml(title)
+    );
+    // The time axis.
+    let axis_y = ROWS_TOP - 8.0;
+    let _ = write!(
+        body,
+        r##"<line x1="{LABEL}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="#888"/>"##,
+        LABEL + PLOT
+    );
+    let step = if span == 0.0 { 1.0 } else { tick_step(span) };
+    let mut tick = 0.0;
+    while tick <= span + step * 1e-9 {
+        let tx = if span == 0.0 {
+            LABEL
+        } else {
+            LABEL + PLOT * tick / span
+        };
+        let _ = write!(
+            body,
+            r##"<line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{}" stroke="#eee"/><line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{axis_y}" stroke="#888"/><text x="{tx:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
+            ROWS_TOP,
+            ROWS_TOP + rows.len() as f64 * ROW,
+            axis_y - 4.0,
+            axis_y - 7.0,
+            seconds(tick, step)
+        );
+        tick += step;
+        if span == 0.0 {
+            break;
+        }
+    }
+    // One row per task.
+    let mut arrows = Vec::new();
+    for (row, (info, evs)) in rows.iter().enumerate() {
+        let top = ROWS_TOP + row as f64 * ROW + (ROW - BAR) / 2.0;
+        let _ = write!(
+            body,
+            r#"<text x="{}" y="{}" font-size="12" text-anchor="end">{}</text>"#,
+            LABEL - 8.0,
+            centre(row) + 4.0,
+            escape_xml(info.name)
+        );
+        let mut segments = Vec::new();
+        let mut open: Option<(Duration, Doing, String)> = None;
+        let mut close = |open: &mut Option<(Duration, Doing, String)>, to: Duration| {
+            if let Some((from, doing, what)) = open.take() {
+                segments.push(Segment {
+                    from,
+                    to,
+                    doing,
+                    what,
+                });
+            }
+        };
+        let mut ending = None;
+        for (at, kind) in evs {
+            match kind {
+                EventKind::Spawned => {
+                    open = Some((*at, Doing::Ready, "ready: spawned".to_string()));
+                }
+                EventKind::Woken(cause) => {
+                    close(&mut open, *at);
+                    open = Some((*at, Doing::Ready, format!("ready: {cause}")));
+                    if let WokenBy::Task(by) = cause.by
+                        && let Some(from) = rows.iter().position(|(t, _)| t.id == by.id)
+                        && from != row
+                    {
+                        arrows.push((*at, from, row, format!("{} woke {}", by.name, info.name)));
+                    }
+                }
+                EventKind::Step => {
+                    close(&mut open, *at);
+                    open = Some((*at, Doing::Running, "running".to_string()));
+                }
+                EventKind::End(StepEnd::Suspended(why)) => {
+                    close(&mut open, *at);
+                    open = Some((*at, Doing::of(why), format!("paused on {why}")));
+                }
+                EventKind::End(StepEnd::Done(how)) => {
+                    close(&mut open, *at);
+                    ending = Some((*at, how.clone()));
+                }
+                _ => {}
+            }
+        }
+        close(&mut open, end);
+        // Steps last, so that a step of no width is not hidden under
+        // the pause drawn after it.
+        segments.sort_by_key(|s| s.doing == Doing::Running);
+        for s in &segments {
+            let (x0, x1) = (x(s.from), x(s.to));
+            let width = if s.doing == Doing::Running {
+                (x1 - x0).max(2.0)
+            } else {
+                x1 - x0
+            };
+            if width <= 0.0 {
+                continue;
+            }
+            let _ = write!(
+                body,
+                r#"<rect x="{x0:.2}" y="{top:.1}" width="{width:.2}" height="{BAR}" fill="{}"><title>{}: {} ({:.3} s → {:.3} s)</title></rect>"#,
+                s.doing.colour(),
+                escape_xml(info.name),
+                escape_xml(&s.what),
+                s.from.as_secs_f64(),
+                s.to.as_secs_f64()
+            );
+        }
+        if let Some((at, how)) = ending {
+            let colour = match how {
+                TaskEnd::Returned => None,
+                TaskEnd::Panicked(_) => Some("#d62728"),
+                TaskEnd::Cancelled(_) => Some("#000"),
+            };
+            if let Some(colour) = colour {
+                let _ = write!(
+                    body,
+                    r#"<rect x="{:.2}" y="{:.1}" width="4" height="{}" fill="{colour}"><title>{}: {}</title></rect>"#,
+                    x(at),
+                    top - 2.0,
+                    BAR + 4.0,
+                    escape_xml(info.name),
+                    escape_xml(&how.to_string())
+                );
+            }
+        }
+    }
+    for (at, from, to, what) in arrows {
+        let ax = x(at);
+        let (y0, y1) = (centre(from), centre(to));
+        // Stop the arrow's head at the edge of the woken task's bar.
+        let y1 = if y1 > y0 {
+            y1 - BAR / 2.0
+        } else {
+            y1 + BAR / 2.0
+        };
+        let _ = write!(
+            body,
+            r##"<line x1="{ax:.2}" y1="{y0:.1}" x2="{ax:.2}" y2="{y1:.1}" stroke="#333" stroke-width="1.2" marker-end="url(#wake)"><title>{}</title></line>"##,
+            escape_xml(&what)
+        );
+    }
+    Section {
+        body,
+        height: ROWS_TOP + rows.len() as f64 * ROW + 16.0,
+    }
+}
+
+/// An SVG file with a legend and each section below the one before.
+pub(crate) fn svg_file(sections: &[Section]) -> String {
+    let height = LEGEND + sections.iter().map(|s| s.height).sum::<f64>();
+    let width = LABEL + PLOT + 24.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">
+<defs><marker id="wake" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>
+<rect width="100%" height="100%" fill="#fff"/>
+"##
+    );
+    let mut lx = 8.0;
+    for doing in DOINGS {
+        let _ = write!(
+            out,
+            r#"<rect x="{lx}" y="10" width="12" height="12" fill="{}"/><text x="{}" y="20" font-size="11">{}</text>"#,
+            doing.colour(),
+            lx + 16.0,
+            doing.legend()
+        );
+        lx += 16.0 + 6.0 * doing.legend().len() as f64 + 14.0;
+    }
+    let _ = writeln!(
+        out,
+        r##"<line x1="{}" y1="16" x2="{}" y2="16" stroke="#333" stroke-width="1.2" marker-end="url(#wake)"/><text x="{}" y="20" font-size="11">woke</text>"##,
+        lx,
+        lx + 22.0,
+        lx + 28.0
+    );
+    let mut y = LEGEND;
+    for s in sections {
+        let _ = writeln!(out, r#"<g transform="translate(0,{y})">{}</g>"#, s.body);
+        y += s.height;
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The same picture in a minimal HTML page (for `YIELDFROM_TRACE=html`).
+pub(crate) fn html_file(sections: &[Section]) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>yieldfrom timeline</title></head>\n<body style=\"margin:0\">\n{}</body></html>\n",
+        svg_file(sections)
+    )
+}
+
+/// Text made safe for SVG/XML.
+fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
