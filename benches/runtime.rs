@@ -272,7 +272,7 @@ fn timers() {
         });
     }
     let ours_schedule = t0.elapsed().as_secs_f64();
-    lp.run_forever();
+    lp.run_until_idle();
     let ours_all = t0.elapsed().as_secs_f64();
     assert_eq!(fired.get(), N);
     assert!(in_order.get(), "timers fired out of deadline order");

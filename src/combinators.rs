@@ -121,6 +121,104 @@ fn collect<T: 'static, U>(
         .collect()
 }
 
+/// Coroutines of different result types, run together by [`join`]: tuples
+/// of up to eight [`Coro`]s.
+pub trait Join {
+    /// The tuple of their results, in the same order.
+    type Output;
+    /// Runs them concurrently as tasks; see [`join`].
+    fn join(self) -> Self::Output;
+}
+
+/// Runs coroutines of *different* result types concurrently and returns
+/// their results as a tuple, in argument order (`gather` for a tuple, as
+/// `tokio::join!` is; Python's `gather` is untyped, so one call covers both).
+///
+/// As with [`gather`], the caller is woken once, when every task is done,
+/// or at once by the first task to fail, whose panic (or cancellation) is
+/// raised here while the others go on running; cancelling the caller
+/// cancels every task.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, sleep, combinators::join};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (user, posts, took) = lp.run(Coro::new("page", || {
+///     let t0 = yieldfrom::EventLoop::current().time();
+///     let (user, posts) = join((
+///         Coro::new("user", || { sleep(Duration::from_secs(2)); "ada".to_string() }),
+///         Coro::new("posts", || { sleep(Duration::from_secs(1)); vec![1, 2, 3] }),
+///     ));
+///     (user, posts, yieldfrom::EventLoop::current().time() - t0)
+/// }));
+/// assert_eq!((user.as_str(), posts.len(), took), ("ada", 3, 2.0));
+/// ```
+pub fn join<J: Join>(coros: J) -> J::Output {
+    coros.join()
+}
+
+macro_rules! impl_join {
+    ($n:literal; $($T:ident $coro:ident $task:ident $i:tt),+) => {
+        impl<$($T: 'static),+> Join for ($(Coro<$T>,)+) {
+            type Output = ($($T,)+);
+
+            fn join(self) -> Self::Output {
+                let ($($coro,)+) = self;
+                let completions = Completions::new();
+                $(
+                    let $task = spawn($coro);
+                    $task.fut.add_waiter(Waiter::Index(completions.clone(), $i));
+                )+
+                let mut left = $n;
+                while left > 0 {
+                    while let Some(i) = completions.pop() {
+                        left -= 1;
+                        // The first failure is raised at once, as gather's.
+                        match i {
+                            $($i => if $task.fut.failed() {
+                                $task.fut.take_outcome().expect("a reported task is done").unwrap();
+                            },)+
+                            _ => unreachable!("join watches {} tasks", $n),
+                        }
+                    }
+                    if left > 0 && completions.park_for(left, true, "join") == Wake::Cancel {
+                        $($task.cancel();)+
+                        suspend::raise_cancelled();
+                    }
+                }
+                ($($task.fut.take_outcome().expect("every task reported").unwrap(),)+)
+            }
+        }
+    };
+}
+
+impl_join!(1; A a ta 0);
+impl_join!(2; A a ta 0, B b tb 1);
+impl_join!(3; A a ta 0, B b tb 1, C c tc 2);
+impl_join!(4; A a ta 0, B b tb 1, C c tc 2, D d td 3);
+impl_join!(5; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4);
+impl_join!(6; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5);
+impl_join!(7; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5, G g tg 6);
+impl_join!(8; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5, G g tg 6, H h th 7);
+
+/// Like [`gather_tasks`], but returns every task's [`Outcome`] instead of
+/// raising the first failure (Python: `gather(*tasks, return_exceptions=True)`).
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, Outcome, combinators::gather_task_outcomes};
+/// let outcomes = run(Coro::new("main", || {
+///     let ok = spawn(Coro::new("ok", || 1));
+///     let doomed = spawn(Coro::new("doomed", || { yieldfrom::yield_now(); 2 }));
+///     doomed.cancel();
+///     gather_task_outcomes(vec![ok, doomed])
+/// }));
+/// assert!(matches!(outcomes[0], Outcome::Value(1)));
+/// assert!(matches!(outcomes[1], Outcome::Cancelled));
+/// ```
+pub fn gather_task_outcomes<T: 'static>(tasks: Vec<Task<T>>) -> Vec<Outcome<T>> {
+    collect(tasks, false, Some)
+}
+
 /// When [`wait`] returns (Python: `FIRST_COMPLETED`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReturnWhen {

@@ -123,15 +123,57 @@ impl<T> fmt::Debug for Coro<T> {
 /// assert_eq!(coro.name(), "greet");
 /// assert_eq!(run(coro), "hello, world");
 /// ```
+///
+/// Arguments may be patterns (`mut total: u32`, `(a, b): (u8, u8)`) and
+/// `impl Trait + 'static`; type parameters may have bounds (traits named by
+/// a plain name, such as `Display` or `Into<String>`), and each is made
+/// `'static` for you. Why `'static`: the coroutine owns its arguments and
+/// may run after the caller's frame is gone (a task outlives the function
+/// that spawned it), so it cannot hold a borrow of that frame.
+///
+/// ```
+/// use std::fmt::Display;
+/// use yieldfrom::{async_def, run, yield_now};
+///
+/// async_def! {
+///     fn count_down(mut n: u32, (label, sep): (&'static str, char)) -> String {
+///         let mut out = String::from(label);
+///         while n > 0 {
+///             out.push(sep);
+///             out += &n.to_string();
+///             n -= 1;
+///             yield_now();
+///         }
+///         out
+///     }
+/// }
+/// async_def! {
+///     fn describe<T: Display + Clone>(item: T, suffix: impl Display + 'static) -> String {
+///         format!("{item}{suffix}")
+///     }
+/// }
+/// assert_eq!(run(count_down(3, ("go", ' '))), "go 3 2 1");
+/// assert_eq!(run(describe(4.5, " s")), "4.5 s");
+/// ```
 #[macro_export]
 macro_rules! async_def {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+    (
+        $(#[$meta:meta])* $vis:vis fn $name:ident
+        $(< $($gen:ident $(: $first:ident $(< $($farg:ty),+ >)? $(+ $bound:ident $(< $($barg:ty),+ >)?)*)?),+ $(,)? >)?
+        ($($arg:tt $($binding:ident)? : $ty:ty),* $(,)?) -> $ret:ty $body:block
+    ) => {
         $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) -> $crate::Coro<$ret> {
+        $vis fn $name $(< $($gen: 'static $(+ $first $(< $($farg),+ >)? $(+ $bound $(< $($barg),+ >)?)*)?),+ >)? ($($arg $($binding)?: $ty),*) -> $crate::Coro<$ret> {
             $crate::Coro::new(stringify!($name), move || -> $ret { $body })
         }
     };
-    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
-        $crate::async_def! { $(#[$meta])* $vis fn $name($($arg: $ty),*) -> () $body }
+    (
+        $(#[$meta:meta])* $vis:vis fn $name:ident
+        $(< $($gen:ident $(: $first:ident $(< $($farg:ty),+ >)? $(+ $bound:ident $(< $($barg:ty),+ >)?)*)?),+ $(,)? >)?
+        ($($arg:tt $($binding:ident)? : $ty:ty),* $(,)?) $body:block
+    ) => {
+        $crate::async_def! {
+            $(#[$meta])* $vis fn $name $(< $($gen $(: $first $(< $($farg),+ >)? $(+ $bound $(< $($barg),+ >)?)*)?),+ >)? ($($arg $($binding)?: $ty),*) -> () $body
+        }
     };
 }

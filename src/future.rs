@@ -623,6 +623,11 @@ impl<T> Future<T> {
         }
     }
 
+    /// Whether it ended in a panic or a cancellation.
+    pub(crate) fn failed(&self) -> bool {
+        self.inner().failed()
+    }
+
     /// Moves the outcome out (for a single awaiter such as a task's handle).
     pub(crate) fn take_outcome(&self) -> Option<Outcome<T>> {
         let mut slot = self.inner().slot.borrow_mut();

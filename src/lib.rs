@@ -41,10 +41,10 @@
 //! | `asyncio.CancelledError` | [`Cancelled`] | an unwind; stop it with [`catch_cancelled`] |
 //! | `loop = asyncio.new_event_loop()` | [`EventLoop::new`], [`EventLoop::builder`] | |
 //! | `loop.call_soon/call_later/call_at` | [`EventLoop::call_soon`], [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at) | return a [`Handle`] |
-//! | `loop.run_until_complete`, `run_forever`, `stop`, `close`, `time` | same names on [`EventLoop`] | |
+//! | `loop.run_until_complete`, `run_forever`, `stop`, `close`, `time` | same names on [`EventLoop`] (and `run_until_idle`) | `run_forever` returns, with a warning, when nothing is left that could call `stop()` |
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`], [`yield_now`] | |
 //! | `asyncio.timeout(s)`, `asyncio.wait_for(c, s)` | [`timeout`], [`wait_for`] | `Err(Elapsed)` is `TimeoutError` |
-//! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`], [`combinators::gather_outcomes`] | results in argument order |
+//! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`], [`combinators::gather_outcomes`] (for running tasks: `gather_tasks`, [`combinators::gather_task_outcomes`]); results of different types: [`combinators::join`] | results in argument order; the caller wakes once |
 //! | `asyncio.wait`, `as_completed` | [`combinators::wait`], [`combinators::as_completed`] | |
 //! | `asyncio.TaskGroup` | [`combinators::task_group`] | a failing child cancels its siblings |
 //! | `asyncio.Event/Lock/Semaphore/BoundedSemaphore/Condition` | [`sync`] | same names; guards release on drop |
@@ -65,6 +65,10 @@
 //!   so [`yield_from`] and [`sleep`] work from any plain function called
 //!   inside a task. Outside a task they panic: "yield_from() needs a running
 //!   task: start one with run() or spawn()".
+//! - **`run_forever` with nothing left.** asyncio's loop waits forever for a
+//!   `stop()` that nothing left could call; [`EventLoop::run_forever`] returns
+//!   then, with a warning saying so. [`EventLoop::run_until_idle`] is the
+//!   name for "run until nothing is left", without the warning.
 //! - **Exceptions.** A panic in a task is caught at the root of its stack and
 //!   raised again where the task is awaited; `Cancelled` travels as an unwind
 //!   too. Errors you expect are ordinary `Result`s.

@@ -630,7 +630,7 @@ fn test_call_later() {
             l.push(format!("{name}@{:.1}", lp2.time()))
         });
     }
-    lp.run_forever();
+    lp.run_until_idle();
     assert_eq!(log.take(), ["a@0.1", "a2@0.1", "b@0.2", "c@0.3"]);
 }
 
@@ -641,7 +641,7 @@ fn test_time_and_call_at() {
     let (f, lp2) = (fired.clone(), lp.clone());
     let when = lp.now() + secs(2.5);
     lp.call_at(when, move || f.set(lp2.time()));
-    lp.run_forever();
+    lp.run_until_idle();
     assert_eq!(fired.get(), 2.5);
 }
 
@@ -1578,4 +1578,75 @@ fn sending_to_a_dropped_receiver_gives_the_value_back() {
         drop(otx);
         assert_eq!(orx.recv(), Err(yieldfrom::sync::RecvError));
     });
+}
+
+// ----- join: gather for a tuple (tokio::join!) ------------------------------
+
+#[test]
+fn test_join_returns_each_type_in_order_after_the_longest() {
+    let (a, b, c, at) = vrun(|| {
+        let (a, b, c) = yieldfrom::combinators::join((
+            coro("int", || {
+                sleep(secs(0.3));
+                7u8
+            }),
+            coro("text", || {
+                sleep(secs(0.1));
+                "seven".to_string()
+            }),
+            coro("unit", || sleep(secs(0.2))),
+        ));
+        (a, b, c, t())
+    });
+    assert_eq!((a, b.as_str(), c, at), (7, "seven", (), 0.3));
+}
+
+#[test]
+fn test_join_raises_the_first_failure_at_once_and_the_others_run_on() {
+    let (message, at, slow_finished) = vrun(|| {
+        let finished = Rc::new(Cell::new(false));
+        let f = finished.clone();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            yieldfrom::combinators::join((
+                coro("slow", move || {
+                    sleep(secs(5.0));
+                    f.set(true);
+                }),
+                coro("fails", || -> u8 {
+                    sleep(secs(1.0));
+                    panic!("boom")
+                }),
+            ))
+        }));
+        let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
+        let at = t();
+        sleep(secs(10.0));
+        (message, at, finished.get())
+    });
+    assert_eq!((message.as_str(), at, slow_finished), ("boom", 1.0, true));
+}
+
+#[test]
+fn test_join_cancelled_cancels_every_task() {
+    let cancelled = vrun(|| {
+        let count = Rc::new(Cell::new(0));
+        let c2 = count.clone();
+        let joiner = spawn(coro("joiner", move || {
+            let mk = |name| {
+                let c = c2.clone();
+                coro(name, move || {
+                    if yieldfrom::catch_cancelled(|| sleep(secs(60.0))).is_err() {
+                        c.set(c.get() + 1);
+                    }
+                })
+            };
+            yieldfrom::combinators::join((mk("x"), mk("y")));
+        }));
+        sleep(secs(1.0));
+        joiner.cancel();
+        let _ = joiner.join_outcome();
+        sleep(secs(0.1));
+        count.get()
+    });
+    assert_eq!(cancelled, 2);
 }

@@ -210,9 +210,9 @@ fn a_socket_belongs_to_its_loop_whichever_loop_uses_or_drops_it() {
     let err = err.expect("accept from another loop's task is an error");
     assert!(err.contains("belongs to a different event loop"), "{err}");
     // Dropped while B runs, it is deregistered from A, its own loop: A has
-    // nothing left to wait for, so run_forever returns instead of hanging.
+    // nothing left to wait for, so it runs until idle instead of hanging.
     b.run_until_complete(Coro::new("b_drop", move || drop(listener)));
-    a.run_forever();
+    a.run_until_idle();
     assert_eq!(a.live_tasks(), 0);
 }
 
@@ -259,7 +259,7 @@ fn finished_timeouts_leave_no_timers_behind() {
         assert!(n <= 2048, "{timers}");
     }));
     // Only dead timers are left: the loop is idle, and does not wait 60 s.
-    lp.run_forever();
+    lp.run_until_idle();
     assert_eq!(lp.time(), 0.0, "the clock did not move to a dead deadline");
 }
 
@@ -640,4 +640,25 @@ fn every_error_type_is_a_std_error() {
     is_error(&err);
     let boxed: Box<dyn std::error::Error> = Box::new(yieldfrom::sync::QueueEmpty);
     assert_eq!(boxed.to_string(), "the queue is empty");
+}
+
+/// asyncio's `run_forever` waits for `stop()`; when nothing is left that
+/// could ever call it, ours returns and says why (`run_until_idle` does not).
+#[test]
+fn run_forever_without_stop_returns_when_idle_and_says_so() {
+    let lp = EventLoop::builder().virtual_clock(true).build();
+    lp.call_later(Duration::from_secs(1), || ());
+    let ((), warned) = yieldfrom::warnings::catch(|| lp.run_forever());
+    assert_eq!(lp.time(), 1.0);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("stop() was not called"), "{warned:?}");
+    lp.call_later(Duration::from_secs(1), || ());
+    let ((), warned) = yieldfrom::warnings::catch(|| lp.run_until_idle());
+    assert_eq!((lp.time(), warned.len()), (2.0, 0));
+    // Stopped by a callback: no warning, and the loop stops there.
+    let lp2 = lp.clone();
+    lp.call_later(Duration::from_secs(1), move || lp2.stop());
+    lp.call_later(Duration::from_secs(5), || ());
+    let ((), warned) = yieldfrom::warnings::catch(|| lp.run_forever());
+    assert_eq!((lp.time(), warned.len()), (3.0, 0));
 }

@@ -24,7 +24,7 @@ proptest! {
                 f.borrow_mut().push((i, (lp2.time() * 1000.0).round() as u64));
             });
         }
-        lp.run_forever();
+        lp.run_until_idle();
         let mut expected: Vec<(usize, u64)> = delays.iter().copied().enumerate().collect();
         expected.sort_by_key(|&(i, d)| (d, i));
         prop_assert_eq!(&*fired.borrow(), &expected);

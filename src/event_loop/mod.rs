@@ -176,19 +176,69 @@ impl EventLoop {
         }
     }
 
-    /// Runs until [`stop`](Self::stop) is called (Python: `loop.run_forever`),
-    /// or until nothing is left that could ever run.
+    /// Runs until [`stop`](Self::stop) is called (Python: `loop.run_forever`).
+    ///
+    /// Where Python and yieldfrom differ: when nothing is left that could
+    /// ever run (no task, timer, socket or worker job) and nobody called
+    /// `stop()`, asyncio's loop would wait forever — nothing could wake it
+    /// but a signal or another thread. This loop has no other thread that
+    /// could call `stop()`, so it returns instead, with a warning naming the
+    /// mistake; call [`run_until_idle`](Self::run_until_idle) when returning
+    /// then is what you want.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, warnings};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let lp2 = lp.clone();
+    /// lp.call_later(std::time::Duration::from_secs(5), move || lp2.stop());
+    /// let ((), warned) = warnings::catch(|| lp.run_forever());
+    /// assert_eq!(lp.time(), 5.0);
+    /// assert!(warned.is_empty());
+    /// ```
     pub fn run_forever(&self) {
+        let stopped = self.run_until_stopped_or_idle();
+        if !stopped {
+            crate::warnings::warn(
+                "yieldfrom: run_forever() returns: nothing is left that could ever run, and \
+                 stop() was not called (asyncio's loop would wait forever here); use \
+                 run_until_idle() if that is what you meant",
+            );
+        }
+    }
+
+    /// Runs until nothing is left that could ever run (no task, timer,
+    /// socket or worker job), or until [`stop`](Self::stop) is called.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let fired = Rc::new(Cell::new(0));
+    /// for s in [1, 3, 2] {
+    ///     let f = fired.clone();
+    ///     lp.call_later(Duration::from_secs(s), move || f.set(f.get() + 1));
+    /// }
+    /// lp.run_until_idle();
+    /// assert_eq!((fired.get(), lp.time()), (3, 3.0));
+    /// ```
+    pub fn run_until_idle(&self) {
+        self.run_until_stopped_or_idle();
+    }
+
+    /// Whether it stopped because `stop()` was called (else: idle).
+    fn run_until_stopped_or_idle(&self) -> bool {
         let _enter = Enter::new(&self.0);
         self.0.stopping.set(false);
         while !self.0.stopping.get() && !self.0.is_idle() {
             self.0.run_once();
         }
-        if self.0.stopping.get() {
+        let stopped = self.0.stopping.get();
+        if stopped {
             // Python: the iteration in progress completes, then the loop stops.
             self.0.run_once();
         }
         self.0.stopping.set(false);
+        stopped
     }
 
     /// Stops `run_forever` after the current iteration (Python: `loop.stop`).
