@@ -45,6 +45,8 @@ mod ex11;
 mod ex12;
 #[path = "13_race_explorer.rs"]
 mod ex13;
+#[path = "14_files.rs"]
+mod ex14;
 
 fn main() {
     let step = std::env::args().any(|a| a == "--step");
@@ -61,7 +63,7 @@ fn main() {
         }
     }
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 14] = [
+    let chapters: [(&str, &str, fn()); 15] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -81,6 +83,7 @@ fn main() {
         ("11", "the users API: HTTP over PostgreSQL", ex11::demo),
         ("12", "stackless vs stackful, side by side", ex12::main),
         ("13", "a race, found by exploring schedules", ex13::main),
+        ("14", "files, on worker threads", ex14::main),
         (
             "io",
             "an echo server: one task per connection",

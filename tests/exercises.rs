@@ -275,3 +275,333 @@ fn exercise_11_three_slow_requests_overlap() {
         "each handler awaits in its own task: they overlap"
     );
 }
+
+// ----- the second exercise of each chapter ----------------------------------
+
+#[test]
+fn exercise_01_unawaited_coroutine_warns() {
+    let make = || Coro::new("fetch_data", || "Data");
+    // Created and dropped: the body never ran, and the runtime says so.
+    let ((), warned) = warnings::catch(|| drop(make()));
+    assert_eq!(warned, ["coroutine 'fetch_data' was never awaited"]);
+    // Awaited: no warning.
+    let (data, warned) = warnings::catch(|| virtual_loop().run(make()));
+    assert_eq!((data, warned.len()), ("Data", 0));
+}
+
+#[test]
+fn exercise_02_sleep_from_a_plain_function() {
+    // No colouring: a plain helper may sleep; the task that calls it pauses.
+    fn pause_twice() -> u32 {
+        sleep(secs(1));
+        sleep(secs(1));
+        2
+    }
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (pauses, at) = lp.run(Coro::new("main", move || (pause_twice(), clock.time())));
+    assert_eq!((pauses, at), (2, 2.0));
+}
+
+#[test]
+fn exercise_03_stop_the_loop_from_a_callback() {
+    let lp = virtual_loop();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    lp.spawn(Coro::new("ticker", move || {
+        loop {
+            sleep(secs(1));
+            t.set(t.get() + 1);
+        }
+    }));
+    let stopper = lp.clone();
+    lp.call_later(Duration::from_millis(3500), move || stopper.stop());
+    lp.run_forever();
+    assert_eq!((ticks.get(), lp.time()), (3, 3.5));
+}
+
+#[test]
+fn exercise_04_first_completed_cancels_the_rest() {
+    use yieldfrom::combinators::{ReturnWhen, wait};
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (winner, cancelled, at) = lp.run(Coro::new("main", move || {
+        let tasks: Vec<_> = [3u64, 1, 2]
+            .map(|s| {
+                spawn(Coro::new("nap", move || {
+                    sleep(secs(s));
+                    s
+                }))
+            })
+            .into();
+        let (done, pending) = wait(tasks, ReturnWhen::FirstCompleted, None);
+        let winner = done.into_iter().next().unwrap().join();
+        let mut cancelled = 0;
+        for t in pending {
+            t.cancel();
+            if matches!(t.join_outcome(), yieldfrom::Outcome::Cancelled) {
+                cancelled += 1;
+            }
+        }
+        (winner, cancelled, clock.time())
+    }));
+    assert_eq!((winner, cancelled, at), (1, 2, 1.0));
+}
+
+#[test]
+fn exercise_05_join_two_kinds_of_result() {
+    use yieldfrom::combinators::join;
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (celsius, cut, at) = lp.run(Coro::new("chef", move || {
+        let (celsius, cut) = join((
+            Coro::new("boil_water", || {
+                sleep(secs(3));
+                100u32
+            }),
+            Coro::new("cut_vegetables", || {
+                sleep(secs(2));
+                vec!["carrot", "leek"]
+            }),
+        ));
+        (celsius, cut, clock.time())
+    }));
+    assert_eq!((celsius, cut.len(), at), (100, 2, 3.0));
+}
+
+#[test]
+fn exercise_06_forgotten_await() {
+    let fetch = || Coro::new("fetch_data", || "Data");
+    // The mistake: the coroutine object is made and dropped.
+    let (mistake, warned) = warnings::catch(|| {
+        virtual_loop().run(Coro::new("main", move || {
+            let data = fetch();
+            format!("{data:?}")
+        }))
+    });
+    assert_eq!(mistake, "<coroutine object fetch_data>");
+    assert_eq!(warned, ["coroutine 'fetch_data' was never awaited"]);
+    // The fix: await it.
+    let (fixed, warned) =
+        warnings::catch(|| virtual_loop().run(Coro::new("main", move || yield_from(fetch()))));
+    assert_eq!((fixed, warned.len()), ("Data", 0));
+}
+
+#[test]
+fn exercise_07_running_average_with_send() {
+    let averager = Generator::new(|co: &Co<f64, f64>| {
+        let (mut total, mut count) = (0.0, 0.0);
+        // The first send only starts the body (Python: `send(None)`).
+        let mut value = co.yield_(f64::NAN)?;
+        loop {
+            total += value;
+            count += 1.0;
+            value = co.yield_(total / count)?;
+        }
+    });
+    let _: &Generator<f64, f64, ()> = &averager;
+    assert!(matches!(averager.send(0.0).unwrap(), GeneratorState::Yielded(v) if v.is_nan()));
+    let averages: Vec<f64> = [10.0, 20.0, 60.0]
+        .into_iter()
+        .map(|v| match averager.send(v).unwrap() {
+            GeneratorState::Yielded(avg) => avg,
+            GeneratorState::Complete(()) => unreachable!(),
+        })
+        .collect();
+    assert_eq!(averages, [10.0, 15.0, 30.0]);
+}
+
+#[test]
+fn exercise_08_future_with_timeout() {
+    use yieldfrom::timeout;
+    let lp = virtual_loop();
+    let results = lp.run(Coro::new("main", || {
+        let attempt = |limit: u64| {
+            let fut: Future<&str> = Future::new();
+            let f = fut.clone();
+            EventLoop::current().call_later(secs(2), move || f.set_result("late"));
+            timeout(secs(limit), || yield_from(&fut)).ok()
+        };
+        (attempt(1), attempt(3))
+    }));
+    assert_eq!(results, (None, Some("late")));
+}
+
+#[test]
+fn exercise_09_cancel_a_thread_wait() {
+    // The waiting task is cancelled at once; the thread finishes on its own.
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel();
+    let outcome = EventLoop::new().run(Coro::new("main", move || {
+        let waiter = spawn(Coro::new("waiter", move || {
+            to_thread(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                finished_tx.send(()).unwrap();
+            })
+        }));
+        yield_now();
+        waiter.cancel();
+        matches!(waiter.join_outcome(), yieldfrom::Outcome::Cancelled)
+    }));
+    assert!(outcome, "the waiter was cancelled");
+    finished_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the worker still ran its job to the end");
+}
+
+#[test]
+fn exercise_10_queue_with_two_agents() {
+    use yieldfrom::sync::Queue;
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (handled, at) = lp.run(Coro::new("center", move || {
+        let calls = Rc::new(Queue::new(0));
+        let handled = Rc::new(RefCell::new(Vec::new()));
+        for caller in 0..5 {
+            calls.put(caller);
+        }
+        let agents: Vec<_> = (0..2)
+            .map(|agent| {
+                let (calls, handled) = (calls.clone(), handled.clone());
+                spawn(Coro::new("agent", move || {
+                    loop {
+                        let caller = calls.get();
+                        sleep(secs(2));
+                        handled.borrow_mut().push((agent, caller));
+                        calls.task_done();
+                    }
+                }))
+            })
+            .collect();
+        calls.join(); // every call answered
+        for a in agents {
+            a.cancel();
+        }
+        let handled = handled.borrow().clone();
+        (handled, clock.time())
+    }));
+    assert_eq!(handled.len(), 5);
+    assert_eq!(at, 6.0, "two agents: 2 s, 4 s, 6 s");
+    let mut callers: Vec<i32> = handled.iter().map(|(_, c)| *c).collect();
+    callers.sort();
+    assert_eq!(callers, [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn exercise_11_path_parameter_and_404() {
+    use yieldfrom::http::{Request, Response, Router};
+    let router = Router::new().get("/users/{id}", |req| {
+        match req.param("id").and_then(|id| id.parse::<u32>().ok()) {
+            Some(1) => Response::text("ada"),
+            Some(_) => Response::text("no such user").with_status(404),
+            None => Response::text("the id is not a number").with_status(422),
+        }
+    });
+    let statuses = virtual_loop().run(Coro::new("main", move || {
+        ["/users/1", "/users/2", "/users/x", "/nowhere"]
+            .map(|path| router.handle(Request::new("GET", path)).status())
+    }));
+    assert_eq!(statuses, [200, 404, 422, 404]);
+}
+
+#[test]
+fn exercise_12_stackless_tasks_overlap() {
+    use yieldfrom::stackless;
+    let order = stackless::run(async {
+        let done = Rc::new(RefCell::new(Vec::new()));
+        let (da, db) = (done.clone(), done.clone());
+        // A starts first but sleeps longer: run in turn, A would finish
+        // first; overlapped, B does.
+        let a = stackless::spawn(async move {
+            stackless::sleep(Duration::from_millis(60)).await;
+            da.borrow_mut().push("A");
+        });
+        let b = stackless::spawn(async move {
+            stackless::sleep(Duration::from_millis(20)).await;
+            db.borrow_mut().push("B");
+        });
+        a.await;
+        b.await;
+        done.borrow().clone()
+    });
+    assert_eq!(order, ["B", "A"]);
+}
+
+#[test]
+fn exercise_13_explore_finds_the_overdraft() {
+    // Check-then-act across an await: two withdrawals of 80 from 100.
+    let program = || {
+        Coro::new("bank", || {
+            let balance = Rc::new(Cell::new(100i32));
+            gather((0..2).map(|_| {
+                let balance = balance.clone();
+                Coro::new("withdraw", move || {
+                    if balance.get() >= 80 {
+                        yield_now(); // e.g. a call to the fraud service
+                        balance.set(balance.get() - 80);
+                    }
+                })
+            }));
+            assert!(balance.get() >= 0, "overdrawn: {}", balance.get());
+        })
+    };
+    let failure = explore(0..50, program).unwrap_err();
+    assert!(
+        failure.message.contains("overdrawn: -60"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn exercise_14_write_then_read_back() {
+    use yieldfrom::fs;
+    let dir = std::env::temp_dir().join(format!("yieldfrom-ex14a-{}", std::process::id()));
+    let d = dir.clone();
+    let texts =
+        EventLoop::new().run(Coro::new("main", move || {
+            fs::create_dir_all(&d).unwrap();
+            let paths: Vec<_> = (0..3).map(|i| d.join(format!("{i}.txt"))).collect();
+            gather(paths.iter().cloned().enumerate().map(|(i, p)| {
+                Coro::new("write", move || fs::write(p, format!("file {i}")).unwrap())
+            }));
+            gather(
+                paths
+                    .into_iter()
+                    .map(|p| Coro::new("read", move || fs::read_to_string(p).unwrap())),
+            )
+        }));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(texts, ["file 0", "file 1", "file 2"]);
+}
+
+#[test]
+fn exercise_14_copy_a_directory() {
+    use yieldfrom::fs;
+    let base = std::env::temp_dir().join(format!("yieldfrom-ex14b-{}", std::process::id()));
+    let (from, to) = (base.join("from"), base.join("to"));
+    std::fs::create_dir_all(&from).unwrap();
+    for i in 0..5 {
+        std::fs::write(from.join(format!("f{i}")), vec![i as u8; 1000 * (i + 1)]).unwrap();
+    }
+    let (f, t) = (from.clone(), to.clone());
+    let copied = EventLoop::new().run(Coro::new("main", move || {
+        fs::create_dir_all(&t).unwrap();
+        let entries = fs::read_dir(&f).unwrap();
+        gather(entries.into_iter().map(|e| {
+            let target = t.join(&e.file_name);
+            Coro::new("copy", move || {
+                let bytes = fs::read(&e.path).unwrap();
+                fs::write(target, &bytes).unwrap();
+                bytes.len()
+            })
+        }))
+    }));
+    for i in 0..5 {
+        assert_eq!(
+            std::fs::read(to.join(format!("f{i}"))).unwrap(),
+            vec![i as u8; 1000 * (i + 1)]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!(copied, [1000, 2000, 3000, 4000, 5000]);
+}

@@ -60,6 +60,7 @@ const LAYERS: &[&str] = &[
     "awaitable",
     "time",
     "threads",
+    "fs",
     "combinators",
     "sync/wait",
     "sync/event",
