@@ -240,6 +240,7 @@ pub mod book {
     chapters! {
         Generators = "generators.md", Io = "io.md", WebServer = "web-server.md",
         StackfulVsStackless = "stackful-vs-stackless.md",
+        StacklessInside = "stackless-inside.md",
         Ch01 = "course/01-lazy.md", Ch02 = "course/02-await.md",
         Ch03 = "course/03-event-loop.md", Ch04 = "course/04-tasks.md",
         Ch05 = "course/05-chef.md", Ch06 = "course/06-mistakes.md",
