@@ -47,6 +47,8 @@ mod ex12;
 mod ex13;
 #[path = "14_files.rs"]
 mod ex14;
+#[path = "15_crawler.rs"]
+mod ex15;
 
 fn main() {
     let step = std::env::args().any(|a| a == "--step");
@@ -63,7 +65,7 @@ fn main() {
         }
     }
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 15] = [
+    let chapters: [(&str, &str, fn()); 16] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -84,6 +86,11 @@ fn main() {
         ("12", "stackless vs stackful, side by side", ex12::main),
         ("13", "a race, found by exploring schedules", ex13::main),
         ("14", "files, on worker threads", ex14::main),
+        (
+            "15",
+            "a crawler: a queue, three workers, timeouts",
+            ex15::main,
+        ),
         (
             "io",
             "an echo server: one task per connection",

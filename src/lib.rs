@@ -247,7 +247,7 @@ pub mod book {
         Ch07 = "course/07-generators.md", Ch08 = "course/08-awaitables.md",
         Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
         Ch11 = "course/11-users-api.md", Ch12 = "course/12-stackless.md",
-        Ch13 = "course/13-race.md", Ch14 = "course/14-files.md", RunningForReal = "running-for-real.md",
+        Ch13 = "course/13-race.md", Ch14 = "course/14-files.md", Ch15 = "course/15-crawler.md", RunningForReal = "running-for-real.md",
         MoreThanOneCore = "more-than-one-core.md",
     }
 }

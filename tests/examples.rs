@@ -187,14 +187,19 @@ fn example_14_files() {
 }
 
 #[test]
+fn example_15_crawler() {
+    check("15_crawler");
+}
+
+#[test]
 fn the_tour_runs_every_example_in_order() {
     let out = run_example("tour");
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("━━━")).collect();
-    assert_eq!(headings.len(), 15);
-    for (i, h) in headings.iter().take(14).enumerate() {
+    assert_eq!(headings.len(), 16);
+    for (i, h) in headings.iter().take(15).enumerate() {
         assert!(h.starts_with(&format!("━━━ {:02} · ", i + 1)), "{h}");
     }
-    assert!(headings[14].starts_with("━━━ io · an echo server"));
+    assert!(headings[15].starts_with("━━━ io · an echo server"));
     // Example 11 served its requests (from whichever backend this machine has).
     assert!(out.contains("  GET /users → 200, 10 users"), "{out}");
     assert!(out.contains("GET /users/999 → 404"));
@@ -206,7 +211,7 @@ fn the_tour_runs_every_example_in_order() {
     );
     assert!(out.contains("served 3 connection(s), 0 cut short; bye"));
     assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));
-    assert!(out.contains("tour finished: 15 examples"));
+    assert!(out.contains("tour finished: 16 examples"));
 }
 
 #[test]

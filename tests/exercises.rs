@@ -605,3 +605,135 @@ fn exercise_14_copy_a_directory() {
     let _ = std::fs::remove_dir_all(&base);
     assert_eq!(copied, [1000, 2000, 3000, 4000, 5000]);
 }
+
+/// Exercise 15's crawler, with the number of workers and the slow pages as
+/// parameters: (pages crawled, most fetches at once, pages timed out).
+fn crawl_site(
+    workers: usize,
+    slow: &'static [u32],
+    deadline: Duration,
+) -> (usize, usize, Vec<u32>) {
+    use std::io::Read;
+    use yieldfrom::http::{self, Response, Router};
+    use yieldfrom::net::TcpStream;
+    use yieldfrom::sync::Queue;
+    let site = Router::new().get("/page/{n}", move |req| {
+        let n: u32 = req.param("n").unwrap().parse().unwrap();
+        if slow.contains(&n) {
+            sleep(secs(3));
+        }
+        let links: String = [2 * n, 2 * n + 1]
+            .into_iter()
+            .filter(|c| *c <= 15)
+            .map(|c| format!("href=\"{c}\" "))
+            .collect();
+        Response::text(links)
+    });
+    virtual_loop().run(Coro::new("main", move || {
+        let server = http::serve("127.0.0.1:0", site).unwrap();
+        let addr = server.local_addr();
+        let queue = Rc::new(Queue::new(0));
+        let state = Rc::new((
+            RefCell::new(vec![1u32]),
+            Cell::new(0usize),
+            Cell::new(0usize),
+        ));
+        let timed_out = Rc::new(RefCell::new(Vec::new()));
+        queue.put(1u32);
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (queue, state, timed_out) = (queue.clone(), state.clone(), timed_out.clone());
+                spawn(Coro::new("worker", move || {
+                    loop {
+                        let n = queue.get();
+                        let (seen, now, most) = &*state;
+                        now.set(now.get() + 1);
+                        most.set(most.get().max(now.get()));
+                        let got = yieldfrom::timeout(deadline, || {
+                            let s = TcpStream::connect(addr).unwrap();
+                            s.write_all(
+                                format!(
+                                    "GET /page/{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                )
+                                .as_bytes(),
+                            )
+                            .unwrap();
+                            let mut reply = String::new();
+                            (&s).read_to_string(&mut reply).unwrap();
+                            reply
+                        });
+                        now.set(now.get() - 1);
+                        match got {
+                            Ok(reply) => {
+                                for link in reply.split("href=\"").skip(1) {
+                                    let c: u32 = link.split('"').next().unwrap().parse().unwrap();
+                                    if !seen.borrow().contains(&c) {
+                                        seen.borrow_mut().push(c);
+                                        queue.put(c);
+                                    }
+                                }
+                            }
+                            Err(_) => timed_out.borrow_mut().push(n),
+                        }
+                        queue.task_done();
+                    }
+                }))
+            })
+            .collect();
+        queue.join();
+        for t in tasks {
+            t.cancel();
+        }
+        server.shutdown(Duration::ZERO);
+        let mut late = timed_out.borrow().clone();
+        late.sort();
+        (state.0.borrow().len(), state.2.get(), late)
+    }))
+}
+
+#[test]
+fn exercise_15_workers_bound_the_fetches() {
+    let deadline = Duration::from_millis(500);
+    assert_eq!(crawl_site(1, &[5, 6], deadline), (11, 1, vec![5, 6]));
+    let (pages, most, late) = crawl_site(5, &[5, 6], deadline);
+    assert_eq!((pages, late), (11, vec![5, 6]));
+    assert!((2..=5).contains(&most), "five workers, {most} at once");
+}
+
+#[test]
+fn exercise_15_a_deadline_for_the_whole_crawl() {
+    use yieldfrom::timeout;
+    // Every page is slow: the crawl as a whole is given up on at 0.5 s.
+    let lp = virtual_loop();
+    let clock = lp.clone();
+    let (gave_up, at) = lp.run(Coro::new("main", move || {
+        let r = timeout(Duration::from_millis(500), || {
+            // The crawl itself: one worker on the first (slow) page.
+            let slow = spawn(Coro::new("crawl", crawl_page_slowly));
+            yield_from(slow)
+        });
+        (r.is_err(), clock.time())
+    }));
+    assert!(gave_up);
+    assert!((0.5..1.0).contains(&at), "given up at {at} s");
+}
+
+/// A crawl of a site whose only page takes 3 s.
+fn crawl_page_slowly() -> usize {
+    use std::io::Read;
+    use yieldfrom::http::{self, Response, Router};
+    let server = http::serve(
+        "127.0.0.1:0",
+        Router::new().get("/", |_| {
+            sleep(secs(3));
+            Response::text("late")
+        }),
+    )
+    .unwrap();
+    let s = yieldfrom::net::TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    (&s).read_to_string(&mut reply).unwrap();
+    reply.len()
+}
