@@ -62,9 +62,12 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Body<T> for BodyBox<F> {
 
 impl<T: 'static> Coro<T> {
     /// Wraps `body` as a coroutine object named `name`; nothing runs yet.
-    pub fn new(name: &'static str, body: impl FnOnce() -> T + 'static) -> Coro<T> {
+    ///
+    /// `name` is a string literal or a `String` made at run time
+    /// (`format!("fetch {url}")`); see [`TaskName`](crate::TaskName).
+    pub fn new(name: impl Into<crate::TaskName>, body: impl FnOnce() -> T + 'static) -> Coro<T> {
         Coro {
-            name,
+            name: name.into().as_str(),
             body: Some(Box::new(BodyBox(body))),
         }
     }

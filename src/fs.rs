@@ -15,7 +15,7 @@
 //!
 //! What it costs: a hand-off to a worker thread and back per call, a few
 //! microseconds — far more than a cached `read` itself. Read and write in
-//! large pieces (the whole file with [`read`] and [`write`], or a
+//! large pieces (the whole file with [`read`](fn@read) and [`write`](fn@write), or a
 //! `BufReader`'s worth with [`File::read`]), not a byte at a time.
 //!
 //! ```

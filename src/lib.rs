@@ -36,6 +36,7 @@
 //! | `await x` | [`yield_from(x)`](yield_from), `x.await_()` | coroutine: inline; task/future: suspend |
 //! | `asyncio.run(main())` | [`run`] | new loop, run, cancel leftovers, close |
 //! | `asyncio.create_task(c)` | [`spawn`] | the task starts when the loop gets to it |
+//! | `create_task(c, name=f"fetch {url}")`, `task.get_name()` | `Coro::new(format!("fetch {url}"), ..)`, [`Task::name`] | a run-time name is interned ([`TaskName`]) |
 //! | `asyncio.Task` | [`Task`] | `cancel`, `done`, `cancelled`, `add_done_callback` |
 //! | `asyncio.Future` | [`Future`] | `set_result`, `set_exception`, `cancel`, `result` |
 //! | `asyncio.CancelledError` | [`Cancelled`] | an unwind; stop it with [`catch_cancelled`] |
@@ -219,7 +220,7 @@ pub use generator::{
 };
 pub use per_core::{available_cores, run_loops};
 pub use suspend::{Cancelled, Suspend, catch_cancelled};
-pub use task::{CancelCause, Task, TaskEnd, TaskId, record_limit, set_record_limit};
+pub use task::{CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit};
 pub use threads::to_thread;
 pub use time::{Elapsed, now, sleep, sleep_until, timeout, timeout_at, wait_for, yield_now};
 

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "reason",
     // Reporting and configuration.
     "warnings",
+    "task/name",
     "env",
     "watchdog",
     // Stacks and generators.

@@ -584,3 +584,54 @@ fn chrome_traces_show_callbacks_and_io_readiness() {
         "{v:#}"
     );
 }
+
+/// Task names made at run time (`format!`) show in traces; one longer than
+/// the timeline's column is cut there with `…` and given whole in its
+/// sentence.
+#[test]
+fn owned_task_names_show_whole_in_the_sentence_and_cut_in_the_bar() {
+    let long = "fetch https://example.com/a/very/long/path".to_string();
+    let rec = recorded(
+        Coro::new("main", move || {
+            let a = spawn(Coro::new(format!("fetch {}", 1), || {
+                sleep(Duration::from_secs(1))
+            }));
+            let b = spawn(Coro::new(long, || sleep(Duration::from_secs(2))));
+            yield_from(a);
+            yield_from(b);
+        }),
+        None,
+    );
+    let timeline = rec.timeline(80);
+    assert!(timeline.contains("\nfetch 1 "), "{timeline}");
+    assert!(
+        timeline.contains("fetch https://example.c… │"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("fetch https://example.com/a/very/long/path: Start (0.00 s)"),
+        "{timeline}"
+    );
+}
+
+/// A name made twice is kept once; past the thread's cap, new names are
+/// replaced (with one warning) instead of growing without bound.
+#[test]
+fn owned_task_names_are_interned_and_bounded() {
+    std::thread::spawn(|| {
+        let a = yieldfrom::TaskName::from(format!("worker {}", 7)).as_str();
+        let b = yieldfrom::TaskName::from("worker 7".to_string()).as_str();
+        assert!(std::ptr::eq(a, b), "the same text is kept once");
+        let ((), warned) = yieldfrom::warnings::catch(|| {
+            let mut last = "";
+            for i in 0..300_000 {
+                last = yieldfrom::TaskName::from(format!("request number {i:>12}")).as_str();
+            }
+            assert_eq!(last, "(too many task names)");
+        });
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("name tasks by kind"), "{warned:?}");
+    })
+    .join()
+    .unwrap();
+}

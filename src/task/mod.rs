@@ -37,10 +37,12 @@ use corosensei::Coroutine;
 
 mod alloc;
 pub(crate) mod id;
+mod name;
 pub(crate) mod raw;
 
 use self::alloc as blocks;
 pub use self::id::{CancelCause, TaskEnd, TaskId, TaskInfo};
+pub use self::name::TaskName;
 pub(crate) use self::raw::{Home, HomeRef, TaskCore, TaskRef, TaskState, Unwind, Vtable};
 use crate::context;
 use crate::future::{Future, Inner, Outcome};

@@ -194,10 +194,10 @@ impl Recorder {
             .unwrap_or_default();
         let label = rows
             .iter()
-            .map(|(t, _)| t.name.len())
+            .map(|(t, _)| t.name.chars().count())
             .max()
             .unwrap_or(4)
-            .clamp(4, 16);
+            .clamp(4, 24);
         let cols = width.saturating_sub(label + 3).max(10);
         let col_of = |at: Duration| -> usize {
             if end.is_zero() {
@@ -238,7 +238,13 @@ impl Recorder {
                     _ => {}
                 }
             }
-            let name: String = info.name.chars().take(label).collect();
+            // A name longer than the column is cut, and says so with `…`
+            // (the sentence below gives it whole).
+            let name: String = if info.name.chars().count() > label {
+                info.name.chars().take(label - 1).chain(['…']).collect()
+            } else {
+                info.name.to_string()
+            };
             let bar: String = bar.into_iter().collect();
             let _ = writeln!(out, "{name:label$} │ {}", bar.trim_end());
         }
