@@ -36,6 +36,7 @@
 //! | `await x` | [`yield_from(x)`](yield_from), `x.await_()` | coroutine: inline; task/future: suspend |
 //! | `asyncio.run(main())` | [`run`] | new loop, run, cancel leftovers, close |
 //! | `asyncio.create_task(c)` | [`spawn`] | the task starts when the loop gets to it |
+//! | a `TaskGroup` whose tasks use the caller's data | [`scope`] (`std::thread::scope` for tasks) | scoped tasks may borrow; Python's tasks share heap objects instead |
 //! | `create_task(c, name=f"fetch {url}")`, `task.get_name()` | `Coro::new(format!("fetch {url}"), ..)`, [`Task::name`] | a run-time name is interned ([`TaskName`]) |
 //! | `asyncio.Task` | [`Task`] | `cancel`, `done`, `cancelled`, `add_done_callback` |
 //! | `asyncio.Future` | [`Future`] | `set_result`, `set_exception`, `cancel`, `result` |
@@ -199,6 +200,7 @@ mod per_core;
 pub mod pg;
 mod reactor;
 mod reason;
+mod scope;
 pub mod stack;
 pub mod stackless;
 pub mod suspend;
@@ -219,6 +221,7 @@ pub use generator::{
     Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
 };
 pub use per_core::{available_cores, run_loops};
+pub use scope::{Scope, ScopedTask, scope};
 pub use suspend::{Cancelled, Suspend, catch_cancelled};
 pub use task::{CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit};
 pub use threads::to_thread;

@@ -63,6 +63,7 @@ const LAYERS: &[&str] = &[
     "threads",
     "fs",
     "combinators",
+    "scope",
     "sync/wait",
     "sync/event",
     "sync/lock",

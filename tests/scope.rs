@@ -1,0 +1,222 @@
+//! Scoped tasks (`yieldfrom::scope`): they may borrow from the task that
+//! starts them, and the scope does not end — by returning, panicking or
+//! being cancelled, or when the loop closes — before every one of them has.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use yieldfrom::stack::StackMode;
+use yieldfrom::{Coro, EventLoop, catch_cancelled, scope, sleep, spawn, yield_now};
+
+fn dedicated() -> EventLoop {
+    EventLoop::builder()
+        .virtual_clock(true)
+        .stack_mode(StackMode::Dedicated)
+        .ignore_env_instruments()
+        .build()
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn scoped_tasks_borrow_across_pauses_and_spawn_more() {
+    let (total, counts, at) = dedicated().run(Coro::new("main", || {
+        let words = ["alpha", "beta", "gamma", "delta"];
+        let mut counts = vec![0usize; words.len()];
+        let total = Cell::new(0);
+        scope(|s| {
+            let total = &total;
+            for (word, count) in words.iter().zip(counts.iter_mut()) {
+                s.spawn(format!("count {word}"), move || {
+                    sleep(secs(1));
+                    *count = word.len();
+                    // A scoped task may start more in the same scope.
+                    s.spawn("add", move || total.set(total.get() + word.len()));
+                });
+            }
+        });
+        (total.get(), counts, EventLoop::current().time())
+    }));
+    assert_eq!(total, 5 + 4 + 5 + 5);
+    assert_eq!(counts, [5, 4, 5, 5]);
+    assert_eq!(at, 1.0, "the four tasks overlapped");
+}
+
+#[test]
+fn a_forgotten_handle_does_not_skip_the_wait() {
+    let finished_first = dedicated().run(Coro::new("main", || {
+        let done = Cell::new(false);
+        scope(|s| {
+            let done = &done;
+            std::mem::forget(s.spawn("slow", move || {
+                sleep(secs(5));
+                done.set(true);
+            }));
+        });
+        done.get()
+    }));
+    assert!(finished_first, "scope returned before its task finished");
+}
+
+/// The parent is cancelled while its scoped tasks run: they are cancelled,
+/// their cleanup (which awaits, and uses the borrowed data) runs to its end,
+/// and only then does the parent end, cancelled.
+#[test]
+fn cancelling_the_parent_waits_out_the_childrens_cleanup() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    dedicated().run(Coro::new("main", move || {
+        let l2 = l.clone();
+        let parent = spawn(Coro::new("parent", move || {
+            let borrowed = RefCell::new(Vec::new());
+            let r = catch_cancelled(|| {
+                scope(|s| {
+                    for i in 0..3 {
+                        let borrowed = &borrowed;
+                        s.spawn("child", move || {
+                            if catch_cancelled(|| sleep(secs(60))).is_err() {
+                                sleep(secs(1)); // cleanup that awaits
+                                borrowed.borrow_mut().push(i);
+                            }
+                        });
+                    }
+                })
+            });
+            l2.borrow_mut().push(format!(
+                "parent: {:?}, children cleaned up {:?}",
+                r.is_err(),
+                borrowed.borrow()
+            ));
+        }));
+        sleep(secs(2));
+        parent.cancel();
+        let _ = parent.join_outcome();
+        l.borrow_mut()
+            .push(format!("main at {}", EventLoop::current().time()));
+    }));
+    assert_eq!(
+        *log.borrow(),
+        ["parent: true, children cleaned up [0, 1, 2]", "main at 3"]
+    );
+}
+
+/// A panic in the scope's body cancels the tasks, waits for them, then goes
+/// on; a task's panic is raised by its join, or at the end if not joined.
+#[test]
+fn panics_come_out_after_every_task_has_finished() {
+    let (body_panic, cleaned, unjoined, joined) = dedicated().run(Coro::new("main", || {
+        let cleaned = Cell::new(0);
+        let body_panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scope(|s| {
+                let cleaned = &cleaned;
+                s.spawn("sleeper", move || {
+                    let _ = catch_cancelled(|| sleep(secs(60)));
+                    cleaned.set(cleaned.get() + 1);
+                });
+                yield_now();
+                panic!("the body fails");
+            })
+        }))
+        .unwrap_err();
+        let unjoined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scope(|s| {
+                s.spawn("fails", || -> () { panic!("a task fails") });
+            })
+        }))
+        .unwrap_err();
+        let joined = scope(|s| {
+            let t = s.spawn("fails", || -> u8 { panic!("joined") });
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.join())).is_err()
+        });
+        let msg = |p: Box<dyn std::any::Any + Send>| yieldfrom::warnings::panic_message(p.as_ref());
+        (msg(body_panic), cleaned.get(), msg(unjoined), joined)
+    }));
+    assert_eq!(body_panic, "the body fails");
+    assert_eq!(cleaned, 1, "the task was cancelled and finished first");
+    assert_eq!(unjoined, "a task fails");
+    assert!(
+        joined,
+        "a joined task's panic is raised by join, not again by the scope"
+    );
+}
+
+/// A loop that closes while a scope is open cancels everyone and runs the
+/// children's cleanup before the parent's scope ends.
+#[test]
+fn a_closing_loop_finishes_the_children_before_the_parent() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let lp = dedicated();
+    let l = log.clone();
+    lp.spawn(Coro::new("parent", move || {
+        let seen = RefCell::new(Vec::new());
+        let _ = catch_cancelled(|| {
+            scope(|s| {
+                let seen = &seen;
+                s.spawn("child", move || {
+                    let _ = catch_cancelled(|| sleep(secs(60)));
+                    seen.borrow_mut().push("child cleaned up");
+                });
+            })
+        });
+        l.borrow_mut()
+            .push(format!("parent after its scope: {:?}", seen.borrow()));
+    }));
+    lp.run_until_complete(Coro::new("briefly", || sleep(secs(1))));
+    lp.close();
+    assert_eq!(
+        *log.borrow(),
+        [r#"parent after its scope: ["child cleaned up"]"#]
+    );
+}
+
+#[test]
+fn a_task_on_a_shared_stack_is_refused_before_anything_starts() {
+    let lp = EventLoop::builder()
+        .virtual_clock(true)
+        .stack_mode(StackMode::Shared)
+        .build();
+    let (message, spawned) = lp.run(Coro::new("main", || {
+        let spawned = Cell::new(false);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scope(|s| {
+                spawned.set(true);
+                s.spawn("t", || ());
+            })
+        }));
+        (
+            yieldfrom::warnings::panic_message(r.unwrap_err().as_ref()),
+            spawned.get(),
+        )
+    }));
+    assert!(
+        message.contains("needs its task on a dedicated stack"),
+        "{message}"
+    );
+    assert!(!spawned, "the body never ran");
+}
+
+#[test]
+fn a_generator_body_cannot_open_a_scope() {
+    use yieldfrom::{Co, Generator};
+    let message = dedicated().run(Coro::new("main", || {
+        let g: Generator<(), (), ()> = Generator::new(|_co: &Co<(), ()>| {
+            scope(|s| {
+                s.spawn("t", || ());
+            });
+            Ok(())
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.send(())));
+        yieldfrom::warnings::panic_message(r.unwrap_err().as_ref())
+    }));
+    assert!(message.contains("inside a Generator body"), "{message}");
+}
+
+#[test]
+fn scope_outside_a_task_says_so() {
+    let r = std::panic::catch_unwind(|| scope(|_| ()));
+    let message = yieldfrom::warnings::panic_message(r.unwrap_err().as_ref());
+    assert!(message.contains("scope()"), "{message}");
+}
