@@ -309,6 +309,23 @@ where
         armed: Cell::new(true),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| body(&scope)));
+    if let Err(payload) = outcome {
+        if suspend::is_forced_unwind() {
+            // The task's stack is being destroyed: it cannot wait, and must
+            // not be caught. With live tasks, the guard aborts on the way.
+            resume_unwind(payload);
+        }
+        return finish(&scope, guard, Err(payload));
+    }
+    finish(&scope, guard, outcome)
+}
+
+/// The end of [`scope`]: waits for every task, then returns or raises.
+fn finish<R>(
+    scope: &Scope<'_, '_>,
+    guard: AbortIfUnwoundEarly<'_>,
+    outcome: std::thread::Result<R>,
+) -> R {
     let body_cancelled = match &outcome {
         Err(payload) if suspend::is_cancelled(payload.as_ref()) => {
             // Handled here for now: the wait below must be able to park.
