@@ -52,6 +52,7 @@
 //! | `asyncio.Event/Lock/Semaphore/BoundedSemaphore/Condition` | [`sync`] | same names; guards release on drop |
 //! | `asyncio.Queue/LifoQueue/PriorityQueue` | [`sync::Queue`] (`new`, `lifo`, `priority`) | |
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
+//! | `aiofiles.open`, `aiofiles.os.stat` (asyncio has no file API) | [`fs::File`], [`fs::read_to_string`], [`fs::metadata`], [`fs::read_dir`] | on the worker threads, as `tokio::fs`: a regular file cannot be waited on with epoll |
 //! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
@@ -141,8 +142,9 @@
 //! 1. **Words.** `task/id.rs` ([`TaskId`], [`TaskEnd`]) and `reason.rs`
 //!    ([`Suspend`]: why a task paused; [`Wake`](suspend::Wake): how it is
 //!    resumed; [`Cancelled`]): plain data.
-//! 2. **Reports and settings.** `warnings.rs` ([`warnings`]), `env.rs`
-//!    (every `YIELDFROM_*` variable), `watchdog.rs` (the blocking detector).
+//! 2. **Reports and settings.** `warnings.rs` ([`warnings`]), `task/name.rs`
+//!    ([`TaskName`]: names made at run time, interned), `env.rs` (every
+//!    `YIELDFROM_*` variable), `watchdog.rs` (the blocking detector).
 //! 3. **Stacks and generators.** `stack/` ([`stack`]: `pool.rs`,
 //!    `overflow.rs`, `shared.rs`), then `generator.rs` ([`Generator`]:
 //!    PEP 342/380 on a stack of its own).
@@ -153,14 +155,17 @@
 //! 5. **What tasks wait on.** `future.rs` ([`Future`]), `task/mod.rs`
 //!    ([`Task`]: a coroutine given a stack, its result in a future),
 //!    `coro.rs` ([`Coro`], [`async_def!`]).
-//! 6. **The loop.** `trace.rs` ([`trace`]) and `debug/stepper.rs`, what the
-//!    loop reports; `event_loop/ready.rs`, `timer.rs`, `reactor.rs` (which
+//! 6. **The loop.** `trace/` ([`trace`]: `event.rs`, the words of a trace;
+//!    `svg.rs`, the picture; `mod.rs`, the recorder and its other renderers)
+//!    and `debug/stepper.rs`, what the loop reports; `event_loop/ready.rs`, `timer.rs`, `reactor.rs` (which
 //!    task waits on which socket); then `event_loop/`: `clock`, `workers`,
 //!    `state`, `scheduler` (one iteration), `builder` ([`Builder`]) and
 //!    `mod.rs` ([`EventLoop`]).
 //! 7. **Built on the loop.** `awaitable.rs` ([`yield_from`]), `time.rs`
-//!    ([`sleep`], [`timeout`]), `threads.rs` ([`to_thread`]),
-//!    [`combinators`], [`sync`], [`net`], and [`debug`]'s explorer.
+//!    ([`sleep`], [`timeout`]), `threads.rs` ([`to_thread`]), `fs.rs`
+//!    ([`fs`]: files on the worker threads), [`combinators`], `scope.rs`
+//!    ([`scope`]: tasks that may borrow), [`sync`], [`net`], and
+//!    [`debug`]'s explorer.
 //! 8. **Protocols on the sockets.** `pg/` ([`pg`]: PostgreSQL's client,
 //!    its pipelined connection and pool) and `http/` ([`http`]: the
 //!    HTTP/1.1 server), each on the runtime's own TCP.
