@@ -313,3 +313,33 @@ fn a_chrome_trace_keeps_every_loop() {
         "{v:#}"
     );
 }
+
+/// `YIELDFROM_TRACE=html` writes the timeline picture of every loop inside
+/// an HTML page, and says where.
+#[test]
+fn an_html_trace_is_a_page_with_every_loops_picture() {
+    let dir = std::env::temp_dir().join(format!("yieldfrom-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.html");
+    let out = Command::new(example_binary("05_chef"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env("YIELDFROM_TRACE", "html")
+        .env("YIELDFROM_TRACE_FILE", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("written to {}", path.display())),
+        "{stderr}"
+    );
+    let page = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(
+        page.contains(">loop 1 (thread main)</text>")
+            && page.contains(">loop 2 (thread main)</text>")
+    );
+    assert!(page.contains(">sequential_chef</text>") && page.contains(">boil_water</text>"));
+}
