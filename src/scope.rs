@@ -19,12 +19,18 @@
 //!   passes on to the children, then goes on waiting). Only then does it
 //!   return, or raise what it caught. The list it waits on is its own, not
 //!   the handles' (forgetting a [`ScopedTask`] changes nothing).
-//! - **A stack that stays put.** The parent must run on a dedicated stack:
-//!   on a shared stack (copy-stack mode) its frames would be copied away and
-//!   another task's written to the same addresses while it waits, and the
-//!   children's borrows would read them. `scope` checks first and panics,
-//!   before spawning anything, on a shared stack, and inside a `Generator`
-//!   body (a generator cannot pause its task, so the scope could not wait).
+//! - **Frames in place.** On a dedicated stack the parent's frames never
+//!   move. On a shared stack (copy-stack mode) they are copied aside while
+//!   another task of that stack runs, and that task's frames fill the same
+//!   addresses; so the loop puts the frames of every task up a scoped
+//!   task's chain of scopes back on their stacks (a copy, without running
+//!   them) before it runs the scoped task, cancels it, drops its body or
+//!   unwinds it, and never gives a scoped task the shared stack of a task
+//!   it borrows from (`task/raw.rs`, "scoped tasks"). While the scoped task
+//!   runs nothing else does, so nothing can move them away under it.
+//! - **A task that can wait.** `scope` panics, before spawning anything,
+//!   inside a `Generator` body (a generator cannot pause its task, so the
+//!   scope could not wait).
 //! - **Loop close.** A closing loop cancels the parent and the children and
 //!   runs them to their end, as any task; a task it gives up on is never
 //!   resumed and its stack stays mapped (leaked), so a given-up parent's
@@ -91,6 +97,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(body)
         };
         let task = spawn(Coro::new(name, body));
+        // Before it can first run: the task it borrows from.
+        let parent = context::with_current("ScopedTask::spawn", |t| t.rc());
+        raw::set_scope_parent(&task.core, parent);
         let mut children = self.children.borrow_mut();
         task.fut
             .add_waiter(Waiter::Index(self.done.clone(), children.len()));
@@ -194,21 +203,14 @@ impl Drop for AbortIfUnwoundEarly<'_> {
 /// task's panic is raised by its [`join`](ScopedTask::join), or, if it was
 /// not joined, here once all have finished (the first one's).
 ///
-/// Panics, before running `body`, outside a task, inside a `Generator`'s
-/// body, or in a task on a shared stack (`StackMode::Shared`, or past the
-/// guard-page budget in `Auto` mode): there the waiting task's frames
-/// cannot be kept in place (see the module docs).
+/// Works in every stack mode (on shared stacks the loop keeps the borrowed
+/// frames in place for the scoped tasks; see the module docs). Panics,
+/// before running `body`, outside a task or inside a `Generator`'s body.
 ///
 /// ```
 /// use std::time::Duration;
-/// use yieldfrom::{EventLoop, Coro, sleep, scope, stack::StackMode};
-/// // Dedicated stacks (the default `Auto` mode gives them while the
-/// // guard-page budget lasts; this says so even under
-/// // YIELDFROM_STACK_MODE=shared).
-/// let lp = EventLoop::builder()
-///     .virtual_clock(true)
-///     .stack_mode(StackMode::Dedicated)
-///     .build();
+/// use yieldfrom::{EventLoop, Coro, sleep, scope};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
 /// let (sums, hits) = lp.run(Coro::new("main", || {
 ///     let data = vec![1, 2, 3, 4, 5, 6];
 ///     let mut hits = 0;
@@ -276,26 +278,16 @@ pub fn scope<'env, F, R>(body: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    let (shared, on_task_stack) = context::with_current("scope()", |task| {
+    let on_task_stack = context::with_current("scope()", |task| {
         let probe = 0u8;
         let sp = std::hint::black_box(&probe) as *const u8 as usize;
-        (
-            task.shared_index().is_some(),
-            (task.stack_lo()..task.stack_hi.get()).contains(&sp),
-        )
+        (task.stack_lo()..task.stack_hi.get()).contains(&sp)
     });
     assert!(
         on_task_stack,
         "scope() was called inside a Generator body running in a task: a generator cannot \
          pause its task, so the scope could not wait for its tasks; open the scope outside \
          the generator"
-    );
-    assert!(
-        !shared,
-        "scope() needs its task on a dedicated stack, and this task runs on a shared one \
-         (StackMode::Shared, or past the guard-page budget in Auto mode): its frames would \
-         be moved while the scoped tasks borrow them. Run it with StackMode::Dedicated, or \
-         share owned data (Rc) with ordinary tasks"
     );
     let scope = Scope {
         children: RefCell::new(Vec::new()),
@@ -340,6 +332,11 @@ fn finish<R>(
     let cancelled_while_waiting = scope.wait_all();
     guard.armed.set(false);
     drop(guard);
+    // Every task has finished: they need their ancestors no more (and their
+    // records may be freed once the list goes).
+    for (child, _) in scope.children.borrow().iter() {
+        raw::clear_scope_parent(child);
+    }
     let value = match outcome {
         Err(_) if body_cancelled => suspend::raise_cancelled(),
         Err(payload) => resume_unwind(payload),

@@ -52,7 +52,7 @@ impl Core {
         let paused = task.step(wake, self.config.stack_size, self.config.stack_mode);
         let hook = self.instrumented.get().then(|| (task.clone(), paused));
         if let Some(took) = self.watch.leave_step(steps)
-            && !task.warned_blocking.replace(true)
+            && !task.mark(crate::task::raw::WARNED_BLOCKING, true)
         {
             crate::warnings::warn(format!(
                 "yieldfrom: task '{}' blocked the event loop for {:.2} s — a blocking call \

@@ -132,11 +132,15 @@ thread_local! {
 /// and the index of its shared stack if it got one. `park_depth` tells
 /// whether shared stacks work in this build (see
 /// [`park_depth`](crate::suspend::park_depth)); it is asked only when one is needed.
+///
+/// `avoid`: shared stacks it must not get (a scoped task's ancestors'); when
+/// every shared stack of its size is among them, it gets a dedicated stack.
 pub(crate) fn task_stack(
     size: usize,
     owner: &'static str,
     mode: StackMode,
     park_depth: fn() -> Option<usize>,
+    avoid: &[u8],
 ) -> Result<(TaskStack, Option<u8>), StackError> {
     if mode != StackMode::Shared {
         match PooledStack::take(size, owner) {
@@ -153,15 +157,30 @@ pub(crate) fn task_stack(
     } else {
         super::pool::round_size(size)?
     };
-    SHARED.with(|s| s.borrow_mut().assign(size))
+    match SHARED.with(|s| s.borrow_mut().assign(size, avoid))? {
+        Some(assigned) => Ok(assigned),
+        None => PooledStack::take(size, owner).map(|stack| (TaskStack::Dedicated(stack), None)),
+    }
 }
 
 impl Shared {
-    fn assign(&mut self, size: usize) -> Result<(TaskStack, Option<u8>), StackError> {
+    /// A shared stack of `size` not in `avoid` (`None`: every one there is).
+    fn assign(
+        &mut self,
+        size: usize,
+        avoid: &[u8],
+    ) -> Result<Option<(TaskStack, Option<u8>)>, StackError> {
         let of_size = self
             .stacks
             .iter()
             .filter(|s| s.stack.size() == size)
+            .count();
+        let avoided = |i: usize| u8::try_from(i).is_ok_and(|i| avoid.contains(&i));
+        let free_of_size = self
+            .stacks
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.stack.size() == size && !avoided(*i))
             .count();
         let at = if of_size < PER_SIZE && self.stacks.len() < usize::from(u8::MAX) {
             // A shared stack is guarded like any other, outside the budget
@@ -178,6 +197,8 @@ impl Shared {
         } else if of_size == 0 {
             // 255 shared stacks of other sizes already: a task size too many.
             return Err(StackError::new(Kind::SharedFull));
+        } else if free_of_size == 0 {
+            return Ok(None);
         } else {
             let turn = match self.turn.iter_mut().find(|(s, _)| *s == size) {
                 Some((_, t)) => t,
@@ -186,15 +207,15 @@ impl Shared {
                     &mut self.turn.last_mut().expect("pushed").1
                 }
             };
-            *turn = (*turn + 1) % of_size;
+            *turn = (*turn + 1) % free_of_size;
             let nth = *turn;
             self.stacks
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.stack.size() == size)
+                .filter(|(i, s)| s.stack.size() == size && !avoided(*i))
                 .nth(nth)
                 .map(|(i, _)| i)
-                .expect("of_size stacks of this size")
+                .expect("free_of_size stacks of this size")
         };
         let shared = &mut self.stacks[at];
         shared.tasks += 1;
@@ -203,7 +224,7 @@ impl Shared {
             arena: shared.stack.slot.arena.clone(),
         };
         let index = u8::try_from(at).expect("fewer than 256 shared stacks");
-        Ok((TaskStack::Shared(handle), Some(index)))
+        Ok(Some((TaskStack::Shared(handle), Some(index))))
     }
 }
 
@@ -261,8 +282,10 @@ impl SharedStack {
         // Under Valgrind: the whole stack is addressable again for the task
         // coming in (its frames' definedness comes with the copy below).
         super::valgrind::make_addressable(self.stack.usable_lo(), top - self.stack.usable_lo());
+        let mut frames_lo = top;
         if let Some(image) = self.images.remove(&key) {
             let lo = top - image.len();
+            frames_lo = lo;
             // SAFETY: the image was copied from [lo, top) of this very stack
             // when its task parked, and goes back there before the task runs;
             // the bytes overwritten belong to no one now (the previous
@@ -276,7 +299,10 @@ impl SharedStack {
             };
         }
         self.resident = key;
-        self.resident_lo = top;
+        // Its frames, exactly: a task whose frames are put back without
+        // running (a scoped task's ancestor) must be saved whole if it is
+        // evicted again before it parks anew.
+        self.resident_lo = frames_lo;
     }
 }
 

@@ -141,8 +141,14 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             finish(Outcome::Cancelled);
             return false;
         }
+        // A scoped task never shares a stack with a task it borrows from.
+        let avoid = if core.marked(raw::SCOPED) {
+            raw::ancestor_stacks(core)
+        } else {
+            Vec::new()
+        };
         let (stack, shared_index) =
-            match shared::task_stack(stack_size, core.name, mode, suspend::park_depth) {
+            match shared::task_stack(stack_size, core.name, mode, suspend::park_depth, &avoid) {
                 Ok(stack) => stack,
                 Err(e) => {
                     finish(Outcome::Panic(Box::new(e.to_string())));
@@ -265,6 +271,9 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
 impl TaskCore {
     /// Runs one step of the task on its stack; `Some(trap)` if it paused.
     pub(crate) fn step(&self, wake: Wake, stack_size: usize, mode: StackMode) -> Option<Trap> {
+        // A scoped task's ancestors' frames in place first: it (or its body's
+        // drop, for one cancelled before it started) may read them.
+        raw::ancestors_resident(self);
         let entered = context::enter(self);
         // SAFETY: steps are driven only by the loop, one at a time, and a
         // task never steps itself, so nothing else refers to the coroutine.
@@ -293,6 +302,8 @@ impl TaskCore {
         if co.is_none() {
             return;
         }
+        // Unwinding a suspended scoped task runs its destructors.
+        raw::ancestors_resident(self);
         if let Some(index) = self.shared_index() {
             shared::switch_in(index, self.key(), self.name);
             drop(co.take());
@@ -309,6 +320,8 @@ impl TaskCore {
     /// it ends cancelled if it has no outcome. Used by a closing loop, with
     /// a warning.
     pub(crate) fn leak(&self) {
+        // Abandoning drops a body that never started: it may borrow.
+        raw::ancestors_resident(self);
         // SAFETY: called by the loop on its own stack, never while the task runs.
         let co = unsafe { &mut *self.co.get() };
         std::mem::forget(co.take());
@@ -326,6 +339,8 @@ impl TaskCore {
     /// cancelled, so its handles do not wait for ever. Used when a loop is
     /// dropped without being closed (closing cancels tasks instead).
     pub(crate) fn unwind(&self) {
+        // Its destructors may read what it borrows from its ancestors.
+        raw::ancestors_resident(self);
         let entered = context::enter(self);
         self.unwind.set(Unwind::Forced);
         self.drop_coroutine();

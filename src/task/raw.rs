@@ -167,7 +167,9 @@ pub(crate) struct TaskCore {
     pub(crate) body_live: Cell<bool>,
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<u32>,
-    pub(crate) warned_blocking: Cell<bool>,
+    /// Flags of the task (one byte: the record is kept to 256 bytes):
+    /// [`WARNED_BLOCKING`], [`SCOPED`].
+    pub(crate) marks: Cell<u8>,
     /// Whether a cancellation is unwinding through the task, or a forced
     /// unwind (a loop dropped without closing) that must reach the stack's
     /// root untouched.
@@ -206,7 +208,7 @@ impl TaskCore {
             shared: Cell::new(0),
             body_live: Cell::new(true),
             slot: Cell::new(u32::MAX),
-            warned_blocking: Cell::new(false),
+            marks: Cell::new(0),
             unwind: Cell::new(Unwind::None),
             waiting_on: Cell::new(None),
             end_note: Cell::new(None),
@@ -321,7 +323,27 @@ impl TaskCore {
     pub(crate) fn key(&self) -> usize {
         self as *const TaskCore as usize
     }
+
+    /// Sets `mark`; returns whether it was set already.
+    pub(crate) fn mark(&self, mark: u8, on: bool) -> bool {
+        let marks = self.marks.get();
+        self.marks
+            .set(if on { marks | mark } else { marks & !mark });
+        marks & mark != 0
+    }
+
+    /// Whether `mark` is set.
+    #[inline(always)]
+    pub(crate) fn marked(&self, mark: u8) -> bool {
+        self.marks.get() & mark != 0
+    }
 }
+
+/// Mark: the task was warned about blocking the loop (once per task).
+pub(crate) const WARNED_BLOCKING: u8 = 1;
+/// Mark: a scoped task (see [`set_scope_parent`]): its ancestors' frames
+/// must be in place whenever the loop touches it.
+pub(crate) const SCOPED: u8 = 2;
 
 #[inline(always)]
 fn prefetch(_addr: *const u8) {
@@ -422,4 +444,85 @@ pub(crate) fn cancel(task: &TaskRef) {
         TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
         TaskState::Done => {}
     }
+}
+
+// ----- scoped tasks: their ancestors stay in place while they run ----------
+//
+// A scoped task (`crate::scope`) borrows from the frames of the task that
+// opened the scope. On a dedicated stack those frames never move. On a
+// shared stack they are copied aside whenever another task of that stack
+// runs, and the addresses hold that task's frames meanwhile. So before a
+// scoped task runs — or anything of it is dropped — the frames of every
+// task up its chain of scopes are put back on their shared stacks (a copy;
+// they do not run), and a scoped task never gets a shared stack one of its
+// ancestors uses (it would evict the frames it borrows from).
+
+thread_local! {
+    /// Scoped task (by key) → the task whose scope it was spawned in.
+    static SCOPE_PARENTS: std::cell::RefCell<std::collections::HashMap<usize, TaskRef>> =
+        std::cell::RefCell::default();
+}
+
+/// Records that `child` was spawned in a scope opened by `parent`, before
+/// `child` first runs. The entry must go ([`clear_scope_parent`]) before
+/// the child's record can be freed (the key is its address).
+pub(crate) fn set_scope_parent(child: &TaskCore, parent: TaskRef) {
+    child.mark(SCOPED, true);
+    SCOPE_PARENTS.with(|m| m.borrow_mut().insert(child.key(), parent));
+}
+
+/// Forgets `child`'s scope (it has finished).
+pub(crate) fn clear_scope_parent(child: &TaskCore) {
+    if child.mark(SCOPED, false) {
+        let _ = SCOPE_PARENTS.try_with(|m| m.borrow_mut().remove(&child.key()));
+    }
+}
+
+/// The chain of tasks whose scopes `task` runs in, innermost first.
+fn ancestors(task: &TaskCore) -> Vec<TaskRef> {
+    let mut chain = Vec::new();
+    if !task.marked(SCOPED) {
+        return chain;
+    }
+    SCOPE_PARENTS.with(|m| {
+        let m = m.borrow();
+        let mut at = m.get(&task.key()).cloned();
+        while let Some(parent) = at {
+            at = if parent.marked(SCOPED) {
+                m.get(&parent.key()).cloned()
+            } else {
+                None
+            };
+            chain.push(parent);
+        }
+    });
+    chain
+}
+
+/// Puts back on their shared stacks the frames of every task `task`
+/// borrows from (nothing to do for a task that is not scoped: one branch).
+/// Called by the loop, on its own stack, before it touches the task.
+#[inline]
+pub(crate) fn ancestors_resident(task: &TaskCore) {
+    if task.marked(SCOPED) {
+        restore_ancestors(task);
+    }
+}
+
+#[cold]
+fn restore_ancestors(task: &TaskCore) {
+    for ancestor in ancestors(task) {
+        if let Some(index) = ancestor.shared_index() {
+            crate::stack::shared::switch_in(index, ancestor.key(), ancestor.name);
+        }
+    }
+}
+
+/// The shared stacks of the tasks `task` borrows from: a stack it must not
+/// be given.
+pub(crate) fn ancestor_stacks(task: &TaskCore) -> Vec<u8> {
+    ancestors(task)
+        .iter()
+        .filter_map(|a| a.shared_index())
+        .collect()
 }
