@@ -33,9 +33,10 @@
 //!   scope could not wait).
 //! - **Loop close.** A closing loop cancels the parent and the children and
 //!   runs them to their end, as any task; a task it gives up on is never
-//!   resumed and its stack stays mapped (leaked), so a given-up parent's
-//!   data stays valid for children that still run, and a given-up child
-//!   never touches its parent's data again.
+//!   resumed and its stack stays mapped (leaked) — a given-up parent on a
+//!   shared stack keeps its place and its saved frames there while its
+//!   scoped tasks live — so its data stays valid for children that still
+//!   run, and a given-up child never touches its parent's data again.
 //! - **A parent destroyed without waiting.** The one path where the
 //!   parent's stack is unwound without the loop running (a loop dropped
 //!   while it could not close) would free the parent's frames under live

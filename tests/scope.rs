@@ -327,3 +327,73 @@ fn nested_scopes_keep_every_ancestor_in_place_on_shared_stacks() {
     }));
     assert_eq!(got, [true, true, true]);
 }
+
+/// A closing loop gives up on a parent that swallows every cancellation
+/// (its stack is leaked) while its scoped task, which handled its own, still
+/// runs: on shared stacks the parent's frames must stay where the scoped
+/// task reads them, though other tasks keep running on that stack.
+#[test]
+fn a_given_up_parent_keeps_its_frames_for_its_scoped_tasks() {
+    let lp = EventLoop::builder()
+        .virtual_clock(true)
+        .stack_mode(StackMode::Shared)
+        .ignore_env_instruments()
+        .build();
+    let ok = Rc::new(Cell::new(None));
+    for i in 0..16u64 {
+        // Cancelled at close, they handle it and go on for a while: each
+        // run evicts whatever is resident on their stack.
+        lp.spawn(Coro::new("busy", move || {
+            let _ = catch_cancelled(|| {
+                loop {
+                    yield_now();
+                }
+            });
+            let mut mine = [i; 32];
+            for _ in 0..3000 {
+                mine[0] += 1;
+                std::hint::black_box(&mine);
+                yield_now();
+            }
+        }));
+    }
+    let seen = ok.clone();
+    lp.spawn(Coro::new("parent", move || {
+        let table: [u64; 32] = std::array::from_fn(|i| i as u64 + 1);
+        scope(|s| {
+            let table = &table;
+            let seen = seen.clone();
+            s.spawn("reader", move || {
+                let _ = catch_cancelled(|| {
+                    loop {
+                        yield_now();
+                    }
+                });
+                let mut all = true;
+                for _ in 0..2500 {
+                    all &= table.iter().sum::<u64>() == 32 * 33 / 2;
+                    yield_now();
+                }
+                seen.set(Some(all));
+            });
+            // Swallows every cancellation (a bare catch_unwind): the closing
+            // loop gives up on it after 1000, while the reader goes on.
+            loop {
+                let _ = std::panic::catch_unwind(yield_now);
+            }
+        });
+    }));
+    lp.run_until_complete(Coro::new("briefly", yield_now));
+    let ((), warned) = yieldfrom::warnings::catch(|| lp.close());
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("task 'parent' was destroyed")),
+        "{warned:?}"
+    );
+    assert_eq!(
+        ok.get(),
+        Some(true),
+        "the reader saw its parent's frames intact"
+    );
+}

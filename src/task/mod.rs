@@ -325,7 +325,12 @@ impl TaskCore {
         // SAFETY: called by the loop on its own stack, never while the task runs.
         let co = unsafe { &mut *self.co.get() };
         std::mem::forget(co.take());
-        if let Some(index) = self.shared_index() {
+        // A task whose scoped tasks are still alive keeps its place on its
+        // shared stack, frames and all: they read them, and the loop puts
+        // them back for each of their steps. (Leaked with the rest.)
+        if let Some(index) = self.shared_index()
+            && !raw::has_scoped_children(self)
+        {
             shared::release(index, self.key());
             self.shared.set(0);
         }

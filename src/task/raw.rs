@@ -478,6 +478,13 @@ pub(crate) fn clear_scope_parent(child: &TaskCore) {
     }
 }
 
+/// Whether scoped tasks spawned by `task` are still registered (alive).
+pub(crate) fn has_scoped_children(task: &TaskCore) -> bool {
+    SCOPE_PARENTS
+        .try_with(|m| m.borrow().values().any(|p| p.key() == task.key()))
+        .unwrap_or(false)
+}
+
 /// The chain of tasks whose scopes `task` runs in, innermost first.
 fn ancestors(task: &TaskCore) -> Vec<TaskRef> {
     let mut chain = Vec::new();
