@@ -274,17 +274,7 @@ fn explore_keeps_its_runs_out_of_the_environments_trace() {
 /// the file, and says where the file went.
 #[test]
 fn a_chrome_trace_keeps_every_loop() {
-    let dir = std::env::temp_dir().join(format!("yieldfrom-chrome-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("trace.json");
-    let out = Command::new(example_binary("05_chef"))
-        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
-        .env("YIELDFROM_TRACE", "chrome")
-        .env("YIELDFROM_TRACE_FILE", &path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, path, file) = traced_chef("chrome", "trace.json");
     assert!(
         stderr.lines().any(
             |l| l.starts_with("yieldfrom: Chrome trace of loop 2 (2 loop(s)")
@@ -292,9 +282,7 @@ fn a_chrome_trace_keeps_every_loop() {
         ),
         "{stderr}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let v: serde_json::Value = serde_json::from_str(&file).unwrap();
     let events = v["traceEvents"].as_array().unwrap();
     let processes: Vec<&str> = events
         .iter()
@@ -318,23 +306,11 @@ fn a_chrome_trace_keeps_every_loop() {
 /// an HTML page, and says where.
 #[test]
 fn an_html_trace_is_a_page_with_every_loops_picture() {
-    let dir = std::env::temp_dir().join(format!("yieldfrom-html-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("trace.html");
-    let out = Command::new(example_binary("05_chef"))
-        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
-        .env("YIELDFROM_TRACE", "html")
-        .env("YIELDFROM_TRACE_FILE", &path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, path, page) = traced_chef("html", "trace.html");
     assert!(
         stderr.contains(&format!("written to {}", path.display())),
         "{stderr}"
     );
-    let page = std::fs::read_to_string(&path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
     assert!(page.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(
@@ -342,4 +318,26 @@ fn an_html_trace_is_a_page_with_every_loops_picture() {
             && page.contains(">loop 2 (thread main)</text>")
     );
     assert!(page.contains(">sequential_chef</text>") && page.contains(">boil_water</text>"));
+}
+
+/// Runs example 05 (two loops) with `YIELDFROM_TRACE=kind` writing to a
+/// temporary `file`: (its stderr, the file's path, the file's text).
+fn traced_chef(kind: &str, file: &str) -> (String, std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("yieldfrom-{kind}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    let out = Command::new(example_binary("05_chef"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env("YIELDFROM_TRACE", kind)
+        .env("YIELDFROM_TRACE_FILE", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        path,
+        text,
+    )
 }

@@ -17,6 +17,15 @@ fn dedicated() -> EventLoop {
         .build()
 }
 
+/// A loop whose every task runs on a shared stack (copy-stack mode).
+fn shared() -> EventLoop {
+    EventLoop::builder()
+        .virtual_clock(true)
+        .stack_mode(StackMode::Shared)
+        .ignore_env_instruments()
+        .build()
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -178,11 +187,7 @@ fn a_closing_loop_finishes_the_children_before_the_parent() {
 /// read and write the parent's locals between pauses, hundreds of times.
 #[test]
 fn scoped_tasks_find_their_parents_frames_on_shared_stacks() {
-    let lp = EventLoop::builder()
-        .virtual_clock(true)
-        .stack_mode(StackMode::Shared)
-        .ignore_env_instruments()
-        .build();
+    let lp = shared();
     let (sums, total) = lp.run(Coro::new("main", || {
         let stop = Rc::new(Cell::new(false));
         // Busy tasks on the same few shared stacks: each run evicts the
@@ -270,11 +275,7 @@ fn scope_outside_a_task_says_so() {
 /// its parent and its grandparent at once, and both stay in place for it.
 #[test]
 fn nested_scopes_keep_every_ancestor_in_place_on_shared_stacks() {
-    let lp = EventLoop::builder()
-        .virtual_clock(true)
-        .stack_mode(StackMode::Shared)
-        .ignore_env_instruments()
-        .build();
+    let lp = shared();
     let got = lp.run(Coro::new("main", || {
         let stop = Rc::new(Cell::new(false));
         let busy: Vec<_> = (0..16u64)
@@ -334,11 +335,7 @@ fn nested_scopes_keep_every_ancestor_in_place_on_shared_stacks() {
 /// task reads them, though other tasks keep running on that stack.
 #[test]
 fn a_given_up_parent_keeps_its_frames_for_its_scoped_tasks() {
-    let lp = EventLoop::builder()
-        .virtual_clock(true)
-        .stack_mode(StackMode::Shared)
-        .ignore_env_instruments()
-        .build();
+    let lp = shared();
     let ok = Rc::new(Cell::new(None));
     for i in 0..16u64 {
         // Cancelled at close, they handle it and go on for a while: each

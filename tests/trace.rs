@@ -138,6 +138,19 @@ fn the_timeline_shows_a_yield_as_a_pause() {
 }
 
 /// Every cause a task can be woken for, recorded as the log prints it.
+/// A task reads one byte from a Unix socket that the caller then writes:
+/// the reader is woken by the socket. Returns how many bytes it read.
+fn a_socket_wakes_a_reader() -> usize {
+    let (a, b) = yieldfrom::net::UnixStream::pair().unwrap();
+    let reader = spawn(Coro::new("reader", move || {
+        let mut buf = [0u8; 1];
+        a.read(&mut buf).unwrap()
+    }));
+    yield_now();
+    b.write_all(b"x").unwrap();
+    yield_from(reader)
+}
+
 fn woken_causes(program: Coro<()>) -> Vec<String> {
     let rec = Recorder::new();
     EventLoop::builder()
@@ -179,14 +192,7 @@ fn every_wake_says_why() {
         sleeper.cancel();
         let _ = sleeper.join_outcome();
         // A socket, and a worker thread.
-        let (a, b) = yieldfrom::net::UnixStream::pair().unwrap();
-        let reader = spawn(Coro::new("reader", move || {
-            let mut buf = [0u8; 1];
-            a.read(&mut buf).unwrap()
-        }));
-        yield_now();
-        b.write_all(b"x").unwrap();
-        assert_eq!(yield_from(reader), 1);
+        assert_eq!(a_socket_wakes_a_reader(), 1);
         to_thread(|| ());
     }));
     let expect = [
@@ -555,14 +561,7 @@ fn chrome_traces_show_callbacks_and_io_readiness() {
         .build()
         .run(Coro::new("main", || {
             EventLoop::current().call_soon(|| ());
-            let (a, b) = yieldfrom::net::UnixStream::pair().unwrap();
-            let reader = spawn(Coro::new("reader", move || {
-                let mut buf = [0u8; 1];
-                a.read(&mut buf).unwrap()
-            }));
-            yield_now();
-            b.write_all(b"x").unwrap();
-            yield_from(reader);
+            assert_eq!(a_socket_wakes_a_reader(), 1);
         }));
     let v: serde_json::Value = serde_json::from_str(&rec.chrome_json()).unwrap();
     let events = v["traceEvents"].as_array().unwrap();

@@ -185,13 +185,7 @@ impl Recorder {
     /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`).
     pub fn timeline(&self, width: usize) -> String {
         let rows = self.per_task();
-        let end = self
-            .events
-            .borrow()
-            .iter()
-            .map(|e| e.at)
-            .max()
-            .unwrap_or_default();
+        let end = self.end();
         let label = rows
             .iter()
             .map(|(t, _)| t.name.chars().count())
@@ -303,14 +297,17 @@ impl Recorder {
 
     /// This recorder's picture under the heading `title`.
     pub(crate) fn svg_section(&self, title: &str) -> svg::Section {
-        let end = self
-            .events
+        svg::section(&self.per_task(), self.end(), title)
+    }
+
+    /// The time of the last event (zero with none).
+    fn end(&self) -> Duration {
+        self.events
             .borrow()
             .iter()
             .map(|e| e.at)
             .max()
-            .unwrap_or_default();
-        svg::section(&self.per_task(), end, title)
+            .unwrap_or_default()
     }
 
     /// Chrome trace-event JSON: a complete event (`"ph":"X"`) per step, one
