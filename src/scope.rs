@@ -62,6 +62,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     children: RefCell<Vec<(TaskRef, Future<()>)>>,
     /// Their completions, to wake the parent.
     done: Rc<Completions>,
+    /// The task that opened the scope: the one whose frames its tasks may
+    /// borrow (whichever task spawns them, the scope's own or one of them).
+    owner: TaskRef,
     /// Invariance over both lifetimes, as `std::thread::Scope` has.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -99,8 +102,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         };
         let task = spawn(Coro::new(name, body));
         // Before it can first run: the task it borrows from.
-        let parent = context::with_current("ScopedTask::spawn", |t| t.rc());
-        raw::set_scope_parent(&task.core, parent);
+        raw::set_scope_parent(&task.core, self.owner.clone());
         let mut children = self.children.borrow_mut();
         task.fut
             .add_waiter(Waiter::Index(self.done.clone(), children.len()));
@@ -279,10 +281,13 @@ pub fn scope<'env, F, R>(body: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    let on_task_stack = context::with_current("scope()", |task| {
+    let (owner, on_task_stack) = context::with_current("scope()", |task| {
         let probe = 0u8;
         let sp = std::hint::black_box(&probe) as *const u8 as usize;
-        (task.stack_lo()..task.stack_hi.get()).contains(&sp)
+        (
+            task.rc(),
+            (task.stack_lo()..task.stack_hi.get()).contains(&sp),
+        )
     });
     assert!(
         on_task_stack,
@@ -293,6 +298,7 @@ where
     let scope = Scope {
         children: RefCell::new(Vec::new()),
         done: Completions::new(),
+        owner,
         scope: PhantomData,
         env: PhantomData,
     };

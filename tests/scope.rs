@@ -394,3 +394,47 @@ fn a_given_up_parent_keeps_its_frames_for_its_scoped_tasks() {
         "the reader saw its parent's frames intact"
     );
 }
+
+/// A scoped task may spawn into its own scope and finish first; the task it
+/// spawned still finds the scope owner's frames, on shared stacks.
+#[test]
+fn a_task_spawned_by_a_finished_sibling_still_reads_the_owners_frames() {
+    let lp = shared();
+    let ok = lp.run(Coro::new("main", || {
+        let stop = Rc::new(Cell::new(false));
+        let busy: Vec<_> = (0..24u64)
+            .map(|i| {
+                let stop = stop.clone();
+                spawn(Coro::new("busy", move || {
+                    let mut mine = [i; 32];
+                    while !stop.get() {
+                        mine[1] += 1;
+                        std::hint::black_box(&mine);
+                        yield_now();
+                    }
+                }))
+            })
+            .collect();
+        let table: [u64; 16] = [5; 16];
+        let ok = Cell::new(true);
+        scope(|s| {
+            let (table, ok) = (&table, &ok);
+            for _ in 0..10 {
+                s.spawn("starter", move || {
+                    s.spawn("late reader", move || {
+                        for _ in 0..50 {
+                            ok.set(ok.get() && table.iter().sum::<u64>() == 80);
+                            yield_now();
+                        }
+                    });
+                });
+            }
+        });
+        stop.set(true);
+        for b in busy {
+            yield_from(b);
+        }
+        ok.get()
+    }));
+    assert!(ok);
+}
