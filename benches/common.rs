@@ -170,3 +170,29 @@ pub fn wrk_totals(text: &str) -> (f64, f64) {
         .unwrap();
     (requests, secs)
 }
+
+/// `n` keep-alive connections to `addr`, each sent `request` and read until
+/// its reply ends with `reply_end` (the body's last byte), then left idle.
+#[allow(dead_code)] // each bench compiles this module; not all use it
+pub fn hold_idle(
+    addr: &str,
+    n: usize,
+    request: &[u8],
+    reply_end: &[u8],
+) -> Vec<std::net::TcpStream> {
+    use std::io::{Read, Write};
+    (0..n)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(request).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(reply_end) {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "the server closed a connection before answering");
+                got.extend_from_slice(&buf[..n]);
+            }
+            c
+        })
+        .collect()
+}

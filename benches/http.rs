@@ -31,7 +31,7 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, median, raise_fd_limit, wrk_totals};
+use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_totals};
 
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
@@ -149,27 +149,17 @@ fn rss(pid: u32) -> f64 {
 
 /// Resident bytes per idle keep-alive connection (after one request each).
 fn idle_bytes(kind: &str, conns: usize) -> f64 {
-    use std::io::{Read, Write};
     let (mut child, addr) = start(kind);
     // Warm: the server's own start-up allocations are not the connections'.
     wrk(&addr, 10, "1s");
     std::thread::sleep(Duration::from_millis(200));
     let before = rss(child.id());
-    let held: Vec<std::net::TcpStream> = (0..conns)
-        .map(|_| {
-            let mut c = std::net::TcpStream::connect(&addr).unwrap();
-            c.write_all(b"GET /plain HTTP/1.1\r\nHost: b\r\n\r\n")
-                .unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 512];
-            while !got.ends_with(b"}") {
-                let n = c.read(&mut buf).unwrap();
-                assert!(n > 0, "closed early");
-                got.extend_from_slice(&buf[..n]);
-            }
-            c
-        })
-        .collect();
+    let held = hold_idle(
+        &addr,
+        conns,
+        b"GET /plain HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"}",
+    );
     std::thread::sleep(Duration::from_millis(500));
     let after = rss(child.id());
     drop(held);

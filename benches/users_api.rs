@@ -22,14 +22,14 @@
 //! Needs `wrk`, `taskset` and PostgreSQL (`initdb`/`postgres`); fails at
 //! once, saying so, when one is missing. Loopback only; every run bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, median, raise_fd_limit, wrk_totals};
+use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_totals};
 
 const WINDOW: &str = "10s";
 const ROUNDS: usize = 3;
@@ -231,30 +231,15 @@ fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64, f64) {
     (requests, secs, p99)
 }
 
-/// Keep-alive connections that have had one request answered, then idle.
-fn hold_idle(addr: &str, n: usize) -> Vec<std::net::TcpStream> {
-    (0..n)
-        .map(|_| {
-            let mut c = std::net::TcpStream::connect(addr).unwrap();
-            c.write_all(b"GET /users HTTP/1.1\r\nHost: b\r\n\r\n")
-                .unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Head and the 10-row body: until the JSON array closes.
-            while !got.ends_with(b"]") {
-                let n = c.read(&mut buf).unwrap();
-                assert!(n > 0, "the server closed an idle connection");
-                got.extend_from_slice(&buf[..n]);
-            }
-            c
-        })
-        .collect()
-}
-
 /// (req/s, p99 ms, CPU s per request) of one server in `scenario`.
 fn measure(kind: &str, url: &str, scenario: Scenario) -> (f64, f64, f64) {
     let (mut child, addr) = start(kind, url);
-    let idle = hold_idle(&addr, scenario.idle);
+    let idle = hold_idle(
+        &addr,
+        scenario.idle,
+        b"GET /users HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"]",
+    );
     wrk(&addr, scenario.active, "2s");
     let before = cpu_s(child.id());
     let (requests, secs, p99) = wrk(&addr, scenario.active, WINDOW);
@@ -344,11 +329,7 @@ fn main() {
     raise_fd_limit();
     let cluster = yieldfrom::pg::TempCluster::start().expect("a private PostgreSQL cluster");
     seed(cluster.tcp_config());
-    let url = format!(
-        "postgres://{}@127.0.0.1:{}/postgres",
-        yieldfrom::pg::SUPERUSER,
-        cluster.port()
-    );
+    let url = cluster.tcp_url();
     let only: Vec<&str> = args
         .iter()
         .skip(1)

@@ -131,11 +131,7 @@ fn nginx_in_front_of_two_processes_loses_no_request_when_one_stops_gracefully() 
         return;
     }
     let pg = yieldfrom::pg::TempCluster::start().unwrap();
-    let url = format!(
-        "postgres://{}@127.0.0.1:{}/postgres",
-        yieldfrom::pg::SUPERUSER,
-        pg.port()
-    );
+    let url = pg.tcp_url();
     // One after the other: the first creates and seeds the table.
     let (mut a, a_addr, a_lines) = api(&url);
     let (mut b, b_addr, _b_lines) = api(&url);

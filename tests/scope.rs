@@ -26,6 +26,26 @@ fn shared() -> EventLoop {
         .build()
 }
 
+/// `n` tasks that keep running (each run evicts the frames resident on its
+/// shared stack) until the flag is set; await them after setting it.
+fn busy_tasks(n: u64) -> (Rc<Cell<bool>>, Vec<yieldfrom::Task<()>>) {
+    let stop = Rc::new(Cell::new(false));
+    let busy = (0..n)
+        .map(|i| {
+            let stop = stop.clone();
+            spawn(Coro::new("busy", move || {
+                let mut mine = [i; 32]; // frames worth overwriting
+                while !stop.get() {
+                    mine[(i % 32) as usize] += 1;
+                    std::hint::black_box(&mine);
+                    yield_now();
+                }
+            }))
+        })
+        .collect();
+    (stop, busy)
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -189,22 +209,7 @@ fn a_closing_loop_finishes_the_children_before_the_parent() {
 fn scoped_tasks_find_their_parents_frames_on_shared_stacks() {
     let lp = shared();
     let (sums, total) = lp.run(Coro::new("main", || {
-        let stop = Rc::new(Cell::new(false));
-        // Busy tasks on the same few shared stacks: each run evicts the
-        // frames resident there, the parent's included.
-        let busy: Vec<_> = (0..64u64)
-            .map(|i| {
-                let stop = stop.clone();
-                spawn(Coro::new("busy", move || {
-                    let mut mine = [i; 32]; // frames worth overwriting
-                    while !stop.get() {
-                        mine[(i % 32) as usize] += 1;
-                        std::hint::black_box(&mine);
-                        yield_now();
-                    }
-                }))
-            })
-            .collect();
+        let (stop, busy) = busy_tasks(64);
         let parent = spawn(Coro::new("parent", || {
             // The parent's own locals, on its (shared) stack.
             let table: [u64; 64] = std::array::from_fn(|i| i as u64 * 3);
@@ -277,20 +282,7 @@ fn scope_outside_a_task_says_so() {
 fn nested_scopes_keep_every_ancestor_in_place_on_shared_stacks() {
     let lp = shared();
     let got = lp.run(Coro::new("main", || {
-        let stop = Rc::new(Cell::new(false));
-        let busy: Vec<_> = (0..16u64)
-            .map(|i| {
-                let stop = stop.clone();
-                spawn(Coro::new("busy", move || {
-                    let mut mine = [i; 32];
-                    while !stop.get() {
-                        mine[0] += 1;
-                        std::hint::black_box(&mine);
-                        yield_now();
-                    }
-                }))
-            })
-            .collect();
+        let (stop, busy) = busy_tasks(16);
         let outer: [u64; 16] = [7; 16];
         let got = scope(|s| {
             let outer = &outer;
@@ -401,20 +393,7 @@ fn a_given_up_parent_keeps_its_frames_for_its_scoped_tasks() {
 fn a_task_spawned_by_a_finished_sibling_still_reads_the_owners_frames() {
     let lp = shared();
     let ok = lp.run(Coro::new("main", || {
-        let stop = Rc::new(Cell::new(false));
-        let busy: Vec<_> = (0..24u64)
-            .map(|i| {
-                let stop = stop.clone();
-                spawn(Coro::new("busy", move || {
-                    let mut mine = [i; 32];
-                    while !stop.get() {
-                        mine[1] += 1;
-                        std::hint::black_box(&mine);
-                        yield_now();
-                    }
-                }))
-            })
-            .collect();
+        let (stop, busy) = busy_tasks(24);
         let table: [u64; 16] = [5; 16];
         let ok = Cell::new(true);
         scope(|s| {

@@ -184,11 +184,7 @@ fn with_the_server_in_database_url() {
         return;
     }
     let pg = yieldfrom::pg::TempCluster::start().unwrap();
-    let url = format!(
-        "postgres://{}@127.0.0.1:{}/postgres",
-        yieldfrom::pg::SUPERUSER,
-        pg.port()
-    );
+    let url = pg.tcp_url();
     let api = start(&[], &[("DATABASE_URL", &url)]);
     assert!(api.backend.contains("DATABASE_URL"), "{}", api.backend);
     exercise(&api);

@@ -219,6 +219,12 @@ impl TempCluster {
             .dbname("postgres")
     }
 
+    /// [`tcp_config`](Self::tcp_config) as a URL, for `DATABASE_URL`:
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn tcp_url(&self) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/postgres", self.port)
+    }
+
     /// The server's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.server.as_ref().map(Child::id)
