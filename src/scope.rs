@@ -100,10 +100,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let body: Box<dyn FnOnce() + 'static> = unsafe {
             std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(body)
         };
-        let task = spawn(Coro::new(name, body));
+        let coro = Coro::new(name, body);
+        // The list is taken before the task exists, so that nothing can
+        // fail between spawning it and listing it (an unlisted task would
+        // not be waited for).
+        let mut children = self.children.borrow_mut();
+        let task = spawn(coro);
         // Before it can first run: the task it borrows from.
         raw::set_scope_parent(&task.core, self.owner.clone());
-        let mut children = self.children.borrow_mut();
         task.fut
             .add_waiter(Waiter::Index(self.done.clone(), children.len()));
         children.push((task.core.clone(), task.fut.clone()));
