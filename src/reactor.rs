@@ -65,6 +65,17 @@ impl Waiters {
         self.first.take().into_iter().chain(self.more.drain(..))
     }
 
+    /// Takes `waiter` off the list: whether it was on it.
+    pub(crate) fn remove(&mut self, waiter: &Waiter) -> bool {
+        if self.first.as_ref().is_some_and(|w| w.same(waiter)) {
+            self.first = None;
+            return true;
+        }
+        let before = self.more.len();
+        self.more.retain(|w| !w.same(waiter));
+        self.more.len() != before
+    }
+
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Waiter) -> bool) {
         if self.first.as_ref().is_some_and(|w| !keep(w)) {
             self.first = None;

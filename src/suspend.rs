@@ -357,6 +357,11 @@ impl WakeToken {
     pub(crate) fn task(&self) -> &TaskRef {
         &self.task
     }
+
+    /// The task and the wait number (for a timer entry that ends the wait).
+    pub(crate) fn into_parts(self) -> (TaskRef, u32) {
+        (self.task, self.seq)
+    }
 }
 
 opaque_debug!(WakeToken);

@@ -26,6 +26,11 @@ use crate::task::raw::TaskRef;
 pub(crate) enum Due {
     /// Wakes a sleeping task (if it still waits with this number).
     Task(TaskRef, u32),
+    /// Ends a task's wait for something else (a socket) at its deadline,
+    /// if it still waits with this number: the wait reports that its time
+    /// ran out. No callback and no cancellation, so a timed wait costs one
+    /// heap entry.
+    Deadline(TaskRef, u32),
     /// Runs a callback (if not cancelled).
     Call(Rc<Callback>),
 }
@@ -81,7 +86,7 @@ pub(crate) fn deadline(now: Instant, delay: Duration) -> Instant {
 impl Pending for Due {
     fn live(&self) -> bool {
         match self {
-            Due::Task(task, seq) => {
+            Due::Task(task, seq) | Due::Deadline(task, seq) => {
                 task.wait_seq() == *seq && task.state.get() == crate::task::raw::TaskState::Waiting
             }
             Due::Call(cb) => !cb.is_cancelled(),
@@ -93,7 +98,10 @@ impl Pending for Due {
             Due::Task(t, seq) if t.wait_seq() == *seq => {
                 Some(format!("wake task '{}' (#{})", t.name, t.id.0))
             }
-            Due::Task(..) => None,
+            Due::Deadline(t, seq) if t.wait_seq() == *seq => {
+                Some(format!("end the wait of task '{}' (#{})", t.name, t.id.0))
+            }
+            Due::Task(..) | Due::Deadline(..) => None,
             Due::Call(_) => Some("a callback".to_string()),
         }
     }

@@ -831,3 +831,50 @@ mod cuts {
         }
     }
 }
+
+/// An idle connection's wait ends at its keep-alive deadline (one timer
+/// entry that ends the wait, no cancellation): never before it, and the
+/// timeline says that the deadline, not the socket, ended it. (A loop with
+/// sockets open waits for timers in real time, virtual clock or not.)
+#[test]
+fn an_idle_connection_closes_at_its_deadline_and_the_timeline_says_so() {
+    use yieldfrom::trace::Recorder;
+    use yieldfrom::{EventLoop, now};
+    let rec = Recorder::new();
+    let lp = EventLoop::builder().instrument(rec.clone()).build();
+    let (idle_for, got) = lp.run(Coro::new("client", || {
+        let config = Config::default().keep_alive_timeout(Duration::from_millis(300));
+        let server = http::serve_with("127.0.0.1:0", router(), config).unwrap();
+        let c = yieldfrom::net::TcpStream::connect(server.local_addr()).unwrap();
+        c.write_all(GET).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        let mut answered = None;
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if answered.is_none() && got.ends_with(b"}") {
+                answered = Some(now());
+            }
+        }
+        let idle_for = now() - answered.expect("the request was answered");
+        server.shutdown(Duration::from_secs(1));
+        (idle_for, String::from_utf8(got).unwrap())
+    }));
+    assert_eq!(statuses(&got), [200], "{got}");
+    // Not early; the bound above only says it was this timer, not a later one.
+    assert!(
+        idle_for >= Duration::from_millis(300) && idle_for < Duration::from_secs(3),
+        "closed after {idle_for:?} idle"
+    );
+    let log = rec.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" woken: its deadline passed before socket ")
+                && l.ends_with(" became readable")),
+        "{log}"
+    );
+}

@@ -27,7 +27,7 @@ use crate::reason::Trap;
 use crate::suspend::{Suspend, Wake};
 use crate::task::{TaskCore, TaskRef, TaskState};
 use crate::timer::Due;
-use crate::trace::StepEnd;
+use crate::trace::{StepEnd, WokenBy};
 use crate::warnings::panic_message;
 
 impl Core {
@@ -250,6 +250,15 @@ impl Core {
                     Due::Task(task, seq) => {
                         if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
                             self.schedule(task, Wake::Run);
+                        }
+                    }
+                    Due::Deadline(task, seq) => {
+                        if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
+                            if self.instrumented.get() {
+                                let waited_on = task.waiting_on.get();
+                                self.note_wake_by(&task, Wake::Run, waited_on, WokenBy::Timeout);
+                            }
+                            self.enqueue(task, Wake::Run);
                         }
                     }
                     Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::call(cb)),

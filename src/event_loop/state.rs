@@ -187,6 +187,18 @@ impl Core {
     pub(super) fn note_wake(&self, task: &TaskCore, how: Wake, waited_on: Option<Suspend>) {
         let by = context::try_with_current(|t| WokenBy::Task(t.info()))
             .unwrap_or_else(|| WokenBy::callback_or_loop(self.calling.get()));
+        self.note_wake_by(task, how, waited_on, by);
+    }
+
+    /// [`note_wake`](Self::note_wake) when the loop knows who woke the task.
+    #[cold]
+    pub(super) fn note_wake_by(
+        &self,
+        task: &TaskCore,
+        how: Wake,
+        waited_on: Option<Suspend>,
+        by: WokenBy,
+    ) {
         let cause = WakeCause { waited_on, how, by };
         let info = task.info();
         self.instrument(|i, at| i.task_woken(at, info, &cause));

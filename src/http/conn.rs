@@ -171,7 +171,7 @@ impl Connection<'_> {
     fn answer(&mut self, head: Head, body: Vec<u8>) -> bool {
         let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
         let asked_close = head.close;
-        let req = Request::parsed(head.method, head.target, head.minor, head.headers, body);
+        let req = Request::parsed(head.method, head.fields, head.minor, body);
         let response = self.handle(req);
         // (A shutdown may have begun while the handler ran.)
         let close = asked_close || self.shared.stopping.get();
@@ -199,14 +199,8 @@ impl Connection<'_> {
         });
         let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
         let asked_close = head.close;
-        let req = Request::parsed(
-            head.method,
-            head.target,
-            head.minor,
-            head.headers,
-            Vec::new(),
-        )
-        .with_deferred_body(deferred.clone());
+        let req = Request::parsed(head.method, head.fields, head.minor, Vec::new())
+            .with_deferred_body(deferred.clone());
         let mut response = self.handle(req);
         let mut close = asked_close || self.shared.stopping.get();
         match deferred.take_back() {
@@ -312,10 +306,10 @@ impl Connection<'_> {
                 .idle
                 .borrow_mut()
                 .set(self.slot, Some(Waker::current()));
-            let waited = timeout_at(idle_until, || self.stream.wait_readable());
+            let waited = self.stream.wait_readable_until(idle_until);
             self.shared.idle.borrow_mut().set(self.slot, None);
             match waited {
-                Ok(Ok(())) => {}
+                Ok(true) => {}
                 _ => return Err(End::Quiet),
             }
             // Readable: the bytes are there (a wake is a hint, so try).
@@ -349,10 +343,10 @@ impl Connection<'_> {
     fn read_more(&mut self, until: Instant) -> Result<(), End> {
         let stream = self.stream;
         let room = self.buf.room();
-        let n = match timeout_at(until, || stream.read(room)) {
-            Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Quiet),
-            Ok(Ok(n)) => n,
-            Err(_elapsed) => {
+        let n = match stream.read_until(room, until) {
+            Ok(Some(0)) | Err(_) => return Err(End::Quiet),
+            Ok(Some(n)) => n,
+            Ok(None) => {
                 let head_done = matches!(
                     framing::parse_head(self.buf.bytes(), &self.config().limits),
                     Ok(Some(_))

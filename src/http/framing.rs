@@ -19,6 +19,8 @@
 //! | request target longer than the limit | 414, close | RFC 9110 §15.5.15 |
 //! | body larger than the limit | 413, close | RFC 9110 §15.5.14 |
 
+use std::borrow::Cow;
+
 /// The limits a request must fit (see [`Config`](super::Config)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -42,10 +44,9 @@ pub(crate) enum Framing {
 /// A request head that passed every rule.
 #[derive(Debug)]
 pub(crate) struct Head {
-    pub(crate) method: String,
-    pub(crate) target: String,
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) fields: Fields,
     pub(crate) minor: u8,
-    pub(crate) headers: Vec<(String, String)>,
     pub(crate) framing: Framing,
     /// The client asked to close after this request (or spoke 1.0 without
     /// `keep-alive`).
@@ -67,6 +68,63 @@ pub(crate) struct Reject {
 
 fn reject(status: u16, why: &'static str) -> Reject {
     Reject { status, why }
+}
+
+/// A request's target and header fields, in one string: a parsed head
+/// costs two allocations however many fields it has.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fields {
+    /// The target, then each field's name and value, back to back.
+    text: String,
+    /// Where the target ends in `text`.
+    target_end: u32,
+    /// Per field, where its name and its value end (each starts where the
+    /// one before it ends).
+    ends: Vec<(u32, u32)>,
+}
+
+impl Fields {
+    /// The target alone, with room for `fields` fields of `bytes` bytes.
+    pub(crate) fn with_capacity(target: &str, fields: usize, bytes: usize) -> Fields {
+        let mut text = String::with_capacity(target.len() + bytes);
+        text.push_str(target);
+        Fields {
+            text,
+            target_end: offset(target.len()),
+            ends: Vec::with_capacity(fields),
+        }
+    }
+
+    pub(crate) fn new(target: &str) -> Fields {
+        Fields::with_capacity(target, 0, 0)
+    }
+
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
+        self.text.push_str(name);
+        let name_end = offset(self.text.len());
+        self.text.push_str(value);
+        self.ends.push((name_end, offset(self.text.len())));
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.text[..self.target_end as usize]
+    }
+
+    pub(crate) fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = self.target_end as usize;
+        self.ends.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let field = (&self.text[start..name_end], &self.text[name_end..value_end]);
+            start = value_end;
+            field
+        })
+    }
+}
+
+/// A position in [`Fields::text`]: a head is bounded by the server's limit,
+/// and a request built by hand is not 4 GiB of headers.
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).expect("a request head under 4 GiB")
 }
 
 /// Parses the head at the start of `buf`: `Ok(None)` if it is not complete yet.
@@ -131,9 +189,14 @@ fn finish_head(
     let mut hosts = 0;
     let (mut close, mut keep_alive) = (false, false);
     let mut expect_continue = false;
-    let mut out = Vec::with_capacity(req.headers.len());
+    let field_bytes = req
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    let mut fields = Fields::with_capacity(target, req.headers.len(), field_bytes);
     for h in req.headers.iter() {
-        let value = String::from_utf8_lossy(h.value).into_owned();
+        let value = String::from_utf8_lossy(h.value);
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
             for part in value.split(',') {
@@ -164,7 +227,7 @@ fn finish_head(
                 return Err(reject(417, "unsupported expectation"));
             }
         }
-        out.push((name.to_string(), value));
+        fields.push(name, &value);
     }
     if minor >= 1 && hosts != 1 || hosts > 1 {
         return Err(reject(
@@ -197,16 +260,26 @@ fn finish_head(
     };
     let close = close || (minor == 0 && !keep_alive);
     Ok(Some(Head {
-        method: req.method.unwrap_or_default().to_string(),
-        target: target.to_string(),
+        method: method_name(req.method.unwrap_or_default()),
+        fields,
         minor,
-        headers: out,
         framing,
         close,
         keep_alive_1_0: minor == 0 && keep_alive && !close,
         expect_continue,
         len,
     }))
+}
+
+/// The method, borrowed when it is one of RFC 9110's (no allocation).
+fn method_name(method: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    match KNOWN.iter().find(|&&m| m == method) {
+        Some(&known) => Cow::Borrowed(known),
+        None => Cow::Owned(method.to_string()),
+    }
 }
 
 /// `Content-Length = 1*DIGIT`, no sign, no spaces, no overflow.
@@ -369,5 +442,29 @@ mod tests {
                 String::from_utf8_lossy(wire)
             );
         }
+    }
+
+    #[test]
+    fn a_parsed_head_keeps_its_target_and_fields_in_order() {
+        let wire =
+            b"PATCH /users/7?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: \xff2\r\nEmpty:\r\n\r\n";
+        let head = parse_head(wire, &LIMITS).unwrap().unwrap();
+        assert!(matches!(head.method, Cow::Borrowed("PATCH")));
+        assert_eq!(head.len, wire.len());
+        let req = super::super::Request::parsed(head.method, head.fields, head.minor, Vec::new());
+        assert_eq!(req.target(), "/users/7?x=1");
+        let fields: Vec<(&str, &str)> = req.headers().collect();
+        assert_eq!(
+            fields,
+            [
+                ("Host", "h"),
+                ("X-A", "1"),
+                ("x-a", "\u{fffd}2"),
+                ("Empty", "")
+            ]
+        );
+        assert_eq!(req.header("x-a"), Some("1"), "the first of two");
+        let odd = parse_head(b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n", &LIMITS);
+        assert_eq!(odd.unwrap().unwrap().method, "BREW");
     }
 }

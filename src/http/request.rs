@@ -1,8 +1,10 @@
 //! [`Request`]: what a handler gets (method, target, headers, body).
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use super::body::{BodyError, Deferred};
+use super::framing::Fields;
 
 /// An HTTP request (Starlette's `Request`).
 ///
@@ -25,11 +27,11 @@ use super::body::{BodyError, Deferred};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Request {
-    method: String,
-    target: String,
+    method: Cow<'static, str>,
+    /// The target and the header fields.
+    fields: Fields,
     /// HTTP/1.x minor version: 1 or 0.
     minor: u8,
-    headers: Vec<(String, String)>,
     body: Body,
     params: Vec<(String, String)>,
 }
@@ -39,27 +41,24 @@ impl Request {
     /// headers, no body (for tests of handlers).
     pub fn new(method: &str, target: &str) -> Request {
         Request {
-            method: method.to_string(),
-            target: target.to_string(),
+            method: Cow::Owned(method.to_string()),
+            fields: Fields::new(target),
             minor: 1,
-            headers: Vec::new(),
             body: Body::Read(Vec::new()),
             params: Vec::new(),
         }
     }
 
     pub(crate) fn parsed(
-        method: String,
-        target: String,
+        method: Cow<'static, str>,
+        fields: Fields,
         minor: u8,
-        headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Request {
         Request {
             method,
-            target,
+            fields,
             minor,
-            headers,
             body: Body::Read(body),
             params: Vec::new(),
         }
@@ -67,7 +66,7 @@ impl Request {
 
     /// The same request with one more header.
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.fields.push(name, value);
         self
     }
 
@@ -90,17 +89,18 @@ impl Request {
 
     /// The request target as sent: path and query.
     pub fn target(&self) -> &str {
-        &self.target
+        self.fields.target()
     }
 
     /// The path, without the query.
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(p, _)| p)
     }
 
     /// The query string (after `?`), if any.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The first value of query parameter `name`, `+` and `%XX` decoded.
@@ -113,15 +113,14 @@ impl Request {
 
     /// The first value of header `name` (case-insensitive), if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// Every header, in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.fields.headers()
     }
 
     /// The body (empty when there is none, or when it could not be read:

@@ -44,7 +44,8 @@ impl Response {
     pub fn json(value: &serde_json::Value) -> Response {
         Response::new(200)
             .with_static_header("Content-Type", "application/json")
-            .with_body(value.to_string().into_bytes())
+            // Straight into bytes (`to_string` goes through `fmt`).
+            .with_body(serde_json::to_vec(value).expect("a JSON value always serialises"))
     }
 
     /// The same response with `status`.
@@ -104,8 +105,13 @@ impl Response {
         keep_alive_1_0: bool,
         head: bool,
     ) {
-        use std::io::Write;
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        // Plain byte pushes: formatting machinery costs more than the
+        // rest of the response on a small one.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             // The framing headers are the server's: a handler's would lie.
             if name.eq_ignore_ascii_case("content-length")
@@ -115,13 +121,20 @@ impl Response {
             {
                 continue;
             }
-            let _ = write!(out, "{name}: {value}\r\n");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         let bodyless = self.status < 200 || self.status == 204 || self.status == 304;
         if !bodyless {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, self.body.len() as u64);
+            out.extend_from_slice(b"\r\n");
         }
-        let _ = write!(out, "Date: {date}\r\n");
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\n");
         if close {
             out.extend_from_slice(b"Connection: close\r\n");
         } else if keep_alive_1_0 {
@@ -134,7 +147,21 @@ impl Response {
     }
 }
 
-/// The reason phrase of a status code (RFC 9110 §15).
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// A PostgreSQL error as an answer: 503 with `Retry-After: 1` when the
 /// pool is overloaded (its line full, or its deadline passed), else 500.
 /// The body is JSON `{"detail": ...}`; a server error's text is not
@@ -165,6 +192,7 @@ impl From<crate::pg::Error> for Response {
     }
 }
 
+/// The reason phrase of a status code (RFC 9110 §15).
 pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -196,5 +224,47 @@ pub(crate) fn reason(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Response, push_decimal};
+
+    #[test]
+    fn decimals_are_written_digit_for_digit() {
+        for n in [0, 7, 10, 204, 99_999, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_response_is_written_as_http_1_1() {
+        let r = Response::text("gone")
+            .with_status(404)
+            .with_header("X-Why", "moved")
+            .with_header("Content-Length", "999"); // the server's to write
+        let mut out = Vec::new();
+        r.write_to(
+            &mut out,
+            "Tue, 01 Dec 2026 00:00:00 GMT",
+            true,
+            false,
+            false,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             X-Why: moved\r\nContent-Length: 4\r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\n\
+             Connection: close\r\n\r\ngone"
+        );
+        let mut head = Vec::new();
+        Response::new(204).write_to(&mut head, "D", false, true, true);
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "HTTP/1.1 204 No Content\r\nDate: D\r\nConnection: keep-alive\r\n\r\n"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::rc::{Rc, Weak};
+use std::time::Instant;
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
@@ -12,6 +13,7 @@ use crate::event_loop::{Core, with_loop};
 use crate::reactor::{Direction, Side};
 use crate::suspend::{self, Suspend, Wake, WakeToken};
 use crate::task::HomeRef;
+use crate::timer::Due;
 
 /// A source registered with the running loop's reactor; deregisters on drop.
 ///
@@ -111,6 +113,37 @@ impl Registration {
         }
     }
 
+    /// As [`read_stream`](Self::read_stream), giving up at `until`:
+    /// `Ok(None)` when no bytes came by then.
+    pub(crate) fn read_stream_until(
+        &self,
+        len: usize,
+        until: Instant,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        loop {
+            if self.is_drained() {
+                if !self.park_until(Direction::Read, until)? {
+                    return Ok(None);
+                }
+                continue;
+            }
+            match op() {
+                Ok(n) => {
+                    self.note_read(n, len);
+                    return Ok(Some(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.park_until(Direction::Read, until)? {
+                        return Ok(None);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// As [`read_stream`](Self::read_stream) without waiting: `WouldBlock`
     /// at once, with no system call, while the side is drained.
     pub(crate) fn try_read_stream(
@@ -149,6 +182,51 @@ impl Registration {
             return Ok(());
         }
         self.park(dir)
+    }
+
+    /// As [`park`](Self::park), giving up at `until`: `Ok(true)` when the
+    /// event came, `Ok(false)` when the wait ended without it (the deadline
+    /// passed, or a [`Waker`](crate::suspend::Waker) the task handed out
+    /// woke it first, as a server shutting down wakes its idle connections).
+    ///
+    /// The deadline is one timer entry that wakes this wait directly (the
+    /// wait number makes it dead once the event has come first), where
+    /// `timeout_at` around `park` would allocate a callback and a flag and
+    /// cancel the task: this is the wait an idle keep-alive connection makes
+    /// after every request.
+    pub(crate) fn park_until(&self, dir: Direction, until: Instant) -> io::Result<bool> {
+        let core = self.lp.upgrade().ok_or_else(gone)?;
+        let (token, ours) = context::with_current("socket I/O", |t| {
+            (WakeToken::of(t), is_home(&t.lp, &self.lp))
+        });
+        if !ours {
+            return Err(foreign());
+        }
+        let mine = WakeToken::of(token.task());
+        let deadline = WakeToken::of(token.task());
+        core.reactor
+            .with_side(self.token, dir, move |side| {
+                side.ready = false;
+                side.waiters.push(token);
+            })
+            .ok_or_else(gone)?;
+        let (task, seq) = deadline.into_parts();
+        core.push_timer(until, Due::Deadline(task, seq));
+        drop(core);
+        let reason = Suspend::Io {
+            token: self.token(),
+            direction: dir,
+        };
+        let woke = suspend::suspend(reason);
+        // A wake by the reactor has taken every waiter off the list: ours
+        // still there means the deadline (or a cancellation) came first.
+        let waiting = self
+            .with_side(dir, |side| side.waiters.remove(&mine))
+            .unwrap_or(false);
+        if woke == Wake::Cancel {
+            suspend::raise_cancelled();
+        }
+        Ok(!waiting)
     }
 
     /// Clears the readiness flag and waits for the next edge. After a

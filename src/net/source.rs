@@ -64,6 +64,18 @@ impl<S: Source> Io<S> {
         self.registration.read_stream(len, || op(&self.source, buf))
     }
 
+    /// A byte stream's read that gives up at `until` (`Ok(None)`).
+    pub(crate) fn read_stream_until(
+        &self,
+        buf: &mut [u8],
+        until: std::time::Instant,
+        mut op: impl FnMut(&S, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        let len = buf.len();
+        self.registration
+            .read_stream_until(len, until, || op(&self.source, buf))
+    }
+
     /// A byte stream's read that does not wait: `WouldBlock` if nothing.
     pub(crate) fn try_read_stream(
         &self,
@@ -78,8 +90,13 @@ impl<S: Source> Io<S> {
     /// Suspends until the next readiness event in `dir`; call it only right
     /// after an operation on the source returned `WouldBlock` (the contract
     /// above: no edge can be pending then).
-    pub(crate) fn park_after_would_block(&self, dir: Direction) -> io::Result<()> {
-        self.registration.park(dir)
+    /// Gives up at `until`: whether the event came first.
+    pub(crate) fn park_after_would_block_until(
+        &self,
+        dir: Direction,
+        until: std::time::Instant,
+    ) -> io::Result<bool> {
+        self.registration.park_until(dir, until)
     }
 
     /// Suspends until the source is ready in `dir` (or was since the last `WouldBlock`).

@@ -75,9 +75,21 @@ impl TcpStream {
     }
 
     /// Waits for bytes to read after [`try_read`](Self::try_read) returned
-    /// `WouldBlock` (a connection waiting idle holds no buffer meanwhile).
-    pub(crate) fn wait_readable(&self) -> io::Result<()> {
-        self.io.park_after_would_block(Direction::Read)
+    /// `WouldBlock` (a connection waiting idle holds no buffer meanwhile),
+    /// giving up at `until`: whether bytes (or the end of the stream) came
+    /// first.
+    pub(crate) fn wait_readable_until(&self, until: std::time::Instant) -> io::Result<bool> {
+        self.io.park_after_would_block_until(Direction::Read, until)
+    }
+
+    /// As [`read`](Self::read), giving up at `until`: `Ok(None)` when no
+    /// bytes came by then.
+    pub(crate) fn read_until(
+        &self,
+        buf: &mut [u8],
+        until: std::time::Instant,
+    ) -> io::Result<Option<usize>> {
+        self.io.read_stream_until(buf, until, sys::recv)
     }
 
     /// Writes some bytes (all of them, unless the kernel's buffer is full).

@@ -133,6 +133,12 @@ impl std::fmt::Display for WakeCause {
             }
             (_, Some(Suspend::Future)) => write!(f, "the future was set by {by}"),
             (_, Some(Suspend::Sync(what))) => write!(f, "{what}: woken by {by}"),
+            (_, Some(Suspend::Io { token, direction })) if by == WokenBy::Timeout => {
+                write!(
+                    f,
+                    "its deadline passed before socket {token} became {direction}"
+                )
+            }
             (_, Some(Suspend::Io { token, direction })) => {
                 write!(f, "socket {token} became {direction}")
             }
