@@ -6,12 +6,13 @@
 //! ours|hyper`) pinned to core 0; wrk (one thread) is pinned to core 1 and
 //! runs for 10 s at 100, 1,000 and 10,000 connections, after a 2 s warm-up.
 //! The server's CPU (user + system, from `/proc/<pid>/stat`) is read at the
-//! start and the end of the measured window. Five rounds per connection
+//! start and the end of the measured window. Seven rounds per connection
 //! count, the servers taking turns at going first; one line per count, the
 //! medians over the rounds:
 //!
 //! `BENCH name=http_plain_c<N> ours_rps=<r> hyper_rps=<r> rps_ratio=<ours/hyper>
-//! cpu_ratio=<our server CPU per request / hyper's> rounds=5`
+//! cpu_ratio=<our server CPU per request / hyper's> rounds=7
+//! round_ratios=<each round's req/s ratio, in order>`
 //!
 //! Then memory: 5,000 and 10,000 keep-alive connections, each after one
 //! request, held idle; the server's resident memory (`VmRSS`) before and
@@ -36,7 +37,7 @@ use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_totals};
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
 /// Rounds per connection count (each: both servers, in alternating order).
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 fn ours(addr: &'static str) {
     use yieldfrom::http::{self, Config, Response, Router};
@@ -226,12 +227,14 @@ fn main() {
             rps_ratio.push(o_rps / h_rps);
             cpu_ratio.push(o_cpu / h_cpu);
         }
+        let each: Vec<String> = rps_ratio.iter().map(|r| format!("{r:.3}")).collect();
         println!(
-            "BENCH name=http_plain_c{conns} ours_rps={:.0} hyper_rps={:.0} rps_ratio={:.3} cpu_ratio={:.3} rounds={ROUNDS}",
+            "BENCH name=http_plain_c{conns} ours_rps={:.0} hyper_rps={:.0} rps_ratio={:.3} cpu_ratio={:.3} rounds={ROUNDS} round_ratios={}",
             median(&mut ours_rps),
             median(&mut hyper_rps),
             median(&mut rps_ratio),
-            median(&mut cpu_ratio)
+            median(&mut cpu_ratio),
+            each.join(",")
         );
     }
     if only.is_empty() {

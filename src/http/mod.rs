@@ -173,7 +173,13 @@ pub fn check_framing(data: &[u8]) {
         };
         assert!(head.len <= rest.len());
         let body = &rest[head.len..];
-        let used = match head.framing {
+        let framing = head.framing;
+        // What a handler sees: the target, and every field, name non-empty.
+        let req = Request::parsed(head.method, head.fields, head.minor, Vec::new());
+        assert!(req.target().len() <= limits.max_target);
+        assert!(req.headers().count() <= limits.max_headers);
+        assert!(req.headers().all(|(name, _)| !name.is_empty()));
+        let used = match framing {
             framing::Framing::None => 0,
             framing::Framing::Length(n) if n <= body.len() => n,
             framing::Framing::Length(_) => return,
