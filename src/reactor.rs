@@ -75,13 +75,6 @@ impl Waiters {
         self.more.retain(|w| !w.same(waiter));
         self.more.len() != before
     }
-
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Waiter) -> bool) {
-        if self.first.as_ref().is_some_and(|w| !keep(w)) {
-            self.first = None;
-        }
-        self.more.retain(keep);
-    }
 }
 
 #[derive(Default)]

@@ -9,21 +9,22 @@ use std::time::Duration;
 use yieldfrom::stack::StackMode;
 use yieldfrom::{Coro, EventLoop, catch_cancelled, scope, sleep, spawn, yield_from, yield_now};
 
-fn dedicated() -> EventLoop {
+/// A loop on the virtual clock whose every task's stack is of `mode`.
+fn loop_with(mode: StackMode) -> EventLoop {
     EventLoop::builder()
         .virtual_clock(true)
-        .stack_mode(StackMode::Dedicated)
+        .stack_mode(mode)
         .ignore_env_instruments()
         .build()
 }
 
+fn dedicated() -> EventLoop {
+    loop_with(StackMode::Dedicated)
+}
+
 /// A loop whose every task runs on a shared stack (copy-stack mode).
 fn shared() -> EventLoop {
-    EventLoop::builder()
-        .virtual_clock(true)
-        .stack_mode(StackMode::Shared)
-        .ignore_env_instruments()
-        .build()
+    loop_with(StackMode::Shared)
 }
 
 /// `n` tasks that keep running (each run evicts the frames resident on its

@@ -26,7 +26,7 @@ use super::workers::WAKER;
 use crate::reason::Trap;
 use crate::suspend::{Suspend, Wake};
 use crate::task::{TaskCore, TaskRef, TaskState};
-use crate::timer::Due;
+use crate::timer::{Due, Pending};
 use crate::trace::{StepEnd, WokenBy};
 use crate::warnings::panic_message;
 
@@ -246,21 +246,18 @@ impl Core {
             loop {
                 let due = self.timers.borrow_mut().pop_due(now);
                 let Some((_, due)) = due else { break };
+                // (A task's entry is dead once the task's wait has ended.)
+                let live = due.live();
                 match due {
-                    Due::Task(task, seq) => {
-                        if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
-                            self.schedule(task, Wake::Run);
+                    Due::Task(task, _) if live => self.schedule(task, Wake::Run),
+                    Due::Deadline(task, _) if live => {
+                        if self.instrumented.get() {
+                            let waited_on = task.waiting_on.get();
+                            self.note_wake_by(&task, Wake::Run, waited_on, WokenBy::Timeout);
                         }
+                        self.enqueue(task, Wake::Run);
                     }
-                    Due::Deadline(task, seq) => {
-                        if task.wait_seq() == seq && task.state.get() == TaskState::Waiting {
-                            if self.instrumented.get() {
-                                let waited_on = task.waiting_on.get();
-                                self.note_wake_by(&task, Wake::Run, waited_on, WokenBy::Timeout);
-                            }
-                            self.enqueue(task, Wake::Run);
-                        }
-                    }
+                    Due::Task(..) | Due::Deadline(..) => {}
                     Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::call(cb)),
                 }
             }

@@ -64,7 +64,8 @@ impl Request {
         }
     }
 
-    /// The same request with one more header.
+    /// The same request with one more header. Panics if the target and
+    /// the headers together pass 4 GiB.
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
         self.fields.push(name, value);
         self

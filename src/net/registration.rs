@@ -94,23 +94,10 @@ impl Registration {
     pub(crate) fn read_stream(
         &self,
         len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
+        op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        loop {
-            if self.is_drained() {
-                self.park(Direction::Read)?;
-                continue;
-            }
-            match op() {
-                Ok(n) => {
-                    self.note_read(n, len);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.park(Direction::Read)?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.read_stream_by(len, None, op)
+            .map(|n| n.expect("a read with no deadline ends only with bytes or an error"))
     }
 
     /// As [`read_stream`](Self::read_stream), giving up at `until`:
@@ -119,11 +106,20 @@ impl Registration {
         &self,
         len: usize,
         until: Instant,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        self.read_stream_by(len, Some(until), op)
+    }
+
+    fn read_stream_by(
+        &self,
+        len: usize,
+        until: Option<Instant>,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<Option<usize>> {
         loop {
             if self.is_drained() {
-                if !self.park_until(Direction::Read, until)? {
+                if !self.park_by(Direction::Read, until)? {
                     return Ok(None);
                 }
                 continue;
@@ -134,7 +130,7 @@ impl Registration {
                     return Ok(Some(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.park_until(Direction::Read, until)? {
+                    if !self.park_by(Direction::Read, until)? {
                         return Ok(None);
                     }
                 }
@@ -184,6 +180,13 @@ impl Registration {
         self.park(dir)
     }
 
+    /// Clears the readiness flag and waits for the next edge. After a
+    /// `WouldBlock` no edge can be pending: events are only read by the loop,
+    /// which does not run while this task does.
+    pub(crate) fn park(&self, dir: Direction) -> io::Result<()> {
+        self.park_by(dir, None).map(drop)
+    }
+
     /// As [`park`](Self::park), giving up at `until`: `Ok(true)` when the
     /// event came, `Ok(false)` when the wait ended without it (the deadline
     /// passed, or a [`Waker`](crate::suspend::Waker) the task handed out
@@ -195,6 +198,11 @@ impl Registration {
     /// cancel the task: this is the wait an idle keep-alive connection makes
     /// after every request.
     pub(crate) fn park_until(&self, dir: Direction, until: Instant) -> io::Result<bool> {
+        self.park_by(dir, Some(until))
+    }
+
+    /// [`park`](Self::park), with a deadline if `until` is given.
+    fn park_by(&self, dir: Direction, until: Option<Instant>) -> io::Result<bool> {
         let core = self.lp.upgrade().ok_or_else(gone)?;
         let (token, ours) = context::with_current("socket I/O", |t| {
             (WakeToken::of(t), is_home(&t.lp, &self.lp))
@@ -203,59 +211,38 @@ impl Registration {
             return Err(foreign());
         }
         let mine = WakeToken::of(token.task());
-        let deadline = WakeToken::of(token.task());
         core.reactor
             .with_side(self.token, dir, move |side| {
                 side.ready = false;
                 side.waiters.push(token);
             })
             .ok_or_else(gone)?;
-        let (task, seq) = deadline.into_parts();
-        core.push_timer(until, Due::Deadline(task, seq));
+        // Only once nothing can fail before the task parks: an entry left
+        // behind by a wait that never began would carry the number of the
+        // task's next wait, and end that one.
+        if let Some(until) = until {
+            let (task, seq) = WakeToken::of(mine.task()).into_parts();
+            core.push_timer(until, Due::Deadline(task, seq));
+        }
         drop(core);
         let reason = Suspend::Io {
             token: self.token(),
             direction: dir,
         };
         let woke = suspend::suspend(reason);
-        // A wake by the reactor has taken every waiter off the list: ours
-        // still there means the deadline (or a cancellation) came first.
-        let waiting = self
-            .with_side(dir, |side| side.waiters.remove(&mine))
-            .unwrap_or(false);
-        if woke == Wake::Cancel {
-            suspend::raise_cancelled();
+        if woke == Wake::Cancel || until.is_some() {
+            // A wake by the reactor has taken every waiter off the list: ours
+            // still there means a cancellation or the deadline came first.
+            // Leave no stale waiter behind.
+            let waiting = self
+                .with_side(dir, |side| side.waiters.remove(&mine))
+                .unwrap_or(false);
+            if woke == Wake::Cancel {
+                suspend::raise_cancelled();
+            }
+            return Ok(!waiting);
         }
-        Ok(!waiting)
-    }
-
-    /// Clears the readiness flag and waits for the next edge. After a
-    /// `WouldBlock` no edge can be pending: events are only read by the loop,
-    /// which does not run while this task does.
-    pub(crate) fn park(&self, dir: Direction) -> io::Result<()> {
-        let (token, ours) = context::with_current("socket I/O", |t| {
-            (WakeToken::of(t), is_home(&t.lp, &self.lp))
-        });
-        if !ours {
-            return Err(foreign());
-        }
-        let mine = WakeToken::of(token.task());
-        self.with_side(dir, move |side| {
-            side.ready = false;
-            side.waiters.push(token);
-        })
-        .ok_or_else(gone)?;
-        let reason = Suspend::Io {
-            token: self.token(),
-            direction: dir,
-        };
-        if suspend::suspend(reason) == Wake::Cancel {
-            // Leave no stale waiter behind, then raise. (A wake by the reactor
-            // has already drained the list.)
-            self.with_side(dir, |side| side.waiters.retain(|t| !t.same(&mine)));
-            suspend::raise_cancelled();
-        }
-        Ok(())
+        Ok(true)
     }
 }
 
