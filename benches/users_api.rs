@@ -19,6 +19,15 @@
 //! (`benches/python/users_api.py`, one round, when those import):
 //! `BENCH name=users_python_c<N> ours_rps=<r> python_rps=<r> ratio=<ours/python>`.
 //!
+//! Then a database restart under load (`users_db_restart`): our server
+//! with 200 keep-alive clients in a closed loop (each asks again as soon
+//! as it has an answer, so every one is already waiting in the pool's line
+//! when the restart comes), while the cluster is stopped (fast shutdown)
+//! and started again. `outage_s` is the longest time with no successful
+//! answer around the restart; `restart_s` the restart's own time (stop to
+//! accepting again); the difference is what the pool adds:
+//! `BENCH name=users_db_restart outage_s=<s> restart_s=<s> rounds=3`.
+//!
 //! Needs `wrk`, `taskset` and PostgreSQL (`initdb`/`postgres`); fails at
 //! once, saying so, when one is missing. Loopback only; every run bounded.
 
@@ -286,6 +295,101 @@ fn python(url: &str, conns: usize) -> Option<f64> {
     result
 }
 
+/// One keep-alive client in a closed loop on `/users` until `stop`: the
+/// instants of its successful answers. Any non-200 (a 503 while the
+/// database is down) is asked again at once.
+fn closed_loop_client(
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::time::Instant> {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut ok = Vec::new();
+    let mut stream: Option<std::net::TcpStream> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let s = match &mut stream {
+            Some(s) => s,
+            None => match std::net::TcpStream::connect(&addr) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    stream.insert(s)
+                }
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            },
+        };
+        let answer = (|| -> std::io::Result<u16> {
+            s.write_all(b"GET /users HTTP/1.1\r\nHost: b\r\n\r\n")?;
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut byte)? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let status: u16 = head[9..12].parse().unwrap_or(0);
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            s.read_exact(&mut body)?;
+            Ok(status)
+        })();
+        match answer {
+            Ok(200) => ok.push(std::time::Instant::now()),
+            Ok(_) => {}
+            Err(_) => stream = None,
+        }
+    }
+    ok
+}
+
+/// The restart scenario: (seconds with no success, the restart's own seconds).
+fn restart_round(cluster: &mut yieldfrom::pg::TempCluster, url: &str) -> (f64, f64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mut child, addr) = start("ours", url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || closed_loop_client(addr, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let began = std::time::Instant::now();
+    cluster.stop();
+    cluster.restart().expect("the cluster starts again");
+    let back = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Vec<std::time::Instant> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort();
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert!(
+        all.last().is_some_and(|t| *t >= back),
+        "no request succeeded after the restart"
+    );
+    // The longest gap between two successes that overlaps the restart.
+    let outage = all
+        .windows(2)
+        .filter(|w| w[1] >= began && w[0] <= back)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    (outage.as_secs_f64(), (back - began).as_secs_f64())
+}
+
 /// Seeds the users table (ten rows) in the cluster's `postgres` database.
 fn seed(config: yieldfrom::pg::Config) {
     yieldfrom::run(yieldfrom::Coro::new("seed", move || {
@@ -387,5 +491,18 @@ fn main() {
             ),
         }
     }
-    drop(cluster);
+    if only.is_empty() || only.iter().any(|o| "users_db_restart".contains(o)) {
+        let mut cluster = cluster;
+        let (mut outage, mut restart) = (vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let (o, r) = restart_round(&mut cluster, &url);
+            outage.push(o);
+            restart.push(r);
+        }
+        println!(
+            "BENCH name=users_db_restart outage_s={:.3} restart_s={:.3} rounds={ROUNDS}",
+            median(&mut outage),
+            median(&mut restart)
+        );
+    }
 }

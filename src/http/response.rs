@@ -162,33 +162,62 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// A PostgreSQL error as an answer: 503 with `Retry-After: 1` when the
-/// pool is overloaded (its line full, or its deadline passed), else 500.
-/// The body is JSON `{"detail": ...}`; a server error's text is not
-/// shown to the client (it can name tables and values), only its SQLSTATE.
+/// A PostgreSQL error as an answer, as JSON `{"detail": ...}`:
+///
+/// - 503 with `Retry-After: 1` when the pool is overloaded (its line full,
+///   or its deadline passed: "busy") or cannot reach the server at all
+///   ("unreachable": down, restarting, refusing the login);
+/// - 4xx when the request's own data was refused, so that a client cannot
+///   raise the server-error rate at will: 409 for a unique or exclusion
+///   violation (23505, 23P01: the value is taken), 422 for any other
+///   integrity violation (class 23: a missing foreign key, a NOT NULL, a
+///   CHECK), 400 for a data exception (class 22: a NUL in a text, a number
+///   out of range, a malformed value);
+/// - 500 for everything else: the server's own failures.
+///
+/// A server error's text is not shown to the client (it can name tables
+/// and values), only its SQLSTATE.
 ///
 /// ```
 /// use yieldfrom::http::Response;
 /// use yieldfrom::pg::Error;
 /// let busy = Response::from(Error::PoolTimeout);
 /// assert_eq!((busy.status(), busy.header("retry-after")), (503, Some("1")));
+/// let down = Response::from(Error::Connect(Box::new(Error::Closed)));
+/// assert_eq!(down.status(), 503);
 /// assert_eq!(Response::from(Error::Closed).status(), 500);
 /// ```
 #[cfg(feature = "pg")]
 impl From<crate::pg::Error> for Response {
     fn from(e: crate::pg::Error) -> Response {
-        if e.is_overload() {
-            return Response::json(
-                &serde_json::json!({"detail": "the database is busy; try again"}),
-            )
-            .with_status(503)
-            .with_static_header("Retry-After", "1");
-        }
-        let detail = match e.code() {
-            Some(code) => format!("database error (SQLSTATE {code})"),
-            None => "database unavailable".to_string(),
+        let unavailable = |detail: &str| {
+            Response::json(&serde_json::json!({ "detail": detail }))
+                .with_status(503)
+                .with_static_header("Retry-After", "1")
         };
-        Response::json(&serde_json::json!({ "detail": detail })).with_status(500)
+        if e.is_overload() {
+            return unavailable("the database is busy; try again");
+        }
+        if e.is_unreachable() {
+            return unavailable("the database is unreachable; try again");
+        }
+        let Some(code) = e.code() else {
+            return Response::json(&serde_json::json!({"detail": "database unavailable"}))
+                .with_status(500);
+        };
+        let status = match code {
+            "23505" | "23P01" => 409,
+            c if c.starts_with("23") => 422,
+            c if c.starts_with("22") => 400,
+            _ => 500,
+        };
+        let detail = match status {
+            409 => format!("the value is already taken (SQLSTATE {code})"),
+            422 => format!("the change breaks a constraint (SQLSTATE {code})"),
+            400 => format!("a value was refused by the database (SQLSTATE {code})"),
+            _ => format!("database error (SQLSTATE {code})"),
+        };
+        Response::json(&serde_json::json!({ "detail": detail })).with_status(status)
     }
 }
 
@@ -214,6 +243,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
         422 => "Unprocessable Content",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

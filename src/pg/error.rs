@@ -86,6 +86,10 @@ pub enum Error {
     PoolFull,
     /// No connection came free within the pool's acquire deadline.
     PoolTimeout,
+    /// The pool could not open a connection: the server is down, starting
+    /// up, refusing the login. The pool's requests fail with this at once
+    /// while no connection is open and the next attempt is not due yet.
+    Connect(Box<Error>),
 }
 
 impl Error {
@@ -101,6 +105,22 @@ impl Error {
     /// deadline): an HTTP layer answers 503.
     pub fn is_overload(&self) -> bool {
         matches!(self, Error::PoolFull | Error::PoolTimeout)
+    }
+
+    /// Whether the pool could not reach the server at all
+    /// ([`Error::Connect`]): an HTTP layer answers 503, saying so.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Connect(_))
+    }
+
+    /// Whether the request itself was at fault: the server refused a value
+    /// it sent (SQLSTATE class 22, data exception: a NUL in a text, a
+    /// number out of range) or the change would break a constraint (class
+    /// 23, integrity violation: a unique key taken, a foreign key missing).
+    /// An HTTP layer answers 4xx, not 5xx.
+    pub fn is_client_fault(&self) -> bool {
+        self.code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
     }
 
     pub(crate) fn protocol(what: impl Into<String>) -> Error {
@@ -134,6 +154,7 @@ impl fmt::Display for Error {
             Error::PoolTimeout => {
                 f.write_str("no PostgreSQL connection came free within the pool's deadline")
             }
+            Error::Connect(e) => write!(f, "the database is unreachable: {e}"),
         }
     }
 }
@@ -143,6 +164,7 @@ impl std::error::Error for Error {
         match self {
             Error::Db(e) => Some(e),
             Error::Io(e) => Some(&**e),
+            Error::Connect(e) => Some(&**e),
             _ => None,
         }
     }

@@ -14,13 +14,20 @@
 //!
 //! A connection found closed (the server restarted, a socket reset) is
 //! replaced: connecting happens in the task that needs it, and after a
-//! failure the slot waits a backoff (100 ms, doubling to 5 s) before the
-//! next attempt, so that a server that is down is not hammered; meanwhile
-//! requests fail at once with the connection error rather than hang.
+//! failure the slot waits a backoff (50 ms, doubling to [`MAX_BACKOFF`])
+//! before the next attempt, so that a server that is down is not
+//! hammered. While no connection is open and none can be tried yet,
+//! requests fail at once with the last connection error
+//! ([`Error::Connect`], "the database is unreachable") rather than wait;
+//! a timer wakes the line when a member's backoff ends, so requests
+//! already waiting try again then instead of at their own deadline. The
+//! backoff's cap is what bounds the outage a restart costs beyond its own
+//! time: the first attempt after the server is back is at most
+//! `MAX_BACKOFF` away, and one success makes every member due again.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use postgres_types::ToSql;
@@ -32,6 +39,13 @@ use super::row::Row;
 use crate::reason::Suspend;
 use crate::suspend::{Waker, suspend_or_cancel};
 use crate::time::{now, timeout_at};
+
+/// The first wait after a failed connect; it doubles with each failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest wait between two connection attempts of one member: the
+/// most a pool can add to an outage once the server accepts again.
+pub const MAX_BACKOFF: Duration = Duration::from_millis(400);
 
 /// A pool's sizes and deadline (see [`Pool::with_options`]).
 #[derive(Clone, Debug)]
@@ -93,6 +107,12 @@ struct PoolInner {
     options: PoolOptions,
     members: RefCell<Vec<Member>>,
     waiting: RefCell<VecDeque<Rc<Waiting>>>,
+    /// Why the last connection attempt failed, until one succeeds: what a
+    /// request gets while no connection is open and none can be tried.
+    last_error: RefCell<Option<Error>>,
+    /// Whether a timer is set to serve the line when a backoff ends (one
+    /// at a time: the earliest).
+    retry_timer: Cell<Option<Instant>>,
 }
 
 /// A pool of connections for the tasks of one loop (asyncpg's `Pool`).
@@ -152,6 +172,8 @@ impl Pool {
             options,
             members: RefCell::new(members),
             waiting: RefCell::new(VecDeque::new()),
+            last_error: RefCell::new(None),
+            retry_timer: Cell::new(None),
         }))
     }
 
@@ -239,9 +261,53 @@ impl PoolInner {
                     }
                     continue;
                 }
+                if let Some(e) = self.unreachable() {
+                    return Err(e);
+                }
             }
             return self.wait_in_line(want);
         }
+    }
+
+    /// The last connection error, while no connection is open, none is
+    /// being made and none may be tried yet: a request then fails at once
+    /// instead of waiting out a backoff it cannot shorten.
+    fn unreachable(&self) -> Option<Error> {
+        let members = self.members.borrow();
+        let stuck = members.iter().all(|m| m.client.is_none() && !m.connecting);
+        if !stuck {
+            return None;
+        }
+        self.last_error.borrow().clone()
+    }
+
+    /// Sets a timer to serve the line when the earliest backoff ends, so
+    /// that requests already in line connect then (nothing else would wake
+    /// them: a closed-loop client has no newcomer to do it).
+    fn wake_line_at_retry(self: &Rc<Self>) {
+        let next = self
+            .members
+            .borrow()
+            .iter()
+            .filter(|m| m.client.is_none() && !m.connecting)
+            .filter_map(|m| m.retry_at)
+            .min();
+        let Some(at) = next else { return };
+        if self.retry_timer.get().is_some_and(|set| set <= at) {
+            return;
+        }
+        self.retry_timer.set(Some(at));
+        let pool: Weak<PoolInner> = Rc::downgrade(self);
+        crate::EventLoop::current().call_at(at, move || {
+            if let Some(pool) = pool.upgrade() {
+                pool.retry_timer.set(None);
+                pool.serve_line();
+                // Still in line and still backing off: the next one.
+                if !pool.line_is_empty() {
+                    pool.wake_line_at_retry();
+                }
+            }
+        });
     }
 
     /// Whether nobody waits (entries gone at the front are dropped first).
@@ -329,7 +395,7 @@ impl PoolInner {
     /// Connects member `i` in this task. On failure the member backs off,
     /// and if no member is open, everyone in line gets the error now
     /// rather than at their deadline.
-    fn connect(&self, i: usize) -> Result<(), Error> {
+    fn connect(self: &Rc<Self>, i: usize) -> Result<(), Error> {
         // A cancellation while connecting must not leave it "connecting".
         struct Connecting<'a>(&'a PoolInner, usize);
         impl Drop for Connecting<'_> {
@@ -342,29 +408,33 @@ impl PoolInner {
         drop(connecting);
         match result {
             Ok(client) => {
-                {
-                    let mut members = self.members.borrow_mut();
-                    let m = &mut members[i];
-                    m.client = Some(client);
-                    m.taken = 0;
-                    m.whole = false;
+                let mut members = self.members.borrow_mut();
+                let m = &mut members[i];
+                m.client = Some(client);
+                m.taken = 0;
+                m.whole = false;
+                m.generation += 1;
+                // The server is back: every member may connect now.
+                for m in members.iter_mut() {
                     m.failures = 0;
                     m.retry_at = None;
-                    m.generation += 1;
                 }
+                *self.last_error.borrow_mut() = None;
                 Ok(())
             }
             Err(e) => {
+                let e = Error::Connect(Box::new(e));
                 let none_open = {
                     let mut members = self.members.borrow_mut();
                     let m = &mut members[i];
                     m.failures += 1;
-                    let backoff = Duration::from_millis(100)
+                    let backoff = FIRST_BACKOFF
                         .saturating_mul(1 << (m.failures - 1).min(6))
-                        .min(Duration::from_secs(5));
+                        .min(MAX_BACKOFF);
                     m.retry_at = Some(crate::timer::deadline(now(), backoff));
                     members.iter().all(|m| m.client.is_none())
                 };
+                *self.last_error.borrow_mut() = Some(e.clone());
                 if none_open {
                     let line: Vec<_> = self.waiting.borrow_mut().drain(..).collect();
                     for w in line {
@@ -375,6 +445,8 @@ impl PoolInner {
                             }
                         }
                     }
+                } else {
+                    self.wake_line_at_retry();
                 }
                 Err(e)
             }
@@ -427,6 +499,7 @@ impl PoolInner {
                     self.serve_line();
                     continue;
                 }
+                self.wake_line_at_retry();
                 *entry.waker.borrow_mut() = Some(Waker::current());
                 suspend_or_cancel(Suspend::Sync("Pool.acquire"));
             }
