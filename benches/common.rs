@@ -171,6 +171,28 @@ pub fn wrk_totals(text: &str) -> (f64, f64) {
     (requests, secs)
 }
 
+/// A latency in wrk's units (`1.23ms`, `850.00us`, `1.02s`), in ms.
+pub fn wrk_ms(text: &str) -> f64 {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap() * scale
+}
+
+/// The 99th percentile of a `wrk --latency` report, in ms.
+pub fn wrk_p99(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| wrk_ms(v.trim()))
+        .unwrap_or(f64::NAN)
+}
+
 /// `n` keep-alive connections to `addr`, each sent `request` and read until
 /// its reply ends with `reply_end` (the body's last byte), then left idle.
 #[allow(dead_code)] // each bench compiles this module; not all use it

@@ -22,6 +22,16 @@
 //!
 //! (`cargo bench --bench http -- memory` runs only that part.)
 //!
+//! Then a hostile upload (`-- upload` runs only this): server CPU per
+//! 1 MiB body sent as 1-byte chunks (6 MiB of wire) against the same body
+//! with `Content-Length`, each uploaded back to back for 3 s; and `/plain`'s
+//! p99 latency at 100 connections, idle and while one client uploads such
+//! bodies without pause on the same loop:
+//!
+//! `BENCH name=http_chunked_upload chunked_cpu_ms=<per body> length_cpu_ms=<per body>
+//! cpu_ratio=<chunked/length> plain_p99_idle_ms=<ms> plain_p99_upload_ms=<ms>
+//! p99_ratio=<upload/idle>`
+//!
 //! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
 //! saying so, when either is missing. Loopback only; every run is bounded.
 
@@ -32,7 +42,7 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_totals};
+use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_p99, wrk_totals};
 
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
@@ -42,9 +52,13 @@ const ROUNDS: usize = 7;
 fn ours(addr: &'static str) {
     use yieldfrom::http::{self, Config, Response, Router};
     yieldfrom::run(yieldfrom::Coro::new("bench server", move || {
-        let router = Router::new().get("/plain", |_| {
-            Response::json(&serde_json::json!({"message": "hello"}))
-        });
+        let router = Router::new()
+            .get("/plain", |_| {
+                Response::json(&serde_json::json!({"message": "hello"}))
+            })
+            .post("/upload", |req| {
+                Response::text(format!("{}", req.body().len()))
+            });
         // Idle connections are held for the memory figure: no idle timeout in the way.
         let config = Config::default()
             .max_connections(20_000)
@@ -181,6 +195,119 @@ fn measure(kind: &str, conns: usize) -> (f64, f64) {
     (requests / secs, cpu / requests)
 }
 
+/// A 1 MiB body as the wire of one request: 1-byte chunks, or with
+/// `Content-Length`.
+fn upload_request(chunked: bool) -> Vec<u8> {
+    let body: Vec<u8> = (0..1024 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut wire = Vec::with_capacity(body.len() * 6 + 100);
+    if chunked {
+        wire.extend_from_slice(
+            b"POST /upload HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        for &b in &body {
+            wire.extend_from_slice(b"1\r\n");
+            wire.push(b);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        wire.extend_from_slice(
+            format!(
+                "POST /upload HTTP/1.1\r\nHost: b\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        wire.extend_from_slice(&body);
+    }
+    wire
+}
+
+/// Uploads `wire` on one keep-alive connection, back to back, until `stop`
+/// (or for `secs` seconds): how many.
+fn upload_loop(addr: &str, wire: &[u8], secs: f64, stop: &std::sync::atomic::AtomicBool) -> usize {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    let began = std::time::Instant::now();
+    let mut n = 0;
+    let mut reply = [0u8; 4096];
+    while began.elapsed().as_secs_f64() < secs && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        c.write_all(wire).unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"1048576") {
+            let k = c.read(&mut reply).unwrap();
+            assert!(
+                k > 0,
+                "the server closed the upload: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&reply[..k]);
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The upload scenario: (chunked CPU ms per body, length CPU ms per body,
+/// /plain p99 idle, /plain p99 during chunked uploads).
+fn upload_scenario() -> (f64, f64, f64, f64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mut child, addr) = start("ours");
+    let never = AtomicBool::new(false);
+    let cpu_per_body = |chunked: bool| {
+        let wire = upload_request(chunked);
+        upload_loop(&addr, &wire, 0.5, &never); // warm-up
+        let before = cpu_s(child.id());
+        let n = taskset_here(|| upload_loop(&addr, &wire, 3.0, &never));
+        (cpu_s(child.id()) - before) * 1000.0 / n as f64
+    };
+    let chunked_ms = cpu_per_body(true);
+    let length_ms = cpu_per_body(false);
+    let latency = |addr: &str| {
+        let out = Command::new("taskset")
+            .args(["-c", "1", "wrk", "-t1", "-c100", "-d5s", "--latency"])
+            .arg(format!("http://{addr}/plain"))
+            .output()
+            .expect("wrk runs");
+        wrk_p99(&String::from_utf8_lossy(&out.stdout))
+    };
+    latency(&addr); // warm-up
+    let idle = latency(&addr);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let uploader = {
+        let (addr, stop) = (addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let wire = upload_request(true);
+            upload_loop(&addr, &wire, 60.0, &stop)
+        })
+    };
+    let during = latency(&addr);
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        uploader.join().unwrap() > 0,
+        "no upload finished during the run"
+    );
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (chunked_ms, length_ms, idle, during)
+}
+
+/// Runs `f` on this thread pinned to core 1 (the client's), then unpins.
+fn taskset_here<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sched_{get,set}affinity(2) on this thread (pid 0), with a
+    // cpu_set_t owned by this frame; CPU_ZERO/CPU_SET write only into it.
+    unsafe {
+        let mut old: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old);
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(1, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+        let out = f();
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &old);
+        out
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--server") {
@@ -206,9 +333,10 @@ fn main() {
     }
     raise_fd_limit();
     let memory_only = args.iter().any(|a| a == "memory");
+    let upload_only = args.iter().any(|a| a == "upload");
     let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
     for conns in CONNECTIONS {
-        if memory_only || (!only.is_empty() && !only.contains(&conns)) {
+        if memory_only || upload_only || (!only.is_empty() && !only.contains(&conns)) {
             continue;
         }
         // Rounds alternate which server goes first; medians over rounds.
@@ -237,7 +365,15 @@ fn main() {
             each.join(",")
         );
     }
-    if only.is_empty() {
+    if only.is_empty() && !memory_only {
+        let (chunked, length, idle, during) = upload_scenario();
+        println!(
+            "BENCH name=http_chunked_upload chunked_cpu_ms={chunked:.2} length_cpu_ms={length:.2} cpu_ratio={:.2} plain_p99_idle_ms={idle:.2} plain_p99_upload_ms={during:.2} p99_ratio={:.2}",
+            chunked / length,
+            during / idle
+        );
+    }
+    if only.is_empty() && !upload_only {
         for conns in [5_000, 10_000] {
             println!(
                 "BENCH name=http_idle_conn_bytes conns={conns} ours={:.0} hyper={:.0}",

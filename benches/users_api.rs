@@ -38,7 +38,7 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_totals};
+use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_p99, wrk_totals};
 
 const WINDOW: &str = "10s";
 const ROUNDS: usize = 3;
@@ -202,20 +202,6 @@ fn start(kind: &str, url: &str) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
-/// A latency in wrk's units (`1.23ms`, `850.00us`, `1.02s`), in ms.
-fn ms(text: &str) -> f64 {
-    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        (text, 1.0)
-    };
-    number.parse::<f64>().unwrap() * scale
-}
-
 /// wrk on `/users` at `conns` for `duration`: (requests, seconds, p99 ms).
 fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64, f64) {
     let out = Command::new("taskset")
@@ -232,11 +218,7 @@ fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64, f64) {
         "the server answered errors:\n{text}"
     );
     let (requests, secs) = wrk_totals(&text);
-    let p99 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| ms(v.trim()))
-        .unwrap_or(f64::NAN);
+    let p99 = wrk_p99(&text);
     (requests, secs, p99)
 }
 

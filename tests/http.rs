@@ -278,6 +278,90 @@ fn chunked_bodies_are_decoded_and_malformed_ones_refused() {
     }
 }
 
+/// A megabyte in 1-byte chunks (6 MiB of wire) is decoded as it comes
+/// (the decoder keeps its state between reads: each byte looked at once);
+/// 1-byte chunks padded with 1,000-byte extensions are refused once the
+/// body's extension budget is spent, long before the wire grows large.
+#[test]
+fn a_megabyte_in_one_byte_chunks_is_served_and_padded_chunks_refused() {
+    let s = start(Config::default());
+    let mut c = s.connect();
+    c.write_all(b"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let mut wire = Vec::with_capacity(6 * 1024 * 1024 + 5);
+    for i in 0..1024 * 1024 {
+        wire.extend_from_slice(b"1\r\n");
+        wire.push(b'a' + (i % 26) as u8);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    for piece in wire.chunks(1500) {
+        c.write_all(piece).unwrap();
+    }
+    let reply = read_response(&mut c);
+    assert!(reply.ends_with("\r\n\r\n1048576 bytes"), "{reply}");
+    // The connection goes on.
+    c.write_all(GET).unwrap();
+    assert!(read_response(&mut c).starts_with("HTTP/1.1 200"));
+
+    let mut c = s.connect();
+    c.write_all(b"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let mut padded = Vec::new();
+    for _ in 0..100 {
+        padded.extend_from_slice(b"1;");
+        padded.extend_from_slice(&[b'e'; 1000]);
+        padded.extend_from_slice(b"\r\nx\r\n");
+    }
+    let _ = c.write_all(&padded);
+    let reply = read_all(&mut c);
+    assert_eq!(statuses(&reply), [400], "{reply}");
+}
+
+/// A body trickled a byte at a time keeps restarting the body timeout;
+/// the minimum data rate cuts it off with 408 (Kestrel's
+/// MinRequestBodyDataRate), while a body that keeps the rate is served.
+#[test]
+fn a_trickled_body_is_cut_off_by_the_minimum_data_rate() {
+    let s = start(
+        Config::default()
+            .body_timeout(Duration::from_secs(5))
+            .min_body_rate(Some((100, Duration::from_millis(200)))),
+    );
+    let head = b"POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+    // 20 bytes a second, each byte well within the body timeout.
+    let mut c = s.connect();
+    c.write_all(head).unwrap();
+    let mut writer = c.try_clone().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let trickle = std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < 1000 && !d.load(Ordering::SeqCst) {
+            if writer.write_all(b"x").is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sent
+    });
+    let reply = read_all(&mut c);
+    done.store(true, Ordering::SeqCst);
+    let sent = trickle.join().unwrap();
+    assert_eq!(statuses(&reply), [408], "{reply}");
+    assert!(sent < 1000, "the whole body was sent before the cut");
+    // 2,000 bytes a second in ten pieces: served.
+    let mut c = s.connect();
+    c.write_all(head).unwrap();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(50));
+        c.write_all(&[b'y'; 100]).unwrap();
+    }
+    let reply = read_response(&mut c);
+    assert!(reply.ends_with("1000 bytes"), "{reply}");
+}
+
 #[test]
 fn heads_that_break_the_grammar_are_refused() {
     let s = start(Config::default());
@@ -802,6 +886,37 @@ mod cuts {
                 Vec::new()
             };
             bytes.extend_from_slice(&data);
+            yieldfrom::http::check_framing(&bytes);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Valid chunked bodies (random chunks, extensions, trailers) go
+        /// through the fuzz target's checks, which feed each one in reads
+        /// cut by its own bytes and compare with one buffer.
+        #[test]
+        fn chunked_bodies_decode_the_same_however_they_are_cut(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..12),
+            extension in any::<bool>(),
+            trailer in any::<bool>(),
+        ) {
+            let mut bytes =
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for chunk in &chunks {
+                bytes.extend_from_slice(format!("{:x}", chunk.len()).as_bytes());
+                if extension {
+                    bytes.extend_from_slice(b"; name=\"v\"");
+                }
+                bytes.extend_from_slice(b"\r\n");
+                bytes.extend_from_slice(chunk);
+                bytes.extend_from_slice(b"\r\n");
+            }
+            bytes.extend_from_slice(b"0\r\n");
+            if trailer {
+                bytes.extend_from_slice(b"X-Sum: 1\r\n");
+            }
+            bytes.extend_from_slice(b"\r\n");
             yieldfrom::http::check_framing(&bytes);
         }
     }

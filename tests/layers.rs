@@ -93,6 +93,7 @@ const LAYERS: &[&str] = &[
     // HTTP on the runtime's TCP.
     "http/date",
     "http/framing",
+    "http/chunked",
     "http/body",
     "http/request",
     "http/response",

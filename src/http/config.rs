@@ -1,7 +1,7 @@
 //! [`Config`]: a server's limits and timeouts, and what its connections share.
 
 use std::cell::{Cell, RefCell};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::framing;
 use super::router::Router;
@@ -23,6 +23,7 @@ pub struct Config {
     pub(crate) head_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) body_timeout: Duration,
+    pub(crate) min_body_rate: Option<MinRate>,
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) max_in_flight: usize,
@@ -41,6 +42,10 @@ impl Default for Config {
             head_timeout: Duration::from_secs(5),
             keep_alive_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),
+            min_body_rate: Some(MinRate {
+                bytes_per_second: 240,
+                grace: Duration::from_secs(5),
+            }),
             write_timeout: Duration::from_secs(5),
             max_connections: 16_384,
             max_in_flight: 16_384,
@@ -92,6 +97,32 @@ impl Config {
         self
     }
 
+    /// The slowest a request body may arrive: after `grace` from the start
+    /// of the body, at least `bytes_per_second` on average since that
+    /// start, or the request is answered 408 and the connection closed
+    /// (Kestrel's `MinRequestBodyDataRate`, whose default this is: 240
+    /// bytes a second after 5 s). The [`body_timeout`](Self::body_timeout)
+    /// alone restarts at every byte, so a client trickling one byte every
+    /// few seconds would hold its connection and task for ever. `None`
+    /// (or a rate of 0) turns it off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// // Uploads over slow links: 50 bytes a second after 20 s.
+    /// let config = Config::default().min_body_rate(Some((50, Duration::from_secs(20))));
+    /// # let _ = config;
+    /// ```
+    pub fn min_body_rate(mut self, rate: Option<(u64, Duration)>) -> Config {
+        self.min_body_rate = rate
+            .filter(|(bytes_per_second, _)| *bytes_per_second > 0)
+            .map(|(bytes_per_second, grace)| MinRate {
+                bytes_per_second,
+                grace,
+            });
+        self
+    }
+
     /// How long a response may wait for the client to read it.
     pub fn write_timeout(mut self, limit: Duration) -> Config {
         self.write_timeout = limit;
@@ -119,6 +150,26 @@ impl Config {
     pub fn reuse_port(mut self, on: bool) -> Config {
         self.reuse_port = on;
         self
+    }
+}
+
+/// A minimum data rate for request bodies (see [`Config::min_body_rate`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MinRate {
+    /// The average a body must keep up once the grace is over.
+    pub(crate) bytes_per_second: u64,
+    /// How long from the body's start before the rate is enforced.
+    pub(crate) grace: Duration,
+}
+
+impl MinRate {
+    /// When a body that began at `began` and has `received` bytes so far
+    /// is too slow unless one more byte comes: the grace, plus the time
+    /// the rate allows for `received + 1` bytes.
+    pub(crate) fn deadline(&self, began: Instant, received: usize) -> Instant {
+        let seconds = (received as f64 + 1.0) / self.bytes_per_second as f64;
+        let allowed = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        crate::timer::deadline(began, self.grace.saturating_add(allowed))
     }
 }
 

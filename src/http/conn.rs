@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::body::{self, Deferred, InBuf, Reader, give_buffer, take_buffer};
+use super::chunked;
 use super::config::{Config, Count, Shared};
 use super::framing::{self, Head, Reject};
 use super::request::Request;
@@ -42,6 +43,8 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         slot,
         buf: InBuf::default(),
         out: Vec::new(),
+        chunked: None,
+        body_began: None,
     }
     .run();
     match end {
@@ -105,6 +108,11 @@ struct Connection<'a> {
     buf: InBuf,
     /// Responses not yet written.
     out: Vec<u8>,
+    /// The decoder of the chunked body being read, kept between reads.
+    chunked: Option<chunked::Decoder>,
+    /// When the body being read began to be waited for (the minimum data
+    /// rate counts from there).
+    body_began: Option<Instant>,
 }
 
 impl Connection<'_> {
@@ -115,7 +123,8 @@ impl Connection<'_> {
     fn run(mut self) -> Result<(), End> {
         let mut head_deadline: Option<Instant> = None;
         loop {
-            let mut in_body = false;
+            // The head's length, when a request's body is being read.
+            let mut in_body = None;
             // Every complete request in the buffer, in order.
             loop {
                 let head = match framing::parse_head(self.buf.bytes(), &self.config().limits) {
@@ -126,17 +135,25 @@ impl Connection<'_> {
                         return Err(End::Refuse(r));
                     }
                 };
-                let rest = &self.buf.bytes()[head.len..];
-                let close = match body::complete(rest, head.framing, &self.config().limits) {
+                let limits = self.config().limits;
+                let progress = body::advance(
+                    &mut self.buf,
+                    head.len,
+                    head.framing,
+                    &limits,
+                    &mut self.chunked,
+                );
+                let close = match progress {
                     Ok(Some((body, used))) => {
-                        self.buf.consume(head.len + used);
+                        self.buf.consume(used);
+                        self.body_began = None;
                         self.answer(head, body)
                     }
                     // The client waits for our go-ahead: the handler gives
                     // it if it wants the body.
                     Ok(None) if head.expect_continue => self.answer_deferred(head)?,
                     Ok(None) => {
-                        in_body = true;
+                        in_body = Some(head.len);
                         break;
                     }
                     Err(r) => {
@@ -155,9 +172,9 @@ impl Connection<'_> {
             if self.buf.is_empty() {
                 self.wait_idle()?;
                 head_deadline = Some(deadline(self.config().head_timeout));
-            } else if in_body {
-                // A body may take long; it must not stall.
-                self.read_more(deadline(self.config().body_timeout))?;
+            } else if let Some(head_len) = in_body {
+                // A body may take long; it must not stall, nor trickle.
+                self.read_body(head_len)?;
             } else {
                 let at =
                     *head_deadline.get_or_insert_with(|| deadline(self.shared.config.head_timeout));
@@ -195,6 +212,8 @@ impl Connection<'_> {
             limits: config.limits,
             body_timeout: config.body_timeout,
             write_timeout: config.write_timeout,
+            min_rate: config.min_body_rate,
+            chunked: self.chunked.take(),
             used: None,
         });
         let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
@@ -335,6 +354,46 @@ impl Connection<'_> {
                 None
             }
             Err(_) => Some(Err(End::Quiet)),
+        }
+    }
+
+    /// Reads more of the body of the request whose head is
+    /// `buf[..head_len]`: a body that stalls for the body timeout closes;
+    /// one that comes slower than the minimum data rate is answered 408.
+    fn read_body(&mut self, head_len: usize) -> Result<(), End> {
+        let config = &self.shared.config;
+        let stalled = deadline(config.body_timeout);
+        let too_slow = config.min_body_rate.map(|rate| {
+            let began = *self.body_began.get_or_insert_with(now);
+            rate.deadline(
+                began,
+                body::received(&self.buf, head_len, self.chunked.as_ref()),
+            )
+        });
+        let until = too_slow.map_or(stalled, |slow| slow.min(stalled));
+        if self.chunked.is_some() {
+            // Chunked wire is dropped as it is decoded, so the buffer stays
+            // small while big reads make for few of them. (A Content-Length
+            // body stays whole in the buffer until complete: grown in
+            // `CHUNK`s, it is cheaper than in big zeroed steps.)
+            self.buf.reserve_room(body::BODY_READ);
+        }
+        match self.read_more(until) {
+            Err(End::Quiet) if too_slow.is_some_and(|slow| slow <= stalled && now() >= slow) => {
+                Err(End::Refuse(Reject {
+                    status: 408,
+                    why: "the request body arrived too slowly",
+                }))
+            }
+            Ok(()) => {
+                // A read that finds bytes waiting does not suspend: a body
+                // arriving as fast as it is decoded would hold the loop
+                // from every other connection until its end (tokio's
+                // cooperative budget is the general form of this).
+                crate::time::yield_now();
+                Ok(())
+            }
+            other => other,
         }
     }
 

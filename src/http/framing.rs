@@ -66,7 +66,7 @@ pub(crate) struct Reject {
     pub(crate) why: &'static str,
 }
 
-fn reject(status: u16, why: &'static str) -> Reject {
+pub(crate) fn reject(status: u16, why: &'static str) -> Reject {
     Reject { status, why }
 }
 
@@ -290,115 +290,6 @@ fn parse_length(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// Decodes a chunked body at the start of `buf` (RFC 9112 §7.1): the body
-/// and the bytes it took, `Ok(None)` if it is not complete yet. Chunk
-/// extensions are read and ignored; trailer fields are checked and dropped.
-pub(crate) fn decode_chunked(
-    buf: &[u8],
-    limits: &Limits,
-) -> Result<Option<(Vec<u8>, usize)>, Reject> {
-    let bad = || reject(400, "malformed chunked body");
-    let mut body = Vec::new();
-    let mut at = 0;
-    loop {
-        // chunk-size [ chunk-ext ] CRLF
-        let Some(line_end) = find_crlf(&buf[at..], limits.max_head).map_err(|()| bad())? else {
-            return Ok(None);
-        };
-        let line = &buf[at..at + line_end];
-        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        if digits == 0 || digits > 16 {
-            return Err(bad());
-        }
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&line[..digits]).map_err(|_| bad())?, 16)
-                .map_err(|_| bad())?;
-        check_extension(&line[digits..]).ok_or_else(bad)?;
-        at += line_end + 2;
-        if size == 0 {
-            break;
-        }
-        if body.len().saturating_add(size) > limits.max_body {
-            return Err(reject(413, "request body too large"));
-        }
-        // chunk-data CRLF
-        if buf.len() < at + size + 2 {
-            return Ok(None);
-        }
-        body.extend_from_slice(&buf[at..at + size]);
-        at += size;
-        if &buf[at..at + 2] != b"\r\n" {
-            return Err(bad());
-        }
-        at += 2;
-    }
-    // trailer-section CRLF: field lines until an empty one.
-    let trailers_start = at;
-    loop {
-        let Some(line_end) = find_crlf(&buf[at..], limits.max_head).map_err(|()| bad())? else {
-            return Ok(None);
-        };
-        let line = &buf[at..at + line_end];
-        at += line_end + 2;
-        if line.is_empty() {
-            return Ok(Some((body, at)));
-        }
-        if at - trailers_start > limits.max_head {
-            return Err(reject(431, "trailer section too large"));
-        }
-        let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-        if name.is_empty() || !name.iter().all(token) || value.iter().any(|&b| is_ctl(b)) {
-            return Err(bad());
-        }
-    }
-}
-
-/// Where the next CRLF starts in `buf`, `Ok(None)` if none yet (and `buf`
-/// is not past `limit`); `Err` for a bare CR or LF, or a line too long.
-fn find_crlf(buf: &[u8], limit: usize) -> Result<Option<usize>, ()> {
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'\r' => {
-                return match buf.get(i + 1) {
-                    Some(b'\n') => Ok(Some(i)),
-                    Some(_) => Err(()),
-                    None => Ok(None),
-                };
-            }
-            b'\n' => return Err(()),
-            _ if i > limit => return Err(()),
-            _ => {}
-        }
-    }
-    if buf.len() > limit { Err(()) } else { Ok(None) }
-}
-
-/// `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, checked
-/// loosely: no control bytes, each extension starts with `;`.
-fn check_extension(ext: &[u8]) -> Option<()> {
-    let ext = trim_ws(ext);
-    if ext.is_empty() {
-        return Some(());
-    }
-    if ext[0] != b';' || ext.iter().any(|&b| is_ctl(b) && b != b'\t') {
-        return None;
-    }
-    Some(())
-}
-
-fn trim_ws(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    s
-}
-
-fn is_ctl(b: u8) -> bool {
-    b < 0x20 && b != b'\t' || b == 0x7f
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,40 +300,6 @@ mod tests {
         max_target: 8 * 1024,
         max_body: 1024 * 1024,
     };
-
-    #[test]
-    fn chunked_bodies_decode_with_extensions_and_trailers() {
-        let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\nNEXT";
-        let (body, used) = decode_chunked(wire, &LIMITS).unwrap().unwrap();
-        assert_eq!(body, b"Wikipedia");
-        assert_eq!(&wire[used..], b"NEXT");
-        // Every prefix is incomplete, never an error.
-        for cut in 0..used {
-            assert_eq!(
-                decode_chunked(&wire[..cut], &LIMITS),
-                Ok(None),
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn malformed_chunks_are_refused() {
-        for wire in [
-            &b"x\r\n"[..],
-            b"4\r\nWikiXX0\r\n\r\n",
-            b"4\nWiki\r\n0\r\n\r\n",
-            b"4\r\nWiki\r\n0\r\nno colon\r\n\r\n",
-            b"11111111111111111\r\n",
-        ] {
-            assert_eq!(
-                decode_chunked(wire, &LIMITS).map_err(|r| r.status),
-                Err(400),
-                "{:?}",
-                String::from_utf8_lossy(wire)
-            );
-        }
-    }
 
     #[test]
     fn a_parsed_head_keeps_its_target_and_fields_in_order() {

@@ -61,6 +61,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 mod body;
+mod chunked;
 mod config;
 mod conn;
 mod date;
@@ -183,19 +184,30 @@ pub fn check_framing(data: &[u8]) {
             framing::Framing::None => 0,
             framing::Framing::Length(n) if n <= body.len() => n,
             framing::Framing::Length(_) => return,
-            framing::Framing::Chunked => match framing::decode_chunked(body, &limits) {
+            framing::Framing::Chunked => match chunked::decode(body, &limits) {
                 Ok(Some((decoded, used))) => {
                     assert!(used <= body.len() && decoded.len() <= used);
                     // Every cut before the end is "not complete yet".
                     for cut in [0, used / 2, used.saturating_sub(1)] {
                         if cut < used {
                             assert_eq!(
-                                framing::decode_chunked(&body[..cut], &limits).map(|r| r.is_none()),
+                                chunked::decode(&body[..cut], &limits).map(|r| r.is_none()),
                                 Ok(true),
                                 "a cut at {cut} of {used} gave an answer"
                             );
                         }
                     }
+                    // Fed in reads cut anywhere (sizes taken from the
+                    // bytes themselves): the same body, the same end.
+                    let sizes: Vec<usize> =
+                        data.iter().take(8).map(|&b| 1 + b as usize % 13).collect();
+                    let (in_reads, handed) = body::chunked_in_reads(&body[..used], &sizes, &limits);
+                    assert_eq!(
+                        in_reads,
+                        Ok(Some((decoded, used))),
+                        "fed in reads of {sizes:?}"
+                    );
+                    assert!(handed <= 2 * used + 64, "{handed} bytes handed for {used}");
                     used
                 }
                 Ok(None) => return,
