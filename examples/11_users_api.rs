@@ -13,12 +13,17 @@
 //! every other connection. That is the whole of "while waiting, the server
 //! handles other users".
 //!
-//! - `GET /users`: every user, as JSON (`GET /health`: 200 while serving);
+//! - `GET /users`: the users as JSON, a page at a time: `?limit=` (1 to
+//!   1,000, default 100) and `?offset=` (default 0), 422 for other values
+//!   (a whole table serialised on the loop would hold every other
+//!   connection meanwhile); `GET /health`: 200 while serving;
 //! - `GET /users/{id}`: one user, 404 if there is none (422 if `id` is not
 //!   a number);
 //! - `POST /users` with `{"name": "...", "email": "..."}`: creates one (201);
-//!   400 for a body that is not JSON, 422 with FastAPI's kind of message
-//!   for one that is not a valid user, 409 for an email already taken.
+//!   415 for a body that is not sent as `application/json`, 400 for one that
+//!   is not JSON, 422 with FastAPI's kind of message for one that is not a
+//!   valid user (control characters such as NUL included: refused here,
+//!   before PostgreSQL would refuse them), 409 for an email already taken.
 //!
 //! Where the data lives: the server in `DATABASE_URL` if it is set; else a
 //! private, throwaway PostgreSQL cluster if `initdb` and `postgres` are
@@ -133,13 +138,23 @@ impl Store {
         ))
     }
 
-    fn all(&self) -> Result<Vec<User>, StoreError> {
+    /// A page of users in id order.
+    fn page(&self, page: Page) -> Result<Vec<User>, StoreError> {
         match self {
             Store::Pg(pool) => {
-                let rows = pool.query("SELECT id, name, email FROM users ORDER BY id", &[])?;
+                let rows = pool.query(
+                    "SELECT id, name, email FROM users ORDER BY id LIMIT $1 OFFSET $2",
+                    &[&page.limit, &page.offset],
+                )?;
                 Ok(rows.iter().map(row_to_user).collect())
             }
-            Store::Memory(users) => Ok(users.borrow().clone()),
+            Store::Memory(users) => Ok(users
+                .borrow()
+                .iter()
+                .skip(page.offset as usize)
+                .take(page.limit as usize)
+                .cloned()
+                .collect()),
         }
     }
 
@@ -182,18 +197,57 @@ impl Store {
 }
 
 /// The answer to a store error: 409 for a taken email; else the http
-/// module's answer to a database error (503 when the pool is overloaded,
-/// its line full or its deadline passed; 500 otherwise, logged here).
+/// module's answer to a database error (503 when the pool is overloaded or
+/// the database unreachable, 4xx for a value the database refused, 500
+/// otherwise: only those are the server's own failures, logged here).
 fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::Conflict => {
             Response::json(&json!({"detail": "a user with this email exists"})).with_status(409)
         }
         StoreError::Db(e) => {
-            if !e.is_overload() {
+            let response = Response::from(e.clone());
+            if response.status() == 500 {
                 eprintln!("users api: {e}");
             }
-            Response::from(e)
+            response
+        }
+    }
+}
+
+/// A page of `GET /users`: FastAPI's `limit: int = Query(100, ge=1,
+/// le=1000)` and `offset: int = Query(0, ge=0)`.
+#[derive(Clone, Copy)]
+struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+impl Page {
+    /// The page a request asks for, or the 422 that says what is wrong.
+    fn of(req: &Request) -> Result<Page, Response> {
+        let mut problems = Vec::new();
+        let mut param = |name: &str, default: i64, range: std::ops::RangeInclusive<i64>| {
+            let Some(text) = req.query_param(name) else {
+                return default;
+            };
+            match text.parse::<i64>() {
+                Ok(n) if range.contains(&n) => n,
+                _ => {
+                    problems.push(json!({
+                        "loc": ["query", name],
+                        "msg": format!("must be an integer from {} to {}", range.start(), range.end()),
+                    }));
+                    default
+                }
+            }
+        };
+        let limit = param("limit", 100, 1..=1000);
+        let offset = param("offset", 0, 0..=i64::from(i32::MAX));
+        if problems.is_empty() {
+            Ok(Page { limit, offset })
+        } else {
+            Err(Response::json(&json!({ "detail": problems })).with_status(422))
         }
     }
 }
@@ -206,6 +260,12 @@ fn validate(body: &Value) -> Result<(String, String), Response> {
             None => {
                 problems.push(json!({"loc": ["body", name], "msg": "field required"}));
                 String::new()
+            }
+            Some(Value::String(s)) if s.chars().any(char::is_control) => {
+                problems.push(
+                    json!({"loc": ["body", name], "msg": "must not contain control characters"}),
+                );
+                s.clone()
             }
             Some(Value::String(s)) => {
                 if let Some(msg) = check(s) {
@@ -248,9 +308,17 @@ fn router(store: Rc<Store>) -> Router {
     Router::new()
         // For a load balancer's health check: 200 while this process serves.
         .get("/health", |_| Response::text("ok\n"))
-        .get("/users", move |_| match s1.all() {
-            Ok(users) => Response::json(&Value::Array(users.iter().map(User::to_json).collect())),
-            Err(e) => store_error(e),
+        .get("/users", move |req| {
+            let page = match Page::of(req) {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
+            match s1.page(page) {
+                Ok(users) => {
+                    Response::json(&Value::Array(users.iter().map(User::to_json).collect()))
+                }
+                Err(e) => store_error(e),
+            }
         })
         .get("/users/{id}", move |req| {
             let Some(id) = req.param("id").and_then(|id| id.parse::<i32>().ok()) else {
@@ -266,12 +334,10 @@ fn router(store: Rc<Store>) -> Router {
             }
         })
         .post("/users", move |req: &Request| {
-            let body: Value = match serde_json::from_slice(req.body()) {
+            // 415 unless sent as JSON, 400 unless it is JSON.
+            let body = match req.json() {
                 Ok(body) => body,
-                Err(e) => {
-                    return Response::json(&json!({"detail": format!("malformed JSON: {e}")}))
-                        .with_status(400);
-                }
+                Err(response) => return response,
             };
             let (name, email) = match validate(&body) {
                 Ok(user) => user,

@@ -362,6 +362,32 @@ fn a_trickled_body_is_cut_off_by_the_minimum_data_rate() {
     assert!(reply.ends_with("1000 bytes"), "{reply}");
 }
 
+/// RFC 9112 §3.2.2: an absolute-form target is served as its origin form;
+/// §3.2: a Host that is not an authority (userinfo, a path) gets 400.
+#[test]
+fn absolute_form_targets_are_routed_and_bad_hosts_refused() {
+    let s = start(Config::default());
+    let reply = s.exchange(
+        b"GET http://127.0.0.1:8000/users/7?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("user 7"), "{reply}");
+    for bad in [
+        &b"GET /plain HTTP/1.1\r\nHost: user@evil.com\r\n\r\n"[..],
+        b"GET /plain HTTP/1.1\r\nHost: h/p\r\n\r\n",
+        b"GET /plain HTTP/1.1\r\nHost: h:80x\r\n\r\n",
+        b"GET http://user@evil.com/plain HTTP/1.1\r\nHost: h\r\n\r\n",
+    ] {
+        let reply = s.exchange(bad);
+        assert_eq!(statuses(&reply), [400], "{}", String::from_utf8_lossy(bad));
+    }
+    let reply = s.exchange(b"GET /plain HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n");
+    assert!(
+        reply.starts_with("HTTP/1.1 417 Expectation Failed\r\n"),
+        "{reply}"
+    );
+}
+
 #[test]
 fn heads_that_break_the_grammar_are_refused() {
     let s = start(Config::default());

@@ -188,6 +188,35 @@ fn an_sql_error_ends_that_statement_only_and_the_connection_goes_on() {
     });
 }
 
+/// Data the server refuses because of the request itself (a NUL in a
+/// text: 22021; a unique key taken: 23505; a NOT NULL: 23502) is the
+/// client's fault: 4xx, never a 5xx a client could raise at will.
+#[test]
+fn the_clients_bad_data_is_answered_4xx_not_5xx() {
+    use yieldfrom::http::Response;
+    let Some(pg) = cluster() else { return };
+    let config = pg.config();
+    in_loop(move || {
+        let c = Client::connect(&config).unwrap();
+        c.batch_execute("CREATE TABLE u (name text NOT NULL UNIQUE)")
+            .unwrap();
+        let nul = c
+            .execute("INSERT INTO u VALUES ($1)", &[&"a\0b"])
+            .unwrap_err();
+        assert_eq!(nul.code(), Some("22021"), "{nul}");
+        c.execute("INSERT INTO u VALUES ('ada')", &[]).unwrap();
+        let taken = c.execute("INSERT INTO u VALUES ('ada')", &[]).unwrap_err();
+        let missing = c
+            .execute("INSERT INTO u VALUES ($1)", &[&None::<&str>])
+            .unwrap_err();
+        let syntax = c.execute("SELEC 1", &[]).unwrap_err();
+        for (e, status) in [(nul, 400), (taken, 409), (missing, 422), (syntax, 500)] {
+            assert_eq!(e.is_client_fault(), status < 500, "{e}");
+            assert_eq!(Response::from(e.clone()).status(), status, "{e}");
+        }
+    });
+}
+
 #[test]
 fn a_thousand_tasks_pipeline_on_one_connection_each_getting_its_own_rows() {
     let Some(pg) = cluster() else { return };

@@ -44,13 +44,19 @@ impl Drop for Api {
 }
 
 impl Api {
-    /// One request with `Connection: close`: the status and the body as JSON.
+    /// One request with `Connection: close`: the status and the body as JSON
+    /// (a body sent as `application/json`).
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        self.call_as(method, path, "application/json", body)
+    }
+
+    /// [`call`](Self::call) with the body sent as `content_type`.
+    fn call_as(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
         let mut c = TcpStream::connect(self.addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             c,
-            "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -141,10 +147,48 @@ fn exercise(api: &Api) {
                 .starts_with("malformed JSON")
         );
     }
+    // Not sent as JSON: 415, whatever the bytes.
+    let (status, why) = api.call_as("POST", "/users", "text/plain", new);
+    assert_eq!(status, 415, "{why}");
+    // A NUL in a name is the client's fault (PostgreSQL would refuse it
+    // with SQLSTATE 22021): 422, never a 5xx.
+    let (status, why) = api.call(
+        "POST",
+        "/users",
+        r#"{"name": "nul\u0000here", "email": "nul@example.com"}"#,
+    );
+    assert_eq!(status, 422, "{why}");
+    assert_eq!(
+        why["detail"][0]["msg"], "must not contain control characters",
+        "{why}"
+    );
     assert_eq!(
         api.call("GET", "/users", "").1.as_array().unwrap().len(),
         11
     );
+    // Pages: limit and offset, checked.
+    let (status, page) = api.call("GET", "/users?limit=3&offset=2", "");
+    assert_eq!(status, 200);
+    let ids: Vec<i64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 4, 5]);
+    assert_eq!(
+        api.call("GET", "/users?offset=10", "")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for bad in ["limit=0", "limit=1001", "limit=ten", "offset=-1"] {
+        let (status, why) = api.call("GET", &format!("/users?{bad}"), "");
+        assert_eq!(status, 422, "{bad}: {why}");
+        assert_eq!(why["detail"][0]["loc"][0], "query", "{bad}: {why}");
+    }
 }
 
 fn postgres_or_skip() -> bool {

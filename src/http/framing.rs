@@ -13,6 +13,8 @@
 //! | `Transfer-Encoding` in an HTTP/1.0 request | 400, close | §6.1 ¶15 |
 //! | malformed chunk size, extension, data terminator or trailer | 400, close | §7.1 |
 //! | HTTP/1.1 without exactly one `Host` | 400, close | §3.2 |
+//! | a `Host` that is not `host [ ":" port ]` (userinfo, a path, spaces) | 400, close | §3.2, RFC 3986 §3.2 |
+//! | an absolute-form target (`http://h/p?q`) | served as its origin form `/p?q` | §3.2.2 |
 //! | whitespace before a colon, obs-fold, bare CR, control bytes | 400, close | §5.1, §5.2, §2.2 (`httparse` refuses them) |
 //! | a version other than 1.0 or 1.1 | 505, close | §2.3 |
 //! | head larger than the limit, or more headers | 431, close | RFC 6585 §5 |
@@ -183,6 +185,14 @@ fn finish_head(
     if target.len() > limits.max_target {
         return Err(reject(414, "request target too long"));
     }
+    let origin;
+    let target = match absolute_form(target)? {
+        Some(o) => {
+            origin = o;
+            origin.as_str()
+        }
+        None => target,
+    };
     let minor = req.version.unwrap_or(1);
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding: Vec<String> = Vec::new();
@@ -215,6 +225,9 @@ fn finish_head(
             );
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
+            if !valid_authority(&value) {
+                return Err(reject(400, "invalid Host header"));
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 close |= token.eq_ignore_ascii_case("close");
@@ -271,6 +284,65 @@ fn finish_head(
     }))
 }
 
+/// The origin form (`/path?query`) of an absolute-form target
+/// (`http://host:port/path?query`, RFC 9112 §3.2.2: what a request to a
+/// proxy looks like, and what a server must accept), or `None` for any
+/// other form. Its authority must be valid as a Host is; an empty path is
+/// `/`. (The Host header is still checked; the target's authority, which
+/// the RFC says takes precedence, is not used: a server answers for its
+/// own names whatever the request says.)
+fn absolute_form(target: &str) -> Result<Option<String>, Reject> {
+    let after_scheme = ["http://", "https://"].iter().find_map(|scheme| {
+        let head = target.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme)
+            .then(|| &target[scheme.len()..])
+    });
+    let Some(rest) = after_scheme else {
+        return Ok(None);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() || !valid_authority(authority) {
+        return Err(reject(400, "invalid authority in the request target"));
+    }
+    Ok(Some(if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }))
+}
+
+/// `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3): a registered name (letters,
+/// digits, `-._~`, `%XX`, sub-delims), an IPv4 address, or an IP literal in
+/// brackets, then an optional port of digits. No userinfo (`user@`), no
+/// path, no whitespace. Empty is allowed (a target without authority).
+fn valid_authority(value: &str) -> bool {
+    let (host, port) = if let Some(literal) = value.strip_prefix('[') {
+        let Some((inside, after)) = literal.split_once(']') else {
+            return false;
+        };
+        if inside.is_empty()
+            || !inside
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        {
+            return false;
+        }
+        match after.strip_prefix(':') {
+            Some(port) => ("", Some(port)),
+            None if after.is_empty() => ("", None),
+            None => return false,
+        }
+    } else {
+        match value.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+    host.bytes().all(reg_name) && port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The method, borrowed when it is one of RFC 9110's (no allocation).
 fn method_name(method: &str) -> Cow<'static, str> {
     const KNOWN: [&str; 9] = [
@@ -323,5 +395,57 @@ mod tests {
         assert_eq!(req.header("x-a"), Some("1"), "the first of two");
         let odd = parse_head(b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n", &LIMITS);
         assert_eq!(odd.unwrap().unwrap().method, "BREW");
+    }
+
+    #[test]
+    fn hosts_are_authorities_without_userinfo() {
+        for good in [
+            "",
+            "h",
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8000",
+            "xn--bcher-kva.example",
+            "a%20b",
+        ] {
+            assert!(valid_authority(good), "{good:?}");
+        }
+        for bad in [
+            "user@evil.com",
+            "a b",
+            "h/p",
+            "h:80x",
+            "[::1",
+            "[::1]x",
+            "[zz]",
+            "h?q",
+            "h#f",
+        ] {
+            assert!(!valid_authority(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_absolute_form_target_becomes_its_origin_form() {
+        let cases = [
+            ("http://h:8000/plain", Some("/plain")),
+            ("HTTP://h/users/7?x=1", Some("/users/7?x=1")),
+            ("https://h", Some("/")),
+            ("http://h?q=1", Some("/?q=1")),
+            ("/plain", None),
+            ("*", None),
+        ];
+        for (target, origin) in cases {
+            assert_eq!(
+                absolute_form(target).unwrap().as_deref(),
+                origin,
+                "{target}"
+            );
+        }
+        for bad in ["http://user@evil.com/", "http:///p", "http://a b/"] {
+            assert_eq!(absolute_form(bad).map_err(|r| r.status), Err(400), "{bad}");
+        }
     }
 }
