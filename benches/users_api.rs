@@ -19,6 +19,12 @@
 //! (`benches/python/users_api.py`, one round, when those import):
 //! `BENCH name=users_python_c<N> ours_rps=<r> python_rps=<r> ratio=<ours/python>`.
 //!
+//! Then the pooler-safe mode (`statement_cache_size=0`: every query parsed
+//! again on the unnamed statement, for PgBouncer in transaction pooling)
+//! against the default named statements, both ours, at 100 connections:
+//! `BENCH name=users_unnamed_c100 named_rps=<r> unnamed_rps=<r> ratio=<unnamed/named>
+//! cpu_ratio=<unnamed CPU per request / named> rounds=3`.
+//!
 //! Then a database restart under load (`users_db_restart`): our server
 //! with 200 keep-alive clients in a closed loop (each asks again as soon
 //! as it has an answer, so every one is already waiting in the pool's line
@@ -472,6 +478,31 @@ fn main() {
                 scenario.active
             ),
         }
+    }
+    if only.is_empty() || only.iter().any(|o| "users_unnamed_c100".contains(o)) {
+        let unnamed_url = format!("{url}?statement_cache_size=0");
+        let scenario = SCENARIOS[0];
+        let (mut named, mut unnamed, mut ratio, mut cpu) = (vec![], vec![], vec![], vec![]);
+        for round in 0..ROUNDS {
+            let (n, u) = if round % 2 == 0 {
+                let n = measure("ours", &url, scenario);
+                (n, measure("ours", &unnamed_url, scenario))
+            } else {
+                let u = measure("ours", &unnamed_url, scenario);
+                (measure("ours", &url, scenario), u)
+            };
+            named.push(n.0);
+            unnamed.push(u.0);
+            ratio.push(u.0 / n.0);
+            cpu.push(u.2 / n.2);
+        }
+        println!(
+            "BENCH name=users_unnamed_c100 named_rps={:.0} unnamed_rps={:.0} ratio={:.3} cpu_ratio={:.3} rounds={ROUNDS}",
+            median(&mut named),
+            median(&mut unnamed),
+            median(&mut ratio),
+            median(&mut cpu)
+        );
     }
     if only.is_empty() || only.iter().any(|o| "users_db_restart".contains(o)) {
         let mut cluster = cluster;

@@ -337,7 +337,7 @@ fn router(store: Rc<Store>) -> Router {
             // 415 unless sent as JSON, 400 unless it is JSON.
             let body = match req.json() {
                 Ok(body) => body,
-                Err(response) => return response,
+                Err(e) => return Response::from(e),
             };
             let (name, email) = match validate(&body) {
                 Ok(user) => user,

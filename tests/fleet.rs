@@ -1,9 +1,11 @@
-//! Past one machine, with an existing engine: nginx on loopback in front of
-//! two processes of example 11 (over one private PostgreSQL), upstream
-//! keep-alive on; one process is stopped gracefully (SIGTERM) while clients
-//! send requests through nginx, and no request fails. Without nginx or
-//! PostgreSQL installed the test says so and passes, except under
-//! `CI=true`, where it fails.
+//! Past one machine, with existing engines: nginx on loopback in front of
+//! two processes of example 11, upstream keep-alive on, and PgBouncer in
+//! transaction pooling between them and one private PostgreSQL (the
+//! processes use the pooler-safe mode from the URL,
+//! `statement_cache_size=0`, with no code change); one process is stopped
+//! gracefully (SIGTERM) while clients send requests through nginx, and no
+//! request fails. Without nginx, PgBouncer or PostgreSQL installed the test
+//! says so and passes, except under `CI=true`, where it fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -127,11 +129,15 @@ fn nginx_in_front_of_two_processes_loses_no_request_when_one_stops_gracefully() 
     let nginx = Command::new("nginx").arg("-v").output().is_ok();
     if !common::installed("nginx", nginx)
         || !common::installed("postgresql", yieldfrom::pg::TempCluster::available())
+        || !common::installed("pgbouncer", common::PgBouncer::available())
     {
         return;
     }
     let pg = yieldfrom::pg::TempCluster::start().unwrap();
-    let url = pg.tcp_url();
+    // Fewer server connections than the two processes' pools hold: every
+    // transaction may land on another one.
+    let bouncer = common::PgBouncer::start(pg.port(), "transaction", 4);
+    let url = bouncer.url("statement_cache_size=0");
     // One after the other: the first creates and seeds the table.
     let (mut a, a_addr, a_lines) = api(&url);
     let (mut b, b_addr, _b_lines) = api(&url);

@@ -73,6 +73,7 @@ const LAYERS: &[&str] = &[
     // I/O.
     "net/registration",
     "net/source",
+    "net/resolve",
     "net/pipe",
     "net/tcp",
     "net/udp",

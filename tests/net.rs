@@ -843,3 +843,192 @@ fn a_loops_to_thread_pool_runs_at_most_max_workers_jobs_at_once() {
     assert_eq!(results, (0..8).collect::<Vec<_>>());
     assert_eq!(most.load(Ordering::SeqCst), 2, "two workers, never more");
 }
+
+/// Names to addresses off the loop's thread, and Happy Eyeballs.
+mod names {
+    use super::*;
+    use std::net::SocketAddr;
+    use yieldfrom::net::{Resolver, lookup_host, set_resolver};
+
+    /// A resolver with a fixed answer, after `wait` (in the task: a sleep,
+    /// which the virtual clock skips) or `block` (a worker thread held, as
+    /// a getaddrinfo with no DNS answer holds it).
+    struct Fixed {
+        addrs: Vec<SocketAddr>,
+        wait: Duration,
+        block: Duration,
+        asked: Rc<Cell<usize>>,
+    }
+
+    impl Resolver for Fixed {
+        fn resolve(&self, _host: &str, _port: u16) -> std::io::Result<Vec<SocketAddr>> {
+            self.asked.set(self.asked.get() + 1);
+            sleep(self.wait);
+            let block = self.block;
+            yieldfrom::to_thread(move || std::thread::sleep(block));
+            Ok(self.addrs.clone())
+        }
+    }
+
+    /// Installs `resolver` on this thread until the guard goes.
+    struct Installed(Option<Rc<dyn Resolver>>);
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            set_resolver(self.0.take().unwrap());
+        }
+    }
+    fn install(
+        addrs: Vec<SocketAddr>,
+        wait: Duration,
+        block: Duration,
+    ) -> (Installed, Rc<Cell<usize>>) {
+        let asked = Rc::new(Cell::new(0));
+        let before = set_resolver(Rc::new(Fixed {
+            addrs,
+            wait,
+            block,
+            asked: asked.clone(),
+        }));
+        (Installed(Some(before)), asked)
+    }
+
+    /// A resolution that never ends holds up no other task, and the connect
+    /// timeout covers it: on the virtual clock, exactly at its limit.
+    #[test]
+    fn a_hanging_resolution_blocks_nobody_and_the_connect_timeout_covers_it() {
+        let (_installed, asked) = install(vec![], Duration::from_secs(3_600), Duration::ZERO);
+        let lp = EventLoop::builder().virtual_clock(true).build();
+        let (ticks, took, err) = lp.run(coro("main", || {
+            let ticks = Rc::new(Cell::new(0));
+            let t = ticks.clone();
+            let ticker = spawn(coro("ticker", move || {
+                loop {
+                    sleep(Duration::from_millis(100));
+                    t.set(t.get() + 1);
+                }
+            }));
+            let began = yieldfrom::now();
+            let err = TcpStream::connect_timeout(("db.internal", 5432), Duration::from_secs(1))
+                .unwrap_err();
+            let took = yieldfrom::now() - began;
+            ticker.cancel();
+            (ticks.get(), took, err)
+        }));
+        assert_eq!(asked.get(), 1);
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(took, Duration::from_secs(1));
+        assert!(
+            (9..=10).contains(&ticks),
+            "the ticker ran {ticks} times in 1 s"
+        );
+    }
+
+    /// A resolver that holds a worker thread (getaddrinfo with no DNS
+    /// answer) leaves the loop free; IP literals never reach the resolver.
+    #[test]
+    fn a_blocking_lookup_runs_on_a_worker_and_literals_skip_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_installed, asked) = install(vec![addr], Duration::ZERO, Duration::from_millis(300));
+        let (ticks_while_resolving, peer) = run(coro("main", move || {
+            let resolving = Rc::new(Cell::new(true));
+            let ticks = Rc::new(Cell::new(0));
+            let (r, t) = (resolving.clone(), ticks.clone());
+            let ticker = spawn(coro("ticker", move || {
+                while r.get() {
+                    sleep(Duration::from_millis(10));
+                    t.set(t.get() + 1);
+                }
+            }));
+            let stream = TcpStream::connect("db.internal:5432").unwrap();
+            resolving.set(false);
+            ticker.join();
+            (ticks.get(), stream.peer_addr().unwrap())
+        }));
+        assert_eq!(peer, addr);
+        assert!(ticks_while_resolving > 0, "the loop was blocked");
+        assert_eq!(asked.get(), 1);
+        // Literals: no resolver.
+        run(coro("literal", move || {
+            let s = TcpStream::connect(addr).unwrap();
+            assert_eq!(s.peer_addr().unwrap(), addr);
+            let s = TcpStream::connect(("127.0.0.1", addr.port())).unwrap();
+            assert_eq!(s.peer_addr().unwrap(), addr);
+            assert_eq!(
+                lookup_host(format!("127.0.0.1:{}", addr.port())).unwrap(),
+                [addr]
+            );
+        }));
+        assert_eq!(asked.get(), 1);
+        drop(listener);
+    }
+
+    /// The system resolver (on a worker thread) resolves `localhost`.
+    #[test]
+    fn the_system_resolver_resolves_localhost() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        run(coro("main", move || {
+            let addrs = lookup_host(("localhost", port)).unwrap();
+            assert!(
+                addrs
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == port),
+                "{addrs:?}"
+            );
+            let s = TcpStream::connect(("localhost", port)).unwrap();
+            assert_eq!(s.peer_addr().unwrap().port(), port);
+        }));
+        drop(listener);
+    }
+
+    /// A listener whose accept queue is full: a connect to it is never
+    /// answered (the kernel drops the SYN), as a dead host's would not be.
+    fn black_hole() -> (socket2::Socket, std::net::TcpStream, SocketAddr) {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        s.listen(0).unwrap();
+        let addr = s.local_addr().unwrap().as_socket().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        (s, filler, addr)
+    }
+
+    /// Happy Eyeballs: the first address never answers, the second does;
+    /// the second is tried after the delay and wins; the attempt left
+    /// hanging is cancelled. A refused address gives way at once.
+    #[test]
+    fn happy_eyeballs_connects_to_the_address_that_answers() {
+        let (_hole, _filler, dead) = black_hole();
+        let good = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good_addr = good.local_addr().unwrap();
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap() // closed when `l` goes: refused
+        };
+        let (_installed, _) = install(vec![dead, good_addr], Duration::ZERO, Duration::ZERO);
+        run(coro("main", move || {
+            let before = EventLoop::current().live_tasks();
+            let s = TcpStream::connect("twohomes.test:1").unwrap();
+            assert_eq!(s.peer_addr().unwrap(), good_addr);
+            yield_now();
+            yield_now();
+            assert_eq!(
+                EventLoop::current().live_tasks(),
+                before,
+                "an attempt was left"
+            );
+        }));
+        let (_installed2, _) = install(vec![refused, good_addr], Duration::ZERO, Duration::ZERO);
+        run(coro("main", move || {
+            let s = TcpStream::connect("refuses-first.test:1").unwrap();
+            assert_eq!(s.peer_addr().unwrap(), good_addr);
+        }));
+        let (_installed3, _) = install(vec![refused, refused], Duration::ZERO, Duration::ZERO);
+        run(coro("main", move || {
+            let e = TcpStream::connect("refuses.test:1").unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+        }));
+        drop(good);
+    }
+}

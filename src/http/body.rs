@@ -5,7 +5,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::chunked;
 use super::framing::{Framing, Limits, Reject};
@@ -182,6 +182,26 @@ pub(crate) fn received(buf: &InBuf, head_len: usize, chunked: Option<&chunked::D
     (buf.filled - head_len) + chunked.map_or(0, chunked::Decoder::wire)
 }
 
+/// A minimum data rate for request bodies (see [`Config::min_body_rate`](super::Config::min_body_rate)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MinRate {
+    /// The average a body must keep up once the grace is over.
+    pub(crate) bytes_per_second: u64,
+    /// How long from the body's start before the rate is enforced.
+    pub(crate) grace: Duration,
+}
+
+impl MinRate {
+    /// When a body that began at `began` and has `received` bytes so far
+    /// is too slow unless one more byte comes: the grace, plus the time
+    /// the rate allows for `received + 1` bytes.
+    pub(crate) fn deadline(&self, began: Instant, received: usize) -> Instant {
+        let seconds = (received as f64 + 1.0) / self.bytes_per_second as f64;
+        let allowed = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        crate::timer::deadline(began, self.grace.saturating_add(allowed))
+    }
+}
+
 /// Why a request's body could not be read ([`Request::try_body`](super::Request::try_body)).
 ///
 /// When a handler meets one, the server answers the request with
@@ -264,7 +284,7 @@ pub(crate) struct Reader {
     pub(crate) body_timeout: Duration,
     pub(crate) write_timeout: Duration,
     /// The slowest a body may come (see [`Config::min_body_rate`](super::Config::min_body_rate)).
-    pub(crate) min_rate: Option<super::config::MinRate>,
+    pub(crate) min_rate: Option<MinRate>,
     /// A chunked body's decoder, kept between reads.
     pub(crate) chunked: Option<chunked::Decoder>,
     /// Bytes (head included) the request took, once its body is read.

@@ -1,8 +1,9 @@
 //! [`Config`]: a server's limits and timeouts, and what its connections share.
 
 use std::cell::{Cell, RefCell};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::body::MinRate;
 use super::framing;
 use super::router::Router;
 use crate::suspend::Waker;
@@ -150,26 +151,6 @@ impl Config {
     pub fn reuse_port(mut self, on: bool) -> Config {
         self.reuse_port = on;
         self
-    }
-}
-
-/// A minimum data rate for request bodies (see [`Config::min_body_rate`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MinRate {
-    /// The average a body must keep up once the grace is over.
-    pub(crate) bytes_per_second: u64,
-    /// How long from the body's start before the rate is enforced.
-    pub(crate) grace: Duration,
-}
-
-impl MinRate {
-    /// When a body that began at `began` and has `received` bytes so far
-    /// is too slow unless one more byte comes: the grace, plus the time
-    /// the rate allows for `received + 1` bytes.
-    pub(crate) fn deadline(&self, began: Instant, received: usize) -> Instant {
-        let seconds = (received as f64 + 1.0) / self.bytes_per_second as f64;
-        let allowed = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-        crate::timer::deadline(began, self.grace.saturating_add(allowed))
     }
 }
 

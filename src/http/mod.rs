@@ -73,7 +73,7 @@ mod router;
 pub use self::body::BodyError;
 pub use self::config::Config;
 use self::config::{Count, Shared};
-pub use self::request::Request;
+pub use self::request::{JsonError, Request};
 pub use self::response::Response;
 pub use self::router::Router;
 use crate::coro::Coro;

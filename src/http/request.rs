@@ -142,15 +142,16 @@ impl Request {
         }
     }
 
-    /// The body as JSON, or the answer to give when it is not: 415 when
-    /// the request's `Content-Type` is not JSON (`application/json`, or a
-    /// `+json` type such as `application/merge-patch+json`; a missing one
-    /// too, as axum's `Json` and FastAPI's body models do: a form or plain
-    /// text posted by mistake is told so, not parsed), 400 when the body is
-    /// not JSON, the body error's status when it could not be read.
+    /// The body as JSON, or why not, with the status to answer
+    /// (`Response::from(error)` makes the answer): 415 when the request's
+    /// `Content-Type` is not JSON (`application/json`, or a `+json` type
+    /// such as `application/merge-patch+json`; a missing one too, as
+    /// axum's `Json` and FastAPI's body models do: a form or plain text
+    /// posted by mistake is told so, not parsed), 400 when the body is not
+    /// JSON, the body error's status when it could not be read.
     ///
     /// ```
-    /// use yieldfrom::http::Request;
+    /// use yieldfrom::http::{Request, Response};
     /// let ok = Request::new("POST", "/users")
     ///     .with_header("Content-Type", "application/json; charset=utf-8")
     ///     .with_body(r#"{"name": "Ada"}"#);
@@ -158,14 +159,13 @@ impl Request {
     /// let form = Request::new("POST", "/users")
     ///     .with_header("Content-Type", "application/x-www-form-urlencoded")
     ///     .with_body("name=Ada");
-    /// assert_eq!(form.json().unwrap_err().status(), 415);
+    /// assert_eq!(Response::from(form.json().unwrap_err()).status(), 415);
     /// let broken = Request::new("POST", "/users")
     ///     .with_header("Content-Type", "application/json")
     ///     .with_body("{");
     /// assert_eq!(broken.json().unwrap_err().status(), 400);
     /// ```
-    pub fn json(&self) -> Result<serde_json::Value, super::Response> {
-        use super::Response;
+    pub fn json(&self) -> Result<serde_json::Value, JsonError> {
         let essence = self.header("content-type").map(|t| {
             t.split(';')
                 .next()
@@ -177,17 +177,18 @@ impl Request {
             t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
         });
         if !is_json {
-            return Err(Response::json(&serde_json::json!({
-                "detail": "expected a request with Content-Type: application/json"
-            }))
-            .with_status(415));
+            return Err(JsonError {
+                status: 415,
+                detail: "expected a request with Content-Type: application/json".into(),
+            });
         }
-        let body = self.try_body().map_err(|e| {
-            Response::json(&serde_json::json!({ "detail": e.to_string() })).with_status(e.status())
+        let body = self.try_body().map_err(|e| JsonError {
+            status: e.status(),
+            detail: e.to_string(),
         })?;
-        serde_json::from_slice(body).map_err(|e| {
-            Response::json(&serde_json::json!({ "detail": format!("malformed JSON: {e}") }))
-                .with_status(400)
+        serde_json::from_slice(body).map_err(|e| JsonError {
+            status: 400,
+            detail: format!("malformed JSON: {e}"),
         })
     }
 
@@ -212,6 +213,34 @@ impl Request {
         self.params = params;
     }
 }
+
+/// Why [`Request::json`] has no JSON: the status to answer with and what
+/// to tell the client. `Response::from` it to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    status: u16,
+    detail: String,
+}
+
+impl JsonError {
+    /// 415 (not sent as JSON), 400 (not JSON), or the body's own error.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// What is wrong, for the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for JsonError {}
 
 /// A request's body: read, or to be read on first use.
 #[derive(Clone, Debug)]

@@ -162,6 +162,13 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// The answer to a body that is not JSON: its status, and `{"detail": ...}`.
+impl From<super::request::JsonError> for Response {
+    fn from(e: super::request::JsonError) -> Response {
+        Response::json(&serde_json::json!({ "detail": e.detail() })).with_status(e.status())
+    }
+}
+
 /// A PostgreSQL error as an answer, as JSON `{"detail": ...}`:
 ///
 /// - 503 with `Retry-After: 1` when the pool is overloaded (its line full,

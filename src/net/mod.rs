@@ -25,6 +25,7 @@
 mod pipe;
 mod process;
 mod registration;
+mod resolve;
 mod server;
 mod signal;
 mod source;
@@ -34,6 +35,9 @@ mod unix;
 
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+pub use resolve::{
+    HAPPY_EYEBALLS_DELAY, Resolver, SystemResolver, Target, ToTarget, lookup_host, set_resolver,
+};
 pub use server::{ReadHalf, Server, WriteHalf, open_connection, start_server, start_server_on};
 pub use signal::Signals;
 pub use source::{Direction, Io};

@@ -196,7 +196,9 @@ impl WriteHalf {
 ///
 /// The reader is `std::io::BufReader`, so `read_line`, `read_until` and
 /// `read_exact` are asyncio's `readline`, `readuntil` and `readexactly`.
-pub fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(BufReader<ReadHalf>, WriteHalf)> {
+pub fn open_connection(
+    addr: impl super::resolve::ToTarget,
+) -> io::Result<(BufReader<ReadHalf>, WriteHalf)> {
     let stream = Rc::new(TcpStream::connect(addr)?);
     Ok((BufReader::new(ReadHalf(stream.clone())), WriteHalf(stream)))
 }

@@ -2,6 +2,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use super::resolve::{HAPPY_EYEBALLS_DELAY, ToTarget};
 use super::source::{Direction, Io, std_io, sys, write_all_with};
 use crate::time::timeout;
 
@@ -21,19 +22,77 @@ impl TcpStream {
         })
     }
 
-    /// Connects to `addr`, trying each address it resolves to in turn.
-    ///
-    /// Name resolution (for a host name rather than an IP) is blocking, as
-    /// `std`'s is; the connect itself suspends the task.
-    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-        for addr in addr.to_socket_addrs()? {
-            match Self::connect_one(addr) {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = e,
+    /// Connects to `addr` (asyncio's `loop.create_connection`): an address,
+    /// `(host, port)` or `"host:port"`. A name is resolved off the loop's
+    /// thread (see [`lookup_host`](super::lookup_host)); its addresses are
+    /// tried with Happy Eyeballs (RFC 8305): the first at once, the next
+    /// when the one before has failed or has not connected within
+    /// [`HAPPY_EYEBALLS_DELAY`] (250 ms), the first to connect wins, and
+    /// the other attempts are closed. The task suspends throughout.
+    pub fn connect(addr: impl ToTarget) -> io::Result<TcpStream> {
+        let addrs = addr.to_target()?.resolve()?;
+        Self::connect_any(addrs, HAPPY_EYEBALLS_DELAY)
+    }
+
+    /// Happy Eyeballs over `addrs`, each attempt `delay` after the one
+    /// before (at once after a failure); the last failure if all fail.
+    fn connect_any(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> {
+        match addrs[..] {
+            [] => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no address to connect to",
+                ));
+            }
+            [one] => return Self::connect_one(one),
+            _ => {}
+        }
+        /// The attempts still running are cancelled on every way out (a
+        /// winner, a timeout or a cancellation of the caller).
+        struct Attempts(Vec<crate::Task<()>>);
+        impl Drop for Attempts {
+            fn drop(&mut self) {
+                for attempt in &self.0 {
+                    attempt.cancel();
+                }
             }
         }
-        Err(last)
+        let (tx, mut rx) = crate::sync::channel::<io::Result<TcpStream>>(addrs.len());
+        let mut attempts = Attempts(Vec::with_capacity(addrs.len()));
+        let mut next = addrs.into_iter().peekable();
+        let mut running = 0;
+        loop {
+            if let Some(addr) = next.next() {
+                let tx = tx.clone();
+                attempts.0.push(crate::spawn(crate::Coro::new(
+                    "happy eyeballs attempt",
+                    move || {
+                        // A loser's stream, sent after the winner returned,
+                        // is dropped (closed) with the channel.
+                        let _ = tx.send(Self::connect_one(addr));
+                    },
+                )));
+                running += 1;
+            }
+            let outcome = if next.peek().is_some() {
+                match timeout(delay, || rx.recv()) {
+                    Ok(outcome) => outcome,
+                    Err(_) => continue, // no answer yet: the next one beside it
+                }
+            } else {
+                rx.recv()
+            };
+            match outcome {
+                Some(Ok(stream)) => return Ok(stream),
+                Some(Err(e)) => {
+                    running -= 1;
+                    if running == 0 && next.peek().is_none() {
+                        return Err(e); // the last to fail
+                    }
+                }
+                None => unreachable!("this function holds a sender"),
+            }
+        }
     }
 
     fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -53,8 +112,9 @@ impl TcpStream {
         }
     }
 
-    /// Connects, giving up with `TimedOut` after `limit`.
-    pub fn connect_timeout(addr: impl ToSocketAddrs, limit: Duration) -> io::Result<TcpStream> {
+    /// Connects, giving up with `TimedOut` after `limit`, which covers the
+    /// name's resolution too.
+    pub fn connect_timeout(addr: impl ToTarget, limit: Duration) -> io::Result<TcpStream> {
         timeout(limit, || Self::connect(addr))
             .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
     }

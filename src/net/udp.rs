@@ -1,6 +1,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use super::resolve::ToTarget;
 use super::source::{Direction, Io};
 
 /// A UDP socket whose sends and receives suspend the task.
@@ -26,6 +27,16 @@ fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
 }
 
+/// The first address of `target`, a name resolved off the loop's thread.
+fn first_target(target: impl ToTarget) -> io::Result<SocketAddr> {
+    target
+        .to_target()?
+        .resolve()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
+}
+
 impl UdpSocket {
     /// Binds to `addr`.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
@@ -34,9 +45,11 @@ impl UdpSocket {
         })
     }
 
-    /// Sends a datagram to `addr`.
-    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
-        let addr = first_addr(addr)?;
+    /// Sends a datagram to `addr` (a name is resolved for each datagram,
+    /// off the loop's thread: resolve once with
+    /// [`lookup_host`](super::lookup_host) to send many).
+    pub fn send_to(&self, buf: &[u8], addr: impl ToTarget) -> io::Result<usize> {
+        let addr = first_target(addr)?;
         self.io.io(Direction::Write, |s| s.send_to(buf, addr))
     }
 
@@ -45,9 +58,10 @@ impl UdpSocket {
         self.io.io(Direction::Read, |s| s.recv_from(buf))
     }
 
-    /// Sets the default peer for `send` and `recv`.
-    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        self.io.get_ref().connect(first_addr(addr)?)
+    /// Sets the default peer for `send` and `recv` (a name resolved off the
+    /// loop's thread).
+    pub fn connect(&self, addr: impl ToTarget) -> io::Result<()> {
+        self.io.get_ref().connect(first_target(addr)?)
     }
 
     /// Sends to the connected peer.

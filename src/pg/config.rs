@@ -141,10 +141,35 @@ impl Config {
         self
     }
 
-    /// Prepared statements kept per connection (the oldest is closed past it).
+    /// Prepared statements kept per connection (the oldest is closed past
+    /// it; default 256). `0` is the pooler-safe mode (asyncpg's
+    /// `statement_cache_size=0`, psycopg's `prepare_threshold=None`): no
+    /// named statement is ever made; every query is one flight of
+    /// `Parse`/`Bind`/`Describe`/`Execute`/`Sync` on the unnamed statement,
+    /// so that a pooler that hands each transaction to another server
+    /// connection (PgBouncer's `pool_mode = transaction` before 1.21
+    /// without `max_prepared_statements`, RDS Proxy, Supavisor) never meets
+    /// a statement prepared on a different one. The server then parses and
+    /// plans every query again; the parameters' types and columns are
+    /// still learned once per SQL text and kept by the client. The URL
+    /// parameter `statement_cache_size` sets the same.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let behind_pgbouncer: Config = "postgres://app@pgbouncer:6432/shop?statement_cache_size=0"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert!(behind_pgbouncer.is_pooler_safe());
+    /// assert!(!Config::new().is_pooler_safe());
+    /// ```
     pub fn statement_cache(mut self, statements: usize) -> Config {
-        self.statement_cache = statements.max(1);
+        self.statement_cache = statements;
         self
+    }
+
+    /// Whether statements are unnamed (see [`statement_cache`](Self::statement_cache)).
+    pub fn is_pooler_safe(&self) -> bool {
+        self.statement_cache == 0
     }
 
     /// The user.
@@ -246,6 +271,11 @@ impl std::str::FromStr for Config {
                 "password" => config.password = Some(v),
                 "dbname" => config.dbname = Some(v),
                 "application_name" => config.application_name = Some(v),
+                "statement_cache_size" => {
+                    config.statement_cache = v
+                        .parse()
+                        .map_err(|_| bad("a statement_cache_size that is not a number"))?;
+                }
                 "connect_timeout" => {
                     let secs: u64 = v
                         .parse()

@@ -142,7 +142,11 @@ impl Slot {
 pub struct Statement(Rc<StatementInner>);
 
 struct StatementInner {
+    /// Its name on the server; empty for the unnamed statement.
     name: String,
+    /// The SQL, for an unnamed statement: parsed again in each query's
+    /// flight (the pooler-safe mode, see `Config::statement_cache`).
+    unnamed_sql: Option<String>,
     params: Vec<Type>,
     columns: Rc<[Column]>,
     /// The connection, to close the statement there when it is dropped.
@@ -163,6 +167,9 @@ impl Statement {
 
 impl Drop for StatementInner {
     fn drop(&mut self) {
+        if self.unnamed_sql.is_some() {
+            return; // nothing to close on the server
+        }
         if let Some(conn) = self.conn.upgrade() {
             let mut out = BytesMut::new();
             if frontend::close(b'S', &self.name, &mut out).is_ok() {
@@ -199,7 +206,10 @@ struct State {
 struct Inner {
     stream: Stream,
     state: RefCell<State>,
+    /// Statements (or, unnamed, their descriptions) kept by SQL text.
     cache_size: usize,
+    /// The pooler-safe mode: only the unnamed statement is used.
+    unnamed: bool,
     tasks: RefCell<Vec<Task<()>>>,
 }
 
@@ -548,7 +558,9 @@ impl Inner {
     }
 
     fn prepare(self: &Rc<Self>, sql: &str) -> Result<Statement, Error> {
-        let name = {
+        let name = if self.unnamed {
+            String::new()
+        } else {
             let mut st = self.state.borrow_mut();
             st.next_name += 1;
             format!("yf{}", st.next_name)
@@ -565,22 +577,13 @@ impl Inner {
                 Message::ParameterDescription(body) => {
                     params = body.parameters().map(|oid| Ok(type_of(oid))).collect()?;
                 }
-                Message::RowDescription(body) => {
-                    columns = body
-                        .fields()
-                        .map(|f| {
-                            Ok(Column {
-                                name: f.name().to_string(),
-                                type_: type_of(f.type_oid()),
-                            })
-                        })
-                        .collect()?;
-                }
+                Message::RowDescription(body) => columns = describe_columns(&body)?,
                 _ => {}
             }
         }
         Ok(Statement(Rc::new(StatementInner {
             name,
+            unnamed_sql: self.unnamed.then(|| sql.to_string()),
             params,
             columns: columns.into(),
             conn: Rc::downgrade(self),
@@ -599,6 +602,12 @@ impl Inner {
             )));
         }
         let mut out = BytesMut::with_capacity(64 + 16 * params.len());
+        if let Some(sql) = &statement.0.unnamed_sql {
+            // Parsed again with the types learned when it was described,
+            // and described again as a portal: the columns come fresh in
+            // the same flight (the table may have changed since).
+            frontend::parse("", sql, types.iter().map(Type::oid), &mut out)?;
+        }
         let formats = params
             .iter()
             .zip(types)
@@ -625,13 +634,18 @@ impl Inner {
                 frontend::BindError::Serialization(e) => e.to_string(),
             }));
         }
+        if statement.0.unnamed_sql.is_some() {
+            frontend::describe(b'P', "", &mut out)?;
+        }
         frontend::execute("", 0, &mut out)?;
         frontend::sync(&mut out);
         let replies = self.roundtrip(&out)?;
         let (mut rows, mut affected) = (Vec::new(), 0);
+        let mut columns = statement.0.columns.clone();
         for m in replies {
             match m {
-                Message::DataRow(body) => rows.push(Row::new(statement.0.columns.clone(), body)?),
+                Message::RowDescription(body) => columns = describe_columns(&body)?.into(),
+                Message::DataRow(body) => rows.push(Row::new(columns.clone(), body)?),
                 Message::CommandComplete(body) => affected = rows_affected(body.tag()?),
                 Message::ErrorResponse(body) => return Err(DbError::parse(body.fields())?.into()),
                 _ => {}
@@ -850,6 +864,21 @@ fn rows_affected(tag: &str) -> u64 {
 
 /// The type with `oid`: a built-in one, or a placeholder named after the
 /// oid (values of it decode only as raw bytes).
+/// The columns a `RowDescription` announces.
+fn describe_columns(
+    body: &postgres_protocol::message::backend::RowDescriptionBody,
+) -> Result<Vec<Column>, Error> {
+    Ok(body
+        .fields()
+        .map(|f| {
+            Ok(Column {
+                name: f.name().to_string(),
+                type_: type_of(f.type_oid()),
+            })
+        })
+        .collect()?)
+}
+
 fn type_of(oid: Oid) -> Type {
     Type::from_oid(oid)
         .unwrap_or_else(|| Type::new(format!("oid {oid}"), oid, Kind::Simple, "".into()))
@@ -859,17 +888,9 @@ fn type_of(oid: Oid) -> Type {
 fn connect(config: &Config) -> Result<Client, Error> {
     let stream = match &config.host {
         Host::Tcp(host) => {
-            let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => vec![(ip, config.port).into()],
-                Err(_) => {
-                    // Name resolution blocks: on a worker thread.
-                    let target = (host.clone(), config.port);
-                    crate::threads::to_thread(move || {
-                        std::net::ToSocketAddrs::to_socket_addrs(&target).map(|a| a.collect())
-                    })?
-                }
-            };
-            let stream = TcpStream::connect(&addrs[..])?;
+            // A name is resolved off the loop's thread, its addresses
+            // tried with Happy Eyeballs.
+            let stream = TcpStream::connect((host.as_str(), config.port))?;
             let _ = stream.set_nodelay(true);
             if let Some(idle) = config.keepalive {
                 set_keepalive(&stream, idle);
@@ -900,7 +921,13 @@ fn connect(config: &Config) -> Result<Client, Error> {
             gate_waiters: VecDeque::new(),
             backend_pid,
         }),
-        cache_size: config.statement_cache,
+        // Unnamed, the cache holds descriptions only (no server state).
+        cache_size: if config.statement_cache == 0 {
+            256
+        } else {
+            config.statement_cache
+        },
+        unnamed: config.statement_cache == 0,
         tasks: RefCell::new(Vec::new()),
     });
     let (r, w) = (inner.clone(), inner.clone());

@@ -165,3 +165,128 @@ pub fn installed(package: &str, found: bool) -> bool {
     }
     found
 }
+
+/// A PgBouncer on loopback in front of a PostgreSQL on `127.0.0.1:pg_port`,
+/// in `pool_mode` with `pool_size` server connections, stopped (by its pid)
+/// and its files removed when dropped. Run as `postgres` (or `nobody`)
+/// under root, which PgBouncer refuses to run as.
+#[allow(dead_code)] // each test binary compiles this module; not all use it
+pub struct PgBouncer {
+    child: std::process::Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+#[allow(dead_code)]
+impl PgBouncer {
+    /// Whether `pgbouncer` is on the PATH.
+    pub fn available() -> bool {
+        std::process::Command::new("pgbouncer")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    pub fn start(pg_port: u16, pool_mode: &str, pool_size: usize) -> PgBouncer {
+        use std::io::Write;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("yieldfrom-pgbouncer-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ini = format!(
+            "[databases]\n\
+             postgres = host=127.0.0.1 port={pg_port} dbname=postgres user={user}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = trust\n\
+             auth_file = {dir}/users.txt\n\
+             pool_mode = {pool_mode}\n\
+             default_pool_size = {pool_size}\n\
+             max_client_conn = 2000\n\
+             ignore_startup_parameters = extra_float_digits,options\n\
+             logfile = {dir}/pgbouncer.log\n\
+             pidfile = {dir}/pgbouncer.pid\n",
+            dir = dir.display(),
+            user = yieldfrom::pg::SUPERUSER,
+        );
+        std::fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
+        std::fs::File::create(dir.join("users.txt"))
+            .unwrap()
+            .write_all(format!("\"{}\" \"\"\n", yieldfrom::pg::SUPERUSER).as_bytes())
+            .unwrap();
+        let mut command = std::process::Command::new("pgbouncer");
+        command.arg("-q");
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let user = ["postgres", "nobody"]
+                .into_iter()
+                .find(|u| {
+                    std::process::Command::new("id")
+                        .arg(u)
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                })
+                .expect("a 'postgres' or 'nobody' user to run PgBouncer as");
+            let uid: u32 = String::from_utf8(
+                std::process::Command::new("id")
+                    .args(["-u", user])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+            std::os::unix::fs::chown(&dir, Some(uid), None).unwrap();
+            for f in ["pgbouncer.ini", "users.txt"] {
+                std::os::unix::fs::chown(dir.join(f), Some(uid), None).unwrap();
+            }
+            command.args(["-u", user]);
+        }
+        let child = command
+            .arg(dir.join("pgbouncer.ini"))
+            .spawn()
+            .expect("pgbouncer starts");
+        let bouncer = PgBouncer { child, dir, port };
+        let up = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up,
+            "pgbouncer did not listen: {}",
+            std::fs::read_to_string(bouncer.dir.join("pgbouncer.log")).unwrap_or_default()
+        );
+        bouncer
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of the `postgres` database through it, with `params`.
+    pub fn url(&self, params: &str) -> String {
+        format!(
+            "postgres://{}@127.0.0.1:{}/postgres?{params}",
+            yieldfrom::pg::SUPERUSER,
+            self.port
+        )
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the child this helper started, by its pid (not
+        // reaped yet).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
