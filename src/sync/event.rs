@@ -46,11 +46,25 @@ impl Event {
     }
 
     /// Suspends until the flag is set (returns at once if it is).
+    ///
+    /// Every task waiting when [`set`](Self::set) is called is woken and
+    /// returns, even if the flag is cleared again before it runs (a
+    /// pulse: `set(); clear();` wakes them all), as asyncio's and
+    /// `threading.Event`'s waiters do.
     #[track_caller]
     pub fn wait(&self) {
-        while !self.set.get() {
-            if self.waiters.wait("Event.wait").wake == Wake::Cancel {
+        if self.set.get() {
+            return;
+        }
+        loop {
+            let waited = self.waiters.wait("Event.wait");
+            if waited.wake == Wake::Cancel {
                 suspend::raise_cancelled();
+            }
+            // Granted: `set` woke it. Not granted: woken by something
+            // else (a spurious wake): it waits on unless the flag is up.
+            if waited.granted || self.set.get() {
+                return;
             }
         }
     }
