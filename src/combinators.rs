@@ -397,7 +397,13 @@ struct GroupState {
     parent: TaskRef,
     /// Completions of children, to wake the parent when it waits at the end.
     done: Rc<Completions>,
+    /// The children are being cancelled (a failure, the body's panic or
+    /// cancellation); children spawned now are cancelled at once.
     aborting: Cell<bool>,
+    /// The group cancelled the parent to stop its body (a child failed):
+    /// it must withdraw that request at the end (asyncio's
+    /// `_parent_cancel_requested`).
+    parent_cancel_requested: Cell<bool>,
 }
 
 /// A scope whose children cannot outlive it (Python: `asyncio.TaskGroup`).
@@ -431,7 +437,7 @@ impl TaskGroup {
                         name: fut_name(&state, index),
                         message,
                     });
-                    state.abort();
+                    state.child_failed();
                 }
                 state.done.push(index, false);
             }),
@@ -446,6 +452,7 @@ fn fut_name(state: &GroupState, index: usize) -> &'static str {
 }
 
 impl GroupState {
+    /// Cancels every child (once).
     fn abort(&self) {
         if self.aborting.replace(true) {
             return;
@@ -453,8 +460,28 @@ impl GroupState {
         for child in self.children.borrow().iter() {
             raw::cancel(child);
         }
+    }
+
+    /// A child failed: unless the group is stopping already, cancel the
+    /// others, and the parent too, to stop the body wherever it waits
+    /// (asyncio's `_on_task_done`); that request is withdrawn at the end.
+    fn child_failed(&self) {
+        if self.aborting.get() || self.parent_cancel_requested.get() {
+            return;
+        }
+        self.abort();
+        self.parent_cancel_requested.set(true);
         raw::cancel(&self.parent);
     }
+}
+
+/// How the group's body ended.
+enum BodyEnd<R> {
+    Returned(R),
+    Panicked(Box<dyn std::any::Any + Send>),
+    /// A cancellation reached its end: the group's own (a child failed) or
+    /// one from outside; the count of requests tells which.
+    Cancelled,
 }
 
 /// Runs `body` with a [`TaskGroup`] and waits for all the children it spawned.
@@ -476,6 +503,9 @@ impl GroupState {
 /// ```
 pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
     let parent = context::with_current("task_group()", |t| t.rc());
+    // Cancellations of the parent requested before the group: more than
+    // these at the end (ours withdrawn) means someone else asked meanwhile.
+    let cancels_before = parent.cancels.get();
     let group = TaskGroup {
         state: Rc::new(GroupState {
             children: RefCell::default(),
@@ -483,47 +513,58 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
             parent,
             done: Completions::new(),
             aborting: Cell::new(false),
+            parent_cancel_requested: Cell::new(false),
         }),
     };
-    let result = suspend::catch_cancelled(|| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group)))
-    });
-    if suspend::is_forced_unwind() {
+    let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&group))) {
+        Ok(v) => BodyEnd::Returned(v),
         // The loop is closing and unwinds this stack: no waiting for children.
-        if let Ok(Err(p)) = result {
-            std::panic::resume_unwind(p);
+        Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+        Err(p) if suspend::is_cancelled(p.as_ref()) => {
+            suspend::cancellation_handled();
+            BodyEnd::Cancelled
         }
-    }
+        Err(p) => BodyEnd::Panicked(p),
+    };
     let state = &group.state;
-    let mut body_error = None;
-    let mut cancelled_from_outside = false;
-    match &result {
-        Ok(Ok(_)) => {}
-        Ok(Err(_)) => state.abort(), // the body panicked
-        Err(_) => {
-            if state.failures.borrow().is_empty() {
-                cancelled_from_outside = true;
-            }
-            state.abort();
-        }
+    // Whether the parent ends cancelled, unless children failed (their
+    // errors have priority, as in asyncio).
+    let mut propagate_cancel = matches!(end, BodyEnd::Cancelled);
+    if !matches!(end, BodyEnd::Returned(_)) {
+        state.abort();
     }
-    // Wait for every child, including ones spawned while aborting.
+    // Wait for every child, including ones spawned while aborting. A
+    // cancellation met here while the group is not stopping yet is from
+    // outside: stop the children and end cancelled. (While stopping, it is
+    // the group's own request or a repeat: the count below decides.)
     let mut finished = 0;
     while finished < state.children.borrow().len() {
         while state.done.pop().is_some() {
             finished += 1;
         }
         let left = state.children.borrow().len() - finished;
-        if left > 0 && state.done.park_for(left, false, "TaskGroup") == Wake::Cancel {
-            cancelled_from_outside |= state.failures.borrow().is_empty();
+        if left > 0
+            && state.done.park_for(left, false, "TaskGroup") == Wake::Cancel
+            && !state.aborting.get()
+        {
+            propagate_cancel = true;
             state.abort();
         }
     }
+    if state.parent_cancel_requested.get() {
+        // Withdraw the group's own request (asyncio: `uncancel()`). None
+        // left beyond those from before the group: the cancellation the
+        // body met was ours. More: someone else asked too, and that wins.
+        propagate_cancel = raw::uncancel(&state.parent) > cancels_before;
+    }
     let failures = std::mem::take(&mut *state.failures.borrow_mut());
     if !failures.is_empty() {
-        if let Ok(Err(p)) = result {
-            body_error = Some(panic_message(p.as_ref()));
-        }
+        // The children's errors have priority over a cancellation from
+        // outside, which stays counted (`cancelling()`), as in asyncio.
+        let body_error = match &end {
+            BodyEnd::Panicked(p) => Some(panic_message(p.as_ref())),
+            _ => None,
+        };
         panic!(
             "{}",
             GroupFailed {
@@ -532,15 +573,11 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
             }
         );
     }
-    match result {
-        Ok(Ok(v)) => {
-            if cancelled_from_outside {
-                suspend::raise_cancelled();
-            }
-            v
-        }
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => suspend::raise_cancelled(),
+    match end {
+        BodyEnd::Panicked(p) => std::panic::resume_unwind(p),
+        _ if propagate_cancel => suspend::raise_cancelled(),
+        BodyEnd::Returned(v) => v,
+        BodyEnd::Cancelled => unreachable!("a cancellation is withdrawn only with failures"),
     }
 }
 

@@ -160,6 +160,28 @@ pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
     }
 }
 
+/// How many cancellations of the running task are requested and not
+/// withdrawn (Python: `asyncio.current_task().cancelling()`; see
+/// [`Task::cancelling`](crate::Task::cancelling)). Panics outside a task.
+///
+/// ```
+/// use yieldfrom::{run, Coro, cancelling};
+/// assert_eq!(run(Coro::new("main", cancelling)), 0);
+/// ```
+pub fn cancelling() -> u32 {
+    with_current("cancelling()", |t| t.cancels.get().into())
+}
+
+/// Withdraws one cancellation request of the running task (Python:
+/// `asyncio.current_task().uncancel()`; see
+/// [`Task::uncancel`](crate::Task::uncancel)): how many are left. A task
+/// that caught a cancellation and means to go on for good withdraws it,
+/// so that the structures it is inside (a timeout, a task group) do not
+/// count it as their own. Panics outside a task.
+pub fn uncancel() -> u32 {
+    with_current("uncancel()", |t| raw::uncancel(t).into())
+}
+
 /// Whether the running task's stack is being force-unwound by a closing loop
 /// (such an unwind must not be caught).
 pub(crate) fn is_forced_unwind() -> bool {

@@ -150,6 +150,9 @@ pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> 
 #[track_caller]
 pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     let task = context::with_current("timeout()", |t| t.rc());
+    // Cancellations requested before the timeout began: one more than
+    // these at the end means someone else asked too, and that one wins.
+    let before = task.cancels.get();
     let fired = Rc::new(Cell::new(false));
     let handle = {
         let (fired, task) = (fired.clone(), task.clone());
@@ -160,16 +163,20 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     };
     let result = catch_unwind(AssertUnwindSafe(f));
     handle.cancel();
+    // The deadline passed: withdraw our cancellation (Python's
+    // `Timeout.__aexit__`: `task.uncancel()`), whether `f` met it or
+    // finished first; what is left is someone else's.
+    let others = if fired.get() {
+        raw::uncancel(&task) > before
+    } else {
+        false
+    };
     match result {
-        Ok(v) => {
-            if fired.get() {
-                // The deadline passed but `f` finished first: withdraw our
-                // cancellation (Python: `Task.uncancel()`).
-                task.cancel_requested.set(false);
-            }
-            Ok(v)
-        }
-        Err(p) if fired.get() && suspend::is_cancelled(p.as_ref()) => {
+        Ok(v) => Ok(v),
+        // Ours alone: the cancellation becomes `Elapsed`. Another came
+        // too: it goes on as a cancellation (asyncio raises CancelledError,
+        // not TimeoutError, then).
+        Err(p) if fired.get() && !others && suspend::is_cancelled(p.as_ref()) => {
             suspend::cancellation_handled();
             Err(Elapsed)
         }

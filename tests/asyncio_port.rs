@@ -859,6 +859,47 @@ fn test_event_clear() {
     });
 }
 
+/// test_locks.py `test_clear_with_waiters`: a waiter at the moment of
+/// `set()` is woken and returns even when `clear()` comes before it runs
+/// (a pulse); one that starts waiting after the `clear()` waits on.
+#[test]
+fn test_clear_with_waiters() {
+    let log = Log::default();
+    let l = log.clone();
+    vrun(move || {
+        let ev = Rc::new(Event::new());
+        let early: Vec<_> = (1..=3)
+            .map(|i| {
+                let (ev, l) = (ev.clone(), l.clone());
+                spawn(coro("early", move || {
+                    ev.wait();
+                    l.push(format!("early {i} at {}", t()));
+                }))
+            })
+            .collect();
+        yield_now();
+        ev.set();
+        ev.clear();
+        assert!(!ev.is_set());
+        let (e, l2) = (ev.clone(), l.clone());
+        let late = spawn(coro("late", move || {
+            e.wait();
+            l2.push(format!("late at {}", t()));
+        }));
+        for t in early {
+            yield_from(t);
+        }
+        sleep(secs(1.0));
+        assert!(!late.done(), "a waiter after the clear waits on");
+        ev.set();
+        yield_from(late);
+    });
+    assert_eq!(
+        log.take(),
+        ["early 1 at 0", "early 2 at 0", "early 3 at 0", "late at 1"]
+    );
+}
+
 #[test]
 fn test_condition_wait_and_notify() {
     let log = Log::default();
@@ -1312,6 +1353,289 @@ fn test_cancellation() {
             "child 2 cancelled"
         ]
     );
+}
+
+/// The panic message of `f`, which must panic.
+fn panic_of(f: impl FnOnce()) -> String {
+    let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+    yieldfrom::warnings::panic_message(p.as_ref())
+}
+
+/// The group's own cancellation of its parent is withdrawn (asyncio's
+/// `uncancel`): the task that caught the group's error goes on awaiting,
+/// and the error names the failed child only, not the body's cancellation.
+/// As `main`, the loop returns its value (it was "cancelled" before).
+#[test]
+fn test_parent_is_not_left_cancelled_after_a_child_error() {
+    let (message, left, at) = vrun(|| {
+        let message = panic_of(|| {
+            task_group(|tg| {
+                tg.spawn(coro("crash", || {
+                    sleep(secs(0.1));
+                    panic!("boom")
+                }));
+                sleep(secs(10.0)); // the usual: the body is suspended
+            })
+        });
+        let left = yieldfrom::cancelling();
+        sleep(secs(1.0)); // not Cancelled
+        (message, left, t())
+    });
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'crash' panicked: boom"
+    );
+    assert_eq!((left, at), (0, 1.1));
+}
+
+/// test_taskgroups.py `test_taskgroup_07`: the parent cancelled from outside;
+/// the children and the body see it, and the parent ends cancelled.
+#[test]
+fn test_taskgroup_07() {
+    let num = Rc::new(Cell::new(0));
+    let n = num.clone();
+    vrun(move || {
+        let n2 = n.clone();
+        let runner = spawn(coro("runner", move || {
+            task_group(|g| {
+                for _ in 0..5 {
+                    let n3 = n2.clone();
+                    g.spawn(coro("foo", move || {
+                        if catch_cancelled(|| sleep(secs(5.0))).is_err() {
+                            n3.set(n3.get() + 1);
+                            yieldfrom::suspend::raise_cancelled();
+                        }
+                    }));
+                }
+                if catch_cancelled(|| sleep(secs(10.0))).is_err() {
+                    n2.set(n2.get() + 10);
+                    yieldfrom::suspend::raise_cancelled();
+                }
+            })
+        }));
+        sleep(secs(0.1));
+        assert!(!runner.done());
+        runner.cancel();
+        assert!(matches!(runner.join_outcome(), Outcome::Cancelled));
+    });
+    assert_eq!(num.get(), 15);
+}
+
+/// `test_taskgroup_08`: cancelled from outside, the children fail in their
+/// cleanup: their errors have priority over the cancellation.
+#[test]
+fn test_taskgroup_08() {
+    let message = vrun(|| {
+        let runner = spawn(coro("runner", || {
+            task_group(|g| {
+                for _ in 0..5 {
+                    g.spawn(coro("foo", || {
+                        let _ = catch_cancelled(|| sleep(secs(10.0)));
+                        panic!("zero division")
+                    }));
+                }
+                sleep(secs(10.0));
+            })
+        }));
+        sleep(secs(0.1));
+        runner.cancel();
+        match runner.join_outcome() {
+            Outcome::Panic(p) => yieldfrom::warnings::panic_message(p.as_ref()),
+            _ => "not a panic".into(),
+        }
+    });
+    assert!(
+        message
+            .starts_with("TaskGroup: 5 child task(s) failed; task 'foo' panicked: zero division"),
+        "{message}"
+    );
+}
+
+/// `test_taskgroup_13`: nested groups; the outer group's child fails first,
+/// the inner group is cancelled through the parent, the outer error wins.
+#[test]
+fn test_taskgroup_13() {
+    let (message, left) = vrun(|| {
+        let message = panic_of(|| {
+            task_group(|g1| {
+                g1.spawn(coro("crash_after_0.1", || {
+                    sleep(secs(0.1));
+                    panic!("0.1")
+                }));
+                task_group(|g2| {
+                    g2.spawn(coro("crash_after_10", || {
+                        sleep(secs(10.0));
+                        panic!("10")
+                    }));
+                });
+            })
+        });
+        (message, yieldfrom::cancelling())
+    });
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'crash_after_0.1' panicked: 0.1"
+    );
+    assert_eq!(left, 0);
+}
+
+/// `test_taskgroup_14`: nested groups; the inner group's child fails: the
+/// inner group's error ends the outer body, whose children are cancelled.
+/// (asyncio nests the inner ExceptionGroup in the outer one; here the
+/// inner group's panic goes on as the body's, being the only error.)
+#[test]
+fn test_taskgroup_14() {
+    let (message, outer_child_cancelled) = vrun(|| {
+        let slow = Rc::new(RefCell::new(None));
+        let s = slow.clone();
+        let message = panic_of(move || {
+            task_group(|g1| {
+                *s.borrow_mut() = Some(g1.spawn(coro("crash_after_10", || {
+                    sleep(secs(10.0));
+                    panic!("10")
+                })));
+                task_group(|g2| {
+                    g2.spawn(coro("crash_after_0.1", || {
+                        sleep(secs(0.1));
+                        panic!("0.1")
+                    }));
+                });
+            })
+        });
+        let cancelled = slow.borrow().as_ref().unwrap().cancelled();
+        (message, cancelled)
+    });
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'crash_after_0.1' panicked: 0.1"
+    );
+    assert!(outer_child_cancelled);
+}
+
+/// `test_taskgroup_15`: cancelled from outside, the body catches it and
+/// sleeps; a child fails meanwhile: its error is raised, and the outside
+/// cancellation is still counted (asyncio: `cancelling()` stays 1).
+#[test]
+fn test_taskgroup_15() {
+    let (message, left) = vrun(|| {
+        let runner = spawn(coro("runner", || {
+            let message = panic_of(|| {
+                task_group(|g1| {
+                    g1.spawn(coro("crash_soon", || {
+                        sleep(secs(0.3));
+                        panic!("zero division")
+                    }));
+                    if catch_cancelled(|| sleep(secs(10.0))).is_err() {
+                        sleep(secs(0.5));
+                        yieldfrom::suspend::raise_cancelled();
+                    }
+                })
+            });
+            (message, yieldfrom::cancelling())
+        }));
+        sleep(secs(0.1));
+        runner.cancel();
+        yield_from(runner)
+    });
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'crash_soon' panicked: zero division"
+    );
+    assert_eq!(left, 1, "the outside cancellation is not withdrawn");
+}
+
+/// `test_taskgroup_17`: no children; the body cancelled from outside
+/// re-raises, and the parent ends cancelled.
+#[test]
+fn test_taskgroup_17() {
+    let num = Rc::new(Cell::new(0));
+    let n = num.clone();
+    vrun(move || {
+        let runner = spawn(coro("runner", move || {
+            task_group(|_| {
+                if catch_cancelled(|| sleep(secs(10.0))).is_err() {
+                    n.set(n.get() + 10);
+                    yieldfrom::suspend::raise_cancelled();
+                }
+            })
+        }));
+        sleep(secs(0.1));
+        runner.cancel();
+        assert!(matches!(runner.join_outcome(), Outcome::Cancelled));
+    });
+    assert_eq!(num.get(), 10);
+}
+
+/// `test_taskgroup_18`: the body turns the outside cancellation into an
+/// error: the error goes on (asyncio wraps it in an ExceptionGroup).
+#[test]
+fn test_taskgroup_18() {
+    let message = vrun(|| {
+        let runner = spawn(coro("runner", || {
+            task_group(|_| {
+                if catch_cancelled(|| sleep(secs(10.0))).is_err() {
+                    panic!("MyExc");
+                }
+            })
+        }));
+        sleep(secs(0.1));
+        runner.cancel();
+        match runner.join_outcome() {
+            Outcome::Panic(p) => yieldfrom::warnings::panic_message(p.as_ref()),
+            _ => "not a panic".into(),
+        }
+    });
+    assert_eq!(message, "MyExc");
+}
+
+/// `test_taskgroup_22`: cancelled from outside while the group waits for
+/// its children at the end: the children are cancelled, the parent too.
+#[test]
+fn test_taskgroup_22() {
+    vrun(|| {
+        let runner = spawn(coro("runner", || {
+            task_group(|g| {
+                g.spawn(coro("foo1", || {
+                    sleep(secs(1.0));
+                    42
+                }));
+                g.spawn(coro("foo2", || {
+                    sleep(secs(2.0));
+                    11
+                }));
+            })
+        }));
+        sleep(secs(0.05));
+        runner.cancel();
+        assert!(matches!(runner.join_outcome(), Outcome::Cancelled));
+        assert_eq!(t(), 0.05);
+    });
+}
+
+/// A body that catches the group's cancellation and returns: the group's
+/// error is raised, and the parent is not left cancelled.
+#[test]
+fn test_body_catching_the_groups_cancellation() {
+    let (message, left, at) = vrun(|| {
+        let message = panic_of(|| {
+            task_group(|g| {
+                g.spawn(coro("crash", || {
+                    sleep(secs(0.1));
+                    panic!("boom")
+                }));
+                assert!(catch_cancelled(|| sleep(secs(10.0))).is_err());
+                sleep(secs(0.2)); // its cleanup may await
+            })
+        });
+        let left = yieldfrom::cancelling();
+        sleep(secs(1.0));
+        (message, left, t())
+    });
+    assert_eq!(
+        message,
+        "TaskGroup: 1 child task(s) failed; task 'crash' panicked: boom"
+    );
+    assert_eq!((left, at), (0, 1.3));
 }
 
 // --------------------------------------------- curio's starvation cases

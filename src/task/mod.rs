@@ -60,7 +60,7 @@ use crate::suspend::{self, Suspend};
 struct TaskCell<F, T> {
     /// First, so that a pointer to the cell is a pointer to its core.
     core: TaskCore,
-    /// The body until it starts; `core.body_live` says whether it is there
+    /// The body until it starts; the core's `BODY_LIVE` mark says whether it is there
     /// (a flag among the core's, rather than an `Option`'s tag here).
     body: UnsafeCell<MaybeUninit<F>>,
     out: Inner<T>,
@@ -103,7 +103,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
     /// Nothing else touches the body meanwhile (the loop's launch, abandon
     /// and free run one at a time, never while the task runs).
     unsafe fn take_body(&self) -> Option<F> {
-        self.core.body_live.replace(false).then(|| {
+        self.core.mark(raw::BODY_LIVE, false).then(|| {
             // SAFETY: nothing else touches the body now (the caller's contract).
             let body = unsafe { &*self.body.get() };
             // SAFETY: the flag is set exactly while the body is initialised,
@@ -249,7 +249,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
         // SAFETY: the result slot is dropped here, once, and not used again.
         unsafe { std::ptr::drop_in_place(out) };
         // SAFETY: the core is alive until it is dropped below.
-        if unsafe { &(*cell).core }.body_live.replace(false) {
+        if unsafe { &(*cell).core }.mark(raw::BODY_LIVE, false) {
             // SAFETY: a field of the live cell, no reference made;
             // `UnsafeCell<MaybeUninit<F>>` has the layout of an `F`.
             let body = unsafe { &raw mut (*cell).body }.cast::<F>();
@@ -448,6 +448,37 @@ impl<T> Task<T> {
         }
         raw::cancel(&self.core);
         true
+    }
+
+    /// How many cancellations of the task are requested and not withdrawn
+    /// (Python: `Task.cancelling()`): [`cancel`](Self::cancel) adds one,
+    /// [`uncancel`](Self::uncancel) takes one back. A timeout or a task
+    /// group that cancels a task to stop its own work withdraws its request
+    /// when done, so a non-zero count afterwards means someone else asked.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, sleep, Coro};
+    /// use std::time::Duration;
+    /// run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("t", || sleep(Duration::from_secs(60))));
+    ///     assert_eq!(t.cancelling(), 0);
+    ///     t.cancel();
+    ///     assert_eq!(t.cancelling(), 1);
+    ///     assert_eq!(t.uncancel(), 0); // withdrawn before it was delivered
+    ///     t.cancel();
+    ///     assert!(matches!(t.join_outcome(), yieldfrom::Outcome::Cancelled));
+    /// }));
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.core.cancels.get().into()
+    }
+
+    /// Withdraws one cancellation request (Python: `Task.uncancel()`);
+    /// returns how many are left. When none is left, a request the task has
+    /// not yet met at an await point is dropped; one it has met was raised
+    /// already (catching it is the task's business).
+    pub fn uncancel(&self) -> u32 {
+        raw::uncancel(&self.core).into()
     }
 
     /// Calls `f` on a later loop iteration once the task is done.

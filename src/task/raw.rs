@@ -147,6 +147,12 @@ pub(crate) struct TaskCore {
     pub(crate) state: Cell<TaskState>,
     pub(crate) seq: Cell<u32>,
     pub(crate) cancel_requested: Cell<bool>,
+    /// Cancellations requested and not withdrawn (asyncio's
+    /// `Task.cancelling()`): a timeout or a task group that cancelled the
+    /// task to stop its own work withdraws its request ([`uncancel`]), so
+    /// that a cancellation from anyone else can be told apart and wins.
+    /// Saturates at 255 (one byte: the record is kept to 256 bytes).
+    pub(crate) cancels: Cell<u8>,
     /// A wake that arrived while the task was still running (before it parked).
     pub(crate) early_wake: Cell<Option<Wake>>,
     /// How the task is woken when the loop next steps it (set as it is
@@ -163,12 +169,10 @@ pub(crate) struct TaskCore {
     /// 0 on a dedicated stack; `index + 1` on shared stack `index` (whose
     /// frames must be switched in before the coroutine is touched).
     pub(crate) shared: Cell<u8>,
-    /// Whether the cell still holds the body (it has not started).
-    pub(crate) body_live: Cell<bool>,
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<u32>,
     /// Flags of the task (one byte: the record is kept to 256 bytes):
-    /// [`WARNED_BLOCKING`], [`SCOPED`].
+    /// [`WARNED_BLOCKING`], [`SCOPED`], [`BODY_LIVE`].
     pub(crate) marks: Cell<u8>,
     /// Whether a cancellation is unwinding through the task, or a forced
     /// unwind (a loop dropped without closing) that must reach the stack's
@@ -199,6 +203,7 @@ impl TaskCore {
             state: Cell::new(TaskState::Ready),
             seq: Cell::new(0),
             cancel_requested: Cell::new(false),
+            cancels: Cell::new(0),
             early_wake: Cell::new(None),
             wake: Cell::new(Wake::Run),
             yielder: Cell::new(std::ptr::null()),
@@ -206,9 +211,8 @@ impl TaskCore {
             stack_len: Cell::new(0),
             parked_sp: Cell::new(0),
             shared: Cell::new(0),
-            body_live: Cell::new(true),
             slot: Cell::new(u32::MAX),
-            marks: Cell::new(0),
+            marks: Cell::new(BODY_LIVE),
             unwind: Cell::new(Unwind::None),
             waiting_on: Cell::new(None),
             end_note: Cell::new(None),
@@ -344,6 +348,8 @@ pub(crate) const WARNED_BLOCKING: u8 = 1;
 /// Mark: a scoped task (see [`set_scope_parent`]): its ancestors' frames
 /// must be in place whenever the loop touches it.
 pub(crate) const SCOPED: u8 = 2;
+/// Mark: the cell still holds the body (the task has not started).
+pub(crate) const BODY_LIVE: u8 = 4;
 
 #[inline(always)]
 fn prefetch(_addr: *const u8) {
@@ -432,9 +438,25 @@ pub(crate) fn wake_on(task: &TaskRef, seq: u32, how: Wake, schedule: impl FnOnce
     }
 }
 
+/// Withdraws one cancellation request (asyncio's `Task.uncancel()`): how
+/// many are left. When none is, a request not yet delivered to the task
+/// (it was ready or running when it came) is dropped too; one already
+/// delivered has been raised, and stays so.
+pub(crate) fn uncancel(task: &TaskCore) -> u8 {
+    let left = task.cancels.get().saturating_sub(1);
+    task.cancels.set(left);
+    if left == 0 {
+        task.cancel_requested.set(false);
+    }
+    left
+}
+
 /// Asks `task` to stop: a waiting task is woken with `Cancel` on its own
 /// loop's next iteration, whichever loop (or none) is running now.
 pub(crate) fn cancel(task: &TaskRef) {
+    if task.state.get() != TaskState::Done {
+        task.cancels.set(task.cancels.get().saturating_add(1));
+    }
     match task.state.get() {
         TaskState::Waiting => match task.lp.upgrade() {
             Some(home) => home.schedule(task.clone(), Wake::Cancel),
