@@ -27,6 +27,18 @@ pub trait Awaitable {
     /// Waits for it in the running task; see [`yield_from`].
     fn await_in_task(self) -> Self::Output;
 
+    /// Gives up on it without waiting: what [`wait_for`](crate::wait_for)
+    /// does with a zero limit. Its result if it is done already; else it is
+    /// abandoned (a coroutine dropped unstarted, a task cancelled and waited
+    /// for, a future cancelled) and `None`. By default, dropped.
+    #[doc(hidden)]
+    fn give_up_now(self) -> Option<Self::Output>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Method spelling of [`yield_from`]: `greet().await_()`.
     fn await_(self) -> Self::Output
     where
@@ -41,12 +53,24 @@ impl<T> Awaitable for Coro<T> {
     fn await_in_task(self) -> T {
         self.run_inline()
     }
+    fn give_up_now(self) -> Option<T> {
+        drop(self.into_body()); // never started: no "never awaited" warning
+        None
+    }
 }
 
 impl<T> Awaitable for Task<T> {
     type Output = T;
     fn await_in_task(self) -> T {
         self.join()
+    }
+    fn give_up_now(self) -> Option<T> {
+        if self.done() {
+            return Some(self.join());
+        }
+        self.cancel();
+        drop(self.join_outcome()); // its cleanup runs to the end first
+        None
     }
 }
 
@@ -55,12 +79,22 @@ impl<T: Clone> Awaitable for &Future<T> {
     fn await_in_task(self) -> T {
         self.await_result()
     }
+    fn give_up_now(self) -> Option<T> {
+        if self.done() {
+            return self.result();
+        }
+        self.cancel();
+        None
+    }
 }
 
 impl<T: Clone> Awaitable for Future<T> {
     type Output = T;
     fn await_in_task(self) -> T {
         self.await_result()
+    }
+    fn give_up_now(self) -> Option<T> {
+        (&self).give_up_now()
     }
 }
 

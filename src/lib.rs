@@ -228,9 +228,14 @@ pub use generator::{
 pub use per_core::{available_cores, run_loops};
 pub use scope::{Scope, ScopedTask, scope};
 pub use suspend::{Cancelled, Suspend, cancelling, catch_cancelled, uncancel};
-pub use task::{CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit};
+pub use task::{
+    CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit, shield,
+};
 pub use threads::to_thread;
-pub use time::{Elapsed, now, sleep, sleep_until, timeout, timeout_at, wait_for, yield_now};
+pub use time::{
+    Elapsed, Timeout, now, sleep, sleep_until, timeout, timeout_at, timeout_with, wait_for,
+    yield_now,
+};
 
 /// The README's code blocks, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -6,14 +6,14 @@
 //! with the virtual clock, `sleep(2 s)` takes no real time, and the order of
 //! events is the same as with the real one.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::awaitable::Awaitable;
 use crate::context;
-use crate::coro::Coro;
 use crate::event_loop::{EventLoop, now as loop_now};
 use crate::suspend::{self, Suspend, suspend_or_cancel};
 use crate::task::raw;
@@ -143,40 +143,179 @@ impl std::error::Error for Elapsed {}
 #[track_caller]
 pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     context::require_task("timeout()");
-    timeout_at(crate::timer::deadline(now(), limit), f)
+    // A zero limit is due now; any other is in the future (the clock is
+    // monotonic), so no second reading of the clock is needed.
+    let due = if limit.is_zero() {
+        Due::Now
+    } else {
+        Due::Later
+    };
+    timeout_inner(Some(crate::timer::deadline(now(), limit)), due, |_| f())
+}
+
+/// Whether a deadline has been reached when it is armed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// Reached: expire before the task's next step.
+    Now,
+    /// In the future: a timer.
+    Later,
+    /// Not known: read the clock.
+    Check,
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
 #[track_caller]
 pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    timeout_with(Some(deadline), |_| f())
+}
+
+/// A running timeout (Python: the object `async with asyncio.timeout(..) as
+/// cm` gives): its deadline can be read and moved while `f` runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, now, sleep, timeout_with};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let r = lp.run(Coro::new("main", || {
+///     timeout_with(None, |cm| {
+///         assert_eq!(cm.when(), None); // no deadline yet
+///         cm.reschedule(Some(now() + Duration::from_secs(1)));
+///         sleep(Duration::from_secs(5));
+///     })
+/// }));
+/// assert_eq!(r, Err(yieldfrom::Elapsed));
+/// ```
+///
+/// Clones share the timeout: another task may move its deadline.
+#[derive(Clone)]
+pub struct Timeout {
+    state: Rc<TimeoutState>,
+}
+
+/// What a [`Timeout`] and its timer share.
+struct TimeoutState {
+    /// The task it cancels when time is up.
+    task: raw::TaskRef,
+    /// The deadline, if any.
+    when: Cell<Option<Instant>>,
+    /// The armed timer, withdrawn when the deadline moves or `f` ends.
+    handle: RefCell<Option<crate::event_loop::Handle>>,
+    /// The deadline passed and the task was cancelled for it.
+    fired: Cell<bool>,
+}
+
+impl TimeoutState {
+    /// Arms the timer for `when` (none for `None`), withdrawing any before.
+    fn arm(self: &Rc<Self>, when: Option<Instant>, due: Due) {
+        if let Some(old) = self.handle.borrow_mut().take() {
+            old.cancel();
+        }
+        self.when.set(when);
+        let Some(when) = when else { return };
+        let state = self.clone();
+        let expire = move || {
+            state.fired.set(true);
+            raw::cancel(&state.task);
+        };
+        let lp = EventLoop::current();
+        // A deadline already reached expires before the task's next step,
+        // as asyncio's `call_soon` of it does: `timeout(0, || sleep(0))`
+        // is `Elapsed`.
+        let due_now = match due {
+            Due::Now => true,
+            Due::Later => false,
+            Due::Check => when <= lp.now(),
+        };
+        let handle = if due_now {
+            lp.call_soon_named(crate::trace::TIMEOUT_CALLBACK, expire)
+        } else {
+            lp.call_at_named(when, crate::trace::TIMEOUT_CALLBACK, expire)
+        };
+        *self.handle.borrow_mut() = Some(handle);
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("when", &self.when())
+            .field("expired", &self.expired())
+            .finish()
+    }
+}
+
+impl Timeout {
+    /// The deadline, or `None` for none (Python: `Timeout.when()`, in
+    /// loop time; here an `Instant` of the loop's clock).
+    pub fn when(&self) -> Option<Instant> {
+        self.state.when.get()
+    }
+
+    /// Moves the deadline (Python: `Timeout.reschedule()`): later, sooner
+    /// (a deadline already past fires at the loop's next iteration), or
+    /// away (`None`). Panics if the timeout has fired already: the
+    /// cancellation is on its way and cannot be called back.
+    pub fn reschedule(&self, when: Option<Instant>) {
+        assert!(
+            !self.state.fired.get(),
+            "reschedule() on a timeout that has expired: its cancellation is under way"
+        );
+        self.state.arm(when, Due::Check);
+    }
+
+    /// Whether the deadline passed and the work was cancelled for it
+    /// (Python: `Timeout.expired()`).
+    pub fn expired(&self) -> bool {
+        self.state.fired.get()
+    }
+}
+
+/// [`timeout_at`] with the running [`Timeout`] handed to `f`, which can read
+/// and move its deadline (Python: `async with asyncio.timeout(None) as cm:
+/// ... cm.reschedule(..)`). `None` starts with no deadline.
+#[track_caller]
+pub fn timeout_with<T>(
+    deadline: Option<Instant>,
+    f: impl FnOnce(&Timeout) -> T,
+) -> Result<T, Elapsed> {
+    timeout_inner(deadline, Due::Check, f)
+}
+
+#[track_caller]
+fn timeout_inner<T>(
+    deadline: Option<Instant>,
+    due: Due,
+    f: impl FnOnce(&Timeout) -> T,
+) -> Result<T, Elapsed> {
     let task = context::with_current("timeout()", |t| t.rc());
     // Cancellations requested before the timeout began: one more than
     // these at the end means someone else asked too, and that one wins.
     let before = task.cancels.get();
-    let fired = Rc::new(Cell::new(false));
-    let handle = {
-        let (fired, task) = (fired.clone(), task.clone());
-        EventLoop::current().call_at_named(deadline, crate::trace::TIMEOUT_CALLBACK, move || {
-            fired.set(true);
-            raw::cancel(&task);
-        })
+    let cm = Timeout {
+        state: Rc::new(TimeoutState {
+            task,
+            when: Cell::new(None),
+            handle: RefCell::new(None),
+            fired: Cell::new(false),
+        }),
     };
-    let result = catch_unwind(AssertUnwindSafe(f));
-    handle.cancel();
+    cm.state.arm(deadline, due);
+    let result = catch_unwind(AssertUnwindSafe(|| f(&cm)));
+    if let Some(handle) = cm.state.handle.borrow_mut().take() {
+        handle.cancel(); // also drops the timer's hold on the state
+    }
+    let fired = cm.state.fired.get();
     // The deadline passed: withdraw our cancellation (Python's
     // `Timeout.__aexit__`: `task.uncancel()`), whether `f` met it or
     // finished first; what is left is someone else's.
-    let others = if fired.get() {
-        raw::uncancel(&task) > before
-    } else {
-        false
-    };
+    let others = fired && raw::uncancel(&cm.state.task) > before;
     match result {
         Ok(v) => Ok(v),
         // Ours alone: the cancellation becomes `Elapsed`. Another came
         // too: it goes on as a cancellation (asyncio raises CancelledError,
         // not TimeoutError, then).
-        Err(p) if fired.get() && !others && suspend::is_cancelled(p.as_ref()) => {
+        Err(p) if fired && !others && suspend::is_cancelled(p.as_ref()) => {
             suspend::cancellation_handled();
             Err(Elapsed)
         }
@@ -184,9 +323,16 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     }
 }
 
-/// Awaits `coro`, giving up after `limit` (Python: `asyncio.wait_for`).
+/// Awaits `aw` (a coroutine, a task or a future), giving up after `limit`
+/// (Python: `asyncio.wait_for`).
 ///
-/// With a zero `limit` the coroutine never starts, as in Python 3.11.
+/// When time is up the wait is cancelled, and so is what it waits for: a
+/// coroutine unwinds, a task is cancelled and waited for (its cleanup may
+/// await), a future is cancelled. A task that swallows its cancellation
+/// and returns a value gives that value, as in asyncio. With a zero
+/// `limit` nothing waits: a coroutine never starts (as in Python 3.11), a
+/// task or future done already gives its result, one still pending is
+/// cancelled (a task, waited for).
 ///
 /// ```
 /// use std::time::Duration;
@@ -199,11 +345,25 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
 /// }));
 /// assert_eq!((fast, slow), (Ok(1), Err(Elapsed)));
 /// ```
+///
+/// A task, cancelled when its time is up:
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Elapsed, sleep, spawn, wait_for};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let cancelled = lp.run(Coro::new("main", || {
+///     let slow = spawn(Coro::new("slow", || sleep(Duration::from_secs(10))));
+///     let watch = slow.future().clone();
+///     assert_eq!(wait_for(slow, Duration::from_secs(1)), Err(Elapsed));
+///     watch.cancelled()
+/// }));
+/// assert!(cancelled);
+/// ```
 #[track_caller]
-pub fn wait_for<T: 'static>(coro: Coro<T>, limit: Duration) -> Result<T, Elapsed> {
+pub fn wait_for<A: Awaitable>(aw: A, limit: Duration) -> Result<A::Output, Elapsed> {
     if limit.is_zero() {
-        drop(coro.into_body());
-        return Err(Elapsed);
+        return aw.give_up_now().ok_or(Elapsed);
     }
-    timeout(limit, || coro.run_inline())
+    timeout(limit, || crate::awaitable::yield_from(aw))
 }

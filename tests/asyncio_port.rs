@@ -1265,6 +1265,263 @@ fn test_cancel_wait_for() {
     });
 }
 
+// ------------------------------------------------------------ test_timeouts.py
+
+#[test]
+fn test_timeout_basic() {
+    let (r, expired) = vrun(|| {
+        let mut cm = None;
+        let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(0.01)), |c| {
+            cm = Some(c.clone());
+            sleep(secs(10.0));
+        });
+        (r, cm.unwrap().expired())
+    });
+    assert_eq!(r, Err(Elapsed));
+    assert!(expired);
+}
+
+#[test]
+fn test_timeout_at_basic() {
+    vrun(|| {
+        let deadline = yieldfrom::now() + secs(0.01);
+        let mut cm = None;
+        let r = yieldfrom::timeout_with(Some(deadline), |c| {
+            cm = Some(c.clone());
+            sleep(secs(10.0));
+        });
+        let cm = cm.unwrap();
+        assert_eq!(r, Err(Elapsed));
+        assert!(cm.expired());
+        assert_eq!(cm.when(), Some(deadline));
+    });
+}
+
+/// Two timeouts with one deadline: only the outer one turns the
+/// cancellation into `Elapsed`; the inner one lets it through.
+#[test]
+fn test_nested_timeouts() {
+    let (r, cancelled) = vrun(|| {
+        let deadline = yieldfrom::now() + secs(0.01);
+        let mut cancelled = false;
+        let r = timeout_at_both(deadline, &mut cancelled);
+        (r, cancelled)
+    });
+    assert_eq!(r, Err(Elapsed));
+    assert!(cancelled);
+}
+
+fn timeout_at_both(deadline: std::time::Instant, cancelled: &mut bool) -> Result<(), Elapsed> {
+    yieldfrom::timeout_at(deadline, || {
+        let inner = catch_cancelled(|| {
+            let _ = yieldfrom::timeout_at(deadline, || sleep(secs(10.0)));
+            unreachable!("the inner timeout does not return Elapsed");
+        });
+        assert!(inner.is_err());
+        *cancelled = true;
+        yieldfrom::suspend::raise_cancelled();
+    })
+}
+
+#[test]
+fn test_timeout_not_called_and_disabled() {
+    vrun(|| {
+        let mut cm = None;
+        yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |c| {
+            cm = Some(c.clone());
+            sleep(secs(0.01));
+        })
+        .unwrap();
+        let cm = cm.unwrap();
+        assert!(!cm.expired());
+        assert!(cm.when().unwrap() > yieldfrom::now());
+        let mut off = None;
+        yieldfrom::timeout_with(None, |c| {
+            off = Some(c.clone());
+            sleep(secs(0.01));
+        })
+        .unwrap();
+        let off = off.unwrap();
+        assert!(!off.expired());
+        assert_eq!(off.when(), None);
+    });
+}
+
+#[test]
+fn test_timeout_zero() {
+    vrun(|| {
+        let t0 = t();
+        assert_eq!(timeout(secs(0.0), || sleep(secs(10.0))), Err(Elapsed));
+        assert_eq!(t(), t0);
+        assert_eq!(timeout(secs(0.0), || sleep(secs(0.0))), Err(Elapsed));
+    });
+}
+
+/// A cancellation from another task inside a timeout that has not expired
+/// stays a cancellation.
+#[test]
+fn test_foreign_cancel_doesnt_timeout_if_not_expired() {
+    vrun(|| {
+        let cm = Rc::new(RefCell::new(None));
+        let c = cm.clone();
+        let worker = spawn(coro("worker", move || {
+            yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |t| {
+                *c.borrow_mut() = Some(t.clone());
+                sleep(secs(10.0));
+            })
+        }));
+        sleep(secs(0.1));
+        worker.cancel();
+        assert!(matches!(worker.join_outcome(), Outcome::Cancelled));
+        assert!(!cm.borrow().as_ref().unwrap().expired());
+    });
+}
+
+/// A timeout's deadline met at the same moment as a cancellation from
+/// someone else: the other cancellation wins (asyncio: CancelledError, not
+/// TimeoutError).
+#[test]
+fn test_foreign_cancel_at_the_deadline_stays_a_cancellation() {
+    vrun(|| {
+        let worker = spawn(coro("worker", || timeout(secs(1.0), || sleep(secs(10.0)))));
+        sleep(secs(1.0)); // the worker's deadline fires in this same step
+        worker.cancel();
+        assert!(matches!(worker.join_outcome(), Outcome::Cancelled));
+    });
+}
+
+#[test]
+fn test_outer_task_is_not_cancelled() {
+    vrun(|| {
+        let task = spawn(coro("outer", || timeout(secs(0.001), || sleep(secs(10.0)))));
+        let watch = task.future().clone();
+        assert_eq!(yield_from(task), Err(Elapsed));
+        assert!(!watch.cancelled() && watch.done());
+        assert_eq!(yieldfrom::cancelling(), 0);
+    });
+}
+
+/// `test_reschedule`: another task moves the deadline, later, then away.
+#[test]
+fn test_reschedule() {
+    vrun(|| {
+        let deadline1 = yieldfrom::now() + secs(10.0);
+        let deadline2 = deadline1 + secs(20.0);
+        let fut: Future<yieldfrom::Timeout> = Future::new();
+        let f = fut.clone();
+        let task = spawn(coro("f", move || {
+            yieldfrom::timeout_with(Some(deadline1), |cm| {
+                f.set_result(cm.clone());
+                sleep(secs(50.0));
+            })
+        }));
+        let cm = yield_from(&fut);
+        assert_eq!(cm.when(), Some(deadline1));
+        cm.reschedule(Some(deadline2));
+        assert_eq!(cm.when(), Some(deadline2));
+        cm.reschedule(None);
+        assert_eq!(cm.when(), None);
+        sleep(secs(40.0)); // past both deadlines: nothing fires
+        assert!(!task.done());
+        task.cancel();
+        assert!(matches!(task.join_outcome(), Outcome::Cancelled));
+        assert!(!cm.expired());
+    });
+}
+
+/// Rescheduling sooner: the work is cut off at the new deadline.
+#[test]
+fn test_reschedule_sooner() {
+    let at = vrun(|| {
+        let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
+            cm.reschedule(Some(yieldfrom::now() + secs(2.0)));
+            sleep(secs(5.0));
+        });
+        assert_eq!(r, Err(Elapsed));
+        t()
+    });
+    assert_eq!(at, 2.0);
+}
+
+// ------------------------------------------- test_tasks.py: shield, wait_for
+
+/// `test_shield_effect`: cancelling the outer task does not reach the inner.
+#[test]
+fn test_shield_effect() {
+    let proof = Rc::new(Cell::new(0));
+    let p = proof.clone();
+    vrun(move || {
+        let waiter: Future<()> = Future::new();
+        let (w, p1, p2) = (waiter.clone(), p.clone(), p.clone());
+        let outer = spawn(coro("outer", move || {
+            let inner = spawn(coro("inner", move || {
+                yield_from(&w);
+                p1.set(p1.get() + 1);
+            }));
+            yieldfrom::shield(inner);
+            p2.set(p2.get() + 100);
+        }));
+        yield_now();
+        outer.cancel();
+        assert!(matches!(outer.join_outcome(), Outcome::Cancelled));
+        waiter.set_result(());
+        yield_now();
+        yield_now();
+    });
+    assert_eq!(proof.get(), 1);
+}
+
+/// `test_shield_result` / `test_shield_cancel_inner`: the inner's result,
+/// or its cancellation, reaches the waiter.
+#[test]
+fn test_shield_result_and_cancel_inner() {
+    vrun(|| {
+        let inner = spawn(coro("inner", || {
+            sleep(secs(1.0));
+            42
+        }));
+        assert_eq!(yieldfrom::shield(inner), 42);
+        let inner = spawn(coro("inner", || sleep(secs(10.0))));
+        inner.cancel();
+        let r = catch_cancelled(|| yieldfrom::shield(inner));
+        assert_eq!(r, Err(Cancelled));
+    });
+}
+
+/// `wait_for(task, t)`: the task is cancelled when time is up, and waited
+/// for (its cleanup runs before wait_for returns).
+#[test]
+fn test_wait_for_a_task_cancels_it() {
+    let log = Log::default();
+    let l = log.clone();
+    vrun(move || {
+        let l2 = l.clone();
+        let task = spawn(coro("slow", move || {
+            if catch_cancelled(|| sleep(secs(10.0))).is_err() {
+                sleep(secs(0.5)); // cleanup that awaits
+                l2.push(format!("cleaned up at {}", t()));
+                yieldfrom::suspend::raise_cancelled();
+            }
+        }));
+        let watch = task.future().clone();
+        assert_eq!(wait_for(task, secs(1.0)), Err(Elapsed));
+        assert!(watch.cancelled());
+        l.push(format!("wait_for returned at {}", t()));
+        // Done already: its result, even with a zero limit.
+        let quick = spawn(coro("quick", || 7));
+        yield_now();
+        assert_eq!(wait_for(quick, secs(0.0)), Ok(7));
+        // A future, pending, with a zero limit: cancelled.
+        let fut: Future<i32> = Future::new();
+        assert_eq!(wait_for(&fut, secs(0.0)), Err(Elapsed));
+        assert!(fut.cancelled());
+    });
+    assert_eq!(
+        log.take(),
+        ["cleaned up at 1.5", "wait_for returned at 1.5"]
+    );
+}
+
 // ------------------------------------------------------------ test_taskgroups.py
 
 #[test]

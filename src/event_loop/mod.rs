@@ -128,6 +128,13 @@ impl EventLoop {
         Handle(cb)
     }
 
+    /// [`call_soon`](Self::call_soon) with the name reports give the callback.
+    pub(crate) fn call_soon_named(&self, name: &'static str, f: impl FnOnce() + 'static) -> Handle {
+        let cb = Callback::boxed(Box::new(f), name);
+        self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
+        Handle(cb)
+    }
+
     /// [`call_at`](Self::call_at) with the name reports give the callback
     /// (the crate's own timers: `timeout()`).
     pub(crate) fn call_at_named(

@@ -515,15 +515,25 @@ impl<T> Task<T> {
     /// Waits for the task and returns its outcome without re-raising it.
     #[track_caller]
     pub fn join_outcome(self) -> Outcome<T> {
+        self.wait_outcome(false)
+    }
+
+    /// Waits for the task; a cancellation of the waiting task is passed on
+    /// to it (Python: cancelling a task that awaits another cancels that one
+    /// too, and the awaiter gets whatever the awaited one ends with), or,
+    /// `shielded`, raised in the waiter at once while the task runs on.
+    #[track_caller]
+    pub(crate) fn wait_outcome(self, shielded: bool) -> Outcome<T> {
         let (core, fut) = (self.core.clone(), self.fut.clone());
         fut.wait(
             || Suspend::Task {
                 id: core.id,
                 name: core.name,
             },
-            // Python: cancelling a task that awaits another cancels that one too;
-            // the awaiter then gets whatever the awaited task ends with.
             || {
+                if shielded {
+                    suspend::raise_cancelled();
+                }
                 self.cancel();
             },
         );
@@ -540,6 +550,35 @@ impl<T> Task<T> {
             Outcome::Cancelled => suspend::raise_awaited_cancelled(name),
             outcome => outcome.unwrap(),
         }
+    }
+}
+
+/// Awaits `task` so that a cancellation of the waiting task does not reach
+/// it (Python: `asyncio.shield`): the waiter gets `Cancelled` at once, and
+/// the task runs on to its end. Spawn a coroutine to shield it
+/// (`shield(spawn(coro))`); keep a clone of its [`future`](Task::future) to
+/// read its result after the waiter was cancelled.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Elapsed, shield, sleep, spawn, timeout};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let (waited, saved) = lp.run(Coro::new("main", || {
+///     let save = spawn(Coro::new("save", || { sleep(Duration::from_secs(2)); "saved" }));
+///     let result = save.future().clone();
+///     // The caller gives up after 1 s; the save goes on.
+///     let waited = timeout(Duration::from_secs(1), || shield(save));
+///     sleep(Duration::from_secs(2));
+///     (waited, result.result())
+/// }));
+/// assert_eq!((waited, saved), (Err(Elapsed), Some("saved")));
+/// ```
+#[track_caller]
+pub fn shield<T>(task: Task<T>) -> T {
+    let name = task.core.name;
+    match task.wait_outcome(true) {
+        Outcome::Cancelled => suspend::raise_awaited_cancelled(name),
+        outcome => outcome.unwrap(),
     }
 }
 
