@@ -441,7 +441,7 @@ impl TaskGroup {
                 }
                 state.done.push(index, false);
             }),
-            "task_group's watch of a child",
+            "task_group's watch of a child".into(),
         ));
         task
     }

@@ -93,7 +93,14 @@ impl<T> Coro<T> {
 impl<T> Drop for Coro<T> {
     fn drop(&mut self) {
         if self.body.is_some() {
-            crate::warnings::warn(format!("coroutine '{}' was never awaited", self.name));
+            use crate::warnings::{Report, ReportKind, report};
+            report(
+                Report::new(
+                    ReportKind::NeverAwaited,
+                    format!("coroutine '{}' was never awaited", self.name),
+                )
+                .source(self.name),
+            );
         }
     }
 }

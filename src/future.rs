@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 use crate::context;
 use crate::suspend::{self, Suspend, Wake, WakeToken};
+use crate::task::name::CallbackName;
 use crate::task::raw::{self, HomeRef, TaskCore, TaskRef};
 pub use crate::warnings::panic_message;
 
@@ -70,7 +71,7 @@ pub(crate) enum Waiter {
     /// A task suspended on it, with the wait sequence number it suspended at.
     Task(WakeToken),
     /// A done callback, and its name for reports.
-    Callback(Box<dyn FnOnce()>, &'static str),
+    Callback(Box<dyn FnOnce()>, CallbackName),
     /// One of many futures a combinator watches: report the index.
     Index(Rc<Completions>, usize),
 }
@@ -100,15 +101,21 @@ impl Waiter {
 /// loop; with neither, runs it now (a future that never met a loop),
 /// reporting a panic rather than raising it, as a loop would, so that the
 /// future's other waiters still get their wake-up.
-fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: &'static str) {
+fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: CallbackName) {
     let live = home.and_then(HomeRef::upgrade);
     if let Some(home) = live.or_else(|| context::running_home()?.upgrade()) {
         home.call_soon(f, name);
     } else if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        crate::warnings::warn(format!(
-            "yieldfrom: exception in callback {name}: {}",
-            panic_message(payload.as_ref())
-        ));
+        use crate::warnings::{Report, ReportKind, report};
+        let exception = panic_message(payload.as_ref());
+        report(
+            Report::new(
+                ReportKind::CallbackPanicked,
+                format!("yieldfrom: exception in callback {name}: {exception}"),
+            )
+            .source(name.what)
+            .exception(exception),
+        );
     }
 }
 
@@ -598,7 +605,8 @@ impl<T> Future<T> {
     /// made with [`new`](Self::new) the loop of the first task that awaited
     /// it or the one running when a callback was first added. A future that
     /// never met a loop runs its callbacks as soon as it is resolved.
-    pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
+    #[track_caller]
+    pub fn add_done_callback<F: FnOnce() + 'static>(&self, f: F) {
         if let OwnerRef::Alone(header) = self.inner().owner.get()
             && self
                 .inner()
@@ -608,7 +616,7 @@ impl<T> Future<T> {
             // SAFETY: this handle's count keeps the box alive.
             unsafe { header.as_ref() }.home.set(Some(lp));
         }
-        let name = std::any::type_name_of_val(&f);
+        let name = CallbackName::of::<F>(std::panic::Location::caller());
         self.add_waiter(Waiter::Callback(Box::new(f), name));
     }
 
@@ -706,11 +714,20 @@ impl<T> Drop for Inner<T> {
         if let Slot::Done(Outcome::Panic(p)) = &*self.slot.borrow()
             && !self.retrieved.get()
         {
-            crate::warnings::warn(format!(
-                "yieldfrom: task exception was never retrieved: task '{}' panicked: {}",
-                self.name(),
-                panic_message(p.as_ref())
-            ));
+            use crate::warnings::{Report, ReportKind, report};
+            let exception = panic_message(p.as_ref());
+            report(
+                Report::new(
+                    ReportKind::ExceptionNeverRetrieved,
+                    format!(
+                        "yieldfrom: task exception was never retrieved: task '{}' panicked: \
+                         {exception}",
+                        self.name()
+                    ),
+                )
+                .source(self.name())
+                .exception(exception),
+            );
         }
     }
 }

@@ -419,6 +419,38 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         self.resume(Resume::Start)
     }
 
+    /// Python's `next(gen)`, which is `gen.send(None)`, for a send type with
+    /// a default value to play `None`'s part: starts the body, or sends
+    /// `S::default()` to the paused yield. With `S = Option<T>` that is
+    /// `None`, so one generator takes both `next` and `send(Some(v))`, as a
+    /// Python generator takes both `next(g)` and `g.send(v)`. ([`start`]
+    /// and iteration send only `()`, since not every `S` has a `None`.)
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GeneratorState::*};
+    /// // Python: def running_total(): total = 0
+    /// //             while True: got = yield total; total += got or 0
+    /// let total = Generator::new(|co| {
+    ///     let mut total = 0;
+    ///     loop {
+    ///         let got: Option<i32> = co.yield_(total)?;
+    ///         total += got.unwrap_or(0);
+    ///     }
+    /// });
+    /// assert_eq!(total.next_default().unwrap(), Yielded(0)); // next(g)
+    /// assert_eq!(total.send(Some(5)).unwrap(), Yielded(5)); // g.send(5)
+    /// assert_eq!(total.next_default().unwrap(), Yielded(5)); // next(g): None
+    /// # let _: &Generator<i32, Option<i32>, ()> = &total;
+    /// ```
+    ///
+    /// [`start`]: Self::start
+    pub fn next_default(&self) -> Result<GeneratorState<Y, R>, GenError>
+    where
+        S: Default,
+    {
+        self.send(S::default())
+    }
+
     /// Resumes the body with `value` (Python: `gen.send(value)`).
     ///
     /// The first send starts the body (the value is dropped: Python allows only

@@ -29,7 +29,7 @@
 //! | Python (asyncio) | yieldfrom | notes |
 //! |---|---|---|
 //! | generator, `yield x` | [`Generator`], [`Co::yield_`] | `yield_` returns `Result<S, GenError>`: `Err` is a thrown exception |
-//! | `gen.send(v)`, `next(gen)`, `gen.throw(e)`, `gen.close()` | [`Generator::send`], [`Generator::start`] / `Iterator`, [`Generator::throw`], [`Generator::close`] | |
+//! | `gen.send(v)`, `next(gen)`, `gen.throw(e)`, `gen.close()` | [`Generator::send`], [`Generator::start`] / `Iterator` (or [`Generator::next_default`] for `S = Option<T>`), [`Generator::throw`], [`Generator::close`] | `next` on a paused generator sends `()`; see "Where Python and yieldfrom differ" |
 //! | `yield from sub` (PEP 380) | [`Co::yield_from`] | delegates send/throw/close, returns the sub's value |
 //! | `async def f(): ...` | [`async_def!`], [`Coro::new`] | returns a lazy [`Coro`] |
 //! | coroutine object | [`Coro<T>`] | `#[must_use]`; "coroutine 'f' was never awaited" on drop |
@@ -38,14 +38,18 @@
 //! | `asyncio.create_task(c)` | [`spawn`] | the task starts when the loop gets to it |
 //! | a `TaskGroup` whose tasks use the caller's data | [`scope`] (`std::thread::scope` for tasks) | scoped tasks may borrow; Python's tasks share heap objects instead |
 //! | `create_task(c, name=f"fetch {url}")`, `task.get_name()` | `Coro::new(format!("fetch {url}"), ..)`, [`Task::name`] | a run-time name is interned ([`TaskName`]) |
-//! | `asyncio.Task` | [`Task`] | `cancel`, `done`, `cancelled`, `add_done_callback` |
+//! | `asyncio.Task` | [`Task`] | `cancel`, `done`, `cancelled`, `add_done_callback`, `cancelling`, `uncancel` |
+//! | `asyncio.current_task().cancelling()`, `.uncancel()` | [`cancelling`], [`uncancel`] | for the running task |
+//! | `asyncio.shield(aw)` | [`shield(task)`](shield) | the waiter is cancelled, the task runs on |
 //! | `asyncio.Future` | [`Future`] | `set_result`, `set_exception`, `cancel`, `result` |
 //! | `asyncio.CancelledError` | [`Cancelled`] | an unwind; stop it with [`catch_cancelled`] |
 //! | `loop = asyncio.new_event_loop()` | [`EventLoop::new`], [`EventLoop::builder`] | |
-//! | `loop.call_soon/call_later/call_at` | [`EventLoop::call_soon`], [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at) | return a [`Handle`] |
+//! | `loop.call_soon/call_later/call_at` | [`EventLoop::call_soon`], [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at) | return a [`Handle`]; reports name a callback by the function it was written in and where it was scheduled (`call_soon_named` gives a name) |
+//! | `loop.set_exception_handler(h)`, `call_exception_handler(ctx)`, `default_exception_handler` | [`EventLoop::set_exception_handler`], [`EventLoop::call_exception_handler`], [`warnings::default_exception_handler`] | every report (exception in callback, never retrieved, blocked the loop, never awaited, ...) is a [`warnings::Report`] |
 //! | `loop.run_until_complete`, `run_forever`, `stop`, `close`, `time` | same names on [`EventLoop`] (and `run_until_idle`) | `run_forever` returns, with a warning, when nothing is left that could call `stop()` |
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`], [`yield_now`] | |
-//! | `asyncio.timeout(s)`, `asyncio.wait_for(c, s)` | [`timeout`], [`wait_for`] | `Err(Elapsed)` is `TimeoutError` |
+//! | `asyncio.timeout(s)`, `asyncio.wait_for(aw, s)` | [`timeout`], [`wait_for`] | `Err(Elapsed)` is `TimeoutError`; `wait_for` takes a coroutine, a task (cancelled when time is up) or a future |
+//! | `async with asyncio.timeout(None) as cm: cm.reschedule(t)`, `cm.when()`, `cm.expired()` | [`timeout_with`], [`Timeout`] | |
 //! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`], [`combinators::gather_outcomes`] (for running tasks: `gather_tasks`, [`combinators::gather_task_outcomes`]); results of different types: [`combinators::join`] | results in argument order; the caller wakes once |
 //! | `asyncio.wait`, `as_completed` | [`combinators::wait`], [`combinators::as_completed`] | |
 //! | `asyncio.TaskGroup` | [`combinators::task_group`] | a failing child cancels its siblings |
@@ -54,6 +58,7 @@
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
 //! | `aiofiles.open`, `aiofiles.os.stat` (asyncio has no file API) | [`fs::File`], [`fs::read_to_string`], [`fs::metadata`], [`fs::read_dir`] | on the worker threads, as `tokio::fs`: a regular file cannot be waited on with epoll |
 //! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
+//! | `loop.getaddrinfo(host, port)`, `happy_eyeballs_delay` | [`net::lookup_host`], `TcpStream::connect` | names resolved on the worker threads (a replaceable [`net::Resolver`]); Happy Eyeballs at 250 ms |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
 //! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
@@ -87,9 +92,16 @@
 //!   with asyncio's warning, its stack leaked.
 //! - **Swallowed cancellations come back.** A `Cancelled` caught by a bare
 //!   `catch_unwind` is raised again at the task's next await; only
-//!   [`catch_cancelled`] (Python's `except CancelledError`) ends it. Python
-//!   lets a task swallow a cancellation for good and counts it in
-//!   `Task.cancelling()`.
+//!   [`catch_cancelled`] (Python's `except CancelledError`) ends it. Both
+//!   count requests as Python does ([`Task::cancelling`]); a timeout or a
+//!   task group withdraws its own ([`uncancel`]), so a cancellation from
+//!   anyone else still wins.
+//! - **Nested task groups.** asyncio wraps an inner group's `ExceptionGroup`
+//!   in the outer one's; here an inner group's failure panics through the
+//!   outer body, and the outer group raises it as it is when it has no
+//!   failures of its own (else it lists its children's and names the
+//!   body's panic). `shield` takes a task, not any awaitable: spawn a
+//!   coroutine to shield it.
 //! - **Cleanup that awaits inside a destructor** works (the cancellation's
 //!   unwind pauses in the destructor and the loop runs others), but while it
 //!   is paused the thread is unwinding, so `std::thread::panicking()` reads

@@ -687,6 +687,98 @@ fn test_log_slow_callbacks() {
     assert!(warned[0].ends_with("belongs in sleep() or to_thread()"));
 }
 
+/// A handler that keeps every report of the loop it is set on.
+fn recording_handler(lp: &EventLoop) -> Rc<RefCell<Vec<warnings::Report>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(Some(Rc::new(move |r: &warnings::Report| {
+        s.borrow_mut().push(r.clone())
+    })));
+    seen
+}
+
+/// test_base_events.py `test_set_exc_handler_custom` and
+/// `test_default_exc_handler_callback`: one handler gets every kind of
+/// report of its loop, with what it is about; nothing reaches stderr (the
+/// default handler, which `catch` records, sees none).
+#[test]
+fn test_set_exc_handler_custom() {
+    let lp = EventLoop::builder()
+        .virtual_clock(true)
+        .slow_task_threshold(Duration::from_millis(20))
+        .build();
+    let seen = recording_handler(&lp);
+    let ((), printed) = warnings::catch(|| {
+        lp.run_until_complete(coro("main", || {
+            EventLoop::current().call_soon(|| panic!("in a callback"));
+            let task = spawn(coro("doomed", || -> i32 { panic!("nobody looks") }));
+            spawn(coro("sleepy", || {
+                std::thread::sleep(Duration::from_millis(60))
+            }));
+            drop(coro("lazy", || ()));
+            sleep(secs(1.0));
+            drop(task);
+        }))
+    });
+    assert!(printed.is_empty(), "{printed:?}");
+    let kinds: Vec<_> = seen
+        .borrow()
+        .iter()
+        .map(|r| (r.kind, r.source.clone(), r.exception.clone()))
+        .collect();
+    use warnings::ReportKind::*;
+    assert_eq!(
+        kinds,
+        [
+            (NeverAwaited, Some("lazy".into()), None),
+            (
+                CallbackPanicked,
+                Some("asyncio_port::test_set_exc_handler_custom".into()),
+                Some("in a callback".into())
+            ),
+            (BlockedLoop, Some("sleepy".into()), None),
+            (
+                ExceptionNeverRetrieved,
+                Some("doomed".into()),
+                Some("nobody looks".into())
+            ),
+        ]
+    );
+    // A callback is named by the function it was written in and where it
+    // was scheduled (asyncio: "Exception in callback f() at file:line").
+    let message = &seen.borrow()[1].message;
+    assert!(
+        message.starts_with(
+            "yieldfrom: exception in callback asyncio_port::test_set_exc_handler_custom \
+             (scheduled at tests/asyncio_port.rs:"
+        ),
+        "{message}"
+    );
+    // The handler is the loop's: set to None, reports print again.
+    lp.set_exception_handler(None);
+    assert!(lp.exception_handler().is_none());
+}
+
+/// `call_exception_handler` reaches the loop's handler; a handler that
+/// panics is reported by the default one, with what it was given.
+#[test]
+fn test_call_exception_handler_and_a_handler_that_panics() {
+    let lp = EventLoop::new();
+    let seen = recording_handler(&lp);
+    lp.call_exception_handler(warnings::Report::new(warnings::ReportKind::Other, "hello"));
+    assert_eq!(seen.borrow()[0].message, "hello");
+    lp.set_exception_handler(Some(Rc::new(|_: &warnings::Report| panic!("handler bug"))));
+    let ((), printed) = warnings::catch(|| {
+        lp.call_soon(|| panic!("oops"));
+        lp.run_until_idle();
+    });
+    assert_eq!(printed.len(), 1, "{printed:?}");
+    assert!(
+        printed[0].starts_with("yieldfrom: the exception handler panicked: handler bug"),
+        "{printed:?}"
+    );
+}
+
 #[test]
 fn test_running_loop_within_a_loop() {
     let message = vrun(|| {

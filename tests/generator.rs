@@ -476,3 +476,34 @@ fn scopeguard(flag: Rc<std::cell::Cell<bool>>) -> impl Drop {
     }
     Set(flag)
 }
+
+/// Python mixes `next(g)` (which is `g.send(None)`) and `g.send(v)` on one
+/// generator; with `S = Option<T>`, `next_default` is `next`. `start` (and
+/// iteration) on a paused generator of another send type say what to do.
+#[test]
+fn next_default_sends_none_and_start_on_a_valued_yield_says_send_one() {
+    use yieldfrom::{Generator, GeneratorState::*};
+    let log = Generator::new(|co| {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let got: Option<&str> = co.yield_(seen.len())?;
+            seen.push(got);
+        }
+        Ok(seen)
+    });
+    assert_eq!(log.next_default().unwrap(), Yielded(0));
+    assert_eq!(log.send(Some("a")).unwrap(), Yielded(1));
+    assert_eq!(log.next_default().unwrap(), Yielded(2));
+    assert_eq!(
+        log.send(Some("b")).unwrap(),
+        Complete(vec![Some("a"), None, Some("b")])
+    );
+    let valued = Generator::new(|co| {
+        let n: i32 = co.yield_(())?;
+        Ok(n)
+    });
+    valued.start().unwrap();
+    let e = valued.start().unwrap_err();
+    assert!(e.to_string().contains("expects a value: send() one"), "{e}");
+    assert_eq!(valued.send(4).unwrap(), Complete(4));
+}

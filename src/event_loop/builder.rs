@@ -223,6 +223,7 @@ impl Builder {
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
+            exception_handler: RefCell::new(None),
         }))
     }
 }

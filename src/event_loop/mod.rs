@@ -109,43 +109,132 @@ impl EventLoop {
 
     /// Schedules `f` to run on the next iteration, after what is already ready
     /// (Python: `loop.call_soon`).
+    #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
-        let cb = Callback::new(f);
+        let cb = Callback::new(f, std::panic::Location::caller());
         self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
         Handle(cb)
     }
 
     /// Schedules `f` to run `delay` from now (Python: `loop.call_later`); a
     /// delay too large for the clock (`Duration::MAX`) means never.
+    #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
         self.call_at(crate::timer::deadline(self.now(), delay), f)
     }
 
     /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
+    #[track_caller]
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Handle {
-        let cb = Callback::new(f);
+        let cb = Callback::new(f, std::panic::Location::caller());
         self.0.push_timer(when, Due::Call(cb.clone()));
         Handle(cb)
     }
 
-    /// [`call_soon`](Self::call_soon) with the name reports give the callback.
-    pub(crate) fn call_soon_named(&self, name: &'static str, f: impl FnOnce() + 'static) -> Handle {
-        let cb = Callback::boxed(Box::new(f), name);
+    /// [`call_soon`](Self::call_soon) with the name reports and traces give
+    /// the callback (by default, the function it was written in), and where
+    /// it was scheduled.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, warnings};
+    /// let lp = EventLoop::new();
+    /// lp.call_soon_named("flush the log", || panic!("disk full"));
+    /// let ((), said) = warnings::catch(|| lp.run_until_idle());
+    /// assert!(said[0].starts_with("yieldfrom: exception in callback flush the log (scheduled at "));
+    /// ```
+    #[track_caller]
+    pub fn call_soon_named(
+        &self,
+        name: impl Into<crate::TaskName>,
+        f: impl FnOnce() + 'static,
+    ) -> Handle {
+        let cb = Callback::boxed(Box::new(f), Self::named(name));
         self.0.ready.borrow_mut().push_back(Ready::call(cb.clone()));
         Handle(cb)
     }
 
-    /// [`call_at`](Self::call_at) with the name reports give the callback
-    /// (the crate's own timers: `timeout()`).
-    pub(crate) fn call_at_named(
+    /// [`call_later`](Self::call_later) with a name (see
+    /// [`call_soon_named`](Self::call_soon_named)).
+    #[track_caller]
+    pub fn call_later_named(
         &self,
-        when: Instant,
-        name: &'static str,
+        delay: Duration,
+        name: impl Into<crate::TaskName>,
         f: impl FnOnce() + 'static,
     ) -> Handle {
-        let cb = Callback::boxed(Box::new(f), name);
+        self.call_at_named(crate::timer::deadline(self.now(), delay), name, f)
+    }
+
+    /// [`call_at`](Self::call_at) with a name (see
+    /// [`call_soon_named`](Self::call_soon_named)).
+    #[track_caller]
+    pub fn call_at_named(
+        &self,
+        when: Instant,
+        name: impl Into<crate::TaskName>,
+        f: impl FnOnce() + 'static,
+    ) -> Handle {
+        let cb = Callback::boxed(Box::new(f), Self::named(name));
         self.0.push_timer(when, Due::Call(cb.clone()));
         Handle(cb)
+    }
+
+    /// A given name, and where the caller's caller scheduled it.
+    #[track_caller]
+    fn named(name: impl Into<crate::TaskName>) -> crate::task::name::CallbackName {
+        crate::task::name::CallbackName {
+            what: name.into().as_str(),
+            at: Some(std::panic::Location::caller()),
+        }
+    }
+
+    /// Sends this loop's reports to `handler` (Python:
+    /// `loop.set_exception_handler`): exceptions in callbacks, task
+    /// exceptions never retrieved, tasks and callbacks that blocked the
+    /// loop, handlers that panicked, coroutines never awaited, and the
+    /// others (see [`ReportKind`](crate::warnings::ReportKind)). `None`
+    /// restores the default, which prints them.
+    /// [`default_exception_handler`](crate::warnings::default_exception_handler)
+    /// can be called from a handler to print as well.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::{EventLoop, Coro};
+    /// use yieldfrom::warnings::ReportKind;
+    /// let lp = EventLoop::new();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// lp.set_exception_handler(Some(Rc::new(move |r: &yieldfrom::warnings::Report| {
+    ///     s.borrow_mut().push((r.kind, r.exception.clone()));
+    /// })));
+    /// lp.call_soon(|| panic!("oops"));
+    /// lp.run_until_idle();
+    /// assert_eq!(*seen.borrow(), [(ReportKind::CallbackPanicked, Some("oops".to_string()))]);
+    /// ```
+    pub fn set_exception_handler(&self, handler: Option<crate::warnings::ExceptionHandler>) {
+        *self.0.exception_handler.borrow_mut() = handler.clone();
+        if self.0.running.get() {
+            crate::warnings::install_handler(handler);
+        }
+    }
+
+    /// This loop's exception handler, if one is set (Python:
+    /// `loop.get_exception_handler`).
+    pub fn exception_handler(&self) -> Option<crate::warnings::ExceptionHandler> {
+        self.0.exception_handler.borrow().clone()
+    }
+
+    /// Reports `report` to this loop's exception handler, or to the default
+    /// one (Python: `loop.call_exception_handler`).
+    pub fn call_exception_handler(&self, report: crate::warnings::Report) {
+        match self.exception_handler() {
+            Some(handler) => {
+                let previous = crate::warnings::install_handler(Some(handler));
+                crate::warnings::report(report);
+                crate::warnings::install_handler(previous);
+            }
+            None => crate::warnings::default_exception_handler(&report),
+        }
     }
 
     /// Runs one iteration: poll, expire timers, run what is ready.

@@ -6,29 +6,35 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
+use crate::task::name::CallbackName;
 use crate::task::raw::{TaskCore, TaskRef};
 
 /// A scheduled callback (Python's `Handle`); `None` once run or cancelled.
 pub(crate) struct Callback {
     pub(super) f: RefCell<Option<Box<dyn FnOnce()>>>,
-    /// What reports name it by: the closure's type name.
-    pub(super) name: &'static str,
+    /// What reports name it by: where it was written (or its given name)
+    /// and where it was scheduled.
+    pub(super) name: CallbackName,
 }
 
 impl Callback {
-    /// A callback that runs `f`, named after `f`'s type.
-    pub(crate) fn new<F: FnOnce() + 'static>(f: F) -> Rc<Callback> {
+    /// A callback that runs `f`, scheduled at `at`, named after the
+    /// function `f` was written in.
+    pub(crate) fn new<F: FnOnce() + 'static>(
+        f: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> Rc<Callback> {
         Rc::new(Callback {
             f: RefCell::new(Some(Box::new(f))),
-            name: std::any::type_name::<F>(),
+            name: CallbackName::of::<F>(at),
         })
     }
 
     /// A callback that runs a boxed `f` named `name`.
-    pub(crate) fn boxed(f: Box<dyn FnOnce()>, name: &'static str) -> Rc<Callback> {
+    pub(crate) fn boxed(f: Box<dyn FnOnce()>, name: impl Into<CallbackName>) -> Rc<Callback> {
         Rc::new(Callback {
             f: RefCell::new(Some(f)),
-            name,
+            name: name.into(),
         })
     }
 

@@ -25,10 +25,11 @@ use super::state::Core;
 use super::workers::WAKER;
 use crate::reason::Trap;
 use crate::suspend::{Suspend, Wake};
+use crate::task::name::CallbackName;
 use crate::task::{TaskCore, TaskRef, TaskState};
 use crate::timer::{Due, Pending};
 use crate::trace::{StepEnd, WokenBy};
-use crate::warnings::panic_message;
+use crate::warnings::{Report, ReportKind, panic_message, report};
 
 impl Core {
     /// Runs one step of `task`, then files it where its suspension says.
@@ -54,12 +55,19 @@ impl Core {
         if let Some(took) = self.watch.leave_step(steps)
             && !task.mark(crate::task::raw::WARNED_BLOCKING, true)
         {
-            crate::warnings::warn(format!(
-                "yieldfrom: task '{}' blocked the event loop for {:.2} s — a blocking call \
-                 (std::thread::sleep, a CPU-bound loop) belongs in sleep() or to_thread()",
-                task.name,
-                took.as_secs_f64()
-            ));
+            report(
+                Report::new(
+                    ReportKind::BlockedLoop,
+                    format!(
+                        "yieldfrom: task '{}' blocked the event loop for {:.2} s — a blocking \
+                         call (std::thread::sleep, a CPU-bound loop) belongs in sleep() or \
+                         to_thread()",
+                        task.name,
+                        took.as_secs_f64()
+                    ),
+                )
+                .source(task.name),
+            );
         }
         let Some(trap) = paused else {
             task.state.set(TaskState::Done);
@@ -112,38 +120,57 @@ impl Core {
     #[cold]
     pub(super) fn give_up(&self, task: &TaskRef, why: &str) {
         self.tasks.borrow_mut().remove(task);
-        crate::warnings::warn(format!(
-            "yieldfrom: task '{}' was destroyed but it is pending: the loop closed and {why}; \
-             its stack is leaked",
-            task.name
-        ));
+        report(
+            Report::new(
+                ReportKind::TaskDestroyed,
+                format!(
+                    "yieldfrom: task '{}' was destroyed but it is pending: the loop closed and \
+                     {why}; its stack is leaked",
+                    task.name
+                ),
+            )
+            .source(task.name),
+        );
         task.leak();
     }
 
     /// Runs a callback as asyncio's `Handle._run` does: a panic is reported
     /// ("Exception in callback ...") and the loop goes on; a callback that
     /// blocks is reported as a blocking task is.
-    pub(super) fn run_callback(&self, f: Box<dyn FnOnce()>, name: &'static str) {
+    pub(super) fn run_callback(&self, f: Box<dyn FnOnce()>, name: CallbackName) {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         self.watch.enter_step(steps);
-        self.calling.set(Some(name));
+        self.calling.set(Some(name.what));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         self.calling.set(None);
         let took = self.watch.leave_step(steps);
         match result {
-            Err(payload) => crate::warnings::warn(format!(
-                "yieldfrom: exception in callback {name}: {} (the loop goes on)",
-                panic_message(payload.as_ref())
-            )),
+            Err(payload) => {
+                let exception = panic_message(payload.as_ref());
+                report(
+                    Report::new(
+                        ReportKind::CallbackPanicked,
+                        format!("yieldfrom: exception in callback {name}: {exception} (the loop goes on)"),
+                    )
+                    .source(name.what)
+                    .exception(exception),
+                )
+            }
             Ok(()) => {
                 if let Some(took) = took {
-                    crate::warnings::warn(format!(
-                        "yieldfrom: callback {name} blocked the event loop for {:.2} s — a \
-                         blocking call (std::thread::sleep, a CPU-bound loop) belongs in \
-                         to_thread()",
-                        took.as_secs_f64()
-                    ));
+                    report(
+                        Report::new(
+                            ReportKind::BlockedLoop,
+                            format!(
+                                "yieldfrom: callback {name} blocked the event loop for {:.2} s \
+                                 — a blocking call (std::thread::sleep, a CPU-bound loop) \
+                                 belongs in to_thread()",
+                                took.as_secs_f64()
+                            ),
+                        )
+                        .source(name.what),
+                    );
                 }
             }
         }
@@ -294,7 +321,7 @@ impl Core {
                 Some(Entry::Call(cb)) => {
                     let f = cb.f.borrow_mut().take();
                     if let Some(f) = f {
-                        self.instrument(|i, at| i.callback(at, cb.name));
+                        self.instrument(|i, at| i.callback(at, cb.name.what));
                         self.run_callback(f, cb.name);
                     }
                 }

@@ -73,6 +73,9 @@ pub(crate) struct Core {
     pub(super) stopping: Cell<bool>,
     pub(super) running: Cell<bool>,
     pub(super) closed: Cell<bool>,
+    /// Where this loop's reports go (`set_exception_handler`); installed
+    /// as the thread's while the loop runs.
+    pub(super) exception_handler: RefCell<Option<crate::warnings::ExceptionHandler>>,
 }
 
 /// Live tasks, so that closing the loop can unwind them.
@@ -238,7 +241,7 @@ impl Home for Core {
         Core::schedule(self, task, how);
     }
 
-    fn call_soon(&self, f: Box<dyn FnOnce()>, name: &'static str) {
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::task::name::CallbackName) {
         self.ready
             .borrow_mut()
             .push_back(Ready::call(Callback::boxed(f, name)));
@@ -254,6 +257,8 @@ pub(super) struct Enter {
     previous: Option<Rc<Core>>,
     /// The running loop as tasks see it, restored after `previous`.
     _home: LoopEntered,
+    /// The thread's exception handler before this loop's was installed.
+    previous_handler: Option<crate::warnings::ExceptionHandler>,
 }
 
 impl Enter {
@@ -267,15 +272,18 @@ impl Enter {
             "run() cannot be called from a running task: await the coroutine with yield_from() instead"
         );
         let entered = context::enter_loop(core.home.clone());
+        let handler = core.exception_handler.borrow().clone();
         Enter {
             previous: RUNNING.with(|r| r.replace(Some(core.clone()))),
             _home: entered,
+            previous_handler: crate::warnings::install_handler(handler),
         }
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
+        crate::warnings::install_handler(self.previous_handler.take());
         let core = RUNNING.with(|r| r.replace(self.previous.take()));
         if let Some(core) = core {
             core.running.set(false);

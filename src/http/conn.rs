@@ -264,10 +264,18 @@ impl Connection<'_> {
             // The connection's task is being cancelled: let it unwind.
             Err(p) if crate::suspend::is_cancelled(p.as_ref()) => resume_unwind(p),
             Err(p) => {
-                crate::warnings::warn(format!(
-                    "yieldfrom::http: a handler panicked: {} (answered 500; the server goes on)",
-                    crate::warnings::panic_message(p.as_ref())
-                ));
+                use crate::warnings::{Report, ReportKind, panic_message, report};
+                let exception = panic_message(p.as_ref());
+                report(
+                    Report::new(
+                        ReportKind::HandlerPanicked,
+                        format!(
+                            "yieldfrom::http: a handler panicked: {exception} (answered 500; \
+                             the server goes on)"
+                        ),
+                    )
+                    .exception(exception),
+                );
                 Response::text("500 Internal Server Error\n").with_status(500)
             }
         }

@@ -86,10 +86,18 @@ where
                         if let Some(done) = done {
                             // Report a handler's panic; the server goes on.
                             if let Some(message) = done.exception() {
-                                crate::warnings::warn(format!(
-                                    "yieldfrom: connection handler '{}' panicked: {message}",
-                                    done.name()
-                                ));
+                                use crate::warnings::{Report, ReportKind, report};
+                                report(
+                                    Report::new(
+                                        ReportKind::HandlerPanicked,
+                                        format!(
+                                            "yieldfrom: connection handler '{}' panicked: {message}",
+                                            done.name()
+                                        ),
+                                    )
+                                    .source(done.name())
+                                    .exception(message),
+                                );
                             }
                         }
                     });

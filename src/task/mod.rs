@@ -37,7 +37,7 @@ use corosensei::Coroutine;
 
 mod alloc;
 pub(crate) mod id;
-mod name;
+pub(crate) mod name;
 pub(crate) mod raw;
 
 use self::alloc as blocks;

@@ -86,3 +86,48 @@ fn intern(name: String) -> &'static str {
         kept
     })
 }
+
+/// What reports and traces call a callback: the function it was written
+/// in (a closure's type path without its `{{closure}}` parts, or a named
+/// function's path), or a name given to it, and where it was scheduled
+/// (asyncio's "callback foo() at file.py:10").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CallbackName {
+    /// The function, or the given name.
+    pub(crate) what: &'static str,
+    /// Where `call_soon`, `call_later`, `call_at` or `add_done_callback`
+    /// was called, when known.
+    pub(crate) at: Option<&'static std::panic::Location<'static>>,
+}
+
+impl CallbackName {
+    /// The name of a callback of type `F` scheduled at `at`.
+    pub(crate) fn of<F>(at: &'static std::panic::Location<'static>) -> CallbackName {
+        let mut what = std::any::type_name::<F>();
+        while let Some(outer) = what.strip_suffix("::{{closure}}") {
+            what = outer;
+        }
+        CallbackName { what, at: Some(at) }
+    }
+}
+
+impl From<&'static str> for CallbackName {
+    fn from(what: &'static str) -> CallbackName {
+        CallbackName { what, at: None }
+    }
+}
+
+impl std::fmt::Display for CallbackName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some(at) => write!(
+                f,
+                "{} (scheduled at {}:{})",
+                self.what,
+                at.file(),
+                at.line()
+            ),
+            None => f.write_str(self.what),
+        }
+    }
+}

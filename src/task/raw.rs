@@ -367,7 +367,7 @@ pub(crate) trait Home {
     /// Puts `task` on the ready queue, to be resumed with `how`.
     fn schedule(&self, task: TaskRef, how: Wake);
     /// Puts a callback on the ready queue.
-    fn call_soon(&self, f: Box<dyn FnOnce()>, name: &'static str);
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::task::name::CallbackName);
     /// The step in progress ended in a panic: its time is not blocking (see
     /// [`Watch::discount_step`](crate::watchdog::Watch::discount_step)).
     fn discount_step(&self);
