@@ -113,7 +113,7 @@ fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: CallbackName
                 ReportKind::CallbackPanicked,
                 format!("yieldfrom: exception in callback {name}: {exception}"),
             )
-            .source(name.what)
+            .source(name.function())
             .exception(exception),
         );
     }

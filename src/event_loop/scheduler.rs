@@ -153,7 +153,7 @@ impl Core {
                         ReportKind::CallbackPanicked,
                         format!("yieldfrom: exception in callback {name}: {exception} (the loop goes on)"),
                     )
-                    .source(name.what)
+                    .source(name.function())
                     .exception(exception),
                 )
             }
@@ -169,7 +169,7 @@ impl Core {
                                 took.as_secs_f64()
                             ),
                         )
-                        .source(name.what),
+                        .source(name.function()),
                     );
                 }
             }

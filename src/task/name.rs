@@ -93,7 +93,9 @@ fn intern(name: String) -> &'static str {
 /// (asyncio's "callback foo() at file.py:10").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CallbackName {
-    /// The function, or the given name.
+    /// The given name, or the callback's type name (a closure's is the
+    /// path of the function it was written in plus `::{{closure}}`s, which
+    /// traces read to say "a callback in f").
     pub(crate) what: &'static str,
     /// Where `call_soon`, `call_later`, `call_at` or `add_done_callback`
     /// was called, when known.
@@ -103,11 +105,20 @@ pub(crate) struct CallbackName {
 impl CallbackName {
     /// The name of a callback of type `F` scheduled at `at`.
     pub(crate) fn of<F>(at: &'static std::panic::Location<'static>) -> CallbackName {
-        let mut what = std::any::type_name::<F>();
+        CallbackName {
+            what: std::any::type_name::<F>(),
+            at: Some(at),
+        }
+    }
+
+    /// The function it was written in (its type name without the
+    /// `::{{closure}}`s), or its given name.
+    pub(crate) fn function(&self) -> &'static str {
+        let mut what = self.what;
         while let Some(outer) = what.strip_suffix("::{{closure}}") {
             what = outer;
         }
-        CallbackName { what, at: Some(at) }
+        what
     }
 }
 
@@ -123,11 +134,11 @@ impl std::fmt::Display for CallbackName {
             Some(at) => write!(
                 f,
                 "{} (scheduled at {}:{})",
-                self.what,
+                self.function(),
                 at.file(),
                 at.line()
             ),
-            None => f.write_str(self.what),
+            None => f.write_str(self.function()),
         }
     }
 }
