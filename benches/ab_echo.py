@@ -4,7 +4,9 @@
     python3 benches/ab_echo.py A B [--conns 10000] [--pairs 3] [--secs 10]
 
 Each commit's `net` bench binary is built once, in a worktree of its own
-(`target/ab/<commit>/`, kept for the next run), and run as the echo server
+(`target/ab/<commit>/`; one target directory shared by all, so only the
+crate itself is rebuilt; the binary kept as `target/ab/<commit>/net` for
+the next run), and run as the echo server
 (`--server ours`); one client, the `--measure` mode of the bench binary of
 the working tree, drives both, so only the server differs. Runs alternate
 A-B, B-A, ... (the second of a pair runs right after the first's sockets
@@ -23,6 +25,7 @@ Loopback only; every run is bounded by its window.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,13 +61,18 @@ def build_commit(commit):
     sha = subprocess.run(["git", "rev-parse", commit], cwd=ROOT, check=True,
                          stdout=subprocess.PIPE, text=True).stdout.strip()
     base = os.path.join(ROOT, "target", "ab", sha[:12])
+    kept = os.path.join(base, "net")
+    if os.path.exists(kept):
+        return sha[:12], kept
     tree = os.path.join(base, "tree")
     if not os.path.isdir(tree):
         os.makedirs(base, exist_ok=True)
         sh("git", "worktree", "add", "--detach", tree, sha, cwd=ROOT,
            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"# building {commit} ({sha[:12]})", file=sys.stderr, flush=True)
-    return sha[:12], bench_binary(os.path.join(base, "target"), tree)
+    built = bench_binary(os.path.join(ROOT, "target", "ab", "shared-target"), tree)
+    shutil.copy2(built, kept)
+    return sha[:12], kept
 
 
 def one_run(server_bin, client_bin, conns, secs):

@@ -226,6 +226,8 @@ mod task;
 mod threads;
 mod time;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod trace;
 pub mod warnings;
 mod watchdog;

@@ -82,6 +82,7 @@ const LAYERS: &[&str] = &[
     "net/process",
     "net/server",
     "net",
+    "tls",
     "per_core",
     // PostgreSQL on the runtime's sockets.
     "pg/error",

@@ -124,6 +124,17 @@ impl TcpStream {
         self.io.read_stream(buf, sys::recv)
     }
 
+    /// Runs `op` on the socket until it does not return `WouldBlock`,
+    /// suspending for readiness in `dir` in between (for protocol layers
+    /// that read and write the socket themselves: TLS).
+    pub(crate) fn io_op<R>(
+        &self,
+        dir: Direction,
+        op: impl FnMut(&mio::net::TcpStream) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io.io(dir, op)
+    }
+
     /// Reads what the kernel has, without waiting: `WouldBlock` if nothing.
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.try_read_stream(buf, sys::recv)

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests that run built binaries.
 
+#[allow(dead_code)]
+pub mod pki;
+
 use std::path::PathBuf;
 
 /// `target/<profile>/examples/<name>`, built by `cargo test`, found from the

@@ -1,0 +1,342 @@
+//! TLS on the runtime's own sockets: [`TlsStream`], rustls driven sans-IO
+//! (Python: `ssl=` on `open_connection` and `start_server`).
+//!
+//! rustls never touches a socket. It holds the TLS state machine and two
+//! buffers, and says what it wants: bytes from the peer
+//! (`wants_read`), or bytes to send (`wants_write`). This file is the small
+//! loop that serves it, on a non-blocking [`TcpStream`] (rustls's
+//! `tlsclient-mio.rs` is the model):
+//!
+//! ```text
+//!   socket ──read_tls──► rustls ──process_new_packets──► reader() ──► read(buf)
+//!   socket ◄─write_tls── rustls ◄──────────────────────── writer() ◄── write(buf)
+//! ```
+//!
+//! Each of those two socket calls may return `WouldBlock`; then the task
+//! waits for the socket's readiness as any other read or write does, and
+//! the loop runs other tasks. A handshake is only that: a few rounds of
+//! "write what rustls has, wait for readable, feed what came". The
+//! timeline shows the task paused on the socket's readiness meanwhile.
+//!
+//! Certificates are checked by rustls's webpki verifier against the roots
+//! the [`ClientConfig`] holds: the Mozilla roots of `webpki-roots` by
+//! default ([`client_config`]), or a CA of your own from a PEM file
+//! ([`client_config_with_ca`]). The crypto is `ring`'s.
+//!
+//! Methods take `&self`, as [`TcpStream`]'s do, so one task can read while
+//! another writes; the rustls state is borrowed only between suspensions.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+pub use rustls::{ClientConfig, ProtocolVersion, RootCertStore, ServerConfig};
+
+use crate::net::{Direction, TcpStream};
+
+/// The crypto provider every configuration here is built on (`ring`).
+// `ring`, as the project chooses (see the decision log): it builds with
+// cargo and a C compiler alone. rustls marks it deprecated because its key
+// exchange has no post-quantum hybrid (aws-lc-rs has one).
+#[allow(deprecated)]
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+}
+
+/// A client configuration that trusts the Mozilla roots (`webpki-roots`),
+/// TLS 1.2 and 1.3, no client certificate.
+///
+/// ```
+/// let config = yieldfrom::tls::client_config();
+/// assert!(config.alpn_protocols.is_empty());
+/// ```
+pub fn client_config() -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    client_config_with_roots(roots)
+}
+
+/// A client configuration that trusts only the CA certificates in the PEM
+/// file at `path` (a private CA, a test CA).
+pub fn client_config_with_ca(path: impl AsRef<Path>) -> io::Result<Arc<ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path.as_ref()).map_err(invalid)? {
+        roots.add(cert.map_err(invalid)?).map_err(invalid)?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(format!(
+            "{}: no certificate in the PEM file",
+            path.as_ref().display()
+        )));
+    }
+    Ok(client_config_with_roots(roots))
+}
+
+/// A client configuration that trusts `roots`.
+pub fn client_config_with_roots(roots: rustls::RootCertStore) -> Arc<ClientConfig> {
+    Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// A server configuration from a certificate chain and its private key,
+/// PEM files (the leaf first, then intermediates), with ALPN `alpn` (say
+/// `[b"http/1.1"]`; empty for none).
+pub fn server_config_from_pem(
+    cert_chain: impl AsRef<Path>,
+    key: impl AsRef<Path>,
+    alpn: &[&[u8]],
+) -> io::Result<Arc<ServerConfig>> {
+    let chain = CertificateDer::pem_file_iter(cert_chain.as_ref())
+        .map_err(invalid)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    if chain.is_empty() {
+        return Err(invalid(format!(
+            "{}: no certificate in the PEM file",
+            cert_chain.as_ref().display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key.as_ref()).map_err(invalid)?;
+    server_config(chain, key, alpn)
+}
+
+/// A server configuration from a certificate chain and key already parsed.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> io::Result<Arc<ServerConfig>> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(invalid)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A TLS connection over a [`TcpStream`] whose reads, writes and handshake
+/// suspend the task (Python: an `SSLTransport`'s stream).
+pub struct TlsStream {
+    tcp: TcpStream,
+    /// The TLS state: borrowed only while no task is suspended.
+    conn: RefCell<rustls::Connection>,
+}
+
+/// The socket as rustls's `read_tls`/`write_tls` want it (each call one
+/// non-blocking `recv`/`send`; `WouldBlock` goes back to the caller).
+struct Socket<'a>(&'a mio::net::TcpStream);
+
+impl Read for Socket<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for Socket<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A TLS alert or protocol failure as an I/O error: `InvalidData`, with
+/// rustls's words (they say which check failed: "invalid peer
+/// certificate: Expired", "... NotValidForName", "... UnknownIssuer").
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+}
+
+impl TlsStream {
+    /// Connects TLS over `tcp` as a client of `server_name` (its
+    /// certificate must be valid for that name: a DNS name, or an IP
+    /// address) and runs the handshake. Bound it with
+    /// [`timeout`](crate::timeout): a peer that stalls mid-handshake
+    /// otherwise holds the task as long as the socket stays open.
+    pub fn connect(
+        tcp: TcpStream,
+        server_name: &str,
+        config: Arc<ClientConfig>,
+    ) -> io::Result<TlsStream> {
+        let name = ServerName::try_from(server_name.to_string()).map_err(invalid)?;
+        let conn = rustls::ClientConnection::new(config, name).map_err(tls_error)?;
+        let stream = TlsStream {
+            tcp,
+            conn: RefCell::new(conn.into()),
+        };
+        stream.handshake()?;
+        Ok(stream)
+    }
+
+    /// Accepts TLS over `tcp` (a connection a listener accepted) and runs
+    /// the server's side of the handshake. Bytes that are not a TLS
+    /// ClientHello end it with an `InvalidData` error.
+    pub fn accept(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
+        let conn = rustls::ServerConnection::new(config).map_err(tls_error)?;
+        let stream = TlsStream {
+            tcp,
+            conn: RefCell::new(conn.into()),
+        };
+        stream.handshake()?;
+        Ok(stream)
+    }
+
+    /// Runs the handshake to its end: writes what rustls has to send, waits
+    /// for the peer's answer, feeds it, again.
+    fn handshake(&self) -> io::Result<()> {
+        loop {
+            self.flush_tls()?;
+            if !self.conn.borrow().is_handshaking() {
+                return Ok(());
+            }
+            if self.read_tls()? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection during the TLS handshake",
+                ));
+            }
+        }
+    }
+
+    /// Writes every encrypted byte rustls holds, waiting while the socket's
+    /// buffer is full.
+    fn flush_tls(&self) -> io::Result<()> {
+        while self.conn.borrow().wants_write() {
+            self.tcp.io_op(Direction::Write, |s| {
+                self.conn.borrow_mut().write_tls(&mut Socket(s))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Reads what the socket has into rustls (waiting for it if nothing)
+    /// and processes it: the bytes read, 0 at the end of the stream. A
+    /// record that fails is answered with an alert and is an error.
+    fn read_tls(&self) -> io::Result<usize> {
+        let n = self.tcp.io_op(Direction::Read, |s| {
+            self.conn.borrow_mut().read_tls(&mut Socket(s))
+        })?;
+        let processed = self.conn.borrow_mut().process_new_packets();
+        if let Err(e) = processed {
+            // Tell the peer why (the alert rustls queued), then fail.
+            let _ = self.flush_tls();
+            return Err(tls_error(e));
+        }
+        Ok(n)
+    }
+
+    /// Reads some decrypted bytes; `Ok(0)` is the end of the stream, which
+    /// the peer announced with `close_notify`. A peer that closes the
+    /// socket without it gives `UnexpectedEof` (a truncation attack would
+    /// look like a short message otherwise).
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.borrow_mut().reader().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            // Records to send first (a key update, an alert).
+            self.flush_tls()?;
+            if self.read_tls()? == 0 {
+                // The socket ended: the reader says whether cleanly.
+                return self.conn.borrow_mut().reader().read(buf).map_err(|e| {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        io::ErrorKind::UnexpectedEof.into()
+                    } else {
+                        e
+                    }
+                });
+            }
+        }
+    }
+
+    /// Writes some bytes: encrypted into rustls's buffer, then sent,
+    /// waiting while the socket's buffer is full.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.conn.borrow_mut().writer().write(buf)?;
+        self.flush_tls()?;
+        Ok(n)
+    }
+
+    /// Writes all of `buf`.
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Nothing to flush: writes are sent before they return.
+    pub fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ends the write side: sends `close_notify`, then shuts the socket's
+    /// write side (the peer reads the end of the stream).
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.conn.borrow_mut().send_close_notify();
+        self.flush_tls()?;
+        self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// The TCP connection under it.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The protocol ALPN settled on, if any (`b"http/1.1"`).
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.conn.borrow().alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The TLS version in use (`TLSv1_3`, `TLSv1_2`), once handshaken.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.conn.borrow().protocol_version()
+    }
+
+    /// The server name the client asked for (SNI), on the server's side.
+    pub fn server_name(&self) -> Option<String> {
+        match &*self.conn.borrow() {
+            rustls::Connection::Server(s) => s.server_name().map(str::to_string),
+            rustls::Connection::Client(_) => None,
+        }
+    }
+
+    /// The peer's certificate chain, leaf first (DER), if it sent one.
+    pub fn peer_certificates(&self) -> Option<Vec<Vec<u8>>> {
+        self.conn
+            .borrow()
+            .peer_certificates()
+            .map(|chain| chain.iter().map(|c| c.to_vec()).collect())
+    }
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("tcp", &self.tcp)
+            .field("protocol", &self.protocol_version())
+            .finish()
+    }
+}
+
+crate::net::std_io!(TlsStream);
