@@ -34,6 +34,7 @@
 //!
 //! `cargo run --release --example 11_users_api -- --addr 127.0.0.1:8000`,
 //! then `curl http://127.0.0.1:8000/users`. Ctrl-C stops it gracefully.
+//! `--tls-cert FILE --tls-key FILE` (PEM) serves HTTPS.
 //! `--loops N` runs N loops on N threads, each with its own listener on the
 //! port (`SO_REUSEPORT`) and its own pool: one per core.
 //!
@@ -439,6 +440,25 @@ pub fn main() {
         }
     };
     let memory = args.iter().any(|a| a == "--memory");
+    // HTTPS with --tls-cert FILE --tls-key FILE (PEM), checked before
+    // anything starts.
+    let tls = match (flag("--tls-cert"), flag("--tls-key")) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            match yieldfrom::tls::server_config_from_pem(&cert, &key, &[b"http/1.1"]) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!("cannot use {cert} and {key}: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // The cluster (if any) is started before the loops and stopped after
     // them, on this thread.
     let (backend, cluster, mut line) = open_backend(memory);
@@ -465,11 +485,14 @@ pub fn main() {
     let backend = Arc::new(backend);
     let bound = Arc::new(Barrier::new(loops));
     let cancelled = yieldfrom::run_loops(loops, move |_| {
-        let (backend, bound) = (backend.clone(), bound.clone());
+        let (backend, bound, tls) = (backend.clone(), bound.clone(), tls.clone());
         Coro::new("main", move || {
             let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
             let store = backend.open();
-            let config = http::Config::default().reuse_port(true);
+            let mut config = http::Config::default().reuse_port(true);
+            if let Some(tls) = &tls {
+                config = config.tls(tls.clone());
+            }
             let server =
                 http::serve_with(addr, router(Rc::new(store)), config).unwrap_or_else(|e| {
                     eprintln!("cannot listen on {addr}: {e}");
@@ -482,7 +505,7 @@ pub fn main() {
                 } else {
                     String::new()
                 };
-                println!("listening on http://{}{more}", server.local_addr());
+                println!("listening on {scheme}://{}{more}", server.local_addr());
             }
             let _ = signals.recv();
             server.shutdown(Duration::from_secs(5))

@@ -9,6 +9,9 @@
 //! Run it with `cargo run --release --example http_hello -- --addr
 //! 127.0.0.1:8080`, then `curl http://127.0.0.1:8080/plain`. It stops
 //! gracefully on Ctrl-C (SIGINT) or SIGTERM: requests in flight finish.
+//! With `--tls-cert FILE --tls-key FILE` (PEM) it serves HTTPS instead
+//! (`curl --cacert ca.pem https://localhost:8080/plain`), and says
+//! `listening on https://...`.
 //!
 //! Expected output:
 //! ```text
@@ -44,22 +47,37 @@ fn router() -> Router {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args
-        .iter()
-        .position(|a| a == "--addr")
-        .and_then(|at| args.get(at + 1))
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|at| args.get(at + 1))
+            .cloned()
+    };
+    let addr = flag("--addr").unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let (config, scheme) = match (flag("--tls-cert"), flag("--tls-key")) {
+        (None, None) => (http::Config::default(), "http"),
+        (Some(cert), Some(key)) => match http::Config::default().tls_pem(&cert, &key) {
+            Ok(config) => (config, "https"),
+            Err(e) => {
+                eprintln!("cannot use {cert} and {key}: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
     run(Coro::new("main", move || {
         let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM]).expect("signal handlers");
-        let server = match http::serve(addr.as_str(), router()) {
+        let server = match http::serve_with(addr.as_str(), router(), config) {
             Ok(server) => server,
             Err(e) => {
                 eprintln!("cannot listen on {addr}: {e}");
                 std::process::exit(1);
             }
         };
-        println!("listening on http://{}", server.local_addr());
+        println!("listening on {scheme}://{}", server.local_addr());
         let _ = signals.recv();
         let cancelled = server.shutdown(Duration::from_secs(5));
         println!("stopped ({cancelled} connections cancelled)");

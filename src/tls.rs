@@ -232,6 +232,11 @@ impl TlsStream {
         let n = self.tcp.io_op(Direction::Read, |s| {
             self.conn.borrow_mut().read_tls(&mut Socket(s))
         })?;
+        self.process(n)
+    }
+
+    /// Processes the `n` bytes just fed to rustls.
+    fn process(&self, n: usize) -> io::Result<usize> {
         let processed = self.conn.borrow_mut().process_new_packets();
         if let Err(e) = processed {
             // Tell the peer why (the alert rustls queued), then fail.
@@ -241,13 +246,113 @@ impl TlsStream {
         Ok(n)
     }
 
+    /// Decrypted bytes into `buf` if any are there, `WouldBlock` if not; at
+    /// the end of the socket's stream, what the reader makes of it.
+    fn take_plaintext(&self, buf: &mut [u8], socket_ended: bool) -> io::Result<usize> {
+        match self.conn.borrow_mut().reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && socket_ended => {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            }
+            other => other,
+        }
+    }
+
+    /// [`read`](Self::read), giving up at `until`: `Ok(None)` when no
+    /// bytes came by then.
+    pub(crate) fn read_until(
+        &self,
+        buf: &mut [u8],
+        until: std::time::Instant,
+    ) -> io::Result<Option<usize>> {
+        loop {
+            match self.take_plaintext(buf, false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other.map(Some),
+            }
+            self.flush_tls()?;
+            let read = self.tcp.read_op_until(Some(until), |s| {
+                self.conn.borrow_mut().read_tls(&mut Socket(s))
+            })?;
+            match read {
+                None => return Ok(None),
+                Some(n) => {
+                    if self.process(n)? == 0 {
+                        return self.take_plaintext(buf, true).map(Some);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what has come, without waiting: `WouldBlock` if no decrypted
+    /// byte is there and the socket has nothing either.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.take_plaintext(buf, false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            let n = self
+                .tcp
+                .try_read_op(|s| self.conn.borrow_mut().read_tls(&mut Socket(s)))?;
+            if self.process(n)? == 0 {
+                return self.take_plaintext(buf, true);
+            }
+        }
+    }
+
+    /// Waits until decrypted bytes or socket bytes are there, giving up at
+    /// `until`: whether they are. Call it after [`try_read`](Self::try_read)
+    /// said `WouldBlock`.
+    pub(crate) fn wait_readable_until(&self, until: std::time::Instant) -> io::Result<bool> {
+        let buffered = self
+            .conn
+            .borrow_mut()
+            .process_new_packets()
+            .map_err(tls_error)?
+            .plaintext_bytes_to_read();
+        if buffered > 0 {
+            return Ok(true);
+        }
+        self.tcp.wait_readable_until(until)
+    }
+
+    /// Takes bytes to send without waiting for the socket: all of `buf`
+    /// goes into rustls (within its buffer limit); what the socket does not
+    /// take now stays queued for [`flush_pending`](Self::flush_pending).
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.conn.borrow_mut().writer().write(buf)?;
+        while self.conn.borrow().wants_write() {
+            let sent = self
+                .conn
+                .borrow_mut()
+                .write_tls(&mut Socket(self.tcp.mio()));
+            match sent {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether encrypted bytes wait to be sent.
+    pub(crate) fn has_pending_write(&self) -> bool {
+        self.conn.borrow().wants_write()
+    }
+
+    /// Sends every queued encrypted byte, waiting while the socket is full.
+    pub(crate) fn flush_pending(&self) -> io::Result<()> {
+        self.flush_tls()
+    }
+
     /// Reads some decrypted bytes; `Ok(0)` is the end of the stream, which
     /// the peer announced with `close_notify`. A peer that closes the
     /// socket without it gives `UnexpectedEof` (a truncation attack would
     /// look like a short message otherwise).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match self.conn.borrow_mut().reader().read(buf) {
+            match self.take_plaintext(buf, false) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return other,
             }
@@ -255,13 +360,7 @@ impl TlsStream {
             self.flush_tls()?;
             if self.read_tls()? == 0 {
                 // The socket ended: the reader says whether cleanly.
-                return self.conn.borrow_mut().reader().read(buf).map_err(|e| {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        io::ErrorKind::UnexpectedEof.into()
-                    } else {
-                        e
-                    }
-                });
+                return self.take_plaintext(buf, true);
             }
         }
     }

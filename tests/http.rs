@@ -1,5 +1,8 @@
 //! `yieldfrom::http` over real sockets: every framing rule, limit and
-//! timeout of the module docs, sent as raw bytes (loopback only).
+//! timeout of the module docs, sent as raw bytes (loopback only). The
+//! `over_tls` module runs the framing tests again over HTTPS: the same
+//! bodies, with `start` making a TLS server (certificates made at run
+//! time) and `connect` a TLS client (one helper, both transports).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -18,6 +21,73 @@ struct TestServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<usize>>,
+    /// Over TLS: the client's configuration (trusting the test CA).
+    client: Option<Arc<rustls::ClientConfig>>,
+}
+
+thread_local! {
+    /// Whether `start` makes HTTPS servers (set by the `over_tls` twins;
+    /// each test runs on a thread of its own).
+    static OVER_TLS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A client connection, plain or TLS (rustls's blocking stream).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+
+    fn set_nodelay(&self, on: bool) -> std::io::Result<()> {
+        self.tcp().set_nodelay(on)
+    }
+
+    /// Shuts down `how`; over TLS, a write shutdown sends close_notify first.
+    fn shutdown(&mut self, how: Shutdown) -> std::io::Result<()> {
+        if let Conn::Tls(s) = self {
+            s.conn.send_close_notify();
+            s.flush()?;
+        }
+        self.tcp().shutdown(how)
+    }
+
+    fn try_clone(&self) -> std::io::Result<Conn> {
+        match self {
+            Conn::Plain(s) => s.try_clone().map(Conn::Plain),
+            Conn::Tls(_) => panic!("a TLS connection cannot be cloned"),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
 }
 
 fn router() -> Router {
@@ -53,6 +123,15 @@ fn start(config: Config) -> TestServer {
 
 /// A server that, when stopped, gives its connections `grace` to finish.
 fn start_with_grace(config: Config, grace: Duration) -> TestServer {
+    let (config, client) = if OVER_TLS.with(|t| t.get()) {
+        // Certificates for this server only (read when the configs are made).
+        let pki = common::pki::Pki::new();
+        let leaf = pki.leaf("server", &["localhost", "127.0.0.1"], false);
+        let client = yieldfrom::tls::client_config_with_ca(pki.ca()).unwrap();
+        (config.tls_pem(&leaf.cert, &leaf.key).unwrap(), Some(client))
+    } else {
+        (config, None)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let s = stop.clone();
@@ -71,6 +150,7 @@ fn start_with_grace(config: Config, grace: Duration) -> TestServer {
         addr,
         stop,
         thread: Some(thread),
+        client,
     }
 }
 
@@ -90,10 +170,22 @@ impl TestServer {
         self.thread.take().unwrap().join().unwrap()
     }
 
-    fn connect(&self) -> TcpStream {
-        let c = TcpStream::connect(self.addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c
+    /// A client connection, TLS (handshaken) when the server is HTTPS.
+    fn connect(&self) -> Conn {
+        let tcp = TcpStream::connect(self.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        match &self.client {
+            None => Conn::Plain(tcp),
+            Some(config) => {
+                let name = "localhost".try_into().unwrap();
+                let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).unwrap();
+                }
+                Conn::Tls(Box::new(s))
+            }
+        }
     }
 
     /// Sends `bytes`, half-closes, and returns everything the server sent
@@ -106,7 +198,7 @@ impl TestServer {
     }
 }
 
-fn read_all(c: &mut TcpStream) -> String {
+fn read_all(c: &mut impl Read) -> String {
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -135,7 +227,7 @@ fn statuses(text: &str) -> Vec<u16> {
 }
 
 /// Reads one response (head and `Content-Length` body) off `c`.
-fn read_response(c: &mut TcpStream) -> String {
+fn read_response(c: &mut impl Read) -> String {
     let mut got = Vec::new();
     let mut byte = [0u8; 1];
     while !got.ends_with(b"\r\n\r\n") {
@@ -602,7 +694,7 @@ fn shutdown_closes_idle_connections_at_once_and_finishes_requests_in_flight() {
     busy.write_all(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let (mut idle2, mut busy2) = (idle.try_clone().unwrap(), busy.try_clone().unwrap());
+    let (mut idle2, mut busy2) = (idle, busy);
     let readers = std::thread::spawn(move || {
         let mut got = Vec::new();
         // Ok: the end of the stream, not the read timeout.
@@ -617,7 +709,6 @@ fn shutdown_closes_idle_connections_at_once_and_finishes_requests_in_flight() {
     assert_eq!(idle_got.unwrap(), b"", "an idle connection closes quietly");
     assert_eq!(statuses(&busy_got), [200], "{busy_got}");
     assert!(busy_got.contains("Connection: close\r\n"), "{busy_got}");
-    drop((idle, busy));
 }
 
 #[test]
@@ -641,7 +732,7 @@ fn a_head_that_does_not_arrive_in_time_gets_408_and_an_idle_connection_closes() 
 #[test]
 fn past_the_connection_cap_new_connections_get_503() {
     let s = start(Config::default().max_connections(2));
-    let mut held: Vec<TcpStream> = (0..2).map(|_| s.connect()).collect();
+    let mut held: Vec<Conn> = (0..2).map(|_| s.connect()).collect();
     for c in &mut held {
         c.write_all(GET).unwrap();
         read_response(c); // both are being served (kept alive)
@@ -746,6 +837,104 @@ fn the_example_serves_curl_and_pythons_http_client_then_stops_on_sigint() {
     assert_eq!(rest, ["stopped (0 connections cancelled)"]);
 }
 
+/// HTTPS: the example with `--tls-cert/--tls-key` serves curl
+/// (`--cacert`), `openssl s_client` (which verifies the chain) and
+/// Python's `http.client` over `ssl`, all trusting a CA made here.
+#[test]
+fn the_example_serves_https_to_curl_openssl_and_pythons_ssl() {
+    use std::process::Command;
+    let pki = common::pki::Pki::new();
+    let leaf = pki.leaf("server", &["localhost", "127.0.0.1"], false);
+    let (cert, key) = (leaf.cert.to_str().unwrap(), leaf.key.to_str().unwrap());
+    let (mut server, lines, first) = common::spawn_example(
+        "http_hello",
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ],
+    );
+    let port: u16 = first
+        .strip_prefix("listening on https://127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .parse()
+        .unwrap();
+    let ca = pki.ca();
+    let ca = ca.to_str().unwrap();
+    let curl = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert", ca])
+        .arg(format!("https://localhost:{port}/plain"))
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        r#"{"message":"hello"}"#,
+        "{}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+    // Without the CA, curl refuses the certificate: it is verified.
+    let untrusted = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .arg(format!("https://localhost:{port}/plain"))
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success());
+    let openssl = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-servername",
+            "localhost",
+            "-CAfile",
+            ca,
+            "-alpn",
+            "http/1.1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is installed");
+    let said = String::from_utf8_lossy(&openssl.stdout);
+    assert!(said.contains("Verify return code: 0 (ok)"), "{said}");
+    assert!(said.contains("ALPN protocol: http/1.1"), "{said}");
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import http.client, ssl, sys\n\
+             ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+             c = http.client.HTTPSConnection('localhost', int(sys.argv[1]), context=ctx, timeout=10)\n\
+             for path in ['/plain', '/sleep?ms=20', '/plain']:\n\
+             \x20   c.request('GET', path)\n\
+             \x20   r = c.getresponse()\n\
+             \x20   print(r.status, r.read().decode())\n",
+            &port.to_string(),
+            ca,
+        ])
+        .output()
+        .expect("python3 is installed");
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout),
+        "200 {\"message\":\"hello\"}\n200 {\"slept_ms\":20}\n200 {\"message\":\"hello\"}\n",
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    // Garbage instead of a ClientHello: closed, and the server goes on.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain.write_all(GET).unwrap();
+    let mut junk = Vec::new();
+    let _ = plain.read_to_end(&mut junk);
+    assert!(!String::from_utf8_lossy(&junk).contains("200 OK"));
+    // SAFETY: kill(2) on the child this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(server.wait().unwrap().success());
+    assert_eq!(rest, ["stopped (0 connections cancelled)"]);
+}
+
 #[test]
 fn wrk_against_the_example_gets_only_2xx_and_no_socket_errors() {
     let has_wrk = std::process::Command::new("wrk")
@@ -780,7 +969,7 @@ fn wrk_against_the_example_gets_only_2xx_and_no_socket_errors() {
 fn slow_clients_are_cut_off_at_the_head_timeout_while_others_are_served() {
     // slowloris: many connections sending a head one byte at a time.
     let s = start(Config::default().head_timeout(Duration::from_millis(300)));
-    let mut slow: Vec<TcpStream> = (0..200).map(|_| s.connect()).collect();
+    let mut slow: Vec<Conn> = (0..200).map(|_| s.connect()).collect();
     for round in 0..3 {
         for c in &mut slow {
             let _ = c.write_all(&b"GET /plain HTTP/1.1\r\n"[round..round + 1]);
@@ -1017,5 +1206,44 @@ fn an_idle_connection_closes_at_its_deadline_and_the_timeline_says_so() {
             .any(|l| l.contains(" woken: its deadline passed before socket ")
                 && l.ends_with(" became readable")),
         "{log}"
+    );
+}
+
+/// The framing tests again, over HTTPS: each runs its plain twin's body
+/// with `start` making TLS servers and `connect` TLS clients.
+mod over_tls {
+    macro_rules! tls_twins {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[test]
+                fn $name() {
+                    super::OVER_TLS.with(|t| t.set(true));
+                    super::$name();
+                }
+            )*
+        };
+    }
+
+    tls_twins!(
+        a_get_is_answered_with_json_length_and_date,
+        keep_alive_serves_requests_one_after_another_on_one_connection,
+        pipelined_requests_are_answered_in_order,
+        framing_that_could_smuggle_a_request_is_refused_and_the_rest_never_served,
+        chunked_bodies_are_decoded_and_malformed_ones_refused,
+        absolute_form_targets_are_routed_and_bad_hosts_refused,
+        heads_that_break_the_grammar_are_refused,
+        limits_answer_431_414_and_413,
+        a_panicking_handler_gets_a_500_and_the_connection_goes_on,
+        head_answers_gets_headers_without_a_body,
+        connection_close_and_http_1_0_close_after_the_response,
+        unknown_paths_get_404_and_wrong_methods_405,
+        expect_100_continue_is_answered_before_the_body,
+        expect_100_continue_is_sent_only_when_the_handler_reads_the_body,
+        a_body_read_late_that_breaks_a_rule_or_a_limit_is_refused_and_closed,
+        past_the_in_flight_cap_requests_get_503_and_the_connection_stays,
+        shutdown_closes_idle_connections_at_once_and_finishes_requests_in_flight,
+        a_head_that_does_not_arrive_in_time_gets_408_and_an_idle_connection_closes,
+        past_the_connection_cap_new_connections_get_503,
+        responses_do_not_depend_on_how_the_bytes_were_cut,
     );
 }

@@ -96,6 +96,7 @@ const LAYERS: &[&str] = &[
     "http/date",
     "http/framing",
     "http/chunked",
+    "http/transport",
     "http/body",
     "http/request",
     "http/response",

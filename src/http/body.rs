@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use super::chunked;
 use super::framing::{Framing, Limits, Reject};
-use crate::net::TcpStream;
 use crate::time::{now, timeout_at};
 
 /// Bytes read at a time (and the size of a pooled buffer).
@@ -275,7 +274,7 @@ impl std::error::Error for BodyError {}
 /// A body not read yet: what reading it needs, lent by the connection to
 /// the request for the time its handler runs.
 pub(crate) struct Reader {
-    pub(crate) stream: Rc<TcpStream>,
+    pub(crate) stream: Rc<super::transport::Transport>,
     pub(crate) buf: InBuf,
     /// Bytes of the head at the start of `buf`.
     pub(crate) head_len: usize,

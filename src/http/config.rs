@@ -29,6 +29,12 @@ pub struct Config {
     pub(crate) max_connections: usize,
     pub(crate) max_in_flight: usize,
     pub(crate) reuse_port: bool,
+    /// HTTPS: every connection runs a TLS handshake first.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<crate::tls::ServerConfig>>,
+    /// How long a TLS handshake may take (a client that stalls in it is
+    /// closed, as one that stalls in its head is).
+    pub(crate) handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +57,9 @@ impl Default for Config {
             max_connections: 16_384,
             max_in_flight: 16_384,
             reuse_port: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -143,6 +152,35 @@ impl Config {
     /// load before what the handlers wait on (a database pool) queues up.
     pub fn max_in_flight(mut self, n: usize) -> Config {
         self.max_in_flight = n;
+        self
+    }
+
+    /// Serves HTTPS with `config` (a rustls `ServerConfig`: its certificate,
+    /// key and ALPN are used as they are).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<crate::tls::ServerConfig>) -> Config {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Serves HTTPS with the certificate chain and key in PEM files (the
+    /// leaf first), ALPN `http/1.1` (uvicorn's `--ssl-certfile`,
+    /// `--ssl-keyfile`). Errors if a file does not read or parse, or the key
+    /// does not fit the certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls_pem(
+        self,
+        cert_chain: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> std::io::Result<Config> {
+        let config = crate::tls::server_config_from_pem(cert_chain, key, &[b"http/1.1"])?;
+        Ok(self.tls(config))
+    }
+
+    /// How long a TLS handshake may take (default 5 s): a client that
+    /// stalls in it, or sends no ClientHello, is closed at the deadline.
+    pub fn handshake_timeout(mut self, limit: Duration) -> Config {
+        self.handshake_timeout = limit;
         self
     }
 

@@ -8,7 +8,6 @@
 //! buffer goes back to this thread's pool until bytes arrive.
 
 use std::io;
-use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::Instant;
@@ -19,7 +18,7 @@ use super::config::{Config, Count, Shared};
 use super::framing::{self, Head, Reject};
 use super::request::Request;
 use super::response::{Response, reason};
-use crate::net::TcpStream;
+use super::transport::Transport;
 use crate::suspend::Waker;
 use crate::time::{now, timeout_at};
 
@@ -32,8 +31,8 @@ enum End {
 }
 
 /// Serves `stream` until it closes.
-pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nodelay(true);
+pub(crate) fn serve(stream: Transport, shared: &Shared) {
+    let _ = stream.tcp().set_nodelay(true);
     let stream = Rc::new(stream);
     let slot = shared.idle.borrow_mut().add();
     let _slot = IdleSlot(shared, slot);
@@ -59,7 +58,7 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         Ok(()) => linger(&stream),
         Err(End::Quiet) => {}
     }
-    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.shutdown_write();
 }
 
 /// A connection's place in the server's list of idle wakers, given back
@@ -76,8 +75,8 @@ impl Drop for IdleSlot<'_> {
 /// a moment (RFC 9112 §9.6): closing with unread bytes makes the kernel
 /// reset the connection, and a reset can destroy the response before the
 /// client has read it.
-pub(crate) fn linger(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
+pub(crate) fn linger(stream: &Transport) {
+    let _ = stream.shutdown_write();
     let mut sink = [0u8; 1024];
     let mut budget = 256 * 1024;
     let _ = crate::time::timeout(std::time::Duration::from_secs(1), || {
@@ -100,7 +99,7 @@ fn deadline(after: std::time::Duration) -> Instant {
 }
 
 struct Connection<'a> {
-    stream: &'a Rc<TcpStream>,
+    stream: &'a Rc<Transport>,
     shared: &'a Shared,
     /// Where this connection leaves its waker while idle (for shutdown).
     slot: usize,
@@ -299,7 +298,7 @@ impl Connection<'_> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => return Err(End::Quiet),
         };
-        if written < out.len() {
+        if written < out.len() || self.stream.has_pending_write() {
             let rest = &out[written..];
             let until = deadline(self.config().write_timeout);
             match timeout_at(until, || self.stream.write_all(rest)) {

@@ -69,6 +69,7 @@ mod framing;
 mod request;
 mod response;
 mod router;
+mod transport;
 
 pub use self::body::BodyError;
 pub use self::config::Config;
@@ -107,6 +108,9 @@ pub fn serve_with(
     let server = start_server_on(listener, move |stream| {
         let sh = sh.clone();
         Coro::new("http connection", move || {
+            let Some(stream) = transport(stream, &sh.config) else {
+                return;
+            };
             if sh.active.get() >= sh.config.max_connections {
                 let mut out = Vec::new();
                 Response::text("503 Service Unavailable: too many connections\n")
@@ -121,6 +125,26 @@ pub fn serve_with(
         })
     })?;
     Ok(HttpServer { server, shared })
+}
+
+/// The connection's transport: the TCP stream as it is, or, for HTTPS,
+/// after a TLS handshake within the handshake timeout. A handshake that
+/// fails (garbage instead of a ClientHello, a certificate the client
+/// refused, a stall) closes the connection quietly: any client can cause
+/// one, so reporting each would be a log storm.
+fn transport(stream: crate::net::TcpStream, config: &Config) -> Option<transport::Transport> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        let tls = tls.clone();
+        return match crate::timeout(config.handshake_timeout, || {
+            crate::tls::TlsStream::accept(stream, tls)
+        }) {
+            Ok(Ok(stream)) => Some(transport::Transport::Tls(Box::new(stream))),
+            _ => None,
+        };
+    }
+    let _ = config;
+    Some(transport::Transport::Plain(stream))
 }
 
 impl HttpServer {

@@ -40,6 +40,7 @@ pub use resolve::{
 };
 pub use server::{ReadHalf, Server, WriteHalf, open_connection, start_server, start_server_on};
 pub use signal::Signals;
+#[cfg(feature = "tls")]
 pub(crate) use source::std_io;
 pub use source::{Direction, Io};
 pub use std::io::{BufRead, BufReader, Read, Write};

@@ -87,6 +87,37 @@ impl<S: Source> Io<S> {
             .try_read_stream(len, || op(&self.source, buf))
     }
 
+    /// A read of a byte stream by `op`, which reads into a buffer of its
+    /// own (a TLS library's): as `read_stream_until` (or without a
+    /// deadline), except that no read counts as short (the room `op` had
+    /// is not known here), so every wait follows a `WouldBlock`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn read_op_until(
+        &self,
+        until: Option<std::time::Instant>,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        match until {
+            Some(until) => self
+                .registration
+                .read_stream_until(0, until, || op(&self.source)),
+            None => self
+                .registration
+                .read_stream(0, || op(&self.source))
+                .map(Some),
+        }
+    }
+
+    /// [`read_op_until`](Self::read_op_until) that does not wait:
+    /// `WouldBlock` if nothing.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn try_read_op(
+        &self,
+        op: impl FnOnce(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.registration.try_read_stream(0, || op(&self.source))
+    }
+
     /// Suspends until the next readiness event in `dir`; call it only right
     /// after an operation on the source returned `WouldBlock` (the contract
     /// above: no edge can be pending then).

@@ -127,12 +127,40 @@ impl TcpStream {
     /// Runs `op` on the socket until it does not return `WouldBlock`,
     /// suspending for readiness in `dir` in between (for protocol layers
     /// that read and write the socket themselves: TLS).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
     pub(crate) fn io_op<R>(
         &self,
         dir: Direction,
         op: impl FnMut(&mio::net::TcpStream) -> io::Result<R>,
     ) -> io::Result<R> {
         self.io.io(dir, op)
+    }
+
+    /// The socket itself (for protocol layers that write without waiting).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn mio(&self) -> &mio::net::TcpStream {
+        self.io.get_ref()
+    }
+
+    /// Runs the read `op` (into a buffer of its own) until it does not
+    /// return `WouldBlock`, waiting for readability in between, giving up
+    /// at `until` (`Ok(None)`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn read_op_until(
+        &self,
+        until: Option<std::time::Instant>,
+        op: impl FnMut(&mio::net::TcpStream) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        self.io.read_op_until(until, op)
+    }
+
+    /// Runs the read `op` once, without waiting: `WouldBlock` if nothing.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn try_read_op(
+        &self,
+        op: impl FnOnce(&mio::net::TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.io.try_read_op(op)
     }
 
     /// Reads what the kernel has, without waiting: `WouldBlock` if nothing.
