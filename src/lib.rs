@@ -58,6 +58,7 @@
 //! | `asyncio.to_thread`, `run_in_executor` | [`to_thread`] | |
 //! | `aiofiles.open`, `aiofiles.os.stat` (asyncio has no file API) | [`fs::File`], [`fs::read_to_string`], [`fs::metadata`], [`fs::read_dir`] | on the worker threads, as `tokio::fs`: a regular file cannot be waited on with epoll |
 //! | sockets, `start_server`, `open_connection`, subprocesses | [`net`] | std-shaped, suspend on `WouldBlock` |
+//! | `open_connection(ssl=ctx)`, `start_server(ssl=ctx)`, `ssl.create_default_context(cafile=...)` | `tls::TlsStream::connect` / `accept` over a `TcpStream`, `tls::client_config_with_ca`, `http::Config::tls_pem` | rustls, sans-IO (feature `tls`, on by default) |
 //! | `loop.getaddrinfo(host, port)`, `happy_eyeballs_delay` | [`net::lookup_host`], `TcpStream::connect` | names resolved on the worker threads (a replaceable [`net::Resolver`]); Happy Eyeballs at 250 ms |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
@@ -276,6 +277,6 @@ pub mod book {
         Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
         Ch11 = "course/11-users-api.md", Ch12 = "course/12-stackless.md",
         Ch13 = "course/13-race.md", Ch14 = "course/14-files.md", Ch15 = "course/15-crawler.md", RunningForReal = "running-for-real.md",
-        MoreThanOneCore = "more-than-one-core.md",
+        MoreThanOneCore = "more-than-one-core.md", Tls = "tls.md",
     }
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 pub use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use rustls::{ClientConfig, ProtocolVersion, RootCertStore, ServerConfig};
 
 use crate::net::{Direction, TcpStream};
