@@ -409,12 +409,7 @@ impl std::fmt::Debug for Deferred {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_head: 16 * 1024,
-        max_headers: 100,
-        max_target: 8 * 1024,
-        max_body: 1024 * 1024,
-    };
+    const LIMITS: Limits = super::super::framing::TEST_LIMITS;
 
     /// A 1 MiB body in 1-byte chunks (6 MiB of wire), fed through the
     /// connection's buffer in reads of any size: the same body, and the
@@ -423,13 +418,8 @@ mod tests {
     #[test]
     fn a_megabyte_in_one_byte_chunks_costs_work_linear_in_the_wire() {
         let body: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-        let mut wire = Vec::with_capacity(body.len() * 6 + 5);
-        for &b in &body {
-            wire.extend_from_slice(b"1\r\n");
-            wire.push(b);
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(b"0\r\n\r\nGET");
+        let mut wire = chunked::one_byte_chunks(&body);
+        wire.extend_from_slice(b"GET");
         let end = wire.len() - 3;
         for sizes in [&[CHUNK][..], &[1], &[3, 1000, 7], &[65_536]] {
             let (got, handed) = chunked_in_reads(&wire, sizes, &LIMITS);

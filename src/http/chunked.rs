@@ -361,6 +361,20 @@ impl Decoder {
     }
 }
 
+/// `body` as 1-byte chunks and the last chunk (six wire bytes for each
+/// body byte), for the tests that check the work is linear.
+#[cfg(test)]
+pub(crate) fn one_byte_chunks(body: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(body.len() * 6 + 5);
+    for &b in body {
+        wire.extend_from_slice(b"1\r\n");
+        wire.push(b);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    wire
+}
+
 /// Decodes a chunked body at the start of `buf` in one go: the body and the
 /// bytes it took, `Ok(None)` if it is not complete yet.
 pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usize)>, Reject> {
@@ -373,12 +387,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usi
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_head: 16 * 1024,
-        max_headers: 100,
-        max_target: 8 * 1024,
-        max_body: 1024 * 1024,
-    };
+    const LIMITS: Limits = super::super::framing::TEST_LIMITS;
 
     /// Feeds `wire` in reads of the sizes in `cuts` (cycled), as a
     /// connection does: each read's bytes once, the taken ones dropped.
@@ -457,13 +466,7 @@ mod tests {
     #[test]
     fn a_megabyte_in_one_byte_chunks_is_decoded_looking_at_each_byte_once() {
         let body: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-        let mut wire = Vec::with_capacity(body.len() * 6 + 5);
-        for &b in &body {
-            wire.extend_from_slice(b"1\r\n");
-            wire.push(b);
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(b"0\r\n\r\n");
+        let wire = one_byte_chunks(&body);
         for cuts in [&[4096][..], &[1], &[3, 1000, 7]] {
             let (got, looked_at) = feed_in_reads(&wire, cuts);
             assert_eq!(got.unwrap().as_deref(), Some(&body[..]));

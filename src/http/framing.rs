@@ -354,6 +354,15 @@ fn method_name(method: &str) -> Cow<'static, str> {
     }
 }
 
+/// The server's default limits, for the unit tests of the framing files.
+#[cfg(test)]
+pub(crate) const TEST_LIMITS: Limits = Limits {
+    max_head: 16 * 1024,
+    max_headers: 100,
+    max_target: 8 * 1024,
+    max_body: 1024 * 1024,
+};
+
 /// `Content-Length = 1*DIGIT`, no sign, no spaces, no overflow.
 fn parse_length(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -366,12 +375,7 @@ fn parse_length(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_head: 16 * 1024,
-        max_headers: 100,
-        max_target: 8 * 1024,
-        max_body: 1024 * 1024,
-    };
+    const LIMITS: Limits = TEST_LIMITS;
 
     #[test]
     fn a_parsed_head_keeps_its_target_and_fields_in_order() {
