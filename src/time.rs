@@ -203,6 +203,9 @@ struct TimeoutState {
     handle: RefCell<Option<crate::event_loop::Handle>>,
     /// The deadline passed and the task was cancelled for it.
     fired: Cell<bool>,
+    /// The guarded work has ended: a clone kept past it must not arm a
+    /// timer that would cancel the task in whatever it does later.
+    ended: Cell<bool>,
 }
 
 impl TimeoutState {
@@ -254,12 +257,17 @@ impl Timeout {
 
     /// Moves the deadline (Python: `Timeout.reschedule()`): later, sooner
     /// (a deadline already past fires at the loop's next iteration), or
-    /// away (`None`). Panics if the timeout has fired already: the
-    /// cancellation is on its way and cannot be called back.
+    /// away (`None`). Panics if the timeout has fired already (the
+    /// cancellation is on its way and cannot be called back) or has ended
+    /// (its work is over: asyncio's "Cannot change state" error).
     pub fn reschedule(&self, when: Option<Instant>) {
         assert!(
             !self.state.fired.get(),
             "reschedule() on a timeout that has expired: its cancellation is under way"
+        );
+        assert!(
+            !self.state.ended.get(),
+            "reschedule() on a timeout whose work has ended"
         );
         self.state.arm(when, Due::Check);
     }
@@ -298,10 +306,12 @@ fn timeout_inner<T>(
             when: Cell::new(None),
             handle: RefCell::new(None),
             fired: Cell::new(false),
+            ended: Cell::new(false),
         }),
     };
     cm.state.arm(deadline, due);
     let result = catch_unwind(AssertUnwindSafe(|| f(&cm)));
+    cm.state.ended.set(true);
     if let Some(handle) = cm.state.handle.borrow_mut().take() {
         handle.cancel(); // also drops the timer's hold on the state
     }

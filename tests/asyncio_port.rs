@@ -1521,6 +1521,26 @@ fn test_reschedule() {
     });
 }
 
+/// A `Timeout` kept past its work cannot be moved (it would cancel the
+/// task in whatever it does later); the task goes on undisturbed.
+#[test]
+fn test_reschedule_after_the_work_ended_is_refused() {
+    vrun(|| {
+        let mut kept = None;
+        yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
+            kept = Some(cm.clone());
+        })
+        .unwrap();
+        let cm = kept.unwrap();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cm.reschedule(Some(yieldfrom::now()))
+        }));
+        assert!(refused.is_err());
+        sleep(secs(1.0)); // not cancelled
+        assert_eq!(yieldfrom::cancelling(), 0);
+    });
+}
+
 /// Rescheduling sooner: the work is cut off at the new deadline.
 #[test]
 fn test_reschedule_sooner() {
