@@ -106,16 +106,7 @@ fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: CallbackName
     if let Some(home) = live.or_else(|| context::running_home()?.upgrade()) {
         home.call_soon(f, name);
     } else if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        use crate::warnings::{Report, ReportKind, report};
-        let exception = panic_message(payload.as_ref());
-        report(
-            Report::new(
-                ReportKind::CallbackPanicked,
-                format!("yieldfrom: exception in callback {name}: {exception}"),
-            )
-            .source(name.function())
-            .exception(exception),
-        );
+        name.report_panic(payload.as_ref(), "");
     }
 }
 

@@ -29,7 +29,7 @@ use crate::task::name::CallbackName;
 use crate::task::{TaskCore, TaskRef, TaskState};
 use crate::timer::{Due, Pending};
 use crate::trace::{StepEnd, WokenBy};
-use crate::warnings::{Report, ReportKind, panic_message, report};
+use crate::warnings::{Report, ReportKind, report};
 
 impl Core {
     /// Runs one step of `task`, then files it where its suspension says.
@@ -146,17 +146,7 @@ impl Core {
         self.calling.set(None);
         let took = self.watch.leave_step(steps);
         match result {
-            Err(payload) => {
-                let exception = panic_message(payload.as_ref());
-                report(
-                    Report::new(
-                        ReportKind::CallbackPanicked,
-                        format!("yieldfrom: exception in callback {name}: {exception} (the loop goes on)"),
-                    )
-                    .source(name.function())
-                    .exception(exception),
-                )
-            }
+            Err(payload) => name.report_panic(payload.as_ref(), " (the loop goes on)"),
             Ok(()) => {
                 if let Some(took) = took {
                     report(

@@ -122,6 +122,23 @@ impl CallbackName {
     }
 }
 
+impl CallbackName {
+    /// Reports that this callback panicked with `payload` (asyncio's
+    /// "Exception in callback ..."), `tail` added to the message.
+    pub(crate) fn report_panic(&self, payload: &(dyn std::any::Any + Send), tail: &str) {
+        use crate::warnings::{Report, ReportKind, panic_message, report};
+        let exception = panic_message(payload);
+        report(
+            Report::new(
+                ReportKind::CallbackPanicked,
+                format!("yieldfrom: exception in callback {self}: {exception}{tail}"),
+            )
+            .source(self.function())
+            .exception(exception),
+        );
+    }
+}
+
 impl From<&'static str> for CallbackName {
     fn from(what: &'static str) -> CallbackName {
         CallbackName { what, at: None }
