@@ -354,7 +354,7 @@ fn router(store: Rc<Store>) -> Router {
 /// Where the data lives, as a description every loop can open its own
 /// store from (a pool is a loop's own: its sockets belong to that loop).
 enum Backend {
-    Postgres(pg::Config),
+    Postgres(Box<pg::Config>),
     Memory,
 }
 
@@ -362,7 +362,7 @@ impl Backend {
     /// This loop's store.
     fn open(&self) -> Store {
         match self {
-            Backend::Postgres(config) => Store::Pg(Pool::new(config.clone())),
+            Backend::Postgres(config) => Store::Pg(Pool::new((**config).clone())),
             Backend::Memory => {
                 let users = SEED
                     .iter()
@@ -395,17 +395,20 @@ fn open_backend(memory: bool) -> (Backend, Option<TempCluster>, String) {
             std::process::exit(2);
         });
         let line = format!(
-            "backend: PostgreSQL from DATABASE_URL ({}:{})",
-            describe(&config),
-            config.get_port()
+            "backend: PostgreSQL from DATABASE_URL ({})",
+            describe(&config)
         );
-        return (Backend::Postgres(config), None, line);
+        return (Backend::Postgres(Box::new(config)), None, line);
     }
     if TempCluster::available() {
         match TempCluster::start() {
             Ok(cluster) => {
                 let line = "backend: a private PostgreSQL cluster (throwaway: a temp directory, stopped on exit)".to_string();
-                return (Backend::Postgres(cluster.config()), Some(cluster), line);
+                return (
+                    Backend::Postgres(Box::new(cluster.config())),
+                    Some(cluster),
+                    line,
+                );
             }
             Err(e) => eprintln!("could not start a private PostgreSQL cluster: {e}"),
         }
@@ -416,8 +419,12 @@ fn open_backend(memory: bool) -> (Backend, Option<TempCluster>, String) {
 
 fn describe(config: &pg::Config) -> String {
     match config.get_host() {
-        pg::Host::Tcp(host) => host.clone(),
-        pg::Host::Unix(dir) => dir.display().to_string(),
+        pg::Host::Tcp(host) => format!(
+            "{host}:{}, sslmode={}",
+            config.get_port(),
+            config.get_ssl_mode().as_str()
+        ),
+        pg::Host::Unix(dir) => format!("{}, port {}", dir.display(), config.get_port()),
     }
 }
 

@@ -67,17 +67,7 @@ pub fn client_config() -> Arc<ClientConfig> {
 /// A client configuration that trusts only the CA certificates in the PEM
 /// file at `path` (a private CA, a test CA).
 pub fn client_config_with_ca(path: impl AsRef<Path>) -> io::Result<Arc<ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path.as_ref()).map_err(invalid)? {
-        roots.add(cert.map_err(invalid)?).map_err(invalid)?;
-    }
-    if roots.is_empty() {
-        return Err(invalid(format!(
-            "{}: no certificate in the PEM file",
-            path.as_ref().display()
-        )));
-    }
-    Ok(client_config_with_roots(roots))
+    Ok(client_config_with_roots(roots_from_pem(path.as_ref())?))
 }
 
 /// A client configuration that trusts `roots`.
@@ -89,6 +79,168 @@ pub fn client_config_with_roots(roots: rustls::RootCertStore) -> Arc<ClientConfi
             .with_root_certificates(roots)
             .with_no_client_auth(),
     )
+}
+
+/// A client configuration that trusts the operating system's roots (the
+/// store `rustls-native-certs` finds: `/etc/ssl/certs` and the like, or
+/// the files `SSL_CERT_FILE`/`SSL_CERT_DIR` name). An error if it finds
+/// none.
+pub fn client_config_system() -> io::Result<Arc<ClientConfig>> {
+    Ok(client_config_with_roots(system_roots()?))
+}
+
+/// The operating system's trusted roots; an error if there are none.
+pub(crate) fn system_roots() -> io::Result<rustls::RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = match found.errors.first() {
+            Some(e) => format!(": {e}"),
+            None => String::new(),
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no trusted root certificate found in the system's store{why}"),
+        ));
+    }
+    Ok(roots)
+}
+
+/// The roots in the PEM file at `path`.
+pub(crate) fn roots_from_pem(path: &Path) -> io::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+    {
+        roots
+            .add(cert.map_err(|e| invalid(format!("{}: {e}", path.display())))?)
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(format!(
+            "{}: no certificate in the PEM file",
+            path.display()
+        )));
+    }
+    Ok(roots)
+}
+
+/// How much of the server's certificate a client checks (libpq's
+/// `sslmode` levels, which other protocols can use as well).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verify {
+    /// Nothing: the connection is encrypted, but the peer may be anyone
+    /// (libpq's `require`, `prefer` and `allow`). The handshake's
+    /// signatures are still checked, so the peer holds the certificate's key.
+    Nothing,
+    /// The chain up to a trusted root, not the name (`verify-ca`).
+    Chain,
+    /// The chain and the name (`verify-full`, and every HTTPS client).
+    Full,
+}
+
+/// A client configuration that checks `verify` of the server's
+/// certificate against `roots`, with SNI on or off.
+pub(crate) fn client_config_verifying(
+    roots: rustls::RootCertStore,
+    verify: Verify,
+    sni: bool,
+) -> io::Result<Arc<ClientConfig>> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    let mut config = match verify {
+        Verify::Full => builder.with_root_certificates(roots).with_no_client_auth(),
+        Verify::Chain | Verify::Nothing => {
+            let webpki = if verify == Verify::Chain {
+                Some(
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(invalid)?,
+                )
+            } else {
+                None
+            };
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(LooseVerifier { webpki, provider }))
+                .with_no_client_auth()
+        }
+    };
+    config.enable_sni = sni;
+    Ok(Arc::new(config))
+}
+
+/// The verifier of the two weaker levels: the chain only (with `webpki`),
+/// or nothing. The handshake signatures are always checked.
+#[derive(Debug)]
+struct LooseVerifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for LooseVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(webpki) = &self.webpki else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        // webpki checks the chain before the name: a name error means the
+        // chain was good.
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// A server configuration from a certificate chain and its private key,
@@ -368,9 +520,15 @@ impl TlsStream {
     /// Writes some bytes: encrypted into rustls's buffer, then sent,
     /// waiting while the socket's buffer is full.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.borrow_mut().writer().write(buf)?;
-        self.flush_tls()?;
-        Ok(n)
+        loop {
+            let n = self.conn.borrow_mut().writer().write(buf)?;
+            // rustls takes nothing while its buffer is full (another task,
+            // reading, may be sending it): send it, then offer again.
+            self.flush_tls()?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+        }
     }
 
     /// Writes all of `buf`.
@@ -395,6 +553,39 @@ impl TlsStream {
         self.conn.borrow_mut().send_close_notify();
         self.flush_tls()?;
         self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Says `close_notify` and closes both directions, without waiting:
+    /// what the socket does not take at once is dropped (for a `Drop`, or a
+    /// connection that is being abandoned).
+    pub(crate) fn close_now(&self) {
+        self.conn.borrow_mut().send_close_notify();
+        while self.conn.borrow().wants_write() {
+            let sent = self
+                .conn
+                .borrow_mut()
+                .write_tls(&mut Socket(self.tcp.mio()));
+            if !matches!(sent, Ok(n) if n > 0) {
+                break;
+            }
+        }
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// The `tls-server-end-point` channel binding (RFC 5929): the hash of
+    /// the server's certificate, by the hash of its signature algorithm
+    /// (SHA-256 for MD5 and SHA-1). SCRAM-SHA-256-PLUS binds the login to it,
+    /// so a man in the middle with another certificate cannot relay it.
+    pub(crate) fn tls_server_end_point(&self) -> io::Result<Vec<u8>> {
+        let conn = self.conn.borrow();
+        let leaf = conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .ok_or_else(|| invalid("the server sent no certificate"))?;
+        let algorithm = end_point_digest(leaf).ok_or_else(|| {
+            invalid("the server certificate's signature algorithm has no channel-binding hash")
+        })?;
+        Ok(ring::digest::digest(algorithm, leaf).as_ref().to_vec())
     }
 
     /// The TCP connection under it.
@@ -427,6 +618,60 @@ impl TlsStream {
             .peer_certificates()
             .map(|chain| chain.iter().map(|c| c.to_vec()).collect())
     }
+}
+
+/// The digest RFC 5929 names for a certificate (DER): the hash of its
+/// signature algorithm, SHA-256 in place of MD5 and SHA-1; `None` for an
+/// algorithm without one (Ed25519, RSA-PSS's parameters are not read).
+fn end_point_digest(cert: &[u8]) -> Option<&'static ring::digest::Algorithm> {
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm
+    // SEQUENCE { algorithm OID, parameters }, signature BIT STRING }
+    let (tag, body, _) = der(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_tbs, _, rest) = der(body).filter(|t| t.0 == 0x30)?;
+    let (_, algorithm_id, _) = der(rest).filter(|t| t.0 == 0x30)?;
+    let (_, oid, _) = der(algorithm_id).filter(|t| t.0 == 0x06)?;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01]; // 1.2.840.113549.1.1
+    const ECDSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04]; // 1.2.840.10045.4
+    match oid {
+        [r @ .., last] if r == RSA => match last {
+            4 | 5 | 11 => Some(&ring::digest::SHA256), // md5, sha1, sha256 with RSA
+            12 => Some(&ring::digest::SHA384),
+            13 => Some(&ring::digest::SHA512),
+            _ => None,
+        },
+        [e @ .., 1] if e == ECDSA => Some(&ring::digest::SHA256), // ecdsa-with-SHA1
+        [e @ .., 3, n] if e == ECDSA => match n {
+            2 => Some(&ring::digest::SHA256),
+            3 => Some(&ring::digest::SHA384),
+            4 => Some(&ring::digest::SHA512),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One DER element at the front of `input`: its tag, its contents, and
+/// what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |l, &b| (l << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
 }
 
 impl std::fmt::Debug for TlsStream {

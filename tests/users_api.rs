@@ -243,6 +243,66 @@ fn with_the_server_in_database_url() {
 }
 
 #[test]
+fn with_the_server_in_database_url_over_tls_verified_and_channel_bound() {
+    if !postgres_or_skip() {
+        return;
+    }
+    // A cluster that takes TCP connections over TLS only, and `app` with a
+    // SCRAM password, owner of its database.
+    let pki = common::pki::Pki::new();
+    let leaf = pki.leaf("postgres", &["localhost"], false);
+    let pg = yieldfrom::pg::TempCluster::builder()
+        .tls(
+            &std::fs::read_to_string(&leaf.cert).unwrap(),
+            &std::fs::read_to_string(&leaf.key).unwrap(),
+        )
+        .hba("hostssl all app 127.0.0.1/32 scram-sha-256")
+        .hba("hostssl all app ::1/128 scram-sha-256")
+        .tls_only()
+        .start()
+        .unwrap();
+    let admin = pg.config();
+    let query = move |sql: &'static str| {
+        let admin = admin.clone();
+        yieldfrom::run(yieldfrom::Coro::new("admin", move || {
+            let c = yieldfrom::pg::Client::connect(&admin).unwrap();
+            let rows = c.simple_query(sql).unwrap();
+            rows.iter()
+                .map(|r| {
+                    (0..r.columns().len())
+                        .map(|i| r.get(i).map(str::to_string))
+                        .collect()
+                })
+                .collect::<Vec<Vec<Option<String>>>>()
+        }))
+    };
+    query("SET password_encryption = 'scram-sha-256'; CREATE ROLE app LOGIN PASSWORD 'pw'");
+    query("CREATE DATABASE shop OWNER app");
+    let url = format!(
+        "postgres://app:pw@localhost:{}/shop?sslmode=verify-full&sslrootcert={}&channel_binding=require",
+        pg.port(),
+        pki.ca().display()
+    );
+    let api = start(&[], &[("DATABASE_URL", &url)]);
+    assert!(
+        api.backend
+            .contains(&format!("localhost:{}, sslmode=verify-full", pg.port())),
+        "{}",
+        api.backend
+    );
+    exercise(&api);
+    // The server saw the example's pool connect over TLS, and nothing else.
+    let rows = query(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+         FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'app'",
+    );
+    let (tls, plain) = (rows[0][0].as_deref(), rows[0][1].as_deref());
+    assert_ne!(tls, Some("0"), "the pool's connections are open");
+    assert_eq!(plain, Some("0"));
+    api.stop();
+}
+
+#[test]
 fn with_the_in_memory_table() {
     let api = start(&["--memory"], &[]);
     assert!(api.backend.contains("in-memory"), "{}", api.backend);

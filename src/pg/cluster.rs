@@ -46,6 +46,31 @@ impl TempCluster {
     /// 127.0.0.1/32 md5`) placed before the trusting defaults, so that
     /// they take precedence.
     pub fn start_with_hba(hba: &[&str]) -> io::Result<TempCluster> {
+        let mut builder = TempCluster::builder();
+        for line in hba {
+            builder = builder.hba(line);
+        }
+        builder.start()
+    }
+
+    /// A cluster with more settings: `pg_hba.conf` lines, TLS.
+    ///
+    /// ```no_run
+    /// # let (cert_pem, key_pem) = (String::new(), String::new());
+    /// use yieldfrom::pg::TempCluster;
+    /// // TLS only, SCRAM for `app` (the superuser still logs in over the Unix socket).
+    /// let cluster = TempCluster::builder()
+    ///     .tls(&cert_pem, &key_pem)
+    ///     .hba("hostssl all app 127.0.0.1/32 scram-sha-256")
+    ///     .tls_only()
+    ///     .start()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    fn start_from(builder: ClusterBuilder) -> io::Result<TempCluster> {
         let bin = find_bin().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -66,7 +91,7 @@ impl TempCluster {
             owner,
             server: None,
         };
-        cluster.initdb(hba)?;
+        cluster.initdb(&builder)?;
         cluster.start_server()?;
         Ok(cluster)
     }
@@ -85,7 +110,7 @@ impl TempCluster {
         c
     }
 
-    fn initdb(&self, hba: &[&str]) -> io::Result<()> {
+    fn initdb(&self, builder: &ClusterBuilder) -> io::Result<()> {
         let out = self
             .command("initdb")
             .arg("-D")
@@ -118,12 +143,27 @@ impl TempCluster {
             self.port,
             self.dir.display()
         )?;
-        let mut lines: Vec<&str> = hba.to_vec();
-        lines.extend([
-            "local all all trust",
-            "host all all 127.0.0.1/32 trust",
-            "host all all ::1/128 trust",
-        ]);
+        if let Some((cert, key)) = &builder.tls {
+            // The server reads them as its own user; the key must be 0600.
+            for (name, pem, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+                let path = self.data().join(name);
+                std::fs::write(&path, pem)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                if let Some((uid, gid)) = self.owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+                }
+            }
+            writeln!(
+                conf,
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+            )?;
+        }
+        let host = if builder.tls_only { "hostssl" } else { "host" };
+        let mut lines: Vec<String> = builder.hba.clone();
+        lines.push("local all all trust".into());
+        lines.push(format!("{host} all all 127.0.0.1/32 trust"));
+        lines.push(format!("{host} all all ::1/128 trust"));
         std::fs::write(self.data().join("pg_hba.conf"), lines.join("\n") + "\n")?;
         Ok(())
     }
@@ -257,6 +297,42 @@ impl TempCluster {
             unsafe { libc::kill(child.id() as libc::pid_t, signal) };
             let _ = child.wait();
         }
+    }
+}
+
+/// Settings for a [`TempCluster`] (from [`TempCluster::builder`]).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterBuilder {
+    hba: Vec<String>,
+    tls: Option<(String, String)>,
+    tls_only: bool,
+}
+
+impl ClusterBuilder {
+    /// A `pg_hba.conf` line, placed before the trusting defaults (local
+    /// and loopback), so that it takes precedence; lines keep their order.
+    pub fn hba(mut self, line: &str) -> ClusterBuilder {
+        self.hba.push(line.into());
+        self
+    }
+
+    /// TLS on (`ssl = on`), with this certificate chain and key (PEM).
+    pub fn tls(mut self, cert_pem: &str, key_pem: &str) -> ClusterBuilder {
+        self.tls = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The trusting loopback defaults as `hostssl` lines: a TCP connection
+    /// without TLS matches no line and is refused (the Unix socket still
+    /// trusts everyone).
+    pub fn tls_only(mut self) -> ClusterBuilder {
+        self.tls_only = true;
+        self
+    }
+
+    /// Creates and starts the cluster.
+    pub fn start(self) -> io::Result<TempCluster> {
+        TempCluster::start_from(self)
     }
 }
 

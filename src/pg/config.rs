@@ -2,6 +2,7 @@
 //! `postgres://` URL or piece by piece.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::error::Error;
@@ -13,6 +14,81 @@ pub enum Host {
     Tcp(String),
     /// The directory of the server's Unix socket (`.s.PGSQL.<port>` in it).
     Unix(PathBuf),
+}
+
+/// Whether and how the connection is encrypted: libpq's `sslmode`, with
+/// its meanings. Only `VerifyFull` stops a man in the middle; `Require`
+/// stops someone who only listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// Plain first; TLS if the server refuses the plain login.
+    Allow,
+    /// TLS if the server speaks it, else plain; the certificate is not
+    /// checked (the default, as libpq's).
+    #[default]
+    Prefer,
+    /// TLS or no connection; the certificate is not checked unless an
+    /// `sslrootcert` file is given (then as `VerifyCa`).
+    Require,
+    /// TLS, with a certificate chain that ends at a trusted root.
+    VerifyCa,
+    /// TLS, with a trusted chain and a certificate for the host's name.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(v: &str) -> Option<SslMode> {
+        Some(match v {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    /// Its name in a URL (`verify-full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// The roots a server's certificate is checked against (`sslrootcert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootCert {
+    /// The CA certificates in a PEM file.
+    File(PathBuf),
+    /// The operating system's trusted roots (`sslrootcert=system`, for
+    /// managed services whose certificates a public CA signs); libpq
+    /// allows it only with `verify-full`, and so does this client.
+    System,
+}
+
+/// SCRAM channel binding (`channel_binding`): whether the login is tied to
+/// the TLS connection (SCRAM-SHA-256-PLUS with `tls-server-end-point`), so
+/// that a man in the middle who terminates TLS cannot relay the password
+/// proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChannelBinding {
+    /// Never.
+    Disable,
+    /// When the connection is TLS and the server offers it (the default).
+    #[default]
+    Prefer,
+    /// Always: the connection fails unless the server logs the client in
+    /// with SCRAM-SHA-256-PLUS over TLS.
+    Require,
 }
 
 /// How to reach and log in to a PostgreSQL server (libpq's connection
@@ -44,6 +120,14 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) keepalive: Option<Duration>,
     pub(crate) statement_cache: usize,
+    pub(crate) ssl_mode: SslMode,
+    pub(crate) ssl_root_cert: Option<RootCert>,
+    pub(crate) ssl_sni: bool,
+    pub(crate) channel_binding: ChannelBinding,
+    /// The TLS client configuration: given, or built from the settings
+    /// above at the first TLS connection and shared by the clones made
+    /// since (a pool's connections load the roots once).
+    pub(crate) tls: Arc<OnceLock<Arc<crate::tls::ClientConfig>>>,
 }
 
 impl Default for Config {
@@ -59,6 +143,11 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(60)),
             statement_cache: 256,
+            ssl_mode: SslMode::Prefer,
+            ssl_root_cert: None,
+            ssl_sni: true,
+            channel_binding: ChannelBinding::Prefer,
+            tls: Arc::default(),
         }
     }
 }
@@ -165,6 +254,75 @@ impl Config {
     pub fn statement_cache(mut self, statements: usize) -> Config {
         self.statement_cache = statements;
         self
+    }
+
+    /// Whether and how to encrypt (`sslmode`; default [`SslMode::Prefer`]).
+    ///
+    /// ```
+    /// use yieldfrom::pg::{ChannelBinding, Config, RootCert, SslMode};
+    /// // A managed service (Neon, RDS, Supabase): a public CA, the host's name
+    /// // checked, the login bound to the TLS connection.
+    /// let c: Config = "postgres://app:pw@ep-1.eu.aws.neon.tech/shop\
+    ///                  ?sslmode=verify-full&sslrootcert=system&channel_binding=require"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert_eq!(c.get_ssl_mode(), SslMode::VerifyFull);
+    /// assert_eq!(c.get_ssl_root_cert(), Some(&RootCert::System));
+    /// assert_eq!(c.get_channel_binding(), ChannelBinding::Require);
+    /// ```
+    pub fn ssl_mode(mut self, mode: SslMode) -> Config {
+        self.ssl_mode = mode;
+        self.tls = Arc::default();
+        self
+    }
+
+    /// The CA certificates (a PEM file) that verify the server's
+    /// certificate (`sslrootcert`). Without it, `verify-ca` and
+    /// `verify-full` read `~/.postgresql/root.crt`, as libpq does.
+    pub fn ssl_root_cert(mut self, roots: RootCert) -> Config {
+        self.ssl_root_cert = Some(roots);
+        self.tls = Arc::default();
+        self
+    }
+
+    /// Whether to send the host's name in the TLS handshake (SNI; on by
+    /// default, `sslsni=0` turns it off). Never sent for an IP address.
+    /// Proxies that route by name (Neon's) need it.
+    pub fn ssl_sni(mut self, on: bool) -> Config {
+        self.ssl_sni = on;
+        self.tls = Arc::default();
+        self
+    }
+
+    /// Whether to bind the login to the TLS connection
+    /// (`channel_binding`; default [`ChannelBinding::Prefer`]).
+    pub fn channel_binding(mut self, binding: ChannelBinding) -> Config {
+        self.channel_binding = binding;
+        self
+    }
+
+    /// The TLS client configuration to use (rustls's, as asyncpg takes an
+    /// `ssl.SSLContext`): its roots, verifier and client certificate decide;
+    /// `sslrootcert` and `sslsni` are not read. `sslmode` still says
+    /// whether TLS is tried and required. The server is named by the host.
+    pub fn tls_config(mut self, config: Arc<crate::tls::ClientConfig>) -> Config {
+        self.tls = Arc::new(OnceLock::from(config));
+        self
+    }
+
+    /// The `sslmode`.
+    pub fn get_ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    /// The `sslrootcert`, if given.
+    pub fn get_ssl_root_cert(&self) -> Option<&RootCert> {
+        self.ssl_root_cert.as_ref()
+    }
+
+    /// The `channel_binding`.
+    pub fn get_channel_binding(&self) -> ChannelBinding {
+        self.channel_binding
     }
 
     /// Whether statements are unnamed (see [`statement_cache`](Self::statement_cache)).
@@ -297,9 +455,37 @@ impl std::str::FromStr for Config {
                         config.options.push((n.into(), val.into()));
                     }
                 }
-                "sslmode" if v == "disable" || v == "prefer" || v == "allow" => {}
                 "sslmode" => {
-                    return Err(bad("sslmode other than disable/prefer/allow (no TLS here)"));
+                    config.ssl_mode = SslMode::parse(&v).ok_or_else(|| {
+                        bad("an sslmode other than disable, allow, prefer, require, \
+                             verify-ca or verify-full")
+                    })?;
+                }
+                "sslrootcert" => {
+                    config.ssl_root_cert = Some(if v == "system" {
+                        RootCert::System
+                    } else {
+                        RootCert::File(v.into())
+                    });
+                }
+                "sslsni" => {
+                    config.ssl_sni = match v.as_str() {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(bad("an sslsni other than 0 or 1")),
+                    };
+                }
+                "channel_binding" => {
+                    config.channel_binding = match v.as_str() {
+                        "disable" => ChannelBinding::Disable,
+                        "prefer" => ChannelBinding::Prefer,
+                        "require" => ChannelBinding::Require,
+                        _ => {
+                            return Err(bad(
+                                "a channel_binding other than disable, prefer or require",
+                            ));
+                        }
+                    };
                 }
                 _ => config.options.push((k.into(), v)),
             }
@@ -349,6 +535,8 @@ impl std::fmt::Debug for Config {
             .field("port", &self.port)
             .field("dbname", &self.get_dbname())
             .field("options", &self.options)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("channel_binding", &self.channel_binding)
             .finish_non_exhaustive()
     }
 }
@@ -378,11 +566,24 @@ mod tests {
             "mysql://x",
             "postgres://u@h:port/db",
             "postgres://u@h/%zz",
-            "postgres://h/d?sslmode=require",
+            "postgres://h/d?sslmode=required",
+            "postgres://h/d?sslsni=yes",
+            "postgres://h/d?channel_binding=always",
         ] {
             let e = bad.parse::<Config>().unwrap_err();
             assert!(matches!(e, Error::Config(_)), "{bad}: {e}");
         }
+        let c: Config = "postgres://h/d?sslmode=verify-ca&sslrootcert=%2Fetc%2Fca.pem&sslsni=0"
+            .parse()
+            .unwrap();
+        assert_eq!(c.ssl_mode, SslMode::VerifyCa);
+        assert_eq!(c.ssl_root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+        assert!(!c.ssl_sni);
+        let c: Config = "postgres://h/d".parse().unwrap();
+        assert_eq!(
+            (c.ssl_mode, c.ssl_root_cert, c.ssl_sni, c.channel_binding),
+            (SslMode::Prefer, None, true, ChannelBinding::Prefer)
+        );
         let e = "postgres://u:hunter2@h:x/d".parse::<Config>().unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }

@@ -27,7 +27,7 @@ use postgres_protocol::{IsNull, Oid};
 use postgres_types::IsNull as TypesIsNull;
 use postgres_types::{Kind, ToSql, Type};
 
-use super::config::{Config, Host};
+use super::config::{ChannelBinding, Config, Host, RootCert, SslMode};
 use super::error::{DbError, Error};
 use super::row::{Column, Row, SimpleRow};
 use crate::coro::Coro;
@@ -36,6 +36,7 @@ use crate::net::{TcpStream, UnixStream};
 use crate::reason::Suspend;
 use crate::suspend::{Waker, suspend_or_cancel};
 use crate::task::Task;
+use crate::tls::TlsStream;
 
 /// The most SCRAM-SHA-256 iterations a server may ask for: each costs a
 /// hash on this loop's thread at login (node-postgres caps it the same).
@@ -45,9 +46,10 @@ const MAX_MESSAGE: usize = 64 << 20;
 /// Notifications kept unread before the oldest are dropped.
 const MAX_NOTIFICATIONS: usize = 10_000;
 
-/// The socket: TCP or a Unix socket.
+/// The socket: TCP, TLS over TCP, or a Unix socket.
 enum Stream {
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixStream),
 }
 
@@ -55,6 +57,7 @@ impl Stream {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -62,13 +65,27 @@ impl Stream {
     fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf),
+            Stream::Tls(s) => s.write_all(buf),
             Stream::Unix(s) => s.write_all(buf),
         }
+    }
+
+    /// Sends what the socket takes at once (a goodbye), never waiting.
+    fn try_write(&self, buf: &[u8]) {
+        let _ = match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Tls(s) => s.try_write(buf),
+            Stream::Unix(_) => Ok(0),
+        };
     }
 
     fn shutdown(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Tls(s) => {
+                s.close_now();
+                Ok(())
+            }
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
         };
     }
@@ -210,6 +227,8 @@ struct Inner {
     cache_size: usize,
     /// The pooler-safe mode: only the unnamed statement is used.
     unnamed: bool,
+    /// The login was SCRAM-SHA-256-PLUS, bound to this TLS connection.
+    channel_bound: bool,
     tasks: RefCell<Vec<Task<()>>>,
 }
 
@@ -372,6 +391,25 @@ impl Client {
                 st.notification_waiters.push(Waker::current());
             }
             suspend_or_cancel(Suspend::Sync("PostgreSQL notification"));
+        }
+    }
+
+    /// Whether the connection is encrypted (libpq's `PQsslInUse`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner().stream, Stream::Tls(_))
+    }
+
+    /// Whether the login was bound to the TLS connection
+    /// (SCRAM-SHA-256-PLUS with `tls-server-end-point`).
+    pub fn is_channel_bound(&self) -> bool {
+        self.inner().channel_bound
+    }
+
+    /// The TLS version in use (`TLSv1_3`), when the connection is TLS.
+    pub fn tls_version(&self) -> Option<crate::tls::ProtocolVersion> {
+        match &self.inner().stream {
+            Stream::Tls(s) => s.protocol_version(),
+            _ => None,
         }
     }
 
@@ -710,9 +748,7 @@ impl Inner {
             // Say goodbye, if the socket takes it at once.
             let mut out = BytesMut::new();
             frontend::terminate(&mut out);
-            if let Stream::Tcp(s) = &self.stream {
-                let _ = s.try_write(&out);
-            }
+            self.stream.try_write(&out);
         }
         self.stream.shutdown();
         for slot in slots {
@@ -884,25 +920,194 @@ fn type_of(oid: Oid) -> Type {
         .unwrap_or_else(|| Type::new(format!("oid {oid}"), oid, Kind::Simple, "".into()))
 }
 
-/// Opens the socket and logs in.
+/// Opens the socket, negotiates TLS as `sslmode` says, and logs in.
+///
+/// libpq's order of attempts: `prefer` tries TLS and, if the server says
+/// no or the TLS attempt fails before the login is done, tries plain on a
+/// new connection; `allow` tries plain first and TLS after a refused
+/// login. A Unix socket is never encrypted (it never leaves the machine).
 fn connect(config: &Config) -> Result<Client, Error> {
-    let stream = match &config.host {
-        Host::Tcp(host) => {
-            // A name is resolved off the loop's thread, its addresses
-            // tried with Happy Eyeballs.
-            let stream = TcpStream::connect((host.as_str(), config.port))?;
-            let _ = stream.set_nodelay(true);
-            if let Some(idle) = config.keepalive {
-                set_keepalive(&stream, idle);
+    check_tls_settings(config)?;
+    if let Host::Unix(dir) = &config.host {
+        let stream = UnixStream::connect(dir.join(format!(".s.PGSQL.{}", config.port)))?;
+        return log_in(Stream::Unix(stream), config, None);
+    }
+    match config.ssl_mode {
+        SslMode::Disable => log_in(Stream::Tcp(open_tcp(config)?), config, None),
+        SslMode::Allow => match log_in(Stream::Tcp(open_tcp(config)?), config, None) {
+            Err(Error::Db(refused)) => match connect_tls(config, Required::Yes) {
+                Err(Error::Tls(why)) => Err(Error::Tls(format!(
+                    "{why} (and the login without TLS was refused: {refused})"
+                ))),
+                other => other,
+            },
+            other => other,
+        },
+        SslMode::Prefer => match connect_tls(config, Required::No) {
+            Err(Error::Tls(_) | Error::Db(_)) => {
+                log_in(Stream::Tcp(open_tcp(config)?), config, None)
             }
-            Stream::Tcp(stream)
+            other => other,
+        },
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            connect_tls(config, Required::Yes)
         }
-        Host::Unix(dir) => Stream::Unix(UnixStream::connect(
-            dir.join(format!(".s.PGSQL.{}", config.port)),
-        )?),
+    }
+}
+
+/// Whether a server that refuses TLS is an error (`require` and above) or
+/// answered with a plain login on the same socket (`prefer`).
+#[derive(PartialEq, Eq)]
+enum Required {
+    Yes,
+    No,
+}
+
+/// Refuses settings that cannot work together, before any socket opens
+/// (libpq's own refusals, with its reasons).
+fn check_tls_settings(config: &Config) -> Result<(), Error> {
+    if config.ssl_root_cert == Some(RootCert::System) && config.ssl_mode != SslMode::VerifyFull {
+        return Err(Error::Config(format!(
+            "sslrootcert=system needs sslmode=verify-full (with sslmode={} a public CA's \
+             certificate for any name would be accepted)",
+            config.ssl_mode.as_str()
+        )));
+    }
+    if config.channel_binding == ChannelBinding::Require && config.ssl_mode == SslMode::Disable {
+        return Err(Error::Config(
+            "channel_binding=require needs TLS, and sslmode=disable turns it off".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A TCP connection to the host, with `TCP_NODELAY` and keepalive set.
+fn open_tcp(config: &Config) -> Result<TcpStream, Error> {
+    let Host::Tcp(host) = &config.host else {
+        unreachable!("a Unix socket is opened by `connect`")
     };
+    // A name is resolved off the loop's thread, its addresses tried with
+    // Happy Eyeballs.
+    let stream = TcpStream::connect((host.as_str(), config.port))?;
+    let _ = stream.set_nodelay(true);
+    if let Some(idle) = config.keepalive {
+        set_keepalive(&stream, idle);
+    }
+    Ok(stream)
+}
+
+/// Opens a connection, asks for TLS (`SSLRequest`), runs the handshake on
+/// the same socket, and logs in over it, binding the login to the channel
+/// when SCRAM allows. A server that says `N` gets a plain login unless TLS
+/// is `required`.
+fn connect_tls(config: &Config, required: Required) -> Result<Client, Error> {
+    let Host::Tcp(host) = &config.host else {
+        unreachable!("a Unix socket is opened by `connect`")
+    };
+    let tls_config = tls_client_config(config)?;
+    let tcp = open_tcp(config)?;
+    let mut out = BytesMut::new();
+    frontend::ssl_request(&mut out);
+    tcp.write_all(&out)?;
+    let mut answer = [0u8; 64];
+    let n = tcp.read(&mut answer)?;
+    match answer[..n] {
+        [] => Err(Error::Io(std::sync::Arc::new(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection at the TLS request",
+        )))),
+        [b'S'] => {
+            let tls = TlsStream::connect(tcp, host, tls_config).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+                    let why = e.to_string();
+                    Error::Tls(why.strip_prefix("TLS: ").unwrap_or(&why).to_string())
+                }
+                _ => e.into(),
+            })?;
+            let end_point = tls.tls_server_end_point().ok();
+            log_in(Stream::Tls(Box::new(tls)), config, end_point)
+        }
+        // Bytes after the 'S' came before the handshake, unencrypted: from
+        // whoever sits in the path (CVE-2021-23222). Trusting them would
+        // let them pose as the server's first encrypted words.
+        [b'S', ..] => Err(Error::protocol(format!(
+            "the server accepted TLS and sent {} more unencrypted byte(s) before the \
+             handshake (something in the path may be injecting them)",
+            n - 1
+        ))),
+        [b'N'] if required == Required::No => log_in(Stream::Tcp(tcp), config, None),
+        [b'N'] => Err(Error::Tls(format!(
+            "the server does not accept TLS connections, and sslmode={} requires it",
+            config.ssl_mode.as_str()
+        ))),
+        // An error before any negotiation (too many connections, a server
+        // starting up): the rest of the message follows.
+        [b'E', ..] => {
+            let mut buf = BytesMut::from(&answer[..n]);
+            let mut scratch = [0u8; 1024];
+            match next_message(&Stream::Tcp(tcp), &mut buf, &mut scratch)? {
+                Message::ErrorResponse(body) => Err(DbError::parse(body.fields())?.into()),
+                _ => Err(Error::protocol("an unexpected answer to the TLS request")),
+            }
+        }
+        _ => Err(Error::protocol(format!(
+            "the answer {:?} to the TLS request (S or N was expected)",
+            answer[0] as char
+        ))),
+    }
+}
+
+/// The rustls configuration `config` asks for: given, or built once from
+/// `sslmode`, `sslrootcert` and `sslsni` with libpq's meanings.
+fn tls_client_config(config: &Config) -> Result<std::sync::Arc<crate::tls::ClientConfig>, Error> {
+    if let Some(made) = config.tls.get() {
+        return Ok(made.clone());
+    }
+    use crate::tls::Verify;
+    let default_file = || {
+        std::env::var_os("HOME")
+            .map(|home| std::path::Path::new(&home).join(".postgresql/root.crt"))
+            .filter(|p| p.is_file())
+    };
+    let file = match &config.ssl_root_cert {
+        Some(RootCert::File(path)) => Some(path.clone()),
+        Some(RootCert::System) => None,
+        None => default_file(),
+    };
+    let verify = match config.ssl_mode {
+        SslMode::VerifyFull => Verify::Full,
+        SslMode::VerifyCa => Verify::Chain,
+        // libpq: a root file given (or at its default place) makes
+        // `require` check the chain, as `verify-ca` does.
+        SslMode::Require if file.is_some() => Verify::Chain,
+        _ => Verify::Nothing,
+    };
+    let tls_error = |e: io::Error| Error::Tls(e.to_string());
+    let roots = if verify == Verify::Nothing {
+        crate::tls::RootCertStore::empty()
+    } else if config.ssl_root_cert == Some(RootCert::System) {
+        crate::tls::system_roots().map_err(tls_error)?
+    } else if let Some(path) = file {
+        crate::tls::roots_from_pem(&path).map_err(tls_error)?
+    } else {
+        return Err(Error::Config(format!(
+            "sslmode={} checks the server's certificate, and no root certificate was given: \
+             set sslrootcert to a PEM file of the CA, or to `system` for the system's roots \
+             (libpq's default, ~/.postgresql/root.crt, does not exist)",
+            config.ssl_mode.as_str()
+        )));
+    };
+    let made =
+        crate::tls::client_config_verifying(roots, verify, config.ssl_sni).map_err(tls_error)?;
+    Ok(config.tls.get_or_init(|| made).clone())
+}
+
+/// Logs in over `stream` and starts the connection's reader and writer.
+/// `end_point` is the TLS channel's binding data, when it is TLS.
+fn log_in(stream: Stream, config: &Config, end_point: Option<Vec<u8>>) -> Result<Client, Error> {
     let mut buf = BytesMut::with_capacity(8192);
-    let (params, backend_pid) = startup(&stream, config, &mut buf)?;
+    let tls = matches!(stream, Stream::Tls(_));
+    let login = startup(&stream, config, &mut buf, end_point.as_deref(), tls)?;
     let inner = Rc::new(Inner {
         stream,
         state: RefCell::new(State {
@@ -912,14 +1117,14 @@ fn connect(config: &Config) -> Result<Client, Error> {
             cache: HashMap::new(),
             uses: 0,
             next_name: 0,
-            params,
+            params: login.params,
             notices: VecDeque::new(),
             notifications: VecDeque::new(),
             notification_waiters: Vec::new(),
             writer: None,
             exclusive: false,
             gate_waiters: VecDeque::new(),
-            backend_pid,
+            backend_pid: login.backend_pid,
         }),
         // Unnamed, the cache holds descriptions only (no server state).
         cache_size: if config.statement_cache == 0 {
@@ -928,6 +1133,7 @@ fn connect(config: &Config) -> Result<Client, Error> {
             config.statement_cache
         },
         unnamed: config.statement_cache == 0,
+        channel_bound: login.channel_bound,
         tasks: RefCell::new(Vec::new()),
     });
     let (r, w) = (inner.clone(), inner.clone());
@@ -970,13 +1176,23 @@ fn set_keepalive(stream: &TcpStream, idle: std::time::Duration) {
     };
 }
 
+/// What the login settled.
+struct Login {
+    params: HashMap<String, String>,
+    backend_pid: i32,
+    channel_bound: bool,
+}
+
 /// The startup exchange: the startup message, authentication, then the
-/// server's parameters up to the first `ReadyForQuery`.
+/// server's parameters up to the first `ReadyForQuery`. `end_point` is
+/// the TLS channel's binding data (`tls` says whether the stream is TLS).
 fn startup(
     stream: &Stream,
     config: &Config,
     buf: &mut BytesMut,
-) -> Result<(HashMap<String, String>, i32), Error> {
+    end_point: Option<&[u8]>,
+    tls: bool,
+) -> Result<Login, Error> {
     let mut out = BytesMut::new();
     let options = config.options_param();
     let mut params: Vec<(&str, &str)> = vec![
@@ -992,6 +1208,19 @@ fn startup(
     }
     frontend::startup_message(params.iter().copied(), &mut out)?;
     stream.write_all(&out)?;
+    let require_binding = config.channel_binding == ChannelBinding::Require;
+    // Under `channel_binding=require` no password leaves for a server that
+    // has not offered to prove it sits at the other end of this TLS channel.
+    let unbound = |how: &str| {
+        Error::Tls(format!(
+            "channel_binding=require, and the server asked for {how} (no channel binding{})",
+            if tls {
+                ""
+            } else {
+                "; the connection is not TLS"
+            }
+        ))
+    };
     let password = || {
         config.password.as_deref().ok_or_else(|| {
             Error::Config("the server asks for a password and none was given".into())
@@ -999,35 +1228,73 @@ fn startup(
     };
     let mut scratch = [0u8; 1024];
     let mut scram: Option<sasl::ScramSha256> = None;
+    // Whether the SCRAM exchange ended with the server's proof checked.
+    let mut scram_done = false;
+    let mut channel_bound = false;
     let mut server_params = HashMap::new();
     let mut backend_pid = 0;
     loop {
         out.clear();
         match next_message(stream, buf, &mut scratch)? {
-            Message::AuthenticationOk => {}
+            Message::AuthenticationOk => {
+                if scram.is_some() && !scram_done {
+                    return Err(Error::protocol(
+                        "the server ended SCRAM without proving it knows the password",
+                    ));
+                }
+                if require_binding && !channel_bound {
+                    return Err(unbound("no authentication, or one without SCRAM"));
+                }
+            }
             Message::AuthenticationCleartextPassword => {
+                if require_binding {
+                    return Err(unbound("a cleartext password"));
+                }
                 frontend::password_message(password()?.as_bytes(), &mut out)?;
             }
             Message::AuthenticationMd5Password(body) => {
+                if require_binding {
+                    return Err(unbound("an md5 password"));
+                }
                 let hash = md5_hash(config.user.as_bytes(), password()?.as_bytes(), body.salt());
                 frontend::password_message(hash.as_bytes(), &mut out)?;
             }
             Message::AuthenticationSasl(body) => {
                 let mut mechanisms = body.mechanisms();
-                let mut scram_ok = false;
+                let (mut plain, mut plus) = (false, false);
                 while let Some(m) = mechanisms.next()? {
-                    scram_ok |= m == sasl::SCRAM_SHA_256;
+                    plain |= m == sasl::SCRAM_SHA_256;
+                    plus |= m == sasl::SCRAM_SHA_256_PLUS;
                 }
-                if !scram_ok {
-                    return Err(Error::protocol(
-                        "the server offers no SASL mechanism this client speaks (SCRAM-SHA-256)",
-                    ));
-                }
-                let s = sasl::ScramSha256::new(
-                    password()?.as_bytes(),
-                    sasl::ChannelBinding::unsupported(),
-                );
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), &mut out)?;
+                let bind = config.channel_binding != ChannelBinding::Disable;
+                let (mechanism, binding) = match end_point {
+                    Some(hash) if bind && plus => (
+                        sasl::SCRAM_SHA_256_PLUS,
+                        sasl::ChannelBinding::tls_server_end_point(hash.to_vec()),
+                    ),
+                    _ if require_binding => {
+                        return Err(unbound(if tls {
+                            "SCRAM without the -PLUS mechanism"
+                        } else {
+                            "SCRAM"
+                        }));
+                    }
+                    // "y": this client could bind, and the server did not
+                    // offer to (a downgrade the server can then detect).
+                    _ if plain && tls && bind => {
+                        (sasl::SCRAM_SHA_256, sasl::ChannelBinding::unrequested())
+                    }
+                    _ if plain => (sasl::SCRAM_SHA_256, sasl::ChannelBinding::unsupported()),
+                    _ => {
+                        return Err(Error::protocol(
+                            "the server offers no SASL mechanism this client speaks \
+                             (SCRAM-SHA-256, SCRAM-SHA-256-PLUS)",
+                        ));
+                    }
+                };
+                channel_bound = mechanism == sasl::SCRAM_SHA_256_PLUS;
+                let s = sasl::ScramSha256::new(password()?.as_bytes(), binding);
+                frontend::sasl_initial_response(mechanism, s.message(), &mut out)?;
                 scram = Some(s);
             }
             Message::AuthenticationSaslContinue(body) => {
@@ -1045,6 +1312,7 @@ fn startup(
                     .ok_or_else(|| Error::protocol("a SASL final message before SASL began"))?;
                 s.finish(body.data())
                     .map_err(|e| Error::protocol(format!("SCRAM: the server's proof: {e}")))?;
+                scram_done = true;
             }
             Message::AuthenticationKerberosV5
             | Message::AuthenticationScmCredential
@@ -1062,7 +1330,13 @@ fn startup(
             }
             Message::NoticeResponse(_) => {}
             Message::ErrorResponse(body) => return Err(DbError::parse(body.fields())?.into()),
-            Message::ReadyForQuery(_) => return Ok((server_params, backend_pid)),
+            Message::ReadyForQuery(_) => {
+                return Ok(Login {
+                    params: server_params,
+                    backend_pid,
+                    channel_bound,
+                });
+            }
             _ => return Err(Error::protocol("an unexpected message during startup")),
         }
         if !out.is_empty() {

@@ -77,6 +77,12 @@ pub enum Error {
     Protocol(String),
     /// A URL or an option that does not parse.
     Config(String),
+    /// Encryption or channel binding could not be had as the config asks:
+    /// the server refused TLS under `sslmode=require`, its certificate
+    /// failed a check (the message names it: an unknown issuer, a name the
+    /// certificate does not cover, an expired one), or the login was not
+    /// bound to the TLS connection under `channel_binding=require`.
+    Tls(String),
     /// A value could not be converted to or from its SQL type; the message
     /// names the column or parameter.
     Conversion(String),
@@ -148,6 +154,7 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the PostgreSQL connection is closed"),
             Error::Protocol(what) => write!(f, "PostgreSQL protocol error: {what}"),
             Error::Config(what) => write!(f, "PostgreSQL configuration: {what}"),
+            Error::Tls(what) => write!(f, "PostgreSQL TLS: {what}"),
             Error::Conversion(what) => write!(f, "PostgreSQL value conversion: {what}"),
             Error::RowCount(n) => write!(f, "expected exactly one row, got {n}"),
             Error::PoolFull => f.write_str("the PostgreSQL pool's wait queue is full"),

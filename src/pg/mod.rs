@@ -41,8 +41,8 @@ mod error;
 mod pool;
 mod row;
 
-pub use self::cluster::{SUPERUSER, TempCluster};
-pub use self::config::{Config, Host};
+pub use self::cluster::{ClusterBuilder, SUPERUSER, TempCluster};
+pub use self::config::{ChannelBinding, Config, Host, RootCert, SslMode};
 pub use self::conn::{Client, Notification, Statement, Transaction};
 pub use self::error::{DbError, Error};
 pub use self::pool::{Pool, PoolOptions, PooledClient};

@@ -19,7 +19,7 @@ pub struct Leaf {
 }
 
 impl Pki {
-    /// A new CA ("yieldfrom test CA"), its certificate at [`ca`](Self::ca).
+    /// A new CA ("yieldfrom test CA <its directory>"), its certificate at [`ca`](Self::ca).
     pub fn new() -> Pki {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -31,9 +31,10 @@ impl Pki {
         std::fs::create_dir_all(&dir).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "yieldfrom test CA");
+        // A name of its own: a CA that shares another's name would be taken
+        // for its issuer, and fail as a bad signature, not an unknown CA.
+        let name = format!("yieldfrom test CA {}", dir.display());
+        params.distinguished_name.push(DnType::CommonName, name);
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
