@@ -62,6 +62,7 @@
 //! | `loop.getaddrinfo(host, port)`, `happy_eyeballs_delay` | [`net::lookup_host`], `TcpStream::connect` | names resolved on the worker threads (a replaceable [`net::Resolver`]); Happy Eyeballs at 250 ms |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
+//! | asyncpg: `connect(dsn, ssl="verify-full")`, `ssl=ctx`; libpq's `sslmode`, `sslrootcert`, `channel_binding` | `pg::Config` (`?sslmode=verify-full&sslrootcert=system`), `pg::Config::ssl_mode`, `tls_config`, `channel_binding` | TLS after an `SSLRequest`, SCRAM-SHA-256-PLUS |
 //! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
 //! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
 //! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |

@@ -215,6 +215,14 @@ fn certificate_checks_say_which_failed() {
                 (Err(e), _) => panic!("{what}: {e}"),
             }
         }
+        // The system's roots are read (the machine's store has certificates,
+        // none of them this throwaway CA).
+        let system = by_name(SslMode::VerifyFull).ssl_root_cert(yieldfrom::pg::RootCert::System);
+        let e = Client::connect(&system).unwrap_err();
+        assert!(
+            matches!(&e, Error::Tls(w) if w.contains("UnknownIssuer")),
+            "{e}"
+        );
         // Settings that cannot work, refused before any connection.
         let e = Client::connect(&by_ip(SslMode::VerifyCa)).unwrap_err();
         assert!(

@@ -1281,7 +1281,9 @@ fn startup(
                     }
                     // "y": this client could bind, and the server did not
                     // offer to (a downgrade the server can then detect).
-                    _ if plain && tls && bind => {
+                    // (Never when it offers -PLUS: it would take "y" for a
+                    // downgrade. Without binding data, "n".)
+                    _ if plain && tls && bind && !plus => {
                         (sasl::SCRAM_SHA_256, sasl::ChannelBinding::unrequested())
                     }
                     _ if plain => (sasl::SCRAM_SHA_256, sasl::ChannelBinding::unsupported()),

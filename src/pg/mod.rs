@@ -26,6 +26,13 @@
 //! `async`: each waits in the running task, and the loop serves the other
 //! tasks meanwhile.
 //!
+//! **Encryption.** `sslmode` and the rest are libpq's: the default,
+//! `prefer`, encrypts when the server can and checks nothing;
+//! `?sslmode=verify-full&sslrootcert=system` is what a managed service
+//! wants, and SCRAM logins over TLS are bound to the channel
+//! (SCRAM-SHA-256-PLUS) whenever the server offers it. [`SslMode`] says
+//! what each mode checks; the book's chapter "TLS as I/O" says why.
+//!
 //! **One connection, many tasks.** Clones of a [`Client`] share its
 //! connection; the statements of every task are written in batches and
 //! answered in order (pipelining), each ending with its own `Sync`, so that
