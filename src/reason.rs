@@ -50,6 +50,8 @@ pub enum Suspend {
         token: usize,
         /// Which readiness it waits for.
         direction: Direction,
+        /// What the wait is part of: plain data, a connect, a TLS handshake.
+        purpose: IoPurpose,
     },
     /// Waiting for a closure on the worker threads (`to_thread`).
     Thread,
@@ -63,7 +65,16 @@ impl fmt::Display for Suspend {
             Suspend::Task { name, id } => write!(f, "task '{name}' (#{})", id.0),
             Suspend::Future => f.write_str("a future"),
             Suspend::Sync(what) => f.write_str(what),
-            Suspend::Io { token, direction } => write!(f, "socket {token} {direction}"),
+            Suspend::Io {
+                token,
+                direction,
+                purpose: IoPurpose::Data,
+            } => write!(f, "socket {token} {direction}"),
+            Suspend::Io {
+                token,
+                direction,
+                purpose,
+            } => write!(f, "socket {token} {direction} ({purpose})"),
             Suspend::Thread => f.write_str("a worker thread"),
         }
     }
@@ -80,6 +91,35 @@ impl Suspend {
             Suspend::Io { .. } => "socket I/O",
             Suspend::Thread => "to_thread()",
         }
+    }
+}
+
+/// What an I/O wait is part of, for the timeline and the stepper: "socket
+/// 5 readable (TLS handshake)" says more than "socket 5 readable".
+///
+/// ```
+/// use yieldfrom::suspend::{Direction, IoPurpose, Suspend};
+/// let waiting = Suspend::Io { token: 5, direction: Direction::Read, purpose: IoPurpose::TlsHandshake };
+/// assert_eq!(waiting.to_string(), "socket 5 readable (TLS handshake)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IoPurpose {
+    /// Reading or writing the stream's bytes.
+    #[default]
+    Data,
+    /// A TCP connect in progress (the socket turns writable when it ends).
+    Connect,
+    /// The TLS handshake.
+    TlsHandshake,
+}
+
+impl fmt::Display for IoPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoPurpose::Data => "data",
+            IoPurpose::Connect => "connect",
+            IoPurpose::TlsHandshake => "TLS handshake",
+        })
     }
 }
 

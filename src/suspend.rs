@@ -88,7 +88,7 @@ use corosensei::CoroutineResult;
 pub use crate::context::in_task;
 use crate::context::{self, with_current};
 pub(crate) use crate::reason::AwaitedCancelled;
-pub use crate::reason::{Cancelled, Direction, Suspend, Wake};
+pub use crate::reason::{Cancelled, Direction, IoPurpose, Suspend, Wake};
 use crate::reason::{TaskYielder, Trap};
 use crate::stack::shared;
 use crate::task::raw::{self, TaskCore, TaskRef, TaskState, Unwind};

@@ -303,6 +303,13 @@ impl Write for Socket<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.0).write(buf)
     }
+    // rustls hands over every queued record at once: one `writev`, so that a
+    // flight (ChangeCipherSpec and Finished, or a response's records) leaves
+    // in one segment rather than one small write each, the later ones held
+    // back by Nagle until the first is acknowledged.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -352,6 +359,8 @@ impl TlsStream {
     /// Runs the handshake to its end: writes what rustls has to send, waits
     /// for the peer's answer, feeds it, again.
     fn handshake(&self) -> io::Result<()> {
+        // The timeline says "socket N readable (TLS handshake)" meanwhile.
+        let _label = self.tcp.waits_for(crate::reason::IoPurpose::TlsHandshake);
         loop {
             self.flush_tls()?;
             if !self.conn.borrow().is_handshaking() {

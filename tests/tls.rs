@@ -168,3 +168,75 @@ fn garbage_and_a_stalled_handshake_end_without_harm() {
         assert!(matches!(server.join(), Err(Elapsed)));
     }));
 }
+
+#[test]
+fn the_timeline_shows_the_handshake_as_waits_on_the_socket() {
+    use yieldfrom::suspend::{IoPurpose, Suspend};
+    use yieldfrom::trace::{EventKind, Recorder, StepEnd};
+    let pki = Pki::new();
+    let leaf = pki.leaf("localhost", &["localhost"], false);
+    let (server_cfg, ca) = (server(&leaf), pki.ca());
+    let rec = Recorder::new();
+    yieldfrom::EventLoop::builder()
+        .instrument(rec.clone())
+        .build()
+        .run(Coro::new("client", move || {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = spawn(Coro::new("server", move || {
+                let (tcp, _) = listener.accept().unwrap();
+                let stream = TlsStream::accept(tcp, server_cfg).unwrap();
+                let mut buf = [0u8; 5];
+                stream.read(&mut buf).unwrap()
+            }));
+            let tcp = TcpStream::connect(addr).unwrap();
+            let client = tls::client_config_with_ca(&ca).unwrap();
+            let stream = TlsStream::connect(tcp, "localhost", client).unwrap();
+            // The server waits for these bytes after its handshake.
+            yieldfrom::sleep(Duration::from_millis(20));
+            stream.write_all(b"after").unwrap();
+            assert_eq!(server.join(), 5);
+        }));
+    // Both sides paused on their socket during the handshake, labelled so;
+    // the client's connect was labelled too.
+    let paused: Vec<Suspend> = rec
+        .events()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::End(StepEnd::Suspended(s @ Suspend::Io { .. })) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let handshake = paused
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Suspend::Io {
+                    purpose: IoPurpose::TlsHandshake,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(handshake >= 2, "{paused:?}");
+    assert!(
+        paused
+            .iter()
+            .any(|s| s.to_string().ends_with("readable (TLS handshake)")),
+        "{paused:?}"
+    );
+    // After the handshake the same socket's waits are plain data again.
+    assert!(
+        paused.iter().any(|s| matches!(
+            s,
+            Suspend::Io {
+                purpose: IoPurpose::Data,
+                ..
+            }
+        )),
+        "{paused:?}"
+    );
+    let log = rec.log();
+    assert!(log.contains("became readable (TLS handshake)"), "{log}");
+}

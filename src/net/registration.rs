@@ -1,6 +1,7 @@
 //! A source registered with a loop's poller and reactor: the one handle
 //! every socket, pipe and signal reader waits through.
 
+use std::cell::Cell;
 use std::io;
 use std::rc::{Rc, Weak};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use mio::{Interest, Registry, Token};
 use crate::context;
 use crate::event_loop::{Core, with_loop};
 use crate::reactor::{Direction, Side};
+use crate::reason::IoPurpose;
 use crate::suspend::{self, Suspend, Wake, WakeToken};
 use crate::task::HomeRef;
 use crate::timer::Due;
@@ -26,6 +28,8 @@ pub(crate) struct Registration {
     token: Token,
     /// The loop whose poller and reactor hold the source.
     lp: Weak<Core>,
+    /// What waits on it are part of now (shown in the timeline).
+    purpose: Cell<IoPurpose>,
 }
 
 impl Registration {
@@ -44,8 +48,15 @@ impl Registration {
             Ok(Registration {
                 token,
                 lp: Rc::downgrade(core),
+                purpose: Cell::new(IoPurpose::Data),
             })
         })
+    }
+
+    /// Labels the waits on this source as part of `purpose` until the
+    /// next call; returns the label it had.
+    pub(crate) fn set_purpose(&self, purpose: IoPurpose) -> IoPurpose {
+        self.purpose.replace(purpose)
     }
 
     /// The token (shown in traces as the socket's number).
@@ -228,6 +239,7 @@ impl Registration {
         let reason = Suspend::Io {
             token: self.token(),
             direction: dir,
+            purpose: self.purpose.get(),
         };
         let woke = suspend::suspend(reason);
         if woke == Wake::Cancel || until.is_some() {

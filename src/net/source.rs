@@ -42,6 +42,15 @@ impl<S: Source> Io<S> {
         &self.source
     }
 
+    /// Labels this source's waits as part of `purpose` (for the timeline)
+    /// until the next call; returns the label it had.
+    pub(crate) fn set_purpose(
+        &self,
+        purpose: crate::reason::IoPurpose,
+    ) -> crate::reason::IoPurpose {
+        self.registration.set_purpose(purpose)
+    }
+
     /// The loop's number for this source (shown in traces).
     pub fn token(&self) -> usize {
         self.registration.token()

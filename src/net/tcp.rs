@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::resolve::{HAPPY_EYEBALLS_DELAY, ToTarget};
 use super::source::{Direction, Io, std_io, sys, write_all_with};
+use crate::reason::IoPurpose;
 use crate::time::timeout;
 
 /// A TCP connection whose reads and writes suspend the task (Python: a
@@ -99,17 +100,23 @@ impl TcpStream {
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
         // A non-blocking connect finishes when the socket becomes writable;
         // then the socket's pending error (if any) says how it went.
-        loop {
-            stream.io.wait(Direction::Write)?;
-            if let Some(e) = stream.io.get_ref().take_error()? {
-                return Err(e);
+        // (A cancelled connect drops the stream: its label goes with it.)
+        stream.io.set_purpose(IoPurpose::Connect);
+        let connected = (|| {
+            loop {
+                stream.io.wait(Direction::Write)?;
+                if let Some(e) = stream.io.get_ref().take_error()? {
+                    return Err(e);
+                }
+                match stream.io.get_ref().peer_addr() {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                    Err(e) => return Err(e),
+                }
             }
-            match stream.io.get_ref().peer_addr() {
-                Ok(_) => return Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        })();
+        stream.io.set_purpose(IoPurpose::Data);
+        connected.map(|()| stream)
     }
 
     /// Connects, giving up with `TimedOut` after `limit`, which covers the
@@ -122,6 +129,14 @@ impl TcpStream {
     /// Reads some bytes; `Ok(0)` is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read_stream(buf, sys::recv)
+    }
+
+    /// Labels this socket's waits as part of `purpose` until the guard
+    /// goes (a TLS handshake), for the timeline.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
+    pub(crate) fn waits_for(&self, purpose: IoPurpose) -> impl Drop + '_ {
+        let before = self.io.set_purpose(purpose);
+        Relabel(&self.io, before)
     }
 
     /// Runs `op` on the socket until it does not return `WouldBlock`,
@@ -234,6 +249,15 @@ impl TcpStream {
 }
 
 std_io!(TcpStream);
+
+/// Puts a socket's wait label back when dropped.
+struct Relabel<'a, S: mio::event::Source>(&'a Io<S>, IoPurpose);
+
+impl<S: mio::event::Source> Drop for Relabel<'_, S> {
+    fn drop(&mut self) {
+        self.0.set_purpose(self.1);
+    }
+}
 
 impl std::os::fd::AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {

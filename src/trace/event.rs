@@ -133,14 +133,26 @@ impl std::fmt::Display for WakeCause {
             }
             (_, Some(Suspend::Future)) => write!(f, "the future was set by {by}"),
             (_, Some(Suspend::Sync(what))) => write!(f, "{what}: woken by {by}"),
-            (_, Some(Suspend::Io { token, direction })) if by == WokenBy::Timeout => {
-                write!(
-                    f,
-                    "its deadline passed before socket {token} became {direction}"
-                )
-            }
-            (_, Some(Suspend::Io { token, direction })) => {
-                write!(f, "socket {token} became {direction}")
+            (
+                _,
+                Some(Suspend::Io {
+                    token,
+                    direction,
+                    purpose,
+                }),
+            ) => {
+                if by == WokenBy::Timeout {
+                    write!(
+                        f,
+                        "its deadline passed before socket {token} became {direction}"
+                    )?;
+                } else {
+                    write!(f, "socket {token} became {direction}")?;
+                }
+                match purpose {
+                    crate::reason::IoPurpose::Data => Ok(()),
+                    purpose => write!(f, " ({purpose})"),
+                }
             }
             (_, Some(Suspend::Thread)) => f.write_str("its worker thread finished"),
         }
