@@ -32,6 +32,18 @@
 //! cpu_ratio=<chunked/length> plain_p99_idle_ms=<ms> plain_p99_upload_ms=<ms>
 //! p99_ratio=<upload/idle>`
 //!
+//! Then HTTPS (`-- tls` runs only this): both servers with the same rustls
+//! configuration (the `ring` provider, a certificate made at run time),
+//! hyper behind tokio-rustls; wrk over TLS at 100 and 1,000 keep-alive
+//! connections, and at 50 with `Connection: close` (a full handshake per
+//! request); three rounds each, alternating, medians:
+//!
+//! `BENCH name=https_plain_c<N> ...` and `BENCH name=https_new_conn_c50 ...`
+//! (the fields of `http_plain_c<N>`), then resident bytes per idle TLS
+//! keep-alive connection (2,000, each after one request; `-- tls idle` runs
+//! only this):
+//! `BENCH name=https_idle_conn_bytes conns=2000 ours=<bytes> hyper=<bytes>`
+//!
 //! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
 //! saying so, when either is missing. Loopback only; every run is bounded.
 
@@ -42,14 +54,17 @@ use std::time::Duration;
 #[path = "common.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{cpu_s, hold_idle, median, raise_fd_limit, wrk_p99, wrk_totals};
+use common::{bench_certificates, cpu_s, hold_idle, median, raise_fd_limit, wrk_p99, wrk_totals};
 
 const WINDOW: &str = "10s";
 const CONNECTIONS: [usize; 3] = [100, 1_000, 10_000];
 /// Rounds per connection count (each: both servers, in alternating order).
 const ROUNDS: usize = 7;
 
-fn ours(addr: &'static str) {
+/// The certificate and key (PEM files) a TLS server of this bench uses.
+type TlsFiles = Option<(String, String)>;
+
+fn ours(addr: &'static str, tls: TlsFiles) {
     use yieldfrom::http::{self, Config, Response, Router};
     yieldfrom::run(yieldfrom::Coro::new("bench server", move || {
         let router = Router::new()
@@ -60,9 +75,12 @@ fn ours(addr: &'static str) {
                 Response::text(format!("{}", req.body().len()))
             });
         // Idle connections are held for the memory figure: no idle timeout in the way.
-        let config = Config::default()
+        let mut config = Config::default()
             .max_connections(20_000)
             .keep_alive_timeout(Duration::from_secs(120));
+        if let Some((cert, key)) = &tls {
+            config = config.tls_pem(cert, key).unwrap();
+        }
         let server = http::serve_with(addr, router, config).unwrap();
         println!("{}", server.local_addr());
         // Until the parent closes our stdin.
@@ -71,7 +89,7 @@ fn ours(addr: &'static str) {
     }));
 }
 
-fn hyper(addr: &str) {
+fn hyper(addr: &str, tls: TlsFiles) {
     use bytes::Bytes;
     use http_body_util::Full;
     use hyper::server::conn::http1;
@@ -81,6 +99,12 @@ fn hyper(addr: &str) {
         .enable_all()
         .build()
         .unwrap();
+    // The same rustls configuration as ours: ring, ALPN http/1.1.
+    let acceptor = tls.map(|(cert, key)| {
+        tokio_rustls::TlsAcceptor::from(
+            yieldfrom::tls::server_config_from_pem(cert, key, &[b"http/1.1"]).unwrap(),
+        )
+    });
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         println!("{}", listener.local_addr().unwrap());
@@ -93,6 +117,7 @@ fn hyper(addr: &str) {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
             tokio::task::spawn(async move {
                 let service = service_fn(|_req| async {
                     let body = serde_json::json!({"message": "hello"}).to_string();
@@ -103,19 +128,41 @@ fn hyper(addr: &str) {
                             .unwrap(),
                     )
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match acceptor {
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
             });
         }
     });
 }
 
 fn start(kind: &str) -> (Child, String) {
-    let mut child = Command::new("taskset")
+    start_with(kind, &None)
+}
+
+/// A server of `kind` (`ours`, `hyper`), over TLS with `tls` if given.
+fn start_with(kind: &str, tls: &TlsFiles) -> (Child, String) {
+    let mut command = Command::new("taskset");
+    command
         .args(["-c", "0"])
         .arg(std::env::current_exe().unwrap())
-        .args(["--server", kind])
+        .args(["--server", kind]);
+    if let Some((cert, key)) = tls {
+        command.args(["--tls", cert, key]);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -129,13 +176,22 @@ fn start(kind: &str) -> (Child, String) {
 
 /// wrk at `conns` connections for `duration`; returns (requests, seconds).
 fn wrk(addr: &str, conns: usize, duration: &str) -> (f64, f64) {
-    let out = Command::new("taskset")
+    wrk_url(&format!("http://{addr}/plain"), conns, duration, false)
+}
+
+/// wrk on `url`; `close`: `Connection: close`, a new connection (and, over
+/// TLS, a new handshake) per request.
+fn wrk_url(url: &str, conns: usize, duration: &str, close: bool) -> (f64, f64) {
+    let mut command = Command::new("taskset");
+    command
         .args(["-c", "1", "wrk", "-t1"])
         .arg(format!("-c{conns}"))
         .arg(format!("-d{duration}"))
-        .arg(format!("http://{addr}/plain"))
-        .output()
-        .expect("wrk runs");
+        .arg(url);
+    if close {
+        command.args(["-H", "Connection: close"]);
+    }
+    let out = command.output().expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -193,6 +249,103 @@ fn measure(kind: &str, conns: usize) -> (f64, f64) {
     drop(child.stdin.take());
     let _ = child.wait();
     (requests / secs, cpu / requests)
+}
+
+/// [`measure`] over HTTPS: `close` makes every request a new connection.
+fn measure_tls(kind: &str, conns: usize, close: bool, tls: &TlsFiles) -> (f64, f64) {
+    let (mut child, addr) = start_with(kind, tls);
+    let url = format!("https://{addr}/plain");
+    wrk_url(&url, conns, "2s", close);
+    let before = cpu_s(child.id());
+    let (requests, secs) = wrk_url(&url, conns, WINDOW, close);
+    let cpu = cpu_s(child.id()) - before;
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (requests / secs, cpu / requests)
+}
+
+/// Resident bytes per idle TLS keep-alive connection, each after one
+/// request over a full handshake (rustls on the client side, trusting `ca`).
+fn idle_tls_bytes(kind: &str, conns: usize, tls: &TlsFiles, ca: &std::path::Path) -> f64 {
+    use std::io::{Read, Write};
+    use tokio_rustls::rustls;
+    let (mut child, addr) = start_with(kind, tls);
+    let config = yieldfrom::tls::client_config_with_ca(ca).unwrap();
+    let open = || {
+        let tcp = std::net::TcpStream::connect(&addr).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(b"GET /plain HTTP/1.1\r\nHost: b\r\n\r\n")
+            .unwrap();
+        let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+        while !got.ends_with(b"}") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed a connection before answering");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s
+    };
+    drop((0..10).map(|_| open()).collect::<Vec<_>>()); // warm
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss(child.id());
+    let held: Vec<_> = (0..conns).map(|_| open()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss(child.id());
+    drop(held);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    (after - before) / conns as f64
+}
+
+/// Rounds per HTTPS scenario (each: both servers, alternating order).
+const TLS_ROUNDS: usize = 3;
+
+/// The HTTPS rows: keep-alive at 100 and 1,000 connections, a new
+/// connection per request, and idle memory.
+fn tls_scenarios(idle_only: bool) {
+    let (cert, key, ca) = bench_certificates();
+    let tls = Some((cert, key));
+    let rows = [
+        ("https_plain_c100", 100, false),
+        ("https_plain_c1000", 1_000, false),
+        ("https_new_conn_c50", 50, true),
+    ];
+    for (name, conns, close) in rows.into_iter().filter(|_| !idle_only) {
+        let (mut ours_rps, mut hyper_rps) = (Vec::new(), Vec::new());
+        let (mut rps_ratio, mut cpu_ratio) = (Vec::new(), Vec::new());
+        for round in 0..TLS_ROUNDS {
+            let ((o_rps, o_cpu), (h_rps, h_cpu)) = if round % 2 == 0 {
+                let o = measure_tls("ours", conns, close, &tls);
+                (o, measure_tls("hyper", conns, close, &tls))
+            } else {
+                let h = measure_tls("hyper", conns, close, &tls);
+                (measure_tls("ours", conns, close, &tls), h)
+            };
+            ours_rps.push(o_rps);
+            hyper_rps.push(h_rps);
+            rps_ratio.push(o_rps / h_rps);
+            cpu_ratio.push(o_cpu / h_cpu);
+        }
+        let each: Vec<String> = rps_ratio.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "BENCH name={name} ours_rps={:.0} hyper_rps={:.0} rps_ratio={:.3} cpu_ratio={:.3} rounds={TLS_ROUNDS} round_ratios={}",
+            median(&mut ours_rps),
+            median(&mut hyper_rps),
+            median(&mut rps_ratio),
+            median(&mut cpu_ratio),
+            each.join(",")
+        );
+    }
+    let conns = 2_000;
+    println!(
+        "BENCH name=https_idle_conn_bytes conns={conns} ours={:.0} hyper={:.0}",
+        idle_tls_bytes("ours", conns, &tls, &ca),
+        idle_tls_bytes("hyper", conns, &tls, &ca)
+    );
+    if let Some(dir) = ca.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A 1 MiB body as the wire of one request: 1-byte chunks, or with
@@ -312,9 +465,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--server") {
         raise_fd_limit();
+        let tls = args
+            .iter()
+            .position(|a| a == "--tls")
+            .map(|t| (args[t + 1].clone(), args[t + 2].clone()));
         match args[at + 1].as_str() {
-            "ours" => ours("127.0.0.1:0"),
-            "hyper" => hyper("127.0.0.1:0"),
+            "ours" => ours("127.0.0.1:0", tls),
+            "hyper" => hyper("127.0.0.1:0", tls),
             other => panic!("unknown server {other}"),
         }
         return;
@@ -334,6 +491,11 @@ fn main() {
     raise_fd_limit();
     let memory_only = args.iter().any(|a| a == "memory");
     let upload_only = args.iter().any(|a| a == "upload");
+    let tls_only = args.iter().any(|a| a == "tls");
+    if tls_only {
+        tls_scenarios(args.iter().any(|a| a == "idle"));
+        return;
+    }
     let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
     for conns in CONNECTIONS {
         if memory_only || upload_only || (!only.is_empty() && !only.contains(&conns)) {
@@ -372,6 +534,9 @@ fn main() {
             chunked / length,
             during / idle
         );
+    }
+    if only.is_empty() && !memory_only && !upload_only {
+        tls_scenarios(false);
     }
     if only.is_empty() && !upload_only {
         for conns in [5_000, 10_000] {

@@ -25,6 +25,12 @@
 //! `BENCH name=users_unnamed_c100 named_rps=<r> unnamed_rps=<r> ratio=<unnamed/named>
 //! cpu_ratio=<unnamed CPU per request / named> rounds=3`.
 //!
+//! Then the pool's connections over TLS (`sslmode=verify-full`, a CA made
+//! at run time; the cluster has `ssl = on`, and every other row says
+//! `sslmode=disable`) against the same over plain TCP, both ours, at 100
+//! connections: `BENCH name=users_tls_c100 plain_rps=<r> tls_rps=<r>
+//! ratio=<tls/plain> cpu_ratio=<tls CPU per request / plain> rounds=3`.
+//!
 //! Then a database restart under load (`users_db_restart`): our server
 //! with 200 keep-alive clients in a closed loop (each asks again as soon
 //! as it has an answer, so every one is already waiting in the pool's line
@@ -419,9 +425,27 @@ fn main() {
         "the users_api bench needs PostgreSQL (apt-get install -y postgresql)"
     );
     raise_fd_limit();
-    let cluster = yieldfrom::pg::TempCluster::start().expect("a private PostgreSQL cluster");
-    seed(cluster.tcp_config());
-    let url = cluster.tcp_url();
+    // TLS on, plain allowed: the rows are plain (`sslmode=disable`, for
+    // every client alike) but the one that measures the pool over TLS.
+    let (cert, key, ca) = common::bench_certificates();
+    let cluster = yieldfrom::pg::TempCluster::builder()
+        .tls(
+            &std::fs::read_to_string(&cert).unwrap(),
+            &std::fs::read_to_string(&key).unwrap(),
+        )
+        .start()
+        .expect("a private PostgreSQL cluster");
+    seed(
+        cluster
+            .tcp_config()
+            .ssl_mode(yieldfrom::pg::SslMode::Disable),
+    );
+    let url = format!("{}?sslmode=disable", cluster.tcp_url());
+    let tls_url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        cluster.tcp_url(),
+        ca.display()
+    );
     let only: Vec<&str> = args
         .iter()
         .skip(1)
@@ -480,7 +504,7 @@ fn main() {
         }
     }
     if only.is_empty() || only.iter().any(|o| "users_unnamed_c100".contains(o)) {
-        let unnamed_url = format!("{url}?statement_cache_size=0");
+        let unnamed_url = format!("{url}&statement_cache_size=0");
         let scenario = SCENARIOS[0];
         let (mut named, mut unnamed, mut ratio, mut cpu) = (vec![], vec![], vec![], vec![]);
         for round in 0..ROUNDS {
@@ -503,6 +527,33 @@ fn main() {
             median(&mut ratio),
             median(&mut cpu)
         );
+    }
+    if only.is_empty() || only.iter().any(|o| "users_tls_c100".contains(o)) {
+        let scenario = SCENARIOS[0];
+        let (mut plain, mut tls, mut ratio, mut cpu) = (vec![], vec![], vec![], vec![]);
+        for round in 0..ROUNDS {
+            let (p, t) = if round % 2 == 0 {
+                let p = measure("ours", &url, scenario);
+                (p, measure("ours", &tls_url, scenario))
+            } else {
+                let t = measure("ours", &tls_url, scenario);
+                (measure("ours", &url, scenario), t)
+            };
+            plain.push(p.0);
+            tls.push(t.0);
+            ratio.push(t.0 / p.0);
+            cpu.push(t.2 / p.2);
+        }
+        println!(
+            "BENCH name=users_tls_c100 plain_rps={:.0} tls_rps={:.0} ratio={:.3} cpu_ratio={:.3} rounds={ROUNDS}",
+            median(&mut plain),
+            median(&mut tls),
+            median(&mut ratio),
+            median(&mut cpu)
+        );
+    }
+    if let Some(dir) = ca.parent() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     if only.is_empty() || only.iter().any(|o| "users_db_restart".contains(o)) {
         let mut cluster = cluster;

@@ -531,18 +531,108 @@ fn check_on_task_stack(lo: usize, hi: usize) -> usize {
     sp
 }
 
+/// Runs `f` on the loop's stack (the one that resumed the running task)
+/// rather than the task's own, then comes back: for deep computation that
+/// never waits (a TLS handshake's cryptography), whose stack pages would
+/// otherwise stay resident in every parked task that once ran it. Outside a
+/// task, or inside a generator (whose stack is not the task's), `f` runs
+/// where it is. If `f` tries to wait, the wait panics (it is not on the
+/// task's stack), which is the contract: `f` must not suspend.
+pub(crate) fn on_loop_stack<R>(f: impl FnOnce() -> R) -> R {
+    let yielder = crate::context::try_with_current(|task| {
+        let probe = 0u8;
+        let sp = std::hint::black_box(&probe) as *const u8 as usize;
+        (sp >= task.stack_lo() && sp < task.stack_hi.get()).then(|| task.yielder.get())
+    })
+    .flatten();
+    match yielder {
+        Some(yielder) => {
+            let f = SameThread(f);
+            // `on_parent_stack` asks for `Send` only so that a yielder cannot
+            // be carried onto the parent's stack and suspended from there.
+            // `f` runs on this very thread, and a wait it attempts panics
+            // before it reaches a yielder (`check_on_task_stack`: the loop's
+            // stack is not the task's).
+            // SAFETY: the task's body set `yielder` at its start, on the
+            // stack we are on now (checked above), and it stays valid until
+            // the body returns, which it cannot do while this frame is on
+            // that stack; `on_parent_stack` returns here before this frame goes.
+            unsafe { &*yielder }.on_parent_stack(move || f.call())
+        }
+        None => f(),
+    }
+}
+
+/// A closure run on another stack of the same thread (see [`on_loop_stack`]).
+struct SameThread<F>(F);
+
+// SAFETY: the value never leaves its thread: `on_loop_stack` runs it at once
+// on the loop's stack of the same thread and waits for it to return.
+unsafe impl<F> Send for SameThread<F> {}
+
+impl<F: FnOnce() -> R, R> SameThread<F> {
+    fn call(self) -> R {
+        (self.0)()
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn not_on_task_stack() -> ! {
     panic!(
-        "yield_from() was called inside a Generator body running in a task; a generator \
-         has its own stack and cannot pause the task. Await outside the generator, or make \
-         it a coroutine (Coro)"
+        "yield_from() was called off the task's own stack: inside a Generator body running \
+         in a task (a generator has its own stack and cannot pause the task: await outside \
+         the generator, or make it a coroutine, Coro), or inside code the runtime runs on \
+         the loop's stack, which must not wait"
     );
 }
 
 #[cfg(test)]
 mod tests {
+    /// `on_loop_stack` runs its closure off the task's stack, hands back its
+    /// value and its panic, and refuses a wait from there, on either kind
+    /// of stack.
+    #[test]
+    fn on_loop_stack_runs_elsewhere_and_refuses_to_wait() {
+        use crate::stack::StackMode;
+        for mode in [StackMode::Dedicated, StackMode::Shared] {
+            let lp = crate::EventLoop::builder().stack_mode(mode).build();
+            lp.run(crate::Coro::new("t", move || {
+                let (lo, hi) =
+                    crate::context::with_current("test", |t| (t.stack_lo(), t.stack_hi.get()));
+                let here = 0u8;
+                let here = std::hint::black_box(&here) as *const u8 as usize;
+                assert!(here >= lo && here < hi, "the task runs on its stack");
+                let there = super::on_loop_stack(|| {
+                    let probe = 0u8;
+                    std::hint::black_box(&probe) as *const u8 as usize
+                });
+                assert!(
+                    there < lo || there >= hi,
+                    "{mode:?}: ran on the task's stack"
+                );
+                let panicked = std::panic::catch_unwind(|| {
+                    super::on_loop_stack(|| panic!("inside"));
+                });
+                assert!(panicked.is_err());
+                let waited = std::panic::catch_unwind(|| {
+                    super::on_loop_stack(crate::yield_now);
+                })
+                .unwrap_err();
+                let message = waited
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or(waited.downcast_ref::<String>().map(String::as_str))
+                    .unwrap();
+                assert!(message.contains("must not wait"), "{message}");
+                // The task itself still waits as usual afterwards.
+                crate::yield_now();
+            }));
+        }
+        // Outside a task it simply calls.
+        assert_eq!(super::on_loop_stack(|| 7), 7);
+    }
+
     #[test]
     fn a_panic_inside_a_step_leaves_no_running_task_behind() {
         let lp = crate::EventLoop::new();

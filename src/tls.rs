@@ -37,6 +37,7 @@ pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use rustls::{ClientConfig, ProtocolVersion, RootCertStore, ServerConfig};
 
 use crate::net::{Direction, TcpStream};
+use crate::suspend::on_loop_stack;
 
 /// The crypto provider every configuration here is built on (`ring`).
 // `ring`, as the project chooses (see the decision log): it builds with
@@ -333,12 +334,19 @@ impl TlsStream {
         server_name: &str,
         config: Arc<ClientConfig>,
     ) -> io::Result<TlsStream> {
+        Self::connect_boxed(tcp, server_name, config).map(|boxed| *boxed)
+    }
+
+    /// [`connect`](Self::connect), the stream on the heap.
+    pub(crate) fn connect_boxed(
+        tcp: TcpStream,
+        server_name: &str,
+        config: Arc<ClientConfig>,
+    ) -> io::Result<Box<TlsStream>> {
         let name = ServerName::try_from(server_name.to_string()).map_err(invalid)?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(tls_error)?;
-        let stream = TlsStream {
-            tcp,
-            conn: RefCell::new(conn.into()),
-        };
+        let stream = Self::boxed(tcp, || {
+            rustls::ClientConnection::new(config, name).map(Into::into)
+        })?;
         stream.handshake()?;
         Ok(stream)
     }
@@ -347,13 +355,35 @@ impl TlsStream {
     /// the server's side of the handshake. Bytes that are not a TLS
     /// ClientHello end it with an `InvalidData` error.
     pub fn accept(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
-        let conn = rustls::ServerConnection::new(config).map_err(tls_error)?;
-        let stream = TlsStream {
-            tcp,
-            conn: RefCell::new(conn.into()),
-        };
+        Self::accept_boxed(tcp, config).map(|boxed| *boxed)
+    }
+
+    /// [`accept`](Self::accept), the stream on the heap.
+    pub(crate) fn accept_boxed(
+        tcp: TcpStream,
+        config: Arc<ServerConfig>,
+    ) -> io::Result<Box<TlsStream>> {
+        let stream = Self::boxed(tcp, || {
+            rustls::ServerConnection::new(config).map(Into::into)
+        })?;
         stream.handshake()?;
         Ok(stream)
+    }
+
+    /// A stream over `tcp` with the state `new` makes, built on the loop's
+    /// stack straight into its box: rustls's state is over a kilobyte and
+    /// is built through several frames by value, and the pages a task's
+    /// stack touches once stay resident while it then waits idle.
+    fn boxed(
+        tcp: TcpStream,
+        new: impl FnOnce() -> Result<rustls::Connection, rustls::Error>,
+    ) -> io::Result<Box<TlsStream>> {
+        on_loop_stack(move || {
+            Ok(Box::new(TlsStream {
+                tcp,
+                conn: RefCell::new(new().map_err(tls_error)?),
+            }))
+        })
     }
 
     /// Runs the handshake to its end: writes what rustls has to send, waits
@@ -379,9 +409,7 @@ impl TlsStream {
     /// buffer is full.
     fn flush_tls(&self) -> io::Result<()> {
         while self.conn.borrow().wants_write() {
-            self.tcp.io_op(Direction::Write, |s| {
-                self.conn.borrow_mut().write_tls(&mut Socket(s))
-            })?;
+            self.tcp.io_op(Direction::Write, |s| self.send_records(s))?;
         }
         Ok(())
     }
@@ -390,15 +418,17 @@ impl TlsStream {
     /// and processes it: the bytes read, 0 at the end of the stream. A
     /// record that fails is answered with an alert and is an error.
     fn read_tls(&self) -> io::Result<usize> {
-        let n = self.tcp.io_op(Direction::Read, |s| {
-            self.conn.borrow_mut().read_tls(&mut Socket(s))
-        })?;
+        let n = self.tcp.io_op(Direction::Read, |s| self.take_records(s))?;
         self.process(n)
     }
 
     /// Processes the `n` bytes just fed to rustls.
     fn process(&self, n: usize) -> io::Result<usize> {
-        let processed = self.conn.borrow_mut().process_new_packets();
+        // Decryption, and in a handshake the key exchange and signatures,
+        // run on the loop's stack (`on_loop_stack`): the task's stack then
+        // keeps only its own few pages while it waits idle. The switch costs
+        // nanoseconds against the microseconds of the cryptography.
+        let processed = on_loop_stack(|| self.conn.borrow_mut().process_new_packets());
         if let Err(e) = processed {
             // Tell the peer why (the alert rustls queued), then fail.
             let _ = self.flush_tls();
@@ -407,10 +437,27 @@ impl TlsStream {
         Ok(n)
     }
 
+    /// One `recv` into rustls's buffer of records (on the loop's stack, as
+    /// every call into rustls here: see [`process`](Self::process)).
+    fn take_records(&self, socket: &mio::net::TcpStream) -> io::Result<usize> {
+        on_loop_stack(|| self.conn.borrow_mut().read_tls(&mut Socket(socket)))
+    }
+
+    /// One `writev` of the records rustls has queued.
+    fn send_records(&self, socket: &mio::net::TcpStream) -> io::Result<usize> {
+        on_loop_stack(|| self.conn.borrow_mut().write_tls(&mut Socket(socket)))
+    }
+
+    /// Encrypts (some of) `buf` into rustls's queue of records to send, on
+    /// the loop's stack as decryption is.
+    fn encrypt(&self, buf: &[u8]) -> io::Result<usize> {
+        on_loop_stack(|| self.conn.borrow_mut().writer().write(buf))
+    }
+
     /// Decrypted bytes into `buf` if any are there, `WouldBlock` if not; at
     /// the end of the socket's stream, what the reader makes of it.
     fn take_plaintext(&self, buf: &mut [u8], socket_ended: bool) -> io::Result<usize> {
-        match self.conn.borrow_mut().reader().read(buf) {
+        match on_loop_stack(|| self.conn.borrow_mut().reader().read(buf)) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && socket_ended => {
                 Err(io::ErrorKind::UnexpectedEof.into())
             }
@@ -431,9 +478,9 @@ impl TlsStream {
                 other => return other.map(Some),
             }
             self.flush_tls()?;
-            let read = self.tcp.read_op_until(Some(until), |s| {
-                self.conn.borrow_mut().read_tls(&mut Socket(s))
-            })?;
+            let read = self
+                .tcp
+                .read_op_until(Some(until), |s| self.take_records(s))?;
             match read {
                 None => return Ok(None),
                 Some(n) => {
@@ -453,9 +500,7 @@ impl TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return other,
             }
-            let n = self
-                .tcp
-                .try_read_op(|s| self.conn.borrow_mut().read_tls(&mut Socket(s)))?;
+            let n = self.tcp.try_read_op(|s| self.take_records(s))?;
             if self.process(n)? == 0 {
                 return self.take_plaintext(buf, true);
             }
@@ -482,12 +527,9 @@ impl TlsStream {
     /// goes into rustls (within its buffer limit); what the socket does not
     /// take now stays queued for [`flush_pending`](Self::flush_pending).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.borrow_mut().writer().write(buf)?;
+        let n = self.encrypt(buf)?;
         while self.conn.borrow().wants_write() {
-            let sent = self
-                .conn
-                .borrow_mut()
-                .write_tls(&mut Socket(self.tcp.mio()));
+            let sent = self.send_records(self.tcp.mio());
             match sent {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -530,7 +572,7 @@ impl TlsStream {
     /// waiting while the socket's buffer is full.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         loop {
-            let n = self.conn.borrow_mut().writer().write(buf)?;
+            let n = self.encrypt(buf)?;
             // rustls takes nothing while its buffer is full (another task,
             // reading, may be sending it): send it, then offer again.
             self.flush_tls()?;
@@ -570,10 +612,7 @@ impl TlsStream {
     pub(crate) fn close_now(&self) {
         self.conn.borrow_mut().send_close_notify();
         while self.conn.borrow().wants_write() {
-            let sent = self
-                .conn
-                .borrow_mut()
-                .write_tls(&mut Socket(self.tcp.mio()));
+            let sent = self.send_records(self.tcp.mio());
             if !matches!(sent, Ok(n) if n > 0) {
                 break;
             }

@@ -128,23 +128,36 @@ pub fn serve_with(
 }
 
 /// The connection's transport: the TCP stream as it is, or, for HTTPS,
-/// after a TLS handshake within the handshake timeout. A handshake that
-/// fails (garbage instead of a ClientHello, a certificate the client
-/// refused, a stall) closes the connection quietly: any client can cause
-/// one, so reporting each would be a log storm.
+/// after a TLS handshake within the handshake timeout.
 fn transport(stream: crate::net::TcpStream, config: &Config) -> Option<transport::Transport> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &config.tls {
-        let tls = tls.clone();
-        return match crate::timeout(config.handshake_timeout, || {
-            crate::tls::TlsStream::accept(stream, tls)
-        }) {
-            Ok(Ok(stream)) => Some(transport::Transport::Tls(Box::new(stream))),
-            _ => None,
-        };
+        return tls_transport(stream, tls.clone(), config.handshake_timeout);
     }
     let _ = config;
     Some(transport::Transport::Plain(stream))
+}
+
+/// The TLS handshake of an HTTPS connection. A handshake that fails
+/// (garbage instead of a ClientHello, a certificate the client refused, a
+/// stall) closes the connection quietly: any client can cause one, so
+/// reporting each would be a log storm.
+///
+/// Never inlined: its frame holds rustls's state (over a kilobyte) by value
+/// while the handshake runs; inlined into the connection's task, that room
+/// would stay in the task's frame for the connection's whole life, and
+/// every connection, plain ones too, would touch two more pages of stack.
+#[cfg(feature = "tls")]
+#[inline(never)]
+fn tls_transport(
+    stream: crate::net::TcpStream,
+    tls: std::sync::Arc<crate::tls::ServerConfig>,
+    limit: Duration,
+) -> Option<transport::Transport> {
+    match crate::timeout(limit, || crate::tls::TlsStream::accept_boxed(stream, tls)) {
+        Ok(Ok(stream)) => Some(transport::Transport::Tls(stream)),
+        _ => None,
+    }
 }
 
 impl HttpServer {
