@@ -41,7 +41,7 @@
 //! `BENCH name=https_plain_c<N> ...` and `BENCH name=https_new_conn_c50 ...`
 //! (the fields of `http_plain_c<N>`), then resident bytes per idle TLS
 //! keep-alive connection (2,000, each after one request; `-- tls idle` runs
-//! only this):
+//! only this; `-- tls https_new_conn_c50` runs only that row):
 //! `BENCH name=https_idle_conn_bytes conns=2000 ours=<bytes> hyper=<bytes>`
 //!
 //! Needs `wrk` (`apt-get install -y wrk`) and `taskset`; fails at once,
@@ -303,7 +303,7 @@ const TLS_ROUNDS: usize = 3;
 
 /// The HTTPS rows: keep-alive at 100 and 1,000 connections, a new
 /// connection per request, and idle memory.
-fn tls_scenarios(idle_only: bool) {
+fn tls_scenarios(idle_only: bool, only: &[&str]) {
     let (cert, key, ca) = bench_certificates();
     let tls = Some((cert, key));
     let rows = [
@@ -311,7 +311,8 @@ fn tls_scenarios(idle_only: bool) {
         ("https_plain_c1000", 1_000, false),
         ("https_new_conn_c50", 50, true),
     ];
-    for (name, conns, close) in rows.into_iter().filter(|_| !idle_only) {
+    let chosen = |name: &str| !idle_only && (only.is_empty() || only.contains(&name));
+    for (name, conns, close) in rows.into_iter().filter(|r| chosen(r.0)) {
         let (mut ours_rps, mut hyper_rps) = (Vec::new(), Vec::new());
         let (mut rps_ratio, mut cpu_ratio) = (Vec::new(), Vec::new());
         for round in 0..TLS_ROUNDS {
@@ -338,6 +339,9 @@ fn tls_scenarios(idle_only: bool) {
         );
     }
     let conns = 2_000;
+    if !only.is_empty() {
+        return;
+    }
     println!(
         "BENCH name=https_idle_conn_bytes conns={conns} ours={:.0} hyper={:.0}",
         idle_tls_bytes("ours", conns, &tls, &ca),
@@ -493,7 +497,13 @@ fn main() {
     let upload_only = args.iter().any(|a| a == "upload");
     let tls_only = args.iter().any(|a| a == "tls");
     if tls_only {
-        tls_scenarios(args.iter().any(|a| a == "idle"));
+        let rows: Vec<&str> = args
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .filter(|a| a.starts_with("https_"))
+            .collect();
+        tls_scenarios(args.iter().any(|a| a == "idle"), &rows);
         return;
     }
     let only: Vec<usize> = args.iter().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -536,7 +546,7 @@ fn main() {
         );
     }
     if only.is_empty() && !memory_only && !upload_only {
-        tls_scenarios(false);
+        tls_scenarios(false, &[]);
     }
     if only.is_empty() && !upload_only {
         for conns in [5_000, 10_000] {

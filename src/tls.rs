@@ -355,18 +355,21 @@ impl TlsStream {
     /// the server's side of the handshake. Bytes that are not a TLS
     /// ClientHello end it with an `InvalidData` error.
     pub fn accept(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
-        Self::accept_boxed(tcp, config).map(|boxed| *boxed)
+        Self::accept_boxed(tcp, config, None).map(|boxed| *boxed)
     }
 
-    /// [`accept`](Self::accept), the stream on the heap.
+    /// [`accept`](Self::accept), the stream on the heap, the handshake
+    /// given up at `until` (`TimedOut`): one deadline on the socket's
+    /// waits, no timer callback (this is every HTTPS connection's start).
     pub(crate) fn accept_boxed(
         tcp: TcpStream,
         config: Arc<ServerConfig>,
+        until: Option<std::time::Instant>,
     ) -> io::Result<Box<TlsStream>> {
         let stream = Self::boxed(tcp, || {
             rustls::ServerConnection::new(config).map(Into::into)
         })?;
-        stream.handshake()?;
+        stream.handshake_until(until)?;
         Ok(stream)
     }
 
@@ -389,6 +392,13 @@ impl TlsStream {
     /// Runs the handshake to its end: writes what rustls has to send, waits
     /// for the peer's answer, feeds it, again.
     fn handshake(&self) -> io::Result<()> {
+        self.handshake_until(None)
+    }
+
+    /// [`handshake`](Self::handshake), giving up at `until` with
+    /// `TimedOut`. (The handshake's own writes are a few kilobytes, which a
+    /// fresh socket's buffer takes without waiting.)
+    fn handshake_until(&self, until: Option<std::time::Instant>) -> io::Result<()> {
         // The timeline says "socket N readable (TLS handshake)" meanwhile.
         let _label = self.tcp.waits_for(crate::reason::IoPurpose::TlsHandshake);
         loop {
@@ -396,7 +406,14 @@ impl TlsStream {
             if !self.conn.borrow().is_handshaking() {
                 return Ok(());
             }
-            if self.read_tls()? == 0 {
+            let read = self.tcp.read_op_until(until, |s| self.take_records(s))?;
+            let Some(n) = read else {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the TLS handshake did not finish in time",
+                ));
+            };
+            if self.process(n)? == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the peer closed the connection during the TLS handshake",

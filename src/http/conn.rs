@@ -79,14 +79,15 @@ pub(crate) fn linger(stream: &Transport) {
     let _ = stream.shutdown_write();
     let mut sink = [0u8; 1024];
     let mut budget = 256 * 1024;
-    let _ = crate::time::timeout(std::time::Duration::from_secs(1), || {
-        while budget > 0 {
-            match stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => budget -= n.min(budget),
-            }
+    // One deadline on the reads (no timer callback: every closed
+    // connection passes here).
+    let until = deadline(std::time::Duration::from_secs(1));
+    while budget > 0 {
+        match stream.read_until(&mut sink, until) {
+            Ok(Some(0) | None) | Err(_) => break,
+            Ok(Some(n)) => budget -= n.min(budget),
         }
-    });
+    }
 }
 
 /// The response to a refused request.

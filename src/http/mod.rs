@@ -154,10 +154,10 @@ fn tls_transport(
     tls: std::sync::Arc<crate::tls::ServerConfig>,
     limit: Duration,
 ) -> Option<transport::Transport> {
-    match crate::timeout(limit, || crate::tls::TlsStream::accept_boxed(stream, tls)) {
-        Ok(Ok(stream)) => Some(transport::Transport::Tls(stream)),
-        _ => None,
-    }
+    let until = crate::timer::deadline(crate::time::now(), limit);
+    crate::tls::TlsStream::accept_boxed(stream, tls, Some(until))
+        .ok()
+        .map(transport::Transport::Tls)
 }
 
 impl HttpServer {

@@ -31,15 +31,6 @@ impl Transport {
         }
     }
 
-    /// Reads some bytes, waiting for them.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => s.read(buf),
-        }
-    }
-
     /// Reads some bytes, giving up at `until` (`Ok(None)`).
     pub(crate) fn read_until(&self, buf: &mut [u8], until: Instant) -> io::Result<Option<usize>> {
         match self {
