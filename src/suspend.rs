@@ -538,6 +538,7 @@ fn check_on_task_stack(lo: usize, hi: usize) -> usize {
 /// task, or inside a generator (whose stack is not the task's), `f` runs
 /// where it is. If `f` tries to wait, the wait panics (it is not on the
 /// task's stack), which is the contract: `f` must not suspend.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
 pub(crate) fn on_loop_stack<R>(f: impl FnOnce() -> R) -> R {
     let yielder = crate::context::try_with_current(|task| {
         let probe = 0u8;
@@ -564,6 +565,7 @@ pub(crate) fn on_loop_stack<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// A closure run on another stack of the same thread (see [`on_loop_stack`]).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 struct SameThread<F>(F);
 
 // SAFETY: the value never leaves its thread: `on_loop_stack` runs it at once
@@ -571,6 +573,7 @@ struct SameThread<F>(F);
 unsafe impl<F> Send for SameThread<F> {}
 
 impl<F: FnOnce() -> R, R> SameThread<F> {
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn call(self) -> R {
         (self.0)()
     }

@@ -334,20 +334,22 @@ impl TlsStream {
         server_name: &str,
         config: Arc<ClientConfig>,
     ) -> io::Result<TlsStream> {
-        Self::connect_boxed(tcp, server_name, config).map(|boxed| *boxed)
+        Self::connect_boxed(tcp, server_name, config, None).map(|boxed| *boxed)
     }
 
-    /// [`connect`](Self::connect), the stream on the heap.
+    /// [`connect`](Self::connect), the stream on the heap, the handshake
+    /// given up at `until` (`TimedOut`).
     pub(crate) fn connect_boxed(
         tcp: TcpStream,
         server_name: &str,
         config: Arc<ClientConfig>,
+        until: Option<std::time::Instant>,
     ) -> io::Result<Box<TlsStream>> {
         let name = ServerName::try_from(server_name.to_string()).map_err(invalid)?;
         let stream = Self::boxed(tcp, || {
             rustls::ClientConnection::new(config, name).map(Into::into)
         })?;
-        stream.handshake()?;
+        stream.handshake_until(until)?;
         Ok(stream)
     }
 
@@ -389,14 +391,9 @@ impl TlsStream {
         })
     }
 
-    /// Runs the handshake to its end: writes what rustls has to send, waits
-    /// for the peer's answer, feeds it, again.
-    fn handshake(&self) -> io::Result<()> {
-        self.handshake_until(None)
-    }
-
-    /// [`handshake`](Self::handshake), giving up at `until` with
-    /// `TimedOut`. (The handshake's own writes are a few kilobytes, which a
+    /// Runs the handshake to its end (writes what rustls has to send,
+    /// waits for the peer's answer, feeds it, again), giving up at `until`
+    /// with `TimedOut`. (The handshake's own writes are a few kilobytes, which a
     /// fresh socket's buffer takes without waiting.)
     fn handshake_until(&self, until: Option<std::time::Instant>) -> io::Result<()> {
         // The timeline says "socket N readable (TLS handshake)" meanwhile.

@@ -103,6 +103,11 @@ const LAYERS: &[&str] = &[
     "http/router",
     "http/config",
     "http/conn",
+    "http/client/url",
+    "http/client/wire",
+    "http/client/sse",
+    "http/client/pool",
+    "http/client",
     "http",
     "debug",
     // The stackless twin, beside everything else.

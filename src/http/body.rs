@@ -57,6 +57,11 @@ pub(crate) struct InBuf {
 }
 
 impl InBuf {
+    /// An empty buffer over `data` (a pooled buffer: its bytes are room).
+    pub(crate) fn over(data: Vec<u8>) -> InBuf {
+        InBuf { data, filled: 0 }
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data[..self.filled]
     }

@@ -154,6 +154,12 @@ impl Decoder {
         self.wire
     }
 
+    /// The bytes decoded since the last call, taken out (a body read as a
+    /// stream: the limits then count what is held, not the whole).
+    pub(crate) fn take_decoded(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
     /// The decoded body, once [`is_done`](Self::is_done).
     pub(crate) fn into_body(self) -> Vec<u8> {
         self.body

@@ -62,6 +62,7 @@ use std::time::Duration;
 
 mod body;
 mod chunked;
+pub mod client;
 mod config;
 mod conn;
 mod date;

@@ -1017,14 +1017,15 @@ fn connect_tls(config: &Config, required: Required) -> Result<Client, Error> {
             "the server closed the connection at the TLS request",
         )))),
         [b'S'] => {
-            let tls =
-                TlsStream::connect_boxed(tcp, host, tls_config).map_err(|e| match e.kind() {
-                    io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
-                        let why = e.to_string();
-                        Error::Tls(why.strip_prefix("TLS: ").unwrap_or(&why).to_string())
-                    }
-                    _ => e.into(),
-                })?;
+            let tls = TlsStream::connect_boxed(tcp, host, tls_config, None).map_err(|e| match e
+                .kind()
+            {
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+                    let why = e.to_string();
+                    Error::Tls(why.strip_prefix("TLS: ").unwrap_or(&why).to_string())
+                }
+                _ => e.into(),
+            })?;
             let end_point = tls.tls_server_end_point().ok();
             log_in(Stream::Tls(tls), config, end_point)
         }
