@@ -1510,8 +1510,72 @@ impl fmt::Debug for Events {
     }
 }
 
+/// Runs the client's response framing over `data` as a server's bytes: a
+/// response head, its body by its framing, the next response, until the
+/// bytes end or a rule refuses them; the bytes after a head also go
+/// through the event-stream parser. It must never panic, never take more
+/// than it was given, and refuse rather than guess. For the fuzz target
+/// (`fuzz/fuzz_targets/http_response.rs`) and tests; not part of the API.
+#[doc(hidden)]
+pub fn check_response_framing(data: &[u8]) {
+    let limits = Limits {
+        max_head: 8 * 1024,
+        max_headers: 32,
+        max_target: 0,
+        max_body: 64 * 1024,
+    };
+    let head_request = data.first().is_some_and(|b| b & 1 == 1);
+    let mut at = 0;
+    while at < data.len() {
+        let rest = &data[at..];
+        let head = match wire::parse_response_head(rest, &limits, head_request) {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(_) => return,
+        };
+        assert!(head.len <= rest.len() && head.len > 0);
+        assert!(head.headers.len() <= limits.max_headers);
+        let body = &rest[head.len..];
+        let mut events = Vec::new();
+        let _ = sse::Parser::default().feed(body, &mut events);
+        let taken = match head.framing {
+            BodyFraming::Empty => 0,
+            BodyFraming::Length(n) => match usize::try_from(n) {
+                Ok(n) if n <= body.len() => n,
+                _ => return, // truncated: an error for the client
+            },
+            BodyFraming::Chunked => {
+                let mut decoder = Decoder::new();
+                match decoder.feed(body, &limits) {
+                    Ok(n) if decoder.is_done() => {
+                        assert!(n <= body.len());
+                        n
+                    }
+                    _ => return,
+                }
+            }
+            BodyFraming::UntilClose => return,
+        };
+        at += head.len + taken;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_fuzz_targets_check_holds_on_answers_good_and_bad() {
+        for wire in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 204 No\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nHTTP/1.1 304 N\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x\n\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"\xff\x00garbage",
+            b"",
+        ] {
+            super::check_response_framing(wire);
+        }
+    }
+
     #[test]
     fn basic_credentials_are_base64() {
         assert_eq!(
