@@ -23,9 +23,10 @@
 //!
 //! What to notice: the site is served by this same program, on the same
 //! loop (`yieldfrom::http`), and the crawler fetches it over real loopback
-//! sockets. Three workers share one `Queue`: that is the concurrency limit
+//! sockets with `yieldfrom::http::client` (aiohttp's `ClientSession`: one
+//! client, its keep-alive connections shared by the workers). Three workers share one `Queue`: that is the concurrency limit
 //! — never more than three fetches at once, however many links wait. Each
-//! fetch has a 1 s deadline (`timeout`); two pages answer in 3 s and are
+//! fetch has a 1 s deadline (the request's total limit, `.timeout(..)`); two pages answer in 3 s and are
 //! given up on, so the four pages only they link to are never found.
 //! `Queue::join` returns when every URL taken has been marked done, and then
 //! the workers are cancelled, as in the Python.
@@ -40,15 +41,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use yieldfrom::http::client::{self, Client};
 use yieldfrom::http::{self, Response, Router};
-use yieldfrom::net::TcpStream;
 use yieldfrom::sync::Queue;
-use yieldfrom::{Coro, EventLoop, sleep, spawn, timeout};
+use yieldfrom::{Coro, EventLoop, sleep, spawn};
 
 /// The last page of the site: page n links to pages 2n and 2n + 1.
 const PAGES: u32 = 15;
@@ -82,23 +82,16 @@ fn site() -> Router {
     })
 }
 
-/// GET `path` from `addr` over HTTP/1.1: the status and the body.
-fn fetch(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let stream = TcpStream::connect(addr)?;
-    stream.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
-    let mut reply = Vec::new();
-    (&stream).read_to_end(&mut reply)?;
-    let mut headers = [httparse::EMPTY_HEADER; 16];
-    let mut response = httparse::Response::new(&mut headers);
-    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-    let head = match response.parse(&reply).map_err(|e| bad(e.to_string()))? {
-        httparse::Status::Complete(n) => n,
-        httparse::Status::Partial => return Err(bad("a cut-off reply".into())),
-    };
-    let body = String::from_utf8_lossy(&reply[head..]).into_owned();
-    Ok((response.code.unwrap_or(0), body))
+/// GET `path` from `addr` with the shared client (aiohttp's
+/// `session.get`): the status and the body, or the error (a timeout among
+/// them: `DEADLINE` is the request's total limit).
+fn fetch(client: &Client, addr: SocketAddr, path: &str) -> Result<(u16, String), client::Error> {
+    let response = client
+        .get(&format!("http://{addr}{path}"))?
+        .timeout(DEADLINE)
+        .send()?;
+    let status = response.status();
+    Ok((status, response.text()?))
 }
 
 /// The `href`s of a page.
@@ -121,7 +114,12 @@ struct Crawl {
     most_in_flight: Cell<usize>,
 }
 
-fn worker(addr: SocketAddr, queue: Rc<Queue<(String, usize)>>, crawl: Rc<Crawl>) -> Coro<()> {
+fn worker(
+    client: Client,
+    addr: SocketAddr,
+    queue: Rc<Queue<(String, usize)>>,
+    crawl: Rc<Crawl>,
+) -> Coro<()> {
     Coro::new("worker", move || {
         loop {
             let (url, depth) = queue.get();
@@ -129,10 +127,10 @@ fn worker(addr: SocketAddr, queue: Rc<Queue<(String, usize)>>, crawl: Rc<Crawl>)
             crawl
                 .most_in_flight
                 .set(crawl.most_in_flight.get().max(crawl.in_flight.get()));
-            let got = timeout(DEADLINE, || fetch(addr, &url));
+            let got = fetch(&client, addr, &url);
             crawl.in_flight.set(crawl.in_flight.get() - 1);
             match got {
-                Ok(Ok((200, page))) => {
+                Ok((200, page)) => {
                     for link in links(&page) {
                         if crawl.seen.borrow_mut().insert(link.clone()) {
                             queue.put((link, depth + 1));
@@ -141,9 +139,9 @@ fn worker(addr: SocketAddr, queue: Rc<Queue<(String, usize)>>, crawl: Rc<Crawl>)
                     crawl.done.borrow_mut().push(url.clone());
                     crawl.depth.borrow_mut().push((url, depth));
                 }
-                Ok(Ok((status, _))) => eprintln!("{url}: HTTP {status}"),
-                Ok(Err(e)) => eprintln!("{url}: {e}"),
-                Err(_elapsed) => crawl.timed_out.borrow_mut().push(url),
+                Ok((status, _)) => eprintln!("{url}: HTTP {status}"),
+                Err(e) if e.is_timeout() => crawl.timed_out.borrow_mut().push(url),
+                Err(e) => eprintln!("{url}: {e}"),
             }
             queue.task_done();
         }
@@ -160,8 +158,10 @@ pub fn main() {
         let crawl = Rc::new(Crawl::default());
         crawl.seen.borrow_mut().insert("/page/1".to_string());
         queue.put(("/page/1".to_string(), 0));
+        // One client, its pool of keep-alive connections shared by the workers.
+        let client = Client::new();
         let workers: Vec<_> = (0..WORKERS)
-            .map(|_| spawn(worker(addr, queue.clone(), crawl.clone())))
+            .map(|_| spawn(worker(client.clone(), addr, queue.clone(), crawl.clone())))
             .collect();
         queue.join(); // every URL taken has been marked done
         for w in workers {

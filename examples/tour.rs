@@ -49,6 +49,8 @@ mod ex13;
 mod ex14;
 #[path = "15_crawler.rs"]
 mod ex15;
+#[path = "16_api_calls.rs"]
+mod ex16;
 
 fn main() {
     let step = std::env::args().any(|a| a == "--step");
@@ -65,7 +67,7 @@ fn main() {
         }
     }
     let started = std::time::Instant::now();
-    let chapters: [(&str, &str, fn()); 16] = [
+    let chapters: [(&str, &str, fn()); 17] = [
         ("01", "a coroutine object is lazy", ex01::main),
         ("02", "await pauses the task", ex02::main),
         ("03", "the event loop, step by step", ex03::main),
@@ -90,6 +92,11 @@ fn main() {
             "15",
             "a crawler: a queue, three workers, timeouts",
             ex15::main,
+        ),
+        (
+            "16",
+            "calling APIs: HTTPS, fifty at once, a streamed answer",
+            ex16::main,
         ),
         (
             "io",

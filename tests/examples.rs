@@ -192,14 +192,30 @@ fn example_15_crawler() {
 }
 
 #[test]
+fn example_16_api_calls() {
+    let name = "16_api_calls";
+    let masked = |text: &str| {
+        let (text, sequential) = mask(text, "time, one after another: ");
+        let (text, concurrent) = mask(&text, "s; at once: ");
+        (text, sequential, concurrent)
+    };
+    let (got, sequential, concurrent) = masked(&run_example(name));
+    let (want, _, _) = masked(&expected_output(name));
+    assert_eq!(got, want);
+    // Fifty 20 ms lookups one after another take at least a second.
+    assert_eq!((sequential.len(), concurrent.len()), (1, 1));
+    assert!(sequential[0] >= 1.0, "{sequential:?}");
+}
+
+#[test]
 fn the_tour_runs_every_example_in_order() {
     let out = run_example("tour");
     let headings: Vec<&str> = out.lines().filter(|l| l.starts_with("━━━")).collect();
-    assert_eq!(headings.len(), 16);
-    for (i, h) in headings.iter().take(15).enumerate() {
+    assert_eq!(headings.len(), 17);
+    for (i, h) in headings.iter().take(16).enumerate() {
         assert!(h.starts_with(&format!("━━━ {:02} · ", i + 1)), "{h}");
     }
-    assert!(headings[15].starts_with("━━━ io · an echo server"));
+    assert!(headings[16].starts_with("━━━ io · an echo server"));
     // Example 11 served its requests (from whichever backend this machine has).
     assert!(out.contains("  GET /users → 200, 10 users"), "{out}");
     assert!(out.contains("GET /users/999 → 404"));
@@ -211,7 +227,12 @@ fn the_tour_runs_every_example_in_order() {
     );
     assert!(out.contains("served 3 connection(s), 0 cut short; bye"));
     assert!(out.contains("total: 2.00 s (sequential would take 3.00 s)"));
-    assert!(out.contains("tour finished: 16 examples"));
+    assert!(out.contains("tour finished: 17 examples"));
+    // Example 16's calls, the slow one reported, the stream token by token.
+    assert!(
+        out.contains("50 calls at once (gather, Semaphore(10)): 49 answered, at most 10 in flight")
+    );
+    assert!(out.contains("the answer: \"Async is waiting without blocking.\""));
 }
 
 #[test]
