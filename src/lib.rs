@@ -62,6 +62,7 @@
 //! | `loop.getaddrinfo(host, port)`, `happy_eyeballs_delay` | [`net::lookup_host`], `TcpStream::connect` | names resolved on the worker threads (a replaceable [`net::Resolver`]); Happy Eyeballs at 250 ms |
 //! | FastAPI's `@app.get`, uvicorn | `http::Router`, `http::serve` | HTTP/1.1, one task per connection (feature `http`, on by default) |
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
+//! | aiohttp `ClientSession` / httpx `AsyncClient`: `get`, `post`, `raise_for_status`, `resp.json()`, `iter_any()`, SSE via `aiter_lines()` | `http::client::Client`: `get(url)?.query(..).timeout(..).send()`, `Response::{error_for_status, json, chunk, events}` | pooled keep-alive, a limit per phase, gzip (feature `http`) |
 //! | asyncpg: `connect(dsn, ssl="verify-full")`, `ssl=ctx`; libpq's `sslmode`, `sslrootcert`, `channel_binding` | `pg::Config` (`?sslmode=verify-full&sslrootcert=system`), `pg::Config::ssl_mode`, `tls_config`, `channel_binding` | TLS after an `SSLRequest`, SCRAM-SHA-256-PLUS |
 //! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
 //! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
@@ -277,7 +278,7 @@ pub mod book {
         Ch07 = "course/07-generators.md", Ch08 = "course/08-awaitables.md",
         Ch09 = "course/09-cpu.md", Ch10 = "course/10-call-center.md",
         Ch11 = "course/11-users-api.md", Ch12 = "course/12-stackless.md",
-        Ch13 = "course/13-race.md", Ch14 = "course/14-files.md", Ch15 = "course/15-crawler.md", RunningForReal = "running-for-real.md",
+        Ch13 = "course/13-race.md", Ch14 = "course/14-files.md", Ch15 = "course/15-crawler.md", Ch16 = "course/16-api-calls.md", RunningForReal = "running-for-real.md",
         MoreThanOneCore = "more-than-one-core.md", Tls = "tls.md",
     }
 }

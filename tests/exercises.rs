@@ -737,3 +737,103 @@ fn crawl_page_slowly() -> usize {
     (&s).read_to_string(&mut reply).unwrap();
     reply.len()
 }
+
+/// Exercise 16.1: `get_with_retries`, trying again after a 503 or a
+/// timeout, with a backoff that doubles.
+fn get_with_retries(
+    client: &yieldfrom::http::client::Client,
+    url: &str,
+    attempts: u32,
+) -> Result<(u32, String), yieldfrom::http::client::Error> {
+    let mut wait = Duration::from_millis(50);
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        let outcome = client
+            .get(url)?
+            .timeout(Duration::from_secs(1))
+            .send()
+            .and_then(|r| r.error_for_status());
+        match outcome {
+            Ok(response) => return Ok((tried, response.text()?)),
+            Err(e) if tried < attempts && (e.status() == Some(503) || e.is_timeout()) => {
+                sleep(wait);
+                wait *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[test]
+fn exercise_16_retry_with_backoff() {
+    use yieldfrom::http::client::Client;
+    use yieldfrom::http::{self, Response, Router};
+    yieldfrom::run(Coro::new("main", || {
+        let calls = Rc::new(Cell::new(0));
+        let c = calls.clone();
+        let router = Router::new().get("/flaky", move |_| {
+            c.set(c.get() + 1);
+            if c.get() % 3 != 0 {
+                Response::text("busy").with_status(503)
+            } else {
+                Response::text("ok")
+            }
+        });
+        let server = http::serve("127.0.0.1:0", router).unwrap();
+        let url = format!("http://{}/flaky", server.local_addr());
+        let client = Client::new();
+        assert_eq!(
+            get_with_retries(&client, &url, 3).unwrap(),
+            (3, "ok".into())
+        );
+        let e = get_with_retries(&client, &url, 2).unwrap_err();
+        assert_eq!(e.status(), Some(503), "{e}");
+        assert_eq!(calls.get(), 5);
+        server.shutdown(Duration::from_secs(1));
+    }));
+}
+
+#[test]
+fn exercise_16_the_first_answer_wins() {
+    use yieldfrom::combinators::{ReturnWhen, wait};
+    use yieldfrom::http::client::Client;
+    use yieldfrom::http::{self, Response, Router};
+    yieldfrom::run(Coro::new("main", || {
+        let mirror = |delay: u64, name: &'static str| {
+            let router = Router::new().get("/price", move |_| {
+                sleep(Duration::from_millis(delay));
+                Response::text(name)
+            });
+            http::serve("127.0.0.1:0", router).unwrap()
+        };
+        let (slow, fast) = (mirror(2000, "slow mirror"), mirror(10, "fast mirror"));
+        let client = Client::new();
+        let ask = |server: &http::HttpServer| {
+            let (client, url) = (
+                client.clone(),
+                format!("http://{}/price", server.local_addr()),
+            );
+            spawn(Coro::new("ask", move || {
+                client.get(&url).unwrap().send().unwrap().text().unwrap()
+            }))
+        };
+        let (done, pending) = wait(
+            vec![ask(&slow), ask(&fast)],
+            ReturnWhen::FirstCompleted,
+            None,
+        );
+        let answer = done.into_iter().next().unwrap().join();
+        for t in pending {
+            t.cancel();
+            let _ = t.join_outcome();
+        }
+        assert_eq!(answer, "fast mirror");
+        // The cancelled call's connection was closed, not kept; the fast
+        // one's waits, idle, for the next call.
+        let stats = client.pool_stats();
+        assert_eq!((stats.open, stats.idle), (1, 1), "{stats:?}");
+        slow.shutdown(Duration::ZERO);
+        fast.shutdown(Duration::from_secs(1));
+    }));
+}
