@@ -563,3 +563,182 @@ fn names_go_through_the_resolver_seam() {
         server.shutdown(Duration::from_secs(1));
     }));
 }
+
+/// nginx on loopback, plain and TLS, with `keepalive_timeout 1s` (so that
+/// an idle connection goes stale while the client still holds it), gzip,
+/// a redirect, a static file, and the zoo behind it (`/zoo/`, unbuffered:
+/// its chunked answers reach the client chunked). Stopped by its pid.
+struct Nginx {
+    master: Child,
+    dir: std::path::PathBuf,
+    plain: u16,
+    tls: u16,
+}
+
+impl Nginx {
+    fn start(zoo: u16, cert: &std::path::Path, key: &std::path::Path) -> Option<Nginx> {
+        let found = Command::new("nginx").arg("-v").output().is_ok();
+        if !common::installed("nginx", found) {
+            return None;
+        }
+        let dir =
+            std::env::temp_dir().join(format!("yieldfrom-client-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for d in [dir.clone(), dir.join("www")] {
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+        }
+        std::fs::write(
+            dir.join("www/static.txt"),
+            "served by nginx, compressed on the way. ".repeat(20),
+        )
+        .unwrap();
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (plain, tls) = (port(), port());
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_timeout 1s;
+    gzip on;
+    gzip_types text/plain application/json;
+    gzip_min_length 64;
+    server {{
+        listen 127.0.0.1:{plain};
+        listen 127.0.0.1:{tls} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {d}/www;
+        default_type text/plain;
+        location = /redirect {{ return 302 /static.txt; }}
+        location /zoo/ {{
+            proxy_pass http://127.0.0.1:{zoo}/;
+            proxy_http_version 1.1;
+            proxy_buffering off;
+        }}
+    }}
+}}
+",
+            cert = cert.display(),
+            key = key.display()
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let master = Command::new("nginx")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tls)).is_err() {
+            assert!(std::time::Instant::now() < until, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nginx {
+            master,
+            dir,
+            plain,
+            tls,
+        })
+    }
+}
+
+impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM): the master stops its workers and exits.
+    /// (A SIGKILL would leave the workers behind, orphaned.)
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the nginx master this test started, by its pid
+        // (not reaped yet: only this drop waits for it).
+        unsafe { libc::kill(self.master.id() as i32, libc::SIGTERM) };
+        let _ = self.master.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn nginx_plain_and_tls_gzip_redirects_chunked_and_stale_keep_alive() {
+    let pki = common::pki::Pki::new();
+    let leaf = pki.leaf("nginx", &["localhost", "127.0.0.1"], false);
+    let Some(zoo) = Zoo::start(None) else { return };
+    let Some(nginx) = Nginx::start(zoo.port, &leaf.cert, &leaf.key) else {
+        return;
+    };
+    let expected = "served by nginx, compressed on the way. ".repeat(20);
+    let ca = pki.ca();
+    let (plain, tls) = (nginx.plain, nginx.tls);
+    run(Coro::new("main", move || {
+        let client = Client::with_config(
+            ClientConfig::default().tls(yieldfrom::tls::client_config_with_ca(&ca).unwrap()),
+        );
+        for base in [
+            format!("http://127.0.0.1:{plain}"),
+            format!("https://localhost:{tls}"),
+        ] {
+            // gzip on the way, decoded here.
+            let r = client
+                .get(&format!("{base}/static.txt"))
+                .unwrap()
+                .send()
+                .unwrap();
+            assert_eq!(r.header("content-encoding"), Some("gzip"), "{base}");
+            assert_eq!(r.text().unwrap(), expected);
+            // A redirect, followed on the kept connection.
+            let r = client
+                .get(&format!("{base}/redirect"))
+                .unwrap()
+                .send()
+                .unwrap();
+            assert!(r.url().to_string().ends_with("/static.txt"));
+            assert_eq!(r.text().unwrap(), expected);
+            // The zoo's chunked answer, through nginx unbuffered.
+            let mut r = client
+                .get(&format!("{base}/zoo/chunked"))
+                .unwrap()
+                .send()
+                .unwrap();
+            assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+            let mut body = Vec::new();
+            while let Some(piece) = r.chunk().unwrap() {
+                body.extend(piece);
+            }
+            assert_eq!(body, b"one two three");
+            // nginx closes an idle connection after 1 s; the client keeps
+            // its own for 4 s, so the next request finds it closed, and
+            // goes on a new one without an error.
+            let dead_before = client.pool_stats().found_dead;
+            yieldfrom::sleep(Duration::from_millis(1500));
+            let r = client
+                .get(&format!("{base}/static.txt"))
+                .unwrap()
+                .send()
+                .unwrap();
+            assert_eq!(r.text().unwrap(), expected);
+            assert!(
+                client.pool_stats().found_dead > dead_before,
+                "{base}: {:?}",
+                client.pool_stats()
+            );
+        }
+    }));
+}
