@@ -227,14 +227,19 @@ pub fn bench_certificates() -> (String, String, std::path::PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Names of their own: a leaf whose subject is its issuer's reads to
+    // OpenSSL (Python's ssl) as self-issued, and fails to verify.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "yieldfrom bench CA");
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let leaf = leaf.signed_by(&key, &issuer).unwrap();
     let (cert_path, key_path, ca_path) = (
         dir.join("cert.pem"),
         dir.join("key.pem"),

@@ -68,6 +68,13 @@ impl Conn {
         Ok(read)
     }
 
+    /// A read buffer again, for a connection taken from the idle list.
+    fn rearm(&mut self) {
+        if self.buf.data.capacity() == 0 {
+            self.buf = InBuf::over(take_buffer());
+        }
+    }
+
     /// Whether an idle connection can carry a request: nothing unread, and
     /// the socket neither closed nor holding bytes the server sent
     /// unasked (a `408` before it closed): a one-byte probe that must
@@ -243,8 +250,9 @@ impl Pool {
             let retry_now = !closing.is_empty();
             drop(closing);
             match got {
-                Some(Acquired::Idle(conn)) => {
+                Some(Acquired::Idle(mut conn)) => {
                     if conn.is_alive() {
+                        conn.rearm();
                         return Ok(Acquired::Idle(conn));
                     }
                     self.0.found_dead.set(self.0.found_dead.get() + 1);
@@ -263,7 +271,11 @@ impl Pool {
                     drop(conn);
                     continue;
                 }
-                got => return Ok(got),
+                Acquired::Idle(mut conn) => {
+                    conn.rearm();
+                    return Ok(Acquired::Idle(conn));
+                }
+                new => return Ok(new),
             }
         }
     }
@@ -353,6 +365,11 @@ impl Pool {
     pub(crate) fn put_idle(&self, mut conn: Conn) {
         conn.reused = true;
         conn.idle_since = now();
+        // An idle connection holds no read buffer: it goes back to the
+        // thread's pool, and the next request on it takes one.
+        if conn.buf.is_empty() {
+            give_buffer(std::mem::take(&mut conn.buf.data));
+        }
         let arm = {
             let mut st = self.0.state.borrow_mut();
             let key = conn._slot.key.clone();
