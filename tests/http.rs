@@ -1247,3 +1247,46 @@ mod over_tls {
         responses_do_not_depend_on_how_the_bytes_were_cut,
     );
 }
+
+#[test]
+fn a_client_that_asked_to_close_is_not_waited_for_but_one_we_close_on_is() {
+    // Asked to close, and everything read: the connection ends at once,
+    // while the client still holds its socket open. Closed by us (here,
+    // a 413 with the body unread), it lingers for the client's bytes.
+    run(Coro::new("main", || {
+        let router = Router::new().get("/", |_| Response::text("bye"));
+        let config = Config::default().max_body_bytes(10);
+        let server = http::serve_with("127.0.0.1:0", router, config).unwrap();
+        let addr = server.local_addr();
+        let held = yieldfrom::to_thread(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let reply = read_all(&mut c);
+            assert!(reply.ends_with("bye"), "{reply}");
+            c // kept open
+        });
+        let asked = |server: &http::HttpServer| {
+            let until = std::time::Instant::now() + Duration::from_millis(500);
+            while server.connections() > 0 && std::time::Instant::now() < until {
+                sleep(Duration::from_millis(5));
+            }
+            server.connections()
+        };
+        assert_eq!(asked(&server), 0, "not waited for");
+        drop(held);
+        let held = yieldfrom::to_thread(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+                .unwrap();
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 413");
+            c // kept open, the body never sent
+        });
+        sleep(Duration::from_millis(100));
+        assert_eq!(server.connections(), 1, "lingering for the client's bytes");
+        drop(held);
+        server.shutdown(Duration::from_secs(1));
+    }));
+}

@@ -22,6 +22,14 @@ use super::transport::Transport;
 use crate::suspend::Waker;
 use crate::time::{now, timeout_at};
 
+/// How a connection that was served ends.
+enum Closing {
+    /// The client asked to close, and all it sent has been read.
+    ClientDone,
+    /// We close (a shutdown, a body not read): more may be on its way.
+    MayHaveMore,
+}
+
 /// Why a connection ends.
 enum End {
     /// Closed quietly (the peer left, idle too long, a stall).
@@ -44,6 +52,7 @@ pub(crate) fn serve(stream: Transport, shared: &Shared) {
         out: Vec::new(),
         chunked: None,
         body_began: None,
+        client_closes: false,
     }
     .run();
     match end {
@@ -54,8 +63,13 @@ pub(crate) fn serve(stream: Transport, shared: &Shared) {
             let _ = timeout_at(until, || stream.write_all(&out));
             linger(&stream);
         }
+        // The client asked to close, and everything it sent was read: it
+        // sends nothing more (RFC 9112 §9.6), so no reset can come of
+        // closing now, and there is nothing to wait for (nginx's
+        // `lingering_close on` heuristic).
+        Ok(Closing::ClientDone) => {}
         // Closing after a response: the client may have sent more.
-        Ok(()) => linger(&stream),
+        Ok(Closing::MayHaveMore) => linger(&stream),
         Err(End::Quiet) => {}
     }
     let _ = stream.shutdown_write();
@@ -113,6 +127,9 @@ struct Connection<'a> {
     /// When the body being read began to be waited for (the minimum data
     /// rate counts from there).
     body_began: Option<Instant>,
+    /// The last request answered asked to close (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive), and its body was read whole.
+    client_closes: bool,
 }
 
 impl Connection<'_> {
@@ -120,7 +137,7 @@ impl Connection<'_> {
         &self.shared.config
     }
 
-    fn run(mut self) -> Result<(), End> {
+    fn run(mut self) -> Result<Closing, End> {
         let mut head_deadline: Option<Instant> = None;
         loop {
             // The head's length, when a request's body is being read.
@@ -164,7 +181,11 @@ impl Connection<'_> {
                 head_deadline = None;
                 if close {
                     self.flush()?;
-                    return Ok(());
+                    return Ok(if self.client_closes && self.buf.is_empty() {
+                        Closing::ClientDone
+                    } else {
+                        Closing::MayHaveMore
+                    });
                 }
             }
             self.flush()?;
@@ -190,6 +211,7 @@ impl Connection<'_> {
         let asked_close = head.close;
         let req = Request::parsed(head.method, head.fields, head.minor, body);
         let response = self.handle(req);
+        self.client_closes = asked_close;
         // (A shutdown may have begun while the handler ran.)
         let close = asked_close || self.shared.stopping.get();
         self.queue(&response, close, keep_alive_1_0, is_head);
@@ -218,6 +240,8 @@ impl Connection<'_> {
         });
         let (is_head, keep_alive_1_0) = (head.method == "HEAD", head.keep_alive_1_0);
         let asked_close = head.close;
+        // The body may not have been read: close with a linger.
+        self.client_closes = false;
         let req = Request::parsed(head.method, head.fields, head.minor, Vec::new())
             .with_deferred_body(deferred.clone());
         let mut response = self.handle(req);
