@@ -110,35 +110,30 @@ fn ours(url: String, conc: usize, ca: String, close: bool) {
     }));
 }
 
-/// reqwest on tokio's current_thread runtime.
-fn reqwest_client(url: String, conc: usize, ca: String, close: bool) {
+/// A tokio peer: `conc` tasks on a current_thread runtime, each running
+/// `one` (a GET whose body length it returns) in a loop; the same warm-up,
+/// window and report as [`ours`].
+fn tokio_peer<F, Fut>(conc: usize, one: F)
+where
+    F: Fn() -> Fut + Clone + 'static,
+    Fut: std::future::Future<Output = usize> + 'static,
+{
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async move {
-        let pem = std::fs::read(&ca).unwrap();
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .pool_max_idle_per_host(conc)
-            .build()
-            .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
         let count = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = (0..conc)
             .map(|_| {
-                let (client, url, count, stop) =
-                    (client.clone(), url.clone(), count.clone(), stop.clone());
-                tokio::spawn(async move {
+                let (one, count, stop) = (one.clone(), count.clone(), stop.clone());
+                tokio::task::spawn_local(async move {
                     while !stop.load(Ordering::Relaxed) {
-                        let mut request = client.get(&url);
-                        if close {
-                            request = request.header("Connection", "close");
-                        }
-                        let body = request.send().await.unwrap().bytes().await.unwrap();
-                        assert_eq!(body.len(), 19);
+                        assert_eq!(one().await, 19);
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -164,54 +159,47 @@ fn reqwest_client(url: String, conc: usize, ca: String, close: bool) {
     });
 }
 
+/// reqwest on tokio's current_thread runtime.
+fn reqwest_client(url: String, conc: usize, ca: String, close: bool) {
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .pool_max_idle_per_host(conc)
+        .build()
+        .unwrap();
+    tokio_peer(conc, move || {
+        let mut request = client.get(&url);
+        if close {
+            request = request.header("Connection", "close");
+        }
+        async move { request.send().await.unwrap().bytes().await.unwrap().len() }
+    });
+}
+
 /// hyper-util's legacy client (plain only: the bench has no hyper-rustls).
 fn hyper_client(url: String, conc: usize) {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let uri: hyper::Uri = url.parse().unwrap();
-        let count = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks: Vec<_> = (0..conc)
-            .map(|_| {
-                let (client, uri, count, stop) =
-                    (client.clone(), uri.clone(), count.clone(), stop.clone());
-                tokio::spawn(async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        let response = client.get(uri.clone()).await.unwrap();
-                        let body = response.into_body().collect().await.unwrap().to_bytes();
-                        assert_eq!(body.len(), 19);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        tokio::time::sleep(WARM).await;
-        let (n0, cpu0, t0) = (
-            count.load(Ordering::Relaxed),
-            cpu_s(std::process::id()),
-            std::time::Instant::now(),
-        );
-        tokio::time::sleep(WINDOW).await;
-        let (n1, cpu1, secs) = (
-            count.load(Ordering::Relaxed),
-            cpu_s(std::process::id()),
-            t0.elapsed().as_secs_f64(),
-        );
-        stop.store(true, Ordering::Relaxed);
-        for t in tasks {
-            let _ = t.await;
+    let uri: hyper::Uri = url.parse().unwrap();
+    // Built inside the runtime on first use: its connector needs one.
+    let client: std::rc::Rc<std::cell::OnceCell<Client<_, Empty<Bytes>>>> = Default::default();
+    tokio_peer(conc, move || {
+        let client = client
+            .get_or_init(|| Client::builder(TokioExecutor::new()).build_http())
+            .clone();
+        let uri = uri.clone();
+        async move {
+            let response = client.get(uri).await.unwrap();
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .len()
         }
-        print_run(n1 - n0, cpu1 - cpu0, secs);
     });
 }
 
