@@ -94,15 +94,81 @@ def one_run(server_bin, client_bin, conns, secs):
     return float(fields["rps"]), float(fields["cpu_us"])
 
 
+COUNTERS = (("I   refs", "instr"), ("D1  misses", "d1_miss"), ("LL misses", "ll_miss"))
+
+
+def counted_run(server_bin, client_bin, conns, k, server_kind="ours"):
+    """Runs `server_bin` under cachegrind while the client makes `k` round
+    trips on each of `conns` connections: {counter: total} for the server's
+    whole life (start-up, connecting, the trips, shutdown)."""
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", "valgrind", "--tool=cachegrind", "--cache-sim=yes",
+         "--cachegrind-out-file=/dev/null", server_bin, "--server", server_kind],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        addr = server.stdout.readline().strip()
+        subprocess.run(["taskset", "-c", "1", client_bin, "--trips", addr,
+                        str(conns), str(k)], check=True, stdout=subprocess.DEVNULL)
+    finally:
+        err = server.communicate(input="", timeout=300)[1]
+    found = {}
+    for line in err.splitlines():
+        for label, key in COUNTERS:
+            if label in line:
+                found[key] = int(line.split(":")[1].split()[0].replace(",", ""))
+    if len(found) != len(COUNTERS):
+        sys.exit(f"cachegrind gave no summary:\n{err[-2000:]}")
+    return found
+
+
+def per_trip(server_bin, client_bin, conns, kind="ours", k1=2, k2=12):
+    """Counters per round trip: the difference between a run of `k2` and a
+    run of `k1` trips per connection, over the extra trips, so that start-up,
+    connecting and shutdown cancel out."""
+    lo = counted_run(server_bin, client_bin, conns, k1, kind)
+    hi = counted_run(server_bin, client_bin, conns, k2, kind)
+    return {key: (hi[key] - lo[key]) / (conns * (k2 - k1)) for key in lo}
+
+
+def count_main(args, client):
+    """--count: instructions and simulated cache misses per round trip of
+    each commit's server (and tokio's, built with the first), each `--pairs`
+    times. Cachegrind's counts do not depend on the machine's load, so this
+    mode ranks commits where a timing's spread (±10 % a run) would hide a
+    few per cent; it does not see what cachegrind does not model (the TLB,
+    branch prediction, hardware prefetching)."""
+    rows = []
+    for commit in args.commits:
+        sha, binary = build_commit(commit)
+        rows.append((sha, binary, "ours"))
+    rows.append(("tokio", rows[0][1], "tokio"))
+    for sha, binary, kind in rows:
+        runs = [per_trip(binary, client, args.conns, kind) for _ in range(args.pairs)]
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        spread = max(r["instr"] for r in runs) - min(r["instr"] for r in runs)
+        print(f"COUNT name=echo_c{args.conns} build={sha} "
+              + " ".join(f"{k}={v:.1f}" for k, v in med.items())
+              + f" instr_spread={spread:.1f} runs={args.pairs}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("commits", nargs="+",
+                   help="A B (timing), or any number of commits (--count)")
     p.add_argument("--conns", type=int, default=10_000)
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--secs", type=int, default=10)
+    p.add_argument("--count", action="store_true",
+                   help="count instructions and simulated cache misses per "
+                        "round trip under cachegrind instead of timing")
     args = p.parse_args()
     client = bench_binary(os.path.join(ROOT, "target"), ROOT)
+    if args.count:
+        return count_main(args, client)
+    if len(args.commits) != 2:
+        p.error("timing compares two commits: A B")
+    args.a, args.b = args.commits
     a_sha, a_bin = build_commit(args.a)
     b_sha, b_bin = build_commit(args.b)
     runs = {"a": [], "b": []}

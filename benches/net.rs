@@ -153,6 +153,38 @@ fn drive_measured(
     })
 }
 
+/// The client for a fixed amount of work: `conns` connections, `k` round
+/// trips on each, all in flight at once; returns the round trips made.
+fn drive_counted(addr: String, conns: usize, k: u64) -> u64 {
+    let rt = common::tokio_rt();
+    rt.block_on(async move {
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            streams.push(s);
+        }
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|mut s| {
+                tokio::spawn(async move {
+                    let (msg, mut buf) = ([7u8; MSG], [0u8; MSG]);
+                    for _ in 0..k {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                    }
+                    k
+                })
+            })
+            .collect();
+        let mut trips = 0;
+        for t in tasks {
+            trips += t.await.unwrap();
+        }
+        trips
+    })
+}
+
 /// One run: (round trips per second, server user CPU µs per round trip).
 fn measure(kind: &str, conns: usize, window: Duration) -> (f64, f64) {
     let (mut child, addr) = start_server(kind);
@@ -193,6 +225,16 @@ fn main() {
             Duration::from_secs(secs.parse().unwrap()),
         );
         println!("{n} round trips");
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--trips") {
+        // A fixed amount of work, for counting a server's instructions and
+        // cache misses under cachegrind (`benches/ab_echo.py --count`):
+        // --trips ADDR CONNS K opens CONNS connections, then makes K round
+        // trips on every one of them, all connections in flight at once.
+        let (addr, conns, k) = (&args[at + 1], &args[at + 2], &args[at + 3]);
+        let n = drive_counted(addr.clone(), conns.parse().unwrap(), k.parse().unwrap());
+        println!("trips={n}");
         return;
     }
     if let Some(at) = args.iter().position(|a| a == "--measure") {
