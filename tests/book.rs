@@ -523,3 +523,107 @@ fn the_books_pictures_match_a_fresh_run() {
         stale.join("\n")
     );
 }
+
+// ----- the course's Python twins run when pasted --------------------------
+//
+// Every ```python block in the course is a whole program that runs on
+// CPython as it stands (with its sleeps shortened a hundredfold), unless
+// its first line says why not: `# needs: ...` (a package or a server the
+// suite does not have; the block must still compile) or `# excerpt: ...`
+// (lines out of a larger program, which must compile as the body of an
+// `async def`).
+
+/// Runs a snippet as `__main__`, in a namespace of its own (so it must make
+/// its own imports), with `asyncio.sleep` and `time.sleep` a hundred times
+/// shorter; `compile` and `excerpt` only compile it.
+const PYTHON_HARNESS: &str = r#"
+import asyncio, sys, textwrap, time
+mode, name = sys.argv[1], sys.argv[2]
+code = sys.stdin.read()
+if mode == "excerpt":
+    compile("async def _excerpt():\n" + textwrap.indent(code, "    "), name, "exec")
+elif mode == "compile":
+    compile(code, name, "exec")
+else:
+    real_sleep, real_time_sleep = asyncio.sleep, time.sleep
+    async def short_sleep(delay, result=None):
+        return await real_sleep(delay / 100, result)
+    asyncio.sleep = short_sleep
+    time.sleep = lambda s: real_time_sleep(s / 100)
+    exec(compile(code, name, "exec"), {"__name__": "__main__"})
+"#;
+
+fn python_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut blocks = vec![];
+    let mut lines = markdown.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        if line.trim_end() == "```python" {
+            let body: Vec<&str> = lines
+                .by_ref()
+                .map(|(_, l)| l)
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            blocks.push((n + 1, body.join("\n") + "\n"));
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_python_snippet_in_the_course_runs_when_pasted() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut failures = vec![];
+    let mut ran = 0;
+    for file in markdown_files(Path::new("docs/src/course")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line, code) in python_blocks(&text) {
+            let first = code.lines().next().unwrap_or("");
+            let mode = if first.starts_with("# excerpt:") {
+                "excerpt"
+            } else if first.starts_with("# needs:") {
+                "compile"
+            } else {
+                ran += 1;
+                "run"
+            };
+            let name = format!("{}:{line}", file.display());
+            let mut child = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore::RuntimeWarning",
+                    "-c",
+                    PYTHON_HARNESS,
+                    mode,
+                    &name,
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("python3 runs (the course's Python twins are checked with it)");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(code.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "{name} ({mode}):\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "Python snippets that fail:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        ran >= 10,
+        "only {ran} Python snippets ran: most are whole programs"
+    );
+}
