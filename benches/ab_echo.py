@@ -179,7 +179,7 @@ def main():
         for side, binary in order:
             rps, cpu = one_run(binary, client, args.conns, args.secs)
             runs[side].append((rps, cpu))
-            print(f"# pair {pair + 1} {side}: rps={rps:.0} cpu_us={cpu:.3}",
+            print(f"# pair {pair + 1} {side}: rps={rps:.0f} cpu_us={cpu:.3f}",
                   file=sys.stderr, flush=True)
     med = {s: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
            for s, v in runs.items()}
