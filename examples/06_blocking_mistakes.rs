@@ -8,6 +8,11 @@
 //! function without awaiting it gives a coroutine object, not the result, and
 //! its body never runs. Dropping it warns "was never awaited".
 //!
+//! Mistake 1 runs on the real clock, whatever `YIELDFROM_VIRTUAL_CLOCK` says
+//! (the tour and the tests set it): a blocking call takes real time, which a
+//! virtual clock does not see, so its timeline would read 0.00 s. The rest
+//! runs on whichever clock is asked for.
+//!
 //! Expected output (the blocked time varies a little):
 //! ```text
 //! mistake 1: std::thread::sleep inside a task
@@ -24,7 +29,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use yieldfrom::{Coro, async_def, run, sleep, spawn, yield_from};
+use yieldfrom::{Coro, EventLoop, async_def, run, sleep, spawn, yield_from};
 
 async_def! {
     fn fetch_data() -> &'static str { "Data" }
@@ -42,7 +47,8 @@ fn ticker(ticks: Rc<Cell<u32>>) -> Coro<()> {
 
 pub fn main() {
     println!("mistake 1: std::thread::sleep inside a task");
-    run(Coro::new("main", || {
+    let real_clock = EventLoop::builder().virtual_clock(false).build();
+    real_clock.run(Coro::new("main", || {
         let ticks = Rc::new(Cell::new(0));
         spawn(ticker(ticks.clone()));
         yield_from(spawn(Coro::new("blocking_task", || {

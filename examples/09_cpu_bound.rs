@@ -39,7 +39,10 @@ fn heartbeat(beats: Rc<Cell<u32>>) -> Coro<()> {
 pub fn main() {
     // This example shows slowness on purpose: no warning for it.
     let quiet = || {
+        // The real clock, whatever `YIELDFROM_VIRTUAL_CLOCK` says: the
+        // computation takes real time, and the timelines show it.
         Builder::default()
+            .virtual_clock(false)
             .slow_task_threshold(Duration::from_secs(3600))
             .build()
     };

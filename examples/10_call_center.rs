@@ -24,8 +24,12 @@ fn at() -> String {
     format!("[{:.2} s]", EventLoop::current().time())
 }
 
+/// Each call's task has a name of its own, so the timeline's rows can be
+/// told apart.
+const NAMES: [&str; 3] = ["caller_1", "caller_2", "caller_3"];
+
 fn call(caller: u32) -> Coro<()> {
-    Coro::new("call", move || {
+    Coro::new(NAMES[caller as usize - 1], move || {
         println!(
             "{} agent answers caller {caller}, starts a lookup, puts them on hold",
             at()

@@ -1,13 +1,13 @@
 //! The tour: every numbered example, in the tutorial's order, in one run.
 //!
 //! `cargo run --release --example tour` — each example gets a heading and
-//! runs on the virtual clock (sleeps take no real time), and every event
-//! loop prints its timeline when it closes; the whole tour finishes in about
-//! a second. The output is the same on every run except where real work is
-//! measured: example 09's heartbeat count (the computation takes real time,
-//! and virtual time follows real time while a worker thread is busy),
-//! example 12's nanoseconds, and the blocked time example 06's warning
-//! measures. `-- --step` runs it under the stepper (Enter steps, `c` runs
+//! runs on the virtual clock (sleeps take no real time, and it says so at the
+//! top), and every event loop prints its timeline when it closes; the whole
+//! tour finishes in about two seconds. Two sections run on the real clock,
+//! because real time is their lesson: 06's blocking call and 09's
+//! computation. The output is the same on every run except where real work
+//! is measured: example 09's heartbeat count and times, example 12's
+//! nanoseconds, and the blocked time example 06's warning measures. `-- --step` runs it under the stepper (Enter steps, `c` runs
 //! on, `q` quits). Run one example alone for real time:
 //! `cargo run --example 04_tasks_timeline`.
 //!
@@ -66,6 +66,11 @@ fn main() {
             std::env::set_var("YIELDFROM_STEP", "1");
         }
     }
+    println!(
+        "Every section runs on the virtual clock (a sleep takes no real time, \
+         and the times shown are exact), except where real time is the \
+         lesson: 06's blocking call and 09's computation run on the real clock."
+    );
     let started = std::time::Instant::now();
     let chapters: [(&str, &str, fn()); 17] = [
         ("01", "a coroutine object is lazy", ex01::main),

@@ -2,8 +2,8 @@
 //!
 //! | variable | what it sets | read by |
 //! |---|---|---|
-//! | `YIELDFROM_TRACE` | `timeline`, `chrome`, `svg`, `html` or `log`: every loop records a trace and prints it (or writes it) when it closes | [`crate::trace`] |
-//! | `YIELDFROM_TRACE_FILE` | where `YIELDFROM_TRACE=chrome`, `svg` or `html` writes (default `yieldfrom-trace.json`, `.svg`, `.html`) | [`crate::trace`] |
+//! | `YIELDFROM_TRACE` | `timeline`, `chrome`, `svg`, `html`, `explore` or `log`: every loop records a trace and prints it (or writes it) when it closes | [`crate::trace`] |
+//! | `YIELDFROM_TRACE_FILE` | where `YIELDFROM_TRACE=chrome`, `svg`, `html` or `explore` writes (default `yieldfrom-trace.json`, `.svg`, `.html`, `yieldfrom-explore.html`) | [`crate::trace`] |
 //! | `YIELDFROM_STEP` | `1`: the stepper pauses after every scheduling step | [`crate::debug`] |
 //! | `YIELDFROM_VIRTUAL_CLOCK` | `1`: new loops use the virtual clock | [`crate::Builder`] |
 //! | `YIELDFROM_STACK_SIZE` | bytes of a coroutine stack, the starting default of every thread | [`crate::stack`] |
@@ -25,6 +25,8 @@ pub(crate) enum TraceOutput {
     Html,
     /// One line per event, on stderr.
     Log,
+    /// The explorer: an HTML page to step through, to `YIELDFROM_TRACE_FILE`.
+    Explore,
 }
 
 /// `YIELDFROM_TRACE`, parsed.
@@ -36,9 +38,10 @@ pub(crate) fn trace() -> Option<TraceOutput> {
         "svg" => Some(TraceOutput::Svg),
         "html" => Some(TraceOutput::Html),
         "log" => Some(TraceOutput::Log),
+        "explore" => Some(TraceOutput::Explore),
         _ => {
             warn_once(format!(
-                "yieldfrom: YIELDFROM_TRACE={raw:?} is not timeline, chrome, svg, html or log; no trace"
+                "yieldfrom: YIELDFROM_TRACE={raw:?} is not timeline, chrome, svg, html, explore or log; no trace"
             ));
             None
         }
@@ -50,6 +53,7 @@ pub(crate) fn trace_file(output: TraceOutput) -> String {
     std::env::var("YIELDFROM_TRACE_FILE").unwrap_or_else(|_| match output {
         TraceOutput::Svg => "yieldfrom-trace.svg".into(),
         TraceOutput::Html => "yieldfrom-trace.html".into(),
+        TraceOutput::Explore => "yieldfrom-explore.html".into(),
         _ => "yieldfrom-trace.json".into(),
     })
 }

@@ -524,6 +524,100 @@ fn the_books_pictures_match_a_fresh_run() {
     );
 }
 
+// ----- explorer pages -------------------------------------------------------
+//
+// A chapter links its example's run in the explorer (`YIELDFROM_TRACE=explore`)
+// after a marker naming the example:
+//
+//     <!-- explore: 05_chef -->
+//     [The run in the explorer](../explore/05_chef.html) ...
+//
+// The page in the book must be what a fresh run on the virtual clock writes
+// (for `real` ones, whose times depend on the machine, only that it exists);
+// each stays under 500 KB. `YIELDFROM_BLESS=1 cargo test --test book`
+// rewrites them all.
+
+/// The explorer page a run of `example` on the virtual clock writes.
+fn explorer_page(example: &str) -> String {
+    let file = std::env::temp_dir().join(format!(
+        "yieldfrom-book-{}-{example}.html",
+        std::process::id()
+    ));
+    let out = std::process::Command::new(common::example_binary(example))
+        .env("YIELDFROM_TRACE", "explore")
+        .env("YIELDFROM_TRACE_FILE", &file)
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env_remove("YIELDFROM_STEP")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{example}: {out:?}");
+    let page = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    page
+}
+
+#[test]
+fn the_books_explorer_pages_match_a_fresh_run() {
+    let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
+    let mut stale = vec![];
+    let mut pages = 0;
+    for file in markdown_files(Path::new("docs/src/course")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(inner) = line
+                .trim()
+                .strip_prefix("<!-- explore:")
+                .and_then(|r| r.strip_suffix("-->"))
+            else {
+                continue;
+            };
+            pages += 1;
+            let mut words = inner.split_whitespace();
+            let example = words.next().expect("an example name");
+            let real = words.next() == Some("real");
+            let target = lines
+                .get(i + 1)
+                .and_then(|l| l.split_once("](").map(|(_, rest)| rest))
+                .and_then(|rest| rest.split_once(')').map(|(t, _)| t))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}:{}: an explore marker comes right before [..](..html)",
+                        file.display(),
+                        i + 1
+                    )
+                });
+            let path = file.parent().unwrap().join(target);
+            let shown = std::fs::read_to_string(&path).unwrap_or_default();
+            let fresh = explorer_page(example);
+            assert!(
+                fresh.len() < 500_000,
+                "{example}'s explorer page is {} bytes",
+                fresh.len()
+            );
+            let same = if real {
+                !shown.is_empty()
+            } else {
+                shown == fresh
+            };
+            if bless && (!same || real) {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &fresh).unwrap();
+            } else if !same {
+                stale.push(format!("{} ({example})", path.display()));
+            }
+        }
+    }
+    assert!(pages >= 12, "only {pages} chapters link an explorer page");
+    assert!(
+        stale.is_empty(),
+        "explorer pages that a run no longer writes; rewrite them with \
+         `YIELDFROM_BLESS=1 cargo test --test book`:\n{}",
+        stale.join("\n")
+    );
+}
+
 // ----- the course's Python twins run when pasted --------------------------
 //
 // Every ```python block in the course is a whole program that runs on

@@ -290,15 +290,15 @@ fn explore_keeps_its_runs_out_of_the_environments_trace() {
     );
 }
 
-/// `YIELDFROM_TRACE=chrome` keeps every loop of the run (example 05 runs two:
-/// the sequential chef's and the async chef's), each a process of its own in
-/// the file, and says where the file went.
+/// `YIELDFROM_TRACE=chrome` keeps every loop of the run (example 05 runs
+/// three: one dinner, two customers' dinners, a dinner whose boil is a
+/// task), each a process of its own in the file, and says where the file went.
 #[test]
 fn a_chrome_trace_keeps_every_loop() {
     let (stderr, path, file) = traced_chef("chrome", "trace.json");
     assert!(
         stderr.lines().any(
-            |l| l.starts_with("yieldfrom: Chrome trace of loop 2 (2 loop(s)")
+            |l| l.starts_with("yieldfrom: Chrome trace of loop 3 (3 loop(s)")
                 && l.ends_with(&format!("written to {}", path.display()))
         ),
         "{stderr}"
@@ -310,15 +310,29 @@ fn a_chrome_trace_keeps_every_loop() {
         .filter(|e| e["name"] == "process_name")
         .map(|e| e["args"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(processes, ["loop 1 (thread main)", "loop 2 (thread main)"]);
+    assert_eq!(
+        processes,
+        [
+            "loop 1 (thread main)",
+            "loop 2 (thread main)",
+            "loop 3 (thread main)"
+        ]
+    );
     let thread = |pid: u64, name: &str| {
         events
             .iter()
             .any(|e| e["name"] == "thread_name" && e["pid"] == pid && e["args"]["name"] == name)
     };
-    assert!(thread(1, "sequential_chef #1"), "{v:#}");
     assert!(
-        thread(2, "async_chef #1") && thread(2, "boil_water #2"),
+        thread(1, "chef #1") && thread(1, "cook_for_ann #2"),
+        "{v:#}"
+    );
+    assert!(
+        thread(2, "cook_for_ann #2") && thread(2, "cook_for_bob #3"),
+        "{v:#}"
+    );
+    assert!(
+        thread(3, "cook_while_it_boils #2") && thread(3, "boil_water #3"),
         "{v:#}"
     );
 }
@@ -336,9 +350,16 @@ fn an_html_trace_is_a_page_with_every_loops_picture() {
     assert!(page.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(
         page.contains(">loop 1 (thread main)</text>")
-            && page.contains(">loop 2 (thread main)</text>")
+            && page.contains(">loop 3 (thread main)</text>")
     );
-    assert!(page.contains(">sequential_chef</text>") && page.contains(">boil_water</text>"));
+    assert!(page.contains(">cook_for_bob</text>") && page.contains(">boil_water</text>"));
+    // One time axis for the whole program: the three loops (5 s, 7 s and
+    // 3 s long) are all drawn against the longest one's 7 s.
+    assert_eq!(
+        page.matches(">7 s</text>").count(),
+        3,
+        "every loop's axis runs to 7 s:\n{page}"
+    );
 }
 
 /// Runs example 05 (two loops) with `YIELDFROM_TRACE=kind` writing to a

@@ -8,7 +8,7 @@ use yieldfrom::combinators::{as_completed, gather};
 use yieldfrom::debug::explore;
 use yieldfrom::sync::Semaphore;
 use yieldfrom::{
-    Co, Coro, EventLoop, Future, Generator, GeneratorState, sleep, spawn, to_thread, warnings,
+    Co, Coro, EventLoop, Future, Generator, GeneratorState, run, sleep, spawn, to_thread, warnings,
     yield_from, yield_now,
 };
 
@@ -836,4 +836,93 @@ fn exercise_16_the_first_answer_wins() {
         slow.shutdown(Duration::ZERO);
         fast.shutdown(Duration::from_secs(1));
     }));
+}
+
+#[test]
+fn exercise_03_run_cancels_what_is_left() {
+    let woke = Rc::new(Cell::new(false));
+    let w = woke.clone();
+    let (answer, sleeper, lp) = run(Coro::new("main", move || {
+        let sleeper = spawn(Coro::new("sleeper", move || {
+            sleep(secs(10));
+            w.set(true);
+        }));
+        (42, sleeper, EventLoop::current())
+    }));
+    assert_eq!(answer, 42, "run() returns what main returned");
+    assert!(
+        sleeper.cancelled(),
+        "the task main left behind was cancelled"
+    );
+    assert!(!woke.get(), "so its sleep never ended");
+    assert!(lp.is_closed(), "and the loop was closed");
+}
+
+#[test]
+fn exercise_06_a_blocking_poll_starves_the_setter() {
+    // Polls `flag` up to five times, napping 50 ms with `nap` between looks:
+    // whether it saw the flag, and when (the loop's clock).
+    fn poll(nap: fn()) -> (bool, f64) {
+        EventLoop::builder()
+            .virtual_clock(true)
+            .slow_task_threshold(Duration::from_millis(100))
+            .build()
+            .run(Coro::new("main", move || {
+                let flag = Rc::new(Cell::new(false));
+                let f = flag.clone();
+                spawn(Coro::new("setter", move || {
+                    sleep(Duration::from_millis(100));
+                    f.set(true);
+                }));
+                for _ in 0..5 {
+                    nap();
+                    if flag.get() {
+                        return (true, EventLoop::current().time());
+                    }
+                }
+                (false, EventLoop::current().time())
+            }))
+    }
+    let ((seen, _), warned) =
+        warnings::catch(|| poll(|| std::thread::sleep(Duration::from_millis(50))));
+    assert!(
+        !seen,
+        "a blocking nap never lets the setter run: the flag is never set"
+    );
+    assert!(
+        warned.iter().any(|w| w.contains("blocked the event loop")),
+        "and the loop says so: {warned:?}"
+    );
+    let (seen, at) = poll(|| sleep(Duration::from_millis(50)));
+    assert!(seen, "with sleep() the setter runs during the naps");
+    assert!((at - 0.1).abs() < 1e-9, "seen at {at} s, not 0.1 s");
+}
+
+#[test]
+fn exercise_08_inline_coroutine_or_task() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    virtual_loop().run(Coro::new("parent", move || {
+        let child = |l: Rc<RefCell<Vec<&'static str>>>| {
+            Coro::new("child", move || l.borrow_mut().push("child runs"))
+        };
+        l.borrow_mut().push("before the await");
+        yield_from(child(l.clone())); // inline: it runs now, on our stack
+        l.borrow_mut().push("after the await");
+        let task = spawn(child(l.clone())); // a task: it runs when we pause
+        l.borrow_mut().push("after the spawn");
+        yield_from(task);
+        l.borrow_mut().push("after the task");
+    }));
+    assert_eq!(
+        *log.borrow(),
+        [
+            "before the await",
+            "child runs",
+            "after the await",
+            "after the spawn",
+            "child runs",
+            "after the task"
+        ]
+    );
 }

@@ -46,6 +46,7 @@ const LAYERS: &[&str] = &[
     // What the loop is made of.
     "trace/event",
     "trace/svg",
+    "trace/explore",
     "trace",
     "debug/stepper",
     "event_loop/ready",

@@ -26,17 +26,6 @@ fn recorded() -> Recorder {
     rec
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 #[test]
 fn the_svg_names_every_task_and_every_wake_arrow() {
     let svg = recorded().svg();
@@ -67,7 +56,7 @@ fn the_svg_names_every_task_and_every_wake_arrow() {
 
 #[test]
 fn the_picture_renders_in_a_browser() {
-    let found = chromium();
+    let found = common::chromium();
     if !common::installed("chromium", found.is_some()) {
         return;
     }

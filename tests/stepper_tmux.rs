@@ -74,10 +74,14 @@ impl Drop for Session {
 }
 
 fn start(name: &str) -> Session {
+    start_example(name, "02_await_pauses")
+}
+
+fn start_example(name: &str, example: &str) -> Session {
     let session = format!("yf-{name}-{}", std::process::id());
     let cmd = format!(
         "YIELDFROM_VIRTUAL_CLOCK=1 YIELDFROM_STEP=1 '{}'; echo EXITED $?; sleep 30",
-        example_binary("02_await_pauses").display()
+        example_binary(example).display()
     );
     let status = Command::new("tmux")
         .args([
@@ -156,5 +160,25 @@ fn q_quits_and_c_runs_on() {
     assert!(
         !screen.contains("── step 2"),
         "c runs on without pausing:\n{screen}"
+    );
+}
+
+/// `c` runs on to the end of the program, not only of the loop it was
+/// pressed in: example 05 makes three loops, and none of the later ones
+/// pauses.
+#[test]
+fn c_runs_on_through_every_later_loop() {
+    if !tmux_available() {
+        return;
+    }
+    let s = start_example("cloops", "05_chef");
+    wait_for_step(&s.0, 1);
+    tmux(&["send-keys", "-t", &s.0, "c"]);
+    let screen = wait_for(&s.0, "EXITED 0");
+    assert!(screen.contains("dinner after 3.00 s"), "{screen}");
+    assert_eq!(
+        screen.matches("[Enter] step").count(),
+        1,
+        "one pause only, before the c:\n{screen}"
     );
 }

@@ -1,11 +1,18 @@
 //! The stepper (`YIELDFROM_STEP=1`): an [`Instrument`] that prints each
 //! scheduling step and waits for a key.
+//!
+//! A step's header is written as the step begins, so whatever the program
+//! prints during it (on a terminal, stdout and stderr interleave) appears
+//! under its own header; what ran, why, and the loop's queues follow when it
+//! ends. A callback is a step too, and the loop's waits between steps get a
+//! line of their own (`idle ...`).
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::TaskId;
-use crate::trace::{Instrument, Snapshot, StepEnd, TaskInfo, WakeCause};
+use crate::trace::{Instrument, Snapshot, StepEnd, TaskInfo, WakeCause, callback_name};
 
 /// The `YIELDFROM_STEP=1` instrument: prints each step and waits for a key.
 pub struct Stepper {
@@ -16,13 +23,37 @@ pub struct Stepper {
     woken: Vec<(TaskId, String)>,
     input: Box<dyn FnMut() -> u8>,
     output: Box<dyn Write>,
+    /// Where `c` is remembered for the loops made after this one, if it is
+    /// (the terminal's steppers share [`RUN_ON`]).
+    run_on: Option<&'static AtomicBool>,
 }
+
+/// Set once the user pressed `c` at a terminal stepper. `c` means "run on to
+/// the end of the program": a program that makes more loops after this one
+/// (the tour makes one per example) gets steppers that do not pause either.
+static RUN_ON: AtomicBool = AtomicBool::new(false);
 
 impl Stepper {
     /// A stepper that reads keys from the terminal (one key, no Enter needed,
     /// when stdin is a terminal) and writes to stderr.
+    ///
+    /// After `c` at any terminal stepper of this process, the ones made
+    /// later do not pause.
     pub fn from_terminal() -> Stepper {
-        Stepper::new(Box::new(read_key), Box::new(std::io::stderr()))
+        Stepper::sharing_run_on(Box::new(read_key), Box::new(std::io::stderr()), &RUN_ON)
+    }
+
+    /// A stepper with its own input and output that remembers `c` in
+    /// `run_on` and starts running on if it is set.
+    fn sharing_run_on(
+        input: Box<dyn FnMut() -> u8>,
+        output: Box<dyn Write>,
+        run_on: &'static AtomicBool,
+    ) -> Stepper {
+        let mut stepper = Stepper::new(input, output);
+        stepper.paused = !run_on.load(Ordering::Relaxed);
+        stepper.run_on = Some(run_on);
+        stepper
     }
 
     /// A stepper with its own input (one byte per key) and output.
@@ -34,11 +65,28 @@ impl Stepper {
             woken: Vec::new(),
             input,
             output,
+            run_on: None,
         }
     }
 }
 
 impl Stepper {
+    /// Starts step `n + 1` at `at`: writes its header now (while paused), so
+    /// that the program's output during the step comes under it.
+    fn begin_step(&mut self, at: Duration) {
+        self.steps += 1;
+        if self.paused {
+            let header = format!(
+                "── step {} · {:.3} s {}\n",
+                self.steps,
+                at.as_secs_f64(),
+                "─".repeat(30)
+            );
+            let _ = self.output.write_all(header.as_bytes());
+            let _ = self.output.flush();
+        }
+    }
+
     /// Remembers why `task` is ready, for the step that runs it.
     fn note_woken(&mut self, task: TaskInfo, why: String) {
         match self.woken.iter_mut().find(|(id, _)| *id == task.id) {
@@ -57,21 +105,46 @@ impl Instrument for Stepper {
         self.note_woken(task, cause.to_string());
     }
 
-    fn after_step(&mut self, at: Duration, task: TaskInfo, end: &StepEnd) {
-        self.steps += 1;
+    fn before_step(&mut self, at: Duration, _task: TaskInfo) {
+        self.begin_step(at);
+    }
+
+    fn after_step(&mut self, _at: Duration, task: TaskInfo, end: &StepEnd) {
         let how = end.to_string();
         let why = match self.woken.iter().position(|(id, _)| *id == task.id) {
             Some(at) => self.woken.swap_remove(at).1,
             None => "(not recorded)".to_string(),
         };
         self.last = format!(
-            "── step {} · {:.3} s {}\nran      task '{}' (#{}) → {how}\nwoken    {why}\n",
-            self.steps,
-            at.as_secs_f64(),
-            "─".repeat(30),
-            task.name,
-            task.id.0
+            "ran      task '{}' (#{}) → {how}\nwoken    {why}\n",
+            task.name, task.id.0
         );
+    }
+
+    fn callback(&mut self, at: Duration, name: &'static str) {
+        self.begin_step(at);
+        self.last = format!(
+            "ran      {}\nwoken    its turn in the ready queue came\n",
+            callback_name(name)
+        );
+    }
+
+    fn idle(&mut self, at: Duration, timeout: Option<Duration>) {
+        if !self.paused {
+            return;
+        }
+        let line = match timeout {
+            Some(t) => format!(
+                "idle     {:.3} s: the next timer is due at {:.3} s\n",
+                t.as_secs_f64(),
+                (at + t).as_secs_f64()
+            ),
+            None => {
+                "idle     until an I/O event or a worker thread's result (no timer)\n".to_string()
+            }
+        };
+        let _ = self.output.write_all(line.as_bytes());
+        let _ = self.output.flush();
     }
 
     fn wants_snapshot(&self) -> bool {
@@ -97,7 +170,12 @@ impl Instrument for Stepper {
         let _ = self.output.write_all(block.as_bytes());
         let _ = self.output.flush();
         match (self.input)() {
-            b'c' | b'C' => self.paused = false,
+            b'c' | b'C' => {
+                self.paused = false;
+                if let Some(run_on) = self.run_on {
+                    run_on.store(true, Ordering::Relaxed);
+                }
+            }
             b'q' | b'Q' => {
                 let _ = writeln!(self.output, "stepper: quit");
                 std::process::exit(0);
@@ -132,5 +210,53 @@ fn read_key() -> u8 {
     match std::io::stdin().read(&mut byte) {
         Ok(1) => byte[0],
         _ => b'c', // no input: run on
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Output a test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            ready: vec![],
+            timers: vec![],
+            waiting: vec![],
+        }
+    }
+
+    #[test]
+    fn c_runs_on_in_the_loops_made_after_too() {
+        static FLAG: AtomicBool = AtomicBool::new(false);
+        let out = Shared::default();
+        let mut first = Stepper::sharing_run_on(Box::new(|| b'c'), Box::new(out.clone()), &FLAG);
+        assert!(first.wants_snapshot(), "a stepper starts paused");
+        first.show(&snapshot());
+        assert!(!first.wants_snapshot(), "c runs on");
+        let second = Stepper::sharing_run_on(
+            Box::new(|| panic!("a stepper that runs on reads no key")),
+            Box::new(out.clone()),
+            &FLAG,
+        );
+        assert!(
+            !second.wants_snapshot(),
+            "the next loop's stepper runs on too"
+        );
+        // A stepper with its own input (the tests') shares nothing.
+        assert!(Stepper::new(Box::new(|| b'\n'), Box::new(out)).wants_snapshot());
     }
 }

@@ -191,7 +191,11 @@ impl Builder {
         let trace_output = Output::from_env()
             .filter(|out| from_env && !(own_timeline && *out == Output::Timeline))
             .map(|out| {
-                let rec = Recorder::new();
+                let rec = if out == Output::Explore {
+                    Recorder::for_explorer()
+                } else {
+                    Recorder::new()
+                };
                 instruments.push(Box::new(rec.clone()));
                 (out, rec)
             });

@@ -179,6 +179,12 @@ impl Core {
         };
         let info = task.info();
         self.instrument(|i, at| i.after_step(at, info, &end));
+        self.show_snapshot();
+    }
+
+    /// Shows the loop's queues to the instruments that want them (a
+    /// stepper), after a task's step or a callback.
+    fn show_snapshot(&self) {
         let wants = self.instruments.borrow().iter().any(|i| i.wants_snapshot());
         if wants {
             let snap = self.snapshot();
@@ -193,6 +199,9 @@ impl Core {
     /// Phase 1: polls for I/O and thread completions, or sleeps or jumps the clock.
     pub(super) fn poll_io(&self, timeout: Option<Duration>) {
         self.steps_since_poll.set(0);
+        if timeout != Some(Duration::ZERO) {
+            self.instrument(|i, at| i.idle(at, timeout));
+        }
         let can_fire = self.io_sources.get() > 0 || self.threads.pending() > 0;
         if !can_fire {
             match timeout {
@@ -313,6 +322,10 @@ impl Core {
                     if let Some(f) = f {
                         self.instrument(|i, at| i.callback(at, cb.name.what));
                         self.run_callback(f, cb.name);
+                        if self.instrumented.get() {
+                            self.instrument(|i, at| i.after_callback(at));
+                            self.show_snapshot();
+                        }
                     }
                 }
                 None => break,

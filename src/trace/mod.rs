@@ -14,10 +14,11 @@
 //!   with the loop's callbacks and I/O on a thread of their own;
 //! - a plain **event log**, one line per event.
 //!
-//! `YIELDFROM_TRACE=timeline|svg|html|chrome|log` installs a recorder in
-//! every loop and prints the trace when the loop closes (`svg`, `html` and
-//! `chrome` write a file, `YIELDFROM_TRACE_FILE`, holding every loop of the
-//! run so far, and say where it went); [`Builder::instrument`](crate::Builder::instrument)
+//! `YIELDFROM_TRACE=timeline|svg|html|chrome|explore|log` installs a recorder in
+//! every loop and prints the trace when the loop closes (`svg`, `html`,
+//! `chrome` and `explore` write a file, `YIELDFROM_TRACE_FILE`, holding every
+//! loop of the run so far, and say where it went; `explore` is a page to step
+//! through the run forward and back, see `explore.rs`); [`Builder::instrument`](crate::Builder::instrument)
 //! installs any instrument in code.
 //!
 //! ```
@@ -39,6 +40,7 @@
 //! ```
 
 mod event;
+mod explore;
 mod svg;
 
 use std::cell::RefCell;
@@ -47,7 +49,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub(crate) use self::event::TIMEOUT_CALLBACK;
-use self::event::callback_name;
+pub(crate) use self::event::callback_name;
 pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
 pub use crate::task::TaskInfo;
 
@@ -97,6 +99,14 @@ pub trait Instrument {
     fn callback(&mut self, _at: Duration, _name: &'static str) {}
     /// The loop is about to wait for I/O, for at most `timeout`.
     fn waiting_for_io(&mut self, _at: Duration, _timeout: Option<Duration>) {}
+    /// The loop has nothing ready and is about to wait: for the next timer
+    /// (`timeout`, on the real or the virtual clock), for I/O or a worker
+    /// thread, or both (`timeout` `None`: no timer). Called whether or not
+    /// the loop polls, unlike [`waiting_for_io`](Self::waiting_for_io).
+    fn idle(&mut self, _at: Duration, _timeout: Option<Duration>) {}
+    /// A callback ran (after [`callback`](Self::callback)); a stepper shows
+    /// the loop's queues here as after a task's step.
+    fn after_callback(&mut self, _at: Duration) {}
     /// A source became ready.
     fn io_ready(&mut self, _at: Duration, _token: usize) {}
     /// The loop is closing.
@@ -124,12 +134,129 @@ pub trait Instrument {
 #[derive(Clone, Default)]
 pub struct Recorder {
     events: Rc<RefCell<Vec<Event>>>,
+    /// For the explorer only: what the loop showed after each step.
+    explore: Option<Rc<RefCell<Explored>>>,
+}
+
+/// What the explorer needs beyond the events, each with the number of
+/// events recorded when it came (which places it between two of them).
+#[derive(Default)]
+struct Explored {
+    /// The loop's queues at the end of each step.
+    snapshots: Vec<(usize, Snapshot)>,
+    /// The loop's waits with nothing ready: when, and for how long at most.
+    idles: Vec<(usize, Duration, Option<Duration>)>,
 }
 
 impl Recorder {
     /// An empty recorder.
     pub fn new() -> Recorder {
         Recorder::default()
+    }
+
+    /// A recorder that also keeps the loop's queues after every step and
+    /// its idle waits (`YIELDFROM_TRACE=explore`): a walk over the queues per
+    /// step, which only the explorer pays for.
+    pub(crate) fn for_explorer() -> Recorder {
+        Recorder {
+            events: Rc::default(),
+            explore: Some(Rc::default()),
+        }
+    }
+
+    /// The steps of this recorder's loop (number `loop_n` of the run), as
+    /// the explorer shows them.
+    fn explore_steps(&self, loop_n: usize) -> Vec<explore::Step> {
+        let Some(explored) = &self.explore else {
+            return Vec::new();
+        };
+        let explored = explored.borrow();
+        let events = self.events.borrow();
+        let mut snapshots = explored.snapshots.iter().peekable();
+        let mut idles = explored.idles.iter().peekable();
+        let mut why: Vec<(u64, String)> = Vec::new();
+        let mut readied = Vec::new();
+        let mut idle = None;
+        let mut current: Option<explore::Step> = None;
+        let mut steps = Vec::new();
+        for i in 0..=events.len() {
+            // A snapshot taken when `i` events had been recorded ends the step.
+            while let Some((_, snap)) = snapshots.next_if(|(n, _)| *n <= i) {
+                if let Some(mut step) = current.take() {
+                    step.readied = std::mem::take(&mut readied);
+                    step.ready = snap.ready.clone();
+                    step.timers = snap.timers.clone();
+                    step.waiting = snap.waiting.clone();
+                    steps.push(step);
+                }
+            }
+            while let Some((_, at, timeout)) = idles.next_if(|(n, _, _)| *n <= i) {
+                idle = Some(match timeout {
+                    Some(t) => format!(
+                        "idle     {:.3} s until the next timer (due at {:.3} s)",
+                        t.as_secs_f64(),
+                        (*at + *t).as_secs_f64()
+                    ),
+                    None => format!(
+                        "idle     from {:.3} s until an I/O event or a worker thread's result",
+                        at.as_secs_f64()
+                    ),
+                });
+            }
+            let Some(e) = events.get(i) else { break };
+            let named = |t: &TaskInfo| format!("task '{}' (#{})", t.name, t.id.0);
+            match (&e.kind, e.task) {
+                (EventKind::Spawned, Some(t)) => {
+                    why.retain(|(id, _)| *id != t.id.0);
+                    why.push((t.id.0, "spawned (its first step)".to_string()));
+                    readied.push(format!("{}: spawned", named(&t)));
+                }
+                (EventKind::Woken(cause), Some(t)) => {
+                    why.retain(|(id, _)| *id != t.id.0);
+                    why.push((t.id.0, cause.to_string()));
+                    readied.push(format!("{}: {cause}", named(&t)));
+                }
+                (EventKind::Step, Some(t)) => {
+                    let woken = why
+                        .iter()
+                        .position(|(id, _)| *id == t.id.0)
+                        .map_or("(not recorded)".to_string(), |at| why.swap_remove(at).1);
+                    current = Some(explore::Step {
+                        loop_n,
+                        at: e.at,
+                        task: Some((t.id.0, t.name)),
+                        ran: named(&t),
+                        woken,
+                        readied: Vec::new(),
+                        idle: idle.take(),
+                        ready: Vec::new(),
+                        timers: Vec::new(),
+                        waiting: Vec::new(),
+                    });
+                }
+                (EventKind::End(end), Some(t)) => {
+                    if let Some(step) = current.as_mut() {
+                        step.ran = format!("{} → {end}", named(&t));
+                    }
+                }
+                (EventKind::Callback(name), _) => {
+                    current = Some(explore::Step {
+                        loop_n,
+                        at: e.at,
+                        task: None,
+                        ran: callback_name(name),
+                        woken: "its turn in the ready queue came".to_string(),
+                        readied: Vec::new(),
+                        idle: idle.take(),
+                        ready: Vec::new(),
+                        timers: Vec::new(),
+                        waiting: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        steps
     }
 
     /// The events so far.
@@ -292,12 +419,16 @@ impl Recorder {
     /// assert!(svg.starts_with("<svg") && svg.contains(">A</text>") && svg.contains(">2.0 s</text>"));
     /// ```
     pub fn svg(&self) -> String {
-        svg::svg_file(&[self.svg_section("event loop")])
+        svg::svg_file(&[self.svg_loop("event loop")])
     }
 
-    /// This recorder's picture under the heading `title`.
-    pub(crate) fn svg_section(&self, title: &str) -> svg::Section {
-        svg::section(&self.per_task(), self.end(), title)
+    /// This recorder's loop, for a picture under the heading `title`.
+    pub(crate) fn svg_loop(&self, title: &str) -> svg::Loop {
+        svg::Loop {
+            rows: self.per_task(),
+            end: self.end(),
+            title: title.to_string(),
+        }
     }
 
     /// The time of the last event (zero with none).
@@ -415,8 +546,13 @@ fn chrome_file(processes: &[Vec<String>]) -> String {
 /// in the order they closed: each loop is a process of its own in the file.
 static CHROME_LOOPS: std::sync::Mutex<Vec<Vec<String>>> = std::sync::Mutex::new(Vec::new());
 
+/// The explorer's loops (their pictures and steps) so far.
+type ExploredLoops = (Vec<svg::Loop>, Vec<explore::Step>);
+static EXPLORE_LOOPS: std::sync::Mutex<ExploredLoops> =
+    std::sync::Mutex::new((Vec::new(), Vec::new()));
+
 /// The pictures of every loop of this process that has closed so far.
-static SVG_LOOPS: std::sync::Mutex<Vec<svg::Section>> = std::sync::Mutex::new(Vec::new());
+static SVG_LOOPS: std::sync::Mutex<Vec<svg::Loop>> = std::sync::Mutex::new(Vec::new());
 
 /// Writes `contents` to `path` and says where it went (or why it could not).
 fn write_trace(path: &str, contents: &str, what: &str) {
@@ -462,6 +598,21 @@ impl Instrument for Recorder {
     fn io_ready(&mut self, at: Duration, token: usize) {
         self.push(at, None, EventKind::IoReady(token));
     }
+    fn idle(&mut self, at: Duration, timeout: Option<Duration>) {
+        if let Some(explored) = &self.explore {
+            let n = self.events.borrow().len();
+            explored.borrow_mut().idles.push((n, at, timeout));
+        }
+    }
+    fn wants_snapshot(&self) -> bool {
+        self.explore.is_some()
+    }
+    fn show(&mut self, snapshot: &Snapshot) {
+        if let Some(explored) = &self.explore {
+            let n = self.events.borrow().len();
+            explored.borrow_mut().snapshots.push((n, snapshot.clone()));
+        }
+    }
 }
 
 /// What `YIELDFROM_TRACE` asks for (read in [`crate::env`]).
@@ -496,11 +647,26 @@ impl Output {
                     ),
                 );
             }
+            Output::Explore => {
+                let path = crate::env::trace_file(self);
+                let mut loops = EXPLORE_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+                let n = loops.0.len() + 1;
+                loops.0.push(rec.svg_loop(&loop_title(n)));
+                let steps = rec.explore_steps(n);
+                loops.1.extend(steps);
+                write_trace(
+                    &path,
+                    &explore::page(&loops.0, &loops.1),
+                    &format!(
+                        "explorer page of loop {n} ({n} loop(s) in the page; open it in a browser)"
+                    ),
+                );
+            }
             Output::Svg | Output::Html => {
                 let path = crate::env::trace_file(self);
                 let mut loops = SVG_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
                 let n = loops.len() + 1;
-                loops.push(rec.svg_section(&loop_title(n)));
+                loops.push(rec.svg_loop(&loop_title(n)));
                 let file = match self {
                     Output::Html => svg::html_file(&loops),
                     _ => svg::svg_file(&loops),

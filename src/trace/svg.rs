@@ -135,10 +135,32 @@ fn tick_step(end: f64) -> f64 {
         .unwrap_or(base * 100.0)
 }
 
+/// One loop's recording, drawn when the file is written: the loops of one
+/// program share one time axis (a 5 s run is drawn twice as long as a
+/// 2.5 s one), so each is kept until the longest is known.
+pub(crate) struct Loop {
+    /// Its tasks in order of creation, with their events.
+    pub(crate) rows: Vec<Row>,
+    /// The time of its last event.
+    pub(crate) end: Duration,
+    /// Its heading.
+    pub(crate) title: String,
+}
+
+/// The loops' pictures, each drawn against the longest one's time axis.
+fn sections(loops: &[Loop]) -> Vec<Section> {
+    let axis = loops.iter().map(|l| l.end).max().unwrap_or_default();
+    loops
+        .iter()
+        .map(|l| section(&l.rows, l.end, axis, &l.title))
+        .collect()
+}
+
 /// One loop's picture under the heading `title`: `rows` are its tasks in
-/// order of creation with their events, `end` the time of its last event.
-pub(crate) fn section(rows: &[Row], end: Duration, title: &str) -> Section {
-    let span = end.as_secs_f64();
+/// order of creation with their events, `end` the time of its last event,
+/// `axis` the time the axis runs to (at least `end`).
+fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section {
+    let span = axis.max(end).as_secs_f64();
     let x = |at: Duration| {
         if span == 0.0 {
             LABEL
@@ -300,8 +322,43 @@ pub(crate) fn section(rows: &[Row], end: Duration, title: &str) -> Section {
     }
 }
 
-/// An SVG file with a legend and each section below the one before.
-pub(crate) fn svg_file(sections: &[Section]) -> String {
+/// Where things are in [`svg_file`]'s picture, for a page that draws on it
+/// (the explorer's cursor).
+pub(crate) struct Geometry {
+    /// The x of time zero, and the width of the time axis.
+    pub(crate) label: f64,
+    pub(crate) plot: f64,
+    /// The time at the axis's right end (the longest loop's).
+    pub(crate) axis: Duration,
+    /// The y where the first loop's picture begins (below the legend).
+    pub(crate) top: f64,
+    /// Each loop's picture: its y below `top`, and its height.
+    pub(crate) sections: Vec<(f64, f64)>,
+}
+
+/// The geometry of `svg_file(loops)`.
+pub(crate) fn geometry(loops: &[Loop]) -> Geometry {
+    let mut y = 0.0;
+    let sections = sections(loops)
+        .iter()
+        .map(|s| {
+            let at = (y, s.height);
+            y += s.height;
+            at
+        })
+        .collect();
+    Geometry {
+        label: LABEL,
+        plot: PLOT,
+        axis: loops.iter().map(|l| l.end).max().unwrap_or_default(),
+        top: LEGEND,
+        sections,
+    }
+}
+
+/// An SVG file with a legend and each loop's picture below the one before.
+pub(crate) fn svg_file(loops: &[Loop]) -> String {
+    let sections = sections(loops);
     let height = LEGEND + sections.iter().map(|s| s.height).sum::<f64>();
     let width = LABEL + PLOT + 24.0;
     let mut out = String::new();
@@ -331,7 +388,7 @@ pub(crate) fn svg_file(sections: &[Section]) -> String {
         lx + 28.0
     );
     let mut y = LEGEND;
-    for s in sections {
+    for s in &sections {
         let _ = writeln!(out, r#"<g transform="translate(0,{y})">{}</g>"#, s.body);
         y += s.height;
     }
@@ -340,10 +397,10 @@ pub(crate) fn svg_file(sections: &[Section]) -> String {
 }
 
 /// The same picture in a minimal HTML page (for `YIELDFROM_TRACE=html`).
-pub(crate) fn html_file(sections: &[Section]) -> String {
+pub(crate) fn html_file(loops: &[Loop]) -> String {
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>yieldfrom timeline</title></head>\n<body style=\"margin:0\">\n{}</body></html>\n",
-        svg_file(sections)
+        svg_file(loops)
     )
 }
 

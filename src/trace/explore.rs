@@ -1,0 +1,286 @@
+//! `YIELDFROM_TRACE=explore`: one self-contained HTML page per run that a
+//! learner moves through freely, forward and back, one scheduling decision
+//! at a time.
+//!
+//! The page holds the recorded schedule (JSON in a `<script>` element) and
+//! the run's timeline picture (every loop on one time axis); its script shows
+//! the loop's state after each step: what ran and how it ended, why it had
+//! been woken, whom it made ready, the ready queue in order, the timers in
+//! deadline order, who waits on what, and the loop's idle wait before the
+//! step. Nothing is fetched from the network. Stepping back shows the
+//! recorded state: the program is not run again.
+//!
+//! Keys: → and ← (or the buttons, or the slider) step; Home and End jump.
+//! "Next run of" jumps to the next step of the task chosen, "where it woke"
+//! to the step during which it was last made ready. The page's address may
+//! carry `#step=N` (open at step N) and `&keys=next,prev,...` (presses those
+//! keys once loaded: what the browser test does).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::svg;
+
+/// One scheduling decision as the page shows it.
+pub(crate) struct Step {
+    /// Which loop of the run (from 1).
+    pub(crate) loop_n: usize,
+    /// When it ran, on its loop's clock.
+    pub(crate) at: Duration,
+    /// The task it stepped (id, name), or none for a callback.
+    pub(crate) task: Option<(u64, &'static str)>,
+    /// What ran and how it ended ("task 'A' (#2) → paused on sleep").
+    pub(crate) ran: String,
+    /// Why it was ready ("its sleep ended").
+    pub(crate) woken: String,
+    /// Tasks it made ready, with why.
+    pub(crate) readied: Vec<String>,
+    /// The loop's wait just before it ("idle 1.000 s: ..."), if any.
+    pub(crate) idle: Option<String>,
+    /// The loop's queues after it.
+    pub(crate) ready: Vec<String>,
+    pub(crate) timers: Vec<String>,
+    pub(crate) waiting: Vec<String>,
+}
+
+/// A string as a JSON literal, safe inside a `<script>` element.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '<' => out.push_str("\\u003c"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every distinct string of the run once, each step's text as numbers into
+/// that table: the queues repeat from step to step (a thousand waiting
+/// tasks, a hundred steps), and the page stays small.
+#[derive(Default)]
+struct Strings {
+    table: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Strings {
+    fn of(&mut self, s: &str) -> usize {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        self.table.push(s.to_string());
+        self.index.insert(s.to_string(), self.table.len() - 1);
+        self.table.len() - 1
+    }
+
+    fn list(&mut self, items: &[String]) -> String {
+        let parts: Vec<String> = items.iter().map(|s| self.of(s).to_string()).collect();
+        format!("[{}]", parts.join(","))
+    }
+}
+
+/// The steps as JSON: `{"strings": [...], "steps": [...]}`, every text in a
+/// step a number into `strings` (the idle wait -1 when there was none).
+fn steps_json(steps: &[Step]) -> String {
+    let mut strings = Strings::default();
+    let mut out = String::from("{\"steps\":[");
+    for (i, s) in steps.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        let (id, name) = s.task.map_or((-1i64, ""), |(id, name)| (id as i64, name));
+        let idle = s.idle.as_deref().map_or(-1, |t| strings.of(t) as i64);
+        let _ = write!(
+            out,
+            "{{\"loop\":{},\"at\":{:.6},\"id\":{id},\"name\":{},\"ran\":{},\"woken\":{},\"readied\":{},\"idle\":{idle},\"ready\":{},\"timers\":{},\"waiting\":{}}}",
+            s.loop_n,
+            s.at.as_secs_f64(),
+            strings.of(name),
+            strings.of(&s.ran),
+            strings.of(&s.woken),
+            strings.list(&s.readied),
+            strings.list(&s.ready),
+            strings.list(&s.timers),
+            strings.list(&s.waiting),
+        );
+    }
+    out.push_str("],\n\"strings\":[");
+    let table: Vec<String> = strings.table.iter().map(|s| json_str(s)).collect();
+    out.push_str(&table.join(",\n"));
+    out.push_str("]}");
+    out
+}
+
+/// The page for a run whose loops recorded `loops` (their pictures) and
+/// `steps` (every loop's steps, in the order they ran).
+pub(crate) fn page(loops: &[svg::Loop], steps: &[Step]) -> String {
+    let geometry = svg::geometry(loops);
+    let sections: Vec<String> = geometry
+        .sections
+        .iter()
+        .map(|(top, height)| format!("[{top:.1},{height:.1}]"))
+        .collect();
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>yieldfrom explorer</title>
+<style>
+body {{ font-family: sans-serif; margin: 12px; color: #222 }}
+#bar {{ display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0 }}
+#slider {{ flex: 1; min-width: 200px }}
+#panes {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px }}
+.pane {{ border: 1px solid #ccc; border-radius: 4px; padding: 6px 10px }}
+.pane h3 {{ margin: 2px 0 6px; font-size: 14px }}
+.pane ol, .pane ul {{ margin: 0; padding-left: 20px; font-family: monospace; font-size: 13px }}
+#now {{ font-family: monospace; font-size: 14px; white-space: pre-wrap }}
+.empty {{ color: #888; list-style: none; margin-left: -20px }}
+#timeline {{ overflow-x: auto }}
+</style></head>
+<body>
+<h2>yieldfrom explorer</h2>
+<div id="timeline">{svg}</div>
+<div id="bar">
+<button id="first" title="Home">⏮</button><button id="prev" title="←">◀ prev</button>
+<button id="next" title="→">next ▶</button><button id="last" title="End">⏭</button>
+<input id="slider" type="range" min="0" max="0" value="0">
+<span id="counter"></span>
+<select id="task"></select><button id="nextrun">next run of it</button><button id="whywoke">where it woke</button>
+</div>
+<div id="now"></div>
+<div id="panes">
+<div class="pane"><h3>ready queue (front first)</h3><ol id="ready"></ol></div>
+<div class="pane"><h3>timers (earliest first)</h3><ol id="timers"></ol></div>
+<div class="pane"><h3>waiting, and on what</h3><ul id="waiting"></ul></div>
+<div class="pane"><h3>made ready during this step</h3><ul id="readied"></ul></div>
+</div>
+<script id="data" type="application/json">{steps}</script>
+<script>
+"use strict";
+const DATA = JSON.parse(document.getElementById("data").textContent);
+const S = DATA.strings;
+const STEPS = DATA.steps.map((s) => ({{
+  loop: s.loop, at: s.at, id: s.id, name: S[s.name], ran: S[s.ran], woken: S[s.woken],
+  idle: s.idle >= 0 ? S[s.idle] : null,
+  readied: s.readied.map((i) => S[i]), ready: s.ready.map((i) => S[i]),
+  timers: s.timers.map((i) => S[i]), waiting: s.waiting.map((i) => S[i]),
+}}));
+const GEO = {{ label: {label}, plot: {plot}, axis: {axis:.6}, top: {legend}, sections: [{sections}] }};
+let current = 0;
+const $ = (id) => document.getElementById(id);
+function fill(id, items) {{
+  const list = $(id);
+  list.replaceChildren();
+  if (items.length === 0) {{
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "(empty)";
+    list.appendChild(li);
+  }}
+  for (const item of items) {{
+    const li = document.createElement("li");
+    li.textContent = item;
+    list.appendChild(li);
+  }}
+}}
+function cursor(step) {{
+  const svg = document.querySelector("#timeline svg");
+  if (!svg) return;
+  let line = document.getElementById("cursor");
+  if (!line) {{
+    line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    line.id = "cursor";
+    line.setAttribute("stroke", "#d62728");
+    line.setAttribute("stroke-width", "2");
+    svg.appendChild(line);
+  }}
+  const [top, height] = GEO.sections[step.loop - 1] || [0, 0];
+  const x = GEO.axis > 0 ? GEO.label + GEO.plot * step.at / GEO.axis : GEO.label;
+  line.setAttribute("x1", x); line.setAttribute("x2", x);
+  line.setAttribute("y1", GEO.top + top); line.setAttribute("y2", GEO.top + top + height);
+}}
+function show(n) {{
+  if (STEPS.length === 0) {{ $("now").textContent = "no steps were recorded"; return; }}
+  current = Math.max(0, Math.min(STEPS.length - 1, n));
+  const s = STEPS[current];
+  $("counter").textContent = `step ${{current + 1}} of ${{STEPS.length}}`;
+  $("slider").value = current;
+  const idle = s.idle ? `${{s.idle}}\n` : "";
+  $("now").textContent = `${{idle}}── loop ${{s.loop}} · step ${{current + 1}} · ${{s.at.toFixed(3)}} s\nran      ${{s.ran}}\nwoken    ${{s.woken}}`;
+  fill("ready", s.ready); fill("timers", s.timers); fill("waiting", s.waiting); fill("readied", s.readied);
+  cursor(s);
+}}
+function press(key) {{
+  if (key === "next" || key === "ArrowRight") show(current + 1);
+  else if (key === "prev" || key === "ArrowLeft") show(current - 1);
+  else if (key === "Home") show(0);
+  else if (key === "End") show(STEPS.length - 1);
+}}
+function nextRun() {{
+  const id = Number($("task").value);
+  for (let i = current + 1; i < STEPS.length; i++) if (STEPS[i].id === id) return show(i);
+}}
+function whereWoke() {{
+  const id = Number($("task").value);
+  const name = $("task").selectedOptions[0]?.dataset.name;
+  const mark = `task '${{name}}' (#${{id}})`;
+  for (let i = current; i >= 0; i--)
+    if (STEPS[i].readied.some((r) => r.startsWith(mark))) return show(i);
+}}
+const seen = new Map();
+for (const s of STEPS) if (s.id >= 0 && !seen.has(s.id)) seen.set(s.id, s.name);
+for (const [id, name] of seen) {{
+  const o = document.createElement("option");
+  o.value = id; o.dataset.name = name; o.textContent = `${{name}} (#${{id}})`;
+  $("task").appendChild(o);
+}}
+$("slider").max = Math.max(0, STEPS.length - 1);
+$("slider").addEventListener("input", (e) => show(Number(e.target.value)));
+$("first").onclick = () => press("Home");
+$("prev").onclick = () => press("prev");
+$("next").onclick = () => press("next");
+$("last").onclick = () => press("End");
+$("nextrun").onclick = nextRun;
+$("whywoke").onclick = whereWoke;
+document.addEventListener("keydown", (e) => {{
+  if (["ArrowRight", "ArrowLeft", "Home", "End"].includes(e.key)) {{ e.preventDefault(); press(e.key); }}
+}});
+const hash = new URLSearchParams(location.hash.slice(1));
+show(Number(hash.get("step") || 1) - 1);
+for (const key of (hash.get("keys") || "").split(",").filter(Boolean)) {{
+  const name = key === "next" ? "ArrowRight" : key === "prev" ? "ArrowLeft" : key;
+  document.dispatchEvent(new KeyboardEvent("keydown", {{ key: name }}));
+}}
+</script>
+</body></html>
+"##,
+        svg = svg::svg_file(loops),
+        steps = steps_json(steps),
+        label = geometry.label,
+        plot = geometry.plot,
+        axis = geometry.axis.as_secs_f64(),
+        legend = geometry.top,
+        sections = sections.join(","),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_cannot_end_the_script_element() {
+        assert_eq!(
+            json_str("a\"b\\c\n</script>"),
+            r#""a\"b\\c\n\u003c/script>""#
+        );
+        assert_eq!(json_str("\u{1}"), r#""\u0001""#);
+    }
+}
