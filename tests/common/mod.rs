@@ -296,6 +296,7 @@ impl Drop for PgBouncer {
 
 /// A headless-capable Chromium on this machine, if any (CI installs
 /// `chromium`).
+#[allow(dead_code)] // each test binary compiles this module; not all use it
 pub fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
