@@ -22,7 +22,9 @@ macro_rules! checks {
             use crate::$m::*;
             use yieldfrom::{Co, Generator};
 
-            /// Callbacks run in turn, timers by deadline, the clock jumps.
+            /// Callbacks run in turn, timers by deadline, the clock jumps; a
+            /// callback may schedule another with `call_soon` (which a `run`
+            /// that holds the ready queue while it calls would refuse).
             pub fn step1() {
                 use step1_callbacks::Loop;
                 let log = Rc::new(RefCell::new(Vec::new()));
@@ -37,6 +39,8 @@ macro_rules! checks {
                 // Callback style: "when this is done, call that" nests.
                 lp.call_soon(move |lp| {
                     l.borrow_mut().push("soon@0".into());
+                    let again = l.clone();
+                    lp.call_soon(move |lp| again.borrow_mut().push(format!("again@{}", lp.time())));
                     let l = l.clone();
                     lp.call_later(0.5, move |lp| {
                         let l2 = l.clone();
@@ -49,7 +53,15 @@ macro_rules! checks {
                 lp.run();
                 assert_eq!(
                     *log.borrow(),
-                    ["soon@0", "then@0.5", "a@1", "b@2", "finally@2.5", "c@3"]
+                    [
+                        "soon@0",
+                        "again@0",
+                        "then@0.5",
+                        "a@1",
+                        "b@2",
+                        "finally@2.5",
+                        "c@3"
+                    ]
                 );
             }
 
@@ -198,10 +210,15 @@ macro_rules! steps {
     )*};
 }
 
+// Each step's two tests: `solution_stepN_...` checks the reference
+// solution; `stepN_...` checks the starter, and is the learner's test: with
+// `YIELDFROM_LEARNER=1` it must pass, without it the starter must still stop
+// at its `todo!()`. One step alone: `YIELDFROM_LEARNER=1 cargo test --test
+// build_your_own step1_`.
 steps! {
-    step1: step1_solution_passes, step1_starter_stops_at_its_todo;
-    step2: step2_solution_passes, step2_starter_stops_at_its_todo;
-    step3: step3_solution_passes, step3_starter_stops_at_its_todo;
-    step4: step4_solution_passes, step4_starter_stops_at_its_todo;
-    step5: step5_solution_passes, step5_starter_stops_at_its_todo;
+    step1: solution_step1_loop_runs_callbacks, step1_loop_runs_callbacks;
+    step2: solution_step2_generators_take_turns, step2_generators_take_turns;
+    step3: solution_step3_trampoline_runs_sub_generators, step3_trampoline_runs_sub_generators;
+    step4: solution_step4_sleeps_overlap, step4_sleeps_overlap;
+    step5: solution_step5_plain_function_pauses, step5_plain_function_pauses;
 }

@@ -596,7 +596,9 @@ fn environment_variables_that_mean_nothing_are_reported_once() {
         "each once, though three loops were built: {stderr}"
     );
     assert!(warned.iter().any(|w| {
-        w.contains("YIELDFROM_TRACE=\"timelines\" is not timeline, chrome, svg, html or log")
+        w.contains(
+            "YIELDFROM_TRACE=\"timelines\" is not timeline, chrome, svg, html, explore or log",
+        )
     }));
     assert!(
         warned

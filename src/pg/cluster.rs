@@ -78,9 +78,9 @@ impl TempCluster {
             )
         })?;
         let owner = unprivileged_owner()?;
-        let dir =
-            std::env::temp_dir().join(format!("yieldfrom-pg-{}-{}", std::process::id(), unique()));
-        std::fs::create_dir(&dir)?;
+        let dir = create_fresh_dir(|| {
+            std::env::temp_dir().join(format!("yieldfrom-pg-{}-{}", std::process::id(), unique()))
+        })?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
         }
@@ -421,8 +421,46 @@ fn free_port() -> io::Result<u16> {
         .port())
 }
 
+/// Creates the first directory `name` gives that does not exist yet (as
+/// `mkdtemp` does): an earlier process with the same pid may have left its
+/// directory behind (killed before it could remove it), and the name is then
+/// taken.
+fn create_fresh_dir(mut name: impl FnMut() -> PathBuf) -> io::Result<PathBuf> {
+    let mut last = None;
+    for _ in 0..1000 {
+        let dir = name();
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no name for a fresh directory")))
+}
+
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_left_behind_is_skipped_not_reused() {
+        let base = std::env::temp_dir().join(format!("yieldfrom-fresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("0")).unwrap();
+        std::fs::create_dir_all(base.join("1")).unwrap();
+        let mut n = 0;
+        let dir = create_fresh_dir(|| {
+            n += 1;
+            base.join((n - 1).to_string())
+        })
+        .unwrap();
+        assert_eq!(dir, base.join("2"));
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
