@@ -193,7 +193,11 @@ impl TestServer {
     fn exchange(&self, bytes: &[u8]) -> String {
         let mut c = self.connect();
         c.write_all(bytes).unwrap();
-        c.shutdown(Shutdown::Write).unwrap();
+        // The half-close only tells the server nothing more comes; a server
+        // that has already answered and closed (a refused head) may have
+        // reset the connection by now (ENOTCONN here, seen once over TLS in
+        // a release run): what is checked is the answer that was read.
+        let _ = c.shutdown(Shutdown::Write);
         read_all(&mut c)
     }
 }

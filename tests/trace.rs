@@ -634,3 +634,36 @@ fn owned_task_names_are_interned_and_bounded() {
     .join()
     .unwrap();
 }
+
+/// A step's header is written when the step begins, so that what the
+/// program prints during the step (on a terminal, its output and the
+/// stepper's interleave) comes under its own header; what ran, and the
+/// queues, follow when it ends.
+#[test]
+fn the_stepper_writes_a_steps_header_before_the_step_runs() {
+    let out = Shared::default();
+    let seen = out.clone();
+    let stepper = Stepper::new(Box::new(|| b'\n'), Box::new(out.clone()));
+    let during = EventLoop::builder()
+        .virtual_clock(true)
+        .instrument(stepper)
+        .ignore_env_instruments()
+        .build()
+        .run(Coro::new("printer", move || {
+            let first = String::from_utf8(seen.0.borrow().clone()).unwrap();
+            sleep(Duration::from_secs(1));
+            let second = String::from_utf8(seen.0.borrow().clone()).unwrap();
+            (first, second)
+        }));
+    let (first, second) = during;
+    assert!(first.starts_with("── step 1 · 0.000 s"), "{first:?}");
+    assert!(
+        !first.contains("ran "),
+        "nothing about the step yet: {first:?}"
+    );
+    assert!(
+        second.contains("idle     1.000 s: the next timer is due at 1.000 s\n── step 2 · 1.000 s"),
+        "the wait, then step 2's header, before step 2's body goes on: {second:?}"
+    );
+    assert!(!second.contains("done: returned"), "{second:?}");
+}
