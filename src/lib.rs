@@ -64,7 +64,7 @@
 //! | asyncpg: `connect`, `fetch`, `fetchrow`, `execute`, `transaction()`, `create_pool` | `pg::Client::connect`, `query`, `query_opt`, `execute`, `transaction`, `pg::Pool` | PostgreSQL, pipelined per connection (feature `pg`, on by default) |
 //! | aiohttp `ClientSession` / httpx `AsyncClient`: `get`, `post`, `raise_for_status`, `resp.json()`, `iter_any()`, SSE via `aiter_lines()` | `http::client::Client`: `get(url)?.query(..).timeout(..).send()`, `Response::{error_for_status, json, chunk, events}` | pooled keep-alive, a limit per phase, gzip (feature `http`) |
 //! | asyncpg: `connect(dsn, ssl="verify-full")`, `ssl=ctx`; libpq's `sslmode`, `sslrootcert`, `channel_binding` | `pg::Config` (`?sslmode=verify-full&sslrootcert=system`), `pg::Config::ssl_mode`, `tls_config`, `channel_binding` | TLS after an `SSLRequest`, SCRAM-SHA-256-PLUS |
-//! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, `explore` |
+//! | debug mode, tracing | [`trace`], [`debug`] | timelines, Chrome JSON, the stepper, the explorer page (`YIELDFROM_TRACE=explore`), schedule exploration (`debug::explore`) |
 //! | Rust's own `async`/`await` | [`stackless`] | the stackless twin, for comparison |
 //! | slow callback warning (debug mode) | built in, 100 ms by default | [`Builder::slow_task_threshold`] |
 //! | "Task exception was never retrieved" | built in | via [`warnings`] |
@@ -171,7 +171,8 @@
 //!    ([`Task`]: a coroutine given a stack, its result in a future),
 //!    `coro.rs` ([`Coro`], [`async_def!`]).
 //! 6. **The loop.** `trace/` ([`trace`]: `event.rs`, the words of a trace;
-//!    `svg.rs`, the picture; `mod.rs`, the recorder and its other renderers)
+//!    `svg.rs`, the picture; `explore.rs`, the page to step through a run;
+//!    `mod.rs`, the recorder and its other renderers)
 //!    and `debug/stepper.rs`, what the loop reports; `event_loop/ready.rs`, `timer.rs`, `reactor.rs` (which
 //!    task waits on which socket); then `event_loop/`: `clock`, `workers`,
 //!    `state`, `scheduler` (one iteration), `builder` ([`Builder`]) and
