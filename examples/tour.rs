@@ -3,7 +3,7 @@
 //! `cargo run --release --example tour` — each example gets a heading and
 //! runs on the virtual clock (sleeps take no real time, and it says so at the
 //! top), and every event loop prints its timeline when it closes; the whole
-//! tour finishes in about two seconds. Two sections run on the real clock,
+//! tour finishes in a few seconds. Two sections run on the real clock,
 //! because real time is their lesson: 06's blocking call and 09's
 //! computation. The output is the same on every run except where real work
 //! is measured: example 09's heartbeat count and times, example 12's
