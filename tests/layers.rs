@@ -250,12 +250,41 @@ fn resolve(parts: &[String], known: &BTreeMap<String, String>) -> Option<(String
     best
 }
 
+/// The crate root's re-exports: each name `lib.rs` makes public with
+/// `pub use`, and the file it comes from (`EventLoop` → `event_loop`), so
+/// that `crate::EventLoop` written in a low file counts as a reference to
+/// the loop, not to nothing. (An `as` rename keeps the original name.)
+fn root_reexports(known: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let code = code_of(&known["lib"]);
+    let mut out = BTreeMap::new();
+    for statement in code.split(';') {
+        let statement = statement.trim();
+        let Some(tree) = statement
+            .strip_prefix("pub use ")
+            .or_else(|| statement.strip_prefix("pub(crate) use "))
+        else {
+            continue;
+        };
+        let tree = tree
+            .trim()
+            .trim_start_matches("crate::")
+            .trim_start_matches("self::");
+        for path in expand(tree) {
+            if let (Some(name), Some((m, _))) = (path.last(), resolve(&path, known)) {
+                out.insert(name.clone(), m);
+            }
+        }
+    }
+    out
+}
+
 /// The files `module` refers to, with the items it names in each.
 fn references(
     module: &str,
     text: &str,
     known: &BTreeMap<String, String>,
 ) -> BTreeMap<String, BTreeSet<String>> {
+    let reexports = root_reexports(known);
     let code = code_of(text);
     let is_mod_rs = known.keys().any(|k| k.starts_with(&format!("{module}/")));
     let folder: Vec<String> = if module == "lib" {
@@ -284,8 +313,16 @@ fn references(
     let mut add = |base: Vec<String>, tail: &str| {
         for path in expand(tail) {
             let full: Vec<String> = base.iter().cloned().chain(path).collect();
-            if let Some((m, item)) = resolve(&full, known)
+            // A path from the crate root that names no file: one of the
+            // root's re-exports, if it is one.
+            let found = resolve(&full, known).or_else(|| {
+                let name = full.first()?;
+                let m = reexports.get(name)?;
+                Some((m.clone(), full.join("::")))
+            });
+            if let Some((m, item)) = found
                 && m != module
+                && m != "lib"
             {
                 refs.entry(m).or_default().insert(item);
             }
@@ -413,4 +450,33 @@ fn the_checker_sees_every_kind_of_reference() {
     );
     // `$crate` in a macro names the crate root, not a layer.
     assert!(refs("a", "macro_rules! m { () => { $crate::b::X } }").is_empty());
+}
+
+/// A path through the crate root's re-exports counts as a reference to the
+/// file the name comes from: `crate::EventLoop` in a low file is an arrow
+/// up to the loop, which the check must see.
+#[test]
+fn a_path_through_the_roots_reexports_is_a_reference_to_its_file() {
+    let known: BTreeMap<String, String> = [
+        (
+            "lib",
+            "mod event_loop;\nmod task;\npub use event_loop::{EventLoop, run as go};\n",
+        ),
+        ("event_loop", "pub struct EventLoop;\npub fn run() {}\n"),
+        ("task", "mod id;\n"),
+        (
+            "task/id",
+            "fn f() { let _ = crate::EventLoop::current(); }\n",
+        ),
+    ]
+    .into_iter()
+    .map(|(m, t)| (m.to_string(), t.to_string()))
+    .collect();
+    let refs = references("task/id", &known["task/id"], &known);
+    assert_eq!(
+        refs.keys().collect::<Vec<_>>(),
+        ["event_loop"],
+        "crate::EventLoop resolves through lib.rs's pub use: {refs:?}"
+    );
+    assert_eq!(root_reexports(&known)["run"], "event_loop");
 }
