@@ -105,6 +105,17 @@ fn start_server(kind: &str) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
+/// `conns` connections to `addr`, Nagle off, all open before any is used.
+async fn connect_all(addr: &str, conns: usize) -> Vec<tokio::net::TcpStream> {
+    let mut streams = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        streams.push(s);
+    }
+    streams
+}
+
 /// The client alone: C connections ping-ponging for `window`; returns the round trips.
 fn drive(addr: String, conns: usize, window: Duration) -> u64 {
     let unused = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
@@ -122,12 +133,7 @@ fn drive_measured(
 ) -> u64 {
     let rt = common::tokio_rt();
     rt.block_on(async move {
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            streams.push(s);
-        }
+        let streams = connect_all(&addr, conns).await;
         span.lock().unwrap().0 = probe();
         let deadline = tokio::time::Instant::now() + window;
         let tasks: Vec<_> = streams
@@ -158,12 +164,7 @@ fn drive_measured(
 fn drive_counted(addr: String, conns: usize, k: u64) -> u64 {
     let rt = common::tokio_rt();
     rt.block_on(async move {
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            streams.push(s);
-        }
+        let streams = connect_all(&addr, conns).await;
         let tasks: Vec<_> = streams
             .into_iter()
             .map(|mut s| {

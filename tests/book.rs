@@ -467,52 +467,61 @@ fn rows(svg: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn the_books_pictures_match_a_fresh_run() {
-    let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
-    let mut stale = vec![];
-    let mut pictures = 0;
-    for file in markdown_files(Path::new("docs/src")) {
+/// Every `<!-- {kind}: EXAMPLE [real] -->` marker under `dir` whose next line
+/// links a file (`[..](path)` or `![..](path)`): (the example, whether it is
+/// a real-clock one, the linked file's path).
+fn linked_markers(dir: &Path, kind: &str) -> Vec<(String, bool, PathBuf)> {
+    let mut found = vec![];
+    let open = format!("<!-- {kind}:");
+    for file in markdown_files(dir) {
         let text = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let Some(inner) = line
                 .trim()
-                .strip_prefix("<!-- picture:")
+                .strip_prefix(open.as_str())
                 .and_then(|r| r.strip_suffix("-->"))
             else {
                 continue;
             };
-            pictures += 1;
             let mut words = inner.split_whitespace();
-            let example = words.next().expect("an example name");
+            let example = words.next().expect("an example name").to_string();
             let real = words.next() == Some("real");
             let target = lines
                 .get(i + 1)
-                .and_then(|l| {
-                    l.split_once("](")
-                        .map(|(_, rest)| rest.trim_end_matches(')'))
-                })
+                .and_then(|l| l.split_once("](").map(|(_, rest)| rest))
+                .and_then(|rest| rest.split_once(')').map(|(t, _)| t))
                 .unwrap_or_else(|| {
                     panic!(
-                        "{}:{}: a picture marker comes right before ![..](..svg)",
+                        "{}:{}: a {kind} marker comes right before a link to its file",
                         file.display(),
                         i + 1
                     )
                 });
-            let path = file.parent().unwrap().join(target);
-            let fresh = picture(example, real);
-            let shown = std::fs::read_to_string(&path).unwrap_or_default();
-            let same = if real {
-                rows(&shown) == rows(&fresh)
-            } else {
-                shown == fresh
-            };
-            if bless && (!same || !real) {
-                std::fs::write(&path, &fresh).unwrap();
-            } else if !same {
-                stale.push(format!("{} ({example})", path.display()));
-            }
+            found.push((example, real, file.parent().unwrap().join(target)));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_books_pictures_match_a_fresh_run() {
+    let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
+    let mut stale = vec![];
+    let markers = linked_markers(Path::new("docs/src"), "picture");
+    let pictures = markers.len();
+    for (example, real, path) in markers {
+        let fresh = picture(&example, real);
+        let shown = std::fs::read_to_string(&path).unwrap_or_default();
+        let same = if real {
+            rows(&shown) == rows(&fresh)
+        } else {
+            shown == fresh
+        };
+        if bless && (!same || !real) {
+            std::fs::write(&path, &fresh).unwrap();
+        } else if !same {
+            stale.push(format!("{} ({example})", path.display()));
         }
     }
     assert!(pictures >= 5, "only {pictures} pictures in the book");
@@ -561,52 +570,26 @@ fn explorer_page(example: &str) -> String {
 fn the_books_explorer_pages_match_a_fresh_run() {
     let bless = std::env::var_os("YIELDFROM_BLESS").is_some();
     let mut stale = vec![];
-    let mut pages = 0;
-    for file in markdown_files(Path::new("docs/src/course")) {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let Some(inner) = line
-                .trim()
-                .strip_prefix("<!-- explore:")
-                .and_then(|r| r.strip_suffix("-->"))
-            else {
-                continue;
-            };
-            pages += 1;
-            let mut words = inner.split_whitespace();
-            let example = words.next().expect("an example name");
-            let real = words.next() == Some("real");
-            let target = lines
-                .get(i + 1)
-                .and_then(|l| l.split_once("](").map(|(_, rest)| rest))
-                .and_then(|rest| rest.split_once(')').map(|(t, _)| t))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{}:{}: an explore marker comes right before [..](..html)",
-                        file.display(),
-                        i + 1
-                    )
-                });
-            let path = file.parent().unwrap().join(target);
-            let shown = std::fs::read_to_string(&path).unwrap_or_default();
-            let fresh = explorer_page(example);
-            assert!(
-                fresh.len() < 500_000,
-                "{example}'s explorer page is {} bytes",
-                fresh.len()
-            );
-            let same = if real {
-                !shown.is_empty()
-            } else {
-                shown == fresh
-            };
-            if bless && (!same || real) {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, &fresh).unwrap();
-            } else if !same {
-                stale.push(format!("{} ({example})", path.display()));
-            }
+    let markers = linked_markers(Path::new("docs/src/course"), "explore");
+    let pages = markers.len();
+    for (example, real, path) in markers {
+        let shown = std::fs::read_to_string(&path).unwrap_or_default();
+        let fresh = explorer_page(&example);
+        assert!(
+            fresh.len() < 500_000,
+            "{example}'s explorer page is {} bytes",
+            fresh.len()
+        );
+        let same = if real {
+            !shown.is_empty()
+        } else {
+            shown == fresh
+        };
+        if bless && (!same || real) {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+        } else if !same {
+            stale.push(format!("{} ({example})", path.display()));
         }
     }
     assert!(pages >= 12, "only {pages} chapters link an explorer page");
