@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::TaskId;
-use crate::trace::{Instrument, Snapshot, StepEnd, TaskInfo, WakeCause, callback_name};
+use crate::trace::{
+    CALLBACK_WOKEN, Instrument, Snapshot, StepEnd, TaskInfo, WakeCause, callback_name, idle_line,
+};
 
 /// The `YIELDFROM_STEP=1` instrument: prints each step and waits for a key.
 pub struct Stepper {
@@ -124,7 +126,7 @@ impl Instrument for Stepper {
     fn callback(&mut self, at: Duration, name: &'static str) {
         self.begin_step(at);
         self.last = format!(
-            "ran      {}\nwoken    its turn in the ready queue came\n",
+            "ran      {}\nwoken    {CALLBACK_WOKEN}\n",
             callback_name(name)
         );
     }
@@ -133,16 +135,7 @@ impl Instrument for Stepper {
         if !self.paused {
             return;
         }
-        let line = match timeout {
-            Some(t) => format!(
-                "idle     {:.3} s: the next timer is due at {:.3} s\n",
-                t.as_secs_f64(),
-                (at + t).as_secs_f64()
-            ),
-            None => {
-                "idle     until an I/O event or a worker thread's result (no timer)\n".to_string()
-            }
-        };
+        let line = idle_line(at, timeout) + "\n";
         let _ = self.output.write_all(line.as_bytes());
         let _ = self.output.flush();
     }

@@ -53,6 +53,22 @@ pub(crate) use self::event::callback_name;
 pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
 pub use crate::task::TaskInfo;
 
+/// Why a callback ran, as the stepper and the explorer say it.
+pub(crate) const CALLBACK_WOKEN: &str = "its turn in the ready queue came";
+
+/// The loop's wait with nothing ready, begun at `at` for at most `timeout`
+/// (none: no timer), as the stepper and the explorer say it.
+pub(crate) fn idle_line(at: Duration, timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(t) => format!(
+            "idle     {:.3} s: the next timer is due at {:.3} s",
+            t.as_secs_f64(),
+            (at + t).as_secs_f64()
+        ),
+        None => "idle     until an I/O event or a worker thread's result (no timer)".to_string(),
+    }
+}
+
 /// The loop's queues at one moment (what the stepper prints).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -191,17 +207,7 @@ impl Recorder {
                 }
             }
             while let Some((_, at, timeout)) = idles.next_if(|(n, _, _)| *n <= i) {
-                idle = Some(match timeout {
-                    Some(t) => format!(
-                        "idle     {:.3} s until the next timer (due at {:.3} s)",
-                        t.as_secs_f64(),
-                        (*at + *t).as_secs_f64()
-                    ),
-                    None => format!(
-                        "idle     from {:.3} s until an I/O event or a worker thread's result",
-                        at.as_secs_f64()
-                    ),
-                });
+                idle = Some(idle_line(*at, *timeout));
             }
             let Some(e) = events.get(i) else { break };
             let named = |t: &TaskInfo| format!("task '{}' (#{})", t.name, t.id.0);
@@ -245,7 +251,7 @@ impl Recorder {
                         at: e.at,
                         task: None,
                         ran: callback_name(name),
-                        woken: "its turn in the ready queue came".to_string(),
+                        woken: CALLBACK_WOKEN.to_string(),
                         readied: Vec::new(),
                         idle: idle.take(),
                         ready: Vec::new(),

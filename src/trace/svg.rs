@@ -147,13 +147,23 @@ pub(crate) struct Loop {
     pub(crate) title: String,
 }
 
-/// The loops' pictures, each drawn against the longest one's time axis.
+/// The time axis the loops share: the longest one's.
+fn axis(loops: &[Loop]) -> Duration {
+    loops.iter().map(|l| l.end).max().unwrap_or_default()
+}
+
+/// The loops' pictures, each drawn against the shared time axis.
 fn sections(loops: &[Loop]) -> Vec<Section> {
-    let axis = loops.iter().map(|l| l.end).max().unwrap_or_default();
+    let axis = axis(loops);
     loops
         .iter()
         .map(|l| section(&l.rows, l.end, axis, &l.title))
         .collect()
+}
+
+/// The height of a loop's picture of `rows` tasks.
+fn section_height(rows: usize) -> f64 {
+    ROWS_TOP + rows as f64 * ROW + 16.0
 }
 
 /// One loop's picture under the heading `title`: `rows` are its tasks in
@@ -318,7 +328,7 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
     }
     Section {
         body,
-        height: ROWS_TOP + rows.len() as f64 * ROW + 16.0,
+        height: section_height(rows.len()),
     }
 }
 
@@ -339,18 +349,18 @@ pub(crate) struct Geometry {
 /// The geometry of `svg_file(loops)`.
 pub(crate) fn geometry(loops: &[Loop]) -> Geometry {
     let mut y = 0.0;
-    let sections = sections(loops)
+    let sections = loops
         .iter()
-        .map(|s| {
-            let at = (y, s.height);
-            y += s.height;
+        .map(|l| {
+            let at = (y, section_height(l.rows.len()));
+            y += at.1;
             at
         })
         .collect();
     Geometry {
         label: LABEL,
         plot: PLOT,
-        axis: loops.iter().map(|l| l.end).max().unwrap_or_default(),
+        axis: axis(loops),
         top: LEGEND,
         sections,
     }
