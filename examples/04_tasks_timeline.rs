@@ -31,9 +31,13 @@
 //! A    │ █───────────────────────────────────────────────────█
 //! B    │ █─────────────────────────█
 //!
-//! main: Start (0.00 s) → Pause (0.00 s, gather) → Resume (2.00 s, gather: woken by task 'A' (#2)) → Done (2.00 s)
-//! A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)
-//! B: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (1.00 s, its sleep ended) → Done (1.00 s)
+//! main: Start (0.00 s) → Pause (0.00 s, gather)
+//!     → Resume (2.00 s, gather: woken by task 'A' (#2))
+//!     → Done (2.00 s)
+//! A: Start (0.00 s) → Pause (0.00 s, sleep)
+//!     → Resume (2.00 s, its sleep ended) → Done (2.00 s)
+//! B: Start (0.00 s) → Pause (0.00 s, sleep)
+//!     → Resume (1.00 s, its sleep ended) → Done (1.00 s)
 //! ```
 
 use std::time::Duration;

@@ -36,7 +36,9 @@
 //! then `curl http://127.0.0.1:8000/users`. Ctrl-C stops it gracefully.
 //! `--tls-cert FILE --tls-key FILE` (PEM) serves HTTPS.
 //! `--loops N` runs N loops on N threads, each with its own listener on the
-//! port (`SO_REUSEPORT`) and its own pool: one per core.
+//! port (`SO_REUSEPORT`) and its own pool: one per core. `--demo` serves
+//! three clients of its own at once and a few more requests, then stops
+//! (the tour's run of it, and the chapter's timeline).
 //!
 //! Expected output (the first line depends on the machine):
 //! ```text
@@ -431,6 +433,10 @@ fn describe(config: &pg::Config) -> String {
 #[allow(dead_code)] // the tour includes this file for `demo` only
 pub fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--demo") {
+        // The tour's run: three clients at once, then a few more requests.
+        return demo();
+    }
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)

@@ -83,6 +83,10 @@ struct Slot {
     live: bool,
     read: Side,
     write: Side,
+    /// What the source is ("listener 127.0.0.1:8000", "PostgreSQL at ..."),
+    /// kept only while the loop is instrumented: the stepper and the
+    /// explorer say it beside "socket 3 readable".
+    label: Option<Box<str>>,
 }
 
 /// The per-loop table of registered sources.
@@ -111,7 +115,26 @@ impl Reactor {
         slot.live = true;
         slot.read = Side::default();
         slot.write = Side::default();
+        slot.label = None;
         Token(((slot.generation as usize) << 32) | index)
+    }
+
+    /// Names what the source of `token` is (for traces).
+    pub(crate) fn label(&self, token: Token, label: String) {
+        let (index, generation) = split(token);
+        if let Some(slot) = self.slots.borrow_mut().get_mut(index)
+            && slot.generation == generation
+            && slot.live
+        {
+            slot.label = Some(label.into());
+        }
+    }
+
+    /// What the source in slot `index` is, if it was named.
+    pub(crate) fn label_of(&self, index: usize) -> Option<String> {
+        let slots = self.slots.borrow();
+        let slot = slots.get(index).filter(|s| s.live)?;
+        slot.label.as_deref().map(str::to_string)
     }
 
     /// Frees the slot of `token` (its waiters are dropped); false if it was

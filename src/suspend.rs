@@ -481,6 +481,9 @@ fn switch_out(task: &TaskCore, reason: Suspend) -> Wake {
             Trap::Wait
         }
     };
+    if task.marked(raw::CALL_SITES) && trap != Trap::YieldNow {
+        crate::task::sites::capture(task.id);
+    }
     // SAFETY: `yielder` was set by the task's body at its start, on this
     // stack, and stays valid until the body returns; we are on this stack
     // (checked above), so the body has not returned.

@@ -102,7 +102,7 @@ impl Pending for Due {
                 Some(format!("end the wait of task '{}' (#{})", t.name, t.id.0))
             }
             Due::Task(..) | Due::Deadline(..) => None,
-            Due::Call(_) => Some("a callback".to_string()),
+            Due::Call(cb) => Some(cb.describe()),
         }
     }
 }

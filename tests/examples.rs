@@ -220,6 +220,7 @@ fn the_tour_runs_every_example_in_order() {
     assert!(out.contains("  GET /users → 200, 10 users"), "{out}");
     assert!(out.contains("GET /users/999 → 404"));
     // Each loop's timeline, in the tutorial's words.
+    let out = out.replace(&format!("\n{}", yieldfrom::trace::SENTENCE_GOES_ON), " → ");
     assert!(
         out.contains(
             "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)"

@@ -88,31 +88,21 @@ fn stepped(example: &str) -> Vec<View> {
 
 /// The page's recorded steps, as views.
 fn recorded(page: &str) -> Vec<View> {
-    let json = page
-        .split(r#"<script id="data" type="application/json">"#)
-        .nth(1)
-        .and_then(|rest| rest.split("</script>").next())
-        .expect("the page holds its data");
-    let data: serde_json::Value = serde_json::from_str(json).unwrap();
-    let strings = data["strings"].as_array().unwrap();
-    let text = |i: &serde_json::Value| strings[i.as_u64().unwrap() as usize].as_str().unwrap();
-    let list = |v: &serde_json::Value| -> Vec<String> {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|i| text(i).to_string())
+            .map(|s| s.as_str().unwrap().to_string())
             .collect()
     };
-    data["steps"]
-        .as_array()
-        .unwrap()
+    common::explorer_steps(page)
         .iter()
         .map(|s| {
             (
-                text(&s["ran"]).to_string(),
-                list(&s["ready"]),
-                list(&s["timers"]),
-                list(&s["waiting"]),
+                s["ran"].as_str().unwrap().to_string(),
+                strings(&s["ready"]),
+                strings(&s["timers"]),
+                strings(&s["waiting"]),
             )
         })
         .collect()
@@ -132,6 +122,108 @@ fn the_page_records_what_the_stepper_shows_at_every_step() {
     let (recorded, stepped) = (recorded(&page), stepped("04_tasks_timeline"));
     assert!(recorded.len() >= 4, "{recorded:#?}");
     assert_eq!(recorded, stepped);
+}
+
+/// Every step's (what ran, the lines it printed, each waiting task with
+/// its call sites).
+type Printed = Vec<(String, Vec<String>, Vec<(String, Vec<String>)>)>;
+
+fn printed_and_sites(page: &str) -> Printed {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    common::explorer_steps(page)
+        .iter()
+        .map(|s| {
+            let sites = s["sites"].as_array().unwrap().iter().map(strings);
+            let waiting = strings(&s["waiting"]).into_iter().zip(sites).collect();
+            (
+                s["ran"].as_str().unwrap().to_string(),
+                strings(&s["output"]),
+                waiting,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_step_shows_what_it_printed_and_where_each_task_waits() {
+    let dir = temp_dir("explore-printed");
+    let (_, page) = explored("04_tasks_timeline", &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let steps = printed_and_sites(&page);
+    // Task A's first step prints its start line, and nothing else does.
+    let printing: Vec<_> = steps
+        .iter()
+        .filter(|(_, out, _)| out.iter().any(|l| l.contains("Task A: start")))
+        .map(|(ran, ..)| ran.as_str())
+        .collect();
+    assert_eq!(printing, ["task 'A' (#2) → paused on sleep"], "{steps:#?}");
+    let (_, _, waiting) = steps
+        .iter()
+        .find(|(ran, ..)| ran.starts_with("task 'A' (#2) → paused"))
+        .unwrap();
+    let (what, sites) = waiting
+        .iter()
+        .find(|(w, _)| w.starts_with("task 'A' (#2)"))
+        .unwrap();
+    assert_eq!(what, "task 'A' (#2) on sleep");
+    // Its await chain ends at the example's own line that sleeps (lines
+    // need the debug build's debug information; a release build names the
+    // functions it did not inline, which may be none).
+    let source = std::fs::read_to_string("examples/04_tasks_timeline.rs").unwrap();
+    if cfg!(debug_assertions) {
+        let innermost = sites.last().expect("a waiting task's call sites");
+        let line: usize = innermost
+            .rsplit_once("04_tasks_timeline.rs:")
+            .and_then(|(_, l)| l.trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("{innermost}"));
+        let code = source.lines().nth(line - 1).unwrap();
+        assert!(code.contains("sleep("), "line {line}: {code}");
+    }
+    // The output still reaches the real standard output, in order.
+    let out = Command::new(common::example_binary("04_tasks_timeline"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env("YIELDFROM_TRACE", "explore")
+        .env(
+            "YIELDFROM_TRACE_FILE",
+            std::env::temp_dir().join("yf-04-again.html"),
+        )
+        .output()
+        .unwrap();
+    let plain = Command::new(common::example_binary("04_tasks_timeline"))
+        .env("YIELDFROM_VIRTUAL_CLOCK", "1")
+        .env_remove("YIELDFROM_TRACE")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(std::env::temp_dir().join("yf-04-again.html"));
+    assert_eq!(out.stdout, plain.stdout);
+}
+
+#[test]
+fn a_socket_wait_says_what_the_socket_is() {
+    let dir = temp_dir("explore-sockets");
+    let (_, page) = explored("15_crawler", &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let waits: Vec<String> = printed_and_sites(&page)
+        .into_iter()
+        .flat_map(|(_, _, waiting)| waiting.into_iter().map(|(w, _)| w))
+        .filter(|w| w.contains(" on socket "))
+        .collect();
+    for what in [
+        ": listener 127.0.0.1:",
+        ": client 127.0.0.1:",
+        ": connection to 127.0.0.1:",
+    ] {
+        assert!(
+            waits.iter().any(|w| w.contains(what)),
+            "{what} in {waits:#?}"
+        );
+    }
 }
 
 /// Every course example's page stays small enough to open anywhere.
@@ -173,28 +265,72 @@ fn dom(browser: &str, page: &Path, fragment: &str, profile: &Path) -> (String, S
     )
 }
 
-/// The items of the list `id` in a dumped DOM ("(empty)" is no item).
-fn items(dom: &str, id: &str) -> Vec<String> {
+/// The items of the list `id` in a dumped DOM ("(empty)" is no item),
+/// each with the items of the list nested in it (a waiting task's call
+/// sites).
+fn nested_items(dom: &str, id: &str) -> Vec<(String, Vec<String>)> {
     let open = format!(r#"id="{id}">"#);
-    let list = dom
-        .split(&open)
-        .nth(1)
-        .and_then(|rest| rest.split("</o").next())
-        .and_then(|rest| rest.split("</u").next())
-        .unwrap_or_else(|| panic!("no list {id} in {dom}"));
-    list.split("<li")
+    let rest = dom
+        .split_once(&open)
+        .unwrap_or_else(|| panic!("no list {id} in {dom}"))
+        .1;
+    let unescape = |t: &str| {
+        t.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    };
+    let mut found: Vec<(String, Vec<String>)> = vec![];
+    let mut depth = 1;
+    for piece in rest.split('<') {
+        let Some((tag, text)) = piece.split_once('>') else {
+            continue;
+        };
+        if tag.starts_with("ol") || tag.starts_with("ul") {
+            depth += 1;
+        } else if tag.starts_with("/ol") || tag.starts_with("/ul") {
+            depth -= 1;
+            if depth == 0 {
+                break;
+            }
+        } else if tag.starts_with("li") {
+            match (depth, found.last_mut()) {
+                (1, _) => found.push((unescape(text), vec![])),
+                (_, Some((_, nested))) => nested.push(unescape(text)),
+                _ => {}
+            }
+        }
+    }
+    found.retain(|(t, _)| t != "(empty)");
+    found
+}
+
+/// The items of the list `id` in a dumped DOM, without nested lists.
+fn items(dom: &str, id: &str) -> Vec<String> {
+    nested_items(dom, id).into_iter().map(|(t, _)| t).collect()
+}
+
+/// The two ends of the wake arrow in a dumped DOM.
+fn wake_nodes(dom: &str) -> Vec<String> {
+    let arrow = dom
+        .split_once(r#"id="wakearrow""#)
+        .expect("a wake arrow")
+        .1
+        .split("</div></div>")
+        .next()
+        .unwrap();
+    arrow
+        .split(r#"class="node">"#)
         .skip(1)
-        .map(|li| {
-            let text = li.split_once('>').unwrap().1;
-            let text = text.split("</li>").next().unwrap();
-            text.replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&#39;", "'")
-                .replace("&amp;", "&")
-        })
-        .filter(|t| t != "(empty)")
+        .map(|rest| rest.split("</span>").next().unwrap().replace("&amp;", "&"))
         .collect()
+}
+
+/// The task step `n` ran, as the arrow's head names it.
+fn expect_ran(page: &str, n: usize) -> String {
+    let (ran, ..) = recorded(page)[n - 1].clone();
+    ran.split(" → ").next().unwrap().to_string()
 }
 
 fn view_in(dom: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -228,6 +364,23 @@ fn next_and_prev_in_a_real_browser() {
     );
     assert_eq!(view_in(&at_n), expect(n));
     assert!(!console.contains("Uncaught"), "console errors: {console}");
+    // Each waiting task with its await chain, and what the step printed.
+    let (_, printed, waiting) = printed_and_sites(&text)[n - 1].clone();
+    assert_eq!(nested_items(&at_n, "waiting"), waiting);
+    assert!(waiting.iter().any(|(_, sites)| !sites.is_empty()) || !cfg!(debug_assertions));
+    assert_eq!(items(&at_n, "output"), printed);
+    // The wake arrow runs from whoever made the step's task ready.
+    let by = common::explorer_steps(&text)[n - 1]["by"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nodes = wake_nodes(&at_n);
+    assert_eq!(nodes.len(), 2, "{at_n}");
+    assert!(
+        nodes[0].starts_with(&format!("{by} · ")),
+        "{nodes:?} by {by}"
+    );
+    assert!(nodes[1].starts_with(&expect_ran(&text, n)), "{nodes:?}");
     let (after_next, console) = dom(browser, &page, &format!("step={n}&keys=next"), &profile);
     assert_eq!(view_in(&after_next), expect(n + 1));
     assert!(!console.contains("Uncaught"), "console errors: {console}");
@@ -241,4 +394,45 @@ fn next_and_prev_in_a_real_browser() {
     );
     assert_eq!(view_in(&there_and_back), expect(n));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The child of `a_process_that_exits_inside_a_step_still_prints_its_last_lines`.
+#[test]
+#[ignore = "run by its parent test in a child process"]
+fn exits_inside_a_step_child() {
+    if std::env::var_os("YIELDFROM_EXPLORE_CHILD").is_none() {
+        return;
+    }
+    yieldfrom::run(yieldfrom::Coro::new("main", || {
+        println!("first words");
+        yieldfrom::yield_now();
+        println!("last words");
+        std::process::exit(0);
+    }));
+}
+
+#[test]
+fn a_process_that_exits_inside_a_step_still_prints_its_last_lines() {
+    let dir = temp_dir("explore-exit");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "exits_inside_a_step_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .args(["--test-threads", "1"])
+        .env("YIELDFROM_EXPLORE_CHILD", "1")
+        .env("YIELDFROM_TRACE", "explore")
+        .env("YIELDFROM_TRACE_FILE", dir.join("page.html"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.find("first words").expect("the first step's line");
+    let last = stdout
+        .find("last words")
+        .expect("the line written just before exit");
+    assert!(first < last, "{stdout}");
 }

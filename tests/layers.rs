@@ -25,6 +25,7 @@ const LAYERS: &[&str] = &[
     // Reporting and configuration.
     "warnings",
     "task/name",
+    "task/sites",
     "env",
     "watchdog",
     // Stacks and generators.
@@ -44,6 +45,7 @@ const LAYERS: &[&str] = &[
     "task",
     "coro",
     // What the loop is made of.
+    "trace/capture",
     "trace/event",
     "trace/svg",
     "trace/explore",

@@ -19,6 +19,11 @@ fn two_tasks() -> Coro<()> {
     })
 }
 
+/// A timeline with its wrapped sentences on one line each.
+fn unwrapped(timeline: &str) -> String {
+    timeline.replace(&format!("\n{}", yieldfrom::trace::SENTENCE_GOES_ON), " → ")
+}
+
 fn recorded(program: Coro<()>, seed: Option<u64>) -> Recorder {
     let rec = Recorder::new();
     let mut b = EventLoop::builder()
@@ -35,6 +40,14 @@ fn recorded(program: Coro<()>, seed: Option<u64>) -> Recorder {
 fn the_timeline_tells_the_tutorials_story() {
     let timeline = recorded(two_tasks(), None).timeline(60);
     let lines: Vec<&str> = timeline.lines().collect();
+    // Sentences wider than the timeline go on in the next line.
+    let sentences = lines.iter().skip_while(|l| !l.is_empty());
+    assert!(
+        sentences.clone().all(|l| l.chars().count() <= 60),
+        "{timeline}"
+    );
+    assert_eq!(sentences.filter(|l| l.starts_with("    → ")).count(), 4);
+    let timeline = unwrapped(&timeline);
     assert!(lines[0].starts_with("Time →"), "{timeline}");
     assert!(lines[0].ends_with("2.00 s"), "{timeline}");
     // One bar per task, paused between start and resume; a bar ends where
@@ -129,6 +142,7 @@ fn the_timeline_shows_a_yield_as_a_pause() {
         None,
     )
     .timeline(60);
+    let timeline = unwrapped(&timeline);
     assert!(
         timeline.contains(
             "main: Start (0.00 s) → Pause (0.00 s, yield_now) → Resume (0.00 s, its turn came round) → Pause (0.00 s, sleep) → Resume (1.00 s, its sleep ended) → Done (1.00 s)"
@@ -601,7 +615,7 @@ fn owned_task_names_show_whole_in_the_sentence_and_cut_in_the_bar() {
         }),
         None,
     );
-    let timeline = rec.timeline(80);
+    let timeline = unwrapped(&rec.timeline(80));
     assert!(timeline.contains("\nfetch 1 "), "{timeline}");
     assert!(
         timeline.contains("fetch https://example.c… │"),

@@ -229,6 +229,7 @@ mod tests {
             ready: vec![],
             timers: vec![],
             waiting: vec![],
+            call_sites: vec![],
         }
     }
 

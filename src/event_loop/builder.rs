@@ -203,7 +203,7 @@ impl Builder {
             instruments.push(Box::new(Stepper::from_terminal()));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
-        Ok(Rc::new_cyclic(|me: &std::rc::Weak<Core>| Core {
+        let core = Rc::new_cyclic(|me: &std::rc::Weak<Core>| Core {
             home: HomeRef::new(me.clone()),
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::default()),
@@ -228,6 +228,9 @@ impl Builder {
             running: Cell::new(false),
             closed: Cell::new(false),
             exception_handler: RefCell::new(None),
-        }))
+        });
+        let start = core.clock.start();
+        core.instrument(|i, _| i.clock_started(start));
+        Ok(core)
     }
 }

@@ -38,6 +38,11 @@ impl Callback {
         })
     }
 
+    /// What the stepper and the explorer call it ("a callback in f").
+    pub(crate) fn describe(&self) -> String {
+        crate::trace::callback_name(self.name.what)
+    }
+
     /// Whether it was cancelled or has run.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.f.borrow().is_none()
@@ -130,6 +135,16 @@ impl Ready {
         (!self.is_call()).then(|| unsafe { &*(self.0.as_ptr() as *const TaskCore) })
     }
 
+    /// The callback this entry calls, if it is one.
+    fn callback(&self) -> Option<&Callback> {
+        // SAFETY: a call entry owns one count of a live `Rc<Callback>`
+        // (made by `Ready::call`, tag bit removed here), so the pointee is
+        // alive while `self` is borrowed.
+        self.is_call().then(|| unsafe {
+            &*(self.0.as_ptr().map_addr(|a| a & !Self::CALL) as *const Callback)
+        })
+    }
+
     /// Prefetches the stack of the task this entry steps.
     pub(crate) fn prefetch(&self) {
         if let Some(task) = self.task() {
@@ -146,8 +161,8 @@ impl Ready {
 
     /// What the stepper shows for this entry.
     pub(crate) fn describe(&self) -> String {
-        if self.is_call() {
-            "a callback".to_string()
+        if let Some(call) = self.callback() {
+            call.describe()
         } else {
             let t = self.task().expect("a step entry");
             format!("task '{}' (#{})", t.name, t.id.0)

@@ -142,29 +142,50 @@ impl Core {
         }
     }
 
+    /// Names what the source of `token` is, if the loop is instrumented
+    /// (`what` is not called otherwise).
+    pub(crate) fn describe_source(&self, token: mio::Token, what: impl FnOnce() -> String) {
+        if self.instrumented.get() {
+            self.reactor.label(token, what());
+        }
+    }
+
+    /// Whether the loop records where its tasks wait (for the explorer).
+    fn records_call_sites(&self) -> bool {
+        matches!(self.trace_output, Some((Output::Explore, _)))
+    }
+
     /// What the stepper shows: the ready queue, the timers, the waiting tasks.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let ready = self.ready.borrow().iter().map(Ready::describe).collect();
         let start = self.clock.start();
         let timers = self.timers.borrow().describe(start, self.clock.now());
-        let waiting = self
-            .tasks
-            .borrow()
-            .all()
-            .into_iter()
-            .filter(|t| t.state.get() == TaskState::Waiting)
-            .map(|t| {
-                let on = t
-                    .waiting_on
-                    .get()
-                    .map_or("?".to_string(), |r| r.to_string());
-                format!("task '{}' (#{}) on {on}", t.name, t.id.0)
-            })
-            .collect();
+        let (mut waiting, mut call_sites) = (Vec::new(), Vec::new());
+        for t in self.tasks.borrow().all() {
+            if t.state.get() != TaskState::Waiting {
+                continue;
+            }
+            let on = t.waiting_on.get();
+            let what = match on {
+                Some(Suspend::Io { token, .. }) => self.reactor.label_of(token),
+                _ => None,
+            };
+            let on = on.map_or("?".to_string(), |r| r.to_string());
+            waiting.push(match what {
+                Some(what) => format!("task '{}' (#{}) on {on}: {what}", t.name, t.id.0),
+                None => format!("task '{}' (#{}) on {on}", t.name, t.id.0),
+            });
+            let sites = t
+                .marked(crate::task::raw::CALL_SITES)
+                .then(|| crate::task::sites::of(t.id))
+                .flatten();
+            call_sites.push(sites.map_or(Vec::new(), |s| s.to_vec()));
+        }
         Snapshot {
             ready,
             timers,
             waiting,
+            call_sites,
         }
     }
 
@@ -226,6 +247,9 @@ impl Core {
             .into_body()
             .into_task(TaskId(id), name, self.home.clone());
         self.tasks.borrow_mut().insert(task.core.clone());
+        if self.instrumented.get() && self.records_call_sites() {
+            task.core.mark(crate::task::raw::CALL_SITES, true);
+        }
         let info = task.core.info();
         self.instrument(|i, at| i.task_spawned(at, info));
         self.ready

@@ -59,6 +59,15 @@ impl Registration {
         self.purpose.replace(purpose)
     }
 
+    /// Names what the source is ("listener 127.0.0.1:8000"), for the
+    /// stepper and the explorer; `what` is called only when the loop is
+    /// instrumented, so an uninstrumented loop pays one flag test.
+    pub(crate) fn describe(&self, what: impl FnOnce() -> String) {
+        if let Some(core) = self.lp.upgrade() {
+            core.describe_source(self.token, what);
+        }
+    }
+
     /// The token (shown in traces as the socket's number).
     pub(crate) fn token(&self) -> usize {
         crate::reactor::split(self.token).0

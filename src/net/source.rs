@@ -51,6 +51,12 @@ impl<S: Source> Io<S> {
         self.registration.set_purpose(purpose)
     }
 
+    /// Names what the source is, for the stepper and the explorer (see
+    /// `Registration::describe`).
+    pub(crate) fn describe(&self, what: impl FnOnce() -> String) {
+        self.registration.describe(what)
+    }
+
     /// The loop's number for this source (shown in traces).
     pub fn token(&self) -> usize {
         self.registration.token()

@@ -23,6 +23,13 @@ impl TcpStream {
         })
     }
 
+    /// Names what this connection is ("PostgreSQL at ..."), for the
+    /// stepper and the explorer; `what` is called only on an instrumented
+    /// loop.
+    pub(crate) fn describe(&self, what: impl FnOnce() -> String) {
+        self.io.describe(what)
+    }
+
     /// Connects to `addr` (asyncio's `loop.create_connection`): an address,
     /// `(host, port)` or `"host:port"`. A name is resolved off the loop's
     /// thread (see [`lookup_host`](super::lookup_host)); its addresses are
@@ -98,6 +105,7 @@ impl TcpStream {
 
     fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        stream.describe(|| format!("connection to {addr}"));
         // A non-blocking connect finishes when the socket becomes writable;
         // then the socket's pending error (if any) says how it went.
         // (A cancelled connect drops the stream: its label goes with it.)
@@ -297,10 +305,15 @@ impl TcpListener {
                     if unsafe { libc::listen(l.as_raw_fd(), backlog) } != 0 {
                         return Err(io::Error::last_os_error());
                     }
-                    return Ok(TcpListener {
+                    let listener = TcpListener {
                         io: Io::new(l)?,
                         warned: Default::default(),
+                    };
+                    listener.io.describe(|| {
+                        let bound = listener.io.get_ref().local_addr();
+                        format!("listener {}", bound.unwrap_or(addr))
                     });
+                    return Ok(listener);
                 }
                 Err(e) => last = e,
             }
@@ -319,10 +332,15 @@ impl TcpListener {
                 Ok(socket) => {
                     socket.listen(Self::DEFAULT_BACKLOG)?;
                     let std: std::net::TcpListener = socket.into();
-                    return Ok(TcpListener {
+                    let listener = TcpListener {
                         io: Io::new(mio::net::TcpListener::from_std(std))?,
                         warned: Default::default(),
+                    };
+                    listener.io.describe(|| {
+                        let bound = listener.io.get_ref().local_addr();
+                        format!("listener {}", bound.unwrap_or(addr))
                     });
+                    return Ok(listener);
                 }
                 Err(e) => last = e,
             }
@@ -340,7 +358,11 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         loop {
             match self.io.io(Direction::Read, |l| l.accept()) {
-                Ok((stream, addr)) => return Ok((TcpStream::from_mio(stream)?, addr)),
+                Ok((stream, addr)) => {
+                    let stream = TcpStream::from_mio(stream)?;
+                    stream.describe(|| format!("client {addr}"));
+                    return Ok((stream, addr));
+                }
                 Err(e) if is_out_of_fds(&e) => {
                     if !self.warned.replace(true) {
                         crate::warnings::warn(format!(

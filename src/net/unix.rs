@@ -13,14 +13,21 @@ pub struct UnixStream {
 impl UnixStream {
     /// Connects to the socket at `path`.
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let path = path.as_ref();
         let stream = UnixStream {
             io: Io::new(mio::net::UnixStream::connect(path)?)?,
         };
+        stream.describe(|| format!("connection to {}", path.display()));
         stream.io.wait(Direction::Write)?;
         if let Some(e) = stream.io.get_ref().take_error()? {
             return Err(e);
         }
         Ok(stream)
+    }
+
+    /// Names what this connection is, for the stepper and the explorer.
+    pub(crate) fn describe(&self, what: impl FnOnce() -> String) {
+        self.io.describe(what)
     }
 
     /// A connected pair (Python: `socket.socketpair`).
@@ -68,20 +75,24 @@ pub struct UnixListener {
 impl UnixListener {
     /// Binds to `path` (which must not exist yet).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        Ok(UnixListener {
+        let path = path.as_ref();
+        let listener = UnixListener {
             io: Io::new(mio::net::UnixListener::bind(path)?)?,
-        })
+        };
+        listener
+            .io
+            .describe(|| format!("listener {}", path.display()));
+        Ok(listener)
     }
 
     /// Waits for the next connection.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.io.io(Direction::Read, |l| l.accept())?;
-        Ok((
-            UnixStream {
-                io: Io::new(stream)?,
-            },
-            addr,
-        ))
+        let stream = UnixStream {
+            io: Io::new(stream)?,
+        };
+        stream.describe(|| "a client (Unix socket)".to_string());
+        Ok((stream, addr))
     }
 
     /// The bound address.

@@ -929,7 +929,9 @@ fn type_of(oid: Oid) -> Type {
 fn connect(config: &Config) -> Result<Client, Error> {
     check_tls_settings(config)?;
     if let Host::Unix(dir) = &config.host {
-        let stream = UnixStream::connect(dir.join(format!(".s.PGSQL.{}", config.port)))?;
+        let path = dir.join(format!(".s.PGSQL.{}", config.port));
+        let stream = UnixStream::connect(&path)?;
+        stream.describe(|| format!("PostgreSQL at {}", path.display()));
         return log_in(Stream::Unix(stream), config, None);
     }
     match config.ssl_mode {
@@ -989,6 +991,7 @@ fn open_tcp(config: &Config) -> Result<TcpStream, Error> {
     // A name is resolved off the loop's thread, its addresses tried with
     // Happy Eyeballs.
     let stream = TcpStream::connect((host.as_str(), config.port))?;
+    stream.describe(|| format!("PostgreSQL at {host}:{}", config.port));
     let _ = stream.set_nodelay(true);
     if let Some(idle) = config.keepalive {
         set_keepalive(&stream, idle);

@@ -39,6 +39,7 @@ mod alloc;
 pub(crate) mod id;
 pub(crate) mod name;
 pub(crate) mod raw;
+pub(crate) mod sites;
 
 use self::alloc as blocks;
 pub use self::id::{CancelCause, TaskEnd, TaskId, TaskInfo};

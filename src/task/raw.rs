@@ -172,7 +172,7 @@ pub(crate) struct TaskCore {
     /// Its index in the loop's task table.
     pub(crate) slot: Cell<u32>,
     /// Flags of the task (one byte: the record is kept to 256 bytes):
-    /// [`WARNED_BLOCKING`], [`SCOPED`], [`BODY_LIVE`].
+    /// [`WARNED_BLOCKING`], [`SCOPED`], [`BODY_LIVE`], [`CALL_SITES`].
     pub(crate) marks: Cell<u8>,
     /// Whether a cancellation is unwinding through the task, or a forced
     /// unwind (a loop dropped without closing) that must reach the stack's
@@ -350,6 +350,9 @@ pub(crate) const WARNED_BLOCKING: u8 = 1;
 pub(crate) const SCOPED: u8 = 2;
 /// Mark: the cell still holds the body (the task has not started).
 pub(crate) const BODY_LIVE: u8 = 4;
+/// Mark: the loop records where the task waits (its call sites, for the
+/// explorer): the switch captures its stack at every wait.
+pub(crate) const CALL_SITES: u8 = 8;
 
 #[inline(always)]
 fn prefetch(_addr: *const u8) {

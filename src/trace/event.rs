@@ -52,6 +52,23 @@ pub enum WokenBy {
 
 /// How a callback is named in traces: `callback <name>`, or for a closure
 /// (whose type name is its path plus `::{{closure}}`s) where it was written.
+/// The labels of a timeline's rows, one per task: its name, and where
+/// several tasks share a name (three `client`s, a server's `http
+/// connection`s), the name with its id (`client #5`), so that no two rows
+/// read alike.
+pub(crate) fn row_labels<'a>(tasks: impl Iterator<Item = &'a TaskInfo> + Clone) -> Vec<String> {
+    tasks
+        .clone()
+        .map(|t| {
+            let shared = tasks.clone().filter(|o| o.name == t.name).nth(1).is_some();
+            match shared {
+                true => format!("{} #{}", t.name, t.id.0),
+                false => t.name.to_string(),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn callback_name(name: &str) -> String {
     match name.strip_suffix("::{{closure}}") {
         Some(mut path) => {

@@ -6,8 +6,9 @@
 //! the run's timeline picture (every loop on one time axis); its script shows
 //! the loop's state after each step: what ran and how it ended, why it had
 //! been woken, whom it made ready, the ready queue in order, the timers in
-//! deadline order, who waits on what, and the loop's idle wait before the
-//! step. Nothing is fetched from the network. Stepping back shows the
+//! deadline order, who waits on what (a socket with what it is: the
+//! listener, a client's connection, PostgreSQL), the lines the program
+//! printed during the step, and the loop's idle wait before the step. Nothing is fetched from the network. Stepping back shows the
 //! recorded state: the program is not run again.
 //!
 //! Keys: → and ← (or the buttons, or the slider) step; Home and End jump.
@@ -33,14 +34,20 @@ pub(crate) struct Step {
     pub(crate) ran: String,
     /// Why it was ready ("its sleep ended").
     pub(crate) woken: String,
+    /// Who made it ready, and when (the wake arrow's tail).
+    pub(crate) waker: Option<(String, Duration)>,
     /// Tasks it made ready, with why.
     pub(crate) readied: Vec<String>,
     /// The loop's wait just before it ("idle 1.000 s: ..."), if any.
     pub(crate) idle: Option<String>,
+    /// The lines the program printed during it.
+    pub(crate) output: Vec<String>,
     /// The loop's queues after it.
     pub(crate) ready: Vec<String>,
     pub(crate) timers: Vec<String>,
     pub(crate) waiting: Vec<String>,
+    /// For each of `waiting`, its call sites, outermost first.
+    pub(crate) call_sites: Vec<Vec<String>>,
 }
 
 /// A string as a JSON literal, safe inside a `<script>` element.
@@ -63,13 +70,17 @@ fn json_str(s: &str) -> String {
     out
 }
 
-/// Every distinct string of the run once, each step's text as numbers into
-/// that table: the queues repeat from step to step (a thousand waiting
-/// tasks, a hundred steps), and the page stays small.
+/// Every distinct string of the run once, and every distinct list of them
+/// once, each step's text as numbers into those tables: the queues repeat
+/// from step to step (a thousand waiting tasks, a hundred steps), and the
+/// page stays small.
 #[derive(Default)]
 struct Strings {
     table: Vec<String>,
     index: std::collections::HashMap<String, usize>,
+    /// Lists as JSON arrays of string numbers.
+    lists: Vec<String>,
+    list_index: std::collections::HashMap<String, usize>,
 }
 
 impl Strings {
@@ -82,14 +93,24 @@ impl Strings {
         self.table.len() - 1
     }
 
-    fn list(&mut self, items: &[String]) -> String {
+    /// The number of the list of `items`.
+    fn list(&mut self, items: &[String]) -> usize {
         let parts: Vec<String> = items.iter().map(|s| self.of(s).to_string()).collect();
-        format!("[{}]", parts.join(","))
+        let list = format!("[{}]", parts.join(","));
+        if let Some(&i) = self.list_index.get(&list) {
+            return i;
+        }
+        self.lists.push(list.clone());
+        self.list_index.insert(list, self.lists.len() - 1);
+        self.lists.len() - 1
     }
 }
 
-/// The steps as JSON: `{"strings": [...], "steps": [...]}`, every text in a
-/// step a number into `strings` (the idle wait -1 when there was none).
+/// The steps as JSON: `{"steps": [...], "strings": [...], "lists": [...]}`:
+/// every text in a step is a number into `strings` (the idle wait and the
+/// waker -1 when there was none), every list a number into `lists`, whose
+/// entries are arrays of numbers into `strings`; a waiting task is one
+/// string, what it waits on in the first line, its call sites in the next.
 fn steps_json(steps: &[Step]) -> String {
     let mut strings = Strings::default();
     let mut out = String::from("{\"steps\":[");
@@ -99,23 +120,43 @@ fn steps_json(steps: &[Step]) -> String {
         }
         let (id, name) = s.task.map_or((-1i64, ""), |(id, name)| (id as i64, name));
         let idle = s.idle.as_deref().map_or(-1, |t| strings.of(t) as i64);
+        let (by, by_at) = s.waker.as_ref().map_or((-1, 0.0), |(by, at)| {
+            (strings.of(by) as i64, at.as_secs_f64())
+        });
+        // A waiting task and its call sites as one string, a line each:
+        // the same pair repeats for every step the task waits through.
+        let waiting: Vec<String> = s
+            .waiting
+            .iter()
+            .zip(s.call_sites.iter().chain(std::iter::repeat(&Vec::new())))
+            .map(|(what, sites)| {
+                std::iter::once(what)
+                    .chain(sites)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect();
         let _ = write!(
             out,
-            "{{\"loop\":{},\"at\":{:.6},\"id\":{id},\"name\":{},\"ran\":{},\"woken\":{},\"readied\":{},\"idle\":{idle},\"ready\":{},\"timers\":{},\"waiting\":{}}}",
+            "{{\"loop\":{},\"at\":{:.6},\"id\":{id},\"name\":{},\"ran\":{},\"woken\":{},\"by\":{by},\"by_at\":{by_at:.6},\"readied\":{},\"idle\":{idle},\"output\":{},\"ready\":{},\"timers\":{},\"waiting\":{}}}",
             s.loop_n,
             s.at.as_secs_f64(),
             strings.of(name),
             strings.of(&s.ran),
             strings.of(&s.woken),
             strings.list(&s.readied),
+            strings.list(&s.output),
             strings.list(&s.ready),
             strings.list(&s.timers),
-            strings.list(&s.waiting),
+            strings.list(&waiting),
         );
     }
     out.push_str("],\n\"strings\":[");
     let table: Vec<String> = strings.table.iter().map(|s| json_str(s)).collect();
     out.push_str(&table.join(",\n"));
+    out.push_str("],\n\"lists\":[");
+    out.push_str(&strings.lists.join(",\n"));
     out.push_str("]}");
     out
 }
@@ -142,35 +183,44 @@ body {{ font-family: sans-serif; margin: 12px; color: #222 }}
 .pane ol, .pane ul {{ margin: 0; padding-left: 20px; font-family: monospace; font-size: 13px }}
 #now {{ font-family: monospace; font-size: 14px; white-space: pre-wrap }}
 .empty {{ color: #888; list-style: none; margin-left: -20px }}
+.chain {{ color: #555; font-size: 12px; list-style: none; padding-left: 14px }}
+.chain li::before {{ content: "↳ " }}
 #timeline {{ overflow-x: auto }}
+#wakearrow {{ display: flex; align-items: center; gap: 6px; margin: 8px 0; font-family: monospace; font-size: 13px }}
+#wakearrow .node {{ border: 1px solid #888; border-radius: 4px; padding: 3px 6px; background: #f6f6f6 }}
+#wakearrow .event {{ display: flex; flex-direction: column; align-items: stretch; text-align: center; color: #d62728; min-width: 160px }}
 </style></head>
 <body>
 <h2>yieldfrom explorer</h2>
 <div id="timeline">{svg}</div>
 <div id="bar">
-<button id="first" title="Home">⏮</button><button id="prev" title="←">◀ prev</button>
-<button id="next" title="→">next ▶</button><button id="last" title="End">⏭</button>
+<button id="first" title="Home">|◀ first</button><button id="prev" title="←">◀ prev</button>
+<button id="next" title="→">next ▶</button><button id="last" title="End">last ▶|</button>
 <input id="slider" type="range" min="0" max="0" value="0">
 <span id="counter"></span>
 <select id="task"></select><button id="nextrun">next run of it</button><button id="whywoke">where it woke</button>
 </div>
 <div id="now"></div>
+<div id="wakearrow"></div>
 <div id="panes">
 <div class="pane"><h3>ready queue (front first)</h3><ol id="ready"></ol></div>
 <div class="pane"><h3>timers (earliest first)</h3><ol id="timers"></ol></div>
-<div class="pane"><h3>waiting, and on what</h3><ul id="waiting"></ul></div>
+<div class="pane"><h3>waiting, on what, and where (await chain)</h3><ul id="waiting"></ul></div>
 <div class="pane"><h3>made ready during this step</h3><ul id="readied"></ul></div>
+<div class="pane"><h3>printed during this step</h3><ul id="output"></ul></div>
 </div>
 <script id="data" type="application/json">{steps}</script>
 <script>
 "use strict";
 const DATA = JSON.parse(document.getElementById("data").textContent);
 const S = DATA.strings;
+const L = (i) => DATA.lists[i].map((j) => S[j]);
 const STEPS = DATA.steps.map((s) => ({{
   loop: s.loop, at: s.at, id: s.id, name: S[s.name], ran: S[s.ran], woken: S[s.woken],
-  idle: s.idle >= 0 ? S[s.idle] : null,
-  readied: s.readied.map((i) => S[i]), ready: s.ready.map((i) => S[i]),
-  timers: s.timers.map((i) => S[i]), waiting: s.waiting.map((i) => S[i]),
+  idle: s.idle >= 0 ? S[s.idle] : null, by: s.by >= 0 ? S[s.by] : null, byAt: s.by_at, output: L(s.output),
+  readied: L(s.readied), ready: L(s.ready), timers: L(s.timers),
+  waiting: L(s.waiting).map((w) => w.split("\n")[0]),
+  sites: L(s.waiting).map((w) => w.split("\n").slice(1)),
 }}));
 const GEO = {{ label: {label}, plot: {plot}, axis: {axis:.6}, top: {legend}, sections: [{sections}] }};
 let current = 0;
@@ -189,6 +239,46 @@ function fill(id, items) {{
     li.textContent = item;
     list.appendChild(li);
   }}
+}}
+function fillWaiting(s) {{
+  fill("waiting", s.waiting);
+  // Each waiting task's await chain under it, outermost call first.
+  const items = $("waiting").children;
+  s.waiting.forEach((_, i) => {{
+    const sites = s.sites[i] || [];
+    if (sites.length === 0) return;
+    const chain = document.createElement("ol");
+    chain.className = "chain";
+    for (const site of sites) {{
+      const li = document.createElement("li");
+      li.textContent = site;
+      chain.appendChild(li);
+    }}
+    items[i].appendChild(chain);
+  }});
+}}
+// The wake arrow: who made this step's task ready, when, and for what.
+function wakeArrow(s) {{
+  const box = $("wakearrow");
+  box.replaceChildren();
+  if (!s.by) return;
+  const node = (text) => {{
+    const span = document.createElement("span");
+    span.className = "node";
+    span.textContent = text;
+    return span;
+  }};
+  const event = document.createElement("span");
+  event.className = "event";
+  const label = document.createElement("div");
+  label.textContent = s.woken;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", "100%"); svg.setAttribute("height", "14");
+  svg.innerHTML = '<defs><marker id="wakehead" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#d62728"/></marker></defs>' +
+    '<line x1="2" y1="7" x2="97%" y2="7" stroke="#d62728" stroke-width="2" marker-end="url(#wakehead)"/>';
+  event.append(label, svg);
+  box.append(node(`${{s.by}} · ${{s.byAt.toFixed(3)}} s`), event, node(`${{s.ran.split(" → ")[0]}} · ${{s.at.toFixed(3)}} s`));
+  box.title = "who made this step's task ready";
 }}
 function cursor(step) {{
   const svg = document.querySelector("#timeline svg");
@@ -214,7 +304,9 @@ function show(n) {{
   $("slider").value = current;
   const idle = s.idle ? `${{s.idle}}\n` : "";
   $("now").textContent = `${{idle}}── loop ${{s.loop}} · step ${{current + 1}} · ${{s.at.toFixed(3)}} s\nran      ${{s.ran}}\nwoken    ${{s.woken}}`;
-  fill("ready", s.ready); fill("timers", s.timers); fill("waiting", s.waiting); fill("readied", s.readied);
+  fill("ready", s.ready); fill("timers", s.timers); fillWaiting(s); fill("readied", s.readied);
+  fill("output", s.output);
+  wakeArrow(s);
   cursor(s);
 }}
 function press(key) {{

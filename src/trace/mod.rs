@@ -33,12 +33,13 @@
 //!     yield_from(a);
 //!     yield_from(b);
 //! }));
-//! let timeline = rec.timeline(60);
+//! let timeline = rec.timeline(100);
 //! assert!(timeline.contains(
 //!     "A: Start (0.00 s) → Pause (0.00 s, sleep) → Resume (2.00 s, its sleep ended) → Done (2.00 s)"
 //! ));
 //! ```
 
+mod capture;
 mod event;
 mod explore;
 mod svg;
@@ -52,6 +53,10 @@ pub(crate) use self::event::TIMEOUT_CALLBACK;
 pub(crate) use self::event::callback_name;
 pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
 pub use crate::task::TaskInfo;
+
+/// How a timeline's sentence that is wider than the timeline goes on, on
+/// the next line.
+pub const SENTENCE_GOES_ON: &str = "    → ";
 
 /// Why a callback ran, as the stepper and the explorer say it.
 pub(crate) const CALLBACK_WOKEN: &str = "its turn in the ready queue came";
@@ -69,6 +74,22 @@ pub(crate) fn idle_line(at: Duration, timeout: Option<Duration>) -> String {
     }
 }
 
+/// Who made a task ready, for the explorer's wake arrow: the task or
+/// callback that ran, or what the loop itself saw (a timer, a socket, a
+/// worker thread).
+fn waker(cause: &WakeCause) -> String {
+    use crate::Suspend;
+    match (cause.by, cause.waited_on) {
+        (WokenBy::Loop, Some(Suspend::Sleep { .. })) => "the loop's timer".to_string(),
+        (WokenBy::Loop, Some(Suspend::Io { token, .. })) => {
+            format!("the loop's poll (socket {token})")
+        }
+        (WokenBy::Loop, Some(Suspend::Thread)) => "a worker thread".to_string(),
+        (WokenBy::Timeout, _) => "its timeout (a timer)".to_string(),
+        (by, _) => by.to_string(),
+    }
+}
+
 /// The loop's queues at one moment (what the stepper prints).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -78,6 +99,10 @@ pub struct Snapshot {
     pub timers: Vec<String>,
     /// Tasks parked, with what they wait on.
     pub waiting: Vec<String>,
+    /// For each entry of `waiting`, where its task waits: the program's
+    /// own call sites, outermost first ("function (file:line)"); empty
+    /// unless the loop records them (`YIELDFROM_TRACE=explore` does).
+    pub call_sites: Vec<Vec<String>>,
 }
 
 /// Hooks the loop calls at each decision (all default to doing nothing).
@@ -102,6 +127,10 @@ pub struct Snapshot {
 /// assert_eq!(pauses.get(), 2);
 /// ```
 pub trait Instrument {
+    /// The loop was made, its clock started at `start`: the times given to
+    /// the other hooks count from it, and a sleep's `until` less `start` is
+    /// its deadline on the same axis.
+    fn clock_started(&mut self, _start: std::time::Instant) {}
     /// A task was created and scheduled.
     fn task_spawned(&mut self, _at: Duration, _task: TaskInfo) {}
     /// `task` was made ready, for `cause` (it runs on a later step).
@@ -150,6 +179,9 @@ pub trait Instrument {
 #[derive(Clone, Default)]
 pub struct Recorder {
     events: Rc<RefCell<Vec<Event>>>,
+    /// The instant the loop's clock started (a sleep's deadline less this
+    /// is its time on the trace's axis).
+    start: Rc<std::cell::Cell<Option<std::time::Instant>>>,
     /// For the explorer only: what the loop showed after each step.
     explore: Option<Rc<RefCell<Explored>>>,
 }
@@ -158,8 +190,11 @@ pub struct Recorder {
 /// events recorded when it came (which places it between two of them).
 #[derive(Default)]
 struct Explored {
-    /// The loop's queues at the end of each step.
-    snapshots: Vec<(usize, Snapshot)>,
+    /// The loop's queues at the end of each step, and the lines the
+    /// program printed during it.
+    snapshots: Vec<(usize, Snapshot, Vec<String>)>,
+    /// The program's output, redirected while the loop runs.
+    capture: Option<capture::Capture>,
     /// The loop's waits with nothing ready: when, and for how long at most.
     idles: Vec<(usize, Duration, Option<Duration>)>,
 }
@@ -174,9 +209,14 @@ impl Recorder {
     /// its idle waits (`YIELDFROM_TRACE=explore`): a walk over the queues per
     /// step, which only the explorer pays for.
     pub(crate) fn for_explorer() -> Recorder {
+        crate::task::sites::warm_up();
         Recorder {
             events: Rc::default(),
-            explore: Some(Rc::default()),
+            start: Rc::default(),
+            explore: Some(Rc::new(RefCell::new(Explored {
+                capture: capture::Capture::start(),
+                ..Explored::default()
+            }))),
         }
     }
 
@@ -190,19 +230,22 @@ impl Recorder {
         let events = self.events.borrow();
         let mut snapshots = explored.snapshots.iter().peekable();
         let mut idles = explored.idles.iter().peekable();
-        let mut why: Vec<(u64, String)> = Vec::new();
+        // Why each ready task was made ready: (id, cause, who, when).
+        let mut why: Vec<(u64, String, String, Duration)> = Vec::new();
         let mut readied = Vec::new();
         let mut idle = None;
         let mut current: Option<explore::Step> = None;
         let mut steps = Vec::new();
         for i in 0..=events.len() {
             // A snapshot taken when `i` events had been recorded ends the step.
-            while let Some((_, snap)) = snapshots.next_if(|(n, _)| *n <= i) {
+            while let Some((_, snap, output)) = snapshots.next_if(|(n, ..)| *n <= i) {
                 if let Some(mut step) = current.take() {
+                    step.output = output.clone();
                     step.readied = std::mem::take(&mut readied);
                     step.ready = snap.ready.clone();
                     step.timers = snap.timers.clone();
                     step.waiting = snap.waiting.clone();
+                    step.call_sites = snap.call_sites.clone();
                     steps.push(step);
                 }
             }
@@ -213,31 +256,42 @@ impl Recorder {
             let named = |t: &TaskInfo| format!("task '{}' (#{})", t.name, t.id.0);
             match (&e.kind, e.task) {
                 (EventKind::Spawned, Some(t)) => {
-                    why.retain(|(id, _)| *id != t.id.0);
-                    why.push((t.id.0, "spawned (its first step)".to_string()));
+                    why.retain(|(id, ..)| *id != t.id.0);
+                    let by = current.as_ref().map_or("the program".to_string(), |s| {
+                        s.task
+                            .map_or(s.ran.clone(), |(id, name)| format!("task '{name}' (#{id})"))
+                    });
+                    why.push((t.id.0, "spawned (its first step)".to_string(), by, e.at));
                     readied.push(format!("{}: spawned", named(&t)));
                 }
                 (EventKind::Woken(cause), Some(t)) => {
-                    why.retain(|(id, _)| *id != t.id.0);
-                    why.push((t.id.0, cause.to_string()));
+                    why.retain(|(id, ..)| *id != t.id.0);
+                    why.push((t.id.0, cause.to_string(), waker(cause), e.at));
                     readied.push(format!("{}: {cause}", named(&t)));
                 }
                 (EventKind::Step, Some(t)) => {
-                    let woken = why
+                    let (woken, waker) = why
                         .iter()
-                        .position(|(id, _)| *id == t.id.0)
-                        .map_or("(not recorded)".to_string(), |at| why.swap_remove(at).1);
+                        .position(|(id, ..)| *id == t.id.0)
+                        .map(|at| why.swap_remove(at))
+                        .map_or(
+                            ("(not recorded)".to_string(), None),
+                            |(_, cause, by, at)| (cause, Some((by, at))),
+                        );
                     current = Some(explore::Step {
                         loop_n,
                         at: e.at,
                         task: Some((t.id.0, t.name)),
                         ran: named(&t),
                         woken,
+                        waker,
                         readied: Vec::new(),
                         idle: idle.take(),
+                        output: Vec::new(),
                         ready: Vec::new(),
                         timers: Vec::new(),
                         waiting: Vec::new(),
+                        call_sites: Vec::new(),
                     });
                 }
                 (EventKind::End(end), Some(t)) => {
@@ -252,11 +306,14 @@ impl Recorder {
                         task: None,
                         ran: callback_name(name),
                         woken: CALLBACK_WOKEN.to_string(),
+                        waker: None,
                         readied: Vec::new(),
                         idle: idle.take(),
+                        output: Vec::new(),
                         ready: Vec::new(),
                         timers: Vec::new(),
                         waiting: Vec::new(),
+                        call_sites: Vec::new(),
                     });
                 }
                 _ => {}
@@ -315,13 +372,15 @@ impl Recorder {
     /// (`·` not started, `█` running, `─` paused, blank once done) and the
     /// tutorial's sentence, each pause with what it waits on and each resume
     /// with what woke it (`A: Start (0.00 s) → Pause (0.00 s, sleep) →
-    /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`).
+    /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`). A sentence longer
+    /// than `width` goes on in lines that begin with `    → `.
     pub fn timeline(&self, width: usize) -> String {
         let rows = self.per_task();
+        let labels = event::row_labels(rows.iter().map(|(t, _)| t));
         let end = self.end();
-        let label = rows
+        let label = labels
             .iter()
-            .map(|(t, _)| t.name.chars().count())
+            .map(|name| name.chars().count())
             .max()
             .unwrap_or(4)
             .clamp(4, 24);
@@ -341,7 +400,7 @@ impl Recorder {
             format!("{:.2} s", end.as_secs_f64()),
             w = cols - 3
         );
-        for (info, evs) in &rows {
+        for ((_, evs), shown) in rows.iter().zip(&labels) {
             let mut bar = vec!['·'; cols];
             let mut running_since: Option<usize> = None;
             let mut paused_since: Option<usize> = None;
@@ -367,16 +426,16 @@ impl Recorder {
             }
             // A name longer than the column is cut, and says so with `…`
             // (the sentence below gives it whole).
-            let name: String = if info.name.chars().count() > label {
-                info.name.chars().take(label - 1).chain(['…']).collect()
+            let name: String = if shown.chars().count() > label {
+                shown.chars().take(label - 1).chain(['…']).collect()
             } else {
-                info.name.to_string()
+                shown.clone()
             };
             let bar: String = bar.into_iter().collect();
             let _ = writeln!(out, "{name:label$} │ {}", bar.trim_end());
         }
         out.push('\n');
-        for (info, evs) in &rows {
+        for ((_, evs), shown) in rows.iter().zip(&labels) {
             let mut words = Vec::new();
             let mut started = false;
             let mut woken: Option<&WakeCause> = None;
@@ -405,7 +464,20 @@ impl Recorder {
                     _ => {}
                 }
             }
-            let _ = writeln!(out, "{}: {}", info.name, words.join(" → "));
+            // Wrapped at `width`, between two of its words: a continuation
+            // line begins with an indented arrow.
+            let mut line = format!("{shown}:");
+            for (i, word) in words.iter().enumerate() {
+                let joined = if i == 0 { " " } else { " → " };
+                if i > 0 && line.chars().count() + joined.len() + word.chars().count() > width {
+                    let _ = writeln!(out, "{line}");
+                    line = format!("{SENTENCE_GOES_ON}{word}");
+                } else {
+                    line.push_str(joined);
+                    line.push_str(word);
+                }
+            }
+            let _ = writeln!(out, "{line}");
         }
         out
     }
@@ -434,6 +506,7 @@ impl Recorder {
             rows: self.per_task(),
             end: self.end(),
             title: title.to_string(),
+            start: self.start.get(),
         }
     }
 
@@ -583,6 +656,9 @@ fn escape(s: &str) -> String {
 }
 
 impl Instrument for Recorder {
+    fn clock_started(&mut self, start: std::time::Instant) {
+        self.start.set(Some(start));
+    }
     fn task_spawned(&mut self, at: Duration, task: TaskInfo) {
         self.push(at, Some(task), EventKind::Spawned);
     }
@@ -613,10 +689,19 @@ impl Instrument for Recorder {
     fn wants_snapshot(&self) -> bool {
         self.explore.is_some()
     }
+    fn loop_closed(&mut self, _at: Duration) {
+        // What the program prints after its loop closed goes straight out.
+        if let Some(explored) = &self.explore {
+            explored.borrow_mut().capture = None;
+            crate::task::sites::clear();
+        }
+    }
     fn show(&mut self, snapshot: &Snapshot) {
         if let Some(explored) = &self.explore {
             let n = self.events.borrow().len();
-            explored.borrow_mut().snapshots.push((n, snapshot.clone()));
+            let mut explored = explored.borrow_mut();
+            let output = explored.capture.as_ref().map_or(Vec::new(), |c| c.take());
+            explored.snapshots.push((n, snapshot.clone(), output));
         }
     }
 }

@@ -19,17 +19,21 @@ use crate::task::TaskEnd;
 use crate::task::TaskInfo;
 
 /// Width of the task-name column, px.
-const LABEL: f64 = 180.0;
+const LABEL: f64 = 150.0;
 /// Width of the plot, px.
-const PLOT: f64 = 760.0;
+const PLOT: f64 = 580.0;
 /// Height of a row, px.
 const ROW: f64 = 22.0;
 /// Height of a bar inside its row, px.
 const BAR: f64 = 14.0;
 /// Where the rows start below a section's top, px (title and axis above).
 const ROWS_TOP: f64 = 48.0;
-/// The legend's height at the top of the file, px.
-const LEGEND: f64 = 34.0;
+/// The legend's height at the top of the file, px: room for two lines of
+/// entries (all of them do not fit on one at this width).
+const LEGEND: f64 = 52.0;
+/// The picture's width, px: a book's column (mdBook's is 750 px) shows it
+/// at full size, its labels readable.
+const WIDTH: f64 = LABEL + PLOT + 24.0;
 
 /// What a task is doing during a segment: its colour and its legend entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,9 +45,12 @@ enum Doing {
     Awaiting,
     Thread,
     Yielded,
+    /// Still asleep past its deadline: the loop did not get round to its
+    /// timer (a step that blocked the loop, say).
+    Late,
 }
 
-const DOINGS: [Doing; 7] = [
+const DOINGS: [Doing; 8] = [
     Doing::Running,
     Doing::Ready,
     Doing::Sleeping,
@@ -51,6 +58,7 @@ const DOINGS: [Doing; 7] = [
     Doing::Awaiting,
     Doing::Thread,
     Doing::Yielded,
+    Doing::Late,
 ];
 
 impl Doing {
@@ -73,6 +81,7 @@ impl Doing {
             Doing::Awaiting => "#b48cd2",
             Doing::Thread => "#5dbdb2",
             Doing::Yielded => "#a8a8a8",
+            Doing::Late => "#d62728",
         }
     }
 
@@ -85,6 +94,7 @@ impl Doing {
             Doing::Awaiting => "task / future / lock",
             Doing::Thread => "worker thread",
             Doing::Yielded => "yield_now",
+            Doing::Late => "late: its timer was due",
         }
     }
 }
@@ -97,6 +107,8 @@ pub(crate) type Row = (TaskInfo, Vec<(Duration, EventKind)>);
 pub(crate) struct Section {
     body: String,
     height: f64,
+    /// The categories its bars use (the legend shows only those).
+    used: Vec<Doing>,
 }
 
 /// A horizontal stretch of one row.
@@ -145,6 +157,9 @@ pub(crate) struct Loop {
     pub(crate) end: Duration,
     /// Its heading.
     pub(crate) title: String,
+    /// The instant its clock started, if known: a sleep's deadline less
+    /// this is the deadline on the picture's axis (to mark a late wake).
+    pub(crate) start: Option<std::time::Instant>,
 }
 
 /// The time axis the loops share: the longest one's.
@@ -155,10 +170,7 @@ fn axis(loops: &[Loop]) -> Duration {
 /// The loops' pictures, each drawn against the shared time axis.
 fn sections(loops: &[Loop]) -> Vec<Section> {
     let axis = axis(loops);
-    loops
-        .iter()
-        .map(|l| section(&l.rows, l.end, axis, &l.title))
-        .collect()
+    loops.iter().map(|l| section(l, axis)).collect()
 }
 
 /// The height of a loop's picture of `rows` tasks.
@@ -166,10 +178,17 @@ fn section_height(rows: usize) -> f64 {
     ROWS_TOP + rows as f64 * ROW + 16.0
 }
 
-/// One loop's picture under the heading `title`: `rows` are its tasks in
-/// order of creation with their events, `end` the time of its last event,
-/// `axis` the time the axis runs to (at least `end`).
-fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section {
+/// How late a wake must be to be marked: more than this much of the axis
+/// (and than [`LATE_AT_LEAST`]), so that a timer served a little after its
+/// deadline by a busy but healthy loop is not called late.
+const LATE_SHARE: f64 = 0.01;
+const LATE_AT_LEAST: Duration = Duration::from_millis(2);
+
+/// One loop's picture under its heading, its rows drawn against a time
+/// axis that runs to `axis` (at least the loop's own end).
+fn section(lp: &Loop, axis: Duration) -> Section {
+    let (rows, end, title) = (&lp.rows[..], lp.end, &lp.title[..]);
+    let late_after = LATE_AT_LEAST.max(axis.max(end).mul_f64(LATE_SHARE));
     let span = axis.max(end).as_secs_f64();
     let x = |at: Duration| {
         if span == 0.0 {
@@ -202,7 +221,7 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
         };
         let _ = write!(
             body,
-            r##"<line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{}" stroke="#eee"/><line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{axis_y}" stroke="#888"/><text x="{tx:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{}" stroke="#eee"/><line x1="{tx:.1}" y1="{}" x2="{tx:.1}" y2="{axis_y}" stroke="#888"/><text x="{tx:.1}" y="{}" font-size="12" text-anchor="middle">{}</text>"##,
             ROWS_TOP,
             ROWS_TOP + rows.len() as f64 * ROW,
             axis_y - 4.0,
@@ -216,14 +235,16 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
     }
     // One row per task.
     let mut arrows = Vec::new();
+    let mut used = Vec::new();
+    let labels = super::event::row_labels(rows.iter().map(|(t, _)| t));
     for (row, (info, evs)) in rows.iter().enumerate() {
         let top = ROWS_TOP + row as f64 * ROW + (ROW - BAR) / 2.0;
         let _ = write!(
             body,
-            r#"<text x="{}" y="{}" font-size="12" text-anchor="end">{}</text>"#,
+            r#"<text x="{}" y="{}" font-size="13" text-anchor="end">{}</text>"#,
             LABEL - 8.0,
             centre(row) + 4.0,
-            escape_xml(info.name)
+            escape_xml(&labels[row])
         );
         let mut segments = Vec::new();
         let mut open: Option<(Duration, Doing, String)> = None;
@@ -238,12 +259,28 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
             }
         };
         let mut ending = None;
+        // The deadline of the sleep the task paused on, on the axis.
+        let mut deadline: Option<Duration> = None;
         for (at, kind) in evs {
             match kind {
                 EventKind::Spawned => {
                     open = Some((*at, Doing::Ready, "ready: spawned".to_string()));
                 }
                 EventKind::Woken(cause) => {
+                    // A sleep that ended well past its deadline: asleep up
+                    // to the deadline, late from there to the wake.
+                    if let Some(due) = deadline.take().filter(|due| *at > *due + late_after) {
+                        close(&mut open, due);
+                        open = Some((
+                            due,
+                            Doing::Late,
+                            format!(
+                                "late: its timer was due at {:.3} s and served {:.3} s after",
+                                due.as_secs_f64(),
+                                (*at - due).as_secs_f64()
+                            ),
+                        ));
+                    }
                     close(&mut open, *at);
                     open = Some((*at, Doing::Ready, format!("ready: {cause}")));
                     if let WokenBy::Task(by) = cause.by
@@ -260,6 +297,12 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
                 EventKind::End(StepEnd::Suspended(why)) => {
                     close(&mut open, *at);
                     open = Some((*at, Doing::of(why), format!("paused on {why}")));
+                    deadline = match (why, lp.start) {
+                        (Suspend::Sleep { until }, Some(start)) => {
+                            Some(until.saturating_duration_since(start))
+                        }
+                        _ => None,
+                    };
                 }
                 EventKind::End(StepEnd::Done(how)) => {
                     close(&mut open, *at);
@@ -273,6 +316,9 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
         // the pause drawn after it.
         segments.sort_by_key(|s| s.doing == Doing::Running);
         for s in &segments {
+            if !used.contains(&s.doing) {
+                used.push(s.doing);
+            }
             let (x0, x1) = (x(s.from), x(s.to));
             let width = if s.doing == Doing::Running {
                 (x1 - x0).max(2.0)
@@ -322,13 +368,14 @@ fn section(rows: &[Row], end: Duration, axis: Duration, title: &str) -> Section 
         };
         let _ = write!(
             body,
-            r##"<line x1="{ax:.2}" y1="{y0:.1}" x2="{ax:.2}" y2="{y1:.1}" stroke="#333" stroke-width="1.2" marker-end="url(#wake)"><title>{}</title></line>"##,
+            r##"<line x1="{ax:.2}" y1="{y0:.1}" x2="{ax:.2}" y2="{y1:.1}" stroke="#222" stroke-width="1.8" marker-end="url(#wake)"><title>{}</title></line>"##,
             escape_xml(&what)
         );
     }
     Section {
         body,
         height: section_height(rows.len()),
+        used,
     }
 }
 
@@ -370,7 +417,7 @@ pub(crate) fn geometry(loops: &[Loop]) -> Geometry {
 pub(crate) fn svg_file(loops: &[Loop]) -> String {
     let sections = sections(loops);
     let height = LEGEND + sections.iter().map(|s| s.height).sum::<f64>();
-    let width = LABEL + PLOT + 24.0;
+    let width = WIDTH;
     let mut out = String::new();
     let _ = write!(
         out,
@@ -379,23 +426,40 @@ pub(crate) fn svg_file(loops: &[Loop]) -> String {
 <rect width="100%" height="100%" fill="#fff"/>
 "##
     );
-    let mut lx = 8.0;
-    for doing in DOINGS {
+    // The legend: the categories the bars use, then the wake arrow, in
+    // lines that wrap at the picture's width.
+    let (mut lx, mut ly) = (8.0, 10.0);
+    let room = |lx: &mut f64, ly: &mut f64, wide: f64| {
+        if *lx + wide > WIDTH - 8.0 {
+            (*lx, *ly) = (8.0, *ly + 18.0);
+        }
+    };
+    let used = DOINGS
+        .into_iter()
+        .filter(|d| sections.iter().any(|s| s.used.contains(d)));
+    for doing in used {
+        let wide = 16.0 + 6.5 * doing.legend().len() as f64 + 14.0;
+        room(&mut lx, &mut ly, wide);
         let _ = write!(
             out,
-            r#"<rect x="{lx}" y="10" width="12" height="12" fill="{}"/><text x="{}" y="20" font-size="11">{}</text>"#,
+            r#"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="12">{}</text>"#,
             doing.colour(),
             lx + 16.0,
+            ly + 10.0,
             doing.legend()
         );
-        lx += 16.0 + 6.0 * doing.legend().len() as f64 + 14.0;
+        lx += wide;
     }
+    room(&mut lx, &mut ly, 70.0);
     let _ = writeln!(
         out,
-        r##"<line x1="{}" y1="16" x2="{}" y2="16" stroke="#333" stroke-width="1.2" marker-end="url(#wake)"/><text x="{}" y="20" font-size="11">woke</text>"##,
+        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#333" stroke-width="1.5" marker-end="url(#wake)"/><text x="{}" y="{}" font-size="12">woke</text>"##,
         lx,
+        ly + 6.0,
         lx + 22.0,
-        lx + 28.0
+        ly + 6.0,
+        lx + 28.0,
+        ly + 10.0
     );
     let mut y = LEGEND;
     for s in &sections {
@@ -420,4 +484,67 @@ fn escape_xml(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::suspend::Wake;
+    use crate::task::TaskId;
+    use crate::trace::WakeCause;
+
+    /// One task that sleeps until `deadline` and is woken at `woken`.
+    fn sleeper(start: Instant, deadline: Duration, woken: Duration) -> Loop {
+        let t = TaskInfo {
+            id: TaskId(1),
+            name: "ticker",
+        };
+        let until = start + deadline;
+        let events = vec![
+            (Duration::ZERO, EventKind::Spawned),
+            (Duration::ZERO, EventKind::Step),
+            (
+                Duration::ZERO,
+                EventKind::End(StepEnd::Suspended(Suspend::Sleep { until })),
+            ),
+            (
+                woken,
+                EventKind::Woken(WakeCause {
+                    waited_on: Some(Suspend::Sleep { until }),
+                    how: Wake::Run,
+                    by: WokenBy::Loop,
+                }),
+            ),
+            (woken, EventKind::Step),
+            (woken, EventKind::End(StepEnd::Done(TaskEnd::Returned))),
+        ];
+        Loop {
+            rows: vec![(t, events)],
+            end: woken,
+            title: "loop".into(),
+            start: Some(start),
+        }
+    }
+
+    #[test]
+    fn a_sleep_woken_well_past_its_deadline_is_drawn_late_from_the_deadline() {
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let late = svg_file(&[sleeper(start, secs(1), secs(3))]);
+        assert!(
+            late.contains("late: its timer was due at 1.000 s and served 2.000 s after"),
+            "{late}"
+        );
+        // In the legend too, since a bar uses it.
+        assert!(late.contains(">late: its timer was due</text>"), "{late}");
+        // Woken on time (within the margin): asleep throughout, no legend entry.
+        let on_time = svg_file(&[sleeper(start, secs(1), Duration::from_millis(1001))]);
+        assert!(!on_time.contains("late:"), "{on_time}");
+        // Without the clock's start there is no deadline to compare with.
+        let mut unknown = sleeper(start, secs(1), secs(3));
+        unknown.start = None;
+        assert!(!svg_file(&[unknown]).contains("late:"));
+    }
 }

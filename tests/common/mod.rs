@@ -307,3 +307,59 @@ pub fn chromium() -> Option<&'static str> {
                 .is_ok_and(|o| o.status.success())
         })
 }
+
+/// The steps an explorer page holds, every number into its string and
+/// list tables replaced by what it stands for: the text fields as strings,
+/// the list fields as arrays of strings, `waiting` split into what each
+/// task waits on and `sites`, one array of call sites per waiting task; `idle` and `by` are null when there were none.
+#[allow(dead_code)]
+pub fn explorer_steps(page: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let json = page
+        .split(r#"<script id="data" type="application/json">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the page holds its data");
+    let data: Value = serde_json::from_str(json).unwrap();
+    let strings = data["strings"].as_array().unwrap();
+    let lists = data["lists"].as_array().unwrap();
+    let text = |v: &Value| match v.as_i64() {
+        Some(i) if i >= 0 => strings[i as usize].clone(),
+        _ => Value::Null,
+    };
+    let list = |v: &Value| -> Vec<Value> {
+        lists[v.as_u64().unwrap() as usize]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect()
+    };
+    data["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            let mut step = step.as_object().unwrap().clone();
+            for key in ["name", "ran", "woken", "idle", "by"] {
+                step[key] = text(&step[key]);
+            }
+            for key in ["readied", "output", "ready", "timers", "waiting"] {
+                step[key] = Value::Array(list(&step[key]));
+            }
+            // A waiting task's first line says what it waits on, the next
+            // ones its call sites.
+            let (mut waiting, mut sites) = (vec![], vec![]);
+            for entry in step["waiting"].as_array().unwrap() {
+                let mut lines = entry.as_str().unwrap().lines();
+                waiting.push(Value::String(lines.next().unwrap_or("").to_string()));
+                sites.push(Value::Array(
+                    lines.map(|s| Value::String(s.to_string())).collect(),
+                ));
+            }
+            step.insert("waiting".into(), Value::Array(waiting));
+            step.insert("sites".into(), Value::Array(sites));
+            step
+        })
+        .collect()
+}
