@@ -7,6 +7,7 @@
 //! the loop itself keeps a richer handle to itself for the I/O layers (see
 //! [`event_loop`](crate::event_loop)).
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 
@@ -77,18 +78,34 @@ pub fn in_task() -> bool {
 }
 
 thread_local! {
-    /// The loop running on this thread, as tasks and futures know it.
-    static LOOP: RefCell<Option<HomeRef>> = const { RefCell::new(None) };
+    /// The loop running on this thread: the one thread-local that says so.
+    static LOOP: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// The running loop, as the two sides know it.
+struct Running {
+    /// As tasks and futures know it (what they bind to).
+    home: HomeRef,
+    /// As the loop knows itself: `event_loop` keeps its state here, typed
+    /// away so that this low file need not name it.
+    state: Box<dyn Any>,
 }
 
 /// Marks a loop as the running one while alive; dropping it restores the
 /// previous one (loops nest: `run_until_complete` inside a callback of another).
 #[must_use = "the loop is the running one only while the guard lives"]
-pub(crate) struct LoopEntered(Option<HomeRef>);
+pub(crate) struct LoopEntered(Option<Running>);
 
-/// Marks `home` as the running loop until the returned guard drops.
-pub(crate) fn enter_loop(home: HomeRef) -> LoopEntered {
-    LoopEntered(LOOP.with(|l| l.replace(Some(home))))
+/// Marks the loop `home`, whose own state is `state`, as the running loop
+/// until the returned guard drops.
+pub(crate) fn enter_loop(home: HomeRef, state: Box<dyn Any>) -> LoopEntered {
+    LoopEntered(LOOP.with(|l| l.replace(Some(Running { home, state }))))
+}
+
+/// Calls `f` with the running loop's own state (what `enter_loop` was
+/// given), or `None` outside a loop.
+pub(crate) fn with_running<R>(f: impl FnOnce(Option<&dyn Any>) -> R) -> R {
+    LOOP.with(|l| f(l.borrow().as_ref().map(|r| &*r.state)))
 }
 
 impl Drop for LoopEntered {
@@ -100,5 +117,5 @@ impl Drop for LoopEntered {
 
 /// The running loop (what futures bind to).
 pub(crate) fn running_home() -> Option<HomeRef> {
-    LOOP.with(|l| l.borrow().clone())
+    LOOP.with(|l| l.borrow().as_ref().map(|r| r.home.clone()))
 }

@@ -436,3 +436,30 @@ fn a_process_that_exits_inside_a_step_still_prints_its_last_lines() {
         .expect("the line written just before exit");
     assert!(first < last, "{stdout}");
 }
+
+#[test]
+fn the_time_axis_takes_the_learner_to_the_step_at_that_time() {
+    let found = common::chromium();
+    if !common::installed("chromium", found.is_some()) {
+        return;
+    }
+    let browser = found.unwrap();
+    let dir = temp_dir("explore-time");
+    let (page, text) = explored("04_tasks_timeline", &dir);
+    let steps = common::explorer_steps(&text);
+    let profile = dir.join("profile");
+    // The last step of loop 1 that began by 1.5 s (B's resume at 1 s),
+    // whichever step the page opened at.
+    let want = steps
+        .iter()
+        .rposition(|s| s["loop"] == 1 && s["at"].as_f64().unwrap() <= 1.5)
+        .unwrap();
+    assert!(want > 0 && want + 1 < steps.len(), "{steps:#?}");
+    let (dom_at, console) = dom(browser, &page, "step=1&at=1:1.5", &profile);
+    assert!(!console.contains("Uncaught"), "console errors: {console}");
+    assert!(
+        dom_at.contains(&format!("step {} of {}", want + 1, steps.len())),
+        "{dom_at}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

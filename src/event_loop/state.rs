@@ -113,16 +113,14 @@ impl TaskTable {
     }
 }
 
-thread_local! {
-    static RUNNING: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-}
-
 /// Calls `f` with the loop running on this thread; panics with `what` if none.
 pub(crate) fn with_loop<R>(what: &str, f: impl FnOnce(&Rc<Core>) -> R) -> R {
-    RUNNING.with(|r| match &*r.borrow() {
-        Some(core) => f(core),
-        None => panic!("{what} needs a running event loop: call it inside run() or a task"),
-    })
+    context::with_running(
+        |running| match running.and_then(|r| r.downcast_ref::<Rc<Core>>()) {
+            Some(core) => f(core),
+            None => panic!("{what} needs a running event loop: call it inside run() or a task"),
+        },
+    )
 }
 
 /// The running loop's clock, now.
@@ -278,9 +276,9 @@ impl Home for Core {
 
 /// Sets the running loop for this thread while alive; restores the previous one.
 pub(super) struct Enter {
-    previous: Option<Rc<Core>>,
-    /// The running loop as tasks see it, restored after `previous`.
-    _home: LoopEntered,
+    core: Rc<Core>,
+    /// The running loop (the previous one comes back when it drops).
+    entered: Option<LoopEntered>,
     /// The thread's exception handler before this loop's was installed.
     previous_handler: Option<crate::warnings::ExceptionHandler>,
 }
@@ -295,11 +293,11 @@ impl Enter {
             !crate::context::in_task(),
             "run() cannot be called from a running task: await the coroutine with yield_from() instead"
         );
-        let entered = context::enter_loop(core.home.clone());
+        let entered = context::enter_loop(core.home.clone(), Box::new(core.clone()));
         let handler = core.exception_handler.borrow().clone();
         Enter {
-            previous: RUNNING.with(|r| r.replace(Some(core.clone()))),
-            _home: entered,
+            core: core.clone(),
+            entered: Some(entered),
             previous_handler: crate::warnings::install_handler(handler),
         }
     }
@@ -308,10 +306,8 @@ impl Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         crate::warnings::install_handler(self.previous_handler.take());
-        let core = RUNNING.with(|r| r.replace(self.previous.take()));
-        if let Some(core) = core {
-            core.running.set(false);
-        }
+        drop(self.entered.take());
+        self.core.running.set(false);
     }
 }
 

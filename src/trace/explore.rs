@@ -12,9 +12,12 @@
 //! recorded state: the program is not run again.
 //!
 //! Keys: → and ← (or the buttons, or the slider) step; Home and End jump.
+//! A click on the timeline moves through the run by its time axis: to the
+//! last step of the loop clicked that began at or before the time clicked.
 //! "Next run of" jumps to the next step of the task chosen, "where it woke"
 //! to the step during which it was last made ready. The page's address may
-//! carry `#step=N` (open at step N) and `&keys=next,prev,...` (presses those
+//! carry `#step=N` (open at step N), `#at=L:T` (open at loop L's step at T
+//! seconds, as a click there does) and `&keys=next,prev,...` (presses those
 //! keys once loaded: what the browser test does).
 
 use std::fmt::Write as _;
@@ -185,14 +188,14 @@ body {{ font-family: sans-serif; margin: 12px; color: #222 }}
 .empty {{ color: #888; list-style: none; margin-left: -20px }}
 .chain {{ color: #555; font-size: 12px; list-style: none; padding-left: 14px }}
 .chain li::before {{ content: "↳ " }}
-#timeline {{ overflow-x: auto }}
+#timeline {{ overflow-x: auto; cursor: crosshair }}
 #wakearrow {{ display: flex; align-items: center; gap: 6px; margin: 8px 0; font-family: monospace; font-size: 13px }}
 #wakearrow .node {{ border: 1px solid #888; border-radius: 4px; padding: 3px 6px; background: #f6f6f6 }}
 #wakearrow .event {{ display: flex; flex-direction: column; align-items: stretch; text-align: center; color: #d62728; min-width: 160px }}
 </style></head>
 <body>
 <h2>yieldfrom explorer</h2>
-<div id="timeline">{svg}</div>
+<div id="timeline" title="click: the step at that time">{svg}</div>
 <div id="bar">
 <button id="first" title="Home">|◀ first</button><button id="prev" title="←">◀ prev</button>
 <button id="next" title="→">next ▶</button><button id="last" title="End">last ▶|</button>
@@ -315,6 +318,25 @@ function press(key) {{
   else if (key === "Home") show(0);
   else if (key === "End") show(STEPS.length - 1);
 }}
+// The last step of loop `lp` that began at or before `t` seconds (its first
+// step if none did).
+function jumpTo(lp, t) {{
+  let found = -1;
+  STEPS.forEach((s, i) => {{
+    if (s.loop === lp && (found < 0 || s.at <= t + 1e-9)) found = i;
+  }});
+  if (found >= 0) show(found);
+}}
+// A click on the timeline: the loop from the height, the time from the x.
+function clicked(e) {{
+  const svg = document.querySelector("#timeline svg");
+  const box = svg.getBoundingClientRect();
+  const scale = box.width / svg.viewBox.baseVal.width;
+  const x = (e.clientX - box.left) / scale, y = (e.clientY - box.top) / scale;
+  const lp = GEO.sections.findIndex(([top, height]) => y >= GEO.top + top && y < GEO.top + top + height) + 1;
+  if (lp === 0 || GEO.plot <= 0) return;
+  jumpTo(lp, Math.max(0, (x - GEO.label) / GEO.plot * GEO.axis));
+}}
 function nextRun() {{
   const id = Number($("task").value);
   for (let i = current + 1; i < STEPS.length; i++) if (STEPS[i].id === id) return show(i);
@@ -344,8 +366,13 @@ $("whywoke").onclick = whereWoke;
 document.addEventListener("keydown", (e) => {{
   if (["ArrowRight", "ArrowLeft", "Home", "End"].includes(e.key)) {{ e.preventDefault(); press(e.key); }}
 }});
+document.querySelector("#timeline svg")?.addEventListener("click", clicked);
 const hash = new URLSearchParams(location.hash.slice(1));
 show(Number(hash.get("step") || 1) - 1);
+if (hash.get("at")) {{
+  const [lp, t] = hash.get("at").split(":").map(Number);
+  jumpTo(lp, t);
+}}
 for (const key of (hash.get("keys") || "").split(",").filter(Boolean)) {{
   const name = key === "next" ? "ArrowRight" : key === "prev" ? "ArrowLeft" : key;
   document.dispatchEvent(new KeyboardEvent("keydown", {{ key: name }}));
