@@ -15,9 +15,9 @@
 //! function".
 
 use crate::coro::Coro;
-use crate::future::Future;
-use crate::suspend;
 use crate::task::Task;
+use crate::task::future::Future;
+use crate::task::suspend;
 
 /// Something a task can wait for with [`yield_from`].
 pub trait Awaitable {

@@ -12,11 +12,11 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::context;
 use crate::coro::Coro;
 use crate::event_loop::{EventLoop, spawn};
-use crate::future::{Completions, Outcome, Waiter, panic_message};
-use crate::suspend::{self, Wake};
+use crate::task::context;
+use crate::task::future::{Completions, Outcome, Waiter, panic_message};
+use crate::task::suspend::{self, Wake};
 use crate::task::{Task, TaskRef, raw};
 
 /// A completion list that every one of `tasks` reports its index to.

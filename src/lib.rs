@@ -154,29 +154,32 @@
 //! Each file of `src/` uses only the files before it here (a test,
 //! `tests/layers.rs`, keeps it so), so the crate reads from the top down:
 //!
-//! 1. **Words.** `task/id.rs` ([`TaskId`], [`TaskEnd`]) and `reason.rs`
+//! Each folder holds one run of these layers (the same test checks it).
+//!
+//! 1. **Words.** `task_id.rs` ([`TaskId`], [`TaskEnd`]) and `reason.rs`
 //!    ([`Suspend`]: why a task paused; [`Wake`](suspend::Wake): how it is
 //!    resumed; [`Cancelled`]): plain data.
-//! 2. **Reports and settings.** `warnings.rs` ([`warnings`]), `task/name.rs`
-//!    ([`TaskName`]: names made at run time, interned), `env.rs` (every
+//! 2. **Reports and settings.** `warnings.rs` ([`warnings`]), `names.rs`
+//!    ([`TaskName`]: names made at run time, interned), `call_sites.rs`
+//!    (where a task waits, for the explorer), `env.rs` (every
 //!    `YIELDFROM_*` variable), `watchdog.rs` (the blocking detector).
 //! 3. **Stacks and generators.** `stack/` ([`stack`]: `pool.rs`,
 //!    `overflow.rs`, `shared.rs`), then `generator.rs` ([`Generator`]:
 //!    PEP 342/380 on a stack of its own).
-//! 4. **A task and the switch.** `task/raw.rs` (a task's record, its counted
+//! 4. **A task.** `task/`: `raw.rs` (a task's record, its counted
 //!    reference, waking it on its own loop), `context.rs` (what is running
 //!    now), `suspend.rs` ([`suspend`]: the switch itself, both ways, and the
-//!    one wake token every waiter keeps).
-//! 5. **What tasks wait on.** `future.rs` ([`Future`]), `task/mod.rs`
-//!    ([`Task`]: a coroutine given a stack, its result in a future),
-//!    `coro.rs` ([`Coro`], [`async_def!`]).
-//! 6. **The loop.** `trace/` ([`trace`]: `event.rs`, the words of a trace;
-//!    `svg.rs`, the picture; `explore.rs`, the page to step through a run;
-//!    `mod.rs`, the recorder and its other renderers)
-//!    and `debug/stepper.rs`, what the loop reports; `event_loop/ready.rs`, `timer.rs`, `reactor.rs` (which
-//!    task waits on which socket); then `event_loop/`: `clock`, `workers`,
-//!    `state`, `scheduler` (one iteration), `builder` ([`Builder`]) and
-//!    `mod.rs` ([`EventLoop`]).
+//!    one wake token every waiter keeps), `future.rs` ([`Future`]: what
+//!    tasks wait on), `mod.rs` ([`Task`]: a coroutine given a stack, its
+//!    result in a future); then `coro.rs` ([`Coro`], [`async_def!`]).
+//! 5. **What the loop reports.** `trace/` ([`trace`]: `event.rs`, the
+//!    words of a trace; `svg.rs`, the picture; `explore.rs`, the page to
+//!    step through a run; `mod.rs`, the recorder and its other renderers;
+//!    `stepper.rs`, the stepper).
+//! 6. **The loop.** `event_loop/`: `ready.rs`, `timer.rs`, `reactor.rs`
+//!    (which task waits on which socket), `clock`, `workers`, `state`,
+//!    `scheduler` (one iteration), `builder` ([`Builder`]) and `mod.rs`
+//!    ([`EventLoop`]).
 //! 7. **Built on the loop.** `awaitable.rs` ([`yield_from`]), `time.rs`
 //!    ([`sleep`], [`timeout`]), `threads.rs` ([`to_thread`]), `fs.rs`
 //!    ([`fs`]: files on the worker threads), [`combinators`], `scope.rs`
@@ -204,32 +207,30 @@ macro_rules! opaque_debug {
 }
 
 mod awaitable;
+mod call_sites;
 pub mod combinators;
-mod context;
 mod coro;
 pub mod debug;
 mod env;
 mod event_loop;
 pub mod fs;
-mod future;
 mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+mod names;
 pub mod net;
 mod per_core;
 #[cfg(feature = "pg")]
 pub mod pg;
-mod reactor;
 mod reason;
 mod scope;
 pub mod stack;
 pub mod stackless;
-pub mod suspend;
 pub mod sync;
 mod task;
+mod task_id;
 mod threads;
 mod time;
-mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod trace;
@@ -239,13 +240,14 @@ mod watchdog;
 pub use awaitable::{Awaitable, yield_from};
 pub use coro::Coro;
 pub use event_loop::{Builder, EventLoop, Handle, run, spawn};
-pub use future::{Future, Outcome};
 pub use generator::{
     Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
 };
 pub use per_core::{available_cores, run_loops};
 pub use scope::{Scope, ScopedTask, scope};
-pub use suspend::{Cancelled, Suspend, cancelling, catch_cancelled, uncancel};
+pub use task::future::{Future, Outcome};
+pub use task::suspend;
+pub use task::suspend::{Cancelled, Suspend, cancelling, catch_cancelled, uncancel};
 pub use task::{
     CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit, shield,
 };

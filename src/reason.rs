@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use corosensei::Yielder;
 
-use crate::task::id::TaskId;
+use crate::task_id::TaskId;
 
 /// Why a task paused: what the loop shows in traces, timelines and the stepper.
 ///

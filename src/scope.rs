@@ -48,11 +48,11 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
-use crate::context;
 use crate::coro::Coro;
 use crate::event_loop::spawn;
-use crate::future::{Completions, Future, Outcome, Waiter};
-use crate::suspend::{self, Wake};
+use crate::task::context;
+use crate::task::future::{Completions, Future, Outcome, Waiter};
+use crate::task::suspend::{self, Wake};
 use crate::task::{Task, TaskName, TaskRef, raw};
 
 /// The scope of [`scope`]: spawns tasks that may borrow anything that

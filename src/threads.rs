@@ -18,8 +18,8 @@
 use std::any::Any;
 
 use crate::event_loop::with_loop;
-use crate::future::{Future, Outcome};
-use crate::suspend::Suspend;
+use crate::task::future::{Future, Outcome};
+use crate::task::suspend::Suspend;
 
 /// Runs `f` on a worker thread and suspends the task until it returns
 /// (Python: `await asyncio.to_thread(f)`).

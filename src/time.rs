@@ -13,10 +13,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::awaitable::Awaitable;
-use crate::context;
 use crate::event_loop::{EventLoop, now as loop_now};
-use crate::suspend::{self, Suspend, suspend_or_cancel};
+use crate::task::context;
 use crate::task::raw;
+use crate::task::suspend::{self, Suspend, suspend_or_cancel};
 
 /// The running loop's clock, now (virtual or real).
 ///
@@ -59,7 +59,7 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         yield_now();
     } else {
-        sleep_until(crate::timer::deadline(now(), duration));
+        sleep_until(crate::event_loop::timer::deadline(now(), duration));
     }
 }
 
@@ -150,7 +150,11 @@ pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> 
     } else {
         Due::Later
     };
-    timeout_inner(Some(crate::timer::deadline(now(), limit)), due, |_| f())
+    timeout_inner(
+        Some(crate::event_loop::timer::deadline(now(), limit)),
+        due,
+        |_| f(),
+    )
 }
 
 /// Whether a deadline has been reached when it is armed.

@@ -37,7 +37,7 @@ pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use rustls::{ClientConfig, ProtocolVersion, RootCertStore, ServerConfig};
 
 use crate::net::{Direction, TcpStream};
-use crate::suspend::on_loop_stack;
+use crate::task::suspend::on_loop_stack;
 
 /// The crypto provider every configuration here is built on (`ring`).
 // `ring`, as the project chooses (see the decision log): it builds with

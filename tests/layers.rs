@@ -11,7 +11,8 @@
 //! The order is [`LAYERS`], bottom first; it is the reading order the crate
 //! docs give. A reference to a file listed later, a file missing from the
 //! list, or a listed file that no longer exists fails the test, naming the
-//! files and the items.
+//! files and the items. Folders are layers too: each folder's files hold
+//! one run of consecutive places in the list (a second test).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,12 +21,12 @@ use std::path::Path;
 /// one below. One line per file (`task` is `task/mod.rs`).
 const LAYERS: &[&str] = &[
     // Plain data: the words every layer speaks.
-    "task/id",
+    "task_id",
     "reason",
     // Reporting and configuration.
     "warnings",
-    "task/name",
-    "task/sites",
+    "names",
+    "call_sites",
     "env",
     "watchdog",
     // Stacks and generators.
@@ -35,13 +36,13 @@ const LAYERS: &[&str] = &[
     "stack/shared",
     "stack",
     "generator",
-    // A task's record, what is running, the switch.
+    // A task: its record, what is running, the switch, what it waits on,
+    // and the task itself.
     "task/alloc",
     "task/raw",
-    "context",
-    "suspend",
-    // What tasks wait on, and tasks themselves.
-    "future",
+    "task/context",
+    "task/suspend",
+    "task/future",
     "task",
     "coro",
     // What the loop is made of.
@@ -50,10 +51,10 @@ const LAYERS: &[&str] = &[
     "trace/svg",
     "trace/explore",
     "trace",
-    "debug/stepper",
+    "trace/stepper",
     "event_loop/ready",
-    "timer",
-    "reactor",
+    "event_loop/timer",
+    "event_loop/reactor",
     "event_loop/clock",
     "event_loop/workers",
     "event_loop/state",
@@ -481,4 +482,53 @@ fn a_path_through_the_roots_reexports_is_a_reference_to_its_file() {
         "crate::EventLoop resolves through lib.rs's pub use: {refs:?}"
     );
     assert_eq!(root_reexports(&known)["run"], "event_loop");
+}
+
+/// Folders that break the folder rule: each folder's files (its `mod.rs`
+/// and its subfolders' files included) hold one run of consecutive layers,
+/// so that reading the crate folder by folder is reading it bottom up.
+fn folders_out_of_run(layers: &[&str]) -> Vec<String> {
+    let mut folders: Vec<String> = vec![];
+    for layer in layers {
+        let parts: Vec<&str> = layer.split('/').collect();
+        for n in 1..parts.len() {
+            let folder = parts[..n].join("/");
+            if !folders.contains(&folder) {
+                folders.push(folder);
+            }
+        }
+    }
+    let mut broken = vec![];
+    for folder in folders {
+        let inside = |l: &&str| **l == folder || l.starts_with(&format!("{folder}/"));
+        let first = layers.iter().position(|l| inside(l)).unwrap();
+        let last = layers.iter().rposition(|l| inside(l)).unwrap();
+        if let Some(stranger) = layers[first..=last].iter().find(|l| !inside(l)) {
+            broken.push(format!(
+                "{folder}/: {} and {} are split by {stranger}",
+                layers[first], layers[last]
+            ));
+        }
+    }
+    broken
+}
+
+#[test]
+fn every_folder_is_one_run_of_consecutive_layers() {
+    let broken = folders_out_of_run(LAYERS);
+    assert!(
+        broken.is_empty(),
+        "folders that are not one run of layers:\n  {}",
+        broken.join("\n  ")
+    );
+    // The check itself: a folder split by another file is found.
+    assert_eq!(
+        folders_out_of_run(&["a/x", "b", "a/y", "a"]),
+        ["a/: a/x and a are split by b"]
+    );
+    assert!(folders_out_of_run(&["a/x", "a", "b/y", "b", "c"]).is_empty());
+    assert_eq!(
+        folders_out_of_run(&["a/b/x", "a/y", "a/b", "a"]),
+        ["a/b/: a/b/x and a/b are split by a/y"]
+    );
 }

@@ -13,11 +13,11 @@ use mio::{Events, Poll};
 use super::clock::Clock;
 use super::state::{Config, Core, TaskTable};
 use super::workers::{Threads, WAKER};
-use crate::debug::stepper::Stepper;
-use crate::reactor::Reactor;
+use crate::event_loop::reactor::Reactor;
+use crate::event_loop::timer::Timers;
 use crate::stack::StackMode;
 use crate::task::HomeRef;
-use crate::timer::Timers;
+use crate::trace::stepper::Stepper;
 use crate::trace::{Instrument, Output, Recorder};
 use crate::watchdog::Watch;
 

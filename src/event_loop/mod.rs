@@ -27,9 +27,11 @@ use std::time::{Duration, Instant};
 
 mod builder;
 pub(crate) mod clock;
+pub(crate) mod reactor;
 pub(crate) mod ready;
 mod scheduler;
 mod state;
+pub(crate) mod timer;
 pub(crate) mod workers;
 
 pub use self::builder::Builder;
@@ -38,9 +40,9 @@ pub(crate) use self::ready::{Callback, Ready};
 use self::state::Enter;
 pub(crate) use self::state::{Core, now, with_loop};
 use crate::coro::Coro;
-use crate::future::Outcome;
+use crate::event_loop::timer::Due;
+use crate::task::future::Outcome;
 use crate::task::{CancelCause, Task, TaskCore, TaskEnd, TaskRef, TaskState, raw};
-use crate::timer::Due;
 
 impl Builder {
     /// Builds the loop.
@@ -120,7 +122,7 @@ impl EventLoop {
     /// delay too large for the clock (`Duration::MAX`) means never.
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
-        self.call_at(crate::timer::deadline(self.now(), delay), f)
+        self.call_at(crate::event_loop::timer::deadline(self.now(), delay), f)
     }
 
     /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
@@ -162,7 +164,11 @@ impl EventLoop {
         name: impl Into<crate::TaskName>,
         f: impl FnOnce() + 'static,
     ) -> Handle {
-        self.call_at_named(crate::timer::deadline(self.now(), delay), name, f)
+        self.call_at_named(
+            crate::event_loop::timer::deadline(self.now(), delay),
+            name,
+            f,
+        )
     }
 
     /// [`call_at`](Self::call_at) with a name (see
@@ -181,8 +187,8 @@ impl EventLoop {
 
     /// A given name, and where the caller's caller scheduled it.
     #[track_caller]
-    fn named(name: impl Into<crate::TaskName>) -> crate::task::name::CallbackName {
-        crate::task::name::CallbackName {
+    fn named(name: impl Into<crate::TaskName>) -> crate::names::CallbackName {
+        crate::names::CallbackName {
             what: name.into().as_str(),
             at: Some(std::panic::Location::caller()),
         }

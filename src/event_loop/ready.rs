@@ -6,7 +6,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use crate::task::name::CallbackName;
+use crate::names::CallbackName;
 use crate::task::raw::{TaskCore, TaskRef};
 
 /// A scheduled callback (Python's `Handle`); `None` once run or cancelled.

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use super::ready::{Entry, Ready};
 use super::state::Core;
 use super::workers::WAKER;
+use crate::event_loop::timer::{Due, Pending};
+use crate::names::CallbackName;
 use crate::reason::Trap;
-use crate::suspend::{Suspend, Wake};
-use crate::task::name::CallbackName;
+use crate::task::suspend::{Suspend, Wake};
 use crate::task::{TaskCore, TaskRef, TaskState};
-use crate::timer::{Due, Pending};
 use crate::trace::{StepEnd, WokenBy};
 use crate::warnings::{Report, ReportKind, report};
 

@@ -16,12 +16,12 @@ use mio::{Events, Poll};
 use super::clock::Clock;
 use super::ready::{Callback, Ready};
 use super::workers::Threads;
-use crate::context::{self, LoopEntered};
 use crate::coro::Coro;
-use crate::reactor::Reactor;
-use crate::suspend::{Suspend, Wake};
+use crate::event_loop::reactor::Reactor;
+use crate::event_loop::timer::{Due, Timers};
+use crate::task::context::{self, LoopEntered};
+use crate::task::suspend::{Suspend, Wake};
 use crate::task::{Home, HomeRef, Task, TaskCore, TaskId, TaskRef, TaskState};
-use crate::timer::{Due, Timers};
 use crate::trace::{Instrument, Output, Recorder, Snapshot, WakeCause, WokenBy};
 use crate::watchdog::Watch;
 
@@ -175,7 +175,7 @@ impl Core {
             });
             let sites = t
                 .marked(crate::task::raw::CALL_SITES)
-                .then(|| crate::task::sites::of(t.id))
+                .then(|| crate::call_sites::of(t.id))
                 .flatten();
             call_sites.push(sites.map_or(Vec::new(), |s| s.to_vec()));
         }
@@ -263,7 +263,7 @@ impl Home for Core {
         Core::schedule(self, task, how);
     }
 
-    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::task::name::CallbackName) {
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::names::CallbackName) {
         self.ready
             .borrow_mut()
             .push_back(Ready::call(Callback::boxed(f, name)));
@@ -290,7 +290,7 @@ impl Enter {
             "this event loop is already running"
         );
         assert!(
-            !crate::context::in_task(),
+            !crate::task::context::in_task(),
             "run() cannot be called from a running task: await the coroutine with yield_from() instead"
         );
         let entered = context::enter_loop(core.home.clone(), Box::new(core.clone()));

@@ -202,7 +202,7 @@ impl MinRate {
     pub(crate) fn deadline(&self, began: Instant, received: usize) -> Instant {
         let seconds = (received as f64 + 1.0) / self.bytes_per_second as f64;
         let allowed = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-        crate::timer::deadline(began, self.grace.saturating_add(allowed))
+        crate::event_loop::timer::deadline(began, self.grace.saturating_add(allowed))
     }
 }
 
@@ -299,7 +299,7 @@ impl Reader {
     /// Sends the go-ahead, then reads until the body is complete.
     fn read(&mut self) -> Result<Vec<u8>, BodyError> {
         let closed = || BodyError::new(ErrorKind::Closed);
-        let until = crate::timer::deadline(now(), self.write_timeout);
+        let until = crate::event_loop::timer::deadline(now(), self.write_timeout);
         match timeout_at(until, || {
             self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
         }) {
@@ -323,7 +323,7 @@ impl Reader {
                 Ok(None) => {}
                 Err(r) => return Err(BodyError::new(ErrorKind::Refused(r))),
             }
-            let stalled = crate::timer::deadline(now(), self.body_timeout);
+            let stalled = crate::event_loop::timer::deadline(now(), self.body_timeout);
             let got = received(&self.buf, self.head_len, self.chunked.as_ref());
             let too_slow = self.min_rate.map(|rate| rate.deadline(began, got));
             let until = too_slow.map_or(stalled, |slow| slow.min(stalled));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::body::MinRate;
 use super::framing;
 use super::router::Router;
-use crate::suspend::Waker;
+use crate::task::suspend::Waker;
 
 /// A server's limits and timeouts (the defaults are those of the module docs).
 ///

@@ -19,7 +19,7 @@ use super::framing::{self, Head, Reject};
 use super::request::Request;
 use super::response::{Response, reason};
 use super::transport::Transport;
-use crate::suspend::Waker;
+use crate::task::suspend::Waker;
 use crate::time::{now, timeout_at};
 
 /// How a connection that was served ends.
@@ -110,7 +110,7 @@ fn refusal(r: Reject) -> Response {
 }
 
 fn deadline(after: std::time::Duration) -> Instant {
-    crate::timer::deadline(now(), after)
+    crate::event_loop::timer::deadline(now(), after)
 }
 
 struct Connection<'a> {
@@ -286,7 +286,7 @@ impl Connection<'_> {
         match catch_unwind(AssertUnwindSafe(|| router.handle(req))) {
             Ok(response) => response,
             // The connection's task is being cancelled: let it unwind.
-            Err(p) if crate::suspend::is_cancelled(p.as_ref()) => resume_unwind(p),
+            Err(p) if crate::task::suspend::is_cancelled(p.as_ref()) => resume_unwind(p),
             Err(p) => {
                 use crate::warnings::{Report, ReportKind, panic_message, report};
                 let exception = panic_message(p.as_ref());

@@ -155,7 +155,7 @@ fn tls_transport(
     tls: std::sync::Arc<crate::tls::ServerConfig>,
     limit: Duration,
 ) -> Option<transport::Transport> {
-    let until = crate::timer::deadline(crate::time::now(), limit);
+    let until = crate::event_loop::timer::deadline(crate::time::now(), limit);
     crate::tls::TlsStream::accept_boxed(stream, tls, Some(until))
         .ok()
         .map(transport::Transport::Tls)

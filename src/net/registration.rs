@@ -9,13 +9,13 @@ use std::time::Instant;
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
-use crate::context;
+use crate::event_loop::reactor::{Direction, Side};
+use crate::event_loop::timer::Due;
 use crate::event_loop::{Core, with_loop};
-use crate::reactor::{Direction, Side};
 use crate::reason::IoPurpose;
-use crate::suspend::{self, Suspend, Wake, WakeToken};
 use crate::task::HomeRef;
-use crate::timer::Due;
+use crate::task::context;
+use crate::task::suspend::{self, Suspend, Wake, WakeToken};
 
 /// A source registered with the running loop's reactor; deregisters on drop.
 ///
@@ -70,7 +70,7 @@ impl Registration {
 
     /// The token (shown in traces as the socket's number).
     pub(crate) fn token(&self) -> usize {
-        crate::reactor::split(self.token).0
+        crate::event_loop::reactor::split(self.token).0
     }
 
     /// Deregisters `source` from the loop's poller; call before the source is

@@ -6,7 +6,7 @@ use std::io;
 use mio::event::Source;
 
 use super::registration::Registration;
-pub use crate::reactor::Direction;
+pub use crate::event_loop::reactor::Direction;
 
 /// A non-blocking `mio` source registered with the running loop.
 ///

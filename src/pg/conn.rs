@@ -34,8 +34,8 @@ use crate::coro::Coro;
 use crate::event_loop::spawn;
 use crate::net::{TcpStream, UnixStream};
 use crate::reason::Suspend;
-use crate::suspend::{Waker, suspend_or_cancel};
 use crate::task::Task;
+use crate::task::suspend::{Waker, suspend_or_cancel};
 use crate::tls::TlsStream;
 
 /// The most SCRAM-SHA-256 iterations a server may ask for: each costs a

@@ -37,7 +37,7 @@ use super::conn::{Client, Transaction};
 use super::error::Error;
 use super::row::Row;
 use crate::reason::Suspend;
-use crate::suspend::{Waker, suspend_or_cancel};
+use crate::task::suspend::{Waker, suspend_or_cancel};
 use crate::time::{now, timeout_at};
 
 /// The first wait after a failed connect; it doubles with each failure.
@@ -431,7 +431,7 @@ impl PoolInner {
                     let backoff = FIRST_BACKOFF
                         .saturating_mul(1 << (m.failures - 1).min(6))
                         .min(MAX_BACKOFF);
-                    m.retry_at = Some(crate::timer::deadline(now(), backoff));
+                    m.retry_at = Some(crate::event_loop::timer::deadline(now(), backoff));
                     members.iter().all(|m| m.client.is_none())
                 };
                 *self.last_error.borrow_mut() = Some(e.clone());
@@ -487,7 +487,7 @@ impl PoolInner {
             }
         }
         let leave = Leave(self, &entry);
-        let until = crate::timer::deadline(now(), self.options.acquire_timeout);
+        let until = crate::event_loop::timer::deadline(now(), self.options.acquire_timeout);
         let outcome = timeout_at(until, || {
             loop {
                 if let Some(outcome) = entry.outcome.take() {

@@ -19,7 +19,7 @@ use mio::{Events, Token};
 
 use super::task::{self, JoinHandle, Tasks};
 use crate::event_loop::clock::Clock;
-use crate::timer::{Pending, Timers};
+use crate::event_loop::timer::{Pending, Timers};
 
 /// A timer entry: the sleeping task's waker, shared with its `Sleep`
 /// future, which takes it back when dropped (so a dropped sleep leaves a

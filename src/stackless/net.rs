@@ -14,7 +14,7 @@ use mio::{Interest, Token};
 
 use super::event_loop::{Core, current_weak};
 use super::suspend::suspend;
-use crate::suspend::Direction;
+use crate::task::suspend::Direction;
 
 /// A `mio` source registered with the loop that was running when it was made.
 struct Source<S: mio::event::Source> {

@@ -1,6 +1,6 @@
 //! Where a stackless task gives control back: by returning.
 //!
-//! Open this file beside `src/suspend.rs`. Both pause a task until a waker
+//! Open this file beside `src/task/suspend.rs`. Both pause a task until a waker
 //! says go on, and both hand that waker to whatever ends the wait first. The
 //! one difference that matters is *how* control goes back to the loop:
 //!

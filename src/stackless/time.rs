@@ -58,7 +58,7 @@ impl Future for Sleep {
         let deadline = match self.deadline {
             When::At(at) => at,
             When::After(delay) => {
-                let at = crate::timer::deadline(now, delay);
+                let at = crate::event_loop::timer::deadline(now, delay);
                 self.deadline = When::At(at);
                 at
             }

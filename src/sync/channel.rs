@@ -4,7 +4,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use super::wait::WaitQueue;
-use crate::suspend::{self, Wake};
+use crate::task::suspend::{self, Wake};
 
 /// The other side is gone: the value comes back.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 use std::cell::Cell;
 
 use super::wait::WaitQueue;
-use crate::suspend::{self, Wake};
+use crate::task::suspend::{self, Wake};
 
 /// A flag tasks can wait for (Python: `asyncio.Event`).
 ///

@@ -1,7 +1,7 @@
 use std::cell::Cell;
 
 use super::wait::WaitQueue;
-use crate::suspend::{self, Wake};
+use crate::task::suspend::{self, Wake};
 
 /// A mutual-exclusion lock for tasks (Python: `asyncio.Lock`).
 ///

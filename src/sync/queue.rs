@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::event::Event;
 use super::wait::WaitQueue;
-use crate::suspend::{self, Wake};
+use crate::task::suspend::{self, Wake};
 
 /// `put_nowait` on a full queue: the item comes back.
 #[derive(Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use crate::suspend::{self, Suspend, Wake, WakeToken};
+use crate::task::suspend::{self, Suspend, Wake, WakeToken};
 
 /// One parked task.
 pub(crate) struct Node {

@@ -36,21 +36,21 @@ use std::ptr::NonNull;
 use corosensei::Coroutine;
 
 mod alloc;
-pub(crate) mod id;
-pub(crate) mod name;
+pub(crate) mod context;
+pub(crate) mod future;
 pub(crate) mod raw;
-pub(crate) mod sites;
+pub mod suspend;
 
 use self::alloc as blocks;
-pub use self::id::{CancelCause, TaskEnd, TaskId, TaskInfo};
-pub use self::name::TaskName;
 pub(crate) use self::raw::{Home, HomeRef, TaskCore, TaskRef, TaskState, Unwind, Vtable};
-use crate::context;
-use crate::future::{Future, Inner, Outcome};
+pub use crate::names::TaskName;
+pub use crate::task_id::{CancelCause, TaskEnd, TaskId, TaskInfo};
+
 use crate::reason::{TaskYielder, Trap, Wake};
 use crate::stack::StackMode;
 use crate::stack::shared;
-use crate::suspend::{self, Suspend};
+use crate::task::future::{Future, Inner, Outcome};
+use crate::task::suspend::Suspend;
 
 /// A task's one allocation: the untyped part the loop works with, the body
 /// until it starts, and the task's result slot (its [`Future`]).

@@ -15,10 +15,10 @@ use std::rc::{Rc, Weak};
 
 use corosensei::Coroutine;
 
-use super::id::{TaskEnd, TaskId, TaskInfo};
 use crate::reason::{Suspend, TaskYielder, Trap, Wake};
 use crate::stack::StackMode;
 use crate::stack::shared::TaskStack;
+use crate::task_id::{TaskEnd, TaskId, TaskInfo};
 
 /// What is unwinding through a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,7 +370,7 @@ pub(crate) trait Home {
     /// Puts `task` on the ready queue, to be resumed with `how`.
     fn schedule(&self, task: TaskRef, how: Wake);
     /// Puts a callback on the ready queue.
-    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::task::name::CallbackName);
+    fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::names::CallbackName);
     /// The step in progress ended in a panic: its time is not blocking (see
     /// [`Watch::discount_step`](crate::watchdog::Watch::discount_step)).
     fn discount_step(&self);

@@ -128,7 +128,7 @@ pub struct WakeCause {
     /// What the task waited on (`None`: it was woken before it paused).
     pub waited_on: Option<crate::Suspend>,
     /// Whether it goes on or is cancelled.
-    pub how: crate::suspend::Wake,
+    pub how: crate::task::suspend::Wake,
     /// Who woke it.
     pub by: WokenBy,
 }
@@ -138,10 +138,10 @@ impl std::fmt::Display for WakeCause {
         use crate::Suspend;
         let by = self.by;
         match (self.how, self.waited_on) {
-            (crate::suspend::Wake::Cancel, _) if by == WokenBy::Timeout => {
+            (crate::task::suspend::Wake::Cancel, _) if by == WokenBy::Timeout => {
                 f.write_str("timed out: its deadline passed")
             }
-            (crate::suspend::Wake::Cancel, _) => write!(f, "cancelled by {by}"),
+            (crate::task::suspend::Wake::Cancel, _) => write!(f, "cancelled by {by}"),
             (_, None) => write!(f, "woken by {by} before it paused"),
             (_, Some(Suspend::YieldNow)) => f.write_str("its turn came round"),
             (_, Some(Suspend::Sleep { .. })) => f.write_str("its sleep ended"),

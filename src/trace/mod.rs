@@ -42,6 +42,7 @@
 mod capture;
 mod event;
 mod explore;
+pub(crate) mod stepper;
 mod svg;
 
 use std::cell::RefCell;
@@ -209,7 +210,7 @@ impl Recorder {
     /// its idle waits (`YIELDFROM_TRACE=explore`): a walk over the queues per
     /// step, which only the explorer pays for.
     pub(crate) fn for_explorer() -> Recorder {
-        crate::task::sites::warm_up();
+        crate::call_sites::warm_up();
         Recorder {
             events: Rc::default(),
             start: Rc::default(),
@@ -693,7 +694,7 @@ impl Instrument for Recorder {
         // What the program prints after its loop closed goes straight out.
         if let Some(explored) = &self.explore {
             explored.borrow_mut().capture = None;
-            crate::task::sites::clear();
+            crate::call_sites::clear();
         }
     }
     fn show(&mut self, snapshot: &Snapshot) {

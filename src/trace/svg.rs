@@ -491,8 +491,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::suspend::Wake;
     use crate::task::TaskId;
+    use crate::task::suspend::Wake;
     use crate::trace::WakeCause;
 
     /// One task that sleeps until `deadline` and is woken at `woken`.

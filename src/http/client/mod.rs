@@ -619,7 +619,7 @@ impl RequestBuilder {
         } = self;
         let config = &client.inner.config;
         let total = timeout.unwrap_or(config.timeouts.total);
-        let until = crate::timer::deadline(now(), total);
+        let until = crate::event_loop::timer::deadline(now(), total);
         let decompress = config.decompress
             && !headers
                 .iter()
@@ -719,7 +719,7 @@ impl Client {
     fn connection(&self, key: &Key, url: &Url, fresh: bool, until: Instant) -> Result<Conn, Error> {
         let t = &self.inner.config.timeouts;
         let phase_until = |phase: Duration| {
-            let mine = crate::timer::deadline(now(), phase);
+            let mine = crate::event_loop::timer::deadline(now(), phase);
             (mine.min(until), until <= mine)
         };
         let (pool_until, total) = phase_until(t.pool);
@@ -857,8 +857,8 @@ impl Client {
             length,
             has_body,
         );
-        let send_until = crate::timer::deadline(now(), t.send).min(until);
-        let total = until <= crate::timer::deadline(now(), t.send);
+        let send_until = crate::event_loop::timer::deadline(now(), t.send).min(until);
+        let total = until <= crate::event_loop::timer::deadline(now(), t.send);
         let sent = match body {
             Body::Bytes(b) => {
                 out.extend_from_slice(b);
@@ -893,8 +893,8 @@ impl Client {
             return Err((error, true));
         }
         // The head, skipping interim answers (100 Continue, 103 Early Hints).
-        let head_until = crate::timer::deadline(now(), t.head).min(until);
-        let total = until <= crate::timer::deadline(now(), t.head);
+        let head_until = crate::event_loop::timer::deadline(now(), t.head).min(until);
+        let total = until <= crate::event_loop::timer::deadline(now(), t.head);
         let limits = self.limits(usize::MAX);
         let mut any = false;
         loop {
@@ -1207,7 +1207,7 @@ impl BodyReader {
             }
             // Nothing buffered: read, within the idle limit (and the total).
             let t = &self.client.inner.config.timeouts;
-            let idle = crate::timer::deadline(now(), t.body_idle);
+            let idle = crate::event_loop::timer::deadline(now(), t.body_idle);
             let (read_until, is_total) = if total && self.until < idle {
                 (self.until, true)
             } else {
@@ -1412,7 +1412,7 @@ impl Response {
     /// once, closes the connection instead.
     fn discard(mut self) {
         let mut read = 0usize;
-        let quick = crate::timer::deadline(now(), Duration::from_millis(100));
+        let quick = crate::event_loop::timer::deadline(now(), Duration::from_millis(100));
         self.body.until = self.body.until.min(quick);
         while read < 64 * 1024 {
             match self.body.next_raw(true) {

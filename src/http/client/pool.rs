@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::super::body::{InBuf, give_buffer, take_buffer};
 use super::super::transport::Transport;
 use crate::reason::Suspend;
-use crate::suspend::{Waker, suspend_or_cancel};
+use crate::task::suspend::{Waker, suspend_or_cancel};
 use crate::time::now;
 
 /// Where a connection goes: scheme, host and port.

@@ -18,10 +18,10 @@ use std::panic::resume_unwind;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use crate::context;
-use crate::suspend::{self, Suspend, Wake, WakeToken};
-use crate::task::name::CallbackName;
+use crate::names::CallbackName;
+use crate::task::context;
 use crate::task::raw::{self, HomeRef, TaskCore, TaskRef};
+use crate::task::suspend::{self, Suspend, Wake, WakeToken};
 pub use crate::warnings::panic_message;
 
 /// How a future or task ended.

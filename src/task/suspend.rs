@@ -85,12 +85,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use corosensei::CoroutineResult;
 
-pub use crate::context::in_task;
-use crate::context::{self, with_current};
 pub(crate) use crate::reason::AwaitedCancelled;
 pub use crate::reason::{Cancelled, Direction, IoPurpose, Suspend, Wake};
 use crate::reason::{TaskYielder, Trap};
 use crate::stack::shared;
+pub use crate::task::context::in_task;
+use crate::task::context::{self, with_current};
 use crate::task::raw::{self, TaskCore, TaskRef, TaskState, Unwind};
 
 /// Raises [`Cancelled`] here: unwinds to the nearest [`catch_cancelled`] or the task's root.
@@ -482,7 +482,7 @@ fn switch_out(task: &TaskCore, reason: Suspend) -> Wake {
         }
     };
     if task.marked(raw::CALL_SITES) && trap != Trap::YieldNow {
-        crate::task::sites::capture(task.id);
+        crate::call_sites::capture(task.id);
     }
     // SAFETY: `yielder` was set by the task's body at its start, on this
     // stack, and stays valid until the body returns; we are on this stack
@@ -543,7 +543,7 @@ fn check_on_task_stack(lo: usize, hi: usize) -> usize {
 /// task's stack), which is the contract: `f` must not suspend.
 #[cfg_attr(not(feature = "tls"), allow(dead_code))] // used by TLS
 pub(crate) fn on_loop_stack<R>(f: impl FnOnce() -> R) -> R {
-    let yielder = crate::context::try_with_current(|task| {
+    let yielder = crate::task::context::try_with_current(|task| {
         let probe = 0u8;
         let sp = std::hint::black_box(&probe) as *const u8 as usize;
         (sp >= task.stack_lo() && sp < task.stack_hi.get()).then(|| task.yielder.get())
@@ -604,8 +604,9 @@ mod tests {
         for mode in [StackMode::Dedicated, StackMode::Shared] {
             let lp = crate::EventLoop::builder().stack_mode(mode).build();
             lp.run(crate::Coro::new("t", move || {
-                let (lo, hi) =
-                    crate::context::with_current("test", |t| (t.stack_lo(), t.stack_hi.get()));
+                let (lo, hi) = crate::task::context::with_current("test", |t| {
+                    (t.stack_lo(), t.stack_hi.get())
+                });
                 let here = 0u8;
                 let here = std::hint::black_box(&here) as *const u8 as usize;
                 assert!(here >= lo && here < hi, "the task runs on its stack");
@@ -645,13 +646,13 @@ mod tests {
         let task = lp.spawn(crate::Coro::new("t", || ()));
         let core = task.core.clone();
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _entered = crate::context::enter(&core);
-            assert!(crate::context::in_task());
+            let _entered = crate::task::context::enter(&core);
+            assert!(crate::task::context::in_task());
             panic!("escaped a step");
         }));
         assert!(caught.is_err());
         assert!(
-            !crate::context::in_task(),
+            !crate::task::context::in_task(),
             "the guard restored the previous task"
         );
         lp.close();

@@ -25,14 +25,12 @@
 //! random order. The first seed whose run fails comes back with its trace,
 //! so a race that FIFO order hides can be found and replayed.
 
-pub(crate) mod stepper;
-
-pub use self::stepper::Stepper;
 use crate::coro::Coro;
 use crate::event_loop::EventLoop;
-use crate::future::panic_message;
+use crate::task::future::panic_message;
 use crate::trace::Recorder;
 pub use crate::trace::Snapshot;
+pub use crate::trace::stepper::Stepper;
 
 /// The first failing schedule found by [`explore`].
 #[derive(Clone, Debug)]

@@ -22,8 +22,8 @@ use std::cell::RefCell;
 use mio::Token;
 use mio::event::Event;
 
-pub use crate::suspend::Direction;
-use crate::suspend::WakeToken;
+pub use crate::task::suspend::Direction;
+use crate::task::suspend::WakeToken;
 
 #[derive(Default)]
 pub(crate) struct Side {

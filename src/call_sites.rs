@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::id::TaskId;
+use crate::task_id::TaskId;
 
 thread_local! {
     /// The latest call sites of each task of this thread's loop that
@@ -52,8 +52,7 @@ pub(crate) fn clear() {
 /// Whether a frame's function is the runtime's, the standard library's or
 /// the switch's, not the program's.
 fn is_machinery(function: &str) -> bool {
-    let function = function.trim_start_matches('<');
-    [
+    const MACHINERY: [&str; 7] = [
         "yieldfrom::",
         "std::",
         "core::",
@@ -61,9 +60,20 @@ fn is_machinery(function: &str) -> bool {
         "corosensei::",
         "__rust",
         "rust_",
-    ]
-    .iter()
-    .any(|p| function.starts_with(p))
+    ];
+    let of = |path: &str| MACHINERY.iter().any(|p| path.starts_with(p));
+    // `<Type as Trait>::method` (or `<&Type as ...>`): the type says whose
+    // code it is, unless it is a bare parameter (`<F as FnOnce>`), when the
+    // trait does.
+    if let Some(inner) = function.strip_prefix('<') {
+        let inner = inner.trim_start_matches('&').trim_start_matches("mut ");
+        let (ty, rest) = inner.split_once(" as ").unwrap_or((inner, ""));
+        return match ty.contains("::") {
+            true => of(ty),
+            false => of(rest) || rest.is_empty(),
+        };
+    }
+    of(function)
 }
 
 /// A function of the program as a reader names it: without the crate's
@@ -183,6 +193,19 @@ mod tests {
             call_sites(trace),
             ["(runtime) http::conn::serve (src/http/conn.rs:100)"]
         );
+    }
+
+    #[test]
+    fn trait_methods_belong_to_their_type_or_else_their_trait() {
+        assert!(is_machinery(
+            "<&yieldfrom::task::future::Future<T> as yieldfrom::awaitable::Awaitable>::await_in_task"
+        ));
+        assert!(is_machinery(
+            "<F as core::ops::function::FnOnce<()>>::call_once"
+        ));
+        assert!(!is_machinery("<app::Pool as core::ops::drop::Drop>::drop"));
+        assert!(!is_machinery("<T as app::Fetch>::fetch"));
+        assert!(!is_machinery("app::fetch"));
     }
 
     #[test]
