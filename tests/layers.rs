@@ -501,8 +501,8 @@ fn folders_out_of_run(layers: &[&str]) -> Vec<String> {
     let mut broken = vec![];
     for folder in folders {
         let inside = |l: &&str| **l == folder || l.starts_with(&format!("{folder}/"));
-        let first = layers.iter().position(|l| inside(l)).unwrap();
-        let last = layers.iter().rposition(|l| inside(l)).unwrap();
+        let first = layers.iter().position(&inside).unwrap();
+        let last = layers.iter().rposition(&inside).unwrap();
         if let Some(stranger) = layers[first..=last].iter().find(|l| !inside(l)) {
             broken.push(format!(
                 "{folder}/: {} and {} are split by {stranger}",
