@@ -200,17 +200,79 @@ impl std::error::Error for Cancelled {}
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AwaitedCancelled(pub(crate) &'static str);
 
-/// What crosses the stack switch: a register-sized tag. The details of the
-/// wait (a deadline, what is awaited) stay in the task, so the switch never
-/// copies a large value through memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Trap {
-    /// Reschedule at the back of the ready queue.
-    YieldNow,
-    /// Arm a timer at the task's `sleep_until`.
-    Sleep,
-    /// A waker was registered elsewhere; nothing to do.
-    Wait,
+/// What crosses the stack switch: one word, so that it travels in a
+/// register (corosensei copies a larger value through memory). It says
+/// whether the task yielded (back of the ready queue) or waits, and a
+/// wait's deadline, if it has one: a sleep's, or a socket wait's with a
+/// time limit. The loop files that deadline in its timer heap after the
+/// switch, and nothing else does: one road into the heap for every wait
+/// with a deadline. What the task waits on stays in its record (for the
+/// stepper and the deadlock messages).
+///
+/// The word: 0 a wait with no deadline, 1 a yield, `2 + n` a wait until
+/// `n` nanoseconds past [`epoch`] (585 years of them fit).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trap(u64);
+
+impl Trap {
+    /// Waits until something wakes it (a waker was handed out elsewhere).
+    pub(crate) const WAIT: Trap = Trap(0);
+    /// Goes to the back of the ready queue.
+    pub(crate) const YIELD_NOW: Trap = Trap(1);
+
+    /// Waits until something wakes it or `until` comes, whichever is first.
+    pub(crate) fn wait_until(until: Instant) -> Trap {
+        let nanos = until.saturating_duration_since(epoch()).as_nanos();
+        Trap(u64::try_from(nanos).unwrap_or(u64::MAX).min(u64::MAX - 2) + 2)
+    }
+
+    /// The deadline of a wait, if it has one.
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        (self.0 >= 2).then(|| epoch() + std::time::Duration::from_nanos(self.0 - 2))
+    }
+}
+
+impl fmt::Debug for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Trap::WAIT => f.write_str("Wait"),
+            Trap::YIELD_NOW => f.write_str("YieldNow"),
+            _ => write!(f, "WaitUntil({:?})", self.deadline()),
+        }
+    }
+}
+
+/// The instant a [`Trap`]'s deadline counts from: taken before any loop's
+/// clock starts (`Clock::new` reads it first), so every deadline a loop
+/// makes is at or after it. A deadline before it (an `Instant` from before
+/// the first loop) is kept as the epoch itself: already past either way.
+pub(crate) fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 pub(crate) type TaskYielder = Yielder<Wake, Trap>;
+
+#[cfg(test)]
+mod trap_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_deadline_crosses_the_switch_in_one_word_to_the_nanosecond() {
+        assert_eq!(std::mem::size_of::<Trap>(), 8);
+        let at = epoch() + Duration::new(3, 141_592_653);
+        assert_eq!(Trap::wait_until(at).deadline(), Some(at));
+        // Thirty years on (the farthest deadline a loop makes) still fits.
+        let far = epoch() + Duration::from_secs(30 * 365 * 24 * 3600);
+        assert_eq!(Trap::wait_until(far).deadline(), Some(far));
+        // An instant before the epoch is already past: kept as the epoch.
+        if let Some(before) = epoch().checked_sub(Duration::from_secs(1)) {
+            assert_eq!(Trap::wait_until(before).deadline(), Some(epoch()));
+        }
+        assert_eq!(Trap::WAIT.deadline(), None);
+        assert_eq!(Trap::YIELD_NOW.deadline(), None);
+        assert_ne!(Trap::wait_until(epoch()), Trap::YIELD_NOW);
+    }
+}

@@ -22,6 +22,8 @@ pub(crate) struct Clock {
 impl Clock {
     /// A clock starting now; virtual if `virtual_clock`.
     pub(crate) fn new(virtual_clock: bool) -> Clock {
+        // The epoch the switch's deadlines count from comes first.
+        let _ = crate::reason::epoch();
         let now = Instant::now();
         Clock {
             virtual_clock,

@@ -90,19 +90,12 @@ impl Core {
             again = Some((how, None));
             self.enqueue(task, how);
         } else {
-            match trap {
-                Trap::YieldNow => {
-                    again = Some((Wake::Run, Some(Suspend::YieldNow)));
-                    self.enqueue(task, Wake::Run);
-                }
-                Trap::Sleep => {
-                    let Some(Suspend::Sleep { until }) = task.waiting_on.get() else {
-                        unreachable!("a sleeping task waits on its deadline")
-                    };
-                    let seq = task.wait_seq();
-                    self.push_timer(until, Due::Task(task, seq));
-                }
-                Trap::Wait => {}
+            if trap == Trap::YIELD_NOW {
+                again = Some((Wake::Run, Some(Suspend::YieldNow)));
+                self.enqueue(task, Wake::Run);
+            } else if let Some(until) = trap.deadline() {
+                let seq = task.wait_seq();
+                self.push_timer(until, Due::Wake(task, seq));
             }
         }
         if let Some((task, paused)) = hook {
@@ -169,7 +162,7 @@ impl Core {
     #[cold]
     pub(super) fn after_step_hook(&self, task: &TaskCore, paused: Option<Trap>) {
         let end = match paused {
-            Some(Trap::YieldNow) => StepEnd::Suspended(Suspend::YieldNow),
+            Some(Trap::YIELD_NOW) => StepEnd::Suspended(Suspend::YieldNow),
             Some(_) => StepEnd::Suspended(
                 task.waiting_on
                     .get()
@@ -275,15 +268,19 @@ impl Core {
                 // (A task's entry is dead once the task's wait has ended.)
                 let live = due.live();
                 match due {
-                    Due::Task(task, _) if live => self.schedule(task, Wake::Run),
-                    Due::Deadline(task, _) if live => {
+                    Due::Wake(task, _) if live => {
                         if self.instrumented.get() {
+                            // A sleep ended; any other wait ran out of time.
                             let waited_on = task.waiting_on.get();
-                            self.note_wake_by(&task, Wake::Run, waited_on, WokenBy::Timeout);
+                            let by = match waited_on {
+                                Some(Suspend::Sleep { .. }) => WokenBy::Loop,
+                                _ => WokenBy::Timeout,
+                            };
+                            self.note_wake_by(&task, Wake::Run, waited_on, by);
                         }
                         self.enqueue(task, Wake::Run);
                     }
-                    Due::Task(..) | Due::Deadline(..) => {}
+                    Due::Wake(..) => {}
                     Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::call(cb)),
                 }
             }

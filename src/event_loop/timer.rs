@@ -24,13 +24,12 @@ use crate::task::raw::TaskRef;
 
 /// What a due timer does.
 pub(crate) enum Due {
-    /// Wakes a sleeping task (if it still waits with this number).
-    Task(TaskRef, u32),
-    /// Ends a task's wait for something else (a socket) at its deadline,
-    /// if it still waits with this number: the wait reports that its time
-    /// ran out. No callback and no cancellation, so a timed wait costs one
-    /// heap entry.
-    Deadline(TaskRef, u32),
+    /// Ends a task's wait at its deadline, if it still waits with this
+    /// number: a sleep ends, a socket wait reports that its time ran out.
+    /// No callback and no cancellation, so a timed wait costs one heap
+    /// entry. The loop files these itself, from the deadline that crossed
+    /// the switch with the wait.
+    Wake(TaskRef, u32),
     /// Runs a callback (if not cancelled).
     Call(Rc<Callback>),
 }
@@ -86,7 +85,7 @@ pub(crate) fn deadline(now: Instant, delay: Duration) -> Instant {
 impl Pending for Due {
     fn live(&self) -> bool {
         match self {
-            Due::Task(task, seq) | Due::Deadline(task, seq) => {
+            Due::Wake(task, seq) => {
                 task.wait_seq() == *seq && task.state.get() == crate::task::raw::TaskState::Waiting
             }
             Due::Call(cb) => !cb.is_cancelled(),
@@ -95,13 +94,13 @@ impl Pending for Due {
 
     fn describe(&self) -> Option<String> {
         match self {
-            Due::Task(t, seq) if t.wait_seq() == *seq => {
-                Some(format!("wake task '{}' (#{})", t.name, t.id.0))
-            }
-            Due::Deadline(t, seq) if t.wait_seq() == *seq => {
-                Some(format!("end the wait of task '{}' (#{})", t.name, t.id.0))
-            }
-            Due::Task(..) | Due::Deadline(..) => None,
+            Due::Wake(t, seq) if t.wait_seq() == *seq => match t.waiting_on.get() {
+                Some(crate::Suspend::Sleep { .. }) => {
+                    Some(format!("wake task '{}' (#{})", t.name, t.id.0))
+                }
+                _ => Some(format!("end the wait of task '{}' (#{})", t.name, t.id.0)),
+            },
+            Due::Wake(..) => None,
             Due::Call(cb) => Some(cb.describe()),
         }
     }

@@ -10,7 +10,6 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use crate::event_loop::reactor::{Direction, Side};
-use crate::event_loop::timer::Due;
 use crate::event_loop::{Core, with_loop};
 use crate::reason::IoPurpose;
 use crate::task::HomeRef;
@@ -237,20 +236,17 @@ impl Registration {
                 side.waiters.push(token);
             })
             .ok_or_else(gone)?;
-        // Only once nothing can fail before the task parks: an entry left
-        // behind by a wait that never began would carry the number of the
-        // task's next wait, and end that one.
-        if let Some(until) = until {
-            let (task, seq) = WakeToken::of(mine.task()).into_parts();
-            core.push_timer(until, Due::Deadline(task, seq));
-        }
         drop(core);
         let reason = Suspend::Io {
             token: self.token(),
             direction: dir,
             purpose: self.purpose.get(),
         };
-        let woke = suspend::suspend(reason);
+        // The deadline crosses the switch with the wait; the loop files it.
+        let woke = match until {
+            Some(until) => suspend::suspend_until(reason, until),
+            None => suspend::suspend(reason),
+        };
         if woke == Wake::Cancel || until.is_some() {
             // A wake by the reactor has taken every waiter off the list: ours
             // still there means a cancellation or the deadline came first.

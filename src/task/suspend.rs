@@ -82,6 +82,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::Instant;
 
 use corosensei::CoroutineResult;
 
@@ -289,9 +290,9 @@ fn calibrate() -> Option<usize> {
                 )
             };
             top.set(sp);
-            park(y, Trap::Wait, &rec);
+            park(y, Trap::WAIT, &rec);
         });
-    if !matches!(co.resume(Wake::Run), CoroutineResult::Yield(Trap::Wait)) {
+    if !matches!(co.resume(Wake::Run), CoroutineResult::Yield(Trap::WAIT)) {
         return None;
     }
     let hi = painted_top.get();
@@ -379,11 +380,6 @@ impl WakeToken {
     pub(crate) fn task(&self) -> &TaskRef {
         &self.task
     }
-
-    /// The task and the wait number (for a timer entry that ends the wait).
-    pub(crate) fn into_parts(self) -> (TaskRef, u32) {
-        (self.task, self.seq)
-    }
 }
 
 opaque_debug!(WakeToken);
@@ -438,7 +434,19 @@ impl std::fmt::Debug for Waker {
 #[inline]
 #[track_caller]
 pub fn suspend(reason: Suspend) -> Wake {
-    with_current(reason.await_point(), |task| switch_out(task, reason))
+    with_current(reason.await_point(), |task| switch_out(task, reason, None))
+}
+
+/// [`suspend`], with a deadline: the loop wakes the task at `until` if
+/// nothing has by then (the wait's number tells the two apart). The loop
+/// files the deadline after the switch, so a wait that never began leaves
+/// no timer behind.
+#[inline]
+#[track_caller]
+pub(crate) fn suspend_until(reason: Suspend, until: Instant) -> Wake {
+    with_current(reason.await_point(), |task| {
+        switch_out(task, reason, Some(until))
+    })
 }
 
 /// Pauses the running task for `reason` until something wakes it, as
@@ -462,7 +470,7 @@ pub fn suspend_or_cancel(reason: Suspend) -> Wake {
 /// can give up on it). During the cancellation's own unwind (its destructors
 /// running) waiting is allowed, as under asyncio's `finally: await`.
 #[inline(always)]
-fn switch_out(task: &TaskCore, reason: Suspend) -> Wake {
+fn switch_out(task: &TaskCore, reason: Suspend, until: Option<Instant>) -> Wake {
     let reason = if task.unwind.get() == Unwind::Cancelling && !std::thread::panicking() {
         task.redeliver_cancel()
     } else {
@@ -471,17 +479,17 @@ fn switch_out(task: &TaskCore, reason: Suspend) -> Wake {
     let sp = check_on_task_stack(task.stack_lo(), task.stack_hi.get());
     task.parked_sp.set(sp);
     let trap = match reason {
-        Suspend::YieldNow => Trap::YieldNow,
-        Suspend::Sleep { .. } => {
+        Suspend::YieldNow => Trap::YIELD_NOW,
+        Suspend::Sleep { until } => {
             task.waiting_on.set(Some(reason));
-            Trap::Sleep
+            Trap::wait_until(until)
         }
         reason => {
             task.waiting_on.set(Some(reason));
-            Trap::Wait
+            until.map_or(Trap::WAIT, Trap::wait_until)
         }
     };
-    if task.marked(raw::CALL_SITES) && trap != Trap::YieldNow {
+    if task.marked(raw::CALL_SITES) && trap != Trap::YIELD_NOW {
         crate::call_sites::capture(task.id);
     }
     // SAFETY: `yielder` was set by the task's body at its start, on this
