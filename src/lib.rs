@@ -172,10 +172,12 @@
 //!    one wake token every waiter keeps), `future.rs` ([`Future`]: what
 //!    tasks wait on), `mod.rs` ([`Task`]: a coroutine given a stack, its
 //!    result in a future); then `coro.rs` ([`Coro`], [`async_def!`]).
-//! 5. **What the loop reports.** `trace/` ([`trace`]: `event.rs`, the
-//!    words of a trace; `svg.rs`, the picture; `explore.rs`, the page to
-//!    step through a run; `mod.rs`, the recorder and its other renderers;
-//!    `stepper.rs`, the stepper).
+//! 5. **What the loop reports.** `trace/` ([`trace`]: `capture.rs`, a
+//!    program's output per step; `event.rs`, the words of a trace;
+//!    `instrument.rs`, the hooks; one renderer per file: `svg.rs` the
+//!    picture, `timeline.rs` the ASCII timeline, `chrome.rs` Chrome's
+//!    JSON, `explore.rs` the page to step through a run; `mod.rs`, the
+//!    recorder; `stepper.rs`, the stepper).
 //! 6. **The loop.** `event_loop/`: `ready.rs`, `timer.rs`, `reactor.rs`
 //!    (which task waits on which socket), `clock`, `workers`, `state`,
 //!    `scheduler` (one iteration), `builder` ([`Builder`]) and `mod.rs`

@@ -48,7 +48,10 @@ const LAYERS: &[&str] = &[
     // What the loop is made of.
     "trace/capture",
     "trace/event",
+    "trace/instrument",
     "trace/svg",
+    "trace/timeline",
+    "trace/chrome",
     "trace/explore",
     "trace",
     "trace/stepper",

@@ -205,3 +205,22 @@ pub enum EventKind {
     /// A source became ready.
     IoReady(usize),
 }
+
+/// Why a callback ran, as the stepper and the explorer say it.
+pub(crate) const CALLBACK_WOKEN: &str = "its turn in the ready queue came";
+
+/// The loop's wait with nothing ready, begun at `at` for at most `timeout`
+/// (none: no timer), as the stepper and the explorer say it.
+pub(crate) fn idle_line(at: Duration, timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(t) => format!(
+            "idle     {:.3} s: the next timer is due at {:.3} s",
+            t.as_secs_f64(),
+            (at + t).as_secs_f64()
+        ),
+        None => "idle     until an I/O event or a worker thread's result (no timer)".to_string(),
+    }
+}
+
+/// A task and its events, in order (a row of a timeline or a picture).
+pub(crate) type Row = (TaskInfo, Vec<(Duration, EventKind)>);

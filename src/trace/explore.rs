@@ -23,7 +23,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::capture::Capture;
+use super::event::{
+    CALLBACK_WOKEN, Event, EventKind, WakeCause, WokenBy, callback_name, idle_line,
+};
+use super::instrument::Snapshot;
 use super::svg;
+use crate::task_id::TaskInfo;
 
 /// One scheduling decision as the page shows it.
 pub(crate) struct Step {
@@ -51,6 +57,132 @@ pub(crate) struct Step {
     pub(crate) waiting: Vec<String>,
     /// For each of `waiting`, its call sites, outermost first.
     pub(crate) call_sites: Vec<Vec<String>>,
+}
+
+/// What the explorer needs beyond the events, each with the number of
+/// events recorded when it came (which places it between two of them).
+#[derive(Default)]
+pub(super) struct Explored {
+    /// The loop's queues at the end of each step, and the lines the
+    /// program printed during it.
+    pub(super) snapshots: Vec<(usize, Snapshot, Vec<String>)>,
+    /// The program's output, redirected while the loop runs.
+    pub(super) capture: Option<Capture>,
+    /// The loop's waits with nothing ready: when, and for how long at most.
+    pub(super) idles: Vec<(usize, Duration, Option<Duration>)>,
+}
+
+/// The steps of a loop (number `loop_n` of the run) as the explorer shows
+/// them, from its recorded `events` and what the recorder kept beside them.
+pub(super) fn steps(events: &[Event], explored: &Explored, loop_n: usize) -> Vec<Step> {
+    let mut snapshots = explored.snapshots.iter().peekable();
+    let mut idles = explored.idles.iter().peekable();
+    // Why each ready task was made ready: (id, cause, who, when).
+    let mut why: Vec<(u64, String, String, Duration)> = Vec::new();
+    let mut readied = Vec::new();
+    let mut idle = None;
+    let mut current: Option<Step> = None;
+    let mut steps = Vec::new();
+    for i in 0..=events.len() {
+        // A snapshot taken when `i` events had been recorded ends the step.
+        while let Some((_, snap, output)) = snapshots.next_if(|(n, ..)| *n <= i) {
+            if let Some(mut step) = current.take() {
+                step.output = output.clone();
+                step.readied = std::mem::take(&mut readied);
+                step.ready = snap.ready.clone();
+                step.timers = snap.timers.clone();
+                step.waiting = snap.waiting.clone();
+                step.call_sites = snap.call_sites.clone();
+                steps.push(step);
+            }
+        }
+        while let Some((_, at, timeout)) = idles.next_if(|(n, _, _)| *n <= i) {
+            idle = Some(idle_line(*at, *timeout));
+        }
+        let Some(e) = events.get(i) else { break };
+        let named = |t: &TaskInfo| format!("task '{}' (#{})", t.name, t.id.0);
+        match (&e.kind, e.task) {
+            (EventKind::Spawned, Some(t)) => {
+                why.retain(|(id, ..)| *id != t.id.0);
+                let by = current.as_ref().map_or("the program".to_string(), |s| {
+                    s.task
+                        .map_or(s.ran.clone(), |(id, name)| format!("task '{name}' (#{id})"))
+                });
+                why.push((t.id.0, "spawned (its first step)".to_string(), by, e.at));
+                readied.push(format!("{}: spawned", named(&t)));
+            }
+            (EventKind::Woken(cause), Some(t)) => {
+                why.retain(|(id, ..)| *id != t.id.0);
+                why.push((t.id.0, cause.to_string(), waker(cause), e.at));
+                readied.push(format!("{}: {cause}", named(&t)));
+            }
+            (EventKind::Step, Some(t)) => {
+                let (woken, waker) = why
+                    .iter()
+                    .position(|(id, ..)| *id == t.id.0)
+                    .map(|at| why.swap_remove(at))
+                    .map_or(
+                        ("(not recorded)".to_string(), None),
+                        |(_, cause, by, at)| (cause, Some((by, at))),
+                    );
+                current = Some(Step {
+                    loop_n,
+                    at: e.at,
+                    task: Some((t.id.0, t.name)),
+                    ran: named(&t),
+                    woken,
+                    waker,
+                    readied: Vec::new(),
+                    idle: idle.take(),
+                    output: Vec::new(),
+                    ready: Vec::new(),
+                    timers: Vec::new(),
+                    waiting: Vec::new(),
+                    call_sites: Vec::new(),
+                });
+            }
+            (EventKind::End(end), Some(t)) => {
+                if let Some(step) = current.as_mut() {
+                    step.ran = format!("{} → {end}", named(&t));
+                }
+            }
+            (EventKind::Callback(name), _) => {
+                current = Some(Step {
+                    loop_n,
+                    at: e.at,
+                    task: None,
+                    ran: callback_name(name),
+                    woken: CALLBACK_WOKEN.to_string(),
+                    waker: None,
+                    readied: Vec::new(),
+                    idle: idle.take(),
+                    output: Vec::new(),
+                    ready: Vec::new(),
+                    timers: Vec::new(),
+                    waiting: Vec::new(),
+                    call_sites: Vec::new(),
+                });
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+/// Who made a task ready, for the explorer's wake arrow: the task or
+/// callback that ran, or what the loop itself saw (a timer, a socket, a
+/// worker thread).
+fn waker(cause: &WakeCause) -> String {
+    use crate::Suspend;
+    match (cause.by, cause.waited_on) {
+        (WokenBy::Loop, Some(Suspend::Sleep { .. })) => "the loop's timer".to_string(),
+        (WokenBy::Loop, Some(Suspend::Io { token, .. })) => {
+            format!("the loop's poll (socket {token})")
+        }
+        (WokenBy::Loop, Some(Suspend::Thread)) => "a worker thread".to_string(),
+        (WokenBy::Timeout, _) => "its timeout (a timer)".to_string(),
+        (by, _) => by.to_string(),
+    }
 }
 
 /// A string as a JSON literal, safe inside a `<script>` element.
@@ -173,221 +305,27 @@ pub(crate) fn page(loops: &[svg::Loop], steps: &[Step]) -> String {
         .iter()
         .map(|(top, height)| format!("[{top:.1},{height:.1}]"))
         .collect();
-    format!(
-        r##"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>yieldfrom explorer</title>
-<style>
-body {{ font-family: sans-serif; margin: 12px; color: #222 }}
-#bar {{ display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0 }}
-#slider {{ flex: 1; min-width: 200px }}
-#panes {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px }}
-.pane {{ border: 1px solid #ccc; border-radius: 4px; padding: 6px 10px }}
-.pane h3 {{ margin: 2px 0 6px; font-size: 14px }}
-.pane ol, .pane ul {{ margin: 0; padding-left: 20px; font-family: monospace; font-size: 13px }}
-#now {{ font-family: monospace; font-size: 14px; white-space: pre-wrap }}
-.empty {{ color: #888; list-style: none; margin-left: -20px }}
-.chain {{ color: #555; font-size: 12px; list-style: none; padding-left: 14px }}
-.chain li::before {{ content: "↳ " }}
-#timeline {{ overflow-x: auto; cursor: crosshair }}
-#wakearrow {{ display: flex; align-items: center; gap: 6px; margin: 8px 0; font-family: monospace; font-size: 13px }}
-#wakearrow .node {{ border: 1px solid #888; border-radius: 4px; padding: 3px 6px; background: #f6f6f6 }}
-#wakearrow .event {{ display: flex; flex-direction: column; align-items: stretch; text-align: center; color: #d62728; min-width: 160px }}
-</style></head>
-<body>
-<h2>yieldfrom explorer</h2>
-<div id="timeline" title="click: the step at that time">{svg}</div>
-<div id="bar">
-<button id="first" title="Home">|◀ first</button><button id="prev" title="←">◀ prev</button>
-<button id="next" title="→">next ▶</button><button id="last" title="End">last ▶|</button>
-<input id="slider" type="range" min="0" max="0" value="0">
-<span id="counter"></span>
-<select id="task"></select><button id="nextrun">next run of it</button><button id="whywoke">where it woke</button>
-</div>
-<div id="now"></div>
-<div id="wakearrow"></div>
-<div id="panes">
-<div class="pane"><h3>ready queue (front first)</h3><ol id="ready"></ol></div>
-<div class="pane"><h3>timers (earliest first)</h3><ol id="timers"></ol></div>
-<div class="pane"><h3>waiting, on what, and where (await chain)</h3><ul id="waiting"></ul></div>
-<div class="pane"><h3>made ready during this step</h3><ul id="readied"></ul></div>
-<div class="pane"><h3>printed during this step</h3><ul id="output"></ul></div>
-</div>
-<script id="data" type="application/json">{steps}</script>
-<script>
-"use strict";
-const DATA = JSON.parse(document.getElementById("data").textContent);
-const S = DATA.strings;
-const L = (i) => DATA.lists[i].map((j) => S[j]);
-const STEPS = DATA.steps.map((s) => ({{
-  loop: s.loop, at: s.at, id: s.id, name: S[s.name], ran: S[s.ran], woken: S[s.woken],
-  idle: s.idle >= 0 ? S[s.idle] : null, by: s.by >= 0 ? S[s.by] : null, byAt: s.by_at, output: L(s.output),
-  readied: L(s.readied), ready: L(s.ready), timers: L(s.timers),
-  waiting: L(s.waiting).map((w) => w.split("\n")[0]),
-  sites: L(s.waiting).map((w) => w.split("\n").slice(1)),
-}}));
-const GEO = {{ label: {label}, plot: {plot}, axis: {axis:.6}, top: {legend}, sections: [{sections}] }};
-let current = 0;
-const $ = (id) => document.getElementById(id);
-function fill(id, items) {{
-  const list = $(id);
-  list.replaceChildren();
-  if (items.length === 0) {{
-    const li = document.createElement("li");
-    li.className = "empty";
-    li.textContent = "(empty)";
-    list.appendChild(li);
-  }}
-  for (const item of items) {{
-    const li = document.createElement("li");
-    li.textContent = item;
-    list.appendChild(li);
-  }}
-}}
-function fillWaiting(s) {{
-  fill("waiting", s.waiting);
-  // Each waiting task's await chain under it, outermost call first.
-  const items = $("waiting").children;
-  s.waiting.forEach((_, i) => {{
-    const sites = s.sites[i] || [];
-    if (sites.length === 0) return;
-    const chain = document.createElement("ol");
-    chain.className = "chain";
-    for (const site of sites) {{
-      const li = document.createElement("li");
-      li.textContent = site;
-      chain.appendChild(li);
-    }}
-    items[i].appendChild(chain);
-  }});
-}}
-// The wake arrow: who made this step's task ready, when, and for what.
-function wakeArrow(s) {{
-  const box = $("wakearrow");
-  box.replaceChildren();
-  if (!s.by) return;
-  const node = (text) => {{
-    const span = document.createElement("span");
-    span.className = "node";
-    span.textContent = text;
-    return span;
-  }};
-  const event = document.createElement("span");
-  event.className = "event";
-  const label = document.createElement("div");
-  label.textContent = s.woken;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("width", "100%"); svg.setAttribute("height", "14");
-  svg.innerHTML = '<defs><marker id="wakehead" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#d62728"/></marker></defs>' +
-    '<line x1="2" y1="7" x2="97%" y2="7" stroke="#d62728" stroke-width="2" marker-end="url(#wakehead)"/>';
-  event.append(label, svg);
-  box.append(node(`${{s.by}} · ${{s.byAt.toFixed(3)}} s`), event, node(`${{s.ran.split(" → ")[0]}} · ${{s.at.toFixed(3)}} s`));
-  box.title = "who made this step's task ready";
-}}
-function cursor(step) {{
-  const svg = document.querySelector("#timeline svg");
-  if (!svg) return;
-  let line = document.getElementById("cursor");
-  if (!line) {{
-    line = document.createElementNS("http://www.w3.org/2000/svg", "line");
-    line.id = "cursor";
-    line.setAttribute("stroke", "#d62728");
-    line.setAttribute("stroke-width", "2");
-    svg.appendChild(line);
-  }}
-  const [top, height] = GEO.sections[step.loop - 1] || [0, 0];
-  const x = GEO.axis > 0 ? GEO.label + GEO.plot * step.at / GEO.axis : GEO.label;
-  line.setAttribute("x1", x); line.setAttribute("x2", x);
-  line.setAttribute("y1", GEO.top + top); line.setAttribute("y2", GEO.top + top + height);
-}}
-function show(n) {{
-  if (STEPS.length === 0) {{ $("now").textContent = "no steps were recorded"; return; }}
-  current = Math.max(0, Math.min(STEPS.length - 1, n));
-  const s = STEPS[current];
-  $("counter").textContent = `step ${{current + 1}} of ${{STEPS.length}}`;
-  $("slider").value = current;
-  const idle = s.idle ? `${{s.idle}}\n` : "";
-  $("now").textContent = `${{idle}}── loop ${{s.loop}} · step ${{current + 1}} · ${{s.at.toFixed(3)}} s\nran      ${{s.ran}}\nwoken    ${{s.woken}}`;
-  fill("ready", s.ready); fill("timers", s.timers); fillWaiting(s); fill("readied", s.readied);
-  fill("output", s.output);
-  wakeArrow(s);
-  cursor(s);
-}}
-function press(key) {{
-  if (key === "next" || key === "ArrowRight") show(current + 1);
-  else if (key === "prev" || key === "ArrowLeft") show(current - 1);
-  else if (key === "Home") show(0);
-  else if (key === "End") show(STEPS.length - 1);
-}}
-// The last step of loop `lp` that began at or before `t` seconds (its first
-// step if none did).
-function jumpTo(lp, t) {{
-  let found = -1;
-  STEPS.forEach((s, i) => {{
-    if (s.loop === lp && (found < 0 || s.at <= t + 1e-9)) found = i;
-  }});
-  if (found >= 0) show(found);
-}}
-// A click on the timeline: the loop from the height, the time from the x.
-function clicked(e) {{
-  const svg = document.querySelector("#timeline svg");
-  const box = svg.getBoundingClientRect();
-  const scale = box.width / svg.viewBox.baseVal.width;
-  const x = (e.clientX - box.left) / scale, y = (e.clientY - box.top) / scale;
-  const lp = GEO.sections.findIndex(([top, height]) => y >= GEO.top + top && y < GEO.top + top + height) + 1;
-  if (lp === 0 || GEO.plot <= 0) return;
-  jumpTo(lp, Math.max(0, (x - GEO.label) / GEO.plot * GEO.axis));
-}}
-function nextRun() {{
-  const id = Number($("task").value);
-  for (let i = current + 1; i < STEPS.length; i++) if (STEPS[i].id === id) return show(i);
-}}
-function whereWoke() {{
-  const id = Number($("task").value);
-  const name = $("task").selectedOptions[0]?.dataset.name;
-  const mark = `task '${{name}}' (#${{id}})`;
-  for (let i = current; i >= 0; i--)
-    if (STEPS[i].readied.some((r) => r.startsWith(mark))) return show(i);
-}}
-const seen = new Map();
-for (const s of STEPS) if (s.id >= 0 && !seen.has(s.id)) seen.set(s.id, s.name);
-for (const [id, name] of seen) {{
-  const o = document.createElement("option");
-  o.value = id; o.dataset.name = name; o.textContent = `${{name}} (#${{id}})`;
-  $("task").appendChild(o);
-}}
-$("slider").max = Math.max(0, STEPS.length - 1);
-$("slider").addEventListener("input", (e) => show(Number(e.target.value)));
-$("first").onclick = () => press("Home");
-$("prev").onclick = () => press("prev");
-$("next").onclick = () => press("next");
-$("last").onclick = () => press("End");
-$("nextrun").onclick = nextRun;
-$("whywoke").onclick = whereWoke;
-document.addEventListener("keydown", (e) => {{
-  if (["ArrowRight", "ArrowLeft", "Home", "End"].includes(e.key)) {{ e.preventDefault(); press(e.key); }}
-}});
-document.querySelector("#timeline svg")?.addEventListener("click", clicked);
-const hash = new URLSearchParams(location.hash.slice(1));
-show(Number(hash.get("step") || 1) - 1);
-if (hash.get("at")) {{
-  const [lp, t] = hash.get("at").split(":").map(Number);
-  jumpTo(lp, t);
-}}
-for (const key of (hash.get("keys") || "").split(",").filter(Boolean)) {{
-  const name = key === "next" ? "ArrowRight" : key === "prev" ? "ArrowLeft" : key;
-  document.dispatchEvent(new KeyboardEvent("keydown", {{ key: name }}));
-}}
-</script>
-</body></html>
-"##,
-        svg = svg::svg_file(loops),
-        steps = steps_json(steps),
-        label = geometry.label,
-        plot = geometry.plot,
-        axis = geometry.axis.as_secs_f64(),
-        legend = geometry.top,
-        sections = sections.join(","),
-    )
+    // The page's markup, style and script are in explore.html, beside
+    // this file; the run fills in its placeholders (`@@NAME@@`), each
+    // once, in one pass: nothing the run wrote is read as a placeholder.
+    let mut page = String::new();
+    for (i, part) in include_str!("explore.html").split("@@").enumerate() {
+        if i % 2 == 0 {
+            page.push_str(part);
+            continue;
+        }
+        match part {
+            "SVG" => page.push_str(&svg::svg_file(loops)),
+            "STEPS" => page.push_str(&steps_json(steps)),
+            "LABEL" => page.push_str(&geometry.label.to_string()),
+            "PLOT" => page.push_str(&geometry.plot.to_string()),
+            "AXIS" => page.push_str(&format!("{:.6}", geometry.axis.as_secs_f64())),
+            "LEGEND" => page.push_str(&geometry.top.to_string()),
+            "SECTIONS" => page.push_str(&sections.join(",")),
+            other => unreachable!("explore.html has no placeholder {other}"),
+        }
+    }
+    page
 }
 
 #[cfg(test)]

@@ -40,131 +40,24 @@
 //! ```
 
 mod capture;
+mod chrome;
 mod event;
 mod explore;
+mod instrument;
 pub(crate) mod stepper;
 mod svg;
+mod timeline;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub(crate) use self::event::TIMEOUT_CALLBACK;
-pub(crate) use self::event::callback_name;
+pub(crate) use self::event::{CALLBACK_WOKEN, TIMEOUT_CALLBACK, callback_name, idle_line};
 pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
+pub use self::instrument::{Instrument, Snapshot};
+pub use self::timeline::SENTENCE_GOES_ON;
 pub use crate::task::TaskInfo;
-
-/// How a timeline's sentence that is wider than the timeline goes on, on
-/// the next line.
-pub const SENTENCE_GOES_ON: &str = "    → ";
-
-/// Why a callback ran, as the stepper and the explorer say it.
-pub(crate) const CALLBACK_WOKEN: &str = "its turn in the ready queue came";
-
-/// The loop's wait with nothing ready, begun at `at` for at most `timeout`
-/// (none: no timer), as the stepper and the explorer say it.
-pub(crate) fn idle_line(at: Duration, timeout: Option<Duration>) -> String {
-    match timeout {
-        Some(t) => format!(
-            "idle     {:.3} s: the next timer is due at {:.3} s",
-            t.as_secs_f64(),
-            (at + t).as_secs_f64()
-        ),
-        None => "idle     until an I/O event or a worker thread's result (no timer)".to_string(),
-    }
-}
-
-/// Who made a task ready, for the explorer's wake arrow: the task or
-/// callback that ran, or what the loop itself saw (a timer, a socket, a
-/// worker thread).
-fn waker(cause: &WakeCause) -> String {
-    use crate::Suspend;
-    match (cause.by, cause.waited_on) {
-        (WokenBy::Loop, Some(Suspend::Sleep { .. })) => "the loop's timer".to_string(),
-        (WokenBy::Loop, Some(Suspend::Io { token, .. })) => {
-            format!("the loop's poll (socket {token})")
-        }
-        (WokenBy::Loop, Some(Suspend::Thread)) => "a worker thread".to_string(),
-        (WokenBy::Timeout, _) => "its timeout (a timer)".to_string(),
-        (by, _) => by.to_string(),
-    }
-}
-
-/// The loop's queues at one moment (what the stepper prints).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The ready queue, front first.
-    pub ready: Vec<String>,
-    /// Pending timers, earliest first.
-    pub timers: Vec<String>,
-    /// Tasks parked, with what they wait on.
-    pub waiting: Vec<String>,
-    /// For each entry of `waiting`, where its task waits: the program's
-    /// own call sites, outermost first ("function (file:line)"); empty
-    /// unless the loop records them (`YIELDFROM_TRACE=explore` does).
-    pub call_sites: Vec<Vec<String>>,
-}
-
-/// Hooks the loop calls at each decision (all default to doing nothing).
-///
-/// Times are the loop's clock, from the loop's creation.
-///
-/// ```
-/// use std::{cell::Cell, rc::Rc, time::Duration};
-/// use yieldfrom::{EventLoop, Coro, trace::{Instrument, StepEnd, TaskInfo}};
-/// /// Counts the steps that ended in a pause.
-/// struct Pauses(Rc<Cell<u32>>);
-/// impl Instrument for Pauses {
-///     fn after_step(&mut self, _at: Duration, _task: TaskInfo, end: &StepEnd) {
-///         if matches!(end, StepEnd::Suspended(_)) {
-///             self.0.set(self.0.get() + 1);
-///         }
-///     }
-/// }
-/// let pauses = Rc::new(Cell::new(0));
-/// let lp = EventLoop::builder().instrument(Pauses(pauses.clone())).build();
-/// lp.run(Coro::new("main", || { yieldfrom::yield_now(); yieldfrom::yield_now(); }));
-/// assert_eq!(pauses.get(), 2);
-/// ```
-pub trait Instrument {
-    /// The loop was made, its clock started at `start`: the times given to
-    /// the other hooks count from it, and a sleep's `until` less `start` is
-    /// its deadline on the same axis.
-    fn clock_started(&mut self, _start: std::time::Instant) {}
-    /// A task was created and scheduled.
-    fn task_spawned(&mut self, _at: Duration, _task: TaskInfo) {}
-    /// `task` was made ready, for `cause` (it runs on a later step).
-    fn task_woken(&mut self, _at: Duration, _task: TaskInfo, _cause: &WakeCause) {}
-    /// A step of `task` is about to run.
-    fn before_step(&mut self, _at: Duration, _task: TaskInfo) {}
-    /// A step of `task` ended.
-    fn after_step(&mut self, _at: Duration, _task: TaskInfo, _end: &StepEnd) {}
-    /// A callback (`call_soon`, a timer, a done callback) is about to run;
-    /// `name` is its name (a closure's is the path where it was written).
-    fn callback(&mut self, _at: Duration, _name: &'static str) {}
-    /// The loop is about to wait for I/O, for at most `timeout`.
-    fn waiting_for_io(&mut self, _at: Duration, _timeout: Option<Duration>) {}
-    /// The loop has nothing ready and is about to wait: for the next timer
-    /// (`timeout`, on the real or the virtual clock), for I/O or a worker
-    /// thread, or both (`timeout` `None`: no timer). Called whether or not
-    /// the loop polls, unlike [`waiting_for_io`](Self::waiting_for_io).
-    fn idle(&mut self, _at: Duration, _timeout: Option<Duration>) {}
-    /// A callback ran (after [`callback`](Self::callback)); a stepper shows
-    /// the loop's queues here as after a task's step.
-    fn after_callback(&mut self, _at: Duration) {}
-    /// A source became ready.
-    fn io_ready(&mut self, _at: Duration, _token: usize) {}
-    /// The loop is closing.
-    fn loop_closed(&mut self, _at: Duration) {}
-    /// Whether [`show`](Self::show) should be called after each step (the
-    /// snapshot costs a walk over the loop's queues).
-    fn wants_snapshot(&self) -> bool {
-        false
-    }
-    /// The loop's queues after a step (for a stepper).
-    fn show(&mut self, _snapshot: &Snapshot) {}
-}
 
 /// An [`Instrument`] that records every event; clone it to keep a handle.
 ///
@@ -184,20 +77,7 @@ pub struct Recorder {
     /// is its time on the trace's axis).
     start: Rc<std::cell::Cell<Option<std::time::Instant>>>,
     /// For the explorer only: what the loop showed after each step.
-    explore: Option<Rc<RefCell<Explored>>>,
-}
-
-/// What the explorer needs beyond the events, each with the number of
-/// events recorded when it came (which places it between two of them).
-#[derive(Default)]
-struct Explored {
-    /// The loop's queues at the end of each step, and the lines the
-    /// program printed during it.
-    snapshots: Vec<(usize, Snapshot, Vec<String>)>,
-    /// The program's output, redirected while the loop runs.
-    capture: Option<capture::Capture>,
-    /// The loop's waits with nothing ready: when, and for how long at most.
-    idles: Vec<(usize, Duration, Option<Duration>)>,
+    explore: Option<Rc<RefCell<explore::Explored>>>,
 }
 
 impl Recorder {
@@ -214,113 +94,11 @@ impl Recorder {
         Recorder {
             events: Rc::default(),
             start: Rc::default(),
-            explore: Some(Rc::new(RefCell::new(Explored {
+            explore: Some(Rc::new(RefCell::new(explore::Explored {
                 capture: capture::Capture::start(),
-                ..Explored::default()
+                ..explore::Explored::default()
             }))),
         }
-    }
-
-    /// The steps of this recorder's loop (number `loop_n` of the run), as
-    /// the explorer shows them.
-    fn explore_steps(&self, loop_n: usize) -> Vec<explore::Step> {
-        let Some(explored) = &self.explore else {
-            return Vec::new();
-        };
-        let explored = explored.borrow();
-        let events = self.events.borrow();
-        let mut snapshots = explored.snapshots.iter().peekable();
-        let mut idles = explored.idles.iter().peekable();
-        // Why each ready task was made ready: (id, cause, who, when).
-        let mut why: Vec<(u64, String, String, Duration)> = Vec::new();
-        let mut readied = Vec::new();
-        let mut idle = None;
-        let mut current: Option<explore::Step> = None;
-        let mut steps = Vec::new();
-        for i in 0..=events.len() {
-            // A snapshot taken when `i` events had been recorded ends the step.
-            while let Some((_, snap, output)) = snapshots.next_if(|(n, ..)| *n <= i) {
-                if let Some(mut step) = current.take() {
-                    step.output = output.clone();
-                    step.readied = std::mem::take(&mut readied);
-                    step.ready = snap.ready.clone();
-                    step.timers = snap.timers.clone();
-                    step.waiting = snap.waiting.clone();
-                    step.call_sites = snap.call_sites.clone();
-                    steps.push(step);
-                }
-            }
-            while let Some((_, at, timeout)) = idles.next_if(|(n, _, _)| *n <= i) {
-                idle = Some(idle_line(*at, *timeout));
-            }
-            let Some(e) = events.get(i) else { break };
-            let named = |t: &TaskInfo| format!("task '{}' (#{})", t.name, t.id.0);
-            match (&e.kind, e.task) {
-                (EventKind::Spawned, Some(t)) => {
-                    why.retain(|(id, ..)| *id != t.id.0);
-                    let by = current.as_ref().map_or("the program".to_string(), |s| {
-                        s.task
-                            .map_or(s.ran.clone(), |(id, name)| format!("task '{name}' (#{id})"))
-                    });
-                    why.push((t.id.0, "spawned (its first step)".to_string(), by, e.at));
-                    readied.push(format!("{}: spawned", named(&t)));
-                }
-                (EventKind::Woken(cause), Some(t)) => {
-                    why.retain(|(id, ..)| *id != t.id.0);
-                    why.push((t.id.0, cause.to_string(), waker(cause), e.at));
-                    readied.push(format!("{}: {cause}", named(&t)));
-                }
-                (EventKind::Step, Some(t)) => {
-                    let (woken, waker) = why
-                        .iter()
-                        .position(|(id, ..)| *id == t.id.0)
-                        .map(|at| why.swap_remove(at))
-                        .map_or(
-                            ("(not recorded)".to_string(), None),
-                            |(_, cause, by, at)| (cause, Some((by, at))),
-                        );
-                    current = Some(explore::Step {
-                        loop_n,
-                        at: e.at,
-                        task: Some((t.id.0, t.name)),
-                        ran: named(&t),
-                        woken,
-                        waker,
-                        readied: Vec::new(),
-                        idle: idle.take(),
-                        output: Vec::new(),
-                        ready: Vec::new(),
-                        timers: Vec::new(),
-                        waiting: Vec::new(),
-                        call_sites: Vec::new(),
-                    });
-                }
-                (EventKind::End(end), Some(t)) => {
-                    if let Some(step) = current.as_mut() {
-                        step.ran = format!("{} → {end}", named(&t));
-                    }
-                }
-                (EventKind::Callback(name), _) => {
-                    current = Some(explore::Step {
-                        loop_n,
-                        at: e.at,
-                        task: None,
-                        ran: callback_name(name),
-                        woken: CALLBACK_WOKEN.to_string(),
-                        waker: None,
-                        readied: Vec::new(),
-                        idle: idle.take(),
-                        output: Vec::new(),
-                        ready: Vec::new(),
-                        timers: Vec::new(),
-                        waiting: Vec::new(),
-                        call_sites: Vec::new(),
-                    });
-                }
-                _ => {}
-            }
-        }
-        steps
     }
 
     /// The events so far.
@@ -357,8 +135,8 @@ impl Recorder {
     }
 
     /// Per task, in order of creation: (info, [(at, kind)]).
-    fn per_task(&self) -> Vec<(TaskInfo, Vec<(Duration, EventKind)>)> {
-        let mut rows: Vec<(TaskInfo, Vec<(Duration, EventKind)>)> = Vec::new();
+    fn per_task(&self) -> Vec<event::Row> {
+        let mut rows: Vec<event::Row> = Vec::new();
         for e in self.events.borrow().iter() {
             let Some(t) = e.task else { continue };
             match rows.iter_mut().find(|(info, _)| info.id == t.id) {
@@ -367,120 +145,6 @@ impl Recorder {
             }
         }
         rows
-    }
-
-    /// The ASCII timeline, `width` columns wide: for each task, a scaled bar
-    /// (`·` not started, `█` running, `─` paused, blank once done) and the
-    /// tutorial's sentence, each pause with what it waits on and each resume
-    /// with what woke it (`A: Start (0.00 s) → Pause (0.00 s, sleep) →
-    /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`). A sentence longer
-    /// than `width` goes on in lines that begin with `    → `.
-    pub fn timeline(&self, width: usize) -> String {
-        let rows = self.per_task();
-        let labels = event::row_labels(rows.iter().map(|(t, _)| t));
-        let end = self.end();
-        let label = labels
-            .iter()
-            .map(|name| name.chars().count())
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 24);
-        let cols = width.saturating_sub(label + 3).max(10);
-        let col_of = |at: Duration| -> usize {
-            if end.is_zero() {
-                0
-            } else {
-                ((at.as_secs_f64() / end.as_secs_f64()) * (cols - 1) as f64).round() as usize
-            }
-        };
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:label$}   0 s{:>w$}",
-            "Time →",
-            format!("{:.2} s", end.as_secs_f64()),
-            w = cols - 3
-        );
-        for ((_, evs), shown) in rows.iter().zip(&labels) {
-            let mut bar = vec!['·'; cols];
-            let mut running_since: Option<usize> = None;
-            let mut paused_since: Option<usize> = None;
-            for (at, kind) in evs {
-                let c = col_of(*at);
-                match kind {
-                    EventKind::Step => {
-                        if let Some(p) = paused_since.take().filter(|p| *p < c) {
-                            bar[p..c].iter_mut().for_each(|x| *x = '─');
-                        }
-                        running_since = Some(c);
-                    }
-                    EventKind::End(end) => {
-                        let from = running_since.take().unwrap_or(c).min(c);
-                        bar[from..=c].iter_mut().for_each(|x| *x = '█');
-                        match end {
-                            StepEnd::Suspended(_) => paused_since = Some(c + 1),
-                            StepEnd::Done(_) => bar[c + 1..].iter_mut().for_each(|x| *x = ' '),
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            // A name longer than the column is cut, and says so with `…`
-            // (the sentence below gives it whole).
-            let name: String = if shown.chars().count() > label {
-                shown.chars().take(label - 1).chain(['…']).collect()
-            } else {
-                shown.clone()
-            };
-            let bar: String = bar.into_iter().collect();
-            let _ = writeln!(out, "{name:label$} │ {}", bar.trim_end());
-        }
-        out.push('\n');
-        for ((_, evs), shown) in rows.iter().zip(&labels) {
-            let mut words = Vec::new();
-            let mut started = false;
-            let mut woken: Option<&WakeCause> = None;
-            for (at, kind) in evs {
-                let t = at.as_secs_f64();
-                match kind {
-                    EventKind::Woken(cause) => woken = Some(cause),
-                    EventKind::Step if !started => {
-                        started = true;
-                        woken = None;
-                        words.push(format!("Start ({t:.2} s)"));
-                    }
-                    EventKind::Step => match woken.take() {
-                        Some(cause) => words.push(format!("Resume ({t:.2} s, {cause})")),
-                        None => words.push(format!("Resume ({t:.2} s)")),
-                    },
-                    EventKind::End(StepEnd::Suspended(why)) => {
-                        words.push(format!("Pause ({t:.2} s, {why})"))
-                    }
-                    EventKind::End(StepEnd::Done(crate::task::TaskEnd::Returned)) => {
-                        words.push(format!("Done ({t:.2} s)"))
-                    }
-                    EventKind::End(StepEnd::Done(how)) => {
-                        words.push(format!("Done ({t:.2} s, {how})"))
-                    }
-                    _ => {}
-                }
-            }
-            // Wrapped at `width`, between two of its words: a continuation
-            // line begins with an indented arrow.
-            let mut line = format!("{shown}:");
-            for (i, word) in words.iter().enumerate() {
-                let joined = if i == 0 { " " } else { " → " };
-                if i > 0 && line.chars().count() + joined.len() + word.chars().count() > width {
-                    let _ = writeln!(out, "{line}");
-                    line = format!("{SENTENCE_GOES_ON}{word}");
-                } else {
-                    line.push_str(joined);
-                    line.push_str(word);
-                }
-            }
-            let _ = writeln!(out, "{line}");
-        }
-        out
     }
 
     /// The timeline as a self-contained SVG picture: one row per task,
@@ -511,6 +175,32 @@ impl Recorder {
         }
     }
 
+    /// The ASCII timeline, `width` columns wide: for each task, a scaled bar
+    /// (`·` not started, `█` running, `─` paused, blank once done) and the
+    /// tutorial's sentence, each pause with what it waits on and each resume
+    /// with what woke it (`A: Start (0.00 s) → Pause (0.00 s, sleep) →
+    /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`). A sentence longer
+    /// than `width` goes on in lines that begin with
+    /// [`SENTENCE_GOES_ON`].
+    pub fn timeline(&self, width: usize) -> String {
+        timeline::timeline(&self.per_task(), self.end(), width)
+    }
+
+    /// This recorder's events as Chrome trace items of process `pid`,
+    /// named `process` (so the traces of several loops share one file).
+    pub(crate) fn chrome_events(&self, pid: u32, process: &str) -> Vec<String> {
+        chrome::chrome_events(&self.per_task(), &self.events.borrow(), pid, process)
+    }
+
+    /// The steps of this recorder's loop (number `loop_n` of the run), as
+    /// the explorer shows them (none unless it records for the explorer).
+    fn explore_steps(&self, loop_n: usize) -> Vec<explore::Step> {
+        match &self.explore {
+            Some(explored) => explore::steps(&self.events.borrow(), &explored.borrow(), loop_n),
+            None => Vec::new(),
+        }
+    }
+
     /// The time of the last event (zero with none).
     fn end(&self) -> Duration {
         self.events
@@ -527,99 +217,8 @@ impl Recorder {
     /// became ready and the callbacks it ran. Opens in Perfetto
     /// (ui.perfetto.dev) and chrome://tracing.
     pub fn chrome_json(&self) -> String {
-        chrome_file(&[self.chrome_events(1, "event loop")])
+        chrome::chrome_file(&[self.chrome_events(1, "event loop")])
     }
-
-    /// This recorder's events as Chrome trace items of process `pid`,
-    /// named `process` (so the traces of several loops share one file).
-    pub(crate) fn chrome_events(&self, pid: u32, process: &str) -> Vec<String> {
-        let mut items = vec![
-            format!(
-                r#"{{"name":"process_name","ph":"M","pid":{pid},"args":{{"name":"{}"}}}}"#,
-                escape(process)
-            ),
-            format!(
-                r#"{{"name":"thread_name","ph":"M","pid":{pid},"tid":0,"args":{{"name":"loop"}}}}"#
-            ),
-        ];
-        let us = |at: Duration| at.as_secs_f64() * 1e6;
-        let instant = |tid: u64, at: Duration, name: &str| {
-            format!(
-                r#"{{"name":"{}","cat":"task","ph":"i","s":"t","pid":{pid},"tid":{tid},"ts":{:.3}}}"#,
-                escape(name),
-                us(at)
-            )
-        };
-        let rows = self.per_task();
-        for (info, _) in &rows {
-            items.push(format!(
-                r#"{{"name":"thread_name","ph":"M","pid":{pid},"tid":{},"args":{{"name":"{} #{}"}}}}"#,
-                info.id.0,
-                escape(info.name),
-                info.id.0
-            ));
-        }
-        for (info, evs) in &rows {
-            let tid = info.id.0;
-            let mut step_start: Option<Duration> = None;
-            for (at, kind) in evs {
-                match kind {
-                    EventKind::Step => step_start = Some(*at),
-                    EventKind::End(end) => {
-                        let start = step_start.take().unwrap_or(*at);
-                        items.push(format!(
-                            r#"{{"name":"step","cat":"task","ph":"X","pid":{pid},"tid":{tid},"ts":{:.3},"dur":{:.3},"args":{{"end":"{}"}}}}"#,
-                            us(start),
-                            us(*at - start),
-                            escape(&end.to_string())
-                        ));
-                        if let StepEnd::Suspended(w) = end {
-                            items.push(instant(tid, *at, &format!("pause: {w}")));
-                        }
-                    }
-                    EventKind::Spawned => items.push(instant(tid, *at, "spawned")),
-                    EventKind::Woken(cause) => {
-                        items.push(instant(tid, *at, &format!("woken: {cause}")))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        // The loop's own events, on thread 0.
-        let events = self.events.borrow();
-        for (n, e) in events.iter().enumerate() {
-            match &e.kind {
-                EventKind::IoWait(timeout) => {
-                    let until = events.get(n + 1).map_or(e.at, |next| next.at);
-                    let limit = timeout.map_or("no timeout".to_string(), |t| {
-                        format!("up to {:.3} s", t.as_secs_f64())
-                    });
-                    items.push(format!(
-                        r#"{{"name":"waits for I/O","cat":"loop","ph":"X","pid":{pid},"tid":0,"ts":{:.3},"dur":{:.3},"args":{{"timeout":"{limit}"}}}}"#,
-                        us(e.at),
-                        us(until.saturating_sub(e.at))
-                    ));
-                }
-                EventKind::IoReady(token) => {
-                    items.push(instant(0, e.at, &format!("socket {token} ready")))
-                }
-                EventKind::Callback(name) => {
-                    items.push(instant(0, e.at, &format!("runs {}", callback_name(name))))
-                }
-                _ => {}
-            }
-        }
-        items
-    }
-}
-
-/// A Chrome trace file holding the items of one or more processes.
-fn chrome_file(processes: &[Vec<String>]) -> String {
-    let items: Vec<&str> = processes.iter().flatten().map(String::as_str).collect();
-    format!(
-        "{{\"traceEvents\":[\n{}\n],\"displayTimeUnit\":\"ms\"}}\n",
-        items.join(",\n")
-    )
 }
 
 /// The Chrome traces of every loop of this process that has closed so far,
@@ -650,10 +249,6 @@ fn write_trace(path: &str, contents: &str, what: &str) {
 fn loop_title(n: usize) -> String {
     let thread = std::thread::current();
     format!("loop {n} (thread {})", thread.name().unwrap_or("unnamed"))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl Instrument for Recorder {
@@ -732,7 +327,7 @@ impl Output {
                 // one to close leaves all of them in it.
                 write_trace(
                     &path,
-                    &chrome_file(&loops),
+                    &chrome::chrome_file(&loops),
                     &format!(
                         "Chrome trace of loop {n} ({n} loop(s) in the file; open it in \
                          ui.perfetto.dev or chrome://tracing)"

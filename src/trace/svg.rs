@@ -13,10 +13,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::event::{EventKind, StepEnd, WokenBy};
+use super::event::{EventKind, Row, StepEnd, WokenBy};
 use crate::Suspend;
 use crate::task::TaskEnd;
-use crate::task::TaskInfo;
 
 /// Width of the task-name column, px.
 const LABEL: f64 = 150.0;
@@ -98,9 +97,6 @@ impl Doing {
         }
     }
 }
-
-/// A task and its events, in order.
-pub(crate) type Row = (TaskInfo, Vec<(Duration, EventKind)>);
 
 /// One loop's picture, drawn from its own top at y = 0.
 #[derive(Clone, Debug)]
@@ -491,8 +487,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::task::TaskId;
     use crate::task::suspend::Wake;
+    use crate::task::{TaskId, TaskInfo};
     use crate::trace::WakeCause;
 
     /// One task that sleeps until `deadline` and is woken at `woken`.
