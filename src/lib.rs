@@ -164,7 +164,7 @@
 //!    (where a task waits, for the explorer), `env.rs` (every
 //!    `YIELDFROM_*` variable), `watchdog.rs` (the blocking detector).
 //! 3. **Stacks and generators.** `stack/` ([`stack`]: `pool.rs`,
-//!    `overflow.rs`, `shared.rs`), then `generator.rs` ([`Generator`]:
+//!    `overflow.rs`, `shared.rs`), then `generator/` ([`Generator`]:
 //!    PEP 342/380 on a stack of its own).
 //! 4. **A task.** `task/`: `raw.rs` (a task's record, its counted
 //!    reference, waking it on its own loop), `context.rs` (what is running
@@ -242,9 +242,9 @@ mod watchdog;
 pub use awaitable::{Awaitable, yield_from};
 pub use coro::Coro;
 pub use event_loop::{Builder, EventLoop, Handle, run, spawn};
-pub use generator::{
-    Co, FromIter, GenError, Generator, GeneratorState, Resume, Subgenerator, from_iter,
-};
+pub use generator::adapters::{FromIter, from_iter};
+pub use generator::delegation::Subgenerator;
+pub use generator::{Co, GenError, Generator, GeneratorState, Resume};
 pub use per_core::{available_cores, run_loops};
 pub use scope::{Scope, ScopedTask, scope};
 pub use task::future::{Future, Outcome};

@@ -35,7 +35,11 @@ const LAYERS: &[&str] = &[
     "stack/pool",
     "stack/shared",
     "stack",
+    "generator/error",
+    "generator/co",
     "generator",
+    "generator/delegation",
+    "generator/adapters",
     // A task: its record, what is running, the switch, what it waits on,
     // and the task itself.
     "task/alloc",

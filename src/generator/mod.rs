@@ -41,14 +41,21 @@
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
-use std::error::Error;
 use std::fmt;
-use std::mem::{ManuallyDrop, MaybeUninit};
-use std::rc::Rc;
+use std::mem::MaybeUninit;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{PooledStack, StackError};
+
+pub(crate) mod adapters;
+mod co;
+pub(crate) mod delegation;
+mod error;
+
+pub use self::co::{Co, Resume};
+use self::co::{Inbox, Input};
+pub use self::error::GenError;
 
 /// What a resumed generator did: paused with a value, or finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,149 +64,6 @@ pub enum GeneratorState<Y, R> {
     Yielded(Y),
     /// The body returned this value (Python: `StopIteration(value)`).
     Complete(R),
-}
-
-/// An error delivered into or raised out of a generator (Python's exceptions).
-#[non_exhaustive]
-pub enum GenError {
-    /// Python's `GeneratorExit`: what [`Generator::close`] delivers at the paused
-    /// yield. Let it propagate (`?`) to finish quietly.
-    Exit,
-    /// The generator was resumed while it was running (Python's
-    /// `ValueError: generator already executing`).
-    AlreadyRunning,
-    /// The generator had already finished (Python's bare `StopIteration`).
-    Finished,
-    /// The body yielded while it was being closed (Python's
-    /// `RuntimeError: generator ignored GeneratorExit`).
-    IgnoredExit,
-    /// The body ended with [`Finished`](GenError::Finished): a `send` or a
-    /// `yield_from` inside it reached a generator that had already finished,
-    /// and the body let that propagate (Python, PEP 479: `RuntimeError:
-    /// generator raised StopIteration`). Never mistaken for the body
-    /// returning: `Finished` out of `send` always means this generator itself
-    /// is done.
-    RaisedFinished,
-    /// Any other error, raised by a body or thrown in by the caller.
-    Raised(Raised),
-}
-
-/// The payload of [`GenError::Raised`]: any error, behind one thin pointer.
-///
-/// It derefs to the error (`dyn Error + Send + Sync`). It is boxed twice, so
-/// that `Result<S, GenError>` for a word-sized `S` is two words and comes
-/// back from `send` in registers; and its destructor is out of line, so that
-/// dropping a `send` result is one inlined test and the result never needs
-/// an address (see the book's performance chapter).
-pub struct Raised(ManuallyDrop<Box<Box<dyn Error + Send + Sync + 'static>>>);
-
-impl Raised {
-    fn new(error: Box<dyn Error + Send + Sync + 'static>) -> Raised {
-        Raised(ManuallyDrop::new(Box::new(error)))
-    }
-}
-
-impl Drop for Raised {
-    #[inline(never)]
-    fn drop(&mut self) {
-        // SAFETY: `drop` runs once, and nothing touches the box after it.
-        unsafe { ManuallyDrop::drop(&mut self.0) }
-    }
-}
-
-impl std::ops::Deref for Raised {
-    type Target = dyn Error + Send + Sync + 'static;
-
-    fn deref(&self) -> &Self::Target {
-        &***self.0
-    }
-}
-
-impl fmt::Display for Raised {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
-
-impl fmt::Debug for Raised {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl GenError {
-    /// Wraps any error (Python: `raise e`).
-    ///
-    /// ```
-    /// use yieldfrom::GenError;
-    /// let e = GenError::raise(std::io::Error::other("disk on fire"));
-    /// assert_eq!(e.to_string(), "disk on fire");
-    /// ```
-    pub fn raise<E: Into<Box<dyn Error + Send + Sync + 'static>>>(e: E) -> GenError {
-        GenError::Raised(Raised::new(e.into()))
-    }
-
-    /// An error with just a message.
-    pub fn msg(message: impl Into<String>) -> GenError {
-        GenError::Raised(Raised::new(message.into().into()))
-    }
-
-    /// The raised error as a `T`, if it is one (Python: `except T`).
-    ///
-    /// ```
-    /// use yieldfrom::GenError;
-    /// let e = GenError::raise(std::fmt::Error);
-    /// assert!(e.downcast_ref::<std::fmt::Error>().is_some());
-    /// assert!(e.downcast_ref::<std::io::Error>().is_none());
-    /// ```
-    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
-        match self {
-            GenError::Raised(e) => (**e).downcast_ref(),
-            _ => None,
-        }
-    }
-
-    /// Whether this is [`GenError::Exit`].
-    pub fn is_exit(&self) -> bool {
-        matches!(self, GenError::Exit)
-    }
-}
-
-impl fmt::Display for GenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GenError::Exit => f.write_str("GeneratorExit"),
-            GenError::AlreadyRunning => f.write_str("generator already executing"),
-            GenError::Finished => f.write_str("generator already finished"),
-            GenError::IgnoredExit => f.write_str("generator ignored GeneratorExit"),
-            GenError::RaisedFinished => f.write_str(
-                "generator raised StopIteration: a send or yield_from in its body reached a \
-                 generator that had already finished",
-            ),
-            GenError::Raised(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl fmt::Debug for GenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GenError::Raised(e) => write!(f, "Raised({e:?})"),
-            other => write!(f, "{other}"),
-        }
-    }
-}
-
-impl Error for GenError {}
-
-/// What the driver passes into a suspended body.
-pub enum Resume<S> {
-    /// Start an unstarted body (Python: the first `next()`).
-    Start,
-    /// Resume with a value (Python: `send(v)`; `next()` when `S = ()`).
-    Send(S),
-    /// Raise an error at the paused yield (Python: `throw(e)`).
-    Throw(GenError),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -211,47 +75,6 @@ enum State {
 }
 
 type Body<Y, S, R> = Coroutine<Input<S>, Y, Result<R, GenError>, PooledStack>;
-
-/// How `send` and `throw` reach the body.
-///
-/// A sent value crosses the stack switch itself, as corosensei's `Input`: a
-/// value of up to 8 bytes travels in a register, a larger one by pointer. A
-/// thrown error goes through this slot, which the driver fills before it
-/// switches in with no value, and which the body checks once after every
-/// switch back into it: one load and a compare that is almost always "empty".
-/// (Not the whole `Resume<S>`: a value assembled from narrow stores and read
-/// back with a wide load stalls the switch; see the book's decision log.)
-///
-/// `S` is `MaybeUninit` on the way in: a start or a throw carries no value.
-/// The slot says which: empty means a `Send` unless the body is starting.
-type Input<S> = MaybeUninit<S>;
-
-#[derive(Clone)]
-struct Inbox(Rc<Cell<Option<GenError>>>);
-
-impl Inbox {
-    fn new() -> Self {
-        Inbox(Rc::new(Cell::new(None)))
-    }
-
-    /// Turns what a switch into the body brought into what resumed it.
-    #[inline(always)]
-    fn receive<S>(&self, input: Input<S>) -> Resume<S> {
-        // SAFETY: the slot is only touched by the driver before it switches
-        // in and here, on one thread, and no reference to its contents is
-        // ever held; peeking first saves writing `None` back after every send.
-        let thrown = unsafe { (*self.0.as_ptr()).is_some() };
-        match if thrown { self.0.take() } else { None } {
-            Some(error) => Resume::Throw(error),
-            // SAFETY: `Generator::switch` switches in with an initialised
-            // value for every `Resume::Send`, and with an uninitialised one
-            // only for `Start` (which the body never receives here: it only
-            // comes first, and `build` drops it) and `Throw` (which fills
-            // the slot, handled above).
-            None => Resume::Send(unsafe { input.assume_init() }),
-        }
-    }
-}
 
 /// A pausable body on its own stack: Python's generator object.
 ///
@@ -643,185 +466,6 @@ impl<Y, S, R> Generator<Y, S, R> {
     }
 }
 
-impl<Y, R> Iterator for Generator<Y, (), R> {
-    type Item = Y;
-
-    /// Python's `next(gen)`: the next yielded value, or `None` once the body
-    /// has returned. An error raised by the body panics here, since an
-    /// `Iterator` has no error channel; use [`send`](Generator::send) to see it.
-    fn next(&mut self) -> Option<Y> {
-        (&*self).next()
-    }
-}
-
-impl<Y, R> Iterator for &Generator<Y, (), R> {
-    type Item = Y;
-
-    #[inline]
-    fn next(&mut self) -> Option<Y> {
-        // `send(())` is Python's `next()`: it starts an unstarted body and
-        // resumes a paused one with `None`, on `send`'s fast path.
-        match self.send(()) {
-            Ok(GeneratorState::Yielded(y)) => Some(y),
-            Ok(GeneratorState::Complete(_)) | Err(GenError::Finished) => None,
-            Err(e) => panic!("generator '{}' raised: {e}", self.name),
-        }
-    }
-}
-
-/// The handle a generator body uses to pause: `co.yield_(v)`, `co.yield_from(g)`.
-///
-/// Only ever lent to the body, by reference, for the duration of its run.
-pub struct Co<Y, S> {
-    /// The body's yielder; it lives on the generator's stack, below the body's
-    /// frame, for as long as the body runs — and a `&Co` cannot outlive that.
-    yielder: *const Yielder<Input<S>, Y>,
-    inbox: Inbox,
-}
-
-impl<Y, S> Co<Y, S> {
-    /// Switches out with `value` and returns what resumed it: the value sent
-    /// across the switch, or the error the driver left in the inbox.
-    #[inline(always)]
-    fn switch(&self, value: Y) -> Resume<S> {
-        // SAFETY: see the `yielder` field: the yielder outlives every `&Co`.
-        let input = unsafe { &*self.yielder }.suspend(value);
-        self.inbox.receive(input)
-    }
-
-    /// Pauses with `value` (Python: `x = yield value`).
-    ///
-    /// Returns `Ok(s)` when resumed by `send(s)` and `Err(e)` when resumed by
-    /// `throw(e)` or `close()` (`Err(GenError::Exit)`).
-    #[inline]
-    pub fn yield_(&self, value: Y) -> Result<S, GenError> {
-        match self.switch(value) {
-            Resume::Send(s) => Ok(s),
-            Resume::Throw(e) => Err(e),
-            Resume::Start => unreachable!("Start is only delivered to an unstarted body"),
-        }
-    }
-
-    /// Delegates to `sub` until it finishes (Python: `r = yield from sub`).
-    ///
-    /// Implements PEP 380's expansion: `sub`'s yields go out to our driver,
-    /// sends and throws go in to `sub`, `close()` closes `sub` first and then
-    /// raises `Exit` here, and `sub`'s return value is returned. An error `sub`
-    /// raises comes back as `Err`.
-    ///
-    /// ```
-    /// use yieldfrom::Generator;
-    /// let inner = Generator::new(|co| { co.yield_(1)?; co.yield_(2)?; Ok("inner done") });
-    /// let outer = Generator::new(move |co| {
-    ///     let said = co.yield_from(inner)?;
-    ///     co.yield_(3)?;
-    ///     Ok(said)
-    /// });
-    /// assert_eq!((&outer).collect::<Vec<_>>(), [1, 2, 3]);
-    /// ```
-    pub fn yield_from<G: Subgenerator<Y, S>>(&self, mut sub: G) -> Result<G::Return, GenError> {
-        let mut step = sub.resume(Resume::Start);
-        loop {
-            let y = match step? {
-                GeneratorState::Yielded(y) => y,
-                GeneratorState::Complete(r) => return Ok(r),
-            };
-            step = match self.switch(y) {
-                Resume::Throw(GenError::Exit) => {
-                    sub.close()?;
-                    return Err(GenError::Exit);
-                }
-                how => sub.resume(how),
-            };
-        }
-    }
-}
-
-/// Anything a generator can delegate to with `yield_from` (PEP 380's subiterator).
-///
-/// The first call is `resume(Resume::Start)`; `close` is called when the
-/// delegating generator is closed. Implement it to delegate to a custom
-/// object, as Python lets you `yield from` any object with `send`/`throw`.
-pub trait Subgenerator<Y, S> {
-    /// What the delegation returns when the subgenerator finishes.
-    type Return;
-    /// Passes a start, a sent value or a thrown error in.
-    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, Self::Return>, GenError>;
-    /// Finishes the subgenerator; the default has nothing to close.
-    fn close(&mut self) -> Result<(), GenError> {
-        Ok(())
-    }
-}
-
-impl<Y, S: 'static, R> Subgenerator<Y, S> for &Generator<Y, S, R> {
-    type Return = R;
-    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
-        Generator::resume(self, how)
-    }
-    fn close(&mut self) -> Result<(), GenError> {
-        Generator::close(self)
-    }
-}
-
-impl<Y, S: 'static, R> Subgenerator<Y, S> for Generator<Y, S, R> {
-    type Return = R;
-    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
-        Generator::resume(self, how)
-    }
-    fn close(&mut self) -> Result<(), GenError> {
-        Generator::close(self)
-    }
-}
-
-impl<Y, S: 'static, R> Subgenerator<Y, S> for Rc<Generator<Y, S, R>> {
-    type Return = R;
-    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
-        Generator::resume(self, how)
-    }
-    fn close(&mut self) -> Result<(), GenError> {
-        Generator::close(self)
-    }
-}
-
-/// Delegation to a plain iterator (Python: `yield from range(3)`); see [`from_iter`].
-pub struct FromIter<I>(I);
-
-/// Wraps an iterator so a generator can `yield_from` it.
-///
-/// As in Python, an iterator has no `send` or `throw`: sending `()` (Python's
-/// `None`) means `next()`, sending any other value is an error, and a thrown
-/// error is raised again in the delegating generator.
-///
-/// ```
-/// use yieldfrom::{Generator, from_iter};
-/// let g = Generator::new(|co| co.yield_from(from_iter(0..3)));
-/// assert_eq!(g.collect::<Vec<_>>(), [0, 1, 2]);
-/// ```
-pub fn from_iter<I: IntoIterator>(iter: I) -> FromIter<I::IntoIter> {
-    FromIter(iter.into_iter())
-}
-
-impl<I: Iterator, S: 'static> Subgenerator<I::Item, S> for FromIter<I> {
-    type Return = ();
-    fn resume(&mut self, how: Resume<S>) -> Result<GeneratorState<I::Item, ()>, GenError> {
-        match how {
-            Resume::Start => {}
-            Resume::Send(s) if is_unit(&s) => {}
-            Resume::Send(_) => {
-                return Err(GenError::msg(format!(
-                    "'{}' object has no attribute 'send'",
-                    std::any::type_name::<I>()
-                )));
-            }
-            Resume::Throw(e) => return Err(e),
-        }
-        Ok(match self.0.next() {
-            Some(y) => GeneratorState::Yielded(y),
-            None => GeneratorState::Complete(()),
-        })
-    }
-}
-
 /// `()` as an `S`, when `S` is `()`: the counterpart of Python's `None`.
 fn unit<S: 'static>() -> Option<S> {
     let unit: Box<dyn Any> = Box::new(());
@@ -839,7 +483,7 @@ pub(crate) fn name_of<F>() -> &'static str {
     full.rsplit("::").next().unwrap_or(full)
 }
 
-opaque_debug!(Resume<S>, Co<Y, S>, FromIter<I>);
+opaque_debug!(Resume<S>, Co<Y, S>);
 
 impl<Y, S, R> fmt::Debug for Generator<Y, S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
