@@ -32,6 +32,9 @@ const LAYERS: &[&str] = &[
     // Stacks and generators.
     "stack/valgrind",
     "stack/overflow",
+    "stack/budget",
+    "stack/error",
+    "stack/arena",
     "stack/pool",
     "stack/shared",
     "stack",

@@ -50,15 +50,19 @@
 //! (`madvise(MADV_DONTNEED)`), so a burst of deep coroutines does not keep its
 //! memory forever.
 
+mod arena;
+mod budget;
+mod error;
 mod overflow;
 mod pool;
 pub(crate) mod shared;
 pub(crate) mod valgrind;
 
+pub use self::budget::{guard_budget, max_map_count, set_guard_budget};
+pub use self::error::StackError;
 pub use self::pool::{
-    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, PoolStats, StackError, StackMode,
-    default_size, guard_budget, max_map_count, set_default_size, set_guard_budget, set_warm_limit,
-    warm_limit,
+    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, PoolStats, StackMode, default_size,
+    set_default_size, set_warm_limit, warm_limit,
 };
 pub(crate) use self::pool::{PooledStack, round_size};
 pub use self::shared::PER_SIZE as SHARED_STACKS_PER_SIZE;

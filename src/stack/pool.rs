@@ -1,16 +1,17 @@
 //! The per-thread pool of guarded stacks, carved out of large arenas, and
 //! the process-wide budget of guard pages (see the [module docs](super)).
 
-use std::cell::{Cell, RefCell};
-use std::fmt;
+use std::cell::RefCell;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
 
+use super::arena::{Arena, Slot, resident_pages};
+use super::budget::{page_size, return_guards, take_guards};
+use super::error::{Kind, StackError};
 use super::{overflow, valgrind};
 
 /// The stack size new coroutines get unless told otherwise: 256 KiB of
@@ -54,82 +55,8 @@ pub enum StackMode {
     Shared,
 }
 
-/// Guard pages left to hand out, process-wide (`UNSET` until first used).
-static GUARDS_LEFT: AtomicUsize = AtomicUsize::new(UNSET);
-const UNSET: usize = usize::MAX;
-
 thread_local! {
     static POOL: RefCell<Pool> = const { RefCell::new(Pool::new()) };
-}
-
-pub(super) fn page_size() -> usize {
-    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize })
-}
-
-/// Reads `vm.max_map_count`, the kernel's limit on mappings per process.
-///
-/// ```
-/// assert!(yieldfrom::stack::max_map_count() > 0);
-/// ```
-pub fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(65530)
-}
-
-/// Sets how many more stacks (process-wide, from now on) may be mapped, each
-/// with its guard page.
-///
-/// Each guard page costs two kernel mappings. The default is a quarter of
-/// `vm.max_map_count`, which leaves half of the mappings to the rest of the
-/// program. Tasks beyond the budget run on shared stacks ([`StackMode`]);
-/// generators beyond it fail to be created, with a [`StackError`].
-///
-/// ```
-/// yieldfrom::stack::set_guard_budget(1000);
-/// assert_eq!(yieldfrom::stack::guard_budget(), 1000);
-/// ```
-pub fn set_guard_budget(stacks: usize) {
-    GUARDS_LEFT.store(stacks.min(UNSET - 1), Ordering::Relaxed);
-}
-
-/// How many more stacks may be mapped (see [`set_guard_budget`]).
-///
-/// ```
-/// let left = yieldfrom::stack::guard_budget();
-/// assert!(left <= yieldfrom::stack::max_map_count());
-/// ```
-pub fn guard_budget() -> usize {
-    let left = GUARDS_LEFT.load(Ordering::Relaxed);
-    if left != UNSET {
-        return left;
-    }
-    let initial = max_map_count() / 4;
-    match GUARDS_LEFT.compare_exchange(UNSET, initial, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => initial,
-        Err(now) => now,
-    }
-}
-
-/// Takes up to `wanted` guards from the budget; returns how many it got.
-fn take_guards(wanted: usize) -> usize {
-    guard_budget();
-    let mut got = 0;
-    let _ = GUARDS_LEFT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-        got = n.min(wanted);
-        Some(n - got)
-    });
-    got
-}
-
-/// Gives back guards that were taken but not used (an `mprotect` failed).
-fn return_guards(n: usize) {
-    let _ = GUARDS_LEFT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-        Some(left.saturating_add(n).min(UNSET - 1))
-    });
 }
 
 /// Sets the stack size for coroutines created from now on by this thread.
@@ -218,205 +145,6 @@ pub struct PoolStats {
 /// Counts this thread's pooled stacks (the shared-stack counts stay zero).
 pub(super) fn pool_stats() -> PoolStats {
     POOL.with(|p| p.borrow().stats())
-}
-
-/// Why a stack could not be had.
-///
-/// ```
-/// use yieldfrom::{Generator, Co};
-///
-/// let made = Generator::<(), (), ()>::try_with_stack_size(usize::MAX, |_co: &Co<(), ()>| Ok(()));
-/// let err = made.err().expect("no stack of usize::MAX bytes");
-/// assert!(err.to_string().contains("larger than the 1 GiB"));
-/// ```
-#[derive(Debug)]
-pub struct StackError {
-    kind: Kind,
-}
-
-#[derive(Debug)]
-pub(super) enum Kind {
-    /// The kernel refused the mapping (or its guard page).
-    Map {
-        stacks: usize,
-        size: usize,
-        live: usize,
-        source: io::Error,
-    },
-    /// A size above [`MAX_STACK_SIZE`].
-    TooLarge { requested: usize },
-    /// The guard budget is spent (a dedicated stack was required).
-    NoGuards { live: usize },
-    /// Shared stacks are not available on this target.
-    SharedUnsupported,
-    /// 255 shared stacks exist, none of the size asked for.
-    SharedFull,
-}
-
-impl StackError {
-    pub(super) fn new(kind: Kind) -> StackError {
-        StackError { kind }
-    }
-
-    /// Whether the error is the spent guard budget (a shared stack can still serve).
-    pub(crate) fn is_budget(&self) -> bool {
-        matches!(self.kind, Kind::NoGuards { .. })
-    }
-}
-
-impl fmt::Display for StackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Map {
-                stacks,
-                size,
-                live,
-                source,
-            } => write!(
-                f,
-                "yieldfrom: cannot map {stacks} more coroutine stacks of {} KiB ({live} are in \
-                 use): {source}. The kernel caps mappings per process (vm.max_map_count = {}) \
-                 and address space (ulimit -v); raise the first with \
-                 `sysctl -w vm.max_map_count=1048576` as root, or use smaller stacks \
-                 (yieldfrom::stack::set_default_size) or shared stacks for tasks \
-                 (yieldfrom::stack::StackMode::Shared)",
-                size / 1024,
-                max_map_count()
-            ),
-            Kind::TooLarge { requested } => write!(
-                f,
-                "yieldfrom: a coroutine stack of {requested} bytes is larger than the 1 GiB \
-                 yieldfrom allows (yieldfrom::stack::MAX_STACK_SIZE)"
-            ),
-            Kind::NoGuards { live } => write!(
-                f,
-                "yieldfrom: the guard-page budget is spent ({live} dedicated stacks are in use; \
-                 each guard page costs two of the kernel's vm.max_map_count = {} mappings). \
-                 Raise it with yieldfrom::stack::set_guard_budget after raising \
-                 vm.max_map_count (`sysctl -w vm.max_map_count=1048576` as root), free some \
-                 generators, or run tasks on shared stacks (yieldfrom::stack::StackMode)",
-                max_map_count()
-            ),
-            Kind::SharedFull => f.write_str(
-                "yieldfrom: 255 shared stacks of other sizes exist on this thread, none of the \
-                 size asked for: use fewer distinct task stack sizes",
-            ),
-            Kind::SharedUnsupported => f.write_str(
-                "yieldfrom: shared stacks (copy-stack mode) are implemented for x86_64 only; \
-                 use StackMode::Dedicated here",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StackError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            Kind::Map { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// One mmap holding `count` stack slots of `slot` bytes, after a guard page.
-pub(crate) struct Arena {
-    /// Lowest address of the mapping (the arena's own guard page).
-    lo: usize,
-    /// Bytes mapped.
-    len: usize,
-    /// Bytes per slot: one guard page plus the usable stack.
-    pub(super) slot: usize,
-    /// Who runs on each slot now, for the overflow message.
-    owners: Box<[Cell<&'static str>]>,
-    /// Each slot told to Valgrind as a stack of its own (a no-op outside
-    /// Valgrind), so that a switch between slots reads as a stack switch.
-    _valgrind: Vec<ValgrindStackRegistration>,
-}
-
-impl Arena {
-    /// Maps an arena of `count` slots of `slot` bytes (sizes already checked).
-    fn map(slot: usize, count: usize) -> io::Result<Arena> {
-        let page = page_size();
-        let len = slot
-            .checked_mul(count)
-            .and_then(|n| n.checked_add(page))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        // SAFETY: an anonymous private mapping at an address of the kernel's
-        // choosing aliases nothing; the result is checked before use.
-        let lo = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if lo == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let mut arena = Arena {
-            lo: lo as usize,
-            len,
-            slot,
-            owners: (0..count).map(|_| Cell::new("")).collect(),
-            _valgrind: Vec::new(),
-        };
-        arena._valgrind = (0..count)
-            .map(|i| {
-                let usable = arena.slot_lo(i) + page;
-                ValgrindStackRegistration::new(usable as *mut u8, slot - page)
-            })
-            .collect();
-        // The arena's own guard page, below slot 0 (the Drop unmaps on error).
-        arena.protect(arena.lo)?;
-        Ok(arena)
-    }
-
-    fn protect(&self, addr: usize) -> io::Result<()> {
-        // SAFETY: `addr` is a page inside this arena's mapping, which nothing
-        // uses yet; making it inaccessible cannot invalidate a live reference.
-        if unsafe { libc::mprotect(addr as *mut libc::c_void, page_size(), libc::PROT_NONE) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn slot_lo(&self, index: usize) -> usize {
-        self.lo + page_size() + index * self.slot
-    }
-
-    /// The slot whose guard page holds `addr`, if any (signal-safe).
-    fn overflowed_slot(&self, addr: usize) -> Option<usize> {
-        if addr < self.lo || addr >= self.lo + self.len {
-            return None;
-        }
-        let page = page_size();
-        let off = addr - self.lo;
-        if off < page {
-            return Some(0);
-        }
-        let (index, within) = ((off - page) / self.slot, (off - page) % self.slot);
-        (within < page && index < self.owners.len()).then_some(index)
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: the arena owns this mapping, and it is dropped only when no
-        // stack of it is left (every stack holds an `Rc` of its arena).
-        unsafe { libc::munmap(self.lo as *mut libc::c_void, self.len) };
-    }
-}
-
-/// A free stack slot: plain data, returned to the pool by [`PooledStack`].
-pub(super) struct Slot {
-    pub(super) arena: Rc<Arena>,
-    /// Its place in the arena (an arena holds at most a thousand).
-    index: u32,
-    /// Whether its pages may be resident (used since mapped or last madvised).
-    dirty: bool,
 }
 
 /// Free stacks of one size.
@@ -671,17 +399,6 @@ impl Drop for Pool {
     fn drop(&mut self) {
         overflow::unpublish();
     }
-}
-
-fn resident_pages(lo: usize, len: usize) -> usize {
-    let pages = len / page_size();
-    let mut vec = vec![0u8; pages];
-    // SAFETY: [lo, lo+len) is inside a live mapping of ours, `vec` has one byte per page.
-    let rc = unsafe { libc::mincore(lo as *mut libc::c_void, len, vec.as_mut_ptr()) };
-    if rc != 0 {
-        return 0;
-    }
-    vec.iter().filter(|b| *b & 1 == 1).count()
 }
 
 /// A guarded stack from this thread's pool; dropping it hands it back.

@@ -43,7 +43,9 @@ use std::rc::Rc;
 
 use corosensei::stack::{Stack, StackPointer};
 
-use super::pool::{Arena, Kind, PoolStats, PooledStack, StackError, StackMode};
+use super::arena::Arena;
+use super::error::{Kind, StackError};
+use super::pool::{PoolStats, PooledStack, StackMode};
 
 /// How many shared stacks of one size a thread keeps (tasks are spread over
 /// them in turn, so tasks that take turns with each other copy less often).
@@ -96,7 +98,7 @@ impl TaskStack {
     /// The highest address and the usable bytes below it.
     pub(crate) fn bounds(&self) -> (usize, usize) {
         let (base, limit) = (self.base().get(), self.limit().get());
-        (base, base - limit - super::pool::page_size())
+        (base, base - limit - super::budget::page_size())
     }
 }
 
