@@ -96,6 +96,8 @@ const LAYERS: &[&str] = &[
     "net/process",
     "net/server",
     "net",
+    "tls/config",
+    "tls/stream",
     "tls",
     "per_core",
     // PostgreSQL on the runtime's sockets.
