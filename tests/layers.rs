@@ -120,6 +120,8 @@ const LAYERS: &[&str] = &[
     "http/config",
     "http/conn",
     "http/client/url",
+    "http/client/error",
+    "http/client/config",
     "http/client/wire",
     "http/client/sse",
     "http/client/pool",
