@@ -86,15 +86,17 @@ fn stepped(example: &str) -> Vec<View> {
         .collect()
 }
 
+/// A JSON array of strings.
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The page's recorded steps, as views.
 fn recorded(page: &str) -> Vec<View> {
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
     common::explorer_steps(page)
         .iter()
         .map(|s| {
@@ -129,13 +131,6 @@ fn the_page_records_what_the_stepper_shows_at_every_step() {
 type Printed = Vec<(String, Vec<String>, Vec<(String, Vec<String>)>)>;
 
 fn printed_and_sites(page: &str) -> Printed {
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
     common::explorer_steps(page)
         .iter()
         .map(|s| {

@@ -125,21 +125,13 @@ pub(super) fn steps(events: &[Event], explored: &Explored, loop_n: usize) -> Vec
                         ("(not recorded)".to_string(), None),
                         |(_, cause, by, at)| (cause, Some((by, at))),
                     );
-                current = Some(Step {
+                current = Some(Step::begun(
                     loop_n,
-                    at: e.at,
-                    task: Some((t.id.0, t.name)),
-                    ran: named(&t),
-                    woken,
-                    waker,
-                    readied: Vec::new(),
-                    idle: idle.take(),
-                    output: Vec::new(),
-                    ready: Vec::new(),
-                    timers: Vec::new(),
-                    waiting: Vec::new(),
-                    call_sites: Vec::new(),
-                });
+                    e.at,
+                    Some((t.id.0, t.name)),
+                    (named(&t), woken, waker),
+                    idle.take(),
+                ));
             }
             (EventKind::End(end), Some(t)) => {
                 if let Some(step) = current.as_mut() {
@@ -147,21 +139,13 @@ pub(super) fn steps(events: &[Event], explored: &Explored, loop_n: usize) -> Vec
                 }
             }
             (EventKind::Callback(name), _) => {
-                current = Some(Step {
+                current = Some(Step::begun(
                     loop_n,
-                    at: e.at,
-                    task: None,
-                    ran: callback_name(name),
-                    woken: CALLBACK_WOKEN.to_string(),
-                    waker: None,
-                    readied: Vec::new(),
-                    idle: idle.take(),
-                    output: Vec::new(),
-                    ready: Vec::new(),
-                    timers: Vec::new(),
-                    waiting: Vec::new(),
-                    call_sites: Vec::new(),
-                });
+                    e.at,
+                    None,
+                    (callback_name(name), CALLBACK_WOKEN.to_string(), None),
+                    idle.take(),
+                ));
             }
             _ => {}
         }
@@ -182,6 +166,35 @@ fn waker(cause: &WakeCause) -> String {
         (WokenBy::Loop, Some(Suspend::Thread)) => "a worker thread".to_string(),
         (WokenBy::Timeout, _) => "its timeout (a timer)".to_string(),
         (by, _) => by.to_string(),
+    }
+}
+
+impl Step {
+    /// A step that began at `at`: what ran, why it was ready and who made
+    /// it so; the loop's wait before it. What it did is filled in as its
+    /// events come, and the queues when its snapshot does.
+    fn begun(
+        loop_n: usize,
+        at: Duration,
+        task: Option<(u64, &'static str)>,
+        (ran, woken, waker): (String, String, Option<(String, Duration)>),
+        idle: Option<String>,
+    ) -> Step {
+        Step {
+            loop_n,
+            at,
+            task,
+            ran,
+            woken,
+            waker,
+            readied: Vec::new(),
+            idle,
+            output: Vec::new(),
+            ready: Vec::new(),
+            timers: Vec::new(),
+            waiting: Vec::new(),
+            call_sites: Vec::new(),
+        }
     }
 }
 
