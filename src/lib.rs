@@ -156,6 +156,9 @@
 //!
 //! Each folder holds one run of these layers (the same test checks it).
 //!
+//! 0. **The machine.** `arch/`: the few instructions written by hand
+//!    (the stack pointer, painting below it, a prefetch, Valgrind's
+//!    requests), one file per architecture.
 //! 1. **Words.** `task_id.rs` ([`TaskId`], [`TaskEnd`]) and `reason.rs`
 //!    ([`Suspend`]: why a task paused; [`Wake`](suspend::Wake): how it is
 //!    resumed; [`Cancelled`]): plain data.
@@ -208,6 +211,7 @@ macro_rules! opaque_debug {
     )*};
 }
 
+mod arch;
 mod awaitable;
 mod call_sites;
 pub mod combinators;

@@ -20,6 +20,10 @@ use std::path::Path;
 /// `src/` bottom up: a file may use the files above it in this list, never
 /// one below. One line per file (`task` is `task/mod.rs`).
 const LAYERS: &[&str] = &[
+    // The machine's own instructions.
+    "arch/other",
+    "arch/x86_64",
+    "arch",
     // Plain data: the words every layer speaks.
     "task_id",
     "reason",

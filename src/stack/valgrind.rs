@@ -12,6 +12,8 @@
 //! nearby thread stack makes the switch look like the coroutine popping all
 //! its frames.
 
+use crate::arch::valgrind_request as request;
+
 /// Marks `[addr, addr + len)` addressable, its contents undefined
 /// (memcheck's `VALGRIND_MAKE_MEM_UNDEFINED`).
 #[inline]
@@ -47,28 +49,3 @@ pub(crate) fn make_defined(addr: usize, len: usize) {
     const MAKE_MEM_DEFINED: u64 = 0x4d43_0002;
     request([MAKE_MEM_DEFINED, addr as u64, len as u64, 0, 0, 0]);
 }
-
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn request(args: [u64; 6]) {
-    // SAFETY: Valgrind's client-request preamble: rotations of RDI that add
-    // up to 128 bits (so RDI is unchanged) and `xchg rbx, rbx`, a no-op on
-    // real hardware. Under Valgrind it reads the six words at RAX; it writes
-    // only RDX (the result), which is declared.
-    unsafe {
-        std::arch::asm!(
-            "rol rdi, 3",
-            "rol rdi, 13",
-            "rol rdi, 61",
-            "rol rdi, 51",
-            "xchg rbx, rbx",
-            inout("rdx") 0u64 => _,
-            in("rax") args.as_ptr(),
-            options(nostack),
-        )
-    };
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn request(_args: [u64; 6]) {}

@@ -15,6 +15,7 @@ use std::rc::{Rc, Weak};
 
 use corosensei::Coroutine;
 
+use crate::arch::prefetch;
 use crate::reason::{Suspend, TaskYielder, Trap, Wake};
 use crate::stack::StackMode;
 use crate::stack::shared::TaskStack;
@@ -353,15 +354,6 @@ pub(crate) const BODY_LIVE: u8 = 4;
 /// Mark: the loop records where the task waits (its call sites, for the
 /// explorer): the switch captures its stack at every wait.
 pub(crate) const CALL_SITES: u8 = 8;
-
-#[inline(always)]
-fn prefetch(_addr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(_addr as *const i8)
-    };
-}
 
 /// What a task, and a future, need of the loop they belong to. The loop's
 /// state (`event_loop::Core`) is the one implementation; tasks and futures

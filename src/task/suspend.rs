@@ -86,6 +86,7 @@ use std::time::Instant;
 
 use corosensei::CoroutineResult;
 
+use crate::arch::stack_pointer;
 pub(crate) use crate::reason::AwaitedCancelled;
 pub use crate::reason::{Cancelled, Direction, IoPurpose, Suspend, Wake};
 use crate::reason::{TaskYielder, Trap};
@@ -214,24 +215,6 @@ pub(crate) fn park(yielder: &TaskYielder, trap: Trap, sp: &Cell<usize>) -> Wake 
     yielder.suspend(trap)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn stack_pointer() -> usize {
-    let sp: usize;
-    // SAFETY: copies the stack pointer register; touches no memory.
-    unsafe {
-        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
-    };
-    sp
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn stack_pointer() -> usize {
-    let probe = 0u8;
-    std::hint::black_box(&probe) as *const u8 as usize
-}
-
 /// How far below the stack pointer that [`park`] records the switch leaves
 /// the stack pointer, in bytes; `None` where shared stacks are not supported.
 ///
@@ -271,24 +254,9 @@ fn calibrate() -> Option<usize> {
     let (rec, top) = (recorded.clone(), painted_top.clone());
     let mut co: Coroutine<Wake, Trap, (), _> =
         Coroutine::with_stack(stack, move |y: &TaskYielder, _| {
-            let sp: usize;
-            // SAFETY: fills the 4 KiB below the stack pointer, which no live
-            // value occupies (the block is not `nostack`, so the compiler keeps
-            // nothing in the red zone across it, as across a call), with the
-            // pattern: `rep stosq` writes RCX words from RDI upwards (the ABI
-            // clears the direction flag).
-            unsafe {
-                std::arch::asm!(
-                    "mov {sp}, rsp",
-                    "lea rdi, [rsp - {paint}]",
-                    "rep stosq",
-                    sp = out(reg) sp,
-                    paint = const PAINT,
-                    in("rax") PATTERN,
-                    inout("rcx") PAINT / 8 => _,
-                    out("rdi") _,
-                )
-            };
+            // SAFETY: a fresh coroutine stack of MIN_STACK_SIZE (16 KiB):
+            // the 4 KiB below this frame are mapped, writable and unused.
+            let sp = unsafe { crate::arch::paint_below_stack_pointer::<PAINT>(PATTERN) };
             top.set(sp);
             park(y, Trap::WAIT, &rec);
         });
