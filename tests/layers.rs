@@ -110,6 +110,7 @@ const LAYERS: &[&str] = &[
     "pg/row",
     "pg/cluster",
     "pg/conn",
+    "pg/connect",
     "pg/pool",
     "pg",
     // HTTP on the runtime's TCP.

@@ -44,6 +44,7 @@
 mod cluster;
 mod config;
 mod conn;
+mod connect;
 mod error;
 mod pool;
 mod row;
