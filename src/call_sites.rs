@@ -10,38 +10,60 @@
 //! build without it (`--release` by default) shows function names only,
 //! and functions the compiler inlined are not there at all.
 
+use std::backtrace::Backtrace;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::task_id::TaskId;
 
+/// A task's stack as captured at the switch, resolved into call sites the
+/// first time they are asked for.
+enum Sites {
+    Captured(Backtrace),
+    Resolved(Rc<[String]>),
+}
+
 thread_local! {
     /// The latest call sites of each task of this thread's loop that
     /// records them, by id.
-    static SITES: RefCell<HashMap<u64, Rc<[String]>>> = RefCell::default();
+    static SITES: RefCell<HashMap<u64, Sites>> = RefCell::default();
 }
 
-/// Captures the running task's stack as it parks and files its call sites
-/// under `id` (on the task's own stack, before the switch).
+/// Captures the running task's stack as it parks and files it under `id`
+/// (on the task's own stack, before the switch). Only the walk happens
+/// here: turning addresses into names and lines (the debug information's
+/// lookups, with frames of their own) waits for [`of`], on the loop's
+/// stack, and is done once per wait however often the chain is shown.
 #[cold]
 #[inline(never)]
 pub(crate) fn capture(id: TaskId) {
-    let trace = std::backtrace::Backtrace::force_capture().to_string();
-    let sites: Rc<[String]> = call_sites(&trace).into();
-    SITES.with(|s| s.borrow_mut().insert(id.0, sites));
+    let trace = Backtrace::force_capture();
+    SITES.with(|s| s.borrow_mut().insert(id.0, Sites::Captured(trace)));
 }
 
-/// The call sites filed for task `id`, outermost first.
+/// The call sites filed for task `id`, outermost first (resolved on first
+/// asking: call it off the task's stack, as the loop's snapshot does).
 pub(crate) fn of(id: TaskId) -> Option<Rc<[String]>> {
-    SITES.with(|s| s.borrow().get(&id.0).cloned())
+    SITES.with(|s| {
+        let mut sites = s.borrow_mut();
+        let entry = sites.get_mut(&id.0)?;
+        Some(match entry {
+            Sites::Resolved(resolved) => resolved.clone(),
+            Sites::Captured(trace) => {
+                let resolved: Rc<[String]> = call_sites(&trace.to_string()).into();
+                *entry = Sites::Resolved(resolved.clone());
+                resolved
+            }
+        })
+    })
 }
 
 /// Reads the program's debug information once, before the loop runs: the
 /// first backtrace of a process resolves slowly (a tenth of a second for a
 /// debug build), and inside a step it would look like a blocking call.
 pub(crate) fn warm_up() {
-    let _ = std::backtrace::Backtrace::force_capture().to_string();
+    let _ = Backtrace::force_capture().to_string();
 }
 
 /// Forgets every task's call sites (a loop that recorded them closed).

@@ -458,3 +458,55 @@ fn the_time_axis_takes_the_learner_to_the_step_at_that_time() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The child of `a_task_on_the_smallest_stack_is_explored_with_its_chain`.
+#[test]
+#[ignore = "run by its parent test in a child process"]
+fn small_stack_child() {
+    if std::env::var_os("YIELDFROM_EXPLORE_CHILD").is_none() {
+        return;
+    }
+    #[inline(never)]
+    fn waits_a_little() {
+        yieldfrom::sleep(std::time::Duration::from_millis(1));
+    }
+    let lp = yieldfrom::EventLoop::builder()
+        .stack_size(yieldfrom::stack::MIN_STACK_SIZE)
+        .build();
+    lp.run(yieldfrom::Coro::new("small", || {
+        waits_a_little();
+        waits_a_little();
+    }));
+}
+
+#[test]
+fn a_task_on_the_smallest_stack_is_explored_with_its_chain() {
+    let dir = temp_dir("explore-small-stack");
+    let page = dir.join("page.html");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "small_stack_child", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env("YIELDFROM_EXPLORE_CHILD", "1")
+        .env("YIELDFROM_TRACE", "explore")
+        .env("YIELDFROM_TRACE_FILE", &page)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&page).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Its chain was read (off the task's stack) and names the function
+    // it waits in, where the build has the names (a debug build).
+    let chains: Vec<Vec<String>> = printed_and_sites(&text)
+        .into_iter()
+        .flat_map(|(_, _, waiting)| waiting.into_iter().map(|(_, sites)| sites))
+        .collect();
+    assert!(!chains.is_empty(), "{text}");
+    if cfg!(debug_assertions) {
+        assert!(
+            chains
+                .iter()
+                .any(|c| c.iter().any(|site| site.contains("waits_a_little"))),
+            "{chains:?}"
+        );
+    }
+}
