@@ -37,7 +37,7 @@ pub fn to_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
     let fut: Future<Box<dyn Any + Send>> = Future::named("to_thread");
     let out = fut.clone();
     with_loop("to_thread()", |core| {
-        core.threads.submit(
+        core.to_workers(
             Box::new(move || Box::new(f()) as Box<dyn Any + Send>),
             Box::new(move |result| {
                 if !out.done() {

@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,10 +50,10 @@ pub(crate) struct Core {
     pub(super) tasks: RefCell<TaskTable>,
     pub(super) poll: RefCell<Poll>,
     pub(super) events: RefCell<Events>,
-    pub(crate) threads: Threads,
+    pub(super) threads: Threads,
     /// Sources registered for I/O (the poll cannot produce events without them).
-    pub(crate) io_sources: Cell<usize>,
-    pub(crate) reactor: Reactor,
+    pub(super) io_sources: Cell<usize>,
+    pub(super) reactor: Reactor,
     pub(super) config: Config,
     pub(super) steps_since_poll: Cell<usize>,
     /// Instruments (trace recorder, stepper, user tools); `instrumented` is
@@ -138,6 +139,68 @@ impl Core {
                 f(i.as_mut(), at);
             }
         }
+    }
+
+    // What I/O sees of the loop, and all it sees: a source goes in (a token
+    // and a slot), its sides are waited on, it comes out; work goes to the
+    // worker threads. The reactor, the poller and the workers stay private
+    // to the loop.
+
+    /// Registers `source` for reading and writing: its token.
+    pub(crate) fn open_source(
+        &self,
+        source: &mut impl mio::event::Source,
+    ) -> io::Result<mio::Token> {
+        let token = self.reactor.open();
+        let registered = self.with_registry(|registry| {
+            registry.register(
+                source,
+                token,
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )
+        });
+        if let Err(e) = registered {
+            self.reactor.close(token);
+            return Err(e);
+        }
+        self.io_sources.set(self.io_sources.get() + 1);
+        Ok(token)
+    }
+
+    /// Takes `source` off the poller (before it is closed; its slot is freed
+    /// by [`close_source`](Self::close_source)).
+    pub(crate) fn deregister_source(&self, source: &mut impl mio::event::Source) {
+        self.with_registry(|registry| {
+            let _ = registry.deregister(source);
+        })
+    }
+
+    /// Frees the slot of `token` (its waiters are dropped), once.
+    pub(crate) fn close_source(&self, token: mio::Token) {
+        if self.reactor.close(token) {
+            self.io_sources.set(self.io_sources.get() - 1);
+        }
+    }
+
+    /// Calls `f` with one side of `token`'s slot, if the slot is still that
+    /// source's.
+    #[inline]
+    pub(crate) fn with_source_side<R>(
+        &self,
+        token: mio::Token,
+        dir: crate::event_loop::reactor::Direction,
+        f: impl FnOnce(&mut crate::event_loop::reactor::Side) -> R,
+    ) -> Option<R> {
+        self.reactor.with_side(token, dir, f)
+    }
+
+    /// Runs `f` on a worker thread; `done` gets its result on this loop.
+    pub(crate) fn to_workers(
+        &self,
+        f: Box<dyn FnOnce() -> Box<dyn std::any::Any + Send> + Send>,
+        done: super::workers::Setter,
+    ) {
+        self.threads.submit(f, done);
     }
 
     /// Names what the source of `token` is, if the loop is instrumented
@@ -228,11 +291,11 @@ impl Core {
 
     /// Calls `f` with the poller's registry (no clone: cloning dups the
     /// epoll descriptor, which fails exactly when descriptors run out).
-    pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&mio::Registry) -> R) -> R {
+    fn with_registry<R>(&self, f: impl FnOnce(&mio::Registry) -> R) -> R {
         f(self.poll.borrow().registry())
     }
 
-    pub(crate) fn push_timer(&self, when: Instant, due: Due) {
+    pub(super) fn push_timer(&self, when: Instant, due: Due) {
         self.timers.borrow_mut().push(when, due);
     }
 

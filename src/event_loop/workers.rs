@@ -20,7 +20,7 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 pub(crate) type ThreadResult = std::thread::Result<Box<dyn Any + Send>>;
 
 type Job = Box<dyn FnOnce() + Send>;
-type Setter = Box<dyn FnOnce(ThreadResult)>;
+pub(crate) type Setter = Box<dyn FnOnce(ThreadResult)>;
 
 /// The loop's side of the worker pool.
 pub(crate) struct Threads {

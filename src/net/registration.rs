@@ -6,8 +6,8 @@ use std::io;
 use std::rc::{Rc, Weak};
 use std::time::Instant;
 
+use mio::Token;
 use mio::event::Source;
-use mio::{Interest, Registry, Token};
 
 use crate::event_loop::reactor::{Direction, Side};
 use crate::event_loop::{Core, with_loop};
@@ -35,15 +35,7 @@ impl Registration {
     /// Registers `source` for reading and writing with the running loop.
     pub(crate) fn new(source: &mut impl Source) -> io::Result<Registration> {
         with_loop("I/O", |core| {
-            let token = core.reactor.open();
-            let registered = core.with_registry(|registry: &Registry| {
-                registry.register(source, token, Interest::READABLE | Interest::WRITABLE)
-            });
-            if let Err(e) = registered {
-                core.reactor.close(token);
-                return Err(e);
-            }
-            core.io_sources.set(core.io_sources.get() + 1);
+            let token = core.open_source(source)?;
             Ok(Registration {
                 token,
                 lp: Rc::downgrade(core),
@@ -76,15 +68,13 @@ impl Registration {
     /// closed (the slot itself is freed when the registration is dropped).
     pub(crate) fn deregister(&self, source: &mut impl Source) {
         if let Some(core) = self.lp.upgrade() {
-            core.with_registry(|registry| {
-                let _ = registry.deregister(source);
-            })
+            core.deregister_source(source);
         }
     }
 
     fn with_side<R>(&self, dir: Direction, f: impl FnOnce(&mut Side) -> R) -> Option<R> {
         let core = self.lp.upgrade()?;
-        core.reactor.with_side(self.token, dir, f)
+        core.with_source_side(self.token, dir, f)
     }
 
     /// Runs `op` until it does not return `WouldBlock`, suspending the task
@@ -230,12 +220,11 @@ impl Registration {
             return Err(foreign());
         }
         let mine = WakeToken::of(token.task());
-        core.reactor
-            .with_side(self.token, dir, move |side| {
-                side.ready = false;
-                side.waiters.push(token);
-            })
-            .ok_or_else(gone)?;
+        core.with_source_side(self.token, dir, move |side| {
+            side.ready = false;
+            side.waiters.push(token);
+        })
+        .ok_or_else(gone)?;
         drop(core);
         let reason = Suspend::Io {
             token: self.token(),
@@ -282,10 +271,8 @@ fn foreign() -> io::Error {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(core) = self.lp.upgrade()
-            && core.reactor.close(self.token)
-        {
-            core.io_sources.set(core.io_sources.get() - 1);
+        if let Some(core) = self.lp.upgrade() {
+            core.close_source(self.token);
         }
     }
 }
