@@ -171,8 +171,9 @@
 //!    PEP 342/380 on a stack of its own).
 //! 4. **A task.** `task/`: `raw.rs` (a task's record, its counted
 //!    reference, waking it on its own loop), `context.rs` (what is running
-//!    now), `suspend.rs` ([`suspend`]: the switch itself, both ways, and the
-//!    one wake token every waiter keeps), `future.rs` ([`Future`]: what
+//!    now), `cancel.rs` ([`Cancelled`] raised and caught), `wake.rs` (the
+//!    one wake token every waiter keeps, and [`Waker`](suspend::Waker)),
+//!    `suspend.rs` ([`suspend`]: the switch itself, both ways), `future.rs` ([`Future`]: what
 //!    tasks wait on), `mod.rs` ([`Task`]: a coroutine given a stack, its
 //!    result in a future); then `coro.rs` ([`Coro`], [`async_def!`]).
 //! 5. **What the loop reports.** `trace/` ([`trace`]: `capture.rs`, a

@@ -52,6 +52,8 @@ const LAYERS: &[&str] = &[
     "task/alloc",
     "task/raw",
     "task/context",
+    "task/cancel",
+    "task/wake",
     "task/suspend",
     "task/future",
     "task",

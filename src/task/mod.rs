@@ -36,10 +36,12 @@ use std::ptr::NonNull;
 use corosensei::Coroutine;
 
 mod alloc;
+pub(crate) mod cancel;
 pub(crate) mod context;
 pub(crate) mod future;
 pub(crate) mod raw;
 pub mod suspend;
+pub(crate) mod wake;
 
 use self::alloc as blocks;
 pub(crate) use self::raw::{Home, HomeRef, TaskCore, TaskRef, TaskState, Unwind, Vtable};

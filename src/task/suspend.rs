@@ -79,9 +79,7 @@
 //! assert_eq!(through, "through");
 //! ```
 
-use std::any::Any;
 use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Instant;
 
 use corosensei::CoroutineResult;
@@ -91,116 +89,15 @@ pub(crate) use crate::reason::AwaitedCancelled;
 pub use crate::reason::{Cancelled, Direction, IoPurpose, Suspend, Wake};
 use crate::reason::{TaskYielder, Trap};
 use crate::stack::shared;
+pub(crate) use crate::task::cancel::{
+    cancellation_handled, is_cancelled, is_forced_unwind, raise_awaited_cancelled,
+};
+pub use crate::task::cancel::{cancelling, catch_cancelled, raise_cancelled, uncancel};
 pub use crate::task::context::in_task;
-use crate::task::context::{self, with_current};
-use crate::task::raw::{self, TaskCore, TaskRef, TaskState, Unwind};
-
-/// Raises [`Cancelled`] here: unwinds to the nearest [`catch_cancelled`] or the task's root.
-///
-/// Until one of those catches it, the task's next await raises it again (a
-/// cancellation swallowed by a bare `catch_unwind` is not lost).
-pub fn raise_cancelled() -> ! {
-    mark_cancelling();
-    resume_unwind(Box::new(Cancelled))
-}
-
-/// Notes that a cancellation is unwinding through the running task, if any.
-fn mark_cancelling() {
-    context::try_with_current(|task| {
-        if task.unwind.get() == Unwind::None {
-            task.unwind.set(Unwind::Cancelling);
-        }
-    });
-}
-
-/// The cancellation unwinding through the running task was handled (caught
-/// by [`catch_cancelled`], or turned into `Err(Elapsed)` by a timeout).
-pub(crate) fn cancellation_handled() {
-    context::try_with_current(|task| {
-        if task.unwind.get() == Unwind::Cancelling {
-            task.unwind.set(Unwind::None);
-        }
-    });
-}
-
-/// Runs `f`; a cancellation raised inside it comes back as `Err(Cancelled)`
-/// (Python's `try: ... except asyncio.CancelledError:`).
-///
-/// The unwinding is over when this returns, so the cleanup that follows may
-/// await freely. Re-raise with [`raise_cancelled`] to end cancelled, or
-/// return a value to end normally (the task then is not cancelled). Panics
-/// other than cancellation go on unwinding.
-///
-/// ```
-/// use yieldfrom::{run, spawn, sleep, yield_from, catch_cancelled, Cancelled};
-/// use std::time::Duration;
-///
-/// let cleaned = run(yieldfrom::Coro::new("main", || {
-///     let worker = spawn(yieldfrom::Coro::new("worker", || {
-///         match catch_cancelled(|| sleep(Duration::from_secs(60))) {
-///             Ok(()) => "slept",
-///             Err(Cancelled) => {
-///                 sleep(Duration::from_millis(1)); // cleanup may await
-///                 "cleaned up"
-///             }
-///         }
-///     }));
-///     sleep(Duration::from_millis(1));
-///     worker.cancel();
-///     yield_from(worker)
-/// }));
-/// assert_eq!(cleaned, "cleaned up");
-/// ```
-pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => Ok(v),
-        Err(payload) if is_cancelled(payload.as_ref()) && !is_forced_unwind() => {
-            cancellation_handled();
-            Err(Cancelled)
-        }
-        Err(payload) => resume_unwind(payload),
-    }
-}
-
-/// How many cancellations of the running task are requested and not
-/// withdrawn (Python: `asyncio.current_task().cancelling()`; see
-/// [`Task::cancelling`](crate::Task::cancelling)). Panics outside a task.
-///
-/// ```
-/// use yieldfrom::{run, Coro, cancelling};
-/// assert_eq!(run(Coro::new("main", cancelling)), 0);
-/// ```
-pub fn cancelling() -> u32 {
-    with_current("cancelling()", |t| t.cancels.get().into())
-}
-
-/// Withdraws one cancellation request of the running task (Python:
-/// `asyncio.current_task().uncancel()`; see
-/// [`Task::uncancel`](crate::Task::uncancel)): how many are left. A task
-/// that caught a cancellation and means to go on for good withdraws it,
-/// so that the structures it is inside (a timeout, a task group) do not
-/// count it as their own. Panics outside a task.
-pub fn uncancel() -> u32 {
-    with_current("uncancel()", |t| raw::uncancel(t).into())
-}
-
-/// Whether the running task's stack is being force-unwound by a closing loop
-/// (such an unwind must not be caught).
-pub(crate) fn is_forced_unwind() -> bool {
-    context::try_with_current(|t| t.unwind.get() == Unwind::Forced).unwrap_or(false)
-}
-
-/// Whether an unwind payload is a cancellation (of this task, or of a task it
-/// awaited).
-pub(crate) fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
-    payload.is::<Cancelled>() || payload.is::<AwaitedCancelled>()
-}
-
-/// Raises the cancellation of awaiting the cancelled task `name`.
-pub(crate) fn raise_awaited_cancelled(name: &'static str) -> ! {
-    mark_cancelling();
-    resume_unwind(Box::new(AwaitedCancelled(name)))
-}
+use crate::task::context::with_current;
+use crate::task::raw::{self, TaskCore, Unwind};
+pub(crate) use crate::task::wake::WakeToken;
+pub use crate::task::wake::Waker;
 
 /// The switch of a task on a shared stack: records the stack pointer in `sp`,
 /// then switches to the loop.
@@ -283,113 +180,6 @@ fn calibrate() -> Option<usize> {
 #[cfg(not(target_arch = "x86_64"))]
 fn calibrate() -> Option<usize> {
     None
-}
-
-/// A task's promise to be woken: the task and the number of the wait it is
-/// in. Every waiter (a future, a lock, a queue, a socket, a timer) keeps one
-/// of these; a wake for a wait that is over (the number moved on) does
-/// nothing, so a waiter never needs to be taken back out in a race.
-pub(crate) struct WakeToken {
-    task: TaskRef,
-    seq: u32,
-}
-
-impl WakeToken {
-    /// The token of the running task's next wait; panics outside a task,
-    /// naming `what`.
-    #[inline]
-    #[track_caller]
-    pub(crate) fn current(what: &'static str) -> WakeToken {
-        with_current(what, WakeToken::of)
-    }
-
-    /// The token of `task`'s current (or next) wait.
-    #[inline]
-    pub(crate) fn of(task: &TaskCore) -> WakeToken {
-        WakeToken {
-            task: task.rc(),
-            seq: task.wait_seq(),
-        }
-    }
-
-    /// Schedules the task on its own loop, if it still waits on this.
-    #[inline]
-    pub(crate) fn wake(self) {
-        raw::wake(&self.task, self.seq, Wake::Run);
-    }
-
-    /// Wakes the task through `schedule` rather than its loop's [`Home`]
-    /// (the loop waking its own tasks; see [`raw::wake_on`]).
-    ///
-    /// [`Home`]: crate::task::raw::Home
-    #[inline(always)]
-    pub(crate) fn wake_on(self, schedule: impl FnOnce(TaskRef, Wake)) {
-        raw::wake_on(&self.task, self.seq, Wake::Run, schedule);
-    }
-
-    /// Schedules the task as [`wake`](Self::wake) does, keeping the token.
-    #[inline]
-    pub(crate) fn wake_by_ref(&self) {
-        raw::wake(&self.task, self.seq, Wake::Run);
-    }
-
-    /// Whether the task is still parked in this wait (not woken, cancelled
-    /// or moved on).
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.task.wait_seq() == self.seq && self.task.state.get() == TaskState::Waiting
-    }
-
-    /// Whether both are the same task's tokens for the same wait.
-    pub(crate) fn same(&self, other: &WakeToken) -> bool {
-        std::ptr::eq(&*self.task, &*other.task) && self.seq == other.seq
-    }
-
-    /// The waiting task.
-    pub(crate) fn task(&self) -> &TaskRef {
-        &self.task
-    }
-}
-
-opaque_debug!(WakeToken);
-
-/// A handle that wakes one wait of one task: what an await point hands to
-/// whoever will end the wait (see [Building an await point](self#building-an-await-point)).
-///
-/// Waking schedules the task on its own loop's next iteration, from any loop
-/// or none; a waker whose wait is over (the task was woken, cancelled, or
-/// waits on something else now) does nothing. It is not `Send`: wake a task
-/// from another thread by finishing a [`to_thread`](crate::to_thread) job.
-pub struct Waker(WakeToken);
-
-impl Waker {
-    /// The running task's waker for its next wait.
-    ///
-    /// Panics outside a task ("... needs a running task").
-    #[track_caller]
-    pub fn current() -> Waker {
-        Waker(WakeToken::current("Waker::current()"))
-    }
-
-    /// Schedules the task, if it still waits in the wait this waker is for.
-    pub fn wake(self) {
-        self.0.wake();
-    }
-
-    /// Schedules the task as [`wake`](Self::wake) does, keeping the waker.
-    pub fn wake_by_ref(&self) {
-        self.0.wake_by_ref();
-    }
-}
-
-impl std::fmt::Debug for Waker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Waker(task '{}' {})",
-            self.0.task().name,
-            self.0.task().id
-        )
-    }
 }
 
 /// Pauses the running task for `reason` until something wakes it.
