@@ -55,6 +55,7 @@ const LAYERS: &[&str] = &[
     "task/cancel",
     "task/wake",
     "task/suspend",
+    "task/waiters",
     "task/future",
     "task",
     "coro",

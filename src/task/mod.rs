@@ -41,6 +41,7 @@ pub(crate) mod context;
 pub(crate) mod future;
 pub(crate) mod raw;
 pub mod suspend;
+pub(crate) mod waiters;
 pub(crate) mod wake;
 
 use self::alloc as blocks;
