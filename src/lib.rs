@@ -227,6 +227,7 @@ pub mod http;
 mod names;
 pub mod net;
 mod per_core;
+mod percent;
 #[cfg(feature = "pg")]
 pub mod pg;
 mod reason;

@@ -27,6 +27,7 @@ const LAYERS: &[&str] = &[
     // Plain data: the words every layer speaks.
     "task_id",
     "reason",
+    "percent",
     // Reporting and configuration.
     "warnings",
     "names",

@@ -7,6 +7,7 @@
 //! (an internationalised name is refused, saying so, rather than pulling
 //! in IDNA tables).
 
+use crate::percent::decode;
 use std::fmt;
 
 /// An `http` or `https` URL, split into what a request needs.
@@ -172,24 +173,6 @@ fn encode_into(s: &str, out: &mut String) {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-}
-
-/// `%XX` decoding of userinfo.
-fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 impl std::str::FromStr for Url {
