@@ -114,6 +114,7 @@ const LAYERS: &[&str] = &[
     // PostgreSQL on the runtime's sockets.
     "pg/error",
     "pg/config",
+    "pg/url",
     "pg/row",
     "pg/cluster",
     "pg/conn",

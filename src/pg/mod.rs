@@ -48,6 +48,7 @@ mod connect;
 mod error;
 mod pool;
 mod row;
+mod url;
 
 pub use self::cluster::{ClusterBuilder, SUPERUSER, TempCluster};
 pub use self::config::{ChannelBinding, Config, Host, RootCert, SslMode};
