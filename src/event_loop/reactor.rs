@@ -83,10 +83,6 @@ struct Slot {
     live: bool,
     read: Side,
     write: Side,
-    /// What the source is ("listener 127.0.0.1:8000", "PostgreSQL at ..."),
-    /// kept only while the loop is instrumented: the stepper and the
-    /// explorer say it beside "socket 3 readable".
-    label: Option<Box<str>>,
 }
 
 /// The per-loop table of registered sources.
@@ -94,6 +90,12 @@ struct Slot {
 pub(crate) struct Reactor {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<usize>>,
+    /// What each named source is ("listener 127.0.0.1:8000", "PostgreSQL
+    /// at ..."), by token, kept only while the loop is instrumented (the
+    /// stepper and the explorer say it beside "socket 3 readable"). Beside
+    /// the slots, not in them: ten thousand slots stay as small as the
+    /// echo path wants them.
+    labels: RefCell<std::collections::HashMap<usize, Box<str>>>,
 }
 
 /// A token's slot index and generation.
@@ -115,26 +117,28 @@ impl Reactor {
         slot.live = true;
         slot.read = Side::default();
         slot.write = Side::default();
-        slot.label = None;
         Token(((slot.generation as usize) << 32) | index)
     }
 
     /// Names what the source of `token` is (for traces).
     pub(crate) fn label(&self, token: Token, label: String) {
         let (index, generation) = split(token);
-        if let Some(slot) = self.slots.borrow_mut().get_mut(index)
-            && slot.generation == generation
-            && slot.live
-        {
-            slot.label = Some(label.into());
+        let live = self
+            .slots
+            .borrow()
+            .get(index)
+            .is_some_and(|s| s.generation == generation && s.live);
+        if live {
+            self.labels.borrow_mut().insert(token.0, label.into());
         }
     }
 
-    /// What the source in slot `index` is, if it was named.
+    /// What the source in slot `index` is, if its present source was named.
     pub(crate) fn label_of(&self, index: usize) -> Option<String> {
         let slots = self.slots.borrow();
         let slot = slots.get(index).filter(|s| s.live)?;
-        slot.label.as_deref().map(str::to_string)
+        let token = ((slot.generation as usize) << 32) | index;
+        self.labels.borrow().get(&token).map(|l| l.to_string())
     }
 
     /// Frees the slot of `token` (its waiters are dropped); false if it was
@@ -152,6 +156,10 @@ impl Reactor {
         slot.read = Side::default();
         slot.write = Side::default();
         self.free.borrow_mut().push(index);
+        let mut labels = self.labels.borrow_mut();
+        if !labels.is_empty() {
+            labels.remove(&token.0);
+        }
         true
     }
 
