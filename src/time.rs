@@ -303,7 +303,7 @@ fn timeout_inner<T>(
     let task = context::with_current("timeout()", |t| t.rc());
     // Cancellations requested before the timeout began: one more than
     // these at the end means someone else asked too, and that one wins.
-    let before = task.cancels.get();
+    let before = task.state.cancelling();
     let cm = Timeout {
         state: Rc::new(TimeoutState {
             task,

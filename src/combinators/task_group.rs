@@ -134,7 +134,7 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
     let parent = context::with_current("task_group()", |t| t.rc());
     // Cancellations of the parent requested before the group: more than
     // these at the end (ours withdrawn) means someone else asked meanwhile.
-    let cancels_before = parent.cancels.get();
+    let cancels_before = parent.state.cancelling();
     let group = TaskGroup {
         state: Rc::new(GroupState {
             children: RefCell::default(),

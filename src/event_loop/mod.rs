@@ -42,7 +42,7 @@ pub(crate) use self::state::{Core, now, with_loop};
 use crate::coro::Coro;
 use crate::event_loop::timer::Due;
 use crate::task::future::Outcome;
-use crate::task::{CancelCause, Task, TaskCore, TaskEnd, TaskRef, TaskState, raw};
+use crate::task::{CancelCause, Task, TaskCore, TaskEnd, TaskRef, raw};
 
 impl Builder {
     /// Builds the loop.
@@ -269,8 +269,8 @@ impl EventLoop {
                      is still waiting on {}",
                     task.name(),
                     task.core
-                        .waiting_on
-                        .get()
+                        .state
+                        .waiting_on()
                         .map_or("nothing".to_string(), |r| r.to_string())
                 );
             }
@@ -379,7 +379,7 @@ impl EventLoop {
         for task in &tasks {
             raw::cancel(task);
         }
-        while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+        while tasks.iter().any(|t| !t.state.is_done()) && !self.0.is_idle() {
             self.0.run_once();
         }
     }
@@ -416,9 +416,9 @@ impl EventLoop {
             for task in &tasks {
                 raw::cancel(task);
             }
-            while tasks.iter().any(|t| t.state.get() != TaskState::Done) && !self.0.is_idle() {
+            while tasks.iter().any(|t| !t.state.is_done()) && !self.0.is_idle() {
                 self.0.run_once();
-                for task in tasks.iter().filter(|t| t.swallowed_cancel()) {
+                for task in tasks.iter().filter(|t| t.state.swallowed_cancel()) {
                     let at = swallowed
                         .iter()
                         .position(|(t, _)| std::ptr::eq(&**t, &**task));
@@ -429,7 +429,7 @@ impl EventLoop {
                     swallowed[at].1 += 1;
                 }
                 for (task, n) in &swallowed {
-                    if *n == SWALLOWS && task.state.get() != TaskState::Done {
+                    if *n == SWALLOWS && !task.state.is_done() {
                         self.0
                             .give_up(task, "it swallowed the cancellation 1000 times");
                     }
@@ -440,8 +440,8 @@ impl EventLoop {
         for task in self.0.tasks.borrow().all() {
             let why = format!(
                 "cancelled three times, its cleanup still waits on {}",
-                task.waiting_on
-                    .get()
+                task.state
+                    .waiting_on()
                     .map_or("nothing".to_string(), |r| r.to_string())
             );
             self.0.give_up(&task, &why);

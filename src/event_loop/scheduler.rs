@@ -26,23 +26,18 @@ use super::workers::WAKER;
 use crate::event_loop::timer::{Due, Pending};
 use crate::names::CallbackName;
 use crate::reason::Trap;
+use crate::task::state::Parked;
 use crate::task::suspend::{Suspend, Wake};
-use crate::task::{TaskCore, TaskRef, TaskState};
+use crate::task::{TaskCore, TaskRef};
 use crate::trace::{StepEnd, WokenBy};
 use crate::warnings::{Report, ReportKind, report};
 
 impl Core {
     /// Runs one step of `task`, then files it where its suspension says.
     pub(super) fn run_task(&self, task: TaskRef) {
-        if task.state.get() == TaskState::Done {
-            return;
-        }
-        let wake = if task.cancel_requested.replace(false) {
-            Wake::Cancel
-        } else {
-            task.wake.get()
+        let Some(wake) = task.state.begin_step() else {
+            return; // finished meanwhile (a stale entry)
         };
-        task.state.set(TaskState::Running);
         if self.instrumented.get() {
             let info = task.info();
             self.instrument(|i, at| i.before_step(at, info));
@@ -70,32 +65,30 @@ impl Core {
             );
         }
         let Some(trap) = paused else {
-            task.state.set(TaskState::Done);
-            task.waiting_on.set(None);
+            task.state.finish();
             self.tasks.borrow_mut().remove(&task);
             if let Some((task, paused)) = hook {
                 self.after_step_hook(&task, paused);
             }
             return;
         };
-        task.state.set(TaskState::Waiting);
         // A task made ready again at once (it yielded, or was woken or
         // cancelled during its own step) is filed quietly, and the
         // instruments hear why after they hear of the pause.
         let mut again: Option<(Wake, Option<Suspend>)> = None;
-        if task.cancel_requested.replace(false) {
-            again = Some((Wake::Cancel, task.waiting_on.get()));
-            self.enqueue(task, Wake::Cancel);
-        } else if let Some(how) = task.early_wake.take() {
-            again = Some((how, None));
-            self.enqueue(task, how);
-        } else {
-            if trap == Trap::YIELD_NOW {
+        match task.state.park() {
+            Parked::Again(how, waited_on) => {
+                again = Some((how, waited_on));
+                self.enqueue(task, how);
+            }
+            Parked::Waits(_) if trap == Trap::YIELD_NOW => {
                 again = Some((Wake::Run, Some(Suspend::YieldNow)));
                 self.enqueue(task, Wake::Run);
-            } else if let Some(until) = trap.deadline() {
-                let seq = task.wait_seq();
-                self.push_timer(until, Due::Wake(task, seq));
+            }
+            Parked::Waits(seq) => {
+                if let Some(until) = trap.deadline() {
+                    self.push_timer(until, Due::Wake(task, seq));
+                }
             }
         }
         if let Some((task, paused)) = hook {
@@ -164,8 +157,8 @@ impl Core {
         let end = match paused {
             Some(Trap::YIELD_NOW) => StepEnd::Suspended(Suspend::YieldNow),
             Some(_) => StepEnd::Suspended(
-                task.waiting_on
-                    .get()
+                task.state
+                    .waiting_on()
                     .expect("a task that parks says on what"),
             ),
             None => StepEnd::Done(task.end_note()),
@@ -271,7 +264,7 @@ impl Core {
                     Due::Wake(task, _) if live => {
                         if self.instrumented.get() {
                             // A sleep ended; any other wait ran out of time.
-                            let waited_on = task.waiting_on.get();
+                            let waited_on = task.state.waiting_on();
                             let by = match waited_on {
                                 Some(Suspend::Sleep { .. }) => WokenBy::Loop,
                                 _ => WokenBy::Timeout,

@@ -226,7 +226,7 @@ impl Core {
             if t.state.get() != TaskState::Waiting {
                 continue;
             }
-            let on = t.waiting_on.get();
+            let on = t.state.waiting_on();
             let what = match on {
                 Some(Suspend::Io { token, .. }) => self.reactor.label_of(token),
                 _ => None,
@@ -252,7 +252,7 @@ impl Core {
 
     pub(super) fn schedule(&self, task: TaskRef, how: Wake) {
         if self.instrumented.get() {
-            self.note_wake(&task, how, task.waiting_on.get());
+            self.note_wake(&task, how, task.state.waiting_on());
         }
         self.enqueue(task, how);
     }
@@ -260,9 +260,7 @@ impl Core {
     /// Files `task` on the ready queue (no instrument told).
     #[inline]
     pub(super) fn enqueue(&self, task: TaskRef, how: Wake) {
-        task.bump_seq();
-        task.state.set(TaskState::Ready);
-        task.wake.set(how);
+        task.state.make_ready(how);
         self.ready.borrow_mut().push_back(Ready::step(task));
     }
 

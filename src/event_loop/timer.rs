@@ -85,16 +85,14 @@ pub(crate) fn deadline(now: Instant, delay: Duration) -> Instant {
 impl Pending for Due {
     fn live(&self) -> bool {
         match self {
-            Due::Wake(task, seq) => {
-                task.wait_seq() == *seq && task.state.get() == crate::task::raw::TaskState::Waiting
-            }
+            Due::Wake(task, seq) => task.state.waits_in(*seq),
             Due::Call(cb) => !cb.is_cancelled(),
         }
     }
 
     fn describe(&self) -> Option<String> {
         match self {
-            Due::Wake(t, seq) if t.wait_seq() == *seq => match t.waiting_on.get() {
+            Due::Wake(t, seq) if t.wait_seq() == *seq => match t.state.waiting_on() {
                 Some(crate::Suspend::Sleep { .. }) => {
                     Some(format!("wake task '{}' (#{})", t.name, t.id.0))
                 }

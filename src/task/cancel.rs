@@ -20,21 +20,13 @@ pub fn raise_cancelled() -> ! {
 
 /// Notes that a cancellation is unwinding through the running task, if any.
 fn mark_cancelling() {
-    context::try_with_current(|task| {
-        if task.unwind.get() == Unwind::None {
-            task.unwind.set(Unwind::Cancelling);
-        }
-    });
+    context::try_with_current(|task| task.state.cancellation_raised());
 }
 
 /// The cancellation unwinding through the running task was handled (caught
 /// by [`catch_cancelled`], or turned into `Err(Elapsed)` by a timeout).
 pub(crate) fn cancellation_handled() {
-    context::try_with_current(|task| {
-        if task.unwind.get() == Unwind::Cancelling {
-            task.unwind.set(Unwind::None);
-        }
-    });
+    context::try_with_current(|task| task.state.cancellation_caught());
 }
 
 /// Runs `f`; a cancellation raised inside it comes back as `Err(Cancelled)`
@@ -85,7 +77,7 @@ pub fn catch_cancelled<T>(f: impl FnOnce() -> T) -> Result<T, Cancelled> {
 /// assert_eq!(run(Coro::new("main", cancelling)), 0);
 /// ```
 pub fn cancelling() -> u32 {
-    with_current("cancelling()", |t| t.cancels.get().into())
+    with_current("cancelling()", |t| t.state.cancelling().into())
 }
 
 /// Withdraws one cancellation request of the running task (Python:
@@ -101,7 +93,7 @@ pub fn uncancel() -> u32 {
 /// Whether the running task's stack is being force-unwound by a closing loop
 /// (such an unwind must not be caught).
 pub(crate) fn is_forced_unwind() -> bool {
-    context::try_with_current(|t| t.unwind.get() == Unwind::Forced).unwrap_or(false)
+    context::try_with_current(|t| t.state.unwind() == Unwind::Forced).unwrap_or(false)
 }
 
 /// Whether an unwind payload is a cancellation (of this task, or of a task it

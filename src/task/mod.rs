@@ -40,12 +40,13 @@ pub(crate) mod cancel;
 pub(crate) mod context;
 pub(crate) mod future;
 pub(crate) mod raw;
+pub(crate) mod state;
 pub mod suspend;
 pub(crate) mod waiters;
 pub(crate) mod wake;
 
 use self::alloc as blocks;
-pub(crate) use self::raw::{Home, HomeRef, TaskCore, TaskRef, TaskState, Unwind, Vtable};
+pub(crate) use self::raw::{Home, HomeRef, TaskCore, TaskRef, TaskState, Vtable};
 pub use crate::names::TaskName;
 pub use crate::task_id::{CancelCause, TaskEnd, TaskId, TaskInfo};
 
@@ -179,12 +180,10 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
                 let core = unsafe { &*me };
                 core.yielder.set(yielder);
                 let caught = catch_unwind(AssertUnwindSafe(body));
-                if core.unwind.get() == Unwind::Cancelling {
-                    core.unwind.set(Unwind::None);
-                }
+                core.state.cancellation_caught();
                 let outcome = match caught {
                     // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                    Ok(_) if core.cancel_requested.replace(false) => Outcome::Cancelled,
+                    Ok(_) if core.state.cancelled_at_return() => Outcome::Cancelled,
                     Ok(v) => Outcome::Value(v),
                     Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
                     Err(p) if suspend::is_cancelled(p.as_ref()) => {
@@ -340,7 +339,7 @@ impl TaskCore {
         }
         // SAFETY: the vtable is the cell's own; the task is not running.
         unsafe { (self.vtable.abandon)(self) };
-        self.state.set(TaskState::Done);
+        self.state.finish();
     }
 
     /// Unwinds a suspended task's stack (every destructor runs) and drops a
@@ -351,12 +350,12 @@ impl TaskCore {
         // Its destructors may read what it borrows from its ancestors.
         raw::ancestors_resident(self);
         let entered = context::enter(self);
-        self.unwind.set(Unwind::Forced);
+        self.state.force_unwind();
         self.drop_coroutine();
         // SAFETY: the vtable is the cell's own; the task is not running.
         unsafe { (self.vtable.abandon)(self) };
         drop(entered);
-        self.state.set(TaskState::Done);
+        self.state.finish();
     }
 }
 
@@ -474,7 +473,7 @@ impl<T> Task<T> {
     /// }));
     /// ```
     pub fn cancelling(&self) -> u32 {
-        self.core.cancels.get().into()
+        self.core.state.cancelling().into()
     }
 
     /// Withdraws one cancellation request (Python: `Task.uncancel()`);

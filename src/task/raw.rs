@@ -16,30 +16,13 @@ use std::rc::{Rc, Weak};
 use corosensei::Coroutine;
 
 use crate::arch::prefetch;
-use crate::reason::{Suspend, TaskYielder, Trap, Wake};
+use crate::reason::{TaskYielder, Trap, Wake};
 use crate::stack::StackMode;
 use crate::stack::shared::TaskStack;
 use crate::task_id::{TaskEnd, TaskId, TaskInfo};
 
-/// What is unwinding through a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Unwind {
-    /// Nothing.
-    None,
-    /// A cancellation raised at an await point, not yet caught by
-    /// [`catch_cancelled`](crate::catch_cancelled) or the task's root.
-    Cancelling,
-    /// The loop is dropped without closing and drops the task's stack.
-    Forced,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TaskState {
-    Ready,
-    Running,
-    Waiting,
-    Done,
-}
+use super::state::{CancelAction, State};
+pub(crate) use super::state::{TaskState, Unwind};
 
 pub(crate) type TaskCoroutine = Coroutine<Wake, Trap, (), TaskStack>;
 
@@ -145,20 +128,9 @@ pub(crate) struct TaskCore {
     /// whichever loop (or none) is running when they happen.
     pub(crate) lp: HomeRef,
     pub(crate) co: UnsafeCell<Option<TaskCoroutine>>,
-    pub(crate) state: Cell<TaskState>,
-    pub(crate) seq: Cell<u32>,
-    pub(crate) cancel_requested: Cell<bool>,
-    /// Cancellations requested and not withdrawn (asyncio's
-    /// `Task.cancelling()`): a timeout or a task group that cancelled the
-    /// task to stop its own work withdraws its request ([`uncancel`]), so
-    /// that a cancellation from anyone else can be told apart and wins.
-    /// Saturates at 255 (one byte: the record is kept to 256 bytes).
-    pub(crate) cancels: Cell<u8>,
-    /// A wake that arrived while the task was still running (before it parked).
-    pub(crate) early_wake: Cell<Option<Wake>>,
-    /// How the task is woken when the loop next steps it (set as it is
-    /// scheduled: the ready queue holds only the task).
-    pub(crate) wake: Cell<Wake>,
+    /// Where it is in its life: the one owner of its phase, wait number,
+    /// wakes and cancellations (see [`State`]'s invariant).
+    pub(crate) state: State,
     pub(crate) yielder: Cell<*const TaskYielder>,
     /// The top of its stack, and the usable bytes below it.
     pub(crate) stack_hi: Cell<usize>,
@@ -175,12 +147,6 @@ pub(crate) struct TaskCore {
     /// Flags of the task (one byte: the record is kept to 256 bytes):
     /// [`WARNED_BLOCKING`], [`SCOPED`], [`BODY_LIVE`], [`CALL_SITES`].
     pub(crate) marks: Cell<u8>,
-    /// Whether a cancellation is unwinding through the task, or a forced
-    /// unwind (a loop dropped without closing) that must reach the stack's
-    /// root untouched.
-    pub(crate) unwind: Cell<Unwind>,
-    /// What it waits on now (for the stepper and deadlock messages).
-    pub(crate) waiting_on: Cell<Option<Suspend>>,
     /// How it ended, when not by returning (for traces).
     /// (A thin box: one word in the record, for a note most tasks never have.)
     pub(crate) end_note: Cell<Option<Box<TaskEnd>>>,
@@ -201,12 +167,7 @@ impl TaskCore {
             name,
             lp,
             co: UnsafeCell::new(None),
-            state: Cell::new(TaskState::Ready),
-            seq: Cell::new(0),
-            cancel_requested: Cell::new(false),
-            cancels: Cell::new(0),
-            early_wake: Cell::new(None),
-            wake: Cell::new(Wake::Run),
+            state: State::new(),
             yielder: Cell::new(std::ptr::null()),
             stack_hi: Cell::new(0),
             stack_len: Cell::new(0),
@@ -214,8 +175,6 @@ impl TaskCore {
             shared: Cell::new(0),
             slot: Cell::new(u32::MAX),
             marks: Cell::new(BODY_LIVE),
-            unwind: Cell::new(Unwind::None),
-            waiting_on: Cell::new(None),
             end_note: Cell::new(None),
         }
     }
@@ -250,13 +209,10 @@ impl TaskCore {
         end
     }
 
+    /// The number of its current (or next) wait.
+    #[inline(always)]
     pub(crate) fn wait_seq(&self) -> u32 {
-        self.seq.get()
-    }
-
-    /// Moves to the next wait: older wakes no longer match.
-    pub(crate) fn bump_seq(&self) {
-        self.seq.set(self.seq.get().wrapping_add(1));
+        self.state.wait_seq()
     }
 
     /// Asks the CPU to bring the top of the parked task's stack into the
@@ -299,22 +255,6 @@ impl TaskCore {
     #[inline(always)]
     pub(crate) fn stack_lo(&self) -> usize {
         self.stack_hi.get() - self.stack_len.get() as usize
-    }
-
-    /// A swallowed cancellation, delivered again: the task parks as for
-    /// `yield_now`, and the loop resumes it with `Cancel`.
-    #[cold]
-    pub(crate) fn redeliver_cancel(&self) -> Suspend {
-        self.cancel_requested.set(true);
-        Suspend::YieldNow
-    }
-
-    /// Whether the task swallowed a cancellation and is about to get it
-    /// again (a closing loop counts these).
-    pub(crate) fn swallowed_cancel(&self) -> bool {
-        self.unwind.get() == Unwind::Cancelling
-            && self.state.get() == TaskState::Ready
-            && self.wake.get() == Wake::Cancel
     }
 
     /// The index of its shared stack, if it runs on one.
@@ -419,47 +359,26 @@ pub(crate) fn wake(task: &TaskRef, seq: u32, how: Wake) {
 /// itself, which wakes its own tasks (the reactor's events) directly.
 #[inline(always)]
 pub(crate) fn wake_on(task: &TaskRef, seq: u32, how: Wake, schedule: impl FnOnce(TaskRef, Wake)) {
-    if task.wait_seq() != seq {
-        return;
-    }
-    match task.state.get() {
-        TaskState::Waiting => schedule(task.clone(), how),
-        TaskState::Running => {
-            // Woken before it parked: it is rescheduled as soon as it does.
-            task.bump_seq();
-            task.early_wake.set(Some(how));
-        }
-        TaskState::Ready | TaskState::Done => {}
+    if task.state.woken(seq, how) {
+        schedule(task.clone(), how);
     }
 }
 
 /// Withdraws one cancellation request (asyncio's `Task.uncancel()`): how
-/// many are left. When none is, a request not yet delivered to the task
-/// (it was ready or running when it came) is dropped too; one already
-/// delivered has been raised, and stays so.
+/// many are left (see [`State::uncancel`]).
 pub(crate) fn uncancel(task: &TaskCore) -> u8 {
-    let left = task.cancels.get().saturating_sub(1);
-    task.cancels.set(left);
-    if left == 0 {
-        task.cancel_requested.set(false);
-    }
-    left
+    task.state.uncancel()
 }
 
 /// Asks `task` to stop: a waiting task is woken with `Cancel` on its own
 /// loop's next iteration, whichever loop (or none) is running now.
 pub(crate) fn cancel(task: &TaskRef) {
-    if task.state.get() != TaskState::Done {
-        task.cancels.set(task.cancels.get().saturating_add(1));
-    }
-    match task.state.get() {
-        TaskState::Waiting => match task.lp.upgrade() {
+    if task.state.cancel() == CancelAction::Schedule {
+        match task.lp.upgrade() {
             Some(home) => home.schedule(task.clone(), Wake::Cancel),
             // Its loop is gone: the request waits for a step that never comes.
-            None => task.cancel_requested.set(true),
-        },
-        TaskState::Ready | TaskState::Running => task.cancel_requested.set(true),
-        TaskState::Done => {}
+            None => task.state.cancel_unscheduled(),
+        }
     }
 }
 

@@ -229,8 +229,8 @@ pub fn suspend_or_cancel(reason: Suspend) -> Wake {
 /// running) waiting is allowed, as under asyncio's `finally: await`.
 #[inline(always)]
 fn switch_out(task: &TaskCore, reason: Suspend, until: Option<Instant>) -> Wake {
-    let reason = if task.unwind.get() == Unwind::Cancelling && !std::thread::panicking() {
-        task.redeliver_cancel()
+    let reason = if task.state.unwind() == Unwind::Cancelling && !std::thread::panicking() {
+        task.state.redeliver_cancel()
     } else {
         reason
     };
@@ -239,11 +239,11 @@ fn switch_out(task: &TaskCore, reason: Suspend, until: Option<Instant>) -> Wake 
     let trap = match reason {
         Suspend::YieldNow => Trap::YIELD_NOW,
         Suspend::Sleep { until } => {
-            task.waiting_on.set(Some(reason));
+            task.state.waits_on(reason);
             Trap::wait_until(until)
         }
         reason => {
-            task.waiting_on.set(Some(reason));
+            task.state.waits_on(reason);
             until.map_or(Trap::WAIT, Trap::wait_until)
         }
     };

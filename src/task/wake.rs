@@ -3,7 +3,7 @@
 
 use crate::reason::Wake;
 use crate::task::context::with_current;
-use crate::task::raw::{self, TaskCore, TaskRef, TaskState};
+use crate::task::raw::{self, TaskCore, TaskRef};
 
 /// A task's promise to be woken: the task and the number of the wait it is
 /// in. Every waiter (a future, a lock, a queue, a socket, a timer) keeps one
@@ -56,7 +56,7 @@ impl WakeToken {
     /// Whether the task is still parked in this wait (not woken, cancelled
     /// or moved on).
     pub(crate) fn is_waiting(&self) -> bool {
-        self.task.wait_seq() == self.seq && self.task.state.get() == TaskState::Waiting
+        self.task.state.waits_in(self.seq)
     }
 
     /// Whether both are the same task's tokens for the same wait.
