@@ -6,16 +6,16 @@
 //! with the virtual clock, `sleep(2 s)` takes no real time, and the order of
 //! events is the same as with the real one.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::awaitable::Awaitable;
-use crate::event_loop::{EventLoop, now as loop_now};
+use crate::event_loop::now as loop_now;
 use crate::task::context;
 use crate::task::raw;
+use crate::task::state::{Scope, TaskState};
 use crate::task::suspend::{self, Suspend, suspend_or_cancel};
 
 /// The running loop's clock, now (virtual or real).
@@ -142,30 +142,9 @@ impl std::error::Error for Elapsed {}
 /// ```
 #[track_caller]
 pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    context::require_task("timeout()");
-    // A zero limit is due now; any other is in the future (the clock is
-    // monotonic), so no second reading of the clock is needed.
-    let due = if limit.is_zero() {
-        Due::Now
-    } else {
-        Due::Later
-    };
-    timeout_inner(
-        Some(crate::event_loop::timer::deadline(now(), limit)),
-        due,
-        |_| f(),
-    )
-}
-
-/// Whether a deadline has been reached when it is armed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Due {
-    /// Reached: expire before the task's next step.
-    Now,
-    /// In the future: a timer.
-    Later,
-    /// Not known: read the clock.
-    Check,
+    let task = context::with_current("timeout()", |t| t.rc());
+    let deadline = crate::event_loop::timer::deadline(now(), limit);
+    under_deadline(task, Some(deadline), |_| f())
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
@@ -192,55 +171,18 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
 /// ```
 ///
 /// Clones share the timeout: another task may move its deadline.
+///
+/// The timeout is a deadline the task runs under, not a timer: each wait
+/// of the task inside it carries the earlier of its own deadline and the
+/// timeout's, and the loop files that one; when the timeout's comes first,
+/// the wait ends with a cancellation (see the task state's deadlines).
 #[derive(Clone)]
 pub struct Timeout {
-    state: Rc<TimeoutState>,
-}
-
-/// What a [`Timeout`] and its timer share.
-struct TimeoutState {
-    /// The task it cancels when time is up.
+    /// The task it stops when time is up.
     task: raw::TaskRef,
-    /// The deadline, if any.
-    when: Cell<Option<Instant>>,
-    /// The armed timer, withdrawn when the deadline moves or `f` ends.
-    handle: RefCell<Option<crate::event_loop::Handle>>,
-    /// The deadline passed and the task was cancelled for it.
-    fired: Cell<bool>,
-    /// The guarded work has ended: a clone kept past it must not arm a
-    /// timer that would cancel the task in whatever it does later.
-    ended: Cell<bool>,
-}
-
-impl TimeoutState {
-    /// Arms the timer for `when` (none for `None`), withdrawing any before.
-    fn arm(self: &Rc<Self>, when: Option<Instant>, due: Due) {
-        if let Some(old) = self.handle.borrow_mut().take() {
-            old.cancel();
-        }
-        self.when.set(when);
-        let Some(when) = when else { return };
-        let state = self.clone();
-        let expire = move || {
-            state.fired.set(true);
-            raw::cancel(&state.task);
-        };
-        let lp = EventLoop::current();
-        // A deadline already reached expires before the task's next step,
-        // as asyncio's `call_soon` of it does: `timeout(0, || sleep(0))`
-        // is `Elapsed`.
-        let due_now = match due {
-            Due::Now => true,
-            Due::Later => false,
-            Due::Check => when <= lp.now(),
-        };
-        let handle = if due_now {
-            lp.call_soon_named(crate::trace::TIMEOUT_CALLBACK, expire)
-        } else {
-            lp.call_at_named(when, crate::trace::TIMEOUT_CALLBACK, expire)
-        };
-        *self.handle.borrow_mut() = Some(handle);
-    }
+    /// Its deadline, in the task's chain of them (which says too whether
+    /// the guarded work has ended: a clone kept past it cannot move it).
+    scope: Rc<Scope>,
 }
 
 impl fmt::Debug for Timeout {
@@ -256,7 +198,7 @@ impl Timeout {
     /// The deadline, or `None` for none (Python: `Timeout.when()`, in
     /// loop time; here an `Instant` of the loop's clock).
     pub fn when(&self) -> Option<Instant> {
-        self.state.when.get()
+        self.scope.when()
     }
 
     /// Moves the deadline (Python: `Timeout.reschedule()`): later, sooner
@@ -266,20 +208,30 @@ impl Timeout {
     /// (its work is over: asyncio's "Cannot change state" error).
     pub fn reschedule(&self, when: Option<Instant>) {
         assert!(
-            !self.state.fired.get(),
+            !self.scope.fired(),
             "reschedule() on a timeout that has expired: its cancellation is under way"
         );
         assert!(
-            !self.state.ended.get(),
+            !self.scope.ended(),
             "reschedule() on a timeout whose work has ended"
         );
-        self.state.arm(when, Due::Check);
+        self.scope.set_when(when);
+        // A task that waits now filed its wait's deadline as it parked; a
+        // sooner one is filed here (a later one is found when the filed
+        // instant comes). A task that runs reads it as it next parks.
+        let task = &self.task;
+        if let Some(when) = when
+            && task.state.get() == TaskState::Waiting
+            && let Some(home) = task.lp.upgrade()
+        {
+            home.file_deadline(task.clone(), task.wait_seq(), when);
+        }
     }
 
     /// Whether the deadline passed and the work was cancelled for it
     /// (Python: `Timeout.expired()`).
     pub fn expired(&self) -> bool {
-        self.state.fired.get()
+        self.scope.fired()
     }
 }
 
@@ -291,39 +243,30 @@ pub fn timeout_with<T>(
     deadline: Option<Instant>,
     f: impl FnOnce(&Timeout) -> T,
 ) -> Result<T, Elapsed> {
-    timeout_inner(deadline, Due::Check, f)
+    let task = context::with_current("timeout()", |t| t.rc());
+    under_deadline(task, deadline, f)
 }
 
-#[track_caller]
-fn timeout_inner<T>(
+/// Runs `f` in `task` (the running one) under `deadline`.
+fn under_deadline<T>(
+    task: raw::TaskRef,
     deadline: Option<Instant>,
-    due: Due,
     f: impl FnOnce(&Timeout) -> T,
 ) -> Result<T, Elapsed> {
-    let task = context::with_current("timeout()", |t| t.rc());
     // Cancellations requested before the timeout began: one more than
     // these at the end means someone else asked too, and that one wins.
     let before = task.state.cancelling();
-    let cm = Timeout {
-        state: Rc::new(TimeoutState {
-            task,
-            when: Cell::new(None),
-            handle: RefCell::new(None),
-            fired: Cell::new(false),
-            ended: Cell::new(false),
-        }),
-    };
-    cm.state.arm(deadline, due);
+    let scope = task.state.enter_scope(deadline);
+    let cm = Timeout { task, scope };
     let result = catch_unwind(AssertUnwindSafe(|| f(&cm)));
-    cm.state.ended.set(true);
-    if let Some(handle) = cm.state.handle.borrow_mut().take() {
-        handle.cancel(); // also drops the timer's hold on the state
-    }
-    let fired = cm.state.fired.get();
+    cm.task.state.leave_scope(&cm.scope);
+    let fired = cm.scope.fired();
     // The deadline passed: withdraw our cancellation (Python's
     // `Timeout.__aexit__`: `task.uncancel()`), whether `f` met it or
     // finished first; what is left is someone else's.
-    let others = fired && raw::uncancel(&cm.state.task) > before;
+    let others = fired && raw::uncancel(&cm.task) > before;
+    let Timeout { task, scope } = cm;
+    task.state.recycle_scope(scope);
     match result {
         Ok(v) => Ok(v),
         // Ours alone: the cancellation becomes `Elapsed`. Another came

@@ -1555,6 +1555,84 @@ fn test_reschedule_sooner() {
     assert_eq!(at, 2.0);
 }
 
+/// Another task moves the deadline of a waiting task later: the wait goes
+/// on past the old deadline and is cut off at the new one.
+#[test]
+fn test_reschedule_later_while_the_task_waits() {
+    let (r, at) = vrun(|| {
+        let fut: Future<yieldfrom::Timeout> = Future::new();
+        let f = fut.clone();
+        let task = spawn(coro("f", move || {
+            let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
+                f.set_result(cm.clone());
+                sleep(secs(50.0));
+            });
+            (r, t())
+        }));
+        let cm = yield_from(&fut);
+        sleep(secs(1.0));
+        cm.reschedule(Some(yieldfrom::now() + secs(19.0)));
+        yield_from(task)
+    });
+    assert_eq!((r, at), (Err(Elapsed), 20.0));
+}
+
+/// Another task moves the deadline of a waiting task sooner: the wait is
+/// cut off at the new deadline.
+#[test]
+fn test_reschedule_sooner_while_the_task_waits() {
+    let (r, at, expired) = vrun(|| {
+        let fut: Future<yieldfrom::Timeout> = Future::new();
+        let f = fut.clone();
+        let task = spawn(coro("f", move || {
+            let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
+                f.set_result(cm.clone());
+                sleep(secs(50.0));
+            });
+            (r, t())
+        }));
+        let cm = yield_from(&fut);
+        sleep(secs(1.0));
+        cm.reschedule(Some(yieldfrom::now() + secs(2.0)));
+        let (r, at) = yield_from(task);
+        (r, at, cm.expired())
+    });
+    assert_eq!((r, at, expired), (Err(Elapsed), 3.0, true));
+}
+
+/// A deadline that passes while the task runs cuts it off at its next
+/// await, even one that would be over at once (a yield), so that a task
+/// whose waits all end at once still times out.
+#[test]
+fn test_a_deadline_passed_while_running_stops_the_next_await() {
+    let (r, after) = vrun(|| {
+        let after = Rc::new(Cell::new(false));
+        let a = after.clone();
+        let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
+            cm.reschedule(Some(yieldfrom::now()));
+            yield_now();
+            a.set(true);
+        });
+        (r, after.get())
+    });
+    assert_eq!((r, after), (Err(Elapsed), false));
+}
+
+/// A wait whose own deadline comes first ends normally inside a timeout,
+/// and the timeout, once left, cancels nothing later.
+#[test]
+fn test_a_sleep_shorter_than_its_timeout_ends_normally() {
+    let (r, at) = vrun(|| {
+        let r = yieldfrom::timeout(secs(10.0), || {
+            sleep(secs(1.0));
+            t()
+        });
+        sleep(secs(20.0)); // past the old deadline: not cancelled
+        (r, t())
+    });
+    assert_eq!((r, at), (Ok(1.0), 21.0));
+}
+
 // ------------------------------------------- test_tasks.py: shield, wait_for
 
 /// `test_shield_effect`: cancelling the outer task does not reach the inner.

@@ -26,7 +26,7 @@ use super::workers::WAKER;
 use crate::event_loop::timer::{Due, Pending};
 use crate::names::CallbackName;
 use crate::reason::Trap;
-use crate::task::state::Parked;
+use crate::task::state::{Parked, Reached};
 use crate::task::suspend::{Suspend, Wake};
 use crate::task::{TaskCore, TaskRef};
 use crate::trace::{StepEnd, WokenBy};
@@ -75,14 +75,18 @@ impl Core {
         // A task made ready again at once (it yielded, or was woken or
         // cancelled during its own step) is filed quietly, and the
         // instruments hear why after they hear of the pause.
-        let mut again: Option<(Wake, Option<Suspend>)> = None;
+        let mut again: Option<(Wake, Option<Suspend>, Option<WokenBy>)> = None;
         match task.state.park() {
             Parked::Again(how, waited_on) => {
-                again = Some((how, waited_on));
+                again = Some((how, waited_on, None));
                 self.enqueue(task, how);
             }
+            Parked::TimedOut(waited_on) => {
+                again = Some((Wake::Cancel, waited_on, Some(WokenBy::Timeout)));
+                self.enqueue(task, Wake::Cancel);
+            }
             Parked::Waits(_) if trap == Trap::YIELD_NOW => {
-                again = Some((Wake::Run, Some(Suspend::YieldNow)));
+                again = Some((Wake::Run, Some(Suspend::YieldNow), None));
                 self.enqueue(task, Wake::Run);
             }
             Parked::Waits(seq) => {
@@ -94,8 +98,10 @@ impl Core {
         if let Some((task, paused)) = hook {
             // After the task is filed, so the snapshot shows it waiting.
             self.after_step_hook(&task, paused);
-            if let Some((how, waited_on)) = again {
-                self.note_wake(&task, how, waited_on);
+            match again {
+                Some((how, waited_on, Some(by))) => self.note_wake_by(&task, how, waited_on, by),
+                Some((how, waited_on, None)) => self.note_wake(&task, how, waited_on),
+                None => {}
             }
         }
     }
@@ -261,17 +267,29 @@ impl Core {
                 // (A task's entry is dead once the task's wait has ended.)
                 let live = due.live();
                 match due {
-                    Due::Wake(task, _) if live => {
+                    Due::Wake(task, seq) if live => {
+                        let how = match task.state.deadline_reached(now) {
+                            Reached::Own => Wake::Run,
+                            Reached::Scope => Wake::Cancel,
+                            Reached::Early(next) => {
+                                // A timeout's deadline moved later: the
+                                // wait goes on, until the new instant.
+                                if let Some(next) = next {
+                                    self.push_timer(next, Due::Wake(task, seq));
+                                }
+                                continue;
+                            }
+                        };
                         if self.instrumented.get() {
                             // A sleep ended; any other wait ran out of time.
                             let waited_on = task.state.waiting_on();
                             let by = match waited_on {
-                                Some(Suspend::Sleep { .. }) => WokenBy::Loop,
+                                Some(Suspend::Sleep { .. }) if how == Wake::Run => WokenBy::Loop,
                                 _ => WokenBy::Timeout,
                             };
-                            self.note_wake_by(&task, Wake::Run, waited_on, by);
+                            self.note_wake_by(&task, how, waited_on, by);
                         }
-                        self.enqueue(task, Wake::Run);
+                        self.enqueue(task, how);
                     }
                     Due::Wake(..) => {}
                     Due::Call(cb) => self.ready.borrow_mut().push_back(Ready::call(cb)),

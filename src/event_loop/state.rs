@@ -330,6 +330,14 @@ impl Home for Core {
             .push_back(Ready::call(Callback::boxed(f, name)));
     }
 
+    fn now(&self) -> std::time::Instant {
+        self.clock.now()
+    }
+
+    fn file_deadline(&self, task: TaskRef, seq: u32, when: std::time::Instant) {
+        self.push_timer(when, Due::Wake(task, seq));
+    }
+
     fn discount_step(&self) {
         self.watch.discount_step();
     }

@@ -173,49 +173,46 @@ impl<T: 'static, F: FnOnce() -> T + 'static> TaskCell<F, T> {
             shared::switch_in(index, core.key(), core.name);
         }
         let me: *const TaskCore = core;
-        let co =
-            Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
-                // SAFETY: the coroutine lives in the task's record, so the record
-                // outlives it.
-                let core = unsafe { &*me };
-                core.yielder.set(yielder);
-                let caught = catch_unwind(AssertUnwindSafe(body));
-                core.state.cancellation_caught();
-                let outcome = match caught {
-                    // Cancelled right before it returned: it ends cancelled (asyncio does the same).
-                    Ok(_) if core.state.cancelled_at_return() => Outcome::Cancelled,
-                    Ok(v) => Outcome::Value(v),
-                    Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
-                    Err(p) if suspend::is_cancelled(p.as_ref()) => {
-                        let cause = match p.downcast_ref::<suspend::AwaitedCancelled>() {
-                            Some(awaited) => CancelCause::Awaited(awaited.0),
-                            None => CancelCause::Requested,
-                        };
-                        core.note_end(TaskEnd::Cancelled(cause));
-                        Outcome::Cancelled
-                    }
-                    Err(p) => {
-                        if let Some(home) = core.lp.upgrade() {
-                            home.discount_step();
-                        }
-                        Outcome::Panic(p)
-                    }
-                };
-                match &outcome {
-                    Outcome::Value(_) => {}
-                    Outcome::Cancelled => {
-                        // Keep a more telling cause set above.
-                        let note = core.end_note.take();
-                        core.end_note.set(Some(note.unwrap_or_else(|| {
-                            Box::new(TaskEnd::Cancelled(CancelCause::Requested))
-                        })));
-                    }
-                    Outcome::Panic(p) => core.note_end(TaskEnd::Panicked(
-                        crate::warnings::panic_message(p.as_ref()),
-                    )),
+        let co = Coroutine::with_stack(stack, move |yielder: &TaskYielder, _first: Wake| {
+            // SAFETY: the coroutine lives in the task's record, so the record
+            // outlives it.
+            let core = unsafe { &*me };
+            core.yielder.set(yielder);
+            let caught = catch_unwind(AssertUnwindSafe(body));
+            core.state.cancellation_caught();
+            let outcome = match caught {
+                // Cancelled right before it returned: it ends cancelled (asyncio does the same).
+                Ok(_) if core.state.cancelled_at_return() => Outcome::Cancelled,
+                Ok(v) => Outcome::Value(v),
+                Err(p) if suspend::is_forced_unwind() => std::panic::resume_unwind(p),
+                Err(p) if suspend::is_cancelled(p.as_ref()) => {
+                    let cause = match p.downcast_ref::<suspend::AwaitedCancelled>() {
+                        Some(awaited) => CancelCause::Awaited(awaited.0),
+                        None => CancelCause::Requested,
+                    };
+                    core.note_end(TaskEnd::Cancelled(cause));
+                    Outcome::Cancelled
                 }
-                finish(outcome);
-            });
+                Err(p) => {
+                    if let Some(home) = core.lp.upgrade() {
+                        home.discount_step();
+                    }
+                    Outcome::Panic(p)
+                }
+            };
+            match &outcome {
+                Outcome::Value(_) => {}
+                Outcome::Cancelled => {
+                    // Keep a more telling cause set above.
+                    core.state
+                        .note_cancelled(TaskEnd::Cancelled(CancelCause::Requested));
+                }
+                Outcome::Panic(p) => core.note_end(TaskEnd::Panicked(
+                    crate::warnings::panic_message(p.as_ref()),
+                )),
+            }
+            finish(outcome);
+        });
         // SAFETY: the loop launches a task once, from `step`, which holds no
         // reference to `co` across this call.
         unsafe { *core.co.get() = Some(co) };

@@ -147,9 +147,6 @@ pub(crate) struct TaskCore {
     /// Flags of the task (one byte: the record is kept to 256 bytes):
     /// [`WARNED_BLOCKING`], [`SCOPED`], [`BODY_LIVE`], [`CALL_SITES`].
     pub(crate) marks: Cell<u8>,
-    /// How it ended, when not by returning (for traces).
-    /// (A thin box: one word in the record, for a note most tasks never have.)
-    pub(crate) end_note: Cell<Option<Box<TaskEnd>>>,
 }
 
 impl TaskCore {
@@ -175,7 +172,6 @@ impl TaskCore {
             shared: Cell::new(0),
             slot: Cell::new(u32::MAX),
             marks: Cell::new(BODY_LIVE),
-            end_note: Cell::new(None),
         }
     }
 
@@ -198,15 +194,12 @@ impl TaskCore {
 
     /// Records how the task ended, when not by returning.
     pub(crate) fn note_end(&self, end: TaskEnd) {
-        self.end_note.set(Some(Box::new(end)));
+        self.state.note_end(end);
     }
 
     /// How the task ended.
     pub(crate) fn end_note(&self) -> TaskEnd {
-        let note = self.end_note.take();
-        let end = note.as_deref().cloned().unwrap_or(TaskEnd::Returned);
-        self.end_note.set(note);
-        end
+        self.state.end()
     }
 
     /// The number of its current (or next) wait.
@@ -303,6 +296,11 @@ pub(crate) trait Home {
     fn schedule(&self, task: TaskRef, how: Wake);
     /// Puts a callback on the ready queue.
     fn call_soon(&self, f: Box<dyn FnOnce()>, name: crate::names::CallbackName);
+    /// The loop's clock.
+    fn now(&self) -> std::time::Instant;
+    /// Files `when` as a deadline of `task`'s wait `seq` (a timeout's
+    /// deadline moved sooner while the task waits).
+    fn file_deadline(&self, task: TaskRef, seq: u32, when: std::time::Instant);
     /// The step in progress ended in a panic: its time is not blocking (see
     /// [`Watch::discount_step`](crate::watchdog::Watch::discount_step)).
     fn discount_step(&self);

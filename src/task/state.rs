@@ -30,10 +30,27 @@
 //! As asyncio's `Task` says of itself: either the task waits on something
 //! and no step of it is scheduled, or a step is scheduled and it waits on
 //! nothing.
+//!
+//! # Deadlines
+//!
+//! A wait may have a deadline of its own (a sleep, a socket read with a
+//! timeout), and the task may run under [`Scope`]s (`timeout()`), each with
+//! a deadline that can move. Neither files a timer: as the task parks, its
+//! wait's deadline becomes the earlier of its own and the scopes' that have
+//! not fired ([`State::wait_deadline`]), the loop files that one instant
+//! with the wait's number, and when it comes [`State::deadline_reached`]
+//! says what it was: the wait's own (it ends), a scope's (the scope fires
+//! and the task is cancelled), or neither any more (a scope moved later:
+//! the loop files the new instant). A task that parks after a scope's
+//! deadline has passed is cancelled there and then, so a wait that is
+//! always over at once (a busy socket) cannot outrun its timeout.
 
 use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
 
 use crate::reason::{Suspend, Wake};
+use crate::task_id::TaskEnd;
 
 /// Where a task is in its life (see the module's invariant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +82,81 @@ pub(crate) enum Parked {
     /// Schedule it again at once, resumed with this: it was cancelled, or
     /// woken, during its own step. The reason is what it had waited on.
     Again(Wake, Option<Suspend>),
+    /// Schedule it again at once, cancelled: a deadline of a scope it runs
+    /// under had passed when it parked.
+    TimedOut(Option<Suspend>),
+}
+
+/// What the instant the loop filed for a wait turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reached {
+    /// The wait's own deadline: the wait ends (resumed with `Run`).
+    Own,
+    /// A scope's: it fired, and the task is to be resumed with `Cancel`.
+    Scope,
+    /// Neither, any more (a scope's deadline moved later or away): the
+    /// wait goes on, until this instant if any (the loop files it).
+    Early(Option<Instant>),
+}
+
+/// A deadline a task runs under (the inside of `timeout()`), one of a
+/// chain, innermost first. The task's state holds the innermost; the
+/// timeout holds its own, to move its deadline and to see whether it fired.
+pub(crate) struct Scope {
+    /// The deadline (`None`: none for now).
+    when: Cell<Option<Instant>>,
+    /// The deadline passed and the task was cancelled for it.
+    fired: Cell<bool>,
+    /// The task has left the scope: its deadline no longer applies, and
+    /// cannot be moved (the task runs other code by then).
+    ended: Cell<bool>,
+    /// The scope this one is inside.
+    outer: Option<Rc<Scope>>,
+}
+
+impl Scope {
+    /// The deadline.
+    pub(crate) fn when(&self) -> Option<Instant> {
+        self.when.get()
+    }
+
+    /// Moves the deadline (the caller files the new instant for a task that
+    /// waits: [`State::wait_deadline`] only runs as a task parks).
+    pub(crate) fn set_when(&self, when: Option<Instant>) {
+        self.when.set(when);
+    }
+
+    /// Whether the deadline passed and the task was cancelled for it.
+    pub(crate) fn fired(&self) -> bool {
+        self.fired.get()
+    }
+
+    /// Whether the task has left the scope.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.get()
+    }
+
+    /// The scopes from this one outwards.
+    fn chain(&self) -> impl Iterator<Item = &Scope> {
+        std::iter::successors(Some(self), |s| s.outer.as_deref())
+    }
+}
+
+/// What few tasks have, kept out of the record behind one pointer.
+#[derive(Default)]
+struct Rare {
+    /// How the task ended, when not by returning (for traces).
+    end: Option<TaskEnd>,
+    /// The innermost deadline scope it runs under.
+    scope: Option<Rc<Scope>>,
+    /// A scope the task has left and nothing else holds, kept for its next
+    /// (a timeout per request, in a loop, then allocates nothing).
+    spare: Option<Rc<Scope>>,
+    /// Its wait's own deadline, while it waits under a scope (to tell the
+    /// two apart when the filed instant comes).
+    own: Option<Instant>,
+    /// A scope fired as it parked (the cancellation it gets is a timeout's).
+    timed_out: bool,
 }
 
 /// What a cancellation request asks of the loop.
@@ -102,6 +194,9 @@ pub(crate) struct State {
     seq: Cell<u32>,
     /// What it waits on now (for the stepper and deadlock messages).
     waiting_on: Cell<Option<Suspend>>,
+    /// How it ended, and the deadline scopes it runs under: what most
+    /// tasks never have (one word in the record).
+    rare: Cell<Option<Box<Rare>>>,
 }
 
 /// `bits`: the phase, two bits.
@@ -142,7 +237,25 @@ impl State {
             cancels: Cell::new(0),
             seq: Cell::new(0),
             waiting_on: Cell::new(None),
+            rare: Cell::new(None),
         }
+    }
+
+    /// Calls `f` with the rare part, made if the task had none.
+    fn rare<R>(&self, f: impl FnOnce(&mut Rare) -> R) -> R {
+        let mut rare = self.rare.take().unwrap_or_default();
+        let r = f(&mut rare);
+        self.rare.set(Some(rare));
+        r
+    }
+
+    /// Calls `f` with the rare part, if the task has one.
+    #[inline(always)]
+    fn peek_rare<R>(&self, f: impl FnOnce(Option<&mut Rare>) -> R) -> R {
+        let mut rare = self.rare.take();
+        let r = f(rare.as_deref_mut());
+        self.rare.set(rare);
+        r
     }
 
     #[inline(always)]
@@ -272,7 +385,12 @@ impl State {
         let early = self.take_early();
         if self.take_cancel() {
             // (The cancellation ends the wait; a wake that came too is spent.)
-            Parked::Again(Wake::Cancel, self.waiting_on.get())
+            let timed_out = self.peek_rare(|r| r.is_some_and(|r| std::mem::take(&mut r.timed_out)));
+            if timed_out {
+                Parked::TimedOut(self.waiting_on.get())
+            } else {
+                Parked::Again(Wake::Cancel, self.waiting_on.get())
+            }
         } else if let Some(how) = early {
             Parked::Again(how, None)
         } else {
@@ -331,6 +449,132 @@ impl State {
         self.put(UNWIND, unwind_bits(Unwind::Forced));
     }
 
+    /// Records how the task ended, when not by returning.
+    pub(crate) fn note_end(&self, end: TaskEnd) {
+        self.rare(|r| r.end = Some(end));
+    }
+
+    /// Records that it ended cancelled, unless a more telling end is noted.
+    pub(crate) fn note_cancelled(&self, end: TaskEnd) {
+        self.rare(|r| {
+            r.end.get_or_insert(end);
+        });
+    }
+
+    /// How the task ended.
+    pub(crate) fn end(&self) -> TaskEnd {
+        self.peek_rare(|r| r.and_then(|r| r.end.clone()))
+            .unwrap_or(TaskEnd::Returned)
+    }
+
+    // ----- deadlines --------------------------------------------------------
+
+    /// The task starts running under a new innermost scope with deadline
+    /// `when`; the caller [`leave_scope`](Self::leave_scope)s it, innermost
+    /// first.
+    pub(crate) fn enter_scope(&self, when: Option<Instant>) -> Rc<Scope> {
+        self.rare(|r| {
+            let outer = r.scope.take();
+            let fresh = Scope {
+                when: Cell::new(when),
+                fired: Cell::new(false),
+                ended: Cell::new(false),
+                outer,
+            };
+            let scope = match r.spare.take() {
+                Some(mut spare) => {
+                    let slot = Rc::get_mut(&mut spare).expect("a spare scope is held once");
+                    *slot = fresh;
+                    spare
+                }
+                None => Rc::new(fresh),
+            };
+            r.scope = Some(scope.clone());
+            scope
+        })
+    }
+
+    /// Keeps `scope`, which the task has left, for its next one, if
+    /// nothing else holds it (a `Timeout` clone kept past its work does).
+    pub(crate) fn recycle_scope(&self, mut scope: Rc<Scope>) {
+        if let Some(slot) = Rc::get_mut(&mut scope) {
+            slot.outer = None;
+            self.rare(|r| r.spare = Some(scope));
+        }
+    }
+
+    /// The task leaves `scope`, its innermost.
+    pub(crate) fn leave_scope(&self, scope: &Rc<Scope>) {
+        self.rare(|r| {
+            debug_assert!(r.scope.as_ref().is_some_and(|s| Rc::ptr_eq(s, scope)));
+            r.scope = scope.outer.clone();
+        });
+        scope.ended.set(true);
+    }
+
+    /// Fires every scope whose deadline is `now` or past: each counts as a
+    /// cancellation (it withdraws it as it ends). Whether any fired.
+    fn expire(&self, rare: &Rare, now: Instant) -> bool {
+        let mut any = false;
+        for scope in rare.scope.iter().flat_map(|s| s.chain()) {
+            if !scope.fired.get() && scope.when.get().is_some_and(|w| w <= now) {
+                scope.fired.set(true);
+                self.cancels.set(self.cancels.get().saturating_add(1));
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// The task parks in a wait whose own deadline is `own`: the instant the
+    /// loop must file for it, the earlier of `own` and the deadlines of the
+    /// scopes it runs under; or `None` if a scope's deadline has passed (read
+    /// from `now`, only under a scope): the scope fired, and the task parks
+    /// to be resumed with `Cancel` at once.
+    #[inline]
+    pub(crate) fn wait_deadline(
+        &self,
+        own: Option<Instant>,
+        now: impl FnOnce() -> Option<Instant>,
+    ) -> Option<Option<Instant>> {
+        self.peek_rare(|rare| {
+            // Without scopes (most waits) the wait's own deadline is all.
+            let Some(rare) = rare.filter(|r| r.scope.is_some()) else {
+                return Some(own);
+            };
+            rare.own = own;
+            let scopes = earliest(rare);
+            if let Some(deadline) = scopes
+                && let Some(now) = now()
+                && deadline <= now
+                && self.expire(rare, now)
+            {
+                rare.timed_out = true;
+                self.put(CANCEL, CANCEL);
+                return None;
+            }
+            Some(earlier(own, scopes))
+        })
+    }
+
+    /// The instant the loop filed for the task's current wait has come
+    /// (`now`): what it was (see [`Reached`]).
+    #[inline]
+    pub(crate) fn deadline_reached(&self, now: Instant) -> Reached {
+        self.peek_rare(|rare| match rare {
+            Some(rare) if rare.scope.is_some() => {
+                if self.expire(rare, now) {
+                    Reached::Scope
+                } else if rare.own.is_some_and(|own| own <= now) {
+                    Reached::Own
+                } else {
+                    Reached::Early(earlier(rare.own, earliest(rare)))
+                }
+            }
+            _ => Reached::Own,
+        })
+    }
+
     // ----- wakers ---------------------------------------------------------
 
     /// A waker made for wait `seq` fires: whether the loop must schedule the
@@ -387,6 +631,24 @@ impl State {
             self.put(CANCEL, 0);
         }
         left
+    }
+}
+
+/// The earliest deadline of the scopes that have not fired.
+fn earliest(rare: &Rare) -> Option<Instant> {
+    let scope = rare.scope.as_deref()?;
+    scope
+        .chain()
+        .filter(|s| !s.fired.get())
+        .filter_map(|s| s.when.get())
+        .min()
+}
+
+/// The earlier of two deadlines, either of which may be none.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

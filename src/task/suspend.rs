@@ -236,15 +236,27 @@ fn switch_out(task: &TaskCore, reason: Suspend, until: Option<Instant>) -> Wake 
     };
     let sp = check_on_task_stack(task.stack_lo(), task.stack_hi.get());
     task.parked_sp.set(sp);
-    let trap = match reason {
-        Suspend::YieldNow => Trap::YIELD_NOW,
-        Suspend::Sleep { until } => {
+    let (own, yields) = match reason {
+        Suspend::YieldNow => (None, true),
+        Suspend::Sleep { until } => (Some(until), false),
+        _ => (until, false),
+    };
+    if !yields {
+        task.state.waits_on(reason);
+    }
+    // The wait's deadline: its own, or an earlier one of a timeout it runs
+    // under (whose passing is checked here, so that a task whose waits all
+    // end at once still times out).
+    let trap = match task
+        .state
+        .wait_deadline(own, || task.lp.upgrade().map(|home| home.now()))
+    {
+        Some(_) if yields => Trap::YIELD_NOW,
+        Some(deadline) => deadline.map_or(Trap::WAIT, Trap::wait_until),
+        None => {
+            // Timed out: parked to be resumed with `Cancel` at once.
             task.state.waits_on(reason);
-            Trap::wait_until(until)
-        }
-        reason => {
-            task.state.waits_on(reason);
-            until.map_or(Trap::WAIT, Trap::wait_until)
+            Trap::WAIT
         }
     };
     if task.marked(raw::CALL_SITES) && trap != Trap::YIELD_NOW {

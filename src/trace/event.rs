@@ -81,16 +81,11 @@ pub(crate) fn callback_name(name: &str) -> String {
     }
 }
 
-/// The name of the callback that enforces a `timeout()` deadline (how the
-/// loop tells a timeout from other callbacks).
-pub(crate) const TIMEOUT_CALLBACK: &str = "timeout()";
-
 impl WokenBy {
-    /// Who runs now, named by the loop: a callback by its name (the one that
-    /// enforces a timeout as [`WokenBy::Timeout`]), else the loop.
+    /// Who runs now, named by the loop: a callback by its name, else the
+    /// loop.
     pub(crate) fn callback_or_loop(callback: Option<&'static str>) -> WokenBy {
         match callback {
-            Some(TIMEOUT_CALLBACK) => WokenBy::Timeout,
             Some(name) => WokenBy::Callback(name),
             None => WokenBy::Loop,
         }

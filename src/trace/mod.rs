@@ -53,7 +53,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub(crate) use self::event::{CALLBACK_WOKEN, TIMEOUT_CALLBACK, callback_name, idle_line};
+pub(crate) use self::event::{CALLBACK_WOKEN, callback_name, idle_line};
 pub use self::event::{Event, EventKind, StepEnd, WakeCause, WokenBy};
 pub use self::instrument::{Instrument, Snapshot};
 pub use self::timeline::SENTENCE_GOES_ON;
