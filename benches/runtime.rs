@@ -121,7 +121,7 @@ fn switch() {
 /// Two peer rows. `spawn_join_100k` is tokio as shipped. Joining 100,000
 /// tasks frees their records in a burst, glibc gives the top of the heap back
 /// to the kernel, and the next batch page-faults it in again; ours keeps
-/// finished tasks' records (`yieldfrom::set_record_limit`) and does not
+/// finished tasks' records (`yieldfrom::tuning::set_record_limit`) and does not
 /// pay that. `spawn_join_100k_tokio_no_trim` runs tokio with glibc's trimming
 /// switched off (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=...`), which is
 /// what tokio costs without that effect: the stricter comparison.
@@ -148,7 +148,7 @@ const NO_TRIM: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=10
 /// Child: median ns per task of spawning `n` trivial tasks and joining them.
 /// Default settings: one task runs at a time here, so one pooled stack serves
 /// them all, and finished tasks' records are kept for the next batch by
-/// default (see yieldfrom::set_record_limit).
+/// default (see yieldfrom::tuning::set_record_limit).
 fn child_spawn(which: &str, n: u64) {
     let ns = if which == "ours" {
         common::spawn_join_ours(n)

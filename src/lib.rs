@@ -50,7 +50,7 @@
 //! | `asyncio.sleep(s)`, `asyncio.sleep(0)` | [`sleep`], [`yield_now`] | |
 //! | `asyncio.timeout(s)`, `asyncio.wait_for(aw, s)` | [`timeout`], [`wait_for`] | `Err(Elapsed)` is `TimeoutError`; `wait_for` takes a coroutine, a task (cancelled when time is up) or a future |
 //! | `async with asyncio.timeout(None) as cm: cm.reschedule(t)`, `cm.when()`, `cm.expired()` | [`timeout_with`], [`Timeout`] | |
-//! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`], [`combinators::gather_outcomes`] (for running tasks: `gather_tasks`, [`combinators::gather_task_outcomes`]); results of different types: [`combinators::join`] | results in argument order; the caller wakes once |
+//! | `asyncio.gather`, `return_exceptions=True` | [`combinators::gather`] over coroutines, tasks or futures; `gather(outcomes(aws))`; results of different types: [`combinators::join`] (a tuple) | results in argument order; the caller wakes once |
 //! | `asyncio.wait`, `as_completed` | [`combinators::wait`], [`combinators::as_completed`] | |
 //! | `asyncio.TaskGroup` | [`combinators::task_group`] | a failing child cancels its siblings |
 //! | `asyncio.Event/Lock/Semaphore/BoundedSemaphore/Condition` | [`sync`] | same names; guards release on drop |
@@ -253,17 +253,22 @@ pub use generator::delegation::Subgenerator;
 pub use generator::{Co, GenError, Generator, GeneratorState, Resume};
 pub use per_core::{available_cores, run_loops};
 pub use scope::{Scope, ScopedTask, scope};
-pub use task::future::{Future, Outcome};
+pub use task::future::{Exception, Future, Outcome};
 pub use task::suspend;
 pub use task::suspend::{Cancelled, Suspend, cancelling, catch_cancelled, uncancel};
-pub use task::{
-    CancelCause, Task, TaskEnd, TaskId, TaskName, record_limit, set_record_limit, shield,
-};
+pub use task::{CancelCause, Task, TaskEnd, TaskId, TaskName, shield};
 pub use threads::to_thread;
 pub use time::{
     Elapsed, Timeout, now, sleep, sleep_until, timeout, timeout_at, timeout_with, wait_for,
     yield_now,
 };
+
+/// Knobs for memory a program rarely needs to tune: how many records of
+/// finished tasks a thread keeps for its next spawns. (Stacks have theirs
+/// in [`stack`] and on the [`Builder`].)
+pub mod tuning {
+    pub use crate::task::{record_limit, set_record_limit};
+}
 
 /// The README's code blocks, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

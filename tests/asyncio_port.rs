@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use yieldfrom::combinators::{ReturnWhen, as_completed, gather, gather_outcomes, task_group, wait};
+use yieldfrom::combinators::{ReturnWhen, as_completed, gather, outcomes, task_group, wait};
 use yieldfrom::sync::{
     BoundedSemaphore, Condition, Event, Lock, Queue, QueueEmpty, QueueFull, Semaphore,
 };
@@ -498,11 +498,11 @@ fn test_one_exception() {
 #[test]
 fn test_return_exceptions() {
     let kinds = vrun(|| {
-        gather_outcomes([
+        gather(outcomes([
             coro("ok", || 1),
             coro("panics", || panic!("bad")),
             coro("ok2", || 3),
-        ])
+        ]))
         .into_iter()
         .map(|o| match o {
             Outcome::Value(v) => format!("value {v}"),

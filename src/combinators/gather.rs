@@ -1,12 +1,13 @@
-//! `gather` and `join`: every result, in the order asked (Python:
-//! `asyncio.gather`), and the completion list the other combinators share.
+//! `gather`: every result, in the order asked (Python: `asyncio.gather`),
+//! and the completion list the other combinators share.
 
 use std::rc::Rc;
 
+use crate::awaitable::yield_from;
 use crate::coro::Coro;
 use crate::event_loop::spawn;
 use crate::task::Task;
-use crate::task::future::{Completions, Outcome, Waiter};
+use crate::task::future::{Completions, Future, Outcome, Waiter};
 use crate::task::suspend::{self, Wake};
 
 /// A completion list that every one of `tasks` reports its index to.
@@ -18,13 +19,116 @@ pub(super) fn watch<T>(tasks: &[Task<T>]) -> Rc<Completions> {
     c
 }
 
-/// Runs the coroutines concurrently as tasks and returns their results in
-/// argument order, whatever the order they finish in (Python: `asyncio.gather`).
+/// Something [`gather`] waits for: a coroutine (run as a task), a task
+/// already running, or a future (awaited by a task of its own).
+pub trait Gatherable {
+    /// Its result.
+    type Output: 'static;
+    /// The task that gather waits for.
+    fn into_task(self) -> Task<Self::Output>;
+}
+
+impl<T: 'static> Gatherable for Coro<T> {
+    type Output = T;
+    fn into_task(self) -> Task<T> {
+        spawn(self)
+    }
+}
+
+impl<T: 'static> Gatherable for Task<T> {
+    type Output = T;
+    fn into_task(self) -> Task<T> {
+        self
+    }
+}
+
+impl<T: Clone + 'static> Gatherable for Future<T> {
+    type Output = T;
+    fn into_task(self) -> Task<T> {
+        spawn(Coro::new("gather: future", move || yield_from(self)))
+    }
+}
+
+/// What [`gather`] takes, and what it gives back: any iterable of
+/// [`Gatherable`]s gives their results (the first failure raised); the same
+/// wrapped in [`outcomes`] gives every [`Outcome`] (Python's
+/// `return_exceptions=True`). (A tuple, whose results differ in type, is
+/// [`join`]'s: Rust cannot tell a tuple from an iterable in one trait.)
+pub trait Gather {
+    /// The results, in argument order.
+    type Output;
+    /// Runs them concurrently; see [`gather`].
+    fn gather(self) -> Self::Output;
+}
+
+/// Items for [`gather`] whose every outcome is wanted (see [`outcomes`]).
+#[derive(Debug)]
+pub struct Outcomes<I>(I);
+
+/// Asks [`gather`] for every item's [`Outcome`] (value, panic or cancelled)
+/// instead of raising the first failure (Python: `gather(*aws,
+/// return_exceptions=True)`).
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, Outcome, combinators::{gather, outcomes}};
+/// let got = run(Coro::new("main", || {
+///     let doomed = spawn(Coro::new("doomed", || { yieldfrom::yield_now(); 2 }));
+///     doomed.cancel();
+///     let fails = spawn(Coro::new("fails", || -> i32 { panic!("no") }));
+///     gather(outcomes([spawn(Coro::new("ok", || 1)), doomed, fails]))
+/// }));
+/// assert!(matches!(got[0], Outcome::Value(1)));
+/// assert!(matches!(got[1], Outcome::Cancelled));
+/// assert!(matches!(got[2], Outcome::Panic(_)));
+/// ```
+pub fn outcomes<I>(items: I) -> Outcomes<I>
+where
+    I: IntoIterator,
+    I::Item: Gatherable,
+{
+    Outcomes(items)
+}
+
+impl<I> Gather for I
+where
+    I: IntoIterator,
+    I::Item: Gatherable,
+{
+    type Output = Vec<<I::Item as Gatherable>::Output>;
+    fn gather(self) -> Self::Output {
+        let tasks = self.into_iter().map(Gatherable::into_task).collect();
+        collect(tasks, true, |o| match o {
+            Outcome::Value(v) => Some(v),
+            other => {
+                other.unwrap();
+                None
+            }
+        })
+    }
+}
+
+impl<I> Gather for Outcomes<I>
+where
+    I: IntoIterator,
+    I::Item: Gatherable,
+{
+    type Output = Vec<Outcome<<I::Item as Gatherable>::Output>>;
+    fn gather(self) -> Self::Output {
+        let tasks = self.0.into_iter().map(Gatherable::into_task).collect();
+        collect(tasks, false, Some)
+    }
+}
+
+/// Runs coroutines, tasks or futures concurrently and returns their results
+/// in argument order, whatever the order they finish in (Python:
+/// `asyncio.gather`). Coroutines become tasks; the caller is woken once,
+/// when every one is done.
 ///
 /// Errors: the first task to panic (or be cancelled) has its panic raised
-/// here at once; the other tasks are *not* cancelled and go on running, as in
-/// Python with `return_exceptions=False`. Use [`gather_outcomes`] to get every
-/// outcome instead. Cancelling the gathering task cancels every child.
+/// here at once; the others are *not* cancelled and go on running, as in
+/// Python with `return_exceptions=False`. Wrap the items in [`outcomes`]
+/// to get every outcome instead. Cancelling the gathering task cancels
+/// every child.
 ///
 /// ```
 /// use yieldfrom::{EventLoop, Coro, sleep, combinators::gather};
@@ -36,46 +140,23 @@ pub(super) fn watch<T>(tasks: &[Task<T>]) -> Rc<Completions> {
 /// })))));
 /// assert_eq!(got, [3, 1, 2]);
 /// ```
-pub fn gather<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<T> {
-    gather_tasks(coros.into_iter().map(spawn).collect())
-}
-
-/// [`gather`] for tasks that are already running.
+///
+/// Tasks already running, and futures, are gathered the same way:
 ///
 /// ```
-/// use yieldfrom::{run, spawn, Coro, combinators::gather_tasks};
+/// use yieldfrom::{run, spawn, Coro, Future, combinators::gather};
 /// let squares = run(Coro::new("main", || {
-///     let tasks = (1..=3).map(|i| spawn(Coro::new("square", move || i * i))).collect();
-///     gather_tasks(tasks)
+///     let tasks: Vec<_> = (1..=3).map(|i| spawn(Coro::new("square", move || i * i))).collect();
+///     let answer = Future::new();
+///     answer.set_result(42);
+///     (gather(tasks), gather([answer]))
 /// }));
-/// assert_eq!(squares, [1, 4, 9]);
+/// assert_eq!(squares, (vec![1, 4, 9], vec![42]));
 /// ```
-pub fn gather_tasks<T: 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
-    collect(tasks, true, |o| match o {
-        Outcome::Value(v) => Some(v),
-        other => {
-            other.unwrap();
-            None
-        }
-    })
-}
-
-/// Like [`gather`], but returns every task's [`Outcome`] (value, panic or
-/// cancelled) instead of raising the first failure (Python: `return_exceptions=True`).
 ///
-/// ```
-/// use yieldfrom::{run, Coro, Outcome, combinators::gather_outcomes};
-/// let outcomes = run(Coro::new("main", || {
-///     gather_outcomes([
-///         Coro::new("ok", || 1),
-///         Coro::new("fails", || -> i32 { panic!("no") }),
-///     ])
-/// }));
-/// assert!(matches!(outcomes[0], Outcome::Value(1)));
-/// assert!(matches!(outcomes[1], Outcome::Panic(_)));
-/// ```
-pub fn gather_outcomes<T: 'static>(coros: impl IntoIterator<Item = Coro<T>>) -> Vec<Outcome<T>> {
-    collect(coros.into_iter().map(spawn).collect(), false, Some)
+/// Results of *different* types come from [`join`], which takes a tuple.
+pub fn gather<G: Gather>(items: G) -> G::Output {
+    items.gather()
 }
 
 /// `raises`: whether `each` raises a failure (then a failure wakes the
@@ -111,21 +192,22 @@ pub(super) fn collect<T: 'static, U>(
         .collect()
 }
 
-/// Coroutines of different result types, run together by [`join`]: tuples
-/// of up to eight [`Coro`]s.
+/// Coroutines, tasks or futures of different result types, run together by
+/// [`join`]: tuples of up to eight.
 pub trait Join {
     /// The tuple of their results, in the same order.
     type Output;
-    /// Runs them concurrently as tasks; see [`join`].
+    /// Runs them concurrently; see [`join`].
     fn join(self) -> Self::Output;
 }
 
-/// Runs coroutines of *different* result types concurrently and returns
-/// their results as a tuple, in argument order (`gather` for a tuple, as
-/// `tokio::join!` is; Python's `gather` is untyped, so one call covers both).
+/// Runs coroutines, tasks or futures of *different* result types
+/// concurrently and returns their results as a tuple, in argument order
+/// ([`gather`] for a tuple, as `tokio::join!` is; Python's `gather` is
+/// untyped, so one call covers both).
 ///
-/// As with [`gather`], the caller is woken once, when every task is done,
-/// or at once by the first task to fail, whose panic (or cancellation) is
+/// As with [`gather`], the caller is woken once, when every one is done,
+/// or at once by the first to fail, whose panic (or cancellation) is
 /// raised here while the others go on running; cancelling the caller
 /// cancels every task.
 ///
@@ -143,20 +225,20 @@ pub trait Join {
 /// }));
 /// assert_eq!((user.as_str(), posts.len(), took), ("ada", 3, 2.0));
 /// ```
-pub fn join<J: Join>(coros: J) -> J::Output {
-    coros.join()
+pub fn join<J: Join>(items: J) -> J::Output {
+    items.join()
 }
 
 macro_rules! impl_join {
     ($n:literal; $($T:ident $coro:ident $task:ident $i:tt),+) => {
-        impl<$($T: 'static),+> Join for ($(Coro<$T>,)+) {
-            type Output = ($($T,)+);
+        impl<$($T: Gatherable),+> Join for ($($T,)+) {
+            type Output = ($($T::Output,)+);
 
             fn join(self) -> Self::Output {
                 let ($($coro,)+) = self;
                 let completions = Completions::new();
                 $(
-                    let $task = spawn($coro);
+                    let $task = $coro.into_task();
                     $task.fut.add_waiter(Waiter::Index(completions.clone(), $i));
                 )+
                 let mut left = $n;
@@ -190,21 +272,3 @@ impl_join!(5; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4);
 impl_join!(6; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5);
 impl_join!(7; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5, G g tg 6);
 impl_join!(8; A a ta 0, B b tb 1, C c tc 2, D d td 3, E e te 4, F f tf 5, G g tg 6, H h th 7);
-
-/// Like [`gather_tasks`], but returns every task's [`Outcome`] instead of
-/// raising the first failure (Python: `gather(*tasks, return_exceptions=True)`).
-///
-/// ```
-/// use yieldfrom::{run, spawn, Coro, Outcome, combinators::gather_task_outcomes};
-/// let outcomes = run(Coro::new("main", || {
-///     let ok = spawn(Coro::new("ok", || 1));
-///     let doomed = spawn(Coro::new("doomed", || { yieldfrom::yield_now(); 2 }));
-///     doomed.cancel();
-///     gather_task_outcomes(vec![ok, doomed])
-/// }));
-/// assert!(matches!(outcomes[0], Outcome::Value(1)));
-/// assert!(matches!(outcomes[1], Outcome::Cancelled));
-/// ```
-pub fn gather_task_outcomes<T: 'static>(tasks: Vec<Task<T>>) -> Vec<Outcome<T>> {
-    collect(tasks, false, Some)
-}

@@ -11,6 +11,6 @@ mod gather;
 mod task_group;
 mod wait;
 
-pub use self::gather::{Join, gather, gather_outcomes, gather_task_outcomes, gather_tasks, join};
+pub use self::gather::{Gather, Gatherable, Join, Outcomes, gather, join, outcomes};
 pub use self::task_group::{TaskGroup, task_group};
 pub use self::wait::{AsCompleted, ReturnWhen, as_completed, select, wait};

@@ -61,10 +61,10 @@ impl TaskGroup {
         let (state, fut) = (self.state.clone(), task.fut.clone());
         task.fut.add_waiter(Waiter::Callback(
             Box::new(move || {
-                if let Some(message) = fut.exception() {
+                if let Some(failure) = fut.exception() {
                     state.failures.borrow_mut().push(Failure {
                         name: fut_name(&state, index),
-                        message,
+                        message: failure.to_string(),
                     });
                     state.child_failed();
                 }

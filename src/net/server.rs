@@ -96,7 +96,7 @@ where
                                         ),
                                     )
                                     .source(done.name())
-                                    .exception(message),
+                                    .exception(message.to_string()),
                                 );
                             }
                         }

@@ -538,12 +538,26 @@ impl<T> Future<T> {
         }
     }
 
-    /// The panic message if the future failed.
-    pub fn exception(&self) -> Option<String> {
+    /// The failure if the future failed (Python: `Future.exception()`),
+    /// and marks it retrieved (no "never retrieved" report then); `None`
+    /// while pending, after a value, or when cancelled.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, Future};
+    /// run(Coro::new("main", || {
+    ///     let fut: Future<u32> = Future::new();
+    ///     assert_eq!(fut.exception(), None);
+    ///     fut.set_exception("no answer");
+    ///     assert_eq!(fut.exception().unwrap().message(), "no answer");
+    /// }));
+    /// ```
+    pub fn exception(&self) -> Option<Exception> {
         match &*self.inner().slot.borrow() {
             Slot::Done(Outcome::Panic(p)) => {
                 self.inner().retrieved.set(true);
-                Some(panic_message(p.as_ref()))
+                Some(Exception {
+                    message: panic_message(p.as_ref()),
+                })
             }
             _ => None,
         }
@@ -618,3 +632,28 @@ impl<T> fmt::Debug for Future<T> {
         write!(f, "<Future {} {state}>", self.inner().name())
     }
 }
+
+/// The failure a future or task holds (Python: what `Future.exception()`
+/// returns): the panic that ended it, by its message (the panic's payload
+/// itself is raised again by awaiting it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exception {
+    /// The panic's message (`"<non-string panic payload>"` for a payload
+    /// that is not a string).
+    message: String,
+}
+
+impl Exception {
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Exception {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exception {}

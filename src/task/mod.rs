@@ -362,8 +362,8 @@ impl TaskCore {
 /// 256 bytes).
 ///
 /// ```
-/// yieldfrom::set_record_limit(10_000);
-/// assert_eq!(yieldfrom::record_limit(), 10_000);
+/// yieldfrom::tuning::set_record_limit(10_000);
+/// assert_eq!(yieldfrom::tuning::record_limit(), 10_000);
 /// ```
 pub fn set_record_limit(records: usize) {
     blocks::set_limit(records);
@@ -373,10 +373,10 @@ pub fn set_record_limit(records: usize) {
 /// [`set_record_limit`]).
 ///
 /// ```
-/// let before = yieldfrom::record_limit();
-/// yieldfrom::set_record_limit(100);
-/// assert_eq!(yieldfrom::record_limit(), 100);
-/// yieldfrom::set_record_limit(before);
+/// let before = yieldfrom::tuning::record_limit();
+/// yieldfrom::tuning::set_record_limit(100);
+/// assert_eq!(yieldfrom::tuning::record_limit(), 100);
+/// yieldfrom::tuning::set_record_limit(before);
 /// ```
 pub fn record_limit() -> usize {
     blocks::limit()
@@ -507,8 +507,20 @@ impl<T> Task<T> {
         &self.fut
     }
 
-    /// The panic message if the task failed (marks the failure as retrieved).
-    pub fn exception(&self) -> Option<String> {
+    /// The failure if the task panicked (Python: `Task.exception()`), and
+    /// marks it retrieved; `None` while it runs, after a value, or when
+    /// cancelled.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// let message = run(Coro::new("main", || {
+    ///     let task = spawn(Coro::new("doomed", || -> u32 { panic!("out of coffee") }));
+    ///     yield_now(); // it runs, and fails
+    ///     task.exception().map(|e| e.to_string())
+    /// }));
+    /// assert_eq!(message.as_deref(), Some("out of coffee"));
+    /// ```
+    pub fn exception(&self) -> Option<crate::task::future::Exception> {
         self.fut.exception()
     }
 
