@@ -194,6 +194,9 @@ pub(crate) struct State {
     seq: Cell<u32>,
     /// What it waits on now (for the stepper and deadlock messages).
     waiting_on: Cell<Option<Suspend>>,
+    /// Whether it runs under a deadline scope (so that a wait without one
+    /// never looks into `rare`; a byte of what would be padding).
+    scoped: Cell<bool>,
     /// How it ended, and the deadline scopes it runs under: what most
     /// tasks never have (one word in the record).
     rare: Cell<Option<Box<Rare>>>,
@@ -237,6 +240,7 @@ impl State {
             cancels: Cell::new(0),
             seq: Cell::new(0),
             waiting_on: Cell::new(None),
+            scoped: Cell::new(false),
             rare: Cell::new(None),
         }
     }
@@ -473,7 +477,7 @@ impl State {
     /// `when`; the caller [`leave_scope`](Self::leave_scope)s it, innermost
     /// first.
     pub(crate) fn enter_scope(&self, when: Option<Instant>) -> Rc<Scope> {
-        self.rare(|r| {
+        let scope = self.rare(|r| {
             let outer = r.scope.take();
             let fresh = Scope {
                 when: Cell::new(when),
@@ -491,7 +495,9 @@ impl State {
             };
             r.scope = Some(scope.clone());
             scope
-        })
+        });
+        self.scoped.set(true);
+        scope
     }
 
     /// Keeps `scope`, which the task has left, for its next one, if
@@ -509,6 +515,7 @@ impl State {
             debug_assert!(r.scope.as_ref().is_some_and(|s| Rc::ptr_eq(s, scope)));
             r.scope = scope.outer.clone();
         });
+        self.scoped.set(scope.outer.is_some());
         scope.ended.set(true);
     }
 
@@ -531,17 +538,27 @@ impl State {
     /// scopes it runs under; or `None` if a scope's deadline has passed (read
     /// from `now`, only under a scope): the scope fired, and the task parks
     /// to be resumed with `Cancel` at once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait_deadline(
         &self,
         own: Option<Instant>,
         now: impl FnOnce() -> Option<Instant>,
     ) -> Option<Option<Instant>> {
-        self.peek_rare(|rare| {
-            // Without scopes (most waits) the wait's own deadline is all.
-            let Some(rare) = rare.filter(|r| r.scope.is_some()) else {
-                return Some(own);
-            };
+        // Without scopes (most waits) the wait's own deadline is all.
+        if !self.scoped.get() {
+            return Some(own);
+        }
+        self.scoped_wait_deadline(own, now)
+    }
+
+    /// [`wait_deadline`](Self::wait_deadline) under a scope.
+    #[inline(never)]
+    fn scoped_wait_deadline(
+        &self,
+        own: Option<Instant>,
+        now: impl FnOnce() -> Option<Instant>,
+    ) -> Option<Option<Instant>> {
+        self.rare(|rare| {
             rare.own = own;
             let scopes = earliest(rare);
             if let Some(deadline) = scopes
@@ -561,6 +578,9 @@ impl State {
     /// (`now`): what it was (see [`Reached`]).
     #[inline]
     pub(crate) fn deadline_reached(&self, now: Instant) -> Reached {
+        if !self.scoped.get() {
+            return Reached::Own;
+        }
         self.peek_rare(|rare| match rare {
             Some(rare) if rare.scope.is_some() => {
                 if self.expire(rare, now) {
