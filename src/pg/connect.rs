@@ -11,9 +11,10 @@ use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 
+use super::client::Client;
 use super::config::{ChannelBinding, Config, Host, RootCert, SslMode};
-use super::conn::{Client, Stream, next_message};
 use super::error::{DbError, Error};
+use super::stream::{Stream, next_message};
 use crate::net::{TcpStream, UnixStream};
 use crate::tls::TlsStream;
 

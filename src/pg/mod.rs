@@ -41,19 +41,27 @@
 //! A transaction holds the connection for itself; other tasks' statements
 //! wait until it ends.
 
+mod client;
 mod cluster;
 mod config;
-mod conn;
 mod connect;
+mod connection;
 mod error;
+mod pipeline;
 mod pool;
 mod row;
+mod statement;
+mod stream;
+mod transaction;
 mod url;
 
+pub use self::client::Client;
 pub use self::cluster::{ClusterBuilder, SUPERUSER, TempCluster};
 pub use self::config::{ChannelBinding, Config, Host, RootCert, SslMode};
-pub use self::conn::{Client, Notification, Statement, Transaction};
+pub use self::connection::Notification;
 pub use self::error::{DbError, Error};
 pub use self::pool::{Pool, PoolOptions, PooledClient};
 pub use self::row::{Column, Row, RowIndex, SimpleIndex, SimpleRow};
+pub use self::statement::Statement;
+pub use self::transaction::Transaction;
 pub use postgres_types::{FromSql, ToSql, Type};

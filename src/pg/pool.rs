@@ -32,10 +32,11 @@ use std::time::{Duration, Instant};
 
 use postgres_types::ToSql;
 
+use super::client::Client;
 use super::config::Config;
-use super::conn::{Client, Transaction};
 use super::error::Error;
 use super::row::Row;
+use super::transaction::Transaction;
 use crate::reason::Suspend;
 use crate::task::suspend::{Waker, suspend_or_cancel};
 use crate::time::{now, timeout_at};
