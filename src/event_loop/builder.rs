@@ -102,6 +102,16 @@ impl Builder {
     /// from I/O, time jumps to the next timer, so sleeps take no real time and
     /// the order of events is the same on every run. Default: off, unless
     /// `YIELDFROM_VIRTUAL_CLOCK=1`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let started = std::time::Instant::now();
+    /// lp.run_until_complete(Coro::new("nap", || sleep(Duration::from_secs(3600))));
+    /// assert_eq!(lp.time(), 3600.0); // an hour of loop time,
+    /// assert!(started.elapsed() < Duration::from_secs(3600)); // not of ours
+    /// ```
     pub fn virtual_clock(mut self, on: bool) -> Builder {
         self.config.virtual_clock = on;
         self
@@ -109,6 +119,14 @@ impl Builder {
 
     /// Polls I/O at least every `steps` task steps while tasks stay ready
     /// (tokio's `event_interval`; default 61).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, yield_now};
+    /// // Poll I/O after every 8 steps of busy tasks (fairer to sockets, more
+    /// // system calls).
+    /// let lp = EventLoop::builder().event_interval(8).build();
+    /// lp.run_until_complete(Coro::new("busy", || for _ in 0..100 { yield_now() }));
+    /// ```
     pub fn event_interval(mut self, steps: usize) -> Builder {
         self.config.event_interval = steps.max(1);
         self
@@ -116,6 +134,16 @@ impl Builder {
 
     /// Warns when a task runs this long without suspending (default 100 ms;
     /// asyncio's `slow_callback_duration`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, warnings};
+    /// let lp = EventLoop::builder().slow_task_threshold(Duration::from_millis(10)).build();
+    /// let ((), said) = warnings::catch(|| {
+    ///     lp.run_until_complete(Coro::new("hog", || std::thread::sleep(Duration::from_millis(50))))
+    /// });
+    /// assert!(said[0].contains("task 'hog' blocked the event loop"));
+    /// ```
     pub fn slow_task_threshold(mut self, threshold: Duration) -> Builder {
         self.config.slow_task = threshold;
         self
@@ -126,6 +154,14 @@ impl Builder {
     /// A size above [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE) makes
     /// [`try_build`](Self::try_build) fail (and [`build`](Self::build) panic)
     /// with a message saying so.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro};
+    /// let lp = EventLoop::builder().stack_size(256 * 1024).build();
+    /// assert_eq!(lp.run_until_complete(Coro::new("deep", || [0u8; 100_000].len())), 100_000);
+    /// // Too large a stack is refused when the loop is built.
+    /// assert!(EventLoop::builder().stack_size(usize::MAX / 2).try_build().is_err());
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = bytes;
         self
@@ -135,6 +171,20 @@ impl Builder {
     /// [`StackMode::Auto`](crate::stack::StackMode::Auto): a stack of their
     /// own while the guard budget lasts, a shared one after it; or
     /// `YIELDFROM_STACK_MODE=auto|dedicated|shared`).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, spawn, yield_now, combinators::gather};
+    /// use yieldfrom::stack::StackMode;
+    /// // Every task on one of a few shared stacks: its frames are copied aside
+    /// // while the others run (small resident memory per parked task).
+    /// let lp = EventLoop::builder().stack_mode(StackMode::Shared).build();
+    /// let sum: u32 = lp.run_until_complete(Coro::new("main", || {
+    ///     gather((1..=4u32).map(|i| Coro::new("part", move || { yield_now(); i })))
+    ///         .into_iter()
+    ///         .sum()
+    /// }));
+    /// assert_eq!(sum, 10);
+    /// ```
     pub fn stack_mode(mut self, mode: crate::stack::StackMode) -> Builder {
         self.config.stack_mode = mode;
         self
@@ -144,6 +194,16 @@ impl Builder {
     /// in an order drawn from `seed` instead of FIFO. With the virtual clock,
     /// the same program and seed give the same trace, byte for byte; other
     /// seeds explore other interleavings (see [`crate::debug::explore`]).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, spawn, yield_now, combinators::gather};
+    /// fn order(seed: u64) -> Vec<u32> {
+    ///     let lp = EventLoop::builder().virtual_clock(true).seed(seed).build();
+    ///     lp.run(Coro::new("main", || gather((0..6u32).map(|i| Coro::new("t", move || i)))))
+    /// }
+    /// // The same seed gives the same schedule.
+    /// assert_eq!(order(1), order(1));
+    /// ```
     pub fn seed(mut self, seed: u64) -> Builder {
         self.config.seed = Some(seed);
         self
@@ -151,6 +211,14 @@ impl Builder {
 
     /// Installs an [`Instrument`](Instrument) (a tracer, a
     /// stepper, a tool of your own); it sees every scheduling decision.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().instrument(rec.clone()).build();
+    /// lp.run_until_complete(Coro::new("main", || {}));
+    /// assert!(!rec.events().is_empty());
+    /// ```
     pub fn instrument(mut self, instrument: impl Instrument + 'static) -> Builder {
         self.instruments.push(Box::new(instrument));
         self
@@ -158,6 +226,13 @@ impl Builder {
 
     /// Ignores `YIELDFROM_TRACE` and `YIELDFROM_STEP` for this loop (for tools
     /// that run many loops and record them themselves, such as `explore`).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro};
+    /// // Whatever YIELDFROM_TRACE says, this loop is not traced.
+    /// let lp = EventLoop::builder().ignore_env_instruments().build();
+    /// lp.run_until_complete(Coro::new("quiet", || {}));
+    /// ```
     pub fn ignore_env_instruments(mut self) -> Builder {
         self.from_env = false;
         self
@@ -167,6 +242,15 @@ impl Builder {
     /// [`Recorder`](crate::trace::Recorder) of its own), so
     /// `YIELDFROM_TRACE=timeline` does not print it a second time; the other
     /// trace outputs and `YIELDFROM_STEP` still apply.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().instrument(rec.clone()).own_timeline().build();
+    /// lp.run_until_complete(Coro::new("main", || {}));
+    /// let picture = rec.timeline(60); // printed by the program itself
+    /// assert!(picture.contains("main"));
+    /// ```
     pub fn own_timeline(mut self) -> Builder {
         self.own_timeline = true;
         self

@@ -70,11 +70,24 @@ impl Default for EventLoop {
 
 impl EventLoop {
     /// A loop with the default settings (real clock).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro};
+    /// let lp = EventLoop::new();
+    /// assert!(!lp.is_virtual());
+    /// assert_eq!(lp.run_until_complete(Coro::new("main", || 6 * 7)), 42);
+    /// ```
     pub fn new() -> EventLoop {
         Builder::default().build()
     }
 
     /// A [`Builder`] to choose the settings.
+    ///
+    /// ```
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).seed(7).build();
+    /// assert!(lp.is_virtual());
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -82,6 +95,13 @@ impl EventLoop {
     /// The loop running on this thread (Python: `asyncio.get_running_loop()`).
     ///
     /// Panics outside a running loop.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let virtual_inside = lp.run_until_complete(Coro::new("main", || EventLoop::current().is_virtual()));
+    /// assert!(virtual_inside);
+    /// ```
     pub fn current() -> EventLoop {
         with_loop("EventLoop::current()", |core| EventLoop(core.clone()))
     }
@@ -90,27 +110,72 @@ impl EventLoop {
     /// [`call_at`](Self::call_at) and `timeout_at` come from this clock, not
     /// from `Instant::now()`: a virtual clock differs from it, and a real one
     /// falls behind it by the time the stepper waited for keys.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let start = lp.now();
+    /// lp.run_until_complete(Coro::new("nap", || sleep(Duration::from_secs(3))));
+    /// assert_eq!(lp.now() - start, Duration::from_secs(3));
+    /// ```
     pub fn now(&self) -> Instant {
         self.0.clock.now()
     }
 
     /// Seconds since the loop was made, by its clock (Python: `loop.time()`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// lp.run_until_complete(Coro::new("nap", || sleep(Duration::from_millis(1500))));
+    /// assert_eq!(lp.time(), 1.5);
+    /// ```
     pub fn time(&self) -> f64 {
         self.0.clock.since_start().as_secs_f64()
     }
 
     /// Whether the clock is virtual.
+    ///
+    /// ```
+    /// use yieldfrom::EventLoop;
+    /// assert!(EventLoop::builder().virtual_clock(true).build().is_virtual());
+    /// assert!(!EventLoop::builder().virtual_clock(false).build().is_virtual());
+    /// ```
     pub fn is_virtual(&self) -> bool {
         self.0.clock.is_virtual()
     }
 
     /// Wraps `coro` in a task and schedules its first step (Python: `loop.create_task`).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, yield_from};
+    /// let lp = EventLoop::new();
+    /// let task = lp.spawn(Coro::new("worker", || "done"));
+    /// // Nothing runs until the loop does.
+    /// assert!(!task.done());
+    /// assert_eq!(lp.run_until_complete(Coro::new("main", move || yield_from(task))), "done");
+    /// ```
     pub fn spawn<T: 'static>(&self, coro: Coro<T>) -> Task<T> {
         self.0.spawn(coro)
     }
 
     /// Schedules `f` to run on the next iteration, after what is already ready
     /// (Python: `loop.call_soon`).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::new();
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// for name in ["first", "second"] {
+    ///     let o = order.clone();
+    ///     lp.call_soon(move || o.borrow_mut().push(name));
+    /// }
+    /// lp.run_until_idle();
+    /// assert_eq!(*order.borrow(), ["first", "second"]);
+    /// ```
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
         let cb = Callback::new(f, std::panic::Location::caller());
@@ -120,12 +185,37 @@ impl EventLoop {
 
     /// Schedules `f` to run `delay` from now (Python: `loop.call_later`); a
     /// delay too large for the clock (`Duration::MAX`) means never.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let at = Rc::new(Cell::new(0.0));
+    /// let (a, l) = (at.clone(), lp.clone());
+    /// lp.call_later(Duration::from_secs(2), move || a.set(l.time()));
+    /// let never = lp.call_later(Duration::from_secs(1), || unreachable!());
+    /// never.cancel();
+    /// lp.run_until_idle();
+    /// assert_eq!(at.get(), 2.0);
+    /// ```
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
         self.call_at(crate::event_loop::timer::deadline(self.now(), delay), f)
     }
 
     /// Schedules `f` to run at `when` by the loop's clock (Python: `loop.call_at`).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let rang = Rc::new(Cell::new(false));
+    /// let r = rang.clone();
+    /// lp.call_at(lp.now() + Duration::from_secs(10), move || r.set(true));
+    /// lp.run_until_idle();
+    /// assert!(rang.get());
+    /// assert_eq!(lp.time(), 10.0);
+    /// ```
     #[track_caller]
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Handle {
         let cb = Callback::new(f, std::panic::Location::caller());
@@ -157,6 +247,15 @@ impl EventLoop {
 
     /// [`call_later`](Self::call_later) with a name (see
     /// [`call_soon_named`](Self::call_soon_named)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, warnings};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// lp.call_later_named(Duration::from_secs(1), "rotate the logs", || panic!("no space"));
+    /// let ((), said) = warnings::catch(|| lp.run_until_idle());
+    /// assert!(said[0].contains("callback rotate the logs"));
+    /// ```
     #[track_caller]
     pub fn call_later_named(
         &self,
@@ -173,6 +272,15 @@ impl EventLoop {
 
     /// [`call_at`](Self::call_at) with a name (see
     /// [`call_soon_named`](Self::call_soon_named)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, warnings};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// lp.call_at_named(lp.now() + Duration::from_secs(1), "send the report", || panic!("offline"));
+    /// let ((), said) = warnings::catch(|| lp.run_until_idle());
+    /// assert!(said[0].contains("callback send the report"));
+    /// ```
     #[track_caller]
     pub fn call_at_named(
         &self,
@@ -226,12 +334,33 @@ impl EventLoop {
 
     /// This loop's exception handler, if one is set (Python:
     /// `loop.get_exception_handler`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::new();
+    /// assert!(lp.exception_handler().is_none());
+    /// lp.set_exception_handler(Some(Rc::new(|_report: &yieldfrom::warnings::Report| {})));
+    /// assert!(lp.exception_handler().is_some());
+    /// ```
     pub fn exception_handler(&self) -> Option<crate::warnings::ExceptionHandler> {
         self.0.exception_handler.borrow().clone()
     }
 
     /// Reports `report` to this loop's exception handler, or to the default
     /// one (Python: `loop.call_exception_handler`).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::EventLoop;
+    /// use yieldfrom::warnings::{Report, ReportKind};
+    /// let lp = EventLoop::new();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// lp.set_exception_handler(Some(Rc::new(move |r: &Report| s.borrow_mut().push(r.message.clone()))));
+    /// lp.call_exception_handler(Report::new(ReportKind::Other, "the cache is cold"));
+    /// assert_eq!(*seen.borrow(), ["the cache is cold"]);
+    /// ```
     pub fn call_exception_handler(&self, report: crate::warnings::Report) {
         match self.exception_handler() {
             Some(handler) => {
@@ -244,6 +373,23 @@ impl EventLoop {
     }
 
     /// Runs one iteration: poll, expire timers, run what is ready.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::new();
+    /// let ran = Rc::new(Cell::new(0));
+    /// let (r, l) = (ran.clone(), lp.clone());
+    /// lp.call_soon(move || {
+    ///     r.set(1);
+    ///     let r = r.clone();
+    ///     l.call_soon(move || r.set(2)); // scheduled now: runs next iteration
+    /// });
+    /// lp.run_once();
+    /// assert_eq!(ran.get(), 1);
+    /// lp.run_once();
+    /// assert_eq!(ran.get(), 2);
+    /// ```
     pub fn run_once(&self) {
         let _enter = Enter::new(&self.0);
         self.0.run_once();
@@ -254,6 +400,16 @@ impl EventLoop {
     ///
     /// Panics with a deadlock message if the task waits on something that
     /// nothing left in the loop can ever finish.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let first = lp.run_until_complete(Coro::new("one", || { sleep(Duration::from_secs(1)); 1 }));
+    /// // The loop is not closed: it can run again.
+    /// let second = lp.run_until_complete(Coro::new("two", || 2));
+    /// assert_eq!((first, second, lp.time()), (1, 2, 1.0));
+    /// ```
     pub fn run_until_complete<T: 'static>(&self, coro: Coro<T>) -> T {
         let task = self.spawn(coro);
         self.run_until_done(&task);
@@ -344,22 +500,63 @@ impl EventLoop {
     }
 
     /// Stops `run_forever` after the current iteration (Python: `loop.stop`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let l = lp.clone();
+    /// lp.call_later(Duration::from_secs(1), move || l.stop());
+    /// lp.call_later(Duration::from_secs(9), || {});
+    /// lp.run_forever(); // returns at 1 s, with a timer still pending
+    /// assert_eq!(lp.time(), 1.0);
+    /// ```
     pub fn stop(&self) {
         self.0.stopping.set(true);
     }
 
     /// Whether [`close`](Self::close) was called.
+    ///
+    /// ```
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::new();
+    /// assert!(!lp.is_closed());
+    /// lp.close();
+    /// assert!(lp.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.0.closed.get()
     }
 
     /// How many tasks are alive (not done).
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, yield_now};
+    /// let lp = EventLoop::new();
+    /// lp.spawn(Coro::new("a", yield_now));
+    /// lp.spawn(Coro::new("b", || {}));
+    /// assert_eq!(lp.live_tasks(), 2);
+    /// lp.run_until_idle();
+    /// assert_eq!(lp.live_tasks(), 0);
+    /// ```
     pub fn live_tasks(&self) -> usize {
         self.0.tasks.borrow().live
     }
 
     /// Runs `coro` to completion, cancels whatever tasks are left and waits for
     /// them, closes the loop and returns the result (Python: `asyncio.run`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep, spawn};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let answer = lp.run(Coro::new("main", || {
+    ///     // Left running when main returns: cancelled as the loop closes.
+    ///     spawn(Coro::new("forever", || sleep(Duration::from_secs(3600))));
+    ///     42
+    /// }));
+    /// assert_eq!(answer, 42);
+    /// ```
     pub fn run<T: 'static>(self, coro: Coro<T>) -> T {
         let main = self.spawn(coro);
         self.run_until_done(&main);
@@ -370,6 +567,17 @@ impl EventLoop {
     }
 
     /// Cancels every live task and runs the loop until they have finished.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let task = lp.spawn(Coro::new("sleeper", || sleep(Duration::from_secs(60))));
+    /// lp.run_once();
+    /// lp.cancel_all_tasks();
+    /// assert!(task.cancelled());
+    /// assert_eq!(lp.live_tasks(), 0);
+    /// ```
     pub fn cancel_all_tasks(&self) {
         let tasks = self.0.tasks.borrow().all();
         if tasks.is_empty() {
@@ -396,6 +604,14 @@ impl EventLoop {
     /// is given up after three rounds: reported ("task ... was destroyed but
     /// it is pending"), ended cancelled, its stack leaked. Panics if the loop
     /// is running.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro};
+    /// let lp = EventLoop::new();
+    /// let unstarted = lp.spawn(Coro::new("never ran", || 1));
+    /// lp.close();
+    /// assert!(unstarted.cancelled());
+    /// ```
     pub fn close(&self) {
         assert!(!self.0.running.get(), "cannot close a running event loop");
         if self.0.closed.get() {
@@ -518,6 +734,20 @@ pub fn run<T: 'static>(coro: Coro<T>) -> T {
 ///
 /// The task does not start now: it runs when the loop gets to it, after what
 /// is already ready. Panics outside a running loop.
+///
+/// ```
+/// use yieldfrom::{run, spawn, yield_now, Coro};
+/// let order = run(Coro::new("main", || {
+///     let log = std::rc::Rc::new(std::cell::RefCell::new(vec![]));
+///     let l = log.clone();
+///     let child = spawn(Coro::new("child", move || l.borrow_mut().push("child")));
+///     log.borrow_mut().push("main"); // the child has not started yet
+///     yield_now(); // now it runs
+///     assert!(child.done());
+///     log.take()
+/// }));
+/// assert_eq!(order, ["main", "child"]);
+/// ```
 pub fn spawn<T: 'static>(coro: Coro<T>) -> Task<T> {
     with_loop("spawn()", |core| core.spawn(coro))
 }

@@ -67,11 +67,32 @@ pub struct Handle(pub(super) Rc<Callback>);
 
 impl Handle {
     /// Cancels the callback if it has not run yet (Python: `Handle.cancel()`).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let rang = Rc::new(Cell::new(false));
+    /// let r = rang.clone();
+    /// let alarm = lp.call_later(Duration::from_secs(60), move || r.set(true));
+    /// alarm.cancel();
+    /// lp.run_until_idle();
+    /// assert!(!rang.get());
+    /// ```
     pub fn cancel(&self) {
         self.0.f.borrow_mut().take();
     }
 
     /// Whether the callback was cancelled or has run.
+    ///
+    /// ```
+    /// use yieldfrom::EventLoop;
+    /// let lp = EventLoop::new();
+    /// let handle = lp.call_soon(|| {});
+    /// assert!(!handle.cancelled());
+    /// lp.run_until_idle();
+    /// assert!(handle.cancelled()); // it has run: it can no longer be cancelled
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.0.is_cancelled()
     }
