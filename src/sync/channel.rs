@@ -75,6 +75,16 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 impl<T> Sender<T> {
     /// Sends `value`, suspending while the channel is full.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::{channel, SendError}};
+    /// run(Coro::new("main", || {
+    ///     let (tx, rx) = channel(4);
+    ///     assert_eq!(tx.send("hello"), Ok(()));
+    ///     drop(rx);
+    ///     assert_eq!(tx.send("anyone?"), Err(SendError("anyone?"))); // handed back
+    /// }));
+    /// ```
     #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         loop {
@@ -111,6 +121,18 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Receiver<T> {
     /// The next value; `None` once all senders are dropped and nothing is left.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro, sync::channel};
+    /// let got = run(Coro::new("main", || {
+    ///     let (tx, mut rx) = channel(1);
+    ///     spawn(Coro::new("producer", move || for i in 0..3 { tx.send(i).unwrap() }));
+    ///     let mut got = vec![];
+    ///     while let Some(v) = rx.recv() { got.push(v); } // None once tx is dropped
+    ///     got
+    /// }));
+    /// assert_eq!(got, [0, 1, 2]);
+    /// ```
     #[track_caller]
     pub fn recv(&mut self) -> Option<T> {
         loop {
@@ -160,6 +182,13 @@ pub fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
 
 impl<T> OneshotSender<T> {
     /// Sends the value; gives it back if the receiver is gone.
+    ///
+    /// ```
+    /// use yieldfrom::sync::{oneshot, SendError};
+    /// let (tx, rx) = oneshot();
+    /// drop(rx);
+    /// assert_eq!(tx.send(1), Err(SendError(1)));
+    /// ```
     pub fn send(self, value: T) -> Result<(), SendError<T>> {
         if Rc::strong_count(&self.0) == 1 {
             return Err(SendError(value));
@@ -179,6 +208,16 @@ impl<T> Drop for OneshotSender<T> {
 
 impl<T> OneshotReceiver<T> {
     /// Suspends until the value arrives, or the sender is dropped without sending.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro, sync::{oneshot, RecvError}};
+    /// let got = run(Coro::new("main", || {
+    ///     let (tx, rx) = oneshot::<u32>();
+    ///     spawn(Coro::new("gives up", move || drop(tx)));
+    ///     rx.recv()
+    /// }));
+    /// assert_eq!(got, Err(RecvError));
+    /// ```
     #[track_caller]
     pub fn recv(self) -> Result<T, RecvError> {
         while !self.0.1.get() {

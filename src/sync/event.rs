@@ -25,22 +25,56 @@ pub struct Event {
 
 impl Event {
     /// An event that is not set.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Event;
+    /// assert!(!Event::new().is_set());
+    /// ```
     pub fn new() -> Event {
         Event::default()
     }
 
     /// Sets the flag and wakes every waiting task.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Event};
+    /// run(Coro::new("main", || {
+    ///     let go = Rc::new(Event::new());
+    ///     let runners: Vec<_> = (0..3)
+    ///         .map(|_| { let g = go.clone(); spawn(Coro::new("runner", move || g.wait())) })
+    ///         .collect();
+    ///     yield_now(); // all three wait
+    ///     go.set(); // and all three go
+    ///     for r in runners { r.join(); }
+    /// }));
+    /// ```
     pub fn set(&self) {
         self.set.set(true);
         self.waiters.wake_all();
     }
 
     /// Clears the flag.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Event;
+    /// let e = Event::new();
+    /// e.set();
+    /// e.clear();
+    /// assert!(!e.is_set());
+    /// ```
     pub fn clear(&self) {
         self.set.set(false);
     }
 
     /// Whether the flag is set.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Event;
+    /// let e = Event::new();
+    /// e.set();
+    /// assert!(e.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.set.get()
     }
@@ -51,6 +85,15 @@ impl Event {
     /// returns, even if the flag is cleared again before it runs (a
     /// pulse: `set(); clear();` wakes them all), as asyncio's and
     /// `threading.Event`'s waiters do.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Event};
+    /// run(Coro::new("main", || {
+    ///     let e = Event::new();
+    ///     e.set();
+    ///     e.wait(); // set already: returns at once
+    /// }));
+    /// ```
     #[track_caller]
     pub fn wait(&self) {
         if self.set.get() {

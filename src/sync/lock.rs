@@ -47,16 +47,48 @@ impl Drop for LockGuard<'_> {
 
 impl Lock {
     /// An unlocked lock.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Lock;
+    /// let lock = Lock::new();
+    /// assert!(!lock.locked());
+    /// ```
     pub fn new() -> Lock {
         Lock::default()
     }
 
     /// Whether the lock is held.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Lock};
+    /// run(Coro::new("main", || {
+    ///     let lock = Lock::new();
+    ///     let guard = lock.acquire();
+    ///     assert!(lock.locked());
+    ///     drop(guard);
+    ///     assert!(!lock.locked());
+    /// }));
+    /// ```
     pub fn locked(&self) -> bool {
         self.locked.get()
     }
 
     /// Suspends until the lock is free, then takes it.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Lock};
+    /// run(Coro::new("main", || {
+    ///     let lock = Rc::new(Lock::new());
+    ///     let held = lock.acquire();
+    ///     let l = lock.clone();
+    ///     let waiter = spawn(Coro::new("waiter", move || { let _g = l.acquire(); "got it" }));
+    ///     yield_now(); // the waiter waits for the lock
+    ///     assert!(!waiter.done());
+    ///     drop(held); // handed over
+    ///     assert_eq!(waiter.join(), "got it");
+    /// }));
+    /// ```
     #[track_caller]
     pub fn acquire(&self) -> LockGuard<'_> {
         if !self.locked.get() && !self.waiters.has_waiters() {
@@ -70,6 +102,14 @@ impl Lock {
     }
 
     /// Takes the lock if it is free, without waiting.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Lock;
+    /// let lock = Lock::new();
+    /// let first = lock.try_acquire();
+    /// assert!(first.is_some());
+    /// assert!(lock.try_acquire().is_none()); // held: no waiting here
+    /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
         if self.locked.get() || self.waiters.has_waiters() {
             return None;
@@ -127,6 +167,12 @@ impl Drop for SemaphorePermit<'_> {
 
 impl Semaphore {
     /// A semaphore with `permits` permits.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Semaphore;
+    /// let sem = Semaphore::new(3);
+    /// assert_eq!(sem.available(), 3);
+    /// ```
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
             value: Cell::new(permits),
@@ -136,16 +182,47 @@ impl Semaphore {
     }
 
     /// Permits available now.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Semaphore};
+    /// run(Coro::new("main", || {
+    ///     let sem = Semaphore::new(2);
+    ///     let _one = sem.acquire();
+    ///     assert_eq!(sem.available(), 1);
+    /// }));
+    /// ```
     pub fn available(&self) -> usize {
         self.value.get()
     }
 
     /// Whether `acquire` would wait (Python: `locked()`).
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Semaphore};
+    /// run(Coro::new("main", || {
+    ///     let sem = Semaphore::new(1);
+    ///     assert!(!sem.locked());
+    ///     let _permit = sem.acquire();
+    ///     assert!(sem.locked()); // the next acquire would wait
+    /// }));
+    /// ```
     pub fn locked(&self) -> bool {
         self.value.get() == 0 || self.waiters.has_waiters()
     }
 
     /// Suspends until a permit is free and takes it.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Semaphore};
+    /// run(Coro::new("main", || {
+    ///     let sem = Semaphore::new(1);
+    ///     {
+    ///         let _permit = sem.acquire();
+    ///         assert_eq!(sem.available(), 0);
+    ///     } // given back here
+    ///     assert_eq!(sem.available(), 1);
+    /// }));
+    /// ```
     #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         if !self.locked() {
@@ -160,6 +237,13 @@ impl Semaphore {
     /// Gives a permit back without a [`SemaphorePermit`] (Python: `release()`).
     ///
     /// Panics for a [`BoundedSemaphore`] released more often than acquired.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Semaphore;
+    /// let sem = Semaphore::new(0);
+    /// sem.release();
+    /// assert_eq!(sem.available(), 1);
+    /// ```
     pub fn release(&self) {
         if self.waiters.wake_one() {
             return; // handed straight to a waiter
@@ -173,6 +257,17 @@ impl Semaphore {
     }
 
     /// Keeps a permit after the guard is dropped (pair with [`release`](Self::release)).
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Semaphore};
+    /// run(Coro::new("main", || {
+    ///     let sem = Semaphore::new(1);
+    ///     Semaphore::forget(sem.acquire()); // kept past the guard
+    ///     assert_eq!(sem.available(), 0);
+    ///     sem.release();
+    ///     assert_eq!(sem.available(), 1);
+    /// }));
+    /// ```
     pub fn forget(permit: SemaphorePermit<'_>) {
         std::mem::forget(permit);
     }
@@ -184,6 +279,13 @@ pub struct BoundedSemaphore;
 
 impl BoundedSemaphore {
     /// A [`Semaphore`] with `permits` permits that panics when released too often.
+    ///
+    /// ```
+    /// use yieldfrom::sync::BoundedSemaphore;
+    /// let sem = BoundedSemaphore::new(1);
+    /// let too_many = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
+    /// assert!(too_many.is_err()); // released above its initial value
+    /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
@@ -222,11 +324,29 @@ pub struct Condition {
 
 impl Condition {
     /// A condition with its own lock.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Condition};
+    /// run(Coro::new("main", || {
+    ///     let cond = Condition::new();
+    ///     let _held = cond.lock();
+    /// }));
+    /// ```
     pub fn new() -> Condition {
         Condition::default()
     }
 
     /// Acquires the underlying lock.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Condition};
+    /// run(Coro::new("main", || {
+    ///     let cond = Condition::new();
+    ///     let guard = cond.lock();
+    ///     cond.notify_all(); // notify with the lock held, as asyncio asks
+    ///     drop(guard);
+    /// }));
+    /// ```
     #[track_caller]
     pub fn lock(&self) -> LockGuard<'_> {
         self.lock.acquire()
@@ -235,6 +355,26 @@ impl Condition {
     /// Releases the lock, waits for a notification, and takes the lock again.
     ///
     /// If cancelled, the lock is taken again before `Cancelled` is raised (as in Python).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Condition};
+    /// let woke = run(Coro::new("main", || {
+    ///     let cond = Rc::new(Condition::new());
+    ///     let c = cond.clone();
+    ///     let sleeper = spawn(Coro::new("sleeper", move || {
+    ///         let guard = c.lock();
+    ///         let _guard = c.wait(guard); // the lock is free while it waits
+    ///         "notified"
+    ///     }));
+    ///     yield_now();
+    ///     let _g = cond.lock();
+    ///     cond.notify(1);
+    ///     drop(_g);
+    ///     sleeper.join()
+    /// }));
+    /// assert_eq!(woke, "notified");
+    /// ```
     #[track_caller]
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> LockGuard<'a> {
         drop(guard);
@@ -252,6 +392,27 @@ impl Condition {
     }
 
     /// Waits until `predicate` is true, checking it with the lock held.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Condition};
+    /// run(Coro::new("main", || {
+    ///     let (cond, count) = (Rc::new(Condition::new()), Rc::new(Cell::new(0)));
+    ///     let (c, n) = (cond.clone(), count.clone());
+    ///     let watcher = spawn(Coro::new("watcher", move || {
+    ///         let guard = c.lock();
+    ///         let _guard = c.wait_for(guard, || n.get() >= 3);
+    ///         n.get()
+    ///     }));
+    ///     for _ in 0..3 {
+    ///         yield_now();
+    ///         let _g = cond.lock();
+    ///         count.set(count.get() + 1);
+    ///         cond.notify_all();
+    ///     }
+    ///     assert_eq!(watcher.join(), 3);
+    /// }));
+    /// ```
     #[track_caller]
     pub fn wait_for<'a>(
         &'a self,
@@ -265,6 +426,29 @@ impl Condition {
     }
 
     /// Wakes up to `n` waiting tasks.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Condition};
+    /// run(Coro::new("main", || {
+    ///     let (cond, woken) = (Rc::new(Condition::new()), Rc::new(Cell::new(0)));
+    ///     for _ in 0..3 {
+    ///         let (c, w) = (cond.clone(), woken.clone());
+    ///         spawn(Coro::new("waiter", move || {
+    ///             let g = c.lock();
+    ///             let _g = c.wait(g);
+    ///             w.set(w.get() + 1);
+    ///         }));
+    ///     }
+    ///     yield_now();
+    ///     let g = cond.lock();
+    ///     cond.notify(2); // two of the three
+    ///     drop(g);
+    ///     for _ in 0..4 { yield_now(); }
+    ///     assert_eq!(woken.get(), 2);
+    ///     cond.notify_all();
+    /// }));
+    /// ```
     pub fn notify(&self, n: usize) {
         for _ in 0..n {
             if !self.waiters.wake_one() {
@@ -274,6 +458,28 @@ impl Condition {
     }
 
     /// Wakes every waiting task.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Condition};
+    /// run(Coro::new("main", || {
+    ///     let (cond, woken) = (Rc::new(Condition::new()), Rc::new(Cell::new(0)));
+    ///     for _ in 0..3 {
+    ///         let (c, w) = (cond.clone(), woken.clone());
+    ///         spawn(Coro::new("waiter", move || {
+    ///             let g = c.lock();
+    ///             let _g = c.wait(g);
+    ///             w.set(w.get() + 1);
+    ///         }));
+    ///     }
+    ///     yield_now();
+    ///     let g = cond.lock();
+    ///     cond.notify_all();
+    ///     drop(g);
+    ///     for _ in 0..4 { yield_now(); }
+    ///     assert_eq!(woken.get(), 3);
+    /// }));
+    /// ```
     pub fn notify_all(&self) {
         self.waiters.wake_all();
     }

@@ -125,36 +125,89 @@ impl<T> Queue<T> {
     }
 
     /// A FIFO queue holding at most `maxsize` items (0: unbounded).
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::new(2);
+    /// q.put_nowait("a").unwrap();
+    /// q.put_nowait("b").unwrap();
+    /// assert!(q.put_nowait("c").is_err()); // full
+    /// assert_eq!(q.get_nowait(), Ok("a")); // first in, first out
+    /// ```
     pub fn new(maxsize: usize) -> Queue<T> {
         Queue::with_store(maxsize, Store::Fifo(VecDeque::new()))
     }
 
     /// A LIFO queue (Python: `asyncio.LifoQueue`): the last item put is got first.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::lifo(0);
+    /// for i in 1..=3 { q.put_nowait(i).unwrap(); }
+    /// assert_eq!(q.get_nowait(), Ok(3));
+    /// ```
     pub fn lifo(maxsize: usize) -> Queue<T> {
         Queue::with_store(maxsize, Store::Lifo(Vec::new()))
     }
 
     /// Items in the queue.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::new(0);
+    /// q.put_nowait(1).unwrap();
+    /// q.put_nowait(2).unwrap();
+    /// assert_eq!(q.qsize(), 2);
+    /// ```
     pub fn qsize(&self) -> usize {
         self.items.borrow().len()
     }
 
     /// The bound given at creation (0: unbounded).
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// assert_eq!(Queue::<u8>::new(10).maxsize(), 10);
+    /// assert_eq!(Queue::<u8>::new(0).maxsize(), 0); // unbounded
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.maxsize
     }
 
     /// Whether the queue holds no item.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::new(0);
+    /// assert!(q.empty());
+    /// q.put_nowait(()).unwrap();
+    /// assert!(!q.empty());
+    /// ```
     pub fn empty(&self) -> bool {
         self.qsize() == 0
     }
 
     /// Whether `put` would wait.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::new(1);
+    /// q.put_nowait(7).unwrap();
+    /// assert!(q.full());
+    /// assert!(!Queue::<u8>::new(0).full()); // an unbounded queue never is
+    /// ```
     pub fn full(&self) -> bool {
         self.maxsize > 0 && self.qsize() >= self.maxsize
     }
 
     /// Puts `item` without waiting, or gives it back if the queue is full.
+    ///
+    /// ```
+    /// use yieldfrom::sync::{Queue, QueueFull};
+    /// let q = Queue::new(1);
+    /// assert_eq!(q.put_nowait("first"), Ok(()));
+    /// assert_eq!(q.put_nowait("second"), Err(QueueFull("second"))); // handed back
+    /// ```
     pub fn put_nowait(&self, item: T) -> Result<(), QueueFull<T>> {
         if self.full() {
             return Err(QueueFull(item));
@@ -167,6 +220,12 @@ impl<T> Queue<T> {
     }
 
     /// Takes an item without waiting.
+    ///
+    /// ```
+    /// use yieldfrom::sync::{Queue, QueueEmpty};
+    /// let q: Queue<u8> = Queue::new(0);
+    /// assert_eq!(q.get_nowait(), Err(QueueEmpty));
+    /// ```
     pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
         let item = self.items.borrow_mut().pop().ok_or(QueueEmpty)?;
         self.putters.wake_one();
@@ -174,6 +233,20 @@ impl<T> Queue<T> {
     }
 
     /// Puts `item`, suspending while the queue is full.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, yield_now, Coro, sync::Queue};
+    /// run(Coro::new("main", || {
+    ///     let q = Rc::new(Queue::new(1));
+    ///     let p = q.clone();
+    ///     let producer = spawn(Coro::new("producer", move || for i in 0..3 { p.put(i) }));
+    ///     yield_now(); // it put one item and waits for room
+    ///     assert!(!producer.done());
+    ///     let got: Vec<i32> = (0..3).map(|_| q.get()).collect();
+    ///     assert_eq!(got, [0, 1, 2]);
+    /// }));
+    /// ```
     #[track_caller]
     pub fn put(&self, mut item: T) {
         loop {
@@ -192,6 +265,18 @@ impl<T> Queue<T> {
     }
 
     /// Takes the next item, suspending while the queue is empty.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, Coro, sync::Queue};
+    /// let got = run(Coro::new("main", || {
+    ///     let q = Rc::new(Queue::new(0));
+    ///     let p = q.clone();
+    ///     spawn(Coro::new("producer", move || p.put("job")));
+    ///     q.get() // waits until the producer runs
+    /// }));
+    /// assert_eq!(got, "job");
+    /// ```
     #[track_caller]
     pub fn get(&self) -> T {
         loop {
@@ -211,6 +296,17 @@ impl<T> Queue<T> {
     /// Marks one item got earlier as processed (Python: `task_done`).
     ///
     /// Panics if called more often than items were put.
+    ///
+    /// ```
+    /// use yieldfrom::{run, Coro, sync::Queue};
+    /// run(Coro::new("main", || {
+    ///     let q = Queue::new(0);
+    ///     q.put_nowait("job").unwrap();
+    ///     let _job = q.get();
+    ///     q.task_done(); // every item put is processed now
+    ///     q.join(); // returns at once
+    /// }));
+    /// ```
     pub fn task_done(&self) {
         let n = self.unfinished.get();
         assert!(n > 0, "task_done() called too many times");
@@ -221,6 +317,22 @@ impl<T> Queue<T> {
     }
 
     /// Suspends until every item put has been marked done (Python: `join`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use yieldfrom::{run, spawn, Coro, sync::Queue};
+    /// run(Coro::new("main", || {
+    ///     let q = Rc::new(Queue::new(0));
+    ///     for job in 0..3 { q.put_nowait(job).unwrap(); }
+    ///     let w = q.clone();
+    ///     spawn(Coro::new("worker", move || loop {
+    ///         let _job = w.get();
+    ///         w.task_done();
+    ///     }));
+    ///     q.join(); // until the worker has done all three
+    ///     assert!(q.empty());
+    /// }));
+    /// ```
     #[track_caller]
     pub fn join(&self) {
         if self.unfinished.get() > 0 {
@@ -231,6 +343,13 @@ impl<T> Queue<T> {
 
 impl<T: Ord> Queue<T> {
     /// A priority queue (Python: `asyncio.PriorityQueue`): the smallest item is got first.
+    ///
+    /// ```
+    /// use yieldfrom::sync::Queue;
+    /// let q = Queue::priority(0);
+    /// for job in [(3, "low"), (1, "urgent"), (2, "soon")] { q.put_nowait(job).unwrap(); }
+    /// assert_eq!(q.get_nowait(), Ok((1, "urgent")));
+    /// ```
     pub fn priority(maxsize: usize) -> Queue<T> {
         Queue::with_store(maxsize, Store::Priority(BinaryHeap::new(), T::cmp))
     }

@@ -48,6 +48,13 @@ pub enum Outcome<T> {
 
 impl<T> Outcome<T> {
     /// The value, re-raising a panic or a cancellation here.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro, Outcome};
+    /// let outcome = run(Coro::new("main", || spawn(Coro::new("w", || 5)).join_outcome()));
+    /// assert!(matches!(outcome, Outcome::Value(5)));
+    /// assert_eq!(outcome.unwrap(), 5);
+    /// ```
     pub fn unwrap(self) -> T {
         match self {
             Outcome::Value(v) => v,
@@ -368,6 +375,17 @@ impl<T> Default for Future<T> {
 
 impl<T> Future<T> {
     /// A pending future.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_from, Coro, Future};
+    /// let got = run(Coro::new("main", || {
+    ///     let fut: Future<&str> = Future::new();
+    ///     let f = fut.clone();
+    ///     spawn(Coro::new("setter", move || f.set_result("ready")));
+    ///     yield_from(&fut) // waits until the setter runs
+    /// }));
+    /// assert_eq!(got, "ready");
+    /// ```
     pub fn new() -> Future<T> {
         Future::named("future")
     }
@@ -404,11 +422,26 @@ impl<T> Future<T> {
     }
 
     /// Whether a result, a panic or a cancellation has been set.
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut = Future::new();
+    /// assert!(!fut.done());
+    /// fut.set_result(1);
+    /// assert!(fut.done());
+    /// ```
     pub fn done(&self) -> bool {
         self.inner().is_done()
     }
 
     /// Whether the future was cancelled.
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut: Future<u8> = Future::new();
+    /// assert!(fut.cancel());
+    /// assert!(fut.cancelled() && fut.done());
+    /// ```
     pub fn cancelled(&self) -> bool {
         matches!(
             *self.inner().slot.borrow(),
@@ -422,6 +455,13 @@ impl<T> Future<T> {
     /// or if it is a task's result ([`Task::future`](crate::Task::future)):
     /// only the task sets that, by returning (Python: "Task does not support
     /// set_result() operation").
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut = Future::new();
+    /// fut.set_result("done");
+    /// assert_eq!(fut.result(), Some("done"));
+    /// ```
     pub fn set_result(&self, value: T) {
         self.refuse_if_task("set_result");
         self.finish(Outcome::Value(value));
@@ -430,6 +470,16 @@ impl<T> Future<T> {
     /// Fails the future: awaiting it raises `payload` as a panic (Python: `set_exception`).
     ///
     /// Panics as [`set_result`](Self::set_result) does.
+    ///
+    /// ```
+    /// use yieldfrom::{run, yield_from, Coro, Future};
+    /// let fut: Future<u32> = Future::new();
+    /// fut.set_exception("the disk is full");
+    /// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     run(Coro::new("main", move || yield_from(&fut)))
+    /// }));
+    /// assert!(caught.is_err()); // awaiting it raised the panic
+    /// ```
     pub fn set_exception(&self, payload: impl Any + Send) {
         self.refuse_if_task("set_exception");
         self.finish(Outcome::Panic(Box::new(payload)));
@@ -442,6 +492,13 @@ impl<T> Future<T> {
     /// [`Task::cancel`](crate::Task::cancel) does (Python's `Task.cancel`
     /// overrides `Future.cancel` the same way), and the task ends its result
     /// itself.
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut = Future::new();
+    /// fut.set_result(3);
+    /// assert!(!fut.cancel()); // done already: nothing to cancel
+    /// ```
     pub fn cancel(&self) -> bool {
         if self.done() {
             return false;
@@ -478,6 +535,20 @@ impl<T> Future<T> {
     /// made with [`new`](Self::new) the loop of the first task that awaited
     /// it or the one running when a callback was first added. A future that
     /// never met a loop runs its callbacks as soon as it is resolved.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::{run, yield_now, Coro, Future};
+    /// let heard = Rc::new(Cell::new(false));
+    /// let h = heard.clone();
+    /// run(Coro::new("main", move || {
+    ///     let fut = Future::new();
+    ///     fut.add_done_callback(move || h.set(true));
+    ///     fut.set_result(());
+    ///     yield_now(); // the callback runs on a later iteration
+    /// }));
+    /// assert!(heard.get());
+    /// ```
     #[track_caller]
     pub fn add_done_callback<F: FnOnce() + 'static>(&self, f: F) {
         if let OwnerRef::Alone(header) = self.inner().owner.get()
@@ -567,6 +638,14 @@ impl<T> Future<T> {
 impl<T: Clone> Future<T> {
     /// The result if done (Python: `result()`): `None` while pending; a panic or
     /// cancellation is raised here.
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut = Future::new();
+    /// assert_eq!(fut.result(), None); // pending
+    /// fut.set_result(vec![1, 2]);
+    /// assert_eq!(fut.result(), Some(vec![1, 2])); // a clone: it stays there
+    /// ```
     pub fn result(&self) -> Option<T> {
         match &*self.inner().slot.borrow() {
             Slot::Pending => None,
@@ -645,6 +724,13 @@ pub struct Exception {
 
 impl Exception {
     /// The panic's message.
+    ///
+    /// ```
+    /// use yieldfrom::Future;
+    /// let fut: Future<()> = Future::new();
+    /// fut.set_exception(format!("{} rows missing", 3));
+    /// assert_eq!(fut.exception().unwrap().message(), "3 rows missing");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

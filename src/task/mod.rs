@@ -417,21 +417,54 @@ impl<T: 'static> Task<T> {
 
 impl<T> Task<T> {
     /// The task's id.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro};
+    /// run(Coro::new("main", || {
+    ///     let (a, b) = (spawn(Coro::new("a", || {})), spawn(Coro::new("b", || {})));
+    ///     assert_ne!(a.id(), b.id());
+    /// }));
+    /// ```
     pub fn id(&self) -> TaskId {
         self.core.id
     }
 
     /// The coroutine's name (Python: `get_name()`).
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro};
+    /// run(Coro::new("main", || assert_eq!(spawn(Coro::new("fetch users", || {})).name(), "fetch users")));
+    /// ```
     pub fn name(&self) -> &'static str {
         self.core.name
     }
 
     /// Whether the task has finished (value, panic or cancelled).
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("quick", || {}));
+    ///     assert!(!t.done()); // not started yet
+    ///     yield_now();
+    ///     assert!(t.done());
+    /// }));
+    /// ```
     pub fn done(&self) -> bool {
         self.fut.done()
     }
 
     /// Whether the task ended cancelled.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("doomed", yield_now));
+    ///     t.cancel();
+    ///     yield_now();
+    ///     assert!(t.cancelled());
+    /// }));
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.fut.cancelled()
     }
@@ -442,6 +475,17 @@ impl<T> Task<T> {
     /// task is suspended (or at its next one, or before its first step if it
     /// has not started). The task may catch it and go on. Returns false, and
     /// does nothing, if the task is already done.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{run, spawn, sleep, yield_now, Coro, Outcome};
+    /// run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("sleeper", || sleep(Duration::from_secs(3600))));
+    ///     yield_now(); // it starts, and sleeps
+    ///     assert!(t.cancel());
+    ///     assert!(matches!(t.join_outcome(), Outcome::Cancelled));
+    /// }));
+    /// ```
     pub fn cancel(&self) -> bool {
         if self.done() {
             return false;
@@ -477,11 +521,35 @@ impl<T> Task<T> {
     /// returns how many are left. When none is left, a request the task has
     /// not yet met at an await point is dropped; one it has met was raised
     /// already (catching it is the task's business).
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// run(Coro::new("main", || {
+    ///     let t = spawn(Coro::new("t", || { yield_now(); "finished" }));
+    ///     t.cancel();
+    ///     assert_eq!(t.uncancel(), 0); // withdrawn before the task met it
+    ///     assert_eq!(t.join(), "finished");
+    /// }));
+    /// ```
     pub fn uncancel(&self) -> u32 {
         raw::uncancel(&self.core).into()
     }
 
     /// Calls `f` on a later loop iteration once the task is done.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// let heard = Rc::new(Cell::new(false));
+    /// let h = heard.clone();
+    /// run(Coro::new("main", move || {
+    ///     let t = spawn(Coro::new("w", || {}));
+    ///     t.add_done_callback(move || h.set(true));
+    ///     yield_now(); // the task runs
+    ///     yield_now(); // its callback runs
+    /// }));
+    /// assert!(heard.get());
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce() + 'static) {
         self.fut.add_done_callback(f);
     }
@@ -525,6 +593,14 @@ impl<T> Task<T> {
     }
 
     /// Waits for the task and returns its outcome without re-raising it.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro, Outcome};
+    /// let outcome = run(Coro::new("main", || {
+    ///     spawn(Coro::new("fails", || -> u8 { panic!("boom") })).join_outcome()
+    /// }));
+    /// assert!(matches!(outcome, Outcome::Panic(_))); // not raised: handed over
+    /// ```
     #[track_caller]
     pub fn join_outcome(self) -> Outcome<T> {
         self.wait_outcome(false)
@@ -555,6 +631,11 @@ impl<T> Task<T> {
 
     /// Waits for the task and returns its result; a panic or a cancellation
     /// of the task is raised here. This is what `yield_from(task)` does.
+    ///
+    /// ```
+    /// use yieldfrom::{run, spawn, Coro};
+    /// assert_eq!(run(Coro::new("main", || spawn(Coro::new("w", || 2 + 2)).join())), 4);
+    /// ```
     #[track_caller]
     pub fn join(self) -> T {
         let name = self.core.name;
