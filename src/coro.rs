@@ -65,6 +65,12 @@ impl<T: 'static> Coro<T> {
     ///
     /// `name` is a string literal or a `String` made at run time
     /// (`format!("fetch {url}")`); see [`TaskName`](crate::TaskName).
+    ///
+    /// ```
+    /// use yieldfrom::{run, yield_from, Coro};
+    /// let greet = Coro::new("greet", || "hello"); // nothing has run yet
+    /// assert_eq!(run(Coro::new("main", move || yield_from(greet))), "hello");
+    /// ```
     pub fn new(name: impl Into<crate::TaskName>, body: impl FnOnce() -> T + 'static) -> Coro<T> {
         Coro {
             name: name.into().as_str(),
@@ -75,6 +81,14 @@ impl<T: 'static> Coro<T> {
 
 impl<T> Coro<T> {
     /// The coroutine's name (Python: `__qualname__`), used in warnings and traces.
+    ///
+    /// ```
+    /// use yieldfrom::Coro;
+    /// let url = "https://example.com";
+    /// let fetch = Coro::new(format!("fetch {url}"), || ());
+    /// assert_eq!(fetch.name(), "fetch https://example.com");
+    /// # drop(yieldfrom::warnings::catch(|| drop(fetch)));
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }

@@ -80,6 +80,19 @@ pub struct ScopedTask<'scope, T> {
 impl<'scope, 'env> Scope<'scope, 'env> {
     /// Spawns `f` as a task that may borrow from outside the scope; it
     /// starts when the loop gets to it, like [`spawn`](crate::spawn)'s.
+    ///
+    /// ```
+    /// use yieldfrom::{run, scope, Coro};
+    /// let total = run(Coro::new("main", || {
+    ///     let words = vec!["stack", "ful"]; // borrowed by the tasks below
+    ///     scope(|s| {
+    ///         let a = s.spawn("len a", || words[0].len());
+    ///         let b = s.spawn("len b", || words[1].len());
+    ///         a.join() + b.join()
+    ///     })
+    /// }));
+    /// assert_eq!(total, 8);
+    /// ```
     pub fn spawn<T: 'scope>(
         &'scope self,
         name: impl Into<TaskName>,
@@ -119,16 +132,42 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// How many tasks this scope has spawned.
+    ///
+    /// ```
+    /// use yieldfrom::{run, scope, Coro};
+    /// run(Coro::new("main", || scope(|s| {
+    ///     assert!(s.is_empty());
+    ///     s.spawn("one", || ());
+    ///     assert_eq!(s.len(), 1);
+    /// })));
+    /// ```
     pub fn len(&self) -> usize {
         self.children.borrow().len()
     }
 
     /// Whether it has spawned none.
+    ///
+    /// ```
+    /// use yieldfrom::{run, scope, Coro};
+    /// run(Coro::new("main", || scope(|s| assert!(s.is_empty()))));
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Cancels every child that has not finished.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, scope, sleep, Coro};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// lp.run_until_complete(Coro::new("main", || scope(|s| {
+    ///     let slow = s.spawn("slow", || sleep(Duration::from_secs(3600)));
+    ///     s.cancel_all();
+    ///     drop(slow);
+    /// })));
+    /// assert_eq!(lp.time(), 0.0); // the scope ended without waiting an hour
+    /// ```
     pub fn cancel_all(&self) {
         for (child, _) in self.children.borrow().iter() {
             raw::cancel(child);
@@ -162,6 +201,15 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl<T> ScopedTask<'_, T> {
     /// Awaits the task and returns its result; its panic is raised here
     /// (and so not again at the scope's end), as is a cancellation.
+    ///
+    /// ```
+    /// use yieldfrom::{run, scope, Coro};
+    /// let n = run(Coro::new("main", || {
+    ///     let data = [1, 2, 3];
+    ///     scope(|s| s.spawn("sum", || data.iter().sum::<i32>()).join())
+    /// }));
+    /// assert_eq!(n, 6);
+    /// ```
     pub fn join(self) -> T {
         self.task.join();
         self.result
@@ -171,11 +219,34 @@ impl<T> ScopedTask<'_, T> {
     }
 
     /// Asks the task to stop (see [`Task::cancel`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, scope, sleep, yield_now, Coro};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// lp.run(Coro::new("main", || scope(|s| {
+    ///     let t = s.spawn("napper", || sleep(Duration::from_secs(60)));
+    ///     yield_now();
+    ///     t.cancel();
+    ///     yield_now();
+    ///     assert!(t.is_done());
+    /// })));
+    /// ```
     pub fn cancel(&self) {
         self.task.cancel();
     }
 
     /// Whether it has finished.
+    ///
+    /// ```
+    /// use yieldfrom::{run, scope, yield_now, Coro};
+    /// run(Coro::new("main", || scope(|s| {
+    ///     let t = s.spawn("quick", || ());
+    ///     assert!(!t.is_done());
+    ///     yield_now();
+    ///     assert!(t.is_done());
+    /// })));
+    /// ```
     pub fn is_done(&self) -> bool {
         self.task.done()
     }

@@ -148,6 +148,19 @@ pub fn timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> 
 }
 
 /// [`timeout`] with a deadline instead of a duration (Python: `asyncio.timeout_at`).
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{EventLoop, Coro, Elapsed, now, sleep, timeout_at};
+/// let lp = EventLoop::builder().virtual_clock(true).build();
+/// let r = lp.run(Coro::new("main", || {
+///     let deadline = now() + Duration::from_secs(2);
+///     let first = timeout_at(deadline, || sleep(Duration::from_secs(1))); // in time
+///     let second = timeout_at(deadline, || sleep(Duration::from_secs(5))); // one second left
+///     (first, second, yieldfrom::EventLoop::current().time())
+/// }));
+/// assert_eq!(r, (Ok(()), Err(Elapsed), 2.0));
+/// ```
 #[track_caller]
 pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     timeout_with(Some(deadline), |_| f())
@@ -197,6 +210,15 @@ impl fmt::Debug for Timeout {
 impl Timeout {
     /// The deadline, or `None` for none (Python: `Timeout.when()`, in
     /// loop time; here an `Instant` of the loop's clock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{run, now, timeout_with, Coro};
+    /// run(Coro::new("main", || {
+    ///     let deadline = now() + Duration::from_secs(5);
+    ///     timeout_with(Some(deadline), |cm| assert_eq!(cm.when(), Some(deadline))).unwrap();
+    /// }));
+    /// ```
     pub fn when(&self) -> Option<Instant> {
         self.scope.when()
     }
@@ -206,6 +228,20 @@ impl Timeout {
     /// away (`None`). Panics if the timeout has fired already (the
     /// cancellation is on its way and cannot be called back) or has ended
     /// (its work is over: asyncio's "Cannot change state" error).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, now, sleep, timeout_with};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let r = lp.run(Coro::new("main", || {
+    ///     timeout_with(Some(now() + Duration::from_secs(1)), |cm| {
+    ///         cm.reschedule(Some(now() + Duration::from_secs(10))); // more time
+    ///         sleep(Duration::from_secs(3));
+    ///         "finished"
+    ///     })
+    /// }));
+    /// assert_eq!(r, Ok("finished"));
+    /// ```
     pub fn reschedule(&self, when: Option<Instant>) {
         assert!(
             !self.scope.fired(),
@@ -230,6 +266,22 @@ impl Timeout {
 
     /// Whether the deadline passed and the work was cancelled for it
     /// (Python: `Timeout.expired()`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, now, sleep, timeout_with};
+    /// let lp = EventLoop::builder().virtual_clock(true).build();
+    /// let expired = lp.run(Coro::new("main", || {
+    ///     let mut kept = None;
+    ///     let r = timeout_with(Some(now() + Duration::from_secs(1)), |cm| {
+    ///         kept = Some(cm.clone());
+    ///         sleep(Duration::from_secs(2));
+    ///     });
+    ///     assert!(r.is_err());
+    ///     kept.unwrap().expired()
+    /// }));
+    /// assert!(expired);
+    /// ```
     pub fn expired(&self) -> bool {
         self.scope.fired()
     }

@@ -13,6 +13,14 @@ use crate::task::raw::{self, Unwind};
 ///
 /// Until one of those catches it, the task's next await raises it again (a
 /// cancellation swallowed by a bare `catch_unwind` is not lost).
+///
+/// ```
+/// use yieldfrom::{run, spawn, Coro, Outcome, suspend::raise_cancelled};
+/// let outcome = run(Coro::new("main", || {
+///     spawn(Coro::new("gives up", || -> u8 { raise_cancelled() })).join_outcome()
+/// }));
+/// assert!(matches!(outcome, Outcome::Cancelled));
+/// ```
 pub fn raise_cancelled() -> ! {
     mark_cancelling();
     resume_unwind(Box::new(Cancelled))
@@ -86,6 +94,23 @@ pub fn cancelling() -> u32 {
 /// that caught a cancellation and means to go on for good withdraws it,
 /// so that the structures it is inside (a timeout, a task group) do not
 /// count it as their own. Panics outside a task.
+///
+/// ```
+/// use std::time::Duration;
+/// use yieldfrom::{run, spawn, sleep, yield_now, catch_cancelled, cancelling, uncancel, Coro};
+/// let after = run(Coro::new("main", || {
+///     let t = spawn(Coro::new("stubborn", || {
+///         let _ = catch_cancelled(|| sleep(Duration::from_secs(60)));
+///         assert_eq!(cancelling(), 1);
+///         uncancel(); // it means to go on for good
+///         cancelling()
+///     }));
+///     yield_now();
+///     t.cancel();
+///     t.join()
+/// }));
+/// assert_eq!(after, 0);
+/// ```
 pub fn uncancel() -> u32 {
     with_current("uncancel()", |t| raw::uncancel(t).into())
 }

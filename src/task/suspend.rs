@@ -189,6 +189,25 @@ fn calibrate() -> Option<usize> {
 /// instead of raising, so that a caller holding a resource (a lock being
 /// handed over, a queue slot) can give it back first; most code wants
 /// [`suspend_or_cancel`]. Panics outside a task.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use yieldfrom::suspend::{Suspend, Wake, Waker, suspend};
+/// use yieldfrom::{run, spawn, yield_now, Coro};
+/// let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+/// let s = slot.clone();
+/// let how = run(Coro::new("main", move || {
+///     let t = spawn(Coro::new("holder", move || {
+///         *s.borrow_mut() = Some(Waker::current());
+///         // Told, not raised: a holder of a resource gives it back first.
+///         suspend(Suspend::Sync("a custom wait"))
+///     }));
+///     yield_now();
+///     t.cancel();
+///     t.join()
+/// }));
+/// assert_eq!(how, Wake::Cancel);
+/// ```
 #[inline]
 #[track_caller]
 pub fn suspend(reason: Suspend) -> Wake {
@@ -209,6 +228,24 @@ pub(crate) fn suspend_until(reason: Suspend, until: Instant) -> Wake {
 
 /// Pauses the running task for `reason` until something wakes it, as
 /// [`suspend`] does; a cancellation raises [`Cancelled`] here.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use yieldfrom::suspend::{Suspend, Wake, Waker, suspend_or_cancel};
+/// use yieldfrom::{run, spawn, yield_now, Coro};
+/// let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+/// let s = slot.clone();
+/// let how = run(Coro::new("main", move || {
+///     let t = spawn(Coro::new("t", move || {
+///         *s.borrow_mut() = Some(Waker::current());
+///         suspend_or_cancel(Suspend::Sync("a custom wait"))
+///     }));
+///     yield_now();
+///     slot.borrow_mut().take().unwrap().wake();
+///     t.join()
+/// }));
+/// assert_eq!(how, Wake::Run);
+/// ```
 #[inline]
 #[track_caller]
 pub fn suspend_or_cancel(reason: Suspend) -> Wake {

@@ -85,17 +85,64 @@ impl Waker {
     /// The running task's waker for its next wait.
     ///
     /// Panics outside a task ("... needs a running task").
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::suspend::{Suspend, Waker, suspend_or_cancel};
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+    /// let s = slot.clone();
+    /// run(Coro::new("main", move || {
+    ///     let sleeper = spawn(Coro::new("sleeper", move || {
+    ///         *s.borrow_mut() = Some(Waker::current()); // for this wait
+    ///         suspend_or_cancel(Suspend::Sync("a custom wait"));
+    ///         "woken"
+    ///     }));
+    ///     yield_now();
+    ///     slot.borrow_mut().take().unwrap().wake();
+    ///     assert_eq!(sleeper.join(), "woken");
+    /// }));
+    /// ```
     #[track_caller]
     pub fn current() -> Waker {
         Waker(WakeToken::current("Waker::current()"))
     }
 
     /// Schedules the task, if it still waits in the wait this waker is for.
+    ///
+    /// ```
+    /// use yieldfrom::suspend::Waker;
+    /// use yieldfrom::{run, Coro};
+    /// run(Coro::new("main", || {
+    ///     let stale = Waker::current();
+    ///     // No wait is in progress for it: waking it does nothing.
+    ///     stale.wake();
+    /// }));
+    /// ```
     pub fn wake(self) {
         self.0.wake();
     }
 
     /// Schedules the task as [`wake`](Self::wake) does, keeping the waker.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::suspend::{Suspend, Waker, suspend_or_cancel};
+    /// use yieldfrom::{run, spawn, yield_now, Coro};
+    /// let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+    /// let s = slot.clone();
+    /// run(Coro::new("main", move || {
+    ///     let t = spawn(Coro::new("t", move || {
+    ///         *s.borrow_mut() = Some(Waker::current());
+    ///         suspend_or_cancel(Suspend::Sync("a custom wait"));
+    ///     }));
+    ///     yield_now();
+    ///     let w = slot.borrow_mut().take().unwrap();
+    ///     w.wake_by_ref();
+    ///     w.wake_by_ref(); // a second wake of the same wait does nothing
+    ///     t.join();
+    /// }));
+    /// ```
     pub fn wake_by_ref(&self) {
         self.0.wake_by_ref();
     }
