@@ -85,6 +85,20 @@ impl<Y, S> Co<Y, S> {
     ///
     /// Returns `Ok(s)` when resumed by `send(s)` and `Err(e)` when resumed by
     /// `throw(e)` or `close()` (`Err(GenError::Exit)`).
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GeneratorState::*};
+    /// // Python: def doubler(): x = yield; while True: x = yield x * 2
+    /// let doubler: Generator<i32, i32, ()> = Generator::new(|co| {
+    ///     let mut x = co.yield_(0)?;
+    ///     loop {
+    ///         x = co.yield_(x * 2)?;
+    ///     }
+    /// });
+    /// doubler.start().unwrap();
+    /// assert_eq!(doubler.send(5).unwrap(), Yielded(10));
+    /// assert_eq!(doubler.send(7).unwrap(), Yielded(14));
+    /// ```
     #[inline]
     pub fn yield_(&self, value: Y) -> Result<S, GenError> {
         match self.switch(value) {

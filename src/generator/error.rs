@@ -87,6 +87,12 @@ impl GenError {
     }
 
     /// An error with just a message.
+    ///
+    /// ```
+    /// use yieldfrom::GenError;
+    /// let e = GenError::msg(format!("bad row {}", 7));
+    /// assert_eq!(e.to_string(), "bad row 7");
+    /// ```
     pub fn msg(message: impl Into<String>) -> GenError {
         GenError::Raised(Raised::new(message.into().into()))
     }
@@ -107,6 +113,12 @@ impl GenError {
     }
 
     /// Whether this is [`GenError::Exit`].
+    ///
+    /// ```
+    /// use yieldfrom::GenError;
+    /// assert!(GenError::Exit.is_exit());
+    /// assert!(!GenError::msg("other").is_exit());
+    /// ```
     pub fn is_exit(&self) -> bool {
         matches!(self, GenError::Exit)
     }

@@ -116,6 +116,20 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
     /// The name in messages (stack overflow) is the enclosing function's;
     /// see [`named`](Self::named). Panics with a [`StackError`] message when no
     /// stack can be mapped; [`try_new`](Self::try_new) returns it instead.
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GeneratorState::*};
+    /// let squares = Generator::new(|co| {
+    ///     for n in 1..=3 {
+    ///         co.yield_(n * n)?;
+    ///     }
+    ///     Ok("done")
+    /// });
+    /// assert_eq!(squares.start().unwrap(), Yielded(1));
+    /// assert_eq!(squares.send(()).unwrap(), Yielded(4));
+    /// assert_eq!(squares.send(()).unwrap(), Yielded(9));
+    /// assert_eq!(squares.send(()).unwrap(), Complete("done"));
+    /// ```
     pub fn new<F>(body: F) -> Self
     where
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
@@ -124,6 +138,12 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
     }
 
     /// Creates a generator with a name (Python's `__name__`).
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let ticks: Generator<u32> = Generator::named("ticks", |co| { co.yield_(1)?; Ok(()) });
+    /// assert_eq!(ticks.name(), "ticks");
+    /// ```
     pub fn named<F>(name: &'static str, body: F) -> Self
     where
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
@@ -132,6 +152,17 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
     }
 
     /// Creates a generator whose stack holds `bytes` (rounded up to pages).
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// // A body with a large frame gets a larger stack.
+    /// let big: Generator<usize> = Generator::with_stack_size(1 << 20, |co| {
+    ///     let buffer = [7u8; 200_000];
+    ///     co.yield_(buffer.iter().filter(|&&b| b == 7).count())?;
+    ///     Ok(())
+    /// });
+    /// assert_eq!(big.collect::<Vec<_>>(), [200_000]);
+    /// ```
     pub fn with_stack_size<F>(bytes: usize, body: F) -> Self
     where
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
@@ -141,6 +172,12 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
 
     /// Like [`with_stack_size`](Self::with_stack_size), but a size that is too
     /// large or a stack that cannot be mapped is an error.
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let refused = Generator::<u8>::try_with_stack_size(usize::MAX / 2, |_co| Ok(()));
+    /// assert!(refused.is_err()); // no stack that large: an error, not a panic
+    /// ```
     pub fn try_with_stack_size<F>(bytes: usize, body: F) -> Result<Self, StackError>
     where
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
@@ -149,6 +186,12 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
     }
 
     /// Like [`new`](Self::new), but a stack that cannot be mapped is an error.
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let g = Generator::<u8>::try_new(|co| { co.yield_(1)?; Ok(()) }).expect("a stack");
+    /// assert_eq!(g.collect::<Vec<_>>(), [1]);
+    /// ```
     pub fn try_new<F>(body: F) -> Result<Self, StackError>
     where
         F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
@@ -181,26 +224,74 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
 
 impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// The generator's name (Python: `__name__`).
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// fn numbers() -> Generator<u8> {
+    ///     Generator::named("numbers", |co| { co.yield_(1)?; Ok(()) })
+    /// }
+    /// assert_eq!(numbers().name(), "numbers");
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }
 
     /// Whether the body is executing right now (Python: `gi_running`).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use yieldfrom::Generator;
+    /// // Inside its own body, a generator is running (Python: `gi_running`).
+    /// let me: Rc<RefCell<Option<Rc<Generator<bool>>>>> = Rc::default();
+    /// let m = me.clone();
+    /// let g = Rc::new(Generator::new(move |co| {
+    ///     let running = m.borrow().as_ref().unwrap().is_running();
+    ///     co.yield_(running)?;
+    ///     Ok(())
+    /// }));
+    /// *me.borrow_mut() = Some(g.clone());
+    /// assert_eq!(g.start().unwrap(), yieldfrom::GeneratorState::Yielded(true));
+    /// assert!(!g.is_running());
+    /// # me.borrow_mut().take();
+    /// ```
     pub fn is_running(&self) -> bool {
         self.state.get() == State::Running
     }
 
     /// Whether the body has not started yet.
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let g: Generator<u8> = Generator::new(|co| { co.yield_(1)?; Ok(()) });
+    /// assert!(g.is_created()); // nothing has run yet
+    /// g.start().unwrap();
+    /// assert!(!g.is_created());
+    /// ```
     pub fn is_created(&self) -> bool {
         self.state.get() == State::Created
     }
 
     /// Whether the body is paused at a yield.
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let g: Generator<u8> = Generator::new(|co| { co.yield_(1)?; Ok(()) });
+    /// g.start().unwrap();
+    /// assert!(g.is_suspended()); // paused at its yield
+    /// ```
     pub fn is_suspended(&self) -> bool {
         self.state.get() == State::Suspended
     }
 
     /// Whether the body has finished (returned, raised, panicked or was closed).
+    ///
+    /// ```
+    /// use yieldfrom::Generator;
+    /// let g: Generator<u8> = Generator::new(|co| { co.yield_(1)?; Ok(()) });
+    /// let all: Vec<u8> = (&g).collect();
+    /// assert_eq!(all, [1]);
+    /// assert!(g.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.state.get() == State::Finished
     }
@@ -211,6 +302,17 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// starts it and drops the value (Python allows only `None` there, which
     /// has no counterpart in every `S`); `Throw` on an unstarted body finishes
     /// it without running it and returns the error, as Python does.
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GenError, GeneratorState::*, Resume};
+    /// let g: Generator<u8, u8, u8> = Generator::new(|co| {
+    ///     let got = co.yield_(1)?;
+    ///     Ok(got * 2)
+    /// });
+    /// assert_eq!(g.resume(Resume::Start).unwrap(), Yielded(1));
+    /// assert_eq!(g.resume(Resume::Send(21)).unwrap(), Complete(42));
+    /// assert!(matches!(g.resume(Resume::Throw(GenError::msg("late"))), Err(_)));
+    /// ```
     #[inline]
     pub fn resume(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
         let how = match (self.state.get(), how) {
@@ -237,12 +339,18 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         self.switch(how)
     }
 
-    /// Starts the body (Python: the first `next(gen)`), running it to its first yield.
+    /// Starts the body (Python: the first `next(g)`), running it to its first yield.
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GeneratorState::*};
+    /// let g: Generator<&str> = Generator::new(|co| { co.yield_("first")?; Ok(()) });
+    /// assert_eq!(g.start().unwrap(), Yielded("first"));
+    /// ```
     pub fn start(&self) -> Result<GeneratorState<Y, R>, GenError> {
         self.resume(Resume::Start)
     }
 
-    /// Python's `next(gen)`, which is `gen.send(None)`, for a send type with
+    /// Python's `next(g)`, which is `g.send(None)`, for a send type with
     /// a default value to play `None`'s part: starts the body, or sends
     /// `S::default()` to the paused yield. With `S = Option<T>` that is
     /// `None`, so one generator takes both `next` and `send(Some(v))`, as a
@@ -274,7 +382,7 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         self.send(S::default())
     }
 
-    /// Resumes the body with `value` (Python: `gen.send(value)`).
+    /// Resumes the body with `value` (Python: `g.send(value)`).
     ///
     /// The first send starts the body (the value is dropped: Python allows only
     /// `None` there). Returns what the body did next; an error it raised comes
@@ -321,15 +429,27 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
         }
     }
 
-    /// Raises `error` at the paused yield (Python: `gen.throw(error)`).
+    /// Raises `error` at the paused yield (Python: `g.throw(error)`).
     ///
     /// The body may handle it and yield again (`Ok(Yielded)`), return
     /// (`Ok(Complete)`), or let it propagate (`Err`).
+    ///
+    /// ```
+    /// use yieldfrom::{Generator, GenError, GeneratorState::*};
+    /// let careful: Generator<&str> = Generator::new(|co| {
+    ///     match co.yield_("waiting") {
+    ///         Err(e) if e.to_string() == "stop" => co.yield_("cleaned up").map(drop),
+    ///         other => other,
+    ///     }
+    /// });
+    /// careful.start().unwrap();
+    /// assert_eq!(careful.throw(GenError::msg("stop")).unwrap(), Yielded("cleaned up"));
+    /// ```
     pub fn throw(&self, error: GenError) -> Result<GeneratorState<Y, R>, GenError> {
         self.resume(Resume::Throw(error))
     }
 
-    /// Finishes a paused body (Python: `gen.close()`).
+    /// Finishes a paused body (Python: `g.close()`).
     ///
     /// Delivers [`GenError::Exit`] at the paused yield. The body finishing with
     /// `Exit` (the usual `?`) or with a return value is a clean close; another
@@ -338,6 +458,21 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
     /// [`GenError::IgnoredExit`] and leaves the body paused. An unstarted or
     /// finished generator just becomes finished. Destructors on the body's
     /// stack run as it finishes.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use yieldfrom::Generator;
+    /// let closed = Rc::new(Cell::new(false));
+    /// let c = closed.clone();
+    /// let g: Generator<u8> = Generator::new(move |co| {
+    ///     let r = co.yield_(1); // Err(GenError::Exit) when closed
+    ///     c.set(r.as_ref().is_err_and(|e| e.is_exit()));
+    ///     r
+    /// });
+    /// g.start().unwrap();
+    /// g.close().unwrap();
+    /// assert!(closed.get() && g.is_finished());
+    /// ```
     pub fn close(&self) -> Result<(), GenError> {
         match self.state.get() {
             State::Finished => Ok(()),
