@@ -53,6 +53,12 @@ pub struct Report {
 
 impl Report {
     /// A report of `kind` with `message` and nothing else.
+    ///
+    /// ```
+    /// use yieldfrom::warnings::{Report, ReportKind};
+    /// let r = Report::new(ReportKind::Other, "the cache was cold");
+    /// assert_eq!((r.kind, r.message.as_str(), r.source.as_deref()), (ReportKind::Other, "the cache was cold", None));
+    /// ```
     pub fn new(kind: ReportKind, message: impl Into<String>) -> Report {
         Report {
             kind,
@@ -63,12 +69,24 @@ impl Report {
     }
 
     /// The same report, about `source`.
+    ///
+    /// ```
+    /// use yieldfrom::warnings::{Report, ReportKind};
+    /// let r = Report::new(ReportKind::Other, "slow").source("fetch users");
+    /// assert_eq!(r.source.as_deref(), Some("fetch users"));
+    /// ```
     pub fn source(mut self, source: impl Into<String>) -> Report {
         self.source = Some(source.into());
         self
     }
 
     /// The same report, with the panic message `exception`.
+    ///
+    /// ```
+    /// use yieldfrom::warnings::{Report, ReportKind};
+    /// let r = Report::new(ReportKind::CallbackPanicked, "callback failed").exception("index out of range");
+    /// assert_eq!(r.exception.as_deref(), Some("index out of range"));
+    /// ```
     pub fn exception(mut self, exception: impl Into<String>) -> Report {
         self.exception = Some(exception.into());
         self
@@ -97,6 +115,12 @@ pub(crate) fn install_handler(handler: Option<ExceptionHandler>) -> Option<Excep
 /// [`default_exception_handler`] (Python: `loop.call_exception_handler`).
 /// A handler that panics is reported by the default handler, with the
 /// report it was given.
+///
+/// ```
+/// use yieldfrom::warnings::{self, Report, ReportKind};
+/// let ((), said) = warnings::catch(|| warnings::report(Report::new(ReportKind::Other, "disk 91% full")));
+/// assert_eq!(said, ["disk 91% full"]);
+/// ```
 pub fn report(report: Report) {
     let handler = HANDLER.try_with(|h| h.borrow().clone()).ok().flatten();
     let Some(handler) = handler else {
@@ -117,6 +141,17 @@ pub fn report(report: Report) {
 /// What happens to a report when no handler is set (Python:
 /// `loop.default_exception_handler`): its message is printed on stderr,
 /// or recorded by the innermost [`catch`].
+///
+/// ```
+/// use std::rc::Rc;
+/// use yieldfrom::{EventLoop, warnings::{self, Report}};
+/// let lp = EventLoop::new();
+/// // A handler that counts, then prints as the default would.
+/// lp.set_exception_handler(Some(Rc::new(|r: &Report| warnings::default_exception_handler(r))));
+/// lp.call_soon(|| panic!("oops"));
+/// let ((), said) = warnings::catch(|| lp.run_until_idle());
+/// assert!(said[0].contains("oops"));
+/// ```
 pub fn default_exception_handler(report: &Report) {
     let message = report.message.clone();
     let unrecorded = CAUGHT
@@ -134,6 +169,12 @@ pub fn default_exception_handler(report: &Report) {
 }
 
 /// Emits a warning: a [`Report`] of kind [`ReportKind::Other`].
+///
+/// ```
+/// use yieldfrom::warnings;
+/// let ((), said) = warnings::catch(|| warnings::warn(format!("{} retries left", 2)));
+/// assert_eq!(said, ["2 retries left"]);
+/// ```
 pub fn warn(message: impl Into<String>) {
     report(Report::new(ReportKind::Other, message));
 }

@@ -82,6 +82,14 @@ pub struct Recorder {
 
 impl Recorder {
     /// An empty recorder.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().instrument(rec.clone()).build();
+    /// lp.run(Coro::new("main", || {}));
+    /// assert!(rec.log().contains("'main'"));
+    /// ```
     pub fn new() -> Recorder {
         Recorder::default()
     }
@@ -102,6 +110,15 @@ impl Recorder {
     }
 
     /// The events so far.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, trace::{Recorder, EventKind}};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+    /// lp.run(Coro::new("main", || {}));
+    /// let spawns = rec.events().iter().filter(|e| matches!(e.kind, EventKind::Spawned { .. })).count();
+    /// assert_eq!(spawns, 1);
+    /// ```
     pub fn events(&self) -> Vec<Event> {
         self.events.borrow().clone()
     }
@@ -111,6 +128,16 @@ impl Recorder {
     }
 
     /// The plain event log, one line per event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+    /// lp.run(Coro::new("napper", || sleep(Duration::from_secs(1))));
+    /// let log = rec.log();
+    /// assert!(log.contains("'napper'") && log.contains("its sleep ended"));
+    /// ```
     pub fn log(&self) -> String {
         let mut out = String::new();
         for e in self.events.borrow().iter() {
@@ -182,6 +209,16 @@ impl Recorder {
     /// Resume (2.00 s, its sleep ended) → Done (2.00 s)`). A sentence longer
     /// than `width` goes on in lines that begin with
     /// [`SENTENCE_GOES_ON`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::{EventLoop, Coro, sleep, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().virtual_clock(true).instrument(rec.clone()).build();
+    /// lp.run(Coro::new("A", || sleep(Duration::from_secs(2))));
+    /// let picture = rec.timeline(60);
+    /// assert!(picture.contains("A: Start (0.00 s) → Pause (0.00 s, sleep)"));
+    /// ```
     pub fn timeline(&self, width: usize) -> String {
         timeline::timeline(&self.per_task(), self.end(), width)
     }
@@ -216,6 +253,15 @@ impl Recorder {
     /// thread of its own (`loop`), the loop's waits for I/O, the sockets that
     /// became ready and the callbacks it ran. Opens in Perfetto
     /// (ui.perfetto.dev) and chrome://tracing.
+    ///
+    /// ```
+    /// use yieldfrom::{EventLoop, Coro, trace::Recorder};
+    /// let rec = Recorder::new();
+    /// let lp = EventLoop::builder().instrument(rec.clone()).build();
+    /// lp.run(Coro::new("main", || {}));
+    /// let json = rec.chrome_json();
+    /// assert!(json.starts_with("{\"traceEvents\":[") && json.contains("\"ph\":\"X\""));
+    /// ```
     pub fn chrome_json(&self) -> String {
         chrome::chrome_file(&[self.chrome_events(1, "event loop")])
     }
