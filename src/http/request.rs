@@ -39,6 +39,12 @@ pub struct Request {
 impl Request {
     /// A request for `method` and `target` (path and query), HTTP/1.1, no
     /// headers, no body (for tests of handlers).
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("GET", "/users?page=2");
+    /// assert_eq!((req.method(), req.path(), req.version()), ("GET", "/users", "HTTP/1.1"));
+    /// ```
     pub fn new(method: &str, target: &str) -> Request {
         Request {
             method: Cow::Owned(method.to_string()),
@@ -66,12 +72,24 @@ impl Request {
 
     /// The same request with one more header. Panics if the target and
     /// the headers together pass 4 GiB.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("GET", "/").with_header("Accept", "text/html");
+    /// assert_eq!(req.header("accept"), Some("text/html"));
+    /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
         self.fields.push(name, value);
         self
     }
 
     /// The same request with `body`.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("POST", "/notes").with_body("remember the milk");
+    /// assert_eq!(req.body(), b"remember the milk");
+    /// ```
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
         self.body = Body::Read(body.into());
         self
@@ -84,27 +102,56 @@ impl Request {
     }
 
     /// The method (`GET`, `POST`, ...).
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("DELETE", "/users/7").method(), "DELETE");
+    /// ```
     pub fn method(&self) -> &str {
         &self.method
     }
 
     /// The request target as sent: path and query.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("GET", "/search?q=rust").target(), "/search?q=rust");
+    /// ```
     pub fn target(&self) -> &str {
         self.fields.target()
     }
 
     /// The path, without the query.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("GET", "/search?q=rust").path(), "/search");
+    /// ```
     pub fn path(&self) -> &str {
         let target = self.target();
         target.split_once('?').map_or(target, |(p, _)| p)
     }
 
     /// The query string (after `?`), if any.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("GET", "/search?q=rust&page=2").query(), Some("q=rust&page=2"));
+    /// assert_eq!(Request::new("GET", "/search").query(), None);
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The first value of query parameter `name`, `+` and `%XX` decoded.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("GET", "/search?q=stackful+coroutines&lang=%F0%9F%A6%80");
+    /// assert_eq!(req.query_param("q").as_deref(), Some("stackful coroutines"));
+    /// assert_eq!(req.query_param("lang").as_deref(), Some("🦀"));
+    /// assert_eq!(req.query_param("page"), None);
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query()?.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -113,6 +160,13 @@ impl Request {
     }
 
     /// The first value of header `name` (case-insensitive), if it is text.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("GET", "/").with_header("X-Request-Id", "abc");
+    /// assert_eq!(req.header("x-request-id"), Some("abc")); // any case
+    /// assert_eq!(req.header("Cookie"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -120,6 +174,12 @@ impl Request {
     }
 
     /// Every header, in the order received.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("GET", "/").with_header("A", "1").with_header("B", "2");
+    /// assert_eq!(req.headers().collect::<Vec<_>>(), [("A", "1"), ("B", "2")]);
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields.headers()
     }
@@ -129,12 +189,23 @@ impl Request {
     /// handler returns; [`try_body`](Self::try_body) says why).
     ///
     /// May wait: a body held back by `Expect: 100-continue` is read here.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("GET", "/").body(), b""); // none
+    /// ```
     pub fn body(&self) -> &[u8] {
         self.try_body().unwrap_or(&[])
     }
 
     /// The body, or why it could not be read (too large, malformed chunks,
     /// stalled, the client gone). May wait, as [`body`](Self::body) does.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("PUT", "/blob").with_body(vec![0u8; 3]);
+    /// assert_eq!(req.try_body().unwrap().len(), 3);
+    /// ```
     pub fn try_body(&self) -> Result<&[u8], BodyError> {
         match &self.body {
             Body::Read(body) => Ok(body),
@@ -193,6 +264,14 @@ impl Request {
     }
 
     /// A path parameter the route matched (`/users/{id}` gives `id`).
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().get("/posts/{post}/comments/{n}", |req| {
+    ///     Response::text(format!("{}#{}", req.param("post").unwrap(), req.param("n").unwrap()))
+    /// });
+    /// assert_eq!(router.handle(Request::new("GET", "/posts/hello/comments/3")).body(), b"hello#3");
+    /// ```
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
@@ -201,6 +280,11 @@ impl Request {
     }
 
     /// The protocol, `HTTP/1.1` or `HTTP/1.0`.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// assert_eq!(Request::new("GET", "/").version(), "HTTP/1.1");
+    /// ```
     pub fn version(&self) -> &'static str {
         if self.minor == 0 {
             "HTTP/1.0"
@@ -224,11 +308,25 @@ pub struct JsonError {
 
 impl JsonError {
     /// 415 (not sent as JSON), 400 (not JSON), or the body's own error.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("POST", "/").with_header("Content-Type", "text/plain").with_body("hi");
+    /// assert_eq!(req.json().unwrap_err().status(), 415);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// What is wrong, for the client.
+    ///
+    /// ```
+    /// use yieldfrom::http::Request;
+    /// let req = Request::new("POST", "/").with_header("Content-Type", "application/json").with_body("{");
+    /// let e = req.json().unwrap_err();
+    /// assert_eq!(e.status(), 400);
+    /// assert!(!e.detail().is_empty()); // says where the JSON broke
+    /// ```
     pub fn detail(&self) -> &str {
         &self.detail
     }

@@ -25,6 +25,12 @@ pub struct Response {
 
 impl Response {
     /// An empty response with `status`.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::new(204);
+    /// assert_eq!((r.status(), r.body()), (204, &b""[..]));
+    /// ```
     pub fn new(status: u16) -> Response {
         Response {
             status,
@@ -34,6 +40,13 @@ impl Response {
     }
 
     /// A `200 OK` with a `text/plain; charset=utf-8` body.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::text("hello");
+    /// assert_eq!(r.status(), 200);
+    /// assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    /// ```
     pub fn text(body: impl Into<String>) -> Response {
         Response::new(200)
             .with_static_header("Content-Type", "text/plain; charset=utf-8")
@@ -41,6 +54,13 @@ impl Response {
     }
 
     /// A `200 OK` with `value` as an `application/json` body.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::json(&serde_json::json!({"id": 7}));
+    /// assert_eq!(r.header("Content-Type"), Some("application/json"));
+    /// assert_eq!(r.body(), br#"{"id":7}"#);
+    /// ```
     pub fn json(value: &serde_json::Value) -> Response {
         Response::new(200)
             .with_static_header("Content-Type", "application/json")
@@ -49,12 +69,24 @@ impl Response {
     }
 
     /// The same response with `status`.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let created = Response::json(&serde_json::json!({"id": 8})).with_status(201);
+    /// assert_eq!(created.status(), 201);
+    /// ```
     pub fn with_status(mut self, status: u16) -> Response {
         self.status = status;
         self
     }
 
     /// The same response with one more header.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::new(301).with_header("Location", "/new-home");
+    /// assert_eq!(r.header("location"), Some("/new-home"));
+    /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers
             .push((Cow::Owned(name.to_string()), Cow::Owned(value.to_string())));
@@ -63,6 +95,12 @@ impl Response {
 
     /// [`with_header`](Self::with_header) for a name and value known at
     /// compile time (no copy).
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::text("cached").with_static_header("Cache-Control", "max-age=60");
+    /// assert_eq!(r.header("Cache-Control"), Some("max-age=60"));
+    /// ```
     pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
         self.headers
             .push((Cow::Borrowed(name), Cow::Borrowed(value)));
@@ -70,17 +108,35 @@ impl Response {
     }
 
     /// The same response with `body`.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::new(200).with_header("Content-Type", "image/png").with_body(vec![0x89, b'P']);
+    /// assert_eq!(r.body().len(), 2);
+    /// ```
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
         self.body = body.into();
         self
     }
 
     /// The status code.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// assert_eq!(Response::text("ok").status(), 200);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The first value of header `name` (case-insensitive).
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// let r = Response::text("x");
+    /// assert!(r.header("CONTENT-TYPE").is_some()); // any case
+    /// assert_eq!(r.header("Set-Cookie"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -89,6 +145,11 @@ impl Response {
     }
 
     /// The body.
+    ///
+    /// ```
+    /// use yieldfrom::http::Response;
+    /// assert_eq!(Response::text("body text").body(), b"body text");
+    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }

@@ -42,11 +42,22 @@ pub struct Router {
 
 impl Router {
     /// A router with no routes.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Router};
+    /// assert_eq!(Router::new().handle(Request::new("GET", "/")).status(), 404);
+    /// ```
     pub fn new() -> Router {
         Router::default()
     }
 
     /// Adds a route for `method` (upper case, as sent) and `pattern`.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().route("PATCH", "/users/{id}", |_| Response::new(204));
+    /// assert_eq!(router.handle(Request::new("PATCH", "/users/1")).status(), 204);
+    /// ```
     pub fn route(
         mut self,
         method: &str,
@@ -70,26 +81,62 @@ impl Router {
     }
 
     /// Adds a `GET` route (which also answers `HEAD`).
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().get("/health", |_| Response::text("ok"));
+    /// assert_eq!(router.handle(Request::new("GET", "/health")).body(), b"ok");
+    /// assert_eq!(router.handle(Request::new("HEAD", "/health")).status(), 200);
+    /// ```
     pub fn get(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
         self.route("GET", pattern, handler)
     }
 
     /// Adds a `POST` route.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().post("/echo", |req| Response::new(200).with_body(req.body().to_vec()));
+    /// assert_eq!(router.handle(Request::new("POST", "/echo").with_body("ping")).body(), b"ping");
+    /// ```
     pub fn post(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
         self.route("POST", pattern, handler)
     }
 
     /// Adds a `PUT` route.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().put("/files/{name}", |_| Response::new(201));
+    /// assert_eq!(router.handle(Request::new("PUT", "/files/a.txt")).status(), 201);
+    /// ```
     pub fn put(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
         self.route("PUT", pattern, handler)
     }
 
     /// Adds a `DELETE` route.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// let router = Router::new().delete("/users/{id}", |_| Response::new(204));
+    /// let r = router.handle(Request::new("GET", "/users/3"));
+    /// assert_eq!((r.status(), r.header("Allow")), (405, Some("DELETE")));
+    /// ```
     pub fn delete(self, pattern: &str, handler: impl Fn(&Request) -> Response + 'static) -> Router {
         self.route("DELETE", pattern, handler)
     }
 
     /// Answers `req`: the matching route's handler, or 404 / 405.
+    ///
+    /// ```
+    /// use yieldfrom::http::{Request, Response, Router};
+    /// // A handler tested without a server or a socket.
+    /// let router = Router::new().get("/users/{id}", |req| match req.param("id").unwrap().parse::<u32>() {
+    ///     Ok(id) => Response::json(&serde_json::json!({ "id": id })),
+    ///     Err(_) => Response::new(422),
+    /// });
+    /// assert_eq!(router.handle(Request::new("GET", "/users/x")).status(), 422);
+    /// ```
     pub fn handle(&self, mut req: Request) -> Response {
         let mut allowed: Vec<&str> = Vec::new();
         for route in &self.routes {
