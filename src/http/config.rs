@@ -66,42 +66,89 @@ impl Default for Config {
 
 impl Config {
     /// The largest request head, request line and fields (431 past it).
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().max_head_bytes(8 * 1024);
+    /// assert!(format!("{config:?}").contains("max_head: 8192"));
+    /// ```
     pub fn max_head_bytes(mut self, bytes: usize) -> Config {
         self.limits.max_head = bytes;
         self
     }
 
     /// The most header fields in a request (431 past it).
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().max_headers(50);
+    /// assert!(format!("{config:?}").contains("max_headers: 50"));
+    /// ```
     pub fn max_headers(mut self, n: usize) -> Config {
         self.limits.max_headers = n;
         self
     }
 
     /// The longest request target (414 past it).
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().max_target_bytes(2048);
+    /// assert!(format!("{config:?}").contains("max_target: 2048"));
+    /// ```
     pub fn max_target_bytes(mut self, bytes: usize) -> Config {
         self.limits.max_target = bytes;
         self
     }
 
     /// The largest request body (413 past it).
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// // Uploads of up to 10 MiB; a larger one is answered 413.
+    /// let config = Config::default().max_body_bytes(10 << 20);
+    /// assert!(format!("{config:?}").contains("max_body: 10485760"));
+    /// ```
     pub fn max_body_bytes(mut self, bytes: usize) -> Config {
         self.limits.max_body = bytes;
         self
     }
 
     /// How long a request's head may take from its first byte (408 after).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().head_timeout(Duration::from_secs(2));
+    /// assert!(format!("{config:?}").contains("head_timeout: 2s"));
+    /// ```
     pub fn head_timeout(mut self, limit: Duration) -> Config {
         self.head_timeout = limit;
         self
     }
 
     /// How long an idle keep-alive connection stays open.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// // Behind a load balancer that keeps connections 60 s, outlast it.
+    /// let config = Config::default().keep_alive_timeout(Duration::from_secs(75));
+    /// assert!(format!("{config:?}").contains("keep_alive_timeout: 75s"));
+    /// ```
     pub fn keep_alive_timeout(mut self, limit: Duration) -> Config {
         self.keep_alive_timeout = limit;
         self
     }
 
     /// How long a body may go without a byte arriving.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().body_timeout(Duration::from_secs(30));
+    /// assert!(format!("{config:?}").contains("body_timeout: 30s"));
+    /// ```
     pub fn body_timeout(mut self, limit: Duration) -> Config {
         self.body_timeout = limit;
         self
@@ -134,6 +181,13 @@ impl Config {
     }
 
     /// How long a response may wait for the client to read it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().write_timeout(Duration::from_secs(10));
+    /// assert!(format!("{config:?}").contains("write_timeout: 10s"));
+    /// ```
     pub fn write_timeout(mut self, limit: Duration) -> Config {
         self.write_timeout = limit;
         self
@@ -141,6 +195,12 @@ impl Config {
 
     /// The most connections served at once; more are answered 503 and
     /// closed (uvicorn's `--limit-concurrency`).
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().max_connections(10_000);
+    /// assert!(format!("{config:?}").contains("max_connections: 10000"));
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Config {
         self.max_connections = n;
         self
@@ -150,6 +210,13 @@ impl Config {
     /// a sleep counts); more are answered 503 with `Retry-After: 1`, and
     /// the connection stays open. Lower it below `max_connections` to shed
     /// load before what the handlers wait on (a database pool) queues up.
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// // 10,000 connections, but at most 64 handlers at the database at once.
+    /// let config = Config::default().max_connections(10_000).max_in_flight(64);
+    /// assert!(format!("{config:?}").contains("max_in_flight: 64"));
+    /// ```
     pub fn max_in_flight(mut self, n: usize) -> Config {
         self.max_in_flight = n;
         self
@@ -179,6 +246,13 @@ impl Config {
 
     /// How long a TLS handshake may take (default 5 s): a client that
     /// stalls in it, or sends no ClientHello, is closed at the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().handshake_timeout(Duration::from_secs(3));
+    /// assert!(format!("{config:?}").contains("handshake_timeout: 3s"));
+    /// ```
     pub fn handshake_timeout(mut self, limit: Duration) -> Config {
         self.handshake_timeout = limit;
         self
@@ -186,6 +260,12 @@ impl Config {
 
     /// Binds with `SO_REUSEPORT`, so that a server per loop shares the
     /// port (see [`run_loops`](crate::run_loops)). Default: off.
+    ///
+    /// ```
+    /// use yieldfrom::http::Config;
+    /// let config = Config::default().reuse_port(true);
+    /// assert!(format!("{config:?}").contains("reuse_port: true"));
+    /// ```
     pub fn reuse_port(mut self, on: bool) -> Config {
         self.reuse_port = on;
         self

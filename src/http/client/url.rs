@@ -47,32 +47,67 @@ impl std::error::Error for UrlError {}
 
 impl Url {
     /// `http` or `https`.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// let url: Url = "https://api.example.com/v1".parse().unwrap();
+    /// assert_eq!(url.scheme(), "https");
+    /// ```
     pub fn scheme(&self) -> &'static str {
         if self.tls { "https" } else { "http" }
     }
 
     /// Whether requests go over TLS.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// assert!("https://example.com".parse::<Url>().unwrap().is_tls());
+    /// assert!(!"http://example.com".parse::<Url>().unwrap().is_tls());
+    /// ```
     pub fn is_tls(&self) -> bool {
         self.tls
     }
 
     /// The host: a name, or an address (IPv6 without its brackets).
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// assert_eq!("http://[::1]:8080/".parse::<Url>().unwrap().host(), "::1");
+    /// ```
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// The port (the scheme's default when none was written).
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// assert_eq!("https://example.com/".parse::<Url>().unwrap().port(), 443);
+    /// assert_eq!("http://example.com:8000/".parse::<Url>().unwrap().port(), 8000);
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The request target: path and query (`/users?page=2`).
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// assert_eq!("http://example.com/users?page=2#top".parse::<Url>().unwrap().target(), "/users?page=2");
+    /// assert_eq!("http://example.com".parse::<Url>().unwrap().target(), "/");
+    /// ```
     pub fn target(&self) -> &str {
         &self.target
     }
 
     /// The `Host` header's value: the host, with the port if it is not
     /// the scheme's default; IPv6 in brackets.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// assert_eq!("https://example.com:443/".parse::<Url>().unwrap().authority(), "example.com");
+    /// assert_eq!("http://[::1]:8080/".parse::<Url>().unwrap().authority(), "[::1]:8080");
+    /// ```
     pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -87,6 +122,12 @@ impl Url {
     }
 
     /// The user and password written in the URL, if any.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// let url: Url = "https://ada:secret@example.com/".parse().unwrap();
+    /// assert_eq!(url.userinfo(), Some(("ada", "secret")));
+    /// ```
     pub fn userinfo(&self) -> Option<(&str, &str)> {
         self.userinfo
             .as_ref()
@@ -95,6 +136,13 @@ impl Url {
 
     /// Whether `other` has the same origin (scheme, host, port): what
     /// decides whether credentials follow a redirect.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// let a: Url = "https://example.com/a".parse().unwrap();
+    /// assert!(a.same_origin(&"https://example.com:443/b".parse().unwrap()));
+    /// assert!(!a.same_origin(&"http://example.com/a".parse().unwrap())); // another scheme
+    /// ```
     pub fn same_origin(&self, other: &Url) -> bool {
         self.tls == other.tls
             && self.host.eq_ignore_ascii_case(&other.host)
@@ -102,6 +150,13 @@ impl Url {
     }
 
     /// Adds `name=value` pairs to the query, percent-encoded.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// let mut url: Url = "http://example.com/search?lang=en".parse().unwrap();
+    /// url.append_query(&[("q", "fish & chips")]);
+    /// assert_eq!(url.target(), "/search?lang=en&q=fish%20%26%20chips");
+    /// ```
     pub fn append_query(&mut self, pairs: &[(&str, &str)]) {
         for (name, value) in pairs {
             self.target
@@ -114,6 +169,14 @@ impl Url {
 
     /// Resolves `location` (a redirect's `Location`: absolute, scheme-
     /// relative, absolute-path or relative) against this URL.
+    ///
+    /// ```
+    /// use yieldfrom::http::client::Url;
+    /// let base: Url = "https://example.com/docs/intro".parse().unwrap();
+    /// assert_eq!(base.join("next").unwrap().target(), "/docs/next");
+    /// assert_eq!(base.join("/login").unwrap().target(), "/login");
+    /// assert_eq!(base.join("//cdn.example.com/x").unwrap().host(), "cdn.example.com");
+    /// ```
     pub fn join(&self, location: &str) -> Result<Url, UrlError> {
         let location = location.trim();
         if location.contains("://") {
