@@ -67,13 +67,17 @@ pub struct Scope<'scope, 'env: 'scope> {
     owner: TaskRef,
     /// Invariance over both lifetimes, as `std::thread::Scope` has.
     scope: PhantomData<&'scope mut &'scope ()>,
+    /// Invariance over the environment the tasks borrow from.
     env: PhantomData<&'env mut &'env ()>,
 }
 
 /// A task spawned in a [`Scope`]; [`join`](Self::join) awaits its result.
 pub struct ScopedTask<'scope, T> {
+    /// The child, running the body that fills `result`.
     task: Task<()>,
+    /// The body's return value, once it returns.
     result: Rc<RefCell<Option<T>>>,
+    /// The scope it borrows from, which it cannot outlive.
     scope: PhantomData<&'scope ()>,
 }
 
@@ -256,7 +260,9 @@ impl<T> ScopedTask<'_, T> {
 /// destroyed without the loop running (a forced unwind of its task), so its
 /// children could be left holding borrows of freed memory.
 struct AbortIfUnwoundEarly<'a> {
+    /// Whether the scope's children are still alive.
     live: &'a dyn Fn() -> bool,
+    /// Disarmed once the scope has waited for its children.
     armed: Cell<bool>,
 }
 

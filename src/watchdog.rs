@@ -29,16 +29,21 @@ use std::time::{Duration, Instant};
 
 /// One loop's published state.
 pub(crate) struct Watch {
+    /// Whether a step is running now (the watchdog looks only then).
     in_step: AtomicBool,
     /// The number of the step running (or last run).
     step: AtomicU64,
-    /// The step the watchdog last saw in progress, and when (ns since `EPOCH`).
+    /// The step the watchdog last saw in progress.
     seen_step: AtomicU64,
+    /// When it first saw that step (ns since `EPOCH`): a step seen again
+    /// past the threshold is blocking.
     seen_at: AtomicU64,
+    /// A step longer than this is reported.
     threshold: Duration,
 }
 
 struct Watched {
+    /// The loop's state, dropped when the loop goes (the watchdog forgets it).
     watch: Weak<Watch>,
 }
 

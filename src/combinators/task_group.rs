@@ -15,14 +15,18 @@ use crate::task::{Task, TaskRef, raw};
 /// A child task failure collected by a [`TaskGroup`].
 #[derive(Debug)]
 struct Failure {
+    /// The failed child's name.
     name: &'static str,
+    /// Its panic's message.
     message: String,
 }
 
 struct GroupState {
     /// Children still alive: (core, cancel).
     children: RefCell<Vec<TaskRef>>,
+    /// The children's failures so far, in the order they came.
     failures: RefCell<Vec<Failure>>,
+    /// The task running the group's body (cancelled when a child fails).
     parent: TaskRef,
     /// Completions of children, to wake the parent when it waits at the end.
     done: Rc<Completions>,
@@ -42,6 +46,7 @@ struct GroupState {
 /// point) and every other child, waits for them, and then panics with a
 /// message listing the failures (Python raises an `ExceptionGroup`).
 pub struct TaskGroup {
+    /// What the group and its children's callbacks share.
     state: Rc<GroupState>,
 }
 
@@ -211,7 +216,9 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> R {
 }
 
 struct GroupFailed {
+    /// Every child's failure.
     failures: Vec<Failure>,
+    /// The body's own panic, if it had one.
     body_error: Option<String>,
 }
 

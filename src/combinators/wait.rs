@@ -108,8 +108,11 @@ pub fn as_completed<T: 'static>(tasks: Vec<Task<T>>) -> AsCompleted<T> {
 
 /// The iterator of [`as_completed`].
 pub struct AsCompleted<T> {
+    /// The tasks, by index.
     tasks: Vec<Task<T>>,
+    /// The indices of those done, in the order they finished.
     completions: Rc<Completions>,
+    /// How many are still to be yielded.
     left: usize,
 }
 

@@ -36,7 +36,9 @@ use crate::watchdog::Watch;
 /// assert_eq!(slept, 3600.0);
 /// ```
 pub struct Builder {
+    /// The settings being chosen.
     config: Config,
+    /// Instruments to install in the loop.
     instruments: Vec<Box<dyn Instrument>>,
     /// Whether `YIELDFROM_TRACE` and `YIELDFROM_STEP` may add instruments.
     from_env: bool,

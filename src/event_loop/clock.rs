@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 /// (a 1 s sleep, a 2 s total) read as they would without the stepper.
 #[derive(Debug)]
 pub(crate) struct Clock {
+    /// Whether time moves only when the loop moves it.
     virtual_clock: bool,
+    /// The virtual time now (unused by a real clock).
     now: Cell<Instant>,
+    /// When the loop was made: `time()` counts from here.
     start: Instant,
     /// Real time taken out of a real clock (see `hold`).
     held: Cell<Duration>,

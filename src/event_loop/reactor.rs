@@ -47,7 +47,9 @@ type Waiter = WakeToken;
 /// separate buffer would be one more cold line per wait and wake-up.
 #[derive(Default)]
 pub(crate) struct Waiters {
+    /// The first waiter, inline: a side almost always has one.
     first: Option<Waiter>,
+    /// Any others, in the order they came.
     more: Vec<Waiter>,
 }
 
@@ -79,16 +81,22 @@ impl Waiters {
 
 #[derive(Default)]
 struct Slot {
+    /// Bumped when the slot is reused, so a stale token finds no source.
     generation: u32,
+    /// Whether a source holds the slot.
     live: bool,
+    /// Who waits to read, and whether the source is known readable.
     read: Side,
+    /// Who waits to write, and whether the source is known writable.
     write: Side,
 }
 
 /// The per-loop table of registered sources.
 #[derive(Default)]
 pub(crate) struct Reactor {
+    /// Sources by token (the token is the index and the generation).
     slots: RefCell<Vec<Slot>>,
+    /// Slots free for the next source.
     free: RefCell<Vec<usize>>,
     /// What each named source is ("listener 127.0.0.1:8000", "PostgreSQL
     /// at ..."), by token, kept only while the loop is instrumented (the

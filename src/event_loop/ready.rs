@@ -11,6 +11,7 @@ use crate::task::raw::{TaskCore, TaskRef};
 
 /// A scheduled callback (Python's `Handle`); `None` once run or cancelled.
 pub(crate) struct Callback {
+    /// The function, until it runs or is cancelled (then `None`).
     pub(super) f: RefCell<Option<Box<dyn FnOnce()>>>,
     /// What reports name it by: where it was written (or its given name)
     /// and where it was scheduled.

@@ -31,10 +31,15 @@ use crate::watchdog::Watch;
 pub(crate) struct Config {
     /// Deterministic mode: pick among ready entries in a seeded random order.
     pub(super) seed: Option<u64>,
+    /// Sleeps jump the clock instead of taking real time (see `Builder::virtual_clock`).
     pub(super) virtual_clock: bool,
+    /// Task steps between two polls of I/O while tasks stay ready.
     pub(super) event_interval: usize,
+    /// A step longer than this is reported as blocking the loop.
     pub(super) slow_task: Duration,
+    /// The tasks' stack size in bytes (0: the pool's default).
     pub(super) stack_size: usize,
+    /// Whether tasks get stacks of their own, share a few, or choose.
     pub(super) stack_mode: crate::stack::StackMode,
     /// Worker threads for `to_thread` at most (`None`: Python's default).
     pub(super) max_workers: Option<usize>,
@@ -44,21 +49,32 @@ pub(crate) struct Config {
 pub(crate) struct Core {
     /// This loop, as its tasks and futures know it.
     pub(super) home: HomeRef,
+    /// Task steps and callbacks to run, in order (one word each).
     pub(super) ready: RefCell<VecDeque<Ready>>,
+    /// Deadlines of waits and timed callbacks, earliest first.
     pub(super) timers: RefCell<Timers>,
+    /// The loop's time: real, held while a stepper waits, or virtual.
     pub(super) clock: Clock,
+    /// Every live task, so that closing the loop can reach them.
     pub(super) tasks: RefCell<TaskTable>,
+    /// The poller (epoll) that sockets and the workers' waker register with.
     pub(super) poll: RefCell<Poll>,
+    /// The buffer one poll fills (kept, so a poll allocates nothing).
     pub(super) events: RefCell<Events>,
+    /// The worker threads of `to_thread`, and what they have finished.
     pub(super) threads: Threads,
     /// Sources registered for I/O (the poll cannot produce events without them).
     pub(super) io_sources: Cell<usize>,
+    /// The registered sources and the tasks waiting on each side of them.
     pub(super) reactor: Reactor,
+    /// The settings it was built with.
     pub(super) config: Config,
+    /// Task steps since the last poll (I/O is polled again at `event_interval`).
     pub(super) steps_since_poll: Cell<usize>,
     /// Instruments (trace recorder, stepper, user tools); `instrumented` is
     /// the one flag the hot path checks.
     pub(super) instruments: RefCell<Vec<Box<dyn Instrument>>>,
+    /// Whether any instrument is installed: the one test the hot path pays.
     pub(super) instrumented: Cell<bool>,
     /// Where `YIELDFROM_TRACE` wants the recorded trace to go at close.
     pub(super) trace_output: Option<(Output, Recorder)>,
@@ -68,11 +84,15 @@ pub(crate) struct Core {
     pub(super) next_id: Cell<u64>,
     /// Steps run so far, and what the watchdog sees of them (the blocking warning).
     pub(super) steps: Cell<u64>,
+    /// The step the watchdog thread watches (for the blocking warning).
     pub(super) watch: Arc<Watch>,
     /// The callback running now, by name (who woke a task, for instruments).
     pub(super) calling: Cell<Option<&'static str>>,
+    /// `stop()` was called: `run_forever` returns after this iteration.
     pub(super) stopping: Cell<bool>,
+    /// Whether the loop is running (it cannot be closed then).
     pub(super) running: Cell<bool>,
+    /// Whether `close()` has run (a closed loop does nothing more).
     pub(super) closed: Cell<bool>,
     /// Where this loop's reports go (`set_exception_handler`); installed
     /// as the thread's while the loop runs.
@@ -82,8 +102,11 @@ pub(crate) struct Core {
 /// Live tasks, so that closing the loop can unwind them.
 #[derive(Default)]
 pub(super) struct TaskTable {
+    /// Tasks by slot (a task knows its slot, so removal is O(1)).
     pub(super) slots: Vec<Option<TaskRef>>,
+    /// Empty slots, reused before the table grows.
     pub(super) free: Vec<usize>,
+    /// How many slots hold a task.
     pub(super) live: usize,
 }
 
@@ -345,6 +368,7 @@ impl Home for Core {
 
 /// Sets the running loop for this thread while alive; restores the previous one.
 pub(super) struct Enter {
+    /// The loop made the running one (its reports go to its handler meanwhile).
     core: Rc<Core>,
     /// The running loop (the previous one comes back when it drops).
     entered: Option<LoopEntered>,

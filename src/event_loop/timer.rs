@@ -45,8 +45,11 @@ pub(crate) trait Pending {
 }
 
 struct Entry<D> {
+    /// When it is due.
     when: Instant,
+    /// The order it was filed in: equal deadlines keep it.
     order: u64,
+    /// What to do then (wake a wait, run a callback).
     due: D,
 }
 
@@ -110,7 +113,9 @@ const MIN_SWEEP: usize = 1024;
 /// Deadlines, earliest first (the stackful loop's entries are [`Due`]s; the
 /// stackless twin keeps wakers in the same heap).
 pub(crate) struct Timers<D = Due> {
+    /// The entries, the earliest on top.
     heap: BinaryHeap<Entry<D>>,
+    /// The next entry's filing number.
     order: u64,
     /// The heap's length at which the next push sweeps out dead entries.
     sweep_at: usize,

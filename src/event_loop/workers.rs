@@ -24,14 +24,21 @@ pub(crate) type Setter = Box<dyn FnOnce(ThreadResult)>;
 
 /// The loop's side of the worker pool.
 pub(crate) struct Threads {
+    /// Wakes the loop's poll when a worker finishes a job.
     waker: Arc<mio::Waker>,
+    /// Finished jobs' results by job number, for the loop to deliver.
     done: Arc<Mutex<Vec<(u64, ThreadResult)>>>,
+    /// Where each job's result goes (its future), by job number.
     setters: RefCell<HashMap<u64, Setter>>,
+    /// The queue the workers take jobs from (dropped at close: they finish).
     jobs: RefCell<Option<Sender<Job>>>,
+    /// The workers' end of that queue, shared among them.
     receiver: Arc<Mutex<std::sync::mpsc::Receiver<Job>>>,
+    /// Workers started so far (they start as jobs come, up to the most).
     workers: Cell<usize>,
     /// The most workers started.
     max_workers: usize,
+    /// The next job's number.
     next: Cell<u64>,
     /// Jobs sent and not yet delivered (read on every loop iteration).
     pending: Cell<usize>,

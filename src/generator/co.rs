@@ -68,6 +68,7 @@ pub struct Co<Y, S> {
     /// The body's yielder; it lives on the generator's stack, below the body's
     /// frame, for as long as the body runs — and a `&Co` cannot outlive that.
     pub(super) yielder: *const Yielder<Input<S>, Y>,
+    /// Where a thrown error waits for the body (see `Inbox`).
     pub(super) inbox: Inbox,
 }
 

@@ -95,9 +95,13 @@ type Body<Y, S, R> = Coroutine<Input<S>, Y, Result<R, GenError>, PooledStack>;
 /// assert_eq!(countdown.collect::<Vec<i32>>(), [3, 2, 1]);
 /// ```
 pub struct Generator<Y, S = (), R = ()> {
+    /// The body's coroutine on its own stack (`None` once it has finished).
     body: UnsafeCell<Option<Body<Y, S, R>>>,
+    /// Where `throw` leaves its error for the body to take.
     inbox: Inbox,
+    /// Created, suspended, running or finished (Python's `gi_running`, ...).
     state: Cell<State>,
+    /// Its name in messages (Python's `__name__`).
     name: &'static str,
 }
 

@@ -103,6 +103,7 @@ impl Drop for Arena {
 
 /// A free stack slot: plain data, returned to the pool by [`PooledStack`].
 pub(super) struct Slot {
+    /// The arena the slot is in (kept alive by it).
     pub(super) arena: Rc<Arena>,
     /// Its place in the arena (an arena holds at most a thousand).
     pub(super) index: u32,

@@ -16,6 +16,7 @@ use super::budget::max_map_count;
 /// ```
 #[derive(Debug)]
 pub struct StackError {
+    /// What went wrong.
     kind: Kind,
 }
 

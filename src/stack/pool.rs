@@ -149,10 +149,13 @@ pub(super) fn pool_stats() -> PoolStats {
 
 /// Free stacks of one size.
 struct SizeClass {
+    /// The usable bytes of each stack of the class.
     size: usize,
+    /// Stacks of this size free for the next task.
     free: Vec<Slot>,
     /// Free slots that are dirty (at most the warm limit).
     dirty_free: usize,
+    /// Which arena the next new stack is cut from.
     next_arena: usize,
 }
 
@@ -163,10 +166,15 @@ const MAX_ARENA_BYTES: usize = 1 << 32;
 struct Pool {
     /// 0 until first read (then `YIELDFROM_STACK_SIZE` or the default).
     default_size: usize,
+    /// How many freed stacks are kept with their pages resident.
     warm: usize,
+    /// The size classes seen so far.
     classes: Vec<SizeClass>,
+    /// Every arena mapped (a stack keeps its own arena alive too).
     arenas: Vec<Rc<Arena>>,
+    /// Bytes of address space mapped for stacks.
     mapped: usize,
+    /// Stacks handed out and not yet returned.
     in_use: usize,
     /// This thread's own stack, told to Valgrind (see [`valgrind`]): a switch
     /// back to it from a coroutine then reads as a stack switch, not as the
@@ -403,7 +411,9 @@ impl Drop for Pool {
 
 /// A guarded stack from this thread's pool; dropping it hands it back.
 pub(crate) struct PooledStack {
+    /// The top of the stack (it grows down from here).
     pub(super) base: StackPointer,
+    /// The slot, handed back to the pool on drop.
     pub(super) slot: ManuallyDrop<Slot>,
 }
 

@@ -62,7 +62,9 @@ pub(crate) enum TaskStack {
 /// What corosensei holds of a shared stack: its bounds, and the arena that
 /// keeps the mapping alive.
 pub(crate) struct SharedHandle {
+    /// The top of the shared stack.
     base: StackPointer,
+    /// Keeps the mapping alive while corosensei holds the stack.
     arena: Rc<Arena>,
 }
 
@@ -107,6 +109,7 @@ type Image = Box<[MaybeUninit<u8>]>;
 
 /// One shared stack and the tasks that run on it.
 struct SharedStack {
+    /// The stack itself, from the pool.
     stack: PooledStack,
     /// The task whose frames are on the stack now (its record's address), or 0.
     resident: usize,
@@ -121,6 +124,7 @@ struct SharedStack {
 
 #[derive(Default)]
 struct Shared {
+    /// The shared stacks of this thread.
     stacks: Vec<SharedStack>,
     /// The next stack of each size to hand out (round robin), by size.
     turn: Vec<(usize, usize)>,

@@ -31,11 +31,17 @@ impl<T: fmt::Debug> std::error::Error for SendError<T> {}
 impl std::error::Error for RecvError {}
 
 struct Chan<T> {
+    /// Values sent and not received.
     items: RefCell<VecDeque<T>>,
+    /// The most values held before `send` waits.
     capacity: usize,
+    /// Live senders: none left and nothing held ends the receiver.
     senders: Cell<usize>,
+    /// Whether the receiver is alive (sends fail once it is gone).
     receiver: Cell<bool>,
+    /// The receiver, waiting for a value.
     recv_waiters: WaitQueue,
+    /// Senders waiting for room.
     send_waiters: WaitQueue,
 }
 

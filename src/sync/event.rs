@@ -19,7 +19,9 @@ use crate::task::suspend::{self, Wake};
 /// ```
 #[derive(Default)]
 pub struct Event {
+    /// The flag.
     set: Cell<bool>,
+    /// Tasks waiting for the flag to be set.
     waiters: WaitQueue,
 }
 

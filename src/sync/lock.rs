@@ -29,13 +29,16 @@ use crate::task::suspend::{self, Wake};
 /// ```
 #[derive(Default)]
 pub struct Lock {
+    /// Whether a task holds the lock.
     locked: Cell<bool>,
+    /// Tasks waiting for it, first come first served.
     waiters: WaitQueue,
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard<'a> {
+    /// The lock it releases when dropped.
     lock: &'a Lock,
 }
 
@@ -148,14 +151,18 @@ impl Lock {
 /// }));
 /// ```
 pub struct Semaphore {
+    /// Permits free now.
     value: Cell<usize>,
+    /// The most permits there may be (a `BoundedSemaphore`), if any.
     bound: Option<usize>,
+    /// Tasks waiting for a permit, first come first served.
     waiters: WaitQueue,
 }
 
 /// A permit of a [`Semaphore`]; dropping it gives it back.
 #[must_use = "the permit is given back when dropped"]
 pub struct SemaphorePermit<'a> {
+    /// The semaphore it gives the permit back to.
     sem: &'a Semaphore,
 }
 
@@ -318,7 +325,9 @@ impl BoundedSemaphore {
 /// ```
 #[derive(Default)]
 pub struct Condition {
+    /// The lock held around the check of the condition.
     lock: Lock,
+    /// Tasks waiting for a notification.
     waiters: WaitQueue,
 }
 

@@ -33,7 +33,9 @@ impl std::error::Error for QueueEmpty {}
 
 /// An item of a priority queue, ordered by the queue's comparison (smallest first).
 struct Prio<T> {
+    /// The item.
     item: T,
+    /// How items compare (the heap keeps the smallest on top).
     cmp: fn(&T, &T) -> Ordering,
 }
 
@@ -102,11 +104,17 @@ impl<T> Store<T> {
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
 pub struct Queue<T> {
+    /// The items, in the queue's order (FIFO, LIFO or priority).
     items: RefCell<Store<T>>,
+    /// The most items (0: unbounded).
     maxsize: usize,
+    /// Tasks waiting for an item.
     getters: WaitQueue,
+    /// Tasks waiting for room.
     putters: WaitQueue,
+    /// Items put and not yet marked done (`task_done`).
     unfinished: Cell<usize>,
+    /// Set when every item put is done: what `join` waits on.
     finished: Event,
 }
 

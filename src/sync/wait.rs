@@ -9,6 +9,7 @@ use crate::task::suspend::{self, Suspend, Wake, WakeToken};
 
 /// One parked task.
 pub(crate) struct Node {
+    /// The parked task and the number of its wait.
     token: WakeToken,
     /// Set when a release handed this waiter what it waited for.
     granted: Cell<bool>,
@@ -23,12 +24,15 @@ impl Node {
 /// A FIFO of parked tasks.
 #[derive(Default)]
 pub(crate) struct WaitQueue {
+    /// The parked tasks, in the order they came.
     nodes: RefCell<VecDeque<Rc<Node>>>,
 }
 
 /// How a wait ended.
 pub(crate) struct Waited {
+    /// Whether the waiter was handed what it waited for.
     pub(crate) granted: bool,
+    /// How the task was resumed.
     pub(crate) wake: Wake,
 }
 

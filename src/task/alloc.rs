@@ -28,7 +28,9 @@ const CLASSES: usize = 16;
 
 /// This thread's free blocks, by class, and how many of each it keeps.
 struct Free {
+    /// Free blocks of each size class, the most recently freed last (reused first: still in the cache).
     lists: [VecDeque<NonNull<u8>>; CLASSES],
+    /// The most blocks kept per class (`tuning::set_record_limit`).
     limit: usize,
 }
 

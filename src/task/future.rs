@@ -87,7 +87,9 @@ enum Slot<T> {
 /// A future's state. Alone, it is boxed and counts its handles itself; a
 /// task's result slot lives in the task's record and shares its count.
 pub(crate) struct Inner<T> {
+    /// Who owns the slot: a task (which alone ends it) or nobody (a future made alone).
     owner: Owner,
+    /// The outcome, once there is one (and whether it was taken).
     slot: RefCell<Slot<T>>,
     /// Who to tell when it is done (taken out, never borrowed across a call).
     waiters: Cell<Vec<Waiter>>,
@@ -141,7 +143,9 @@ impl Owner {
 
 /// What a future made alone keeps beside its state.
 struct AloneHeader {
+    /// Handles to the box: it is freed when the last goes.
     refs: Cell<usize>,
+    /// Its name in reports ("future" unless made otherwise).
     name: &'static str,
     /// The loop it belongs to: the one of the first task that awaited it or
     /// the loop that was running when a callback was added (asyncio binds a
@@ -153,7 +157,9 @@ struct AloneHeader {
 /// A future made alone: one box, the header first.
 #[repr(C)]
 struct Alone<T> {
+    /// The count, name and loop.
     header: AloneHeader,
+    /// The state, as a task's result slot has it.
     inner: Inner<T>,
 }
 
@@ -171,6 +177,7 @@ struct Alone<T> {
 /// assert_eq!(answer, 42);
 /// ```
 pub struct Future<T> {
+    /// The state: in a task's record, or in a box of its own.
     inner: NonNull<Inner<T>>,
     /// Owns an `Inner<T>` (for drop check and variance), and is neither
     /// `Send` nor `Sync`, like the `Rc` it stands for.

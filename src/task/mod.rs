@@ -68,6 +68,7 @@ struct TaskCell<F, T> {
     /// The body until it starts; the core's `BODY_LIVE` mark says whether it is there
     /// (a flag among the core's, rather than an `Option`'s tag here).
     body: UnsafeCell<MaybeUninit<F>>,
+    /// The task's result slot (what its `Future` handles point at).
     out: Inner<T>,
 }
 
@@ -398,7 +399,9 @@ pub fn record_limit() -> usize {
 /// assert_eq!(total, 42);
 /// ```
 pub struct Task<T> {
+    /// The record the loop schedules.
     pub(crate) core: TaskRef,
+    /// The result, shared with the task.
     pub(crate) fut: Future<T>,
 }
 

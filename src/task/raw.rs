@@ -121,19 +121,25 @@ pub(crate) struct TaskCore {
     /// How many [`TaskRef`]s and [`Future`] handles to the task's result
     /// there are (the record is freed when the last goes).
     pub(crate) refs: Cell<u32>,
+    /// What depends on the body's and result's types (launch, abandon, free).
     pub(crate) vtable: &'static Vtable,
+    /// Its number, unique in the process (traces and reports).
     pub(crate) id: TaskId,
+    /// Its name (Python's `get_name()`), for reports and traces.
     pub(crate) name: &'static str,
     /// The loop it belongs to: wakes and cancellations are scheduled there,
     /// whichever loop (or none) is running when they happen.
     pub(crate) lp: HomeRef,
+    /// Its coroutine, once launched (`None` before its first step and after it ends).
     pub(crate) co: UnsafeCell<Option<TaskCoroutine>>,
     /// Where it is in its life: the one owner of its phase, wait number,
     /// wakes and cancellations (see [`State`]'s invariant).
     pub(crate) state: State,
+    /// The body's yielder, on the task's stack: where the task's side of the switch parks.
     pub(crate) yielder: Cell<*const TaskYielder>,
     /// The top of its stack, and the usable bytes below it.
     pub(crate) stack_hi: Cell<usize>,
+    /// How many bytes of it are usable (the stack grows down from `stack_hi`).
     pub(crate) stack_len: Cell<u32>,
     /// About where the stack pointer was when the task last parked (0 before
     /// its first step): the loop prefetches that part of the stack when it

@@ -58,7 +58,9 @@ fn call_soon_on(home: Option<&HomeRef>, f: Box<dyn FnOnce()>, name: CallbackName
 /// waiting for the next (what `wait`, `as_completed` and task groups watch
 /// through [`Waiter::Index`]).
 pub(crate) struct Completions {
+    /// Indices of the watched things that finished, in the order they did.
     done: RefCell<std::collections::VecDeque<usize>>,
+    /// The task waiting for them, and its wait.
     waiter: RefCell<Option<WakeToken>>,
     /// How many completions the waiter wants before it is woken.
     wanted: Cell<usize>,

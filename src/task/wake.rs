@@ -10,7 +10,9 @@ use crate::task::raw::{self, TaskCore, TaskRef};
 /// of these; a wake for a wait that is over (the number moved on) does
 /// nothing, so a waiter never needs to be taken back out in a race.
 pub(crate) struct WakeToken {
+    /// The task to schedule.
     task: TaskRef,
+    /// The number of the wait this token was made for.
     seq: u32,
 }
 
