@@ -4,11 +4,13 @@ use super::source::{Direction, Io, std_io, write_all_with};
 
 /// The writing end of a pipe.
 pub struct PipeWriter {
+    /// The pipe's write end, registered with the loop.
     io: Io<mio::unix::pipe::Sender>,
 }
 
 /// The reading end of a pipe.
 pub struct PipeReader {
+    /// The pipe's read end, registered with the loop.
     io: Io<mio::unix::pipe::Receiver>,
 }
 

@@ -36,6 +36,7 @@ pub type ChildStderr = PipeReader;
 /// assert_eq!((out.as_str(), code), ("hello\n", Some(3)));
 /// ```
 pub struct Command {
+    /// The command as the standard library builds it.
     inner: std::process::Command,
     /// Whether a `Child` dropped before it exited is killed.
     kill_on_drop: bool,
@@ -172,6 +173,7 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// Readable when the child exits (Linux 5.3+); else `wait` polls every 10 ms.
     pidfd: Option<Io<PidFd>>,
+    /// Whether dropping the `Child` before it exits kills it.
     kill_on_drop: bool,
 }
 

@@ -24,6 +24,7 @@ use crate::task::suspend::{self, Suspend, Wake, WakeToken};
 /// (the loop's poller and slots live on the loop's thread), so neither is
 /// any socket built on it (a `compile_fail` doc test in the crate docs).
 pub(crate) struct Registration {
+    /// The source's slot in the loop's reactor (index and generation).
     token: Token,
     /// The loop whose poller and reactor hold the source.
     lp: Weak<Core>,

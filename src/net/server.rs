@@ -12,14 +12,19 @@ use crate::event_loop::spawn;
 use crate::task::{Task, TaskId};
 
 struct ServerState {
+    /// The live connection handlers, by task id (cancelled at shutdown).
     connections: RefCell<HashMap<TaskId, Task<()>>>,
+    /// Connections accepted so far.
     accepted: Cell<u64>,
 }
 
 /// A running TCP server (Python: the `Server` of `asyncio.start_server`).
 pub struct Server {
+    /// The address it listens on (the port the system chose, for port 0).
     addr: SocketAddr,
+    /// The task accepting connections (until shutdown).
     accept_task: RefCell<Option<Task<()>>>,
+    /// What the accepting task and its handlers share.
     state: Rc<ServerState>,
 }
 

@@ -21,7 +21,9 @@ use super::pipe::{PipeReader, pipe};
 /// }));
 /// ```
 pub struct Signals {
+    /// The read end the signal handlers write to: readable when a signal came.
     reader: PipeReader,
+    /// The handlers registered, unregistered on drop.
     ids: Vec<signal_hook::SigId>,
     /// Keeps the write end open for as long as the handlers may write to it.
     _writer: OwnedFd,

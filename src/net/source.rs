@@ -23,7 +23,9 @@ pub use crate::event_loop::reactor::Direction;
 /// }));
 /// ```
 pub struct Io<S: Source> {
+    /// The mio source (socket, pipe, pidfd).
     source: S,
+    /// Its place in the loop, and its waiters.
     registration: Registration,
 }
 

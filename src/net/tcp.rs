@@ -13,6 +13,7 @@ use crate::time::timeout;
 /// Methods take `&self`, so one task can read while another writes (share it
 /// in an `Rc`).
 pub struct TcpStream {
+    /// The socket, registered with the loop.
     io: Io<mio::net::TcpStream>,
 }
 
@@ -275,6 +276,7 @@ impl std::os::fd::AsRawFd for TcpStream {
 
 /// A listening TCP socket (Python: the server socket of `start_server`).
 pub struct TcpListener {
+    /// The listening socket, registered with the loop.
     io: Io<mio::net::TcpListener>,
     /// Whether the out-of-descriptors warning was printed.
     warned: std::cell::Cell<bool>,
@@ -407,7 +409,9 @@ pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> 
 /// it that does not listen (so it takes no connections), dropped once the
 /// real listeners are bound.
 pub struct ReservedPort {
+    /// The address held (its port is the one to bind).
     addr: SocketAddr,
+    /// The bound, non-listening socket that holds the port until dropped.
     _socket: socket2::Socket,
 }
 

@@ -18,6 +18,7 @@ use super::source::{Direction, Io};
 /// }));
 /// ```
 pub struct UdpSocket {
+    /// The socket, registered with the loop.
     io: Io<mio::net::UdpSocket>,
 }
 

@@ -7,6 +7,7 @@ use super::source::{Direction, Io, std_io, sys, write_all_with};
 
 /// A Unix-domain stream socket whose reads and writes suspend the task.
 pub struct UnixStream {
+    /// The socket, registered with the loop.
     io: Io<mio::net::UnixStream>,
 }
 
@@ -69,6 +70,7 @@ std_io!(UnixStream);
 
 /// A listening Unix-domain socket.
 pub struct UnixListener {
+    /// The listening socket, registered with the loop.
     io: Io<mio::net::UnixListener>,
 }
 

@@ -29,6 +29,7 @@ use crate::task::suspend::{Waker, suspend_or_cancel};
 /// Every method waits in the running task: call them from tasks.
 #[derive(Clone)]
 pub struct Client {
+    /// The connection, closed when the last clone of the client goes.
     pub(super) handle: Rc<Handle>,
 }
 

@@ -22,10 +22,15 @@ pub const SUPERUSER: &str = "yieldfrom";
 /// PostgreSQL refuses to run as root; started as root, it runs as the
 /// `postgres` user if there is one, else as `nobody`.
 pub struct TempCluster {
+    /// Where the PostgreSQL binaries are (`initdb`, `postgres`).
     bin: PathBuf,
+    /// The data directory, removed when the cluster is dropped.
     dir: PathBuf,
+    /// The port it listens on (loopback only).
     port: u16,
+    /// The user and group it runs as, when started as root (PostgreSQL refuses root).
     owner: Option<(u32, u32)>,
+    /// The server process, stopped on drop.
     server: Option<Child>,
 }
 
@@ -303,8 +308,11 @@ impl TempCluster {
 /// Settings for a [`TempCluster`] (from [`TempCluster::builder`]).
 #[derive(Clone, Debug, Default)]
 pub struct ClusterBuilder {
+    /// Extra `pg_hba.conf` lines, before the defaults.
     hba: Vec<String>,
+    /// A certificate and key (PEM) to serve TLS with.
     tls: Option<(String, String)>,
+    /// Refuse connections without TLS (`hostssl` lines only).
     tls_only: bool,
 }
 

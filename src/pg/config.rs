@@ -109,20 +109,33 @@ pub enum ChannelBinding {
 /// ```
 #[derive(Clone)]
 pub struct Config {
+    /// The role to log in as.
     pub(crate) user: String,
+    /// Its password, for password, MD5 or SCRAM logins.
     pub(crate) password: Option<String>,
+    /// Where the server is: a host name, an address, or a Unix socket directory.
     pub(crate) host: Host,
+    /// The port (5432 by default; also the Unix socket's number).
     pub(crate) port: u16,
+    /// The database (the user's name by default).
     pub(crate) dbname: Option<String>,
     /// `-c name=value` settings sent as the startup `options` parameter.
     pub(crate) options: Vec<(String, String)>,
+    /// Sent at startup: shown in `pg_stat_activity`.
     pub(crate) application_name: Option<String>,
+    /// How long connecting and logging in may take.
     pub(crate) connect_timeout: Duration,
+    /// TCP keepalive idle time, if any (a dead peer is noticed).
     pub(crate) keepalive: Option<Duration>,
+    /// Prepared statements kept per connection (0: unnamed only, for PgBouncer).
     pub(crate) statement_cache: usize,
+    /// Whether and how TLS is used (`sslmode`).
     pub(crate) ssl_mode: SslMode,
+    /// Which certificates to trust (`sslrootcert`).
     pub(crate) ssl_root_cert: Option<RootCert>,
+    /// Whether the host name is sent in the TLS handshake (`sslsni`).
     pub(crate) ssl_sni: bool,
+    /// Whether SCRAM must bind the login to the TLS channel (`channel_binding`).
     pub(crate) channel_binding: ChannelBinding,
     /// The TLS client configuration: given, or built from the settings
     /// above at the first TLS connection and shared by the clones made

@@ -277,8 +277,11 @@ fn set_keepalive(stream: &TcpStream, idle: std::time::Duration) {
 
 /// What the login settled.
 struct Login {
+    /// Server parameters reported at login (`server_version`, ...).
     params: HashMap<String, String>,
+    /// The serving backend's process id (for cancel requests and traces).
     backend_pid: i32,
+    /// Whether the login was bound to the TLS channel (SCRAM-SHA-256-PLUS).
     channel_bound: bool,
 }
 

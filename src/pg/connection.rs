@@ -48,7 +48,9 @@ pub struct Notification {
 pub(super) struct Slot {
     /// The messages so far (up to `ReadyForQuery`), then the outcome.
     pub(super) messages: RefCell<Vec<Message>>,
+    /// The statement's end: `Ok` at `ReadyForQuery`, or why it failed.
     pub(super) outcome: RefCell<Option<Result<(), Error>>>,
+    /// The task waiting for the outcome.
     pub(super) waker: RefCell<Option<Waker>>,
     /// Nobody waits any more (cancelled, or never meant to): drain only.
     pub(super) abandoned: Cell<bool>,
@@ -105,21 +107,32 @@ pub(super) struct State {
     pub(super) closed: Option<Error>,
     /// Prepared statements by SQL text, with when each was last used.
     pub(super) cache: HashMap<String, (Statement, u64)>,
+    /// Statements run through the cache so far (the clock of its LRU).
     pub(super) uses: u64,
+    /// The number in the next prepared statement's name.
     pub(super) next_name: u64,
+    /// Server parameters, as reported at login and since.
     pub(super) params: HashMap<String, String>,
+    /// Notices not yet taken (`take_notices`), the latest hundred.
     pub(super) notices: VecDeque<DbError>,
+    /// Notifications not yet taken, oldest first.
     pub(super) notifications: VecDeque<Notification>,
+    /// Tasks waiting for a notification.
     pub(super) notification_waiters: Vec<Waker>,
+    /// The writer task, when it waits for something to write.
     pub(super) writer: Option<Waker>,
     /// A transaction holds the connection; others wait here, in order.
     pub(super) exclusive: bool,
+    /// Queries waiting for a transaction to end, in order.
     pub(super) gate_waiters: VecDeque<Waker>,
+    /// The serving backend's process id.
     pub(super) backend_pid: i32,
 }
 
 pub(super) struct Inner {
+    /// The socket.
     pub(super) stream: Stream,
+    /// What the queries, the reader and the writer share.
     pub(super) state: RefCell<State>,
     /// Statements (or, unnamed, their descriptions) kept by SQL text.
     pub(super) cache_size: usize,
@@ -127,6 +140,7 @@ pub(super) struct Inner {
     pub(super) unnamed: bool,
     /// The login was SCRAM-SHA-256-PLUS, bound to this TLS connection.
     pub(super) channel_bound: bool,
+    /// The reader and writer tasks (cancelled when the connection closes).
     pub(super) tasks: RefCell<Vec<Task<()>>>,
 }
 impl Inner {

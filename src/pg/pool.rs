@@ -81,32 +81,43 @@ enum Want {
 
 /// One connection of the pool.
 struct Member {
+    /// The connection, once open (`None` while connecting or after a failure).
     client: Option<Client>,
     /// Shares taken (`pipeline` when held whole).
     taken: usize,
+    /// Whether one holder has it whole (a transaction: `Pool::transaction`).
     whole: bool,
     /// Bumped when the connection is replaced: a share of the old one,
     /// given back, does not count against the new.
     generation: u64,
+    /// A task is opening it now.
     connecting: bool,
+    /// Connection attempts failed in a row (the backoff grows with them).
     failures: u32,
+    /// When the next attempt may be made, after a failure.
     retry_at: Option<Instant>,
 }
 
 /// A request waiting in line.
 struct Waiting {
+    /// A share of a connection, or a connection whole.
     want: Want,
     /// The member granted to it (index, generation), or why none will be.
     outcome: RefCell<Option<Result<(usize, u64), Error>>>,
+    /// The task waiting in line.
     waker: RefCell<Option<Waker>>,
     /// Gave up (deadline, cancellation): skipped when its turn comes.
     gone: Cell<bool>,
 }
 
 struct PoolInner {
+    /// How to connect.
     config: Config,
+    /// The pool's size, pipelining and timeouts.
     options: PoolOptions,
+    /// The connections, open or being opened.
     members: RefCell<Vec<Member>>,
+    /// Requests waiting for a connection, in order.
     waiting: RefCell<VecDeque<Rc<Waiting>>>,
     /// Why the last connection attempt failed, until one succeeds: what a
     /// request gets while no connection is open and none can be tried.
@@ -123,10 +134,15 @@ pub struct Pool(Rc<PoolInner>);
 
 /// A share of one of the pool's connections, given back when dropped.
 pub struct PooledClient {
+    /// The pool it goes back to.
     pool: Rc<PoolInner>,
+    /// Which connection it is a share of.
     member: usize,
+    /// That connection's generation (a share of a replaced one counts for nothing).
     generation: u64,
+    /// Whether it is a share or the whole connection.
     want: Want,
+    /// The connection.
     client: Client,
 }
 

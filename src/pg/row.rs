@@ -13,7 +13,9 @@ use super::error::Error;
 /// A result column: its name and SQL type.
 #[derive(Clone, Debug)]
 pub struct Column {
+    /// The column's name.
     pub(crate) name: String,
+    /// Its type (the server's, by oid).
     pub(crate) type_: Type,
 }
 
@@ -41,6 +43,7 @@ impl Column {
 /// # let _ = (id, name, missing); Ok(()) }
 /// ```
 pub struct Row {
+    /// The columns, shared by the rows of one result.
     columns: Rc<[Column]>,
     /// The values, each a length and its bytes, found again on each `get`
     /// (a row has a handful of columns: a walk is cheaper than a `Vec`).
@@ -159,7 +162,9 @@ impl RowIndex for &str {
 /// A row of the simple query protocol: every value as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimpleRow {
+    /// The columns' names, shared by the rows of one result.
     pub(crate) columns: Rc<[String]>,
+    /// The values as text (`None` for NULL).
     pub(crate) values: Vec<Option<String>>,
 }
 

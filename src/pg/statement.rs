@@ -26,7 +26,9 @@ pub(super) struct StatementInner {
     /// The SQL, for an unnamed statement: parsed again in each query's
     /// flight (the pooler-safe mode, see `Config::statement_cache`).
     pub(super) unnamed_sql: Option<String>,
+    /// The parameters' types, as the server inferred them.
     pub(super) params: Vec<Type>,
+    /// The result's columns.
     pub(super) columns: Rc<[Column]>,
     /// The connection, to close the statement there when it is dropped.
     pub(super) conn: Weak<dyn StatementOwner>,

@@ -42,7 +42,9 @@ impl Client {
 
 /// A transaction in progress (see [`Client::transaction`]).
 pub struct Transaction<'a> {
+    /// The connection it holds.
     inner: &'a Rc<Inner>,
+    /// Committed: no rollback on drop.
     done: Cell<bool>,
 }
 

@@ -151,7 +151,9 @@ pub(crate) fn client_config_verifying(
 /// or nothing. The handshake signatures are always checked.
 #[derive(Debug)]
 struct LooseVerifier {
+    /// The chain verifier (certificate level), if the chain is checked.
     webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// The crypto provider, which checks the handshake's signatures.
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 

@@ -15,6 +15,7 @@ use crate::task::suspend::on_loop_stack;
 /// A TLS connection over a [`TcpStream`] whose reads, writes and handshake
 /// suspend the task (Python: an `SSLTransport`'s stream).
 pub struct TlsStream {
+    /// The TCP socket under the TLS session.
     tcp: TcpStream,
     /// The TLS state: borrowed only while no task is suspended.
     conn: RefCell<rustls::Connection>,
