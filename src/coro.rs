@@ -24,7 +24,9 @@ use std::fmt;
 /// ```
 #[must_use = "a coroutine does nothing until it is awaited with yield_from(), spawned, or run()"]
 pub struct Coro<T> {
+    /// Its name in reports and traces.
     name: &'static str,
+    /// The body, until it is run (taken then: a coroutine runs once).
     body: Option<Box<dyn Body<T>>>,
 }
 

@@ -270,6 +270,7 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct File {
+    /// The file, shared with the worker threads its operations run on.
     file: Arc<std::fs::File>,
 }
 

@@ -52,7 +52,9 @@ pub(crate) fn give_buffer(buf: Vec<u8>) {
 /// rest of `data` is initialised room to read into.
 #[derive(Default)]
 pub(crate) struct InBuf {
+    /// The bytes read, and room to read more into.
     pub(crate) data: Vec<u8>,
+    /// How many bytes of `data` hold what was read and not yet consumed.
     filled: usize,
 }
 
@@ -213,6 +215,7 @@ impl MinRate {
 /// returned: the bytes that follow cannot be trusted to start a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BodyError {
+    /// What went wrong (it decides the status).
     kind: ErrorKind,
 }
 
@@ -279,13 +282,19 @@ impl std::error::Error for BodyError {}
 /// A body not read yet: what reading it needs, lent by the connection to
 /// the request for the time its handler runs.
 pub(crate) struct Reader {
+    /// The connection's socket (plain or TLS).
     pub(crate) stream: Rc<super::transport::Transport>,
+    /// What was read past the head: the body's first bytes, maybe more.
     pub(crate) buf: InBuf,
     /// Bytes of the head at the start of `buf`.
     pub(crate) head_len: usize,
+    /// How the body's end is marked (a length, chunks, none).
     pub(crate) framing: Framing,
+    /// The server's limits (the body's size among them).
     pub(crate) limits: Limits,
+    /// How long the body may go without a byte arriving.
     pub(crate) body_timeout: Duration,
+    /// How long a `100 Continue` may wait to be written.
     pub(crate) write_timeout: Duration,
     /// The slowest a body may come (see [`Config::min_body_rate`](super::Config::min_body_rate)).
     pub(crate) min_rate: Option<MinRate>,
@@ -355,7 +364,9 @@ impl Reader {
 /// A body read on first use, shared by the request (and its clones) and
 /// the connection, which takes its [`Reader`] back once the handler is done.
 pub(crate) struct Deferred {
+    /// What reading the body needs, until it is read (or given back unread).
     reader: RefCell<Option<Reader>>,
+    /// The body, or why it could not be read, once read.
     got: OnceCell<Result<Vec<u8>, BodyError>>,
 }
 

@@ -20,14 +20,23 @@ use crate::task::suspend::Waker;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Sizes of the head, target and body (4xx past them).
     pub(crate) limits: framing::Limits,
+    /// How long a request's head may take.
     pub(crate) head_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
     pub(crate) keep_alive_timeout: Duration,
+    /// How long a body may go without a byte.
     pub(crate) body_timeout: Duration,
+    /// The slowest a body may come, after a grace time.
     pub(crate) min_body_rate: Option<MinRate>,
+    /// How long a response may wait for the client to read it.
     pub(crate) write_timeout: Duration,
+    /// Connections served at once at most (more get 503).
     pub(crate) max_connections: usize,
+    /// Handlers running at once at most (more get 503, the connection stays).
     pub(crate) max_in_flight: usize,
+    /// Bind with `SO_REUSEPORT` (a server per loop on one port).
     pub(crate) reuse_port: bool,
     /// HTTPS: every connection runs a TLS handshake first.
     #[cfg(feature = "tls")]
@@ -274,7 +283,9 @@ impl Config {
 
 /// What every connection of a server shares.
 pub(crate) struct Shared {
+    /// Where requests go.
     pub(crate) router: Router,
+    /// The server's settings.
     pub(crate) config: Config,
     /// Connections being served.
     pub(crate) active: Cell<usize>,
@@ -304,7 +315,9 @@ impl Shared {
 /// reused once its connection ends, so waiting idle allocates nothing.
 #[derive(Default)]
 pub(crate) struct Slots {
+    /// Idle connections' wakers, by slot (`None`: free or busy).
     slots: Vec<Option<Waker>>,
+    /// Slots free for the next connection.
     free: Vec<usize>,
 }
 

@@ -114,7 +114,9 @@ fn deadline(after: std::time::Duration) -> Instant {
 }
 
 struct Connection<'a> {
+    /// The connection's socket.
     stream: &'a Rc<Transport>,
+    /// What every connection of the server shares.
     shared: &'a Shared,
     /// Where this connection leaves its waker while idle (for shutdown).
     slot: usize,

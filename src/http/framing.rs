@@ -26,9 +26,13 @@ use std::borrow::Cow;
 /// The limits a request must fit (see [`Config`](super::Config)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    /// The largest head, request line and fields (431 past it).
     pub(crate) max_head: usize,
+    /// The most header fields (431 past them).
     pub(crate) max_headers: usize,
+    /// The longest target (414 past it).
     pub(crate) max_target: usize,
+    /// The largest body (413 past it).
     pub(crate) max_body: usize,
 }
 
@@ -46,9 +50,13 @@ pub(crate) enum Framing {
 /// A request head that passed every rule.
 #[derive(Debug)]
 pub(crate) struct Head {
+    /// The method (a static string for the common ones: no allocation).
     pub(crate) method: Cow<'static, str>,
+    /// The target and header fields, as offsets into the head's bytes.
     pub(crate) fields: Fields,
+    /// The protocol's minor version (1.0 or 1.1).
     pub(crate) minor: u8,
+    /// How the body's end is marked.
     pub(crate) framing: Framing,
     /// The client asked to close after this request (or spoke 1.0 without
     /// `keep-alive`).
@@ -64,7 +72,9 @@ pub(crate) struct Head {
 /// A request refused: the status to answer with; the connection closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Reject {
+    /// The status to answer with.
     pub(crate) status: u16,
+    /// Why, for the response's body and the log.
     pub(crate) why: &'static str,
 }
 

@@ -83,7 +83,9 @@ use crate::net::{Server, TcpListener, start_server_on};
 
 /// A running HTTP server (uvicorn's `Server`).
 pub struct HttpServer {
+    /// The TCP server accepting the connections.
     server: Server,
+    /// What the connections share (router, settings, counts).
     shared: Rc<Shared>,
 }
 

@@ -27,12 +27,15 @@ use super::framing::Fields;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// The method.
     method: Cow<'static, str>,
     /// The target and the header fields.
     fields: Fields,
     /// HTTP/1.x minor version: 1 or 0.
     minor: u8,
+    /// The body: read, or to be read on first use.
     body: Body,
+    /// Path parameters the route matched, by name.
     params: Vec<(String, String)>,
 }
 
@@ -302,7 +305,9 @@ impl Request {
 /// to tell the client. `Response::from` it to answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonError {
+    /// The status to answer with.
     status: u16,
+    /// What is wrong, for the client.
     detail: String,
 }
 

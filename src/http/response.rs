@@ -17,9 +17,11 @@ use std::borrow::Cow;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
+    /// The status code.
     status: u16,
     /// Names and values; the server's own (a content type) are borrowed.
     headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// The body.
     body: Vec<u8>,
 }
 

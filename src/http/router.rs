@@ -10,9 +10,11 @@ use super::response::Response;
 pub(crate) type Handler = Rc<dyn Fn(&Request) -> Response>;
 
 struct Route {
+    /// The method it answers (`GET` also answers `HEAD`).
     method: String,
     /// The pattern's segments: literal, or `{name}` (a parameter).
     segments: Vec<Segment>,
+    /// What answers it.
     handler: Handler,
 }
 
@@ -37,6 +39,7 @@ enum Segment {
 /// ```
 #[derive(Default)]
 pub struct Router {
+    /// The routes, tried in the order they were added.
     routes: Vec<Route>,
 }
 

@@ -20,7 +20,9 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Descriptor 1 redirected to `file`; `real` is where it pointed before.
 struct Redirect {
+    /// The unlinked temporary file descriptor 1 points at.
     file: File,
+    /// Where descriptor 1 pointed before (output is passed on to it).
     real: File,
     /// How far into `file` has been read.
     read: u64,

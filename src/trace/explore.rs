@@ -53,7 +53,9 @@ pub(crate) struct Step {
     pub(crate) output: Vec<String>,
     /// The loop's queues after it.
     pub(crate) ready: Vec<String>,
+    /// The timers due, earliest first.
     pub(crate) timers: Vec<String>,
+    /// The waiting tasks, and on what.
     pub(crate) waiting: Vec<String>,
     /// For each of `waiting`, its call sites, outermost first.
     pub(crate) call_sites: Vec<Vec<String>>,
@@ -224,10 +226,13 @@ fn json_str(s: &str) -> String {
 /// page stays small.
 #[derive(Default)]
 struct Strings {
+    /// Every distinct string, once.
     table: Vec<String>,
+    /// Each string's number in `table`.
     index: std::collections::HashMap<String, usize>,
     /// Lists as JSON arrays of string numbers.
     lists: Vec<String>,
+    /// Each list's number in `lists`.
     list_index: std::collections::HashMap<String, usize>,
 }
 

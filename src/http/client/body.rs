@@ -26,6 +26,7 @@ pub(super) enum BodyState {
 
 /// A gzip or deflate body being decoded as it comes.
 pub(super) struct Inflate {
+    /// gzip (else deflate).
     pub(super) gzip: bool,
     /// Decided at the first bytes for deflate: zlib-wrapped (RFC 9110's
     /// meaning) or raw (what some servers send).
@@ -97,12 +98,15 @@ pub(super) struct BodyReader {
     /// The connection, until the body is read whole (then back to the
     /// pool) or the response is dropped (then closed).
     pub(super) conn: Option<Conn>,
+    /// Where the body is in its framing.
     pub(super) state: BodyState,
     /// The connection closes after this response.
     pub(super) close: bool,
     /// The request's total deadline.
     pub(super) until: Instant,
+    /// The decoder, for a compressed body the client undoes.
     pub(super) inflate: Option<Inflate>,
+    /// The request's URL, for errors.
     pub(super) url: Url,
 }
 

@@ -44,16 +44,27 @@ impl Default for Timeouts {
 /// How a [`Client`](super::Client) connects, what it accepts, how long it waits.
 #[derive(Clone)]
 pub struct ClientConfig {
+    /// The limit of each phase of a request.
     pub(super) timeouts: Timeouts,
+    /// Connections open to one host at most.
     pub(super) per_host: usize,
+    /// Connections open in all at most.
     pub(super) total: usize,
+    /// How long a connection stays idle in the pool.
     pub(super) idle_timeout: Duration,
+    /// The largest response head accepted.
     pub(super) max_head: usize,
+    /// The most header fields in a response.
     pub(super) max_headers: usize,
+    /// The largest body `bytes()`, `text()` and `json()` read.
     pub(super) max_body: usize,
+    /// Redirects followed at most (0: none).
     pub(super) max_redirects: usize,
+    /// Whether gzip and deflate bodies are asked for and undone.
     pub(super) decompress: bool,
+    /// The `User-Agent` sent.
     pub(super) user_agent: String,
+    /// The TLS configuration for `https` (the system's roots by default).
     #[cfg(feature = "tls")]
     pub(super) tls: Option<Arc<crate::tls::ClientConfig>>,
 }

@@ -82,7 +82,9 @@ pub enum ErrorKind {
 /// An HTTP client error: what went wrong, and for which URL.
 #[derive(Clone, Debug)]
 pub struct Error {
+    /// What went wrong, and in which phase.
     pub(super) kind: ErrorKind,
+    /// The URL asked for, when it parsed.
     pub(super) url: Option<String>,
 }
 

@@ -93,6 +93,7 @@ use super::framing::Limits;
 /// loop) and clone it, as aiohttp asks of a `ClientSession`.
 #[derive(Clone)]
 pub struct Client {
+    /// The settings, the pool and the TLS configuration its clones share.
     inner: Rc<Shared>,
 }
 

@@ -26,13 +26,17 @@ use crate::time::now;
 /// Where a connection goes: scheme, host and port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
+    /// Whether the connection is TLS (`https`).
     pub(crate) tls: bool,
+    /// The host, as the URL names it.
     pub(crate) host: String,
+    /// The port.
     pub(crate) port: u16,
 }
 
 /// An open connection to a server.
 pub(crate) struct Conn {
+    /// The socket, plain or TLS.
     pub(crate) io: Transport,
     /// Bytes read and not consumed yet.
     pub(crate) buf: InBuf,
@@ -96,7 +100,9 @@ impl Drop for Conn {
 
 /// One open connection's place in the pool's counts.
 pub(crate) struct Slot {
+    /// The pool whose counts it is in (weakly: the pool may go first).
     pool: Weak<Shared>,
+    /// The host it counts against.
     key: Key,
 }
 
@@ -121,8 +127,11 @@ impl Drop for Slot {
 /// The pool's limits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    /// Connections open to one host at most.
     pub(crate) per_host: usize,
+    /// Connections open in all at most.
     pub(crate) total: usize,
+    /// How long a connection stays idle before it is closed.
     pub(crate) idle_timeout: Duration,
 }
 
@@ -136,22 +145,31 @@ pub(crate) enum Acquired {
 
 /// A request waiting in line.
 struct Waiter {
+    /// The host it wants a connection to.
     key: Key,
+    /// The waiting task.
     waker: RefCell<Option<Waker>>,
     /// What it was handed, once it was.
     grant: RefCell<Option<Acquired>>,
 }
 
 struct State {
+    /// Idle connections per host, the most recently used last.
     idle: HashMap<Key, VecDeque<Conn>>,
+    /// Connections open per host (idle or in use).
     open: HashMap<Key, usize>,
+    /// Connections open in all.
     total: usize,
+    /// Requests waiting for a connection, in order.
     line: VecDeque<Rc<Waiter>>,
+    /// Whether a timer will close idle connections past their time.
     sweep_armed: bool,
 }
 
 struct Shared {
+    /// The counts and the idle connections.
     state: RefCell<State>,
+    /// The caps and the idle time.
     limits: Limits,
     /// Idle connections closed because they were found dead (for tests
     /// and the docs: the liveness check at work).

@@ -24,10 +24,15 @@ pub(super) enum Body {
 pub struct RequestBuilder {
     /// The client's shared part, which sends it.
     shared: Rc<Shared>,
+    /// The method (a token, checked).
     method: String,
+    /// Where it goes.
     url: Url,
+    /// Headers added to the client's own.
     headers: Vec<(String, String)>,
+    /// What is sent after the head.
     body: Body,
+    /// This request's total limit, in place of the client's.
     timeout: Option<Duration>,
 }
 

@@ -17,10 +17,15 @@ use crate::time::now;
 /// to the end and the connection goes back to the pool; drop the response
 /// before that and the connection is closed.
 pub struct Response {
+    /// The status code.
     pub(super) status: u16,
+    /// The reason phrase, as sent.
     pub(super) reason: String,
+    /// The header fields, in order.
     pub(super) headers: Vec<(String, String)>,
+    /// The URL that answered (the last, after redirects).
     pub(super) url: Url,
+    /// The body, read on demand.
     pub(super) body: BodyReader,
 }
 
@@ -144,9 +149,13 @@ impl fmt::Debug for Response {
 
 /// The events of a `text/event-stream` response ([`Response::events`]).
 pub struct Events {
+    /// The response whose body is the stream.
     pub(super) response: Response,
+    /// Cuts the stream into events.
     pub(super) parser: sse::Parser,
+    /// Events parsed and not yet returned.
     pub(super) ready: std::collections::VecDeque<Event>,
+    /// The stream has ended.
     pub(super) ended: bool,
 }
 

@@ -27,10 +27,15 @@ pub(crate) struct Parser {
     line: Vec<u8>,
     /// The last byte was a CR (a CRLF's LF must not end a second line).
     after_cr: bool,
+    /// The `event:` field of the event being read.
     event: String,
+    /// Its `data:` lines, joined by newlines.
     data: String,
+    /// Whether a `data:` line came (an event without one is not dispatched).
     has_data: bool,
+    /// The last `id:` seen (kept across events, as the spec says).
     id: Option<String>,
+    /// The reconnection time the server asked for.
     retry: Option<Duration>,
     /// The stream's first bytes: a UTF-8 BOM there is dropped.
     started: bool,

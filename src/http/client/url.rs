@@ -22,8 +22,11 @@ use std::fmt;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Url {
+    /// Whether it is `https`.
     tls: bool,
+    /// The host (an IPv6 address without brackets).
     host: String,
+    /// The port (the scheme's default when none was written).
     port: u16,
     /// Whether the port was written (it then goes into `Host`).
     explicit_port: bool,

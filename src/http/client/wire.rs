@@ -35,9 +35,13 @@ pub(crate) enum BodyFraming {
 /// A response head that passed the rules.
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
+    /// The status code.
     pub(crate) status: u16,
+    /// The reason phrase.
     pub(crate) reason: String,
+    /// The header fields, in order.
     pub(crate) headers: Vec<(String, String)>,
+    /// How the body's end is marked.
     pub(crate) framing: BodyFraming,
     /// The connection cannot carry another request after this one.
     pub(crate) close: bool,
