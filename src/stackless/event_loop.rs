@@ -42,16 +42,22 @@ impl Pending for TimerEntry {
 /// One registered source: its generation and the task waiting on each side.
 #[derive(Default)]
 pub(super) struct IoSlot {
+    /// Bumped when the slot is reused, so a stale token finds no source.
     generation: u32,
+    /// Whether a source holds the slot.
     live: bool,
+    /// The task waiting to read, if any.
     pub(super) read: Option<Waker>,
+    /// The task waiting to write, if any.
     pub(super) write: Option<Waker>,
 }
 
 /// The reactor's slots (the twin of `reactor.rs`).
 #[derive(Default)]
 pub(super) struct Reactor {
+    /// Sources by token.
     slots: Vec<IoSlot>,
+    /// Slots free for the next source.
     free: Vec<usize>,
 }
 
@@ -107,10 +113,15 @@ impl Reactor {
 
 /// The loop's state; one per loop, reached through a thread-local while it runs.
 pub(super) struct Core {
+    /// The tasks: their state machines and the ready queue.
     pub(super) tasks: Rc<Tasks>,
+    /// Sleeps' deadlines, earliest first (the stackful loop's heap).
     pub(super) timers: RefCell<Timers<TimerEntry>>,
+    /// The loop's time, real or virtual (the stackful loop's clock).
     pub(super) clock: Clock,
+    /// The poller sockets register with.
     pub(super) poll: RefCell<mio::Poll>,
+    /// The registered sources and their waiting tasks.
     pub(super) reactor: RefCell<Reactor>,
 }
 
@@ -147,6 +158,7 @@ pub(super) fn current_weak(what: &str) -> std::rc::Weak<Core> {
 /// assert_eq!((took, lp.time()), ((), 3600.0));
 /// ```
 pub struct EventLoop {
+    /// The loop's state.
     core: Rc<Core>,
 }
 
@@ -289,8 +301,11 @@ impl Core {
 /// Makes a loop the running one; on the way out (return or panic) drops its
 /// tasks while it still is, so their destructors find it.
 struct Running {
+    /// The loop that was running before, restored on the way out.
     previous: Option<Rc<Core>>,
+    /// The loop made the running one.
     core: Rc<Core>,
+    /// Drops the tasks while the loop is still the running one.
     _tasks: task::Entered,
 }
 

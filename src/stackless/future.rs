@@ -12,7 +12,9 @@ use std::task::{Context, Poll, Waker};
 use super::suspend::suspend;
 
 struct State<T> {
+    /// The value, once set.
     value: Option<T>,
+    /// Tasks awaiting it.
     waiters: Vec<Waker>,
 }
 
@@ -30,6 +32,7 @@ struct State<T> {
 /// assert_eq!(answer, 42);
 /// ```
 pub struct Future<T> {
+    /// The state, shared by the clones.
     state: Rc<RefCell<State<T>>>,
 }
 

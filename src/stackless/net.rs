@@ -18,8 +18,11 @@ use crate::task::suspend::Direction;
 
 /// A `mio` source registered with the loop that was running when it was made.
 struct Source<S: mio::event::Source> {
+    /// The mio source.
     io: S,
+    /// Its slot in the loop's reactor.
     token: Token,
+    /// The loop it is registered with (weakly: the loop may go first).
     lp: Weak<Core>,
 }
 

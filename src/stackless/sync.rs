@@ -23,7 +23,9 @@ use super::suspend::suspend;
 /// ```
 #[derive(Default)]
 pub struct Event {
+    /// The flag.
     set: Cell<bool>,
+    /// Tasks waiting for it to be set.
     waiters: RefCell<Vec<Waker>>,
 }
 
@@ -94,13 +96,16 @@ impl Event {
 /// ```
 #[derive(Default)]
 pub struct Lock {
+    /// Whether a task holds the lock.
     locked: Cell<bool>,
+    /// Tasks waiting for it.
     waiters: RefCell<Vec<Waker>>,
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock.
 #[must_use = "the lock is released when the guard drops"]
 pub struct LockGuard<'a> {
+    /// The lock it releases when dropped.
     lock: &'a Lock,
 }
 

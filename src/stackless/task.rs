@@ -21,7 +21,9 @@ pub(super) type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 /// A task's name in its slab: the slot and the generation of its occupant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TaskKey {
+    /// The slot in the slab.
     index: u32,
+    /// The occupant's generation: a key of a finished task finds none.
     generation: u32,
 }
 
@@ -83,18 +85,24 @@ unsafe fn drop_waker(_: *const ()) {}
 struct Slot {
     /// The state machine, while the task lives and is not being polled.
     fut: Option<BoxFuture>,
+    /// Bumped when the slot is reused.
     generation: u32,
     /// Whether its key is on the ready queue already (never twice).
     queued: bool,
+    /// Whether a task holds the slot.
     live: bool,
 }
 
 /// The loop's tasks: the slab, its free slots and the ready queue.
 #[derive(Default)]
 pub(super) struct Tasks {
+    /// The tasks, by slot.
     slots: RefCell<Vec<Slot>>,
+    /// Slots free for the next task.
     free: RefCell<Vec<u32>>,
+    /// Tasks to poll, in order.
     ready: RefCell<VecDeque<TaskKey>>,
+    /// How many tasks are alive.
     live: Cell<usize>,
 }
 
@@ -232,13 +240,16 @@ impl Tasks {
 
 /// Where a task's result waits for its [`JoinHandle`].
 struct JoinSlot<T> {
+    /// The result, once the task returns.
     value: Option<T>,
+    /// The task awaiting it.
     waiter: Option<Waker>,
 }
 
 /// The result of a spawned task; `.await` it (tokio's `JoinHandle`, the twin
 /// of [`Task`](crate::Task)). Dropping it does not stop the task.
 pub struct JoinHandle<T> {
+    /// Where the result arrives.
     slot: Rc<RefCell<JoinSlot<T>>>,
 }
 

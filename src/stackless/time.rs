@@ -46,6 +46,7 @@ enum When {
 
 /// The future of [`sleep`]. Dropping it withdraws its timer.
 pub struct Sleep {
+    /// When it ends.
     deadline: When,
     /// The waker in the timer heap, once armed.
     entry: Option<TimerEntry>,
@@ -114,7 +115,9 @@ pub fn timeout<F: Future>(limit: Duration, fut: F) -> Timeout<F> {
 
 /// The future of [`timeout`].
 pub struct Timeout<F> {
+    /// The future being limited.
     fut: Pin<Box<F>>,
+    /// The deadline's timer.
     timer: Sleep,
 }
 

@@ -72,6 +72,7 @@ pub use crate::task::TaskInfo;
 /// ```
 #[derive(Clone, Default)]
 pub struct Recorder {
+    /// The events so far, shared by the clones of the recorder.
     events: Rc<RefCell<Vec<Event>>>,
     /// The instant the loop's clock started (a sleep's deadline less this
     /// is its time on the trace's axis).

@@ -18,12 +18,17 @@ use crate::trace::{
 
 /// The `YIELDFROM_STEP=1` instrument: prints each step and waits for a key.
 pub struct Stepper {
+    /// Steps shown so far.
     steps: u64,
+    /// The last step's text (repeated at a key that asks for it).
     last: String,
+    /// Whether it waits for a key at each step (`c` runs on).
     paused: bool,
     /// Why each task was last made ready, until its step shows it.
     woken: Vec<(TaskId, String)>,
+    /// Reads a key (the terminal, or a test's script).
     input: Box<dyn FnMut() -> u8>,
+    /// Where the steps are printed.
     output: Box<dyn Write>,
     /// Where `c` is remembered for the loops made after this one, if it is
     /// (the terminal's steppers share [`RUN_ON`]).

@@ -101,7 +101,9 @@ impl Doing {
 /// One loop's picture, drawn from its own top at y = 0.
 #[derive(Clone, Debug)]
 pub(crate) struct Section {
+    /// The SVG elements of the section.
     body: String,
+    /// Its height in pixels.
     height: f64,
     /// The categories its bars use (the legend shows only those).
     used: Vec<Doing>,
@@ -109,9 +111,13 @@ pub(crate) struct Section {
 
 /// A horizontal stretch of one row.
 struct Segment {
+    /// Where it starts.
     from: Duration,
+    /// Where it ends.
     to: Duration,
+    /// What the task was doing (the bar's colour).
     doing: Doing,
+    /// What it was doing, in words (the bar's tooltip).
     what: String,
 }
 
@@ -378,8 +384,9 @@ fn section(lp: &Loop, axis: Duration) -> Section {
 /// Where things are in [`svg_file`]'s picture, for a page that draws on it
 /// (the explorer's cursor).
 pub(crate) struct Geometry {
-    /// The x of time zero, and the width of the time axis.
+    /// The x of time zero (the labels' column ends there).
     pub(crate) label: f64,
+    /// The width of the time axis in pixels.
     pub(crate) plot: f64,
     /// The time at the axis's right end (the longest loop's).
     pub(crate) axis: Duration,
