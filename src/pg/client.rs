@@ -49,6 +49,17 @@ impl Client {
     /// Runs `sql` with `params` (`$1`, `$2`, ...) and returns every row
     /// (asyncpg's `fetch`). The statement is prepared once per connection
     /// and cached by its text.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let rows = client.query("SELECT id, name FROM users WHERE age > $1", &[&30i32])?;
+    /// for row in &rows {
+    ///     let (id, name): (i32, &str) = (row.get("id"), row.get("name"));
+    ///     println!("{id}: {name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>, Error> {
         self.inner().gate(false)?;
         self.inner().query(sql, params)
@@ -56,16 +67,41 @@ impl Client {
 
     /// The one row of `sql`'s result; [`Error::RowCount`] for none or more
     /// (asyncpg's `fetchrow` is [`query_opt`](Self::query_opt)).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let count: i64 = client.query_one("SELECT count(*) FROM users", &[])?.get(0);
+    /// # Ok(()) }
+    /// ```
     pub fn query_one(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Row, Error> {
         one(self.query(sql, params)?)
     }
 
     /// The row of `sql`'s result if there is one; [`Error::RowCount`] for more.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// match client.query_opt("SELECT name FROM users WHERE id = $1", &[&7i32])? {
+    ///     Some(row) => println!("found {}", row.get::<&str>(0)),
+    ///     None => println!("no user 7"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn query_opt(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>, Error> {
         opt(self.query(sql, params)?)
     }
 
     /// Runs `sql` and returns how many rows it affected (asyncpg's `execute`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let updated = client.execute("UPDATE users SET active = false WHERE last_seen < now() - $1::interval", &[&"90 days"])?;
+    /// println!("{updated} users deactivated");
+    /// # Ok(()) }
+    /// ```
     pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<u64, Error> {
         self.inner().gate(false)?;
         self.inner().execute(sql, params)
@@ -73,12 +109,29 @@ impl Client {
 
     /// Prepares `sql` (a `Parse` and a `Describe`); the statement is
     /// closed on the server when the last clone of it is dropped.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let by_id = client.prepare("SELECT name FROM users WHERE id = $1")?;
+    /// assert_eq!(by_id.params().len(), 1);
+    /// let rows = client.query_prepared(&by_id, &[&7i32])?;
+    /// # Ok(()) }
+    /// ```
     pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
         self.inner().gate(false)?;
         self.inner().prepare(sql)
     }
 
     /// Runs a prepared statement.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let statement = client.prepare("SELECT $1::int4 + 1")?;
+    /// let two: i32 = client.query_prepared(&statement, &[&1i32])?[0].get(0);
+    /// # Ok(()) }
+    /// ```
     pub fn query_prepared(
         &self,
         statement: &Statement,
@@ -90,34 +143,88 @@ impl Client {
 
     /// Runs `sql` with the simple query protocol: no parameters, several
     /// statements allowed, every value as text.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// for row in client.simple_query("SELECT 1, 'one'; SELECT 2, 'two'")? {
+    ///     println!("{:?} {:?}", row.get(0), row.get(1)); // every value as text
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleRow>, Error> {
         self.inner().gate(false)?;
         self.inner().simple_query(sql)
     }
 
     /// Runs statements separated by `;` (DDL, seeding) and drops any rows.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.batch_execute("CREATE TABLE IF NOT EXISTS tags (name text PRIMARY KEY); INSERT INTO tags VALUES ('rust') ON CONFLICT DO NOTHING")?;
+    /// # Ok(()) }
+    /// ```
     pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.simple_query(sql).map(drop)
     }
 
     /// The value of a server parameter reported at startup or since
     /// (`server_version`, `TimeZone`, `client_encoding`, ...).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let version = client.parameter("server_version").unwrap_or_default();
+    /// println!("PostgreSQL {version}");
+    /// # Ok(()) }
+    /// ```
     pub fn parameter(&self, name: &str) -> Option<String> {
         self.inner().state.borrow().params.get(name).cloned()
     }
 
     /// The server process serving this connection (`pg_backend_pid()`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let pid = client.backend_pid();
+    /// let same: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+    /// assert_eq!(pid, same);
+    /// # Ok(()) }
+    /// ```
     pub fn backend_pid(&self) -> i32 {
         self.inner().state.borrow().backend_pid
     }
 
     /// The notices (warnings, `RAISE NOTICE`) received since the last call.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.batch_execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$")?;
+    /// for notice in client.take_notices() {
+    ///     println!("server said: {}", notice.message);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn take_notices(&self) -> Vec<DbError> {
         self.inner().state.borrow_mut().notices.drain(..).collect()
     }
 
     /// Waits for the next `NOTIFY` on a channel this connection `LISTEN`s
     /// to; [`Error::Closed`] (or the failure) once the connection is gone.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.batch_execute("LISTEN orders")?;
+    /// loop {
+    ///     let n = client.notification()?; // waits; other tasks run meanwhile
+    ///     println!("order {} on {}", n.payload, n.channel);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn notification(&self) -> Result<Notification, Error> {
         let inner = self.inner();
         loop {
@@ -136,17 +243,40 @@ impl Client {
     }
 
     /// Whether the connection is encrypted (libpq's `PQsslInUse`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// if !client.is_tls() {
+    ///     eprintln!("warning: the database connection is not encrypted");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_tls(&self) -> bool {
         matches!(self.inner().stream, Stream::Tls(_))
     }
 
     /// Whether the login was bound to the TLS connection
     /// (SCRAM-SHA-256-PLUS with `tls-server-end-point`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// println!("login bound to the TLS channel: {}", client.is_channel_bound());
+    /// # Ok(()) }
+    /// ```
     pub fn is_channel_bound(&self) -> bool {
         self.inner().channel_bound
     }
 
     /// The TLS version in use (`TLSv1_3`), when the connection is TLS.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// println!("TLS: {:?}", client.tls_version()); // Some(TLSv1_3), or None
+    /// # Ok(()) }
+    /// ```
     pub fn tls_version(&self) -> Option<crate::tls::ProtocolVersion> {
         match &self.inner().stream {
             Stream::Tls(s) => s.protocol_version(),
@@ -155,17 +285,40 @@ impl Client {
     }
 
     /// Whether the connection is closed (lost, or closed by us).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.close();
+    /// assert!(client.is_closed());
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner().state.borrow().closed.is_some()
     }
 
     /// Statements waiting for their replies now.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// println!("{} statements in flight on this connection", client.pending());
+    /// # Ok(()) }
+    /// ```
     pub fn pending(&self) -> usize {
         self.inner().state.borrow().pending.len()
     }
 
     /// Closes the connection (a `Terminate`, then the socket); statements
     /// still waiting get [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.close(); // a Terminate, then the socket
+    /// assert!(client.query("SELECT 1", &[]).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) {
         self.inner().close(Error::Closed);
     }

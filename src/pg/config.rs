@@ -52,6 +52,11 @@ impl SslMode {
     }
 
     /// Its name in a URL (`verify-full`).
+    ///
+    /// ```
+    /// use yieldfrom::pg::SslMode;
+    /// assert_eq!(SslMode::VerifyFull.as_str(), "verify-full");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
@@ -168,28 +173,61 @@ impl Default for Config {
 impl Config {
     /// The defaults: the current user, `localhost:5432`, the database
     /// named after the user.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c = Config::new();
+    /// assert_eq!((c.get_port(), c.get_dbname()), (5432, c.get_user()));
+    /// ```
     pub fn new() -> Config {
         Config::default()
     }
 
     /// The `DATABASE_URL` environment variable, parsed; `None` if unset.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// // `DATABASE_URL=postgres://ada@db.internal/shop` in production.
+    /// match Config::from_env() {
+    ///     Some(Ok(config)) => println!("connecting to {}", config.get_dbname()),
+    ///     Some(Err(e)) => eprintln!("DATABASE_URL is not a PostgreSQL URL: {e}"),
+    ///     None => println!("DATABASE_URL is not set"),
+    /// }
+    /// ```
     pub fn from_env() -> Option<Result<Config, Error>> {
         std::env::var("DATABASE_URL").ok().map(|url| url.parse())
     }
 
     /// The user to log in as.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// assert_eq!(Config::new().user("ada").get_user(), "ada");
+    /// ```
     pub fn user(mut self, user: &str) -> Config {
         self.user = user.into();
         self
     }
 
     /// The password (for cleartext, md5 and SCRAM-SHA-256 authentication).
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c = Config::new().user("ada").password("s3cret");
+    /// assert!(!format!("{c:?}").contains("s3cret")); // never printed
+    /// ```
     pub fn password(mut self, password: &str) -> Config {
         self.password = Some(password.into());
         self
     }
 
     /// The host: a name or address, or a path (a Unix socket's directory).
+    ///
+    /// ```
+    /// use yieldfrom::pg::{Config, Host};
+    /// assert_eq!(Config::new().host("db.internal").get_host(), &Host::Tcp("db.internal".into()));
+    /// assert_eq!(Config::new().host("/run/postgresql").get_host(), &Host::Unix("/run/postgresql".into()));
+    /// ```
     pub fn host(mut self, host: &str) -> Config {
         self.host = if host.starts_with('/') {
             Host::Unix(host.into())
@@ -200,12 +238,22 @@ impl Config {
     }
 
     /// The port (also the number in a Unix socket's name).
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// assert_eq!(Config::new().port(6432).get_port(), 6432);
+    /// ```
     pub fn port(mut self, port: u16) -> Config {
         self.port = port;
         self
     }
 
     /// The database (the user's name if not given).
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// assert_eq!(Config::new().user("ada").dbname("shop").get_dbname(), "shop");
+    /// ```
     pub fn dbname(mut self, dbname: &str) -> Config {
         self.dbname = Some(dbname.into());
         self
@@ -213,6 +261,12 @@ impl Config {
 
     /// A server setting for the session, sent at startup as
     /// `options=-c name=value` (`statement_timeout`, `search_path`, ...).
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c = Config::new().option("search_path", "shop,public");
+    /// assert!(format!("{c:?}").contains("search_path"));
+    /// ```
     pub fn option(mut self, name: &str, value: &str) -> Config {
         self.options.push((name.into(), value.into()));
         self
@@ -220,24 +274,50 @@ impl Config {
 
     /// `statement_timeout` for every query of the session: the server
     /// cancels a query that runs longer (SQLSTATE 57014).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::pg::Config;
+    /// let c = Config::new().statement_timeout(Duration::from_secs(5));
+    /// assert!(format!("{c:?}").contains("statement_timeout"));
+    /// ```
     pub fn statement_timeout(self, limit: Duration) -> Config {
         let ms = limit.as_millis().to_string();
         self.option("statement_timeout", &ms)
     }
 
     /// The name the server shows in `pg_stat_activity`.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// // Shown as `application_name` in pg_stat_activity.
+    /// let _config = Config::new().application_name("users-api");
+    /// ```
     pub fn application_name(mut self, name: &str) -> Config {
         self.application_name = Some(name.into());
         self
     }
 
     /// How long connecting and logging in may take.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::pg::Config;
+    /// let _config = Config::new().host("db.internal").connect_timeout(Duration::from_secs(3));
+    /// ```
     pub fn connect_timeout(mut self, limit: Duration) -> Config {
         self.connect_timeout = limit;
         self
     }
 
     /// TCP keepalive idle time on the socket (`None`: off).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use yieldfrom::pg::Config;
+    /// // Notice a server that vanished (a failover) within about a minute.
+    /// let _config = Config::new().keepalive(Some(Duration::from_secs(60)));
+    /// ```
     pub fn keepalive(mut self, idle: Option<Duration>) -> Config {
         self.keepalive = idle;
         self
@@ -292,6 +372,12 @@ impl Config {
     /// The CA certificates (a PEM file) that verify the server's
     /// certificate (`sslrootcert`). Without it, `verify-ca` and
     /// `verify-full` read `~/.postgresql/root.crt`, as libpq does.
+    ///
+    /// ```
+    /// use yieldfrom::pg::{Config, RootCert};
+    /// let c = Config::new().ssl_root_cert(RootCert::File("/etc/ssl/rds-ca.pem".into()));
+    /// assert_eq!(c.get_ssl_root_cert(), Some(&RootCert::File("/etc/ssl/rds-ca.pem".into())));
+    /// ```
     pub fn ssl_root_cert(mut self, roots: RootCert) -> Config {
         self.ssl_root_cert = Some(roots);
         self.tls = Arc::default();
@@ -301,6 +387,11 @@ impl Config {
     /// Whether to send the host's name in the TLS handshake (SNI; on by
     /// default, `sslsni=0` turns it off). Never sent for an IP address.
     /// Proxies that route by name (Neon's) need it.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let _config = Config::new().host("db.internal").ssl_sni(false);
+    /// ```
     pub fn ssl_sni(mut self, on: bool) -> Config {
         self.ssl_sni = on;
         self.tls = Arc::default();
@@ -309,6 +400,12 @@ impl Config {
 
     /// Whether to bind the login to the TLS connection
     /// (`channel_binding`; default [`ChannelBinding::Prefer`]).
+    ///
+    /// ```
+    /// use yieldfrom::pg::{ChannelBinding, Config};
+    /// let c = Config::new().channel_binding(ChannelBinding::Require);
+    /// assert_eq!(c.get_channel_binding(), ChannelBinding::Require);
+    /// ```
     pub fn channel_binding(mut self, binding: ChannelBinding) -> Config {
         self.channel_binding = binding;
         self
@@ -318,47 +415,100 @@ impl Config {
     /// `ssl.SSLContext`): its roots, verifier and client certificate decide;
     /// `sslrootcert` and `sslsni` are not read. `sslmode` still says
     /// whether TLS is tried and required. The server is named by the host.
+    ///
+    /// ```
+    /// use yieldfrom::pg::{Config, SslMode};
+    /// // The crate's default TLS client settings (the system's roots), given whole.
+    /// let tls = yieldfrom::tls::client_config();
+    /// let c = Config::new().ssl_mode(SslMode::Require).tls_config(tls);
+    /// assert_eq!(c.get_ssl_mode(), SslMode::Require);
+    /// ```
     pub fn tls_config(mut self, config: Arc<crate::tls::ClientConfig>) -> Config {
         self.tls = Arc::new(OnceLock::from(config));
         self
     }
 
     /// The `sslmode`.
+    ///
+    /// ```
+    /// use yieldfrom::pg::{Config, SslMode};
+    /// let c: Config = "postgres://ada@db.internal/shop?sslmode=verify-full".parse().unwrap();
+    /// assert_eq!(c.get_ssl_mode(), SslMode::VerifyFull);
+    /// ```
     pub fn get_ssl_mode(&self) -> SslMode {
         self.ssl_mode
     }
 
     /// The `sslrootcert`, if given.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// assert_eq!(Config::new().get_ssl_root_cert(), None);
+    /// ```
     pub fn get_ssl_root_cert(&self) -> Option<&RootCert> {
         self.ssl_root_cert.as_ref()
     }
 
     /// The `channel_binding`.
+    ///
+    /// ```
+    /// use yieldfrom::pg::{ChannelBinding, Config};
+    /// assert_eq!(Config::new().get_channel_binding(), ChannelBinding::Prefer);
+    /// ```
     pub fn get_channel_binding(&self) -> ChannelBinding {
         self.channel_binding
     }
 
     /// Whether statements are unnamed (see [`statement_cache`](Self::statement_cache)).
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// assert!(Config::new().statement_cache(0).is_pooler_safe());
+    /// ```
     pub fn is_pooler_safe(&self) -> bool {
         self.statement_cache == 0
     }
 
     /// The user.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c: Config = "postgres://ada@localhost/shop".parse().unwrap();
+    /// assert_eq!(c.get_user(), "ada");
+    /// ```
     pub fn get_user(&self) -> &str {
         &self.user
     }
 
     /// The host.
+    ///
+    /// ```
+    /// use yieldfrom::pg::{Config, Host};
+    /// let c: Config = "postgres://ada@db.internal:6432/shop".parse().unwrap();
+    /// assert_eq!(c.get_host(), &Host::Tcp("db.internal".into()));
+    /// ```
     pub fn get_host(&self) -> &Host {
         &self.host
     }
 
     /// The port.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c: Config = "postgres://ada@db.internal:6432/shop".parse().unwrap();
+    /// assert_eq!(c.get_port(), 6432);
+    /// ```
     pub fn get_port(&self) -> u16 {
         self.port
     }
 
     /// The database.
+    ///
+    /// ```
+    /// use yieldfrom::pg::Config;
+    /// let c: Config = "postgres://ada@localhost/shop".parse().unwrap();
+    /// assert_eq!(c.get_dbname(), "shop");
+    /// ```
     pub fn get_dbname(&self) -> &str {
         self.dbname.as_deref().unwrap_or(&self.user)
     }

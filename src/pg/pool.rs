@@ -195,37 +195,91 @@ impl Pool {
     }
 
     /// A share of a connection: waits in line if all are taken.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let client = pool.get()?; // a share of a connection, given back on drop
+    /// let rows = client.query("SELECT 1", &[])?;
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self) -> Result<PooledClient, Error> {
         self.0.acquire(Want::Share)
     }
 
     /// [`Client::query`] on a share of a connection.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let rows = pool.query("SELECT id FROM users ORDER BY id LIMIT $1", &[&10i64])?;
+    /// # Ok(()) }
+    /// ```
     pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>, Error> {
         self.get()?.query(sql, params)
     }
 
     /// [`Client::query_one`] on a share of a connection.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let now: String = pool.query_one("SELECT now()::text", &[])?.get(0);
+    /// # Ok(()) }
+    /// ```
     pub fn query_one(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Row, Error> {
         self.get()?.query_one(sql, params)
     }
 
     /// [`Client::query_opt`] on a share of a connection.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let user = pool.query_opt("SELECT name FROM users WHERE id = $1", &[&7i32])?;
+    /// # Ok(()) }
+    /// ```
     pub fn query_opt(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>, Error> {
         self.get()?.query_opt(sql, params)
     }
 
     /// [`Client::execute`] on a share of a connection.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let n = pool.execute("DELETE FROM sessions WHERE expires < now()", &[])?;
+    /// # Ok(()) }
+    /// ```
     pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<u64, Error> {
         self.get()?.execute(sql, params)
     }
 
     /// [`Client::batch_execute`] on a share of a connection.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// pool.batch_execute("CREATE TABLE IF NOT EXISTS hits (at timestamptz DEFAULT now())")?;
+    /// # Ok(()) }
+    /// ```
     pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.get()?.batch_execute(sql)
     }
 
     /// [`Client::transaction`] on a connection taken whole: no other
     /// request shares it until the transaction ends.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// let order_id: i32 = pool.transaction(|tx| {
+    ///     let id: i32 = tx.query_one("INSERT INTO orders DEFAULT VALUES RETURNING id", &[])?.get(0);
+    ///     tx.execute("UPDATE stock SET n = n - 1 WHERE item = $1", &[&"book"])?;
+    ///     Ok(id) // committed; an Err, a panic or a cancellation rolls back
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn transaction<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
@@ -235,6 +289,15 @@ impl Pool {
     }
 
     /// Requests waiting for a share now.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// if pool.waiting() > 100 {
+    ///     eprintln!("the pool is the bottleneck: {} requests wait", pool.waiting());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn waiting(&self) -> usize {
         self.0
             .waiting
@@ -245,6 +308,13 @@ impl Pool {
     }
 
     /// Connections open now.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// println!("{} connections open", pool.open());
+    /// # Ok(()) }
+    /// ```
     pub fn open(&self) -> usize {
         let members = self.0.members.borrow();
         members
@@ -254,6 +324,13 @@ impl Pool {
     }
 
     /// The options the pool runs with.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
+    /// println!("{:?}", pool.options());
+    /// # Ok(()) }
+    /// ```
     pub fn options(&self) -> &PoolOptions {
         &self.0.options
     }

@@ -50,26 +50,70 @@ pub struct Transaction<'a> {
 
 impl Transaction<'_> {
     /// [`Client::query`], inside the transaction.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.transaction(|tx| {
+    ///     let rows = tx.query("SELECT id FROM accounts WHERE owner = $1 FOR UPDATE", &[&"ada"])?;
+    ///     Ok(rows.len())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>, Error> {
         self.inner.query(sql, params)
     }
 
     /// [`Client::query_one`], inside the transaction.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let balance: i64 = client.transaction(|tx| {
+    ///     Ok(tx.query_one("SELECT balance FROM accounts WHERE id = $1", &[&1i32])?.get(0))
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn query_one(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Row, Error> {
         one(self.inner.query(sql, params)?)
     }
 
     /// [`Client::query_opt`], inside the transaction.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// let found = client.transaction(|tx| tx.query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&9i32]))?;
+    /// # Ok(()) }
+    /// ```
     pub fn query_opt(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>, Error> {
         opt(self.inner.query(sql, params)?)
     }
 
     /// [`Client::execute`], inside the transaction.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.transaction(|tx| {
+    ///     tx.execute("UPDATE accounts SET balance = balance - 10 WHERE id = 1", &[])?;
+    ///     tx.execute("UPDATE accounts SET balance = balance + 10 WHERE id = 2", &[])?;
+    ///     Ok(()) // both, or neither
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<u64, Error> {
         self.inner.execute(sql, params)
     }
 
     /// [`Client::batch_execute`], inside the transaction.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
+    /// # let client: yieldfrom::pg::Client = unimplemented!();
+    /// client.transaction(|tx| tx.batch_execute("LOCK TABLE accounts; TRUNCATE audit"))?;
+    /// # Ok(()) }
+    /// ```
     pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.inner.simple_query(sql).map(drop)
     }
