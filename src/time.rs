@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use crate::awaitable::Awaitable;
 use crate::event_loop::now as loop_now;
 use crate::task::context;
+use crate::task::deadline::Scope;
 use crate::task::raw;
-use crate::task::state::{Scope, TaskState};
+use crate::task::state::TaskState;
 use crate::task::suspend::{self, Suspend, suspend_or_cancel};
 
 /// The running loop's clock, now (virtual or real).

@@ -51,6 +51,7 @@ const LAYERS: &[&str] = &[
     // A task: its record, what is running, the switch, what it waits on,
     // and the task itself.
     "task/alloc",
+    "task/deadline",
     "task/state",
     "task/raw",
     "task/context",

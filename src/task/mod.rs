@@ -38,6 +38,7 @@ use corosensei::Coroutine;
 mod alloc;
 pub(crate) mod cancel;
 pub(crate) mod context;
+pub(crate) mod deadline;
 pub(crate) mod future;
 pub(crate) mod raw;
 pub(crate) mod state;

@@ -33,22 +33,15 @@
 //!
 //! # Deadlines
 //!
-//! A wait may have a deadline of its own (a sleep, a socket read with a
-//! timeout), and the task may run under [`Scope`]s (`timeout()`), each with
-//! a deadline that can move. Neither files a timer: as the task parks, its
-//! wait's deadline becomes the earlier of its own and the scopes' that have
-//! not fired ([`State::wait_deadline`]), the loop files that one instant
-//! with the wait's number, and when it comes [`State::deadline_reached`]
-//! says what it was: the wait's own (it ends), a scope's (the scope fires
-//! and the task is cancelled), or neither any more (a scope moved later:
-//! the loop files the new instant). A task that parks after a scope's
-//! deadline has passed is cancelled there and then, so a wait that is
-//! always over at once (a busy socket) cannot outrun its timeout.
+//! The state also keeps the deadlines the task runs under
+//! ([`Deadlines`]); a scope that fires counts as one cancellation, and the
+//! wait it ends is resumed with `Cancel`.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::deadline::{Deadlines, Reached, Scope};
 use crate::reason::{Suspend, Wake};
 use crate::task_id::TaskEnd;
 
@@ -87,76 +80,13 @@ pub(crate) enum Parked {
     TimedOut(Option<Suspend>),
 }
 
-/// What the instant the loop filed for a wait turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reached {
-    /// The wait's own deadline: the wait ends (resumed with `Run`).
-    Own,
-    /// A scope's: it fired, and the task is to be resumed with `Cancel`.
-    Scope,
-    /// Neither, any more (a scope's deadline moved later or away): the
-    /// wait goes on, until this instant if any (the loop files it).
-    Early(Option<Instant>),
-}
-
-/// A deadline a task runs under (the inside of `timeout()`), one of a
-/// chain, innermost first. The task's state holds the innermost; the
-/// timeout holds its own, to move its deadline and to see whether it fired.
-pub(crate) struct Scope {
-    /// The deadline (`None`: none for now).
-    when: Cell<Option<Instant>>,
-    /// The deadline passed and the task was cancelled for it.
-    fired: Cell<bool>,
-    /// The task has left the scope: its deadline no longer applies, and
-    /// cannot be moved (the task runs other code by then).
-    ended: Cell<bool>,
-    /// The scope this one is inside.
-    outer: Option<Rc<Scope>>,
-}
-
-impl Scope {
-    /// The deadline.
-    pub(crate) fn when(&self) -> Option<Instant> {
-        self.when.get()
-    }
-
-    /// Moves the deadline (the caller files the new instant for a task that
-    /// waits: [`State::wait_deadline`] only runs as a task parks).
-    pub(crate) fn set_when(&self, when: Option<Instant>) {
-        self.when.set(when);
-    }
-
-    /// Whether the deadline passed and the task was cancelled for it.
-    pub(crate) fn fired(&self) -> bool {
-        self.fired.get()
-    }
-
-    /// Whether the task has left the scope.
-    pub(crate) fn ended(&self) -> bool {
-        self.ended.get()
-    }
-
-    /// The scopes from this one outwards.
-    fn chain(&self) -> impl Iterator<Item = &Scope> {
-        std::iter::successors(Some(self), |s| s.outer.as_deref())
-    }
-}
-
 /// What few tasks have, kept out of the record behind one pointer.
 #[derive(Default)]
 struct Rare {
     /// How the task ended, when not by returning (for traces).
     end: Option<TaskEnd>,
-    /// The innermost deadline scope it runs under.
-    scope: Option<Rc<Scope>>,
-    /// A scope the task has left and nothing else holds, kept for its next
-    /// (a timeout per request, in a loop, then allocates nothing).
-    spare: Option<Rc<Scope>>,
-    /// Its wait's own deadline, while it waits under a scope (to tell the
-    /// two apart when the filed instant comes).
-    own: Option<Instant>,
-    /// A scope fired as it parked (the cancellation it gets is a timeout's).
-    timed_out: bool,
+    /// The deadline scopes it runs under (a `timeout()`).
+    deadlines: Deadlines,
 }
 
 /// What a cancellation request asks of the loop.
@@ -389,7 +319,7 @@ impl State {
         let early = self.take_early();
         if self.take_cancel() {
             // (The cancellation ends the wait; a wake that came too is spent.)
-            let timed_out = self.peek_rare(|r| r.is_some_and(|r| std::mem::take(&mut r.timed_out)));
+            let timed_out = self.peek_rare(|r| r.is_some_and(|r| r.deadlines.take_timed_out()));
             if timed_out {
                 Parked::TimedOut(self.waiting_on.get())
             } else {
@@ -477,60 +407,27 @@ impl State {
     /// `when`; the caller [`leave_scope`](Self::leave_scope)s it, innermost
     /// first.
     pub(crate) fn enter_scope(&self, when: Option<Instant>) -> Rc<Scope> {
-        let scope = self.rare(|r| {
-            let outer = r.scope.take();
-            let fresh = Scope {
-                when: Cell::new(when),
-                fired: Cell::new(false),
-                ended: Cell::new(false),
-                outer,
-            };
-            let scope = match r.spare.take() {
-                Some(mut spare) => {
-                    let slot = Rc::get_mut(&mut spare).expect("a spare scope is held once");
-                    *slot = fresh;
-                    spare
-                }
-                None => Rc::new(fresh),
-            };
-            r.scope = Some(scope.clone());
-            scope
-        });
+        let scope = self.rare(|r| r.deadlines.enter(when));
         self.scoped.set(true);
         scope
     }
 
-    /// Keeps `scope`, which the task has left, for its next one, if
-    /// nothing else holds it (a `Timeout` clone kept past its work does).
-    pub(crate) fn recycle_scope(&self, mut scope: Rc<Scope>) {
-        if let Some(slot) = Rc::get_mut(&mut scope) {
-            slot.outer = None;
-            self.rare(|r| r.spare = Some(scope));
-        }
+    /// Keeps `scope`, which the task has left, for its next one (see
+    /// [`Deadlines::recycle`]).
+    pub(crate) fn recycle_scope(&self, scope: Rc<Scope>) {
+        self.rare(|r| r.deadlines.recycle(scope));
     }
 
     /// The task leaves `scope`, its innermost.
     pub(crate) fn leave_scope(&self, scope: &Rc<Scope>) {
-        self.rare(|r| {
-            debug_assert!(r.scope.as_ref().is_some_and(|s| Rc::ptr_eq(s, scope)));
-            r.scope = scope.outer.clone();
-        });
-        self.scoped.set(scope.outer.is_some());
-        scope.ended.set(true);
+        let still = self.rare(|r| r.deadlines.leave(scope));
+        self.scoped.set(still);
     }
 
-    /// Fires every scope whose deadline is `now` or past: each counts as a
-    /// cancellation (it withdraws it as it ends). Whether any fired.
-    fn expire(&self, rare: &Rare, now: Instant) -> bool {
-        let mut any = false;
-        for scope in rare.scope.iter().flat_map(|s| s.chain()) {
-            if !scope.fired.get() && scope.when.get().is_some_and(|w| w <= now) {
-                scope.fired.set(true);
-                self.cancels.set(self.cancels.get().saturating_add(1));
-                any = true;
-            }
-        }
-        any
+    /// Scopes fired: each is a cancellation request (withdrawn by its
+    /// timeout as it ends).
+    fn count_fired(&self, fired: u8) {
+        self.cancels.set(self.cancels.get().saturating_add(fired));
     }
 
     /// The task parks in a wait whose own deadline is `own`: the instant the
@@ -558,20 +455,14 @@ impl State {
         own: Option<Instant>,
         now: impl FnOnce() -> Option<Instant>,
     ) -> Option<Option<Instant>> {
-        self.rare(|rare| {
-            rare.own = own;
-            let scopes = earliest(rare);
-            if let Some(deadline) = scopes
-                && let Some(now) = now()
-                && deadline <= now
-                && self.expire(rare, now)
-            {
-                rare.timed_out = true;
+        match self.rare(|r| r.deadlines.on_park(own, now)) {
+            Ok(deadline) => Some(deadline),
+            Err(fired) => {
+                self.count_fired(fired);
                 self.put(CANCEL, CANCEL);
-                return None;
+                None
             }
-            Some(earlier(own, scopes))
-        })
+        }
     }
 
     /// The instant the loop filed for the task's current wait has come
@@ -581,18 +472,9 @@ impl State {
         if !self.scoped.get() {
             return Reached::Own;
         }
-        self.peek_rare(|rare| match rare {
-            Some(rare) if rare.scope.is_some() => {
-                if self.expire(rare, now) {
-                    Reached::Scope
-                } else if rare.own.is_some_and(|own| own <= now) {
-                    Reached::Own
-                } else {
-                    Reached::Early(earlier(rare.own, earliest(rare)))
-                }
-            }
-            _ => Reached::Own,
-        })
+        let (reached, fired) = self.rare(|r| r.deadlines.reached(now));
+        self.count_fired(fired);
+        reached
     }
 
     // ----- wakers ---------------------------------------------------------
@@ -651,24 +533,6 @@ impl State {
             self.put(CANCEL, 0);
         }
         left
-    }
-}
-
-/// The earliest deadline of the scopes that have not fired.
-fn earliest(rare: &Rare) -> Option<Instant> {
-    let scope = rare.scope.as_deref()?;
-    scope
-        .chain()
-        .filter(|s| !s.fired.get())
-        .filter_map(|s| s.when.get())
-        .min()
-}
-
-/// The earlier of two deadlines, either of which may be none.
-fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
