@@ -60,6 +60,7 @@ const LAYERS: &[&str] = &[
     "task/suspend",
     "task/waiters",
     "task/future",
+    "task/handle",
     "task",
     "coro",
     // What the loop is made of.
