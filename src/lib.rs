@@ -247,7 +247,8 @@ mod watchdog;
 
 pub use awaitable::{Awaitable, yield_from};
 pub use coro::Coro;
-pub use event_loop::{Builder, EventLoop, Handle, run, spawn};
+pub use event_loop::run::run;
+pub use event_loop::{Builder, EventLoop, Handle, spawn};
 pub use generator::adapters::{FromIter, from_iter};
 pub use generator::delegation::Subgenerator;
 pub use generator::{Co, GenError, Generator, GeneratorState, Resume};

@@ -8,7 +8,7 @@ use std::panic::resume_unwind;
 use std::sync::Arc;
 
 use crate::coro::Coro;
-use crate::event_loop::run;
+use crate::event_loop::run::run;
 
 /// Runs `main(i)` on a loop of its own on each of `n` threads (named
 /// `yieldfrom-loop-<i>`) and returns their results in order, once every

@@ -82,6 +82,7 @@ const LAYERS: &[&str] = &[
     "event_loop/scheduler",
     "event_loop/builder",
     "event_loop",
+    "event_loop/run",
     // Await points and tools built on the loop.
     "awaitable",
     "time",
