@@ -59,6 +59,7 @@ const LAYERS: &[&str] = &[
     "task/wake",
     "task/suspend",
     "task/waiters",
+    "task/outcome",
     "task/future",
     "task/handle",
     "task",

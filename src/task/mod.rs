@@ -40,6 +40,7 @@ pub(crate) mod context;
 pub(crate) mod deadline;
 pub(crate) mod future;
 mod handle;
+pub(crate) mod outcome;
 pub(crate) mod raw;
 pub(crate) mod state;
 pub mod suspend;
