@@ -129,6 +129,8 @@ const LAYERS: &[&str] = &[
     "pg/client",
     "pg/transaction",
     "pg/connect",
+    "pg/pool/options",
+    "pg/pool/lending",
     "pg/pool",
     "pg",
     // HTTP on the runtime's TCP.

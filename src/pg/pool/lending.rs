@@ -1,141 +1,79 @@
-//! [`Pool`]: a fixed set of connections per loop, shared by the loop's
-//! tasks, with a bounded wait and a deadline.
-//!
-//! A request takes a share of one connection: up to `pipeline` requests
-//! ride one connection at once (their statements pipelined, see
-//! [`Client`]), and the least loaded connection is chosen. A transaction
-//! takes a connection whole. When every share is taken, requests wait in
-//! one FIFO queue; a share given back goes straight to the first waiter,
-//! so that newcomers never overtake. Past `queue` waiters a request is
-//! refused at once ([`Error::PoolFull`]); a waiter not served by the
-//! acquire deadline gets [`Error::PoolTimeout`]: both are "overloaded",
-//! which an HTTP handler answers with 503 (deadpool and bb8 have neither
-//! by default, and their users meet hangs instead).
-//!
-//! A connection found closed (the server restarted, a socket reset) is
-//! replaced: connecting happens in the task that needs it, and after a
-//! failure the slot waits a backoff (50 ms, doubling to [`MAX_BACKOFF`])
-//! before the next attempt, so that a server that is down is not
-//! hammered. While no connection is open and none can be tried yet,
-//! requests fail at once with the last connection error
-//! ([`Error::Connect`], "the database is unreachable") rather than wait;
-//! a timer wakes the line when a member's backoff ends, so requests
-//! already waiting try again then instead of at their own deadline. The
-//! backoff's cap is what bounds the outage a restart costs beyond its own
-//! time: the first attempt after the server is back is at most
-//! `MAX_BACKOFF` away, and one success makes every member due again.
+//! The pool's state: its members (one connection each), the line of
+//! requests waiting for a share, connecting with a backoff, and the shares
+//! handed out ([`PooledClient`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use postgres_types::ToSql;
-
-use super::client::Client;
-use super::config::Config;
-use super::error::Error;
-use super::row::Row;
-use super::transaction::Transaction;
+use super::options::{FIRST_BACKOFF, MAX_BACKOFF, PoolOptions};
+use crate::pg::client::Client;
+use crate::pg::config::Config;
+use crate::pg::error::Error;
 use crate::reason::Suspend;
 use crate::task::suspend::{Waker, suspend_or_cancel};
 use crate::time::{now, timeout_at};
 
-/// The first wait after a failed connect; it doubles with each failure.
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The longest wait between two connection attempts of one member: the
-/// most a pool can add to an outage once the server accepts again.
-pub const MAX_BACKOFF: Duration = Duration::from_millis(400);
-
-/// A pool's sizes and deadline (see [`Pool::with_options`]).
-#[derive(Clone, Debug)]
-pub struct PoolOptions {
-    /// Connections (default 8).
-    pub size: usize,
-    /// Requests sharing one connection at once (default 16).
-    pub pipeline: usize,
-    /// Requests that may wait for a share (default 4,096); more are refused.
-    pub queue: usize,
-    /// How long a request may wait for a share (default 5 s).
-    pub acquire_timeout: Duration,
-}
-
-impl Default for PoolOptions {
-    fn default() -> PoolOptions {
-        PoolOptions {
-            size: 8,
-            pipeline: 16,
-            queue: 4096,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// A share of a connection, or all of it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(super) enum Want {
     Share,
     Whole,
 }
 
 /// One connection of the pool.
-struct Member {
+pub(super) struct Member {
     /// The connection, once open (`None` while connecting or after a failure).
-    client: Option<Client>,
+    pub(super) client: Option<Client>,
     /// Shares taken (`pipeline` when held whole).
-    taken: usize,
+    pub(super) taken: usize,
     /// Whether one holder has it whole (a transaction: `Pool::transaction`).
-    whole: bool,
+    pub(super) whole: bool,
     /// Bumped when the connection is replaced: a share of the old one,
     /// given back, does not count against the new.
-    generation: u64,
+    pub(super) generation: u64,
     /// A task is opening it now.
-    connecting: bool,
+    pub(super) connecting: bool,
     /// Connection attempts failed in a row (the backoff grows with them).
-    failures: u32,
+    pub(super) failures: u32,
     /// When the next attempt may be made, after a failure.
-    retry_at: Option<Instant>,
+    pub(super) retry_at: Option<Instant>,
 }
 
 /// A request waiting in line.
-struct Waiting {
+pub(super) struct Waiting {
     /// A share of a connection, or a connection whole.
-    want: Want,
+    pub(super) want: Want,
     /// The member granted to it (index, generation), or why none will be.
-    outcome: RefCell<Option<Result<(usize, u64), Error>>>,
+    pub(super) outcome: RefCell<Option<Result<(usize, u64), Error>>>,
     /// The task waiting in line.
-    waker: RefCell<Option<Waker>>,
+    pub(super) waker: RefCell<Option<Waker>>,
     /// Gave up (deadline, cancellation): skipped when its turn comes.
-    gone: Cell<bool>,
+    pub(super) gone: Cell<bool>,
 }
 
-struct PoolInner {
+pub(super) struct PoolInner {
     /// How to connect.
-    config: Config,
+    pub(super) config: Config,
     /// The pool's size, pipelining and timeouts.
-    options: PoolOptions,
+    pub(super) options: PoolOptions,
     /// The connections, open or being opened.
-    members: RefCell<Vec<Member>>,
+    pub(super) members: RefCell<Vec<Member>>,
     /// Requests waiting for a connection, in order.
-    waiting: RefCell<VecDeque<Rc<Waiting>>>,
+    pub(super) waiting: RefCell<VecDeque<Rc<Waiting>>>,
     /// Why the last connection attempt failed, until one succeeds: what a
     /// request gets while no connection is open and none can be tried.
-    last_error: RefCell<Option<Error>>,
+    pub(super) last_error: RefCell<Option<Error>>,
     /// Whether a timer is set to serve the line when a backoff ends (one
     /// at a time: the earliest).
-    retry_timer: Cell<Option<Instant>>,
+    pub(super) retry_timer: Cell<Option<Instant>>,
 }
-
-/// A pool of connections for the tasks of one loop (asyncpg's `Pool`).
-/// Clones share it.
-#[derive(Clone)]
-pub struct Pool(Rc<PoolInner>);
 
 /// A share of one of the pool's connections, given back when dropped.
 pub struct PooledClient {
     /// The pool it goes back to.
-    pool: Rc<PoolInner>,
+    pub(super) pool: Rc<PoolInner>,
     /// Which connection it is a share of.
     member: usize,
     /// That connection's generation (a share of a replaced one counts for nothing).
@@ -159,20 +97,10 @@ impl Drop for PooledClient {
     }
 }
 
-impl Pool {
-    /// A pool of `config`'s server with the default [`PoolOptions`].
-    /// Connections open when first needed.
-    pub fn new(config: Config) -> Pool {
-        Pool::with_options(config, PoolOptions::default())
-    }
-
-    /// A pool with `options`.
-    pub fn with_options(config: Config, options: PoolOptions) -> Pool {
-        let options = PoolOptions {
-            size: options.size.max(1),
-            pipeline: options.pipeline.max(1),
-            ..options
-        };
+impl PoolInner {
+    /// The pool's state, every member closed (connections open when first
+    /// needed).
+    pub(super) fn new(config: Config, options: PoolOptions) -> PoolInner {
         let members = (0..options.size)
             .map(|_| Member {
                 client: None,
@@ -184,160 +112,17 @@ impl Pool {
                 retry_at: None,
             })
             .collect();
-        Pool(Rc::new(PoolInner {
+        PoolInner {
             config,
             options,
             members: RefCell::new(members),
             waiting: RefCell::new(VecDeque::new()),
             last_error: RefCell::new(None),
             retry_timer: Cell::new(None),
-        }))
+        }
     }
 
-    /// A share of a connection: waits in line if all are taken.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let client = pool.get()?; // a share of a connection, given back on drop
-    /// let rows = client.query("SELECT 1", &[])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn get(&self) -> Result<PooledClient, Error> {
-        self.0.acquire(Want::Share)
-    }
-
-    /// [`Client::query`] on a share of a connection.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let rows = pool.query("SELECT id FROM users ORDER BY id LIMIT $1", &[&10i64])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>, Error> {
-        self.get()?.query(sql, params)
-    }
-
-    /// [`Client::query_one`] on a share of a connection.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let now: String = pool.query_one("SELECT now()::text", &[])?.get(0);
-    /// # Ok(()) }
-    /// ```
-    pub fn query_one(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Row, Error> {
-        self.get()?.query_one(sql, params)
-    }
-
-    /// [`Client::query_opt`] on a share of a connection.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let user = pool.query_opt("SELECT name FROM users WHERE id = $1", &[&7i32])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn query_opt(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>, Error> {
-        self.get()?.query_opt(sql, params)
-    }
-
-    /// [`Client::execute`] on a share of a connection.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let n = pool.execute("DELETE FROM sessions WHERE expires < now()", &[])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<u64, Error> {
-        self.get()?.execute(sql, params)
-    }
-
-    /// [`Client::batch_execute`] on a share of a connection.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// pool.batch_execute("CREATE TABLE IF NOT EXISTS hits (at timestamptz DEFAULT now())")?;
-    /// # Ok(()) }
-    /// ```
-    pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
-        self.get()?.batch_execute(sql)
-    }
-
-    /// [`Client::transaction`] on a connection taken whole: no other
-    /// request shares it until the transaction ends.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// let order_id: i32 = pool.transaction(|tx| {
-    ///     let id: i32 = tx.query_one("INSERT INTO orders DEFAULT VALUES RETURNING id", &[])?.get(0);
-    ///     tx.execute("UPDATE stock SET n = n - 1 WHERE item = $1", &[&"book"])?;
-    ///     Ok(id) // committed; an Err, a panic or a cancellation rolls back
-    /// })?;
-    /// # Ok(()) }
-    /// ```
-    pub fn transaction<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let whole = self.0.acquire(Want::Whole)?;
-        whole.transaction(f)
-    }
-
-    /// Requests waiting for a share now.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// if pool.waiting() > 100 {
-    ///     eprintln!("the pool is the bottleneck: {} requests wait", pool.waiting());
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn waiting(&self) -> usize {
-        self.0
-            .waiting
-            .borrow()
-            .iter()
-            .filter(|w| !w.gone.get())
-            .count()
-    }
-
-    /// Connections open now.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// println!("{} connections open", pool.open());
-    /// # Ok(()) }
-    /// ```
-    pub fn open(&self) -> usize {
-        let members = self.0.members.borrow();
-        members
-            .iter()
-            .filter(|m| m.client.as_ref().is_some_and(|c| !c.is_closed()))
-            .count()
-    }
-
-    /// The options the pool runs with.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), yieldfrom::pg::Error> {
-    /// # let pool: yieldfrom::pg::Pool = unimplemented!();
-    /// println!("{:?}", pool.options());
-    /// # Ok(()) }
-    /// ```
-    pub fn options(&self) -> &PoolOptions {
-        &self.0.options
-    }
-}
-
-impl PoolInner {
-    fn acquire(self: &Rc<Self>, want: Want) -> Result<PooledClient, Error> {
+    pub(super) fn acquire(self: &Rc<Self>, want: Want) -> Result<PooledClient, Error> {
         loop {
             // Nobody in line: take a share directly, or connect a member.
             if self.line_is_empty() {
@@ -366,7 +151,7 @@ impl PoolInner {
     /// The last connection error, while no connection is open, none is
     /// being made and none may be tried yet: a request then fails at once
     /// instead of waiting out a backoff it cannot shorten.
-    fn unreachable(&self) -> Option<Error> {
+    pub(super) fn unreachable(&self) -> Option<Error> {
         let members = self.members.borrow();
         let stuck = members.iter().all(|m| m.client.is_none() && !m.connecting);
         if !stuck {
@@ -378,7 +163,7 @@ impl PoolInner {
     /// Sets a timer to serve the line when the earliest backoff ends, so
     /// that requests already in line connect then (nothing else would wake
     /// them: a closed-loop client has no newcomer to do it).
-    fn wake_line_at_retry(self: &Rc<Self>) {
+    pub(super) fn wake_line_at_retry(self: &Rc<Self>) {
         let next = self
             .members
             .borrow()
@@ -405,7 +190,7 @@ impl PoolInner {
     }
 
     /// Whether nobody waits (entries gone at the front are dropped first).
-    fn line_is_empty(&self) -> bool {
+    pub(super) fn line_is_empty(&self) -> bool {
         let mut line = self.waiting.borrow_mut();
         while line.front().is_some_and(|w| w.gone.get()) {
             line.pop_front();
@@ -413,7 +198,7 @@ impl PoolInner {
         line.is_empty()
     }
 
-    fn pooled(
+    pub(super) fn pooled(
         self: &Rc<Self>,
         member: usize,
         generation: u64,
@@ -432,7 +217,7 @@ impl PoolInner {
     /// Takes a share (of the least loaded live member) or a member whole
     /// (an idle one), if one is free now. Members found closed are
     /// emptied, to be connected again.
-    fn try_take(&self, want: Want) -> Option<(usize, u64, Client)> {
+    pub(super) fn try_take(&self, want: Want) -> Option<(usize, u64, Client)> {
         let mut members = self.members.borrow_mut();
         for m in members.iter_mut() {
             if m.client.as_ref().is_some_and(Client::is_closed) {
@@ -467,7 +252,7 @@ impl PoolInner {
     }
 
     /// Whether a member has no connection and its backoff is over.
-    fn connect_due(&self) -> bool {
+    pub(super) fn connect_due(&self) -> bool {
         let t = now();
         self.members
             .borrow()
@@ -476,7 +261,7 @@ impl PoolInner {
     }
 
     /// A member due for connecting, marked as being connected.
-    fn due_for_connect(&self) -> Option<usize> {
+    pub(super) fn due_for_connect(&self) -> Option<usize> {
         let mut members = self.members.borrow_mut();
         let t = now();
         let (i, m) = members.iter_mut().enumerate().find(|(_, m)| {
@@ -489,7 +274,7 @@ impl PoolInner {
     /// Connects member `i` in this task. On failure the member backs off,
     /// and if no member is open, everyone in line gets the error now
     /// rather than at their deadline.
-    fn connect(self: &Rc<Self>, i: usize) -> Result<(), Error> {
+    pub(super) fn connect(self: &Rc<Self>, i: usize) -> Result<(), Error> {
         // A cancellation while connecting must not leave it "connecting".
         struct Connecting<'a>(&'a PoolInner, usize);
         impl Drop for Connecting<'_> {
@@ -549,7 +334,7 @@ impl PoolInner {
 
     /// Waits in line for a share handed over by [`serve_line`](Self::serve_line),
     /// by the acquire deadline; connects a member itself if one is due.
-    fn wait_in_line(self: &Rc<Self>, want: Want) -> Result<PooledClient, Error> {
+    pub(super) fn wait_in_line(self: &Rc<Self>, want: Want) -> Result<PooledClient, Error> {
         let entry = {
             let mut line = self.waiting.borrow_mut();
             while line.front().is_some_and(|w| w.gone.get()) {
@@ -615,7 +400,7 @@ impl PoolInner {
 
     /// Gives a share (or a whole member) back and hands what is free to
     /// those in line.
-    fn give_back(&self, member: usize, generation: u64, want: Want) {
+    pub(super) fn give_back(&self, member: usize, generation: u64, want: Want) {
         {
             let mut members = self.members.borrow_mut();
             let m = &mut members[member];
@@ -636,7 +421,7 @@ impl PoolInner {
     /// Grants free shares to the waiters at the front of the line, in
     /// order, while the first can be served; if it cannot and a member is
     /// due for connecting, wakes it to connect.
-    fn serve_line(&self) {
+    pub(super) fn serve_line(&self) {
         loop {
             let front = {
                 let mut line = self.waiting.borrow_mut();
@@ -662,16 +447,6 @@ impl PoolInner {
                 w.wake();
             }
         }
-    }
-}
-
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("options", &self.0.options)
-            .field("open", &self.open())
-            .field("waiting", &self.waiting())
-            .finish()
     }
 }
 
