@@ -68,6 +68,7 @@ const LAYERS: &[&str] = &[
     "trace/capture",
     "trace/event",
     "trace/instrument",
+    "trace/bars",
     "trace/svg",
     "trace/timeline",
     "trace/chrome",

@@ -39,6 +39,7 @@
 //! ));
 //! ```
 
+mod bars;
 mod capture;
 mod chrome;
 mod event;

@@ -13,8 +13,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::event::{EventKind, Row, StepEnd, WokenBy};
-use crate::Suspend;
+use super::bars::{Bars, DOINGS, Doing, bars, late_after};
+use super::event::Row;
 use crate::task::TaskEnd;
 
 /// Width of the task-name column, px.
@@ -34,70 +34,6 @@ const LEGEND: f64 = 52.0;
 /// at full size, its labels readable.
 const WIDTH: f64 = LABEL + PLOT + 24.0;
 
-/// What a task is doing during a segment: its colour and its legend entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Doing {
-    Ready,
-    Running,
-    Sleeping,
-    Io,
-    Awaiting,
-    Thread,
-    Yielded,
-    /// Still asleep past its deadline: the loop did not get round to its
-    /// timer (a step that blocked the loop, say).
-    Late,
-}
-
-const DOINGS: [Doing; 8] = [
-    Doing::Running,
-    Doing::Ready,
-    Doing::Sleeping,
-    Doing::Io,
-    Doing::Awaiting,
-    Doing::Thread,
-    Doing::Yielded,
-    Doing::Late,
-];
-
-impl Doing {
-    fn of(why: &Suspend) -> Doing {
-        match why {
-            Suspend::YieldNow => Doing::Yielded,
-            Suspend::Sleep { .. } => Doing::Sleeping,
-            Suspend::Io { .. } => Doing::Io,
-            Suspend::Task { .. } | Suspend::Future | Suspend::Sync(_) => Doing::Awaiting,
-            Suspend::Thread => Doing::Thread,
-        }
-    }
-
-    fn colour(self) -> &'static str {
-        match self {
-            Doing::Ready => "#d4d4d4",
-            Doing::Running => "#2f8f46",
-            Doing::Sleeping => "#7aa6dc",
-            Doing::Io => "#f0a04b",
-            Doing::Awaiting => "#b48cd2",
-            Doing::Thread => "#5dbdb2",
-            Doing::Yielded => "#a8a8a8",
-            Doing::Late => "#d62728",
-        }
-    }
-
-    fn legend(self) -> &'static str {
-        match self {
-            Doing::Ready => "ready",
-            Doing::Running => "running",
-            Doing::Sleeping => "sleeping",
-            Doing::Io => "socket",
-            Doing::Awaiting => "task / future / lock",
-            Doing::Thread => "worker thread",
-            Doing::Yielded => "yield_now",
-            Doing::Late => "late: its timer was due",
-        }
-    }
-}
-
 /// One loop's picture, drawn from its own top at y = 0.
 #[derive(Clone, Debug)]
 pub(crate) struct Section {
@@ -107,18 +43,6 @@ pub(crate) struct Section {
     height: f64,
     /// The categories its bars use (the legend shows only those).
     used: Vec<Doing>,
-}
-
-/// A horizontal stretch of one row.
-struct Segment {
-    /// Where it starts.
-    from: Duration,
-    /// Where it ends.
-    to: Duration,
-    /// What the task was doing (the bar's colour).
-    doing: Doing,
-    /// What it was doing, in words (the bar's tooltip).
-    what: String,
 }
 
 /// "0.25 s" with as many decimals as `step` needs; below a millisecond a
@@ -180,17 +104,11 @@ fn section_height(rows: usize) -> f64 {
     ROWS_TOP + rows as f64 * ROW + 16.0
 }
 
-/// How late a wake must be to be marked: more than this much of the axis
-/// (and than [`LATE_AT_LEAST`]), so that a timer served a little after its
-/// deadline by a busy but healthy loop is not called late.
-const LATE_SHARE: f64 = 0.01;
-const LATE_AT_LEAST: Duration = Duration::from_millis(2);
-
 /// One loop's picture under its heading, its rows drawn against a time
 /// axis that runs to `axis` (at least the loop's own end).
 fn section(lp: &Loop, axis: Duration) -> Section {
     let (rows, end, title) = (&lp.rows[..], lp.end, &lp.title[..]);
-    let late_after = LATE_AT_LEAST.max(axis.max(end).mul_f64(LATE_SHARE));
+    let late_after = late_after(axis.max(end));
     let span = axis.max(end).as_secs_f64();
     let x = |at: Duration| {
         if span == 0.0 {
@@ -248,72 +166,12 @@ fn section(lp: &Loop, axis: Duration) -> Section {
             centre(row) + 4.0,
             escape_xml(&labels[row])
         );
-        let mut segments = Vec::new();
-        let mut open: Option<(Duration, Doing, String)> = None;
-        let mut close = |open: &mut Option<(Duration, Doing, String)>, to: Duration| {
-            if let Some((from, doing, what)) = open.take() {
-                segments.push(Segment {
-                    from,
-                    to,
-                    doing,
-                    what,
-                });
-            }
-        };
-        let mut ending = None;
-        // The deadline of the sleep the task paused on, on the axis.
-        let mut deadline: Option<Duration> = None;
-        for (at, kind) in evs {
-            match kind {
-                EventKind::Spawned => {
-                    open = Some((*at, Doing::Ready, "ready: spawned".to_string()));
-                }
-                EventKind::Woken(cause) => {
-                    // A sleep that ended well past its deadline: asleep up
-                    // to the deadline, late from there to the wake.
-                    if let Some(due) = deadline.take().filter(|due| *at > *due + late_after) {
-                        close(&mut open, due);
-                        open = Some((
-                            due,
-                            Doing::Late,
-                            format!(
-                                "late: its timer was due at {:.3} s and served {:.3} s after",
-                                due.as_secs_f64(),
-                                (*at - due).as_secs_f64()
-                            ),
-                        ));
-                    }
-                    close(&mut open, *at);
-                    open = Some((*at, Doing::Ready, format!("ready: {cause}")));
-                    if let WokenBy::Task(by) = cause.by
-                        && let Some(from) = rows.iter().position(|(t, _)| t.id == by.id)
-                        && from != row
-                    {
-                        arrows.push((*at, from, row, format!("{} woke {}", by.name, info.name)));
-                    }
-                }
-                EventKind::Step => {
-                    close(&mut open, *at);
-                    open = Some((*at, Doing::Running, "running".to_string()));
-                }
-                EventKind::End(StepEnd::Suspended(why)) => {
-                    close(&mut open, *at);
-                    open = Some((*at, Doing::of(why), format!("paused on {why}")));
-                    deadline = match (why, lp.start) {
-                        (Suspend::Sleep { until }, Some(start)) => {
-                            Some(until.saturating_duration_since(start))
-                        }
-                        _ => None,
-                    };
-                }
-                EventKind::End(StepEnd::Done(how)) => {
-                    close(&mut open, *at);
-                    ending = Some((*at, how.clone()));
-                }
-                _ => {}
-            }
-        }
-        close(&mut open, end);
+        let Bars {
+            mut segments,
+            ending,
+            woke,
+        } = bars(row, evs, rows, lp.start, end, late_after);
+        arrows.extend(woke);
         // Steps last, so that a step of no width is not hidden under
         // the pause drawn after it.
         segments.sort_by_key(|s| s.doing == Doing::Running);
@@ -494,9 +352,11 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::Suspend;
     use crate::task::suspend::Wake;
     use crate::task::{TaskId, TaskInfo};
     use crate::trace::WakeCause;
+    use crate::trace::event::{EventKind, StepEnd, WokenBy};
 
     /// One task that sleeps until `deadline` and is woken at `woken`.
     fn sleeper(start: Instant, deadline: Duration, woken: Duration) -> Loop {
