@@ -1555,11 +1555,11 @@ fn test_reschedule_sooner() {
     assert_eq!(at, 2.0);
 }
 
-/// Another task moves the deadline of a waiting task later: the wait goes
-/// on past the old deadline and is cut off at the new one.
-#[test]
-fn test_reschedule_later_while_the_task_waits() {
-    let (r, at) = vrun(|| {
+/// A task waits 50 s under a timeout of 10 s; another task, 1 s in, moves
+/// the deadline to `moved_to` seconds from then. Returns the timeout's
+/// result, when it came, and whether it expired.
+fn reschedule_while_the_task_waits(moved_to: f64) -> (Result<(), Elapsed>, f64, bool) {
+    vrun(move || {
         let fut: Future<yieldfrom::Timeout> = Future::new();
         let f = fut.clone();
         let task = spawn(coro("f", move || {
@@ -1571,9 +1571,17 @@ fn test_reschedule_later_while_the_task_waits() {
         }));
         let cm = yield_from(&fut);
         sleep(secs(1.0));
-        cm.reschedule(Some(yieldfrom::now() + secs(19.0)));
-        yield_from(task)
-    });
+        cm.reschedule(Some(yieldfrom::now() + secs(moved_to)));
+        let (r, at) = yield_from(task);
+        (r, at, cm.expired())
+    })
+}
+
+/// Another task moves the deadline of a waiting task later: the wait goes
+/// on past the old deadline and is cut off at the new one.
+#[test]
+fn test_reschedule_later_while_the_task_waits() {
+    let (r, at, _) = reschedule_while_the_task_waits(19.0);
     assert_eq!((r, at), (Err(Elapsed), 20.0));
 }
 
@@ -1581,22 +1589,7 @@ fn test_reschedule_later_while_the_task_waits() {
 /// cut off at the new deadline.
 #[test]
 fn test_reschedule_sooner_while_the_task_waits() {
-    let (r, at, expired) = vrun(|| {
-        let fut: Future<yieldfrom::Timeout> = Future::new();
-        let f = fut.clone();
-        let task = spawn(coro("f", move || {
-            let r = yieldfrom::timeout_with(Some(yieldfrom::now() + secs(10.0)), |cm| {
-                f.set_result(cm.clone());
-                sleep(secs(50.0));
-            });
-            (r, t())
-        }));
-        let cm = yield_from(&fut);
-        sleep(secs(1.0));
-        cm.reschedule(Some(yieldfrom::now() + secs(2.0)));
-        let (r, at) = yield_from(task);
-        (r, at, cm.expired())
-    });
+    let (r, at, expired) = reschedule_while_the_task_waits(2.0);
     assert_eq!((r, at, expired), (Err(Elapsed), 3.0, true));
 }
 
