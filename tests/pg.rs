@@ -549,6 +549,69 @@ mod pool {
         });
     }
 
+    /// The request that opens a connection is in line like everyone else:
+    /// a share given back while it connects goes to it, not to the request
+    /// that came after it (which would otherwise overtake it).
+    #[test]
+    fn a_share_given_back_while_a_request_connects_goes_to_that_request_first() {
+        let Some(pg) = cluster() else { return };
+        let config = pg.config();
+        in_loop(move || {
+            let options = PoolOptions {
+                size: 2,
+                pipeline: 1,
+                queue: 10,
+                acquire_timeout: Duration::from_secs(10),
+            };
+            let pool = Pool::with_options(config, options);
+            let first = pool.get().unwrap(); // member 0 open, its one share held
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let request = |name: &'static str| {
+                let (pool, order) = (pool.clone(), order.clone());
+                spawn(Coro::new(name, move || {
+                    let share = pool.get().unwrap();
+                    order.borrow_mut().push(name);
+                    share.query_one("SELECT 1", &[]).unwrap().get::<i32>(0)
+                }))
+            };
+            let a = request("a"); // finds nothing free: connects member 1
+            let b = request("b"); // finds a connection being opened: waits
+            yieldfrom::yield_now(); // both have started
+            // Opening a connection takes several round trips: `a` is at it still.
+            assert_eq!(pool.open(), 1);
+            assert_eq!(pool.waiting(), 2, "the connecting request is in line too");
+            drop(first);
+            assert_eq!((a.join(), b.join()), (1, 1));
+            assert_eq!(*order.borrow(), ["a", "b"]);
+            assert_eq!(pool.waiting(), 0);
+        });
+    }
+
+    /// The acquire deadline bounds the wait for a share, not the opening
+    /// of a connection (the config's connect_timeout bounds that): a
+    /// deadline shorter than any connect still lets the pool open one.
+    #[test]
+    fn an_acquire_deadline_shorter_than_a_connect_still_opens_connections() {
+        let Some(pg) = cluster() else { return };
+        let config = pg.config();
+        in_loop(move || {
+            let options = PoolOptions {
+                size: 1,
+                pipeline: 1,
+                queue: 10,
+                acquire_timeout: Duration::from_micros(1),
+            };
+            let pool = Pool::with_options(config, options);
+            let share = pool.get().expect("connected past the acquire deadline");
+            assert_eq!(pool.open(), 1);
+            // The deadline still bounds a wait for a share.
+            assert!(matches!(pool.get(), Err(Error::PoolTimeout)));
+            assert_eq!(share.query_one("SELECT 2", &[]).unwrap().get::<i32>(0), 2);
+            drop(share);
+            assert_eq!(pool.query_one("SELECT 3", &[]).unwrap().get::<i32>(0), 3);
+        });
+    }
+
     #[test]
     fn a_pool_replaces_connections_after_the_server_comes_back() {
         let Some(pg) = cluster() else { return };

@@ -122,30 +122,23 @@ impl PoolInner {
         }
     }
 
+    /// A share (or a member whole): taken at once when nobody is in line
+    /// and one is free; otherwise in line, where the request that finds a
+    /// member due for connecting connects it. The connecting request holds
+    /// its place in line, so a share given back meanwhile goes to it, not
+    /// to a request that came after it.
     pub(super) fn acquire(self: &Rc<Self>, want: Want) -> Result<PooledClient, Error> {
-        loop {
-            // Nobody in line: take a share directly, or connect a member.
-            if self.line_is_empty() {
-                if let Some((member, generation, client)) = self.try_take(want) {
-                    return Ok(self.pooled(member, generation, want, client));
-                }
-                if let Some(member) = self.due_for_connect() {
-                    self.connect(member)?;
-                    // The one who connected keeps its turn; the rest of the
-                    // new room goes to the line.
-                    let taken = self.try_take(want);
-                    self.serve_line();
-                    if let Some((member, generation, client)) = taken {
-                        return Ok(self.pooled(member, generation, want, client));
-                    }
-                    continue;
-                }
-                if let Some(e) = self.unreachable() {
-                    return Err(e);
-                }
+        if self.line_is_empty() {
+            if let Some((member, generation, client)) = self.try_take(want) {
+                return Ok(self.pooled(member, generation, want, client));
             }
-            return self.wait_in_line(want);
+            if !self.connect_due()
+                && let Some(e) = self.unreachable()
+            {
+                return Err(e);
+            }
         }
+        self.wait_in_line(want)
     }
 
     /// The last connection error, while no connection is open, none is
@@ -367,22 +360,32 @@ impl PoolInner {
         }
         let leave = Leave(self, &entry);
         let until = crate::event_loop::timer::deadline(now(), self.options.acquire_timeout);
-        let outcome = timeout_at(until, || {
-            loop {
-                if let Some(outcome) = entry.outcome.take() {
-                    return outcome;
-                }
-                if let Some(member) = self.due_for_connect() {
-                    // New room for the line, in order: this entry perhaps.
-                    self.connect(member)?;
-                    self.serve_line();
-                    continue;
-                }
-                self.wake_line_at_retry();
-                *entry.waker.borrow_mut() = Some(Waker::current());
-                suspend_or_cancel(Suspend::Sync("Pool.acquire"));
+        let outcome = loop {
+            if let Some(outcome) = entry.outcome.take() {
+                break Ok(outcome);
             }
-        });
+            if let Some(member) = self.due_for_connect() {
+                // Outside the acquire deadline (the config's connect_timeout
+                // bounds it): the connection serves the whole line, and
+                // cutting it at one request's deadline would waste it: with
+                // a deadline shorter than a connect, none would ever open.
+                if let Err(e) = self.connect(member) {
+                    break Ok(Err(e));
+                }
+                // New room for the line, in order: this entry perhaps.
+                self.serve_line();
+                continue;
+            }
+            self.wake_line_at_retry();
+            *entry.waker.borrow_mut() = Some(Waker::current());
+            let waited = timeout_at(until, || {
+                suspend_or_cancel(Suspend::Sync("Pool.acquire"));
+            });
+            if let Err(elapsed) = waited {
+                // A grant that came as the deadline passed is served.
+                break entry.outcome.take().ok_or(elapsed);
+            }
+        };
         drop(leave);
         match outcome {
             Ok(Ok((member, generation))) => {

@@ -13,8 +13,10 @@
 //! by default, and their users meet hangs instead).
 //!
 //! A connection found closed (the server restarted, a socket reset) is
-//! replaced: connecting happens in the task that needs it, and after a
-//! failure the slot waits a backoff (50 ms, doubling to [`MAX_BACKOFF`](options::MAX_BACKOFF))
+//! replaced: connecting happens in the task that needs it, which keeps
+//! its place in line meanwhile (a share given back while it connects is
+//! its own; the acquire deadline bounds waits for a share, the config's
+//! `connect_timeout` bounds the connect), and after a failure the slot waits a backoff (50 ms, doubling to [`MAX_BACKOFF`](options::MAX_BACKOFF))
 //! before the next attempt, so that a server that is down is not
 //! hammered. While no connection is open and none can be tried yet,
 //! requests fail at once with the last connection error
