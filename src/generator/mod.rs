@@ -42,16 +42,17 @@
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::mem::MaybeUninit;
 
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use corosensei::Coroutine;
 
-use crate::stack::{PooledStack, StackError};
+use crate::stack::PooledStack;
 
 pub(crate) mod adapters;
+mod build;
 mod co;
 pub(crate) mod delegation;
 mod error;
+mod switch;
 
 pub use self::co::{Co, Resume};
 use self::co::{Inbox, Input};
@@ -66,6 +67,7 @@ pub enum GeneratorState<Y, R> {
     Complete(R),
 }
 
+/// Where the body is (Python's `gi_running`, `gi_suspended`, ...).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     Created,
@@ -103,127 +105,6 @@ pub struct Generator<Y, S = (), R = ()> {
     state: Cell<State>,
     /// Its name in messages (Python's `__name__`).
     name: &'static str,
-}
-
-/// Sets the generator to `Finished` if a resume unwinds (a panic in the body).
-struct FinishOnUnwind<'a>(&'a Cell<State>);
-
-impl Drop for FinishOnUnwind<'_> {
-    fn drop(&mut self) {
-        self.0.set(State::Finished);
-    }
-}
-
-impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
-    /// Creates a generator from its body; nothing runs until the first send.
-    ///
-    /// The name in messages (stack overflow) is the enclosing function's;
-    /// see [`named`](Self::named). Panics with a [`StackError`] message when no
-    /// stack can be mapped; [`try_new`](Self::try_new) returns it instead.
-    ///
-    /// ```
-    /// use yieldfrom::{Generator, GeneratorState::*};
-    /// let squares = Generator::new(|co| {
-    ///     for n in 1..=3 {
-    ///         co.yield_(n * n)?;
-    ///     }
-    ///     Ok("done")
-    /// });
-    /// assert_eq!(squares.start().unwrap(), Yielded(1));
-    /// assert_eq!(squares.send(()).unwrap(), Yielded(4));
-    /// assert_eq!(squares.send(()).unwrap(), Yielded(9));
-    /// assert_eq!(squares.send(()).unwrap(), Complete("done"));
-    /// ```
-    pub fn new<F>(body: F) -> Self
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        Self::build(name_of::<F>(), 0, body).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Creates a generator with a name (Python's `__name__`).
-    ///
-    /// ```
-    /// use yieldfrom::Generator;
-    /// let ticks: Generator<u32> = Generator::named("ticks", |co| { co.yield_(1)?; Ok(()) });
-    /// assert_eq!(ticks.name(), "ticks");
-    /// ```
-    pub fn named<F>(name: &'static str, body: F) -> Self
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        Self::build(name, 0, body).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Creates a generator whose stack holds `bytes` (rounded up to pages).
-    ///
-    /// ```
-    /// use yieldfrom::Generator;
-    /// // A body with a large frame gets a larger stack.
-    /// let big: Generator<usize> = Generator::with_stack_size(1 << 20, |co| {
-    ///     let buffer = [7u8; 200_000];
-    ///     co.yield_(buffer.iter().filter(|&&b| b == 7).count())?;
-    ///     Ok(())
-    /// });
-    /// assert_eq!(big.collect::<Vec<_>>(), [200_000]);
-    /// ```
-    pub fn with_stack_size<F>(bytes: usize, body: F) -> Self
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        Self::build(name_of::<F>(), bytes, body).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Like [`with_stack_size`](Self::with_stack_size), but a size that is too
-    /// large or a stack that cannot be mapped is an error.
-    ///
-    /// ```
-    /// use yieldfrom::Generator;
-    /// let refused = Generator::<u8>::try_with_stack_size(usize::MAX / 2, |_co| Ok(()));
-    /// assert!(refused.is_err()); // no stack that large: an error, not a panic
-    /// ```
-    pub fn try_with_stack_size<F>(bytes: usize, body: F) -> Result<Self, StackError>
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        Self::build(name_of::<F>(), bytes, body)
-    }
-
-    /// Like [`new`](Self::new), but a stack that cannot be mapped is an error.
-    ///
-    /// ```
-    /// use yieldfrom::Generator;
-    /// let g = Generator::<u8>::try_new(|co| { co.yield_(1)?; Ok(()) }).expect("a stack");
-    /// assert_eq!(g.collect::<Vec<_>>(), [1]);
-    /// ```
-    pub fn try_new<F>(body: F) -> Result<Self, StackError>
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        Self::build(name_of::<F>(), 0, body)
-    }
-
-    fn build<F>(name: &'static str, size: usize, body: F) -> Result<Self, StackError>
-    where
-        F: FnOnce(&Co<Y, S>) -> Result<R, GenError> + 'static,
-    {
-        let stack = PooledStack::take(size, name)?;
-        let inbox = Inbox::new();
-        let theirs = inbox.clone();
-        // The first switch in always carries `Start`: no value, nothing thrown.
-        let co = Coroutine::with_stack(stack, move |yielder: &Yielder<Input<S>, Y>, _start| {
-            body(&Co {
-                yielder,
-                inbox: theirs,
-            })
-        });
-        Ok(Generator {
-            body: UnsafeCell::new(Some(co)),
-            inbox,
-            state: Cell::new(State::Created),
-            name,
-        })
-    }
 }
 
 impl<Y, S: 'static, R> Generator<Y, S, R> {
@@ -490,117 +371,6 @@ impl<Y, S: 'static, R> Generator<Y, S, R> {
                 Ok(GeneratorState::Complete(_)) | Err(GenError::Exit) => Ok(()),
                 Err(e) => Err(e),
             },
-        }
-    }
-}
-
-impl<Y, S, R> Drop for Generator<Y, S, R> {
-    /// Dropping a paused generator closes it, as Python's generator
-    /// finaliser does: [`GenError::Exit`] is delivered at the paused yield
-    /// and every destructor on its stack runs as the body finishes.
-    ///
-    /// What `close` would return is reported, never raised (Python's
-    /// "Exception ignored in: <generator ...>"): an error the body ended with
-    /// is printed as a warning; a body that yields again while it is closed
-    /// (a cleanup guard that awaits, say) is reported as "generator ignored
-    /// GeneratorExit" and its stack is leaked, since unwinding it would run
-    /// that cleanup again inside an unwind, which aborts the process.
-    fn drop(&mut self) {
-        match self.state.get() {
-            // Only reachable by leaking a running generator's owner into its own
-            // body; the stack cannot be unwound from inside itself.
-            State::Running => std::mem::forget(self.body.get_mut().take()),
-            State::Suspended => self.close_on_drop(),
-            State::Created | State::Finished => {}
-        }
-    }
-}
-
-impl<Y, S, R> Generator<Y, S, R> {
-    /// The switch into the body; the caller has checked that it may run.
-    #[inline(always)]
-    fn switch(&self, how: Resume<S>) -> Result<GeneratorState<Y, R>, GenError> {
-        self.state.set(State::Running);
-        let guard = FinishOnUnwind(&self.state);
-        // SAFETY: the state was not Running, and is Running now until this call
-        // returns, so no other `&self` call can reach the body while we hold
-        // this unique reference (re-entrant calls return AlreadyRunning above).
-        let body = unsafe { &mut *self.body.get() };
-        // SAFETY: callers only switch into a generator that is Created or
-        // Suspended, and the body is `None` only once it is Finished.
-        let co = unsafe { body.as_mut().unwrap_unchecked() };
-        let input = match how {
-            Resume::Send(value) => MaybeUninit::new(value),
-            Resume::Start => MaybeUninit::uninit(),
-            Resume::Throw(error) => {
-                self.inbox.0.set(Some(error));
-                MaybeUninit::uninit()
-            }
-        };
-        let result = co.resume(input);
-        std::mem::forget(guard);
-        match result {
-            CoroutineResult::Yield(y) => {
-                self.state.set(State::Suspended);
-                Ok(GeneratorState::Yielded(y))
-            }
-            CoroutineResult::Return(r) => {
-                self.state.set(State::Finished);
-                // Hand the stack back to the pool now rather than at drop.
-                *body = None;
-                match r {
-                    Ok(r) => Ok(GeneratorState::Complete(r)),
-                    // PEP 479: "finished" escaping the body is not the body
-                    // finishing; say so, or the caller would stop early.
-                    Err(GenError::Finished) => Err(GenError::RaisedFinished),
-                    Err(e) => Err(e),
-                }
-            }
-        }
-    }
-
-    fn finish_unstarted(&self) {
-        self.state.set(State::Finished);
-        // SAFETY: the state is not Running (callers check), so nothing else
-        // holds a reference to the body.
-        unsafe { *self.body.get() = None };
-    }
-
-    #[cold]
-    fn close_on_drop(&mut self) {
-        // `close` of a suspended body, which needs no `S: 'static`.
-        let close = || match self.switch(Resume::Throw(GenError::Exit)) {
-            Ok(GeneratorState::Yielded(_)) => Err(GenError::IgnoredExit),
-            Ok(GeneratorState::Complete(_)) | Err(GenError::Exit) => Ok(()),
-            Err(e) => Err(e),
-        };
-        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(close)) {
-            Ok(result) => result,
-            Err(payload) => {
-                // A panic in the body while it closed: its stack unwound as
-                // the panic left it; report it instead of panicking in drop.
-                crate::warnings::warn(format!(
-                    "yieldfrom: exception ignored while dropping generator '{}': it panicked: {}",
-                    self.name,
-                    crate::warnings::panic_message(payload.as_ref())
-                ));
-                return;
-            }
-        };
-        match result {
-            Ok(()) => {}
-            Err(GenError::IgnoredExit) => {
-                crate::warnings::warn(format!(
-                    "yieldfrom: exception ignored while dropping generator '{}': generator \
-                     ignored GeneratorExit (it yielded while being closed); its stack is leaked",
-                    self.name
-                ));
-                std::mem::forget(self.body.get_mut().take());
-            }
-            Err(e) => crate::warnings::warn(format!(
-                "yieldfrom: exception ignored while dropping generator '{}': {e}",
-                self.name
-            )),
         }
     }
 }

@@ -42,6 +42,7 @@ pub(crate) mod future;
 mod handle;
 pub(crate) mod outcome;
 pub(crate) mod raw;
+mod slot;
 pub(crate) mod state;
 pub mod suspend;
 pub(crate) mod waiters;
