@@ -55,6 +55,8 @@ const LAYERS: &[&str] = &[
     "task/alloc",
     "task/deadline",
     "task/state",
+    "task/state/scopes",
+    "task/state/tests",
     "task/raw",
     "task/context",
     "task/cancel",

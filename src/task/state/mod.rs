@@ -38,12 +38,12 @@
 //! wait it ends is resumed with `Cancel`.
 
 use std::cell::Cell;
-use std::rc::Rc;
-use std::time::Instant;
 
-use super::deadline::{Deadlines, Reached, Scope};
+use super::deadline::Deadlines;
 use crate::reason::{Suspend, Wake};
 use crate::task_id::TaskEnd;
+
+mod scopes;
 
 /// Where a task is in its life (see the module's invariant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -401,82 +401,6 @@ impl State {
             .unwrap_or(TaskEnd::Returned)
     }
 
-    // ----- deadlines --------------------------------------------------------
-
-    /// The task starts running under a new innermost scope with deadline
-    /// `when`; the caller [`leave_scope`](Self::leave_scope)s it, innermost
-    /// first.
-    pub(crate) fn enter_scope(&self, when: Option<Instant>) -> Rc<Scope> {
-        let scope = self.rare(|r| r.deadlines.enter(when));
-        self.scoped.set(true);
-        scope
-    }
-
-    /// Keeps `scope`, which the task has left, for its next one (see
-    /// [`Deadlines::recycle`]).
-    pub(crate) fn recycle_scope(&self, scope: Rc<Scope>) {
-        self.rare(|r| r.deadlines.recycle(scope));
-    }
-
-    /// The task leaves `scope`, its innermost.
-    pub(crate) fn leave_scope(&self, scope: &Rc<Scope>) {
-        let still = self.rare(|r| r.deadlines.leave(scope));
-        self.scoped.set(still);
-    }
-
-    /// Scopes fired: each is a cancellation request (withdrawn by its
-    /// timeout as it ends).
-    fn count_fired(&self, fired: u8) {
-        self.cancels.set(self.cancels.get().saturating_add(fired));
-    }
-
-    /// The task parks in a wait whose own deadline is `own`: the instant the
-    /// loop must file for it, the earlier of `own` and the deadlines of the
-    /// scopes it runs under; or `None` if a scope's deadline has passed (read
-    /// from `now`, only under a scope): the scope fired, and the task parks
-    /// to be resumed with `Cancel` at once.
-    #[inline(always)]
-    pub(crate) fn wait_deadline(
-        &self,
-        own: Option<Instant>,
-        now: impl FnOnce() -> Option<Instant>,
-    ) -> Option<Option<Instant>> {
-        // Without scopes (most waits) the wait's own deadline is all.
-        if !self.scoped.get() {
-            return Some(own);
-        }
-        self.scoped_wait_deadline(own, now)
-    }
-
-    /// [`wait_deadline`](Self::wait_deadline) under a scope.
-    #[inline(never)]
-    fn scoped_wait_deadline(
-        &self,
-        own: Option<Instant>,
-        now: impl FnOnce() -> Option<Instant>,
-    ) -> Option<Option<Instant>> {
-        match self.rare(|r| r.deadlines.on_park(own, now)) {
-            Ok(deadline) => Some(deadline),
-            Err(fired) => {
-                self.count_fired(fired);
-                self.put(CANCEL, CANCEL);
-                None
-            }
-        }
-    }
-
-    /// The instant the loop filed for the task's current wait has come
-    /// (`now`): what it was (see [`Reached`]).
-    #[inline]
-    pub(crate) fn deadline_reached(&self, now: Instant) -> Reached {
-        if !self.scoped.get() {
-            return Reached::Own;
-        }
-        let (reached, fired) = self.rare(|r| r.deadlines.reached(now));
-        self.count_fired(fired);
-        reached
-    }
-
     // ----- wakers ---------------------------------------------------------
 
     /// A waker made for wait `seq` fires: whether the loop must schedule the
@@ -543,117 +467,4 @@ fn wake_of(cancel: bool) -> Wake {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A task through one wait: scheduled, run, parked, woken.
-    fn parked() -> State {
-        let s = State::new();
-        s.make_ready(Wake::Run);
-        assert_eq!(s.begin_step(), Some(Wake::Run));
-        s.waits_on(Suspend::YieldNow);
-        let seq = s.wait_seq();
-        assert_eq!(s.park(), Parked::Waits(seq));
-        s
-    }
-
-    #[test]
-    fn a_wait_is_ended_once() {
-        let s = parked();
-        let seq = s.wait_seq();
-        assert!(s.woken(seq, Wake::Run));
-        s.make_ready(Wake::Run);
-        // The wait's other wakers (a timer, a socket) are stale now.
-        assert!(!s.woken(seq, Wake::Run));
-        assert_eq!(s.get(), TaskState::Ready);
-    }
-
-    #[test]
-    fn a_wake_during_the_step_is_kept_for_the_park() {
-        let s = State::new();
-        s.make_ready(Wake::Run);
-        s.begin_step();
-        let seq = s.wait_seq();
-        assert!(!s.woken(seq, Wake::Run), "not scheduled while it runs");
-        assert!(
-            !s.woken(seq, Wake::Run),
-            "a second waker of the wait is stale"
-        );
-        assert_eq!(s.park(), Parked::Again(Wake::Run, None));
-    }
-
-    #[test]
-    fn a_cancellation_beats_a_wake_and_is_delivered_once() {
-        let s = State::new();
-        s.make_ready(Wake::Run);
-        s.begin_step();
-        let seq = s.wait_seq();
-        s.woken(seq, Wake::Run);
-        assert_eq!(s.cancel(), CancelAction::Noted);
-        s.waits_on(Suspend::YieldNow);
-        assert_eq!(
-            s.park(),
-            Parked::Again(Wake::Cancel, Some(Suspend::YieldNow))
-        );
-        s.make_ready(Wake::Cancel);
-        assert_eq!(s.begin_step(), Some(Wake::Cancel));
-        assert_eq!(s.park(), Parked::Waits(s.wait_seq()));
-        assert_eq!(s.cancelling(), 1);
-    }
-
-    #[test]
-    fn a_waiting_task_is_cancelled_by_scheduling_it() {
-        let s = parked();
-        assert_eq!(s.cancel(), CancelAction::Schedule);
-        s.make_ready(Wake::Cancel);
-        assert_eq!(s.begin_step(), Some(Wake::Cancel));
-    }
-
-    #[test]
-    fn uncancel_withdraws_an_undelivered_request() {
-        let s = State::new();
-        s.make_ready(Wake::Run);
-        s.cancel();
-        s.cancel();
-        assert_eq!(s.uncancel(), 1);
-        assert_eq!(s.begin_step(), Some(Wake::Cancel), "one request is left");
-        s.park();
-        s.make_ready(Wake::Run);
-        s.cancel();
-        assert_eq!(s.cancelling(), 2);
-        s.uncancel();
-        s.uncancel();
-        assert_eq!(s.begin_step(), Some(Wake::Run), "all withdrawn");
-    }
-
-    #[test]
-    fn a_swallowed_cancellation_is_delivered_again() {
-        let s = State::new();
-        s.make_ready(Wake::Run);
-        s.begin_step();
-        s.cancellation_raised();
-        assert_eq!(s.unwind(), Unwind::Cancelling);
-        // The task caught it with a bare catch_unwind and awaits again.
-        assert_eq!(s.redeliver_cancel(), Suspend::YieldNow);
-        assert_eq!(s.park(), Parked::Again(Wake::Cancel, None));
-        s.make_ready(Wake::Cancel);
-        assert!(s.swallowed_cancel());
-        assert_eq!(s.begin_step(), Some(Wake::Cancel));
-        s.cancellation_caught();
-        assert_eq!(s.unwind(), Unwind::None);
-        s.force_unwind();
-        s.cancellation_raised();
-        assert_eq!(s.unwind(), Unwind::Forced, "nothing stops a forced unwind");
-        assert_eq!(s.get(), TaskState::Running, "the phase is kept apart");
-    }
-
-    #[test]
-    fn a_finished_task_is_not_stepped_or_cancelled() {
-        let s = State::new();
-        s.finish();
-        assert_eq!(s.begin_step(), None);
-        assert_eq!(s.cancel(), CancelAction::Noted);
-        assert_eq!(s.cancelling(), 0);
-        assert!(!s.woken(s.wait_seq(), Wake::Run));
-    }
-}
+mod tests;
