@@ -124,6 +124,7 @@ const LAYERS: &[&str] = &[
     "per_core",
     // PostgreSQL on the runtime's sockets.
     "pg/error",
+    "pg/config/tls",
     "pg/config",
     "pg/url",
     "pg/row",
