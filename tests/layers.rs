@@ -103,6 +103,8 @@ const LAYERS: &[&str] = &[
     "sync/wait",
     "sync/event",
     "sync/lock",
+    "sync/semaphore",
+    "sync/condition",
     "sync/queue",
     "sync/channel",
     "sync",

@@ -8,14 +8,18 @@
 //! raises `Cancelled`, so nothing is lost (asyncio's locks do the same).
 
 mod channel;
+mod condition;
 mod event;
 mod lock;
 mod queue;
+mod semaphore;
 mod wait;
 
 pub use channel::{
     OneshotReceiver, OneshotSender, Receiver, RecvError, SendError, Sender, channel, oneshot,
 };
+pub use condition::Condition;
 pub use event::Event;
-pub use lock::{BoundedSemaphore, Condition, Lock, LockGuard, Semaphore, SemaphorePermit};
+pub use lock::{Lock, LockGuard};
 pub use queue::{Queue, QueueEmpty, QueueFull};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
