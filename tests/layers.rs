@@ -40,6 +40,7 @@ const LAYERS: &[&str] = &[
     "stack/budget",
     "stack/error",
     "stack/arena",
+    "stack/sizes",
     "stack/pool",
     "stack/shared",
     "stack",

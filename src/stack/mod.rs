@@ -56,16 +56,16 @@ mod error;
 mod overflow;
 mod pool;
 pub(crate) mod shared;
+mod sizes;
 pub(crate) mod valgrind;
 
 pub use self::budget::{guard_budget, max_map_count, set_guard_budget};
 pub use self::error::StackError;
-pub use self::pool::{
-    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, PoolStats, StackMode, default_size,
-    set_default_size, set_warm_limit, warm_limit,
-};
-pub(crate) use self::pool::{PooledStack, round_size};
+pub(crate) use self::pool::PooledStack;
+pub use self::pool::{default_size, set_default_size, set_warm_limit, warm_limit};
 pub use self::shared::PER_SIZE as SHARED_STACKS_PER_SIZE;
+pub(crate) use self::sizes::round_size;
+pub use self::sizes::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, PoolStats, StackMode};
 
 /// Counts this thread's stacks; see [`PoolStats`].
 ///

@@ -45,7 +45,8 @@ use corosensei::stack::{Stack, StackPointer};
 
 use super::arena::Arena;
 use super::error::{Kind, StackError};
-use super::pool::{PoolStats, PooledStack, StackMode};
+use super::pool::PooledStack;
+use super::sizes::{PoolStats, StackMode};
 
 /// How many shared stacks of one size a thread keeps (tasks are spread over
 /// them in turn, so tasks that take turns with each other copy less often).
@@ -161,7 +162,7 @@ pub(crate) fn task_stack(
     let size = if size == 0 {
         super::pool::default_size()
     } else {
-        super::pool::round_size(size)?
+        super::sizes::round_size(size)?
     };
     match SHARED.with(|s| s.borrow_mut().assign(size, avoid))? {
         Some(assigned) => Ok(assigned),
