@@ -123,6 +123,7 @@ const LAYERS: &[&str] = &[
     "net",
     "tls/config",
     "tls/stream",
+    "tls/stream/tests",
     "tls",
     "per_core",
     // PostgreSQL on the runtime's sockets.
@@ -147,6 +148,7 @@ const LAYERS: &[&str] = &[
     "http/date",
     "http/framing",
     "http/chunked",
+    "http/chunked/tests",
     "http/transport",
     "http/body",
     "http/request",
