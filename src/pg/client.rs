@@ -18,8 +18,7 @@ use super::statement::Statement;
 use super::stream::Stream;
 use crate::coro::Coro;
 use crate::event_loop::spawn;
-use crate::reason::Suspend;
-use crate::task::suspend::{Waker, suspend_or_cancel};
+use crate::sync::Event;
 
 /// A connection to PostgreSQL (asyncpg's `Connection`; tokio-postgres's
 /// `Client`). Clones share the connection: the queries of many tasks are
@@ -236,9 +235,9 @@ impl Client {
                 if let Some(e) = &st.closed {
                     return Err(e.clone());
                 }
-                st.notification_waiters.push(Waker::current());
             }
-            suspend_or_cancel(Suspend::Sync("PostgreSQL notification"));
+            inner.notified.clear();
+            inner.notified.wait_as("PostgreSQL notification");
         }
     }
 
@@ -346,10 +345,7 @@ impl Client {
                 params,
                 notices: VecDeque::new(),
                 notifications: VecDeque::new(),
-                notification_waiters: Vec::new(),
                 writer: None,
-                exclusive: false,
-                gate_waiters: VecDeque::new(),
                 backend_pid,
             }),
             // Unnamed, the cache holds descriptions only (no server state).
@@ -361,7 +357,10 @@ impl Client {
             unnamed: config.statement_cache == 0,
             channel_bound,
             tasks: RefCell::new(Vec::new()),
+            open: Event::new(),
+            notified: Event::new(),
         });
+        inner.open.set(); // no transaction holds it yet
         let (r, w) = (inner.clone(), inner.clone());
         let reader = spawn(Coro::new("pg reader", move || read_loop(r, buf)));
         let writer = spawn(Coro::new("pg writer", move || write_loop(w)));

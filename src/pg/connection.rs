@@ -4,17 +4,19 @@
 //!
 //! The shape is tokio-postgres's and may_postgres's: a task that queries
 //! encodes its messages into the connection's output buffer and puts a
-//! reply slot at the back of a FIFO; a writer task sends what has gathered
+//! entry at the back of a FIFO, keeping the receiving end of a
+//! [`oneshot`](crate::sync::oneshot); a writer task sends what has gathered
 //! (the queries of every task that ran since its last write) with one
 //! `write`; a reader task cuts the server's replies at each `ReadyForQuery`
-//! and hands them to the slot at the front (both in `pipeline.rs`). Every
+//! and sends them to the entry at the front (both in `pipeline.rs`). Every
 //! statement ends with its own `Sync`, so that an error ends that statement
-//! only. A task cancelled while it waits leaves its slot in place, marked
-//! abandoned: the reader drains its rows and the connection stays in step.
+//! only. A task cancelled while it waits drops its receiving end; its entry
+//! stays in place, and the reader, seeing nobody waits, drains its rows:
+//! the connection stays in step.
 //! `NoticeResponse`, `ParameterStatus` and `NotificationResponse` may
 //! arrive between any two messages and are taken aside.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -30,9 +32,9 @@ use super::error::{DbError, Error};
 use super::row::{Column, Row, SimpleRow};
 use super::statement::{Statement, StatementInner, StatementOwner};
 use super::stream::Stream;
-use crate::reason::Suspend;
+use crate::sync::{Event, OneshotSender, oneshot};
 use crate::task::Task;
-use crate::task::suspend::{Waker, suspend_or_cancel};
+use crate::task::suspend::Waker;
 
 /// A `LISTEN`/`NOTIFY` notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,65 +46,41 @@ pub struct Notification {
     /// The payload.
     pub payload: String,
 }
-/// Where one statement's replies go.
-pub(super) struct Slot {
-    /// The messages so far (up to `ReadyForQuery`), then the outcome.
-    pub(super) messages: RefCell<Vec<Message>>,
-    /// The statement's end: `Ok` at `ReadyForQuery`, or why it failed.
-    pub(super) outcome: RefCell<Option<Result<(), Error>>>,
-    /// The task waiting for the outcome.
-    pub(super) waker: RefCell<Option<Waker>>,
-    /// Nobody waits any more (cancelled, or never meant to): drain only.
-    pub(super) abandoned: Cell<bool>,
+/// What a statement's waiter gets: every reply message up to
+/// `ReadyForQuery`, or why the statement failed.
+pub(super) type Reply = Result<Vec<Message>, Error>;
+
+/// A statement in flight: its replies so far, and where they go at its end.
+pub(super) struct Pending {
+    /// The messages so far (up to `ReadyForQuery`).
+    pub(super) messages: Vec<Message>,
+    /// The waiting task's end of the reply; `None` when nobody ever waits
+    /// (a `Close`, a destructor's `ROLLBACK`).
+    pub(super) reply: Option<OneshotSender<Reply>>,
 }
 
-impl Slot {
-    pub(super) fn new() -> Rc<Slot> {
-        Rc::new(Slot {
-            // Bind, a few rows, the command's end, ReadyForQuery.
-            messages: RefCell::new(Vec::with_capacity(16)),
-            outcome: RefCell::new(None),
-            waker: RefCell::new(None),
-            abandoned: Cell::new(false),
-        })
+impl Pending {
+    /// Whether a task still waits for the replies: when none does (it was
+    /// cancelled, or never meant to), the reader drains them instead.
+    pub(super) fn wanted(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| !r.is_closed())
     }
 
-    pub(super) fn finish(&self, outcome: Result<(), Error>) {
-        *self.outcome.borrow_mut() = Some(outcome);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-
-    /// Waits for the statement's replies.
-    pub(super) fn wait(&self) -> Result<Vec<Message>, Error> {
-        // A cancellation raised while waiting leaves the slot to be drained.
-        struct Abandon<'a>(&'a Slot, bool);
-        impl Drop for Abandon<'_> {
-            fn drop(&mut self) {
-                if !self.1 {
-                    self.0.abandoned.set(true);
-                    self.0.messages.borrow_mut().clear();
-                }
-            }
-        }
-        let mut guard = Abandon(self, false);
-        loop {
-            if let Some(outcome) = self.outcome.borrow_mut().take() {
-                guard.1 = true;
-                return outcome.map(|()| self.messages.take());
-            }
-            *self.waker.borrow_mut() = Some(Waker::current());
-            suspend_or_cancel(Suspend::Sync("PostgreSQL query"));
+    /// Hands the outcome to the waiting task, if any.
+    pub(super) fn finish(self, outcome: Result<(), Error>) {
+        if let Some(reply) = self.reply {
+            // A waiter gone meanwhile: the replies are dropped here.
+            let _ = reply.send(outcome.map(|()| self.messages));
         }
     }
 }
+
 /// What the connection keeps between statements.
 pub(super) struct State {
     /// Encoded messages not written yet.
     pub(super) out: BytesMut,
-    /// Reply slots, in the order their statements were written.
-    pub(super) pending: VecDeque<Rc<Slot>>,
+    /// Statements in flight, in the order they were written.
+    pub(super) pending: VecDeque<Pending>,
     /// Why the connection is closed, once it is.
     pub(super) closed: Option<Error>,
     /// Prepared statements by SQL text, with when each was last used.
@@ -117,14 +95,8 @@ pub(super) struct State {
     pub(super) notices: VecDeque<DbError>,
     /// Notifications not yet taken, oldest first.
     pub(super) notifications: VecDeque<Notification>,
-    /// Tasks waiting for a notification.
-    pub(super) notification_waiters: Vec<Waker>,
     /// The writer task, when it waits for something to write.
     pub(super) writer: Option<Waker>,
-    /// A transaction holds the connection; others wait here, in order.
-    pub(super) exclusive: bool,
-    /// Queries waiting for a transaction to end, in order.
-    pub(super) gate_waiters: VecDeque<Waker>,
     /// The serving backend's process id.
     pub(super) backend_pid: i32,
 }
@@ -142,65 +114,71 @@ pub(super) struct Inner {
     pub(super) channel_bound: bool,
     /// The reader and writer tasks (cancelled when the connection closes).
     pub(super) tasks: RefCell<Vec<Task<()>>>,
+    /// Set while no transaction holds the connection: queries wait for it
+    /// (in the order they came) but do not take it; a transaction clears
+    /// it. Set again when the connection closes, so that waiters see why.
+    pub(super) open: Event,
+    /// Set when a notification arrives or the connection closes; those
+    /// who wait for one clear it before they wait.
+    pub(super) notified: Event,
 }
 impl Inner {
     /// Waits until no transaction holds the connection; with `take`, holds
     /// it (until [`release_gate`](Self::release_gate)).
     pub(super) fn gate(&self, take: bool) -> Result<(), Error> {
         loop {
-            {
-                let mut st = self.state.borrow_mut();
-                if let Some(e) = &st.closed {
-                    return Err(e.clone());
-                }
-                if !st.exclusive {
-                    st.exclusive = take;
-                    return Ok(());
-                }
-                st.gate_waiters.push_back(Waker::current());
+            if let Some(e) = &self.state.borrow().closed {
+                return Err(e.clone());
             }
-            suspend_or_cancel(Suspend::Sync("PostgreSQL transaction"));
+            if self.open.is_set() {
+                if take {
+                    self.open.clear();
+                }
+                return Ok(());
+            }
+            self.open.wait_as("PostgreSQL transaction");
         }
     }
 
     /// Ends a transaction's hold: every waiter tries again, in the order
-    /// they came (a waker of a task cancelled meanwhile does nothing).
+    /// they came.
     pub(super) fn release_gate(&self) {
-        let waiters: Vec<Waker> = {
-            let mut st = self.state.borrow_mut();
-            st.exclusive = false;
-            st.gate_waiters.drain(..).collect()
-        };
-        for w in waiters {
-            w.wake();
-        }
+        self.open.set();
     }
 
-    /// Queues `messages` (ending with a `Sync`) with a slot to wait on.
-    pub(super) fn submit(&self, messages: &[u8]) -> Result<Rc<Slot>, Error> {
-        let slot = Slot::new();
+    /// Queues `messages` (ending with a `Sync`), their replies to go to
+    /// `reply` (or nowhere).
+    fn enqueue(&self, messages: &[u8], reply: Option<OneshotSender<Reply>>) -> Result<(), Error> {
         let mut st = self.state.borrow_mut();
         if let Some(e) = &st.closed {
             return Err(e.clone());
         }
         st.out.extend_from_slice(messages);
-        st.pending.push_back(slot.clone());
+        st.pending.push_back(Pending {
+            // Bind, a few rows, the command's end, ReadyForQuery.
+            messages: Vec::with_capacity(if reply.is_some() { 16 } else { 0 }),
+            reply,
+        });
         if let Some(w) = st.writer.take() {
             w.wake();
         }
-        Ok(slot)
+        Ok(())
     }
 
     /// Queues `messages` whose replies nobody waits for (a `Close`, a
     /// `ROLLBACK` from a destructor).
     pub(super) fn submit_abandoned(&self, messages: &[u8]) {
-        if let Ok(slot) = self.submit(messages) {
-            slot.abandoned.set(true);
-        }
+        let _ = self.enqueue(messages, None);
     }
 
+    /// Queues `messages` and waits for their replies. A cancellation while
+    /// it waits drops the receiving end: the reader then drains the replies
+    /// and the connection stays in step.
     pub(super) fn roundtrip(&self, messages: &[u8]) -> Result<Vec<Message>, Error> {
-        self.submit(messages)?.wait()
+        let (reply, replies) = oneshot();
+        self.enqueue(messages, Some(reply))?;
+        // (The sending end is dropped unsent only with the connection.)
+        replies.recv_as("PostgreSQL query").unwrap_or(Err(Error::Closed))
     }
 
     pub(super) fn query(
@@ -391,7 +369,7 @@ impl Inner {
 
     /// Ends the connection: every waiting statement gets `why`.
     pub(super) fn close(&self, why: Error) {
-        let (slots, waiters, tasks, cache) = {
+        let (slots, writer, tasks, cache) = {
             let mut st = self.state.borrow_mut();
             if st.closed.is_some() {
                 return;
@@ -400,10 +378,7 @@ impl Inner {
             // Dropped outside the borrow (a statement's drop looks at the state).
             let cache = std::mem::take(&mut st.cache);
             let slots: Vec<_> = st.pending.drain(..).collect();
-            let mut waiters: Vec<Waker> = st.notification_waiters.drain(..).collect();
-            waiters.extend(st.gate_waiters.drain(..));
-            waiters.extend(st.writer.take());
-            (slots, waiters, self.tasks.take(), cache)
+            (slots, st.writer.take(), self.tasks.take(), cache)
         };
         drop(cache);
         if matches!(why, Error::Closed) {
@@ -413,10 +388,13 @@ impl Inner {
             self.stream.try_write(&out);
         }
         self.stream.shutdown();
-        for slot in slots {
-            slot.finish(Err(why.clone()));
+        for pending in slots {
+            pending.finish(Err(why.clone()));
         }
-        for w in waiters {
+        // Those waiting for the gate or a notification see why.
+        self.open.set();
+        self.notified.set();
+        if let Some(w) = writer {
             w.wake();
         }
         for t in tasks {

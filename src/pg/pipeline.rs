@@ -43,22 +43,20 @@ impl Inner {
                     st.notifications.pop_front();
                 }
                 st.notifications.push_back(n);
-                for w in st.notification_waiters.drain(..) {
-                    w.wake();
-                }
+                self.notified.set();
             }
             message => {
                 let end = matches!(message, Message::ReadyForQuery(_));
-                let Some(slot) = st.pending.front() else {
+                let Some(front) = st.pending.front_mut() else {
                     return Err(Error::protocol("a reply to no statement"));
                 };
-                if !slot.abandoned.get() {
-                    slot.messages.borrow_mut().push(message);
+                if front.wanted() {
+                    front.messages.push(message);
                 }
                 if end {
-                    let slot = st.pending.pop_front().expect("checked above");
+                    let front = st.pending.pop_front().expect("checked above");
                     drop(st);
-                    slot.finish(Ok(()));
+                    front.finish(Ok(()));
                 }
             }
         }

@@ -196,12 +196,29 @@ impl<T> OneshotSender<T> {
     /// assert_eq!(tx.send(1), Err(SendError(1)));
     /// ```
     pub fn send(self, value: T) -> Result<(), SendError<T>> {
-        if Rc::strong_count(&self.0) == 1 {
+        if self.is_closed() {
             return Err(SendError(value));
         }
         *self.0.0.borrow_mut() = Some(value);
         Ok(())
         // Drop marks the channel closed and wakes the receiver.
+    }
+}
+
+impl<T> OneshotSender<T> {
+    /// Whether the receiver is gone (dropped, or cancelled while it
+    /// waited), so that a value sent now would be given back: a producer
+    /// can stop gathering it early (tokio's `Sender::is_closed`).
+    ///
+    /// ```
+    /// use yieldfrom::sync::oneshot;
+    /// let (tx, rx) = oneshot::<u8>();
+    /// assert!(!tx.is_closed());
+    /// drop(rx);
+    /// assert!(tx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        Rc::strong_count(&self.0) == 1
     }
 }
 
@@ -226,8 +243,15 @@ impl<T> OneshotReceiver<T> {
     /// ```
     #[track_caller]
     pub fn recv(self) -> Result<T, RecvError> {
+        self.recv_as("oneshot.recv")
+    }
+
+    /// [`recv`](Self::recv), its wait shown in timelines as `what` (the
+    /// crate's own waits say what they wait for: "PostgreSQL query").
+    #[track_caller]
+    pub(crate) fn recv_as(self, what: &'static str) -> Result<T, RecvError> {
         while !self.0.1.get() {
-            if self.0.2.wait("oneshot.recv").wake == Wake::Cancel {
+            if self.0.2.wait(what).wake == Wake::Cancel {
                 suspend::raise_cancelled();
             }
         }

@@ -98,11 +98,18 @@ impl Event {
     /// ```
     #[track_caller]
     pub fn wait(&self) {
+        self.wait_as("Event.wait");
+    }
+
+    /// [`wait`](Self::wait), shown in timelines as `what` (the crate's own
+    /// waits say what they wait for: "PostgreSQL transaction").
+    #[track_caller]
+    pub(crate) fn wait_as(&self, what: &'static str) {
         if self.set.get() {
             return;
         }
         loop {
-            let waited = self.waiters.wait("Event.wait");
+            let waited = self.waiters.wait(what);
             if waited.wake == Wake::Cancel {
                 suspend::raise_cancelled();
             }
