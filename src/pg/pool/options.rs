@@ -19,7 +19,9 @@ pub struct PoolOptions {
     pub pipeline: usize,
     /// Requests that may wait for a share (default 4,096); more are refused.
     pub queue: usize,
-    /// How long a request may wait for a share (default 5 s).
+    /// How long a request may wait for a share (default 5 s). A connect
+    /// the request makes meanwhile is not cut at this deadline (the config's
+    /// `connect_timeout` bounds it): the connection serves the whole line.
     pub acquire_timeout: Duration,
 }
 
