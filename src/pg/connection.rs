@@ -178,7 +178,9 @@ impl Inner {
         let (reply, replies) = oneshot();
         self.enqueue(messages, Some(reply))?;
         // (The sending end is dropped unsent only with the connection.)
-        replies.recv_as("PostgreSQL query").unwrap_or(Err(Error::Closed))
+        replies
+            .recv_as("PostgreSQL query")
+            .unwrap_or(Err(Error::Closed))
     }
 
     pub(super) fn query(
